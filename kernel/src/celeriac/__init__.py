@@ -1,0 +1,56 @@
+"""celeriac: a distributed task queue built as a small kernel plus plugins."""
+
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
+from celeriac.hookspecs import hookimpl
+from celeriac.message import TaskMessage
+from celeriac.outcome import Disposition
+from celeriac.outcome import Outcome
+from celeriac.protocols import Compressor
+from celeriac.protocols import DeadLetter
+from celeriac.protocols import Delivery
+from celeriac.protocols import Envelope
+from celeriac.protocols import EventSink
+from celeriac.protocols import Pool
+from celeriac.protocols import PoolSpec
+from celeriac.protocols import ResultRecord
+from celeriac.protocols import ResultStore
+from celeriac.protocols import ResultStoreSpec
+from celeriac.protocols import ScheduleStore
+from celeriac.protocols import ScheduleStoreSpec
+from celeriac.protocols import ScheduleType
+from celeriac.protocols import Serializer
+from celeriac.protocols import Transport
+from celeriac.protocols import TransportSpec
+from celeriac.request import TaskRequest
+
+try:
+    __version__ = _version("celeriac")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0"
+
+__all__ = [
+    "Compressor",
+    "DeadLetter",
+    "Delivery",
+    "Disposition",
+    "Envelope",
+    "EventSink",
+    "Outcome",
+    "Pool",
+    "PoolSpec",
+    "ResultRecord",
+    "ResultStore",
+    "ResultStoreSpec",
+    "ScheduleStore",
+    "ScheduleStoreSpec",
+    "ScheduleType",
+    "Serializer",
+    "TaskMessage",
+    "TaskRequest",
+    "Transport",
+    "TransportSpec",
+    "__version__",
+    "hookimpl",
+]

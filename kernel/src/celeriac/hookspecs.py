@@ -1,0 +1,179 @@
+"""The hook specifications: the only contract between the kernel and plugins.
+
+Naming (see docs/writing-plugins.md): ``celeriac_add_<things>`` collects from every plugin
+and returns a sequence; ``celeriac_<subject>_<event>`` is a notification whose return value
+is ignored. Components are offered as *specs* (schemes or a name plus a factory) rather
+than through first-result hooks, so the kernel can name every candidate when none or two
+claim a URL scheme, and ``celeriac plugins`` can say what each plugin provides without
+constructing anything.
+
+Unless a spec says otherwise, hooks are called in the worker's main thread, and an
+exception raised by an implementation propagates to the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from celeriac.app import Celeriac
+    from celeriac.bootsteps import Bootstep
+    from celeriac.config import Config
+    from celeriac.config import ConfigSection
+    from celeriac.message import TaskMessage
+    from celeriac.protocols import Compressor
+    from celeriac.protocols import EventSink
+    from celeriac.protocols import PoolSpec
+    from celeriac.protocols import ResultStoreSpec
+    from celeriac.protocols import ScheduleStoreSpec
+    from celeriac.protocols import ScheduleType
+    from celeriac.protocols import Serializer
+    from celeriac.protocols import TransportSpec
+    from celeriac.request import TaskRequest
+    from celeriac.task import Task
+    from celeriac.worker.worker import Worker
+
+PROJECT = "celeriac"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --- bootstrap: called once while an app or the CLI is built -------------------------
+
+
+@hookspec
+def celeriac_add_config_sections() -> Sequence[ConfigSection]:
+    """Declare the TOML sections this plugin reads, so unknown keys in them are errors.
+
+    :returns: sections, each a name (the top-level TOML table) and an attrs class.
+    """
+
+
+@hookspec
+def celeriac_add_cli_commands() -> Sequence[click.Command]:
+    """Add subcommands to the ``celeriac`` command line.
+
+    Called when the CLI is built, before any configuration is read.
+    """
+
+
+# --- components: collected once per app; the kernel picks one by name or scheme ------
+
+
+@hookspec
+def celeriac_add_transports() -> Sequence[TransportSpec]:
+    """Offer broker transports, each for one or more URL schemes (``sqlite``, ``redis`` ...)."""
+
+
+@hookspec
+def celeriac_add_result_stores() -> Sequence[ResultStoreSpec]:
+    """Offer result stores, each for one or more URL schemes."""
+
+
+@hookspec
+def celeriac_add_pools() -> Sequence[PoolSpec]:
+    """Offer execution pools, each under the name ``worker.pool`` selects."""
+
+
+@hookspec
+def celeriac_add_serializers() -> Sequence[Serializer]:
+    """Offer serializers; ``serializer`` and ``accept`` select among them by name or content type."""
+
+
+@hookspec
+def celeriac_add_compressors() -> Sequence[Compressor]:
+    """Offer body compressors; ``compression`` selects one by name."""
+
+
+@hookspec
+def celeriac_add_schedule_types() -> Sequence[ScheduleType]:
+    """Offer kinds of beat schedule (interval, crontab ...), keyed by their TOML field."""
+
+
+@hookspec
+def celeriac_add_schedule_stores() -> Sequence[ScheduleStoreSpec]:
+    """Offer stores for beat's last-run times, each for one or more URL schemes."""
+
+
+@hookspec
+def celeriac_add_event_sinks(config: Config) -> Sequence[EventSink]:
+    """Return the event sinks this plugin wants, given the configuration (none when disabled).
+
+    Called in the worker's main thread at start; every plugin's sinks receive every event.
+    """
+
+
+@hookspec
+def celeriac_add_bootsteps(config: Config) -> Sequence[Bootstep]:
+    """Contribute worker bootsteps; they join the kernel's dependency graph by name.
+
+    A step with the same name as a kernel step replaces it.
+    """
+
+
+# --- worker lifecycle -----------------------------------------------------------------
+
+
+@hookspec
+def celeriac_worker_ready(worker: Worker) -> None:
+    """The worker has started every bootstep and is consuming."""
+
+
+@hookspec
+def celeriac_worker_shutdown(worker: Worker) -> None:
+    """The worker is stopping; called before its bootsteps are torn down."""
+
+
+# --- message path: called only when some plugin implements them -----------------------
+
+
+@hookspec
+def celeriac_before_publish(message: TaskMessage, queue: str, app: Celeriac) -> None:
+    """A task message is about to be published, in the publishing thread.
+
+    An exception stops the publish and reaches the caller of ``apply_async``.
+    """
+
+
+@hookspec
+def celeriac_after_publish(message: TaskMessage, queue: str, app: Celeriac) -> None:
+    """A task message was handed to the transport, in the publishing thread."""
+
+
+@hookspec
+def celeriac_task_prerun(task: Task[Any, Any], request: TaskRequest) -> None:
+    """A task is about to run, in the thread (or process) that runs it."""
+
+
+@hookspec
+def celeriac_task_postrun(task: Task[Any, Any], request: TaskRequest, state: str, retval: Any) -> None:
+    """A task has returned or raised; ``state`` is the state recorded for it."""
+
+
+@hookspec
+def celeriac_task_success(task: Task[Any, Any], request: TaskRequest, result: Any) -> None:
+    """A task returned ``result``."""
+
+
+@hookspec
+def celeriac_task_failure(
+    task: Task[Any, Any], request: TaskRequest, exception: BaseException, traceback: str
+) -> None:
+    """A task raised ``exception`` and will not be retried."""
+
+
+@hookspec
+def celeriac_task_retry(task: Task[Any, Any], request: TaskRequest, reason: BaseException) -> None:
+    """A task asked to be retried."""
+
+
+@hookspec
+def celeriac_task_revoked(request: TaskRequest, reason: str, extra: Mapping[str, Any]) -> None:
+    """A task will not run: it expired or was revoked. Called in the consumer thread."""

@@ -1,0 +1,280 @@
+"""The interfaces plugins implement: transports, result stores, pools, serializers, sinks.
+
+Each is a small :class:`typing.Protocol`. Plugins announce implementations through the
+``celeriac_add_*`` hooks as *specs*: a name or URL schemes plus a factory. The kernel
+picks one by configured name or URL scheme, so a plugin is never constructed unless used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Protocol
+from typing import runtime_checkable
+
+from attrs import field
+from attrs import frozen
+
+if TYPE_CHECKING:
+    from celeriac.config import Config
+    from celeriac.outcome import Outcome
+    from celeriac.request import TaskRequest
+
+
+@frozen(kw_only=True)
+class Envelope:
+    """One message as a transport carries it: an opaque body plus metadata.
+
+    ``headers`` and ``properties`` follow Celery's protocol 2 naming so that any transport
+    can map them onto its broker's native fields (AMQP headers and properties, the kombu
+    JSON envelope on Redis, columns in SQLite).
+    """
+
+    body: bytes
+    content_type: str
+    content_encoding: str = "utf-8"
+    headers: Mapping[str, Any] = field(factory=dict)
+    properties: Mapping[str, Any] = field(factory=dict)
+
+
+@frozen(kw_only=True)
+class Delivery:
+    """A message handed to a consumer and not yet acknowledged.
+
+    :param tag: transport-specific handle used to ack, reject or extend the lease.
+    :param delivery_count: how many times the message has been delivered, this time included;
+        the worker dead-letters a message delivered more than ``worker.max_deliveries`` times.
+    """
+
+    envelope: Envelope
+    queue: str
+    tag: Any
+    delivery_count: int = 1
+
+    @property
+    def redelivered(self) -> bool:
+        return self.delivery_count > 1
+
+
+@frozen(kw_only=True)
+class DeadLetter:
+    """A message that could not be processed, kept with the reason so it can be inspected."""
+
+    id: str
+    queue: str
+    envelope: Envelope
+    reason: str
+    failed_at: float
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """A broker connection: at-least-once delivery of envelopes to named queues.
+
+    A message fetched and not acknowledged comes back when its lease (visibility timeout)
+    runs out, or at once when rejected with ``requeue=True``. Delayed delivery is the
+    transport's job, so a worker never holds an ETA message.
+    Methods may be called from several threads of one process.
+    """
+
+    def declare_queue(self, queue: str) -> None:
+        """Create the queue if the broker needs it to exist before use."""
+
+    def publish(
+        self, queue: str, envelopes: Sequence[Envelope], *, priority: int = 0, delay: float = 0.0
+    ) -> None:
+        """Store the envelopes durably; they become visible after ``delay`` seconds.
+
+        Higher ``priority`` is served first (0-9, as on AMQP).
+        """
+
+    def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Delivery]:
+        """Reserve up to ``limit`` visible messages, waiting at most ``timeout`` seconds for one."""
+
+    def ack(self, deliveries: Sequence[Delivery]) -> None:
+        """Remove processed messages for good."""
+
+    def reject(self, deliveries: Sequence[Delivery], *, requeue: bool) -> None:
+        """Give messages back to their queue (``requeue``) or drop them."""
+
+    def extend(self, deliveries: Sequence[Delivery]) -> None:
+        """Renew the lease of messages still being worked on."""
+
+    def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Move a message to the dead-letter store with the reason, atomically with its ack."""
+
+    def dead_letters(self, queue: str | None = None, limit: int = 100) -> list[DeadLetter]:
+        """List dead-lettered messages, oldest first."""
+
+    def requeue_dead_letter(self, dead_letter_id: str) -> bool:
+        """Put a dead-lettered message back on its queue; False if the id is unknown."""
+
+    def purge(self, queue: str) -> int:
+        """Delete every waiting message of a queue and return how many there were."""
+
+    def queue_length(self, queue: str) -> int:
+        """Count the messages waiting in a queue (delayed ones included)."""
+
+    def close(self) -> None:
+        """Release connections; the transport is not used afterwards."""
+
+
+@frozen(kw_only=True)
+class ResultRecord:
+    """A task's stored state.
+
+    ``payload`` is the result meta (``status``, ``result``, ``traceback``, ``children``,
+    ``date_done``, ``task_id``) encoded by the result serializer, which is exactly what
+    Celery's key-value backends store, so stores can stay byte-for-byte compatible.
+    """
+
+    task_id: str
+    state: str
+    payload: bytes
+    content_type: str
+    content_encoding: str = "utf-8"
+
+
+@runtime_checkable
+class ResultStore(Protocol):
+    """Where task states and return values are kept for ``AsyncResult``.
+
+    ``store`` must never replace a SUCCESS record: a duplicate run after a redelivery
+    cannot undo a result a client may already have read.
+    """
+
+    def store(self, record: ResultRecord) -> None:
+        """Save a state; later states replace earlier ones, except over SUCCESS."""
+
+    def get(self, task_id: str) -> ResultRecord | None:
+        """Return the record, or None when nothing is known (PENDING)."""
+
+    def wait(self, task_id: str, states: frozenset[str], timeout: float | None) -> ResultRecord | None:
+        """Block until the task reaches one of ``states`` or the timeout passes (None then)."""
+
+    def forget(self, task_id: str) -> None:
+        """Delete what is stored for the task."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+@runtime_checkable
+class Serializer(Protocol):
+    """Turns Python values into bytes and back for one content type."""
+
+    name: str
+    content_type: str
+    content_encoding: str
+
+    def dumps(self, value: Any) -> bytes: ...
+
+    def loads(self, data: bytes) -> Any: ...
+
+
+@runtime_checkable
+class Compressor(Protocol):
+    """Compresses message bodies; ``content_type`` is the value of the ``compression`` header."""
+
+    name: str
+    content_type: str
+
+    def compress(self, data: bytes) -> bytes: ...
+
+    def decompress(self, data: bytes) -> bytes: ...
+
+
+@runtime_checkable
+class Pool(Protocol):
+    """Runs task requests concurrently and reports each outcome through a callback.
+
+    ``submit`` must not block for long: the consumer never hands a pool more requests than
+    ``limit`` plus the prefetch allowance. Callbacks may run on any thread.
+    """
+
+    @property
+    def limit(self) -> int:
+        """How many requests run at once."""
+
+    def start(self) -> None: ...
+
+    def submit(self, request: TaskRequest, on_done: Callable[[Outcome], None]) -> None: ...
+
+    def cancel_pending(self) -> list[TaskRequest]:
+        """Drop requests that have not started and return them, so they can be requeued."""
+
+    def stop(self, *, wait: bool) -> None:
+        """Stop; ``wait`` lets running requests finish (warm), otherwise abandon them (cold)."""
+
+
+@runtime_checkable
+class EventSink(Protocol):
+    """Receives monitoring events (flat dicts shaped like Celery's events)."""
+
+    def send(self, event: Mapping[str, Any]) -> None:
+        """Deliver or buffer one event; must be cheap, it runs on the worker's hot path."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ScheduleStore(Protocol):
+    """Persists beat's last-run times so they survive restarts."""
+
+    def last_run_at(self, entry: str) -> float | None: ...
+
+    def set_last_run_at(self, entry: str, when: float) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@frozen(kw_only=True)
+class TransportSpec:
+    """A transport a plugin offers, picked by the scheme of the ``broker`` URL."""
+
+    schemes: tuple[str, ...]
+    factory: Callable[[str, Config], Transport]
+    description: str = ""
+
+
+@frozen(kw_only=True)
+class ResultStoreSpec:
+    """A result store a plugin offers, picked by the scheme of the ``result_store`` URL."""
+
+    schemes: tuple[str, ...]
+    factory: Callable[[str, Config], ResultStore]
+    description: str = ""
+
+
+@frozen(kw_only=True)
+class PoolSpec:
+    """An execution pool a plugin offers, picked by ``worker.pool``.
+
+    The factory receives the config and the function that executes one request in this
+    process; pools that run requests elsewhere (child processes) build their own from the config.
+    """
+
+    name: str
+    factory: Callable[[Config, Callable[[TaskRequest], Outcome]], Pool]
+    description: str = ""
+
+
+@frozen(kw_only=True)
+class ScheduleStoreSpec:
+    """A beat schedule store a plugin offers, picked by URL scheme."""
+
+    schemes: tuple[str, ...]
+    factory: Callable[[str, Config], ScheduleStore]
+    description: str = ""
+
+
+@frozen(kw_only=True)
+class ScheduleType:
+    """A kind of schedule for beat entries (``every``, ``cron`` ...), keyed by its TOML field."""
+
+    key: str
+    factory: Callable[[Any], Any]
+    description: str = ""
