@@ -152,11 +152,16 @@ class RawConfig:
     file: Path | None = None
 
 
-def find_config_file(path: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
-    """The file to read: the given path, ``$CELERIAC_CONFIG``, ./celeriac.toml, or ./pyproject.toml."""
+def find_config_file(path: str | os.PathLike[str] | bool | None, env: Mapping[str, str]) -> Path | None:
+    """The file to read: the given path, ``$CELERIAC_CONFIG``, ./celeriac.toml, or ./pyproject.toml.
+
+    ``path=False`` reads no file at all (tests, and apps configured wholly in code).
+    """
+    if path is False:
+        return None
     explicit = path if path is not None else env.get("CELERIAC_CONFIG")
     if explicit:
-        candidate = Path(explicit)
+        candidate = Path(str(explicit))
         if not candidate.is_file():
             raise ConfigError(f"config file {candidate} does not exist")
         return candidate
@@ -192,7 +197,7 @@ def read_env(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def read_layers(
-    path: str | os.PathLike[str] | None = None,
+    path: str | os.PathLike[str] | bool | None = None,
     *,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,

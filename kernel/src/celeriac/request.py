@@ -20,6 +20,8 @@ class TaskRequest:
     queue: str
     delivery_count: int = 1
     hostname: str = ""
+    #: The worker's local number for this delivery; a retried task can be in flight twice.
+    token: int = 0
 
     @property
     def id(self) -> str:

@@ -1,0 +1,267 @@
+"""The application: configuration, plugins, registered tasks and the publishing side.
+
+``Celeriac("proj")`` reads its configuration once, at construction, and never changes it.
+Connections to the broker and result store open on first use, not here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from typing import ParamSpec
+from typing import TypeVar
+from typing import overload
+
+from attrs import evolve
+
+from celeriac.codec import Codec
+from celeriac.config import Config
+from celeriac.config import build_config
+from celeriac.config import plugins_config
+from celeriac.config import read_layers
+from celeriac.errors import ConfigError
+from celeriac.message import TaskMessage
+from celeriac.plugins import Plugins
+from celeriac.plugins import make_plugins
+from celeriac.protocols import ResultStore
+from celeriac.protocols import Transport
+from celeriac.result import AsyncResult
+from celeriac.result_meta import ResultEncoder
+from celeriac.task import Task
+from celeriac.task import TaskOptions
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Celeriac:
+    """A celeriac application.
+
+    :param main: the name of the main module, used to name tasks defined in ``__main__``.
+    :param broker: broker URL; overrides the file. Default: ``sqlite:///celeriac.sqlite3``.
+    :param result_store: result store URL; overrides the file.
+    :param config: path of a TOML file; default ``celeriac.toml`` or ``[tool.celeriac]``;
+        ``False`` reads no file.
+    :param plugins: plugin objects to register besides the installed ones.
+    :param autoload_plugins: load installed plugins from entry points.
+    :param env: environment to read ``CELERIAC_*`` overrides from (default ``os.environ``).
+    :param settings: any other configuration key, overriding file and environment.
+    """
+
+    def __init__(
+        self,
+        main: str | None = None,
+        *,
+        broker: str | None = None,
+        result_store: str | None = None,
+        config: str | os.PathLike[str] | bool | None = None,
+        plugins: Iterable[object] = (),
+        autoload_plugins: bool | None = None,
+        env: Mapping[str, str] | None = None,
+        **settings: Any,
+    ) -> None:
+        overrides = {"broker": broker, "result_store": result_store, **settings}
+        raw = read_layers(config, env=env, overrides=overrides)
+        self.plugins: Plugins = make_plugins(plugins_config(raw), autoload=autoload_plugins, extra=plugins)
+        self.config: Config = build_config(raw, self.plugins.config_sections())
+        self.config_file: Path | None = raw.file
+        self.main = main
+        self.tasks: dict[str, Task[Any, Any]] = {}
+        self.codec = Codec(
+            self.plugins.serializers(),
+            self.plugins.compressors(),
+            serializer=self.config.serializer,
+            accept=self.config.accept,
+            compression=self.config.compression,
+        )
+        self.results = ResultEncoder(self.codec, self.config.result_serializer)
+        self.origin = f"gen{os.getpid()}@{socket.gethostname()}"
+        self._lock = threading.Lock()
+        self._transport: Transport | None = None
+        self._result_store: ResultStore | None = None
+
+    def __repr__(self) -> str:
+        return f"<Celeriac {self.main or '__main__'} broker={self.config.broker}>"
+
+    # --- tasks ----------------------------------------------------------------------
+
+    @overload
+    def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+
+    @overload
+    def task(self, *, name: str | None = None, bind: bool = False, **options: Any) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def task(self, fn: Callable[..., Any] | None = None, /, *, name: str | None = None, bind: bool = False, **options: Any) -> Any:
+        """Register a function as a task: ``@app.task`` or ``@app.task(name=..., queue=...)``.
+
+        Options are those of :class:`TaskOptions`; ``[tasks."name"]`` in the config overrides them.
+        """
+
+        def register(function: Callable[..., Any]) -> Task[Any, Any]:
+            task_name = name or self._task_name(function)
+            if task_name in self.tasks:
+                raise ValueError(f"task {task_name!r} is registered twice ({self.tasks[task_name].fn!r})")
+            task: Task[Any, Any] = Task(
+                self, function, name=task_name, bind=bind, options=self._task_options(task_name, options)
+            )
+            self.tasks[task_name] = task
+            return task
+
+        return register(fn) if fn is not None else register
+
+    def _task_name(self, function: Callable[..., Any]) -> str:
+        module = function.__module__
+        if module == "__main__" and self.main:
+            module = self.main
+        return f"{module}.{function.__qualname__}"
+
+    def _task_options(self, name: str, declared: Mapping[str, Any]) -> TaskOptions:
+        try:
+            options = TaskOptions(acks_late=self.config.acks_late, **declared)
+        except TypeError as exc:
+            raise TypeError(f"task {name!r}: {exc}") from None
+        from_file = {k: v for k, v in vars_of(self.config.task(name)).items() if v is not None}
+        return evolve(options, **from_file)
+
+    # --- connections ------------------------------------------------------------------
+
+    @property
+    def transport(self) -> Transport:
+        """The broker transport, connected on first use and shared by threads."""
+        if self._transport is None:
+            with self._lock:
+                if self._transport is None:
+                    spec = self.plugins.transport(self.config.broker)
+                    self._transport = spec.factory(self.config.broker, self.config)
+        return self._transport
+
+    @property
+    def result_store(self) -> ResultStore:
+        if self._result_store is None:
+            with self._lock:
+                if self._result_store is None:
+                    url = self.result_store_url
+                    if url is None:
+                        raise ConfigError(
+                            "no result store: set 'result_store' (the broker "
+                            f"{self.config.broker!r} has no result store for its scheme)"
+                        )
+                    self._result_store = self.plugins.result_store(url).factory(url, self.config)
+        return self._result_store
+
+    @property
+    def result_store_url(self) -> str | None:
+        if self.config.result_store:
+            return self.config.result_store
+        if self.plugins.has_result_store(self.config.broker):
+            return self.config.broker
+        return None
+
+    def close(self) -> None:
+        """Close the broker and result store connections."""
+        with self._lock:
+            for resource in (self._transport, self._result_store):
+                if resource is not None:
+                    resource.close()
+            self._transport = self._result_store = None
+
+    # --- publishing -------------------------------------------------------------------
+
+    def send_task(
+        self,
+        name: str,
+        args: tuple[Any, ...] | list[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        countdown: float | None = None,
+        eta: dt.datetime | None = None,
+        expires: float | dt.datetime | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        headers: Mapping[str, Any] | None = None,
+        task_id: str | None = None,
+        serializer: str | None = None,
+        ignore_result: bool | None = None,
+        parent_id: str | None = None,
+        root_id: str | None = None,
+    ) -> AsyncResult:
+        """Queue a task by name (it need not be registered here): Celery's ``send_task``."""
+        task = self.tasks.get(name)
+        options = task.options if task else self._task_options(name, {})
+        if self.config.task_always_eager and task is not None:
+            from celeriac.eager import apply_eagerly
+
+            return apply_eagerly(task, tuple(args or ()), dict(kwargs or {}))
+        now = dt.datetime.now(dt.UTC)
+        if countdown is not None:
+            eta = now + dt.timedelta(seconds=countdown)
+        elif eta is not None and eta.tzinfo is None:
+            eta = eta.replace(tzinfo=dt.UTC)
+        expires = expires if expires is not None else options.expires
+        if isinstance(expires, int | float):
+            expires = now + dt.timedelta(seconds=expires)
+        elif isinstance(expires, dt.datetime) and expires.tzinfo is None:
+            expires = expires.replace(tzinfo=dt.UTC)
+        task_id = task_id or str(uuid.uuid4())
+        message = TaskMessage(
+            id=task_id,
+            task=name,
+            args=tuple(args or ()),
+            kwargs=dict(kwargs or {}),
+            eta=eta,
+            expires=expires,
+            timelimit=(options.time_limit, options.soft_time_limit),
+            root_id=root_id or task_id,
+            parent_id=parent_id,
+            origin=self.origin,
+            ignore_result=options.ignore_result if ignore_result is None else ignore_result,
+            extra_headers=dict(headers or {}),
+            priority=priority if priority is not None else (options.priority or self.config.default_priority),
+        )
+        self.publish_message(
+            message, queue or options.queue or self.config.default_queue, serializer=serializer or options.serializer
+        )
+        return AsyncResult(task_id, self)
+
+    def publish_message(
+        self, message: TaskMessage, queue: str, *, serializer: str | None = None, delay_from_eta: bool = True
+    ) -> None:
+        """Encode and publish one message; the transport delays it until its ETA."""
+        hook = self.plugins.hook
+        lifecycle = self.plugins.lifecycle
+        if lifecycle.before_publish:
+            hook.celeriac_before_publish(message=message, queue=queue, app=self)
+        envelope = self.codec.encode_task(message, serializer)
+        delay = 0.0
+        if delay_from_eta and message.eta is not None:
+            delay = max(0.0, (message.eta - dt.datetime.now(dt.UTC)).total_seconds())
+        self.transport.publish(queue, [envelope], priority=message.priority or 0, delay=delay)
+        if lifecycle.after_publish:
+            hook.celeriac_after_publish(message=message, queue=queue, app=self)
+
+    def AsyncResult(self, task_id: str) -> AsyncResult:  # noqa: N802 - Celery's spelling, for migration
+        """A handle on a task's result by id."""
+        return AsyncResult(task_id, self)
+
+    # --- worker -----------------------------------------------------------------------
+
+    def worker(self, **overrides: Any) -> Any:
+        """Build a :class:`~celeriac.worker.worker.Worker` for this app (``worker`` config overrides)."""
+        from celeriac.worker.worker import Worker
+
+        return Worker(self, **overrides)
+
+
+def vars_of(instance: Any) -> dict[str, Any]:
+    """An attrs instance's fields as a dict, shallow."""
+    from attrs import asdict
+
+    return asdict(instance, recurse=False)

@@ -1,0 +1,64 @@
+"""Eager mode: run a task in the calling thread, as ``task_always_eager`` or ``task.apply()`` do."""
+
+from __future__ import annotations
+
+import traceback
+import uuid
+from typing import TYPE_CHECKING
+from typing import Any
+
+from celeriac import states
+from celeriac.errors import Retry
+from celeriac.message import TaskMessage
+from celeriac.request import TaskRequest
+
+if TYPE_CHECKING:
+    from celeriac.task import Task
+
+
+class EagerResult:
+    """A finished result held in memory; the same reading API as AsyncResult."""
+
+    def __init__(self, task_id: str, state: str, value: Any, trace: str | None) -> None:
+        self.id = task_id
+        self.state = self.status = state
+        self.result = self.info = value
+        self.traceback = trace
+
+    def __repr__(self) -> str:
+        return f"<EagerResult {self.id} {self.state}>"
+
+    def ready(self) -> bool:
+        return True
+
+    def successful(self) -> bool:
+        return self.state == states.SUCCESS
+
+    def failed(self) -> bool:
+        return self.state == states.FAILURE
+
+    def get(self, timeout: float | None = None, propagate: bool = True) -> Any:
+        if propagate and isinstance(self.result, BaseException):
+            raise self.result
+        return self.result
+
+    def forget(self) -> None:
+        """Nothing is stored for an eager result."""
+
+
+def apply_eagerly(task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run ``task`` now; with ``task_eager_propagates`` an exception reaches the caller."""
+    task_id = str(uuid.uuid4())
+    request = TaskRequest(
+        message=TaskMessage(id=task_id, task=task.name, args=args, kwargs=kwargs, root_id=task_id),
+        queue=task.options.queue or task.app.config.default_queue,
+    )
+    try:
+        value = task.run(request)
+    except Retry as retry:
+        return EagerResult(task_id, states.RETRY, retry.exc or retry, traceback.format_exc())
+    except Exception as exc:
+        if task.app.config.task_eager_propagates:
+            raise
+        return EagerResult(task_id, states.FAILURE, exc, traceback.format_exc())
+    return EagerResult(task_id, states.SUCCESS, value, None)

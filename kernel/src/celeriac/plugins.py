@@ -1,0 +1,318 @@
+"""Plugin discovery (stevedore) and dispatch (pluggy), behind typed functions.
+
+This is the only module that calls ``pm.hook``: everything else asks :class:`Plugins` for
+typed components. A plugin that fails to import stops start-up with its name and the
+reason, unless ``plugins.strict = false``; then it is reported by ``celeriac plugins``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
+
+import pluggy
+from attrs import frozen
+from stevedore import NamedExtensionManager
+
+from celeriac import hookspecs
+from celeriac.config import PluginsConfig
+from celeriac.errors import PluginError
+
+if TYPE_CHECKING:
+    import click
+
+    from celeriac.bootsteps import Bootstep
+    from celeriac.config import Config
+    from celeriac.protocols import Compressor
+    from celeriac.protocols import EventSink
+    from celeriac.protocols import PoolSpec
+    from celeriac.protocols import ResultStoreSpec
+    from celeriac.protocols import ScheduleStoreSpec
+    from celeriac.protocols import ScheduleType
+    from celeriac.protocols import Serializer
+    from celeriac.protocols import TransportSpec
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "celeriac.plugins"
+AUTOLOAD_KILL_SWITCH = "CELERIAC_DISABLE_PLUGIN_AUTOLOAD"
+_SPEC_HOOKS = {
+    "celeriac_add_transports": "transport",
+    "celeriac_add_result_stores": "result store",
+    "celeriac_add_pools": "pool",
+    "celeriac_add_serializers": "serializer",
+    "celeriac_add_compressors": "compressor",
+    "celeriac_add_schedule_types": "schedule type",
+    "celeriac_add_schedule_stores": "schedule store",
+    "celeriac_add_config_sections": "config section",
+    "celeriac_add_cli_commands": "command",
+}
+T = TypeVar("T")
+
+
+@frozen
+class PluginFailure:
+    """A plugin that could not be loaded, and why."""
+
+    name: str
+    reason: str
+
+
+@frozen
+class PluginInfo:
+    """What ``celeriac plugins`` shows for one registered plugin."""
+
+    name: str
+    module: str
+    provides: tuple[str, ...]
+
+
+def builtin_plugins() -> list[tuple[str, object]]:
+    """The kernel's own plugins; always registered, like pytest's essential plugins."""
+    from celeriac.worker import steps
+
+    return [("kernel", steps)]
+
+
+def installed_plugin_names() -> list[str]:
+    """Entry-point names in the ``celeriac.plugins`` group, sorted."""
+    return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+
+
+def make_plugins(
+    config: PluginsConfig | None = None,
+    *,
+    autoload: bool | None = None,
+    extra: Iterable[object] = (),
+) -> Plugins:
+    """Build a plugin manager: kernel plugins, then installed ones, then ``extra`` modules.
+
+    :param autoload: load entry points; defaults to true unless ``$CELERIAC_DISABLE_PLUGIN_AUTOLOAD``.
+    :param extra: plugin objects registered directly (tests, or an app's own hooks).
+    """
+    config = config or PluginsConfig()
+    if autoload is None:
+        autoload = not os.environ.get(AUTOLOAD_KILL_SWITCH)
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for name, plugin in builtin_plugins():
+        pm.register(plugin, name=name)
+    failures: list[PluginFailure] = []
+    if autoload:
+        failures = _load_entry_points(pm, config)
+    for plugin in extra:
+        pm.register(plugin)
+    pm.check_pending()
+    return Plugins(pm, failures)
+
+
+def _load_entry_points(pm: pluggy.PluginManager, config: PluginsConfig) -> list[PluginFailure]:
+    installed = installed_plugin_names()
+    named = set(config.enable or ()) | set(config.disable)
+    unknown = sorted(named - set(installed))
+    if unknown:
+        raise PluginError(
+            f"[plugins] names plugins that are not installed: {', '.join(unknown)} "
+            f"(installed: {', '.join(installed) or 'none'})"
+        )
+    wanted = [
+        name
+        for name in installed
+        if (config.enable is None or name in config.enable) and name not in config.disable
+    ]
+    failures: list[PluginFailure] = []
+
+    def on_failure(_manager: Any, entrypoint: Any, exc: BaseException) -> None:
+        failure = PluginFailure(entrypoint.name, f"{type(exc).__name__}: {exc}")
+        if config.strict:
+            raise PluginError(
+                f"plugin {entrypoint.name!r} ({entrypoint.value}) failed to load: {failure.reason}; "
+                f"fix or uninstall it, disable it with plugins.disable = [{entrypoint.name!r}], "
+                "or set plugins.strict = false to start without it"
+            ) from exc
+        log.warning("plugin %r failed to load and is skipped: %s", entrypoint.name, failure.reason)
+        failures.append(failure)
+
+    manager = NamedExtensionManager(
+        ENTRY_POINT_GROUP,
+        names=wanted,
+        invoke_on_load=False,
+        on_load_failure_callback=on_failure,
+        name_order=True,
+    )
+    for extension in manager.extensions:
+        try:
+            pm.register(extension.plugin, name=extension.name)
+        except (ValueError, pluggy.PluginValidationError) as exc:
+            on_failure(manager, extension.entry_point, exc)
+    return failures
+
+
+class Plugins:
+    """Typed access to what the registered plugins provide.
+
+    Collected components are cached on this instance (one per app), never globally.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager, failures: Sequence[PluginFailure] = ()) -> None:
+        self.pm = pm
+        self.failures = tuple(failures)
+        self._cache: dict[str, Any] = {}
+        # Computed once: the hot path skips hooks that nobody implements.
+        self.lifecycle = Lifecycle(pm)
+
+    # --- components picked by URL scheme or name ----------------------------------
+
+    def transport(self, url: str) -> TransportSpec:
+        return self._by_scheme("celeriac_add_transports", url, "transport", "broker")
+
+    def result_store(self, url: str) -> ResultStoreSpec:
+        return self._by_scheme("celeriac_add_result_stores", url, "result store", "result_store")
+
+    def has_result_store(self, url: str) -> bool:
+        return _scheme(url) in self._schemes("celeriac_add_result_stores")
+
+    def schedule_store(self, url: str) -> ScheduleStoreSpec:
+        return self._by_scheme("celeriac_add_schedule_stores", url, "schedule store", "beat.schedule_store")
+
+    def pool(self, name: str) -> PoolSpec:
+        pools = self._named("celeriac_add_pools", lambda spec: [spec.name])
+        return _pick(pools, name, "pool", "worker.pool")
+
+    def serializers(self) -> dict[str, Serializer]:
+        return {name: item for name, (item, _) in self._named("celeriac_add_serializers", _name_of).items()}
+
+    def compressors(self) -> dict[str, Compressor]:
+        return {name: item for name, (item, _) in self._named("celeriac_add_compressors", _name_of).items()}
+
+    def schedule_types(self) -> dict[str, ScheduleType]:
+        types = self._named("celeriac_add_schedule_types", lambda spec: [spec.key])
+        return {key: spec for key, (spec, _) in types.items()}
+
+    def config_sections(self) -> dict[str, type[Any]]:
+        sections = self._named("celeriac_add_config_sections", _name_of)
+        return {name: section.cls for name, (section, _) in sections.items()}
+
+    def cli_commands(self) -> list[click.Command]:
+        commands = self._named("celeriac_add_cli_commands", lambda command: [command.name])
+        return [command for command, _ in commands.values()]
+
+    # --- hooks that take the configuration ----------------------------------------
+
+    def bootsteps(self, config: Config) -> list[Bootstep]:
+        steps: list[Bootstep] = []
+        for contributed in self.pm.hook.celeriac_add_bootsteps(config=config):
+            steps.extend(contributed)
+        return steps
+
+    def event_sinks(self, config: Config) -> list[EventSink]:
+        sinks: list[EventSink] = []
+        for contributed in self.pm.hook.celeriac_add_event_sinks(config=config):
+            sinks.extend(contributed)
+        return sinks
+
+    @property
+    def hook(self) -> Any:
+        """pluggy's hook relay, for the lifecycle calls guarded by :attr:`lifecycle`."""
+        return self.pm.hook
+
+    # --- introspection -------------------------------------------------------------
+
+    def describe(self) -> list[PluginInfo]:
+        """Each registered plugin and what it provides, for ``celeriac plugins``."""
+        infos = []
+        for name, plugin in sorted(self.pm.list_name_plugin(), key=lambda item: str(item[0])):
+            provides: list[str] = []
+            for impl_caller in self.pm.get_hookcallers(plugin) or []:
+                label = _SPEC_HOOKS.get(impl_caller.name)
+                if label is None:
+                    provides.append(impl_caller.name.removeprefix("celeriac_"))
+                    continue
+                impl = next(i for i in impl_caller.get_hookimpls() if i.plugin is plugin)
+                for item in impl.function() or ():
+                    provides.append(f"{label} {_label_of(item)}")
+            module = getattr(plugin, "__name__", type(plugin).__name__)
+            infos.append(PluginInfo(str(name), module, tuple(sorted(provides))))
+        return infos
+
+    # --- helpers -------------------------------------------------------------------
+
+    def _collect(self, hook_name: str) -> list[tuple[Any, str]]:
+        """Call a no-argument collecting hook per plugin, keeping who provided what."""
+        if hook_name not in self._cache:
+            collected: list[tuple[Any, str]] = []
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                for item in impl.function() or ():
+                    collected.append((item, impl.plugin_name))
+            self._cache[hook_name] = collected
+        result: list[tuple[Any, str]] = self._cache[hook_name]
+        return result
+
+    def _named(self, hook_name: str, names_of: Callable[[Any], Iterable[str]]) -> dict[str, tuple[Any, str]]:
+        found: dict[str, tuple[Any, str]] = {}
+        for item, plugin in self._collect(hook_name):
+            for name in names_of(item):
+                if name in found and found[name][1] != plugin:
+                    raise PluginError(
+                        f"plugins {found[name][1]!r} and {plugin!r} both provide "
+                        f"{_SPEC_HOOKS.get(hook_name, hook_name)} {name!r}; disable one in [plugins]"
+                    )
+                found[name] = (item, plugin)
+        return found
+
+    def _schemes(self, hook_name: str) -> dict[str, tuple[Any, str]]:
+        return self._named(hook_name, lambda spec: spec.schemes)
+
+    def _by_scheme(self, hook_name: str, url: str, kind: str, key: str) -> Any:
+        return _pick(self._schemes(hook_name), _scheme(url), kind, key, url)
+
+
+class Lifecycle:
+    """Which lifecycle hooks have implementations, so unused ones cost one attribute check."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        def has(name: str) -> bool:
+            return bool(getattr(pm.hook, name).get_hookimpls())
+
+        self.before_publish = has("celeriac_before_publish")
+        self.after_publish = has("celeriac_after_publish")
+        self.task_prerun = has("celeriac_task_prerun")
+        self.task_postrun = has("celeriac_task_postrun")
+        self.task_success = has("celeriac_task_success")
+        self.task_failure = has("celeriac_task_failure")
+        self.task_retry = has("celeriac_task_retry")
+        self.task_revoked = has("celeriac_task_revoked")
+
+
+def _scheme(url: str) -> str:
+    scheme, sep, _ = url.partition("://")
+    return scheme.lower() if sep else url.lower()
+
+
+def _pick(found: dict[str, tuple[Any, str]], name: str, kind: str, key: str, shown: str | None = None) -> Any:
+    if name in found:
+        return found[name][0]
+    available = ", ".join(f"{n} (from {p})" for n, (_, p) in sorted(found.items())) or "none installed"
+    raise PluginError(
+        f"no plugin provides the {kind} {name!r} (config key {key!r} = {shown or name!r}); "
+        f"available: {available}. Install the plugin that provides it, e.g. celeriac-{name}"
+    )
+
+
+def _name_of(item: Any) -> list[str]:
+    return [item.name]
+
+
+def _label_of(item: Any) -> str:
+    for attr in ("schemes", "name", "key"):
+        value = getattr(item, attr, None)
+        if value:
+            return "/".join(value) if isinstance(value, tuple) else str(value)
+    return type(item).__name__

@@ -1,0 +1,97 @@
+"""AsyncResult: a handle on a task's state and return value, shaped like Celery's."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from typing import Any
+
+from celeriac import states
+from celeriac.errors import TaskRevokedError
+from celeriac.errors import TimeoutError  # noqa: A004 - Celery's name, for migration
+from celeriac.result_meta import ResultMeta
+from celeriac.result_meta import exception_from_meta
+
+if TYPE_CHECKING:
+    from celeriac.app import Celeriac
+
+
+class AsyncResult:
+    """The result of a queued task, read from the app's result store."""
+
+    def __init__(self, task_id: str, app: Celeriac) -> None:
+        self.id = task_id
+        self.app = app
+
+    def __repr__(self) -> str:
+        return f"<AsyncResult {self.id} {self.state}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AsyncResult) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def _meta(self) -> ResultMeta | None:
+        record = self.app.result_store.get(self.id)
+        return self.app.results.decode(record) if record is not None else None
+
+    @property
+    def state(self) -> str:
+        meta = self._meta()
+        return meta.state if meta is not None else states.PENDING
+
+    status = state
+
+    @property
+    def result(self) -> Any:
+        """The return value, the exception of a failure, or None while not ready."""
+        meta = self._meta()
+        if meta is None:
+            return None
+        return _value(meta)
+
+    info = result
+
+    @property
+    def traceback(self) -> str | None:
+        meta = self._meta()
+        return meta.traceback if meta is not None else None
+
+    def ready(self) -> bool:
+        return self.state in states.READY_STATES
+
+    def successful(self) -> bool:
+        return self.state == states.SUCCESS
+
+    def failed(self) -> bool:
+        return self.state == states.FAILURE
+
+    def get(self, timeout: float | None = None, propagate: bool = True) -> Any:
+        """Wait for the task to finish and return its value.
+
+        :param timeout: seconds to wait; :class:`~celeriac.errors.TimeoutError` after that.
+        :param propagate: re-raise the task's exception on FAILURE (or REVOKED).
+        """
+        record = self.app.result_store.wait(self.id, states.READY_STATES, timeout)
+        if record is None:
+            raise TimeoutError(f"task {self.id} not ready after {timeout} s")
+        meta = self.app.results.decode(record)
+        value = _value(meta)
+        if propagate and meta.state in states.PROPAGATE_STATES:
+            assert isinstance(value, BaseException)
+            raise value
+        return value
+
+    wait = get
+
+    def forget(self) -> None:
+        """Delete the stored result."""
+        self.app.result_store.forget(self.id)
+
+
+def _value(meta: ResultMeta) -> Any:
+    if meta.state == states.REVOKED:
+        return TaskRevokedError(f"task {meta.task_id} revoked: {meta.result}")
+    if meta.state in states.EXCEPTION_STATES:
+        return exception_from_meta(meta.result)
+    return meta.result

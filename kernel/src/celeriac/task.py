@@ -1,0 +1,173 @@
+"""Tasks: a function registered with an app, callable locally or through the queue."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Generic
+from typing import ParamSpec
+from typing import TypeVar
+
+from attrs import evolve
+from attrs import field
+from attrs import frozen
+
+from celeriac.errors import MaxRetriesExceededError
+from celeriac.errors import Retry
+
+if TYPE_CHECKING:
+    from celeriac.app import Celeriac
+    from celeriac.request import TaskRequest
+    from celeriac.result import AsyncResult
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@frozen(kw_only=True)
+class TaskOptions:
+    """Per-task settings; the TOML ``[tasks."name"]`` table overrides what code declares."""
+
+    queue: str | None = None
+    priority: int | None = None
+    ignore_result: bool = False
+    acks_late: bool = True
+    max_retries: int | None = 3
+    default_retry_delay: float = 180.0
+    time_limit: float | None = None
+    soft_time_limit: float | None = None
+    rate_limit: str | None = None
+    serializer: str | None = None
+    expires: float | None = None
+    autoretry_for: tuple[type[BaseException], ...] = field(default=(), converter=tuple)
+
+
+class Task(Generic[P, R]):
+    """A registered task. Call it to run it here; ``delay``/``apply_async`` to queue it."""
+
+    def __init__(
+        self, app: Celeriac, fn: Callable[..., R], *, name: str, bind: bool, options: TaskOptions
+    ) -> None:
+        self.app = app
+        self.fn = fn
+        self.name = name
+        self.bind = bind
+        self.options = options
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+
+    def __repr__(self) -> str:
+        return f"<task {self.name}>"
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        if self.bind:
+            return self.fn(TaskCall(self, None), *args, **kwargs)
+        return self.fn(*args, **kwargs)
+
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult:
+        """Queue the task with these arguments; the shortcut for ``apply_async(args, kwargs)``."""
+        return self.apply_async(args, kwargs)
+
+    def apply_async(
+        self,
+        args: tuple[Any, ...] | list[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        countdown: float | None = None,
+        eta: dt.datetime | None = None,
+        expires: float | dt.datetime | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        headers: Mapping[str, Any] | None = None,
+        task_id: str | None = None,
+        serializer: str | None = None,
+        ignore_result: bool | None = None,
+        **extra: Any,
+    ) -> AsyncResult:
+        """Queue the task. Times: ``countdown`` seconds from now or an ``eta``; ``expires``
+        in seconds or as a time, after which the task is revoked instead of run."""
+        return self.app.send_task(
+            self.name,
+            args,
+            kwargs,
+            countdown=countdown,
+            eta=eta,
+            expires=expires,
+            queue=queue,
+            priority=priority,
+            headers=headers,
+            task_id=task_id,
+            serializer=serializer,
+            ignore_result=ignore_result,
+            **extra,
+        )
+
+    def apply(
+        self, args: tuple[Any, ...] | list[Any] | None = None, kwargs: Mapping[str, Any] | None = None
+    ) -> AsyncResult:
+        """Run the task here and now, returning an already-finished result (eager mode)."""
+        from celeriac.eager import apply_eagerly
+
+        return apply_eagerly(self, tuple(args or ()), dict(kwargs or {}))
+
+    def run(self, request: TaskRequest) -> R:
+        """Run for a worker's request, passing the call context first when ``bind`` is set."""
+        if self.bind:
+            return self.fn(TaskCall(self, request), *request.args, **request.kwargs)
+        return self.fn(*request.args, **request.kwargs)
+
+
+class TaskCall:
+    """What a bound task receives as ``self``: the task, and the request being run.
+
+    One per call rather than a thread-local ``task.request``, so nothing is shared between
+    concurrent runs of the same task.
+    """
+
+    def __init__(self, task: Task[Any, Any], request: TaskRequest | None) -> None:
+        self.task = task
+        self.request = request
+        self.app = task.app
+        self.name = task.name
+
+    @property
+    def max_retries(self) -> int | None:
+        return self.task.options.max_retries
+
+    def retry(
+        self,
+        *,
+        exc: BaseException | None = None,
+        countdown: float | None = None,
+        eta: dt.datetime | None = None,
+        max_retries: int | None = None,
+        **options: Any,
+    ) -> Retry:
+        """Queue this task again with ``retries + 1`` and end this run with :class:`Retry`.
+
+        Raises :class:`MaxRetriesExceededError` (from ``exc``) when the limit is reached.
+        """
+        if self.request is None:
+            raise RuntimeError(f"{self.name}.retry() called outside a worker; nothing to retry")
+        limit = max_retries if max_retries is not None else self.task.options.max_retries
+        retries = self.request.retries
+        if limit is not None and retries >= limit:
+            if exc is not None:
+                raise MaxRetriesExceededError(
+                    f"{self.name}[{self.request.id}] gave up after {retries} retries: {exc!r}"
+                ) from exc
+            raise MaxRetriesExceededError(f"{self.name}[{self.request.id}] gave up after {retries} retries")
+        if countdown is None and eta is None:
+            countdown = self.task.options.default_retry_delay
+        message = evolve(
+            self.request.message,
+            retries=retries + 1,
+            eta=eta
+            if eta is not None
+            else dt.datetime.now(dt.UTC) + dt.timedelta(seconds=countdown or 0),
+        )
+        self.app.publish_message(message, self.request.queue, delay_from_eta=True, **options)
+        raise Retry(exc=exc, when=countdown)

@@ -1,0 +1,88 @@
+"""Monitoring events, shaped like Celery's, sent to every sink plugins provide.
+
+With no sink installed (or ``worker.send_events = false``) ``enabled`` is false and the
+consumer skips building events altogether.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import time
+from collections.abc import Iterator
+from collections.abc import Sequence
+from typing import Any
+from typing import ClassVar
+
+from attrs import frozen
+
+from celeriac.bootsteps import StepContext
+from celeriac.config import Config
+from celeriac.protocols import EventSink
+from celeriac.worker.keys import EVENTS
+
+log = logging.getLogger(__name__)
+
+
+class EventDispatcher:
+    """Stamps events with host, pid, time and a Lamport clock, and fans them out to sinks."""
+
+    def __init__(self, sinks: Sequence[EventSink], hostname: str) -> None:
+        self.sinks = tuple(sinks)
+        self.enabled = bool(self.sinks)
+        self.hostname = hostname
+        self._clock = itertools.count(1)
+        self._pid = os.getpid()
+        self._utcoffset = -time.timezone // 3600
+
+    def send(self, type_: str, **fields: Any) -> None:
+        if not self.enabled:
+            return
+        event = {
+            "type": type_,
+            "timestamp": time.time(),
+            "hostname": self.hostname,
+            "utcoffset": self._utcoffset,
+            "pid": self._pid,
+            "clock": next(self._clock),
+            **fields,
+        }
+        for sink in self.sinks:
+            try:
+                sink.send(event)
+            except Exception:
+                # A monitoring failure must never stop task processing.
+                log.exception("event sink %r failed on %s", sink, type_)
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()
+
+
+@frozen
+class EventsStep:
+    name: ClassVar[str] = "kernel.events"
+    requires: ClassVar[frozenset[str]] = frozenset()
+
+    def enabled(self, config: Config) -> bool:
+        return True
+
+    @contextlib.contextmanager
+    def run(self, ctx: StepContext) -> Iterator[None]:
+        sinks = ctx.app.plugins.event_sinks(ctx.config) if ctx.config.worker.send_events else []
+        dispatcher = EventDispatcher(sinks, ctx.extras["hostname"])
+        ctx.provide(EVENTS, dispatcher)
+        dispatcher.send("worker-online", sw_ident="celeriac", sw_ver=_version())
+        try:
+            yield
+        finally:
+            dispatcher.send("worker-offline")
+            dispatcher.close()
+
+
+def _version() -> str:
+    from celeriac import __version__
+
+    return __version__

@@ -1,0 +1,46 @@
+"""Sends ``worker-heartbeat`` events so monitors know the worker is alive and how busy."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import ClassVar
+
+from attrs import frozen
+
+from celeriac.bootsteps import StepContext
+from celeriac.config import Config
+from celeriac.worker.keys import CONSUMER
+from celeriac.worker.keys import EVENTS
+from celeriac.worker.keys import TIMER
+
+HEARTBEAT_INTERVAL = 2.0
+
+
+@frozen
+class HeartbeatStep:
+    name: ClassVar[str] = "kernel.heartbeat"
+    requires: ClassVar[frozenset[str]] = frozenset({"kernel.timer", "kernel.events", "kernel.consumer"})
+
+    def enabled(self, config: Config) -> bool:
+        return config.worker.send_events
+
+    @contextlib.contextmanager
+    def run(self, ctx: StepContext) -> Iterator[None]:
+        events = ctx.require(EVENTS)
+        consumer = ctx.require(CONSUMER)
+        if events.enabled:
+
+            def beat() -> None:
+                events.send(
+                    "worker-heartbeat",
+                    freq=HEARTBEAT_INTERVAL,
+                    active=consumer.active_count,
+                    processed=consumer.processed,
+                    loadavg=list(os.getloadavg()),
+                    sw_ident="celeriac",
+                )
+
+            ctx.require(TIMER).call_every(HEARTBEAT_INTERVAL, beat)
+        yield

@@ -1,0 +1,34 @@
+"""The execution pool chosen by ``worker.pool``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import ClassVar
+
+from attrs import frozen
+
+from celeriac.bootsteps import StepContext
+from celeriac.config import Config
+from celeriac.execution import Executor
+from celeriac.worker.keys import POOL
+
+
+@frozen
+class PoolStep:
+    name: ClassVar[str] = "kernel.pool"
+    requires: ClassVar[frozenset[str]] = frozenset({"kernel.result_store"})
+
+    def enabled(self, config: Config) -> bool:
+        return True
+
+    @contextlib.contextmanager
+    def run(self, ctx: StepContext) -> Iterator[None]:
+        spec = ctx.app.plugins.pool(ctx.config.worker.pool)
+        pool = spec.factory(ctx.config, Executor(ctx.app))
+        pool.start()
+        ctx.provide(POOL, pool)
+        try:
+            yield
+        finally:
+            pool.stop(wait=not ctx.extras["shutdown"].cold)

@@ -1,0 +1,29 @@
+"""The kernel's own bootsteps, contributed through the same hook as any plugin's."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from celeriac.bootsteps import Bootstep
+from celeriac.config import Config
+from celeriac.hookspecs import hookimpl
+from celeriac.worker.connection import ConnectionStep
+from celeriac.worker.connection import ResultStoreStep
+from celeriac.worker.consumer import ConsumerStep
+from celeriac.worker.events import EventsStep
+from celeriac.worker.heartbeat import HeartbeatStep
+from celeriac.worker.pool import PoolStep
+from celeriac.worker.timer import TimerStep
+
+
+@hookimpl(tryfirst=True)
+def celeriac_add_bootsteps(config: Config) -> Sequence[Bootstep]:
+    return [
+        ConnectionStep(),
+        ResultStoreStep(),
+        TimerStep(),
+        EventsStep(),
+        PoolStep(),
+        ConsumerStep(),
+        HeartbeatStep(),
+    ]

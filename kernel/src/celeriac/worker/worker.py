@@ -1,0 +1,101 @@
+"""The worker process: runs the bootstep graph until told to stop.
+
+The first SIGTERM or SIGINT starts a warm shutdown (stop fetching, requeue what has not
+started, let running tasks finish and acknowledge them); a second one makes it cold
+(requeue everything unfinished and exit now).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from types import FrameType
+from typing import TYPE_CHECKING
+from typing import Any
+
+from attrs import evolve
+
+from celeriac.bootsteps import Blueprint
+from celeriac.config import Config
+
+if TYPE_CHECKING:
+    from celeriac.app import Celeriac
+
+log = logging.getLogger("celeriac.worker")
+
+
+class ShutdownState:
+    """Shared by the signal handlers and the steps: has a stop been asked for, and how hard."""
+
+    def __init__(self, timeout: float | None) -> None:
+        self.requested = threading.Event()
+        self.cold = False
+        self.timeout = timeout
+        self.exit_code = 0
+
+    def request(self, *, cold: bool = False, exit_code: int = 0) -> None:
+        self.cold = self.cold or cold
+        self.exit_code = self.exit_code or exit_code
+        self.requested.set()
+
+
+class Worker:
+    """Consumes the configured queues and executes tasks of ``app``.
+
+    :param overrides: ``[worker]`` keys set by the CLI (``concurrency``, ``pool``, ``queues`` ...).
+    """
+
+    def __init__(self, app: Celeriac, **overrides: Any) -> None:
+        self.app = app
+        given = {key: value for key, value in overrides.items() if value is not None}
+        worker_config = evolve(app.config.worker, **given)
+        if worker_config.concurrency <= 0:
+            worker_config = evolve(worker_config, concurrency=os.cpu_count() or 1)
+        provenance = dict(app.config.provenance)
+        provenance.update({f"worker.{key}": "flag" for key in given})
+        self.config: Config = evolve(app.config, worker=worker_config, provenance=provenance)
+        self.hostname = worker_config.hostname or f"celeriac@{socket.gethostname()}"
+        self.shutdown = ShutdownState(worker_config.shutdown_timeout)
+        self._signals = 0
+
+    def blueprint(self) -> Blueprint:
+        return Blueprint(self.app.plugins.bootsteps(self.config), self.config)
+
+    def run(self) -> int:
+        """Start every step, wait for a shutdown request, stop every step; returns the exit code."""
+        blueprint = self.blueprint()
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
+        extras = {"shutdown": self.shutdown, "hostname": self.hostname}
+        try:
+            with blueprint.start(self.app, self.config, extras):
+                self.app.plugins.hook.celeriac_worker_ready(worker=self)
+                log.info("%s ready: consuming %s", self.hostname, ", ".join(self.queues))
+                self.shutdown.requested.wait()
+                log.info("%s shutting down (%s)", self.hostname, "cold" if self.shutdown.cold else "warm")
+                self.app.plugins.hook.celeriac_worker_shutdown(worker=self)
+        finally:
+            self.app.close()
+        log.info("%s stopped", self.hostname)
+        return self.shutdown.exit_code
+
+    def stop(self, *, cold: bool = False) -> None:
+        """Ask the worker to shut down, from any thread."""
+        self.shutdown.request(cold=cold)
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        return tuple(self.config.worker.queues) or (self.config.default_queue,)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._signals += 1
+        cold = self._signals > 1
+        log.warning(
+            "received %s: %s", signal.Signals(signum).name,
+            "cold shutdown, requeueing unfinished tasks" if cold else "warm shutdown, finishing running tasks (again for cold)",
+        )
+        self.shutdown.request(cold=cold)
