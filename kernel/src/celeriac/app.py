@@ -34,6 +34,7 @@ from celeriac.plugins import make_plugins
 from celeriac.protocols import ResultStore
 from celeriac.protocols import Transport
 from celeriac.result import AsyncResult
+from celeriac.result import ResultHandle
 from celeriac.result_meta import ResultEncoder
 from celeriac.task import Task
 from celeriac.task import TaskOptions
@@ -97,9 +98,19 @@ class Celeriac:
     def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
 
     @overload
-    def task(self, *, name: str | None = None, bind: bool = False, **options: Any) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+    def task(
+        self, *, name: str | None = None, bind: bool = False, **options: Any
+    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
-    def task(self, fn: Callable[..., Any] | None = None, /, *, name: str | None = None, bind: bool = False, **options: Any) -> Any:
+    def task(  # type: ignore[misc]  # the overloads split the two decorator forms
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        bind: bool = False,
+        **options: Any,
+    ) -> Any:
         """Register a function as a task: ``@app.task`` or ``@app.task(name=..., queue=...)``.
 
         Options are those of :class:`TaskOptions`; ``[tasks."name"]`` in the config overrides them.
@@ -192,14 +203,15 @@ class Celeriac:
         ignore_result: bool | None = None,
         parent_id: str | None = None,
         root_id: str | None = None,
-    ) -> AsyncResult:
+    ) -> ResultHandle:
         """Queue a task by name (it need not be registered here): Celery's ``send_task``."""
         task = self.tasks.get(name)
         options = task.options if task else self._task_options(name, {})
         if self.config.task_always_eager and task is not None:
             from celeriac.eager import apply_eagerly
 
-            return apply_eagerly(task, tuple(args or ()), dict(kwargs or {}))
+            eager: ResultHandle = apply_eagerly(task, tuple(args or ()), dict(kwargs or {}))
+            return eager
         now = dt.datetime.now(dt.UTC)
         if countdown is not None:
             eta = now + dt.timedelta(seconds=countdown)
@@ -227,7 +239,9 @@ class Celeriac:
             priority=priority if priority is not None else (options.priority or self.config.default_priority),
         )
         self.publish_message(
-            message, queue or options.queue or self.config.default_queue, serializer=serializer or options.serializer
+            message,
+            queue or options.queue or self.config.default_queue,
+            serializer=serializer or options.serializer,
         )
         return AsyncResult(task_id, self)
 

@@ -153,7 +153,9 @@ class Blueprint:
         return frozenset(seen)
 
     @contextlib.contextmanager
-    def start(self, app: Celeriac, config: Config, extras: dict[str, Any] | None = None) -> Iterator[Registry]:
+    def start(
+        self, app: Celeriac, config: Config, extras: dict[str, Any] | None = None
+    ) -> Iterator[Registry]:
         """Enter every step in order; leaving the block stops them in reverse order."""
         registry = Registry()
         shared = dict(extras or {})

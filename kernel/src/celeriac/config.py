@@ -279,7 +279,13 @@ def _set_path(target: dict[str, Any], path: list[str], value: Any) -> None:
     target[path[-1]] = value
 
 
-def _merge(target: dict[str, Any], layer: Mapping[str, Any], provenance: dict[str, str], source: str, prefix: str = "") -> None:
+def _merge(
+    target: dict[str, Any],
+    layer: Mapping[str, Any],
+    provenance: dict[str, str],
+    source: str,
+    prefix: str = "",
+) -> None:
     for key, value in layer.items():
         dotted = f"{prefix}{key}"
         if isinstance(value, Mapping) and isinstance(target.get(key), dict):

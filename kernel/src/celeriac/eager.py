@@ -46,7 +46,7 @@ class EagerResult:
         """Nothing is stored for an eager result."""
 
 
-def apply_eagerly(task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def apply_eagerly(task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> EagerResult:
     """Run ``task`` now; with ``task_eager_propagates`` an exception reaches the caller."""
     task_id = str(uuid.uuid4())
     request = TaskRequest(

@@ -60,7 +60,9 @@ class TaskError(CeleriacError):
 class Retry(CeleriacError):  # noqa: N818 - control flow, named for the intent as in Celery/dramatiq
     """Raised by ``Task.retry`` to end the current run; the worker records RETRY."""
 
-    def __init__(self, message: str = "", exc: BaseException | None = None, when: float | None = None) -> None:
+    def __init__(
+        self, message: str = "", exc: BaseException | None = None, when: float | None = None
+    ) -> None:
         super().__init__(message or (repr(exc) if exc is not None else "retry"))
         self.exc = exc
         self.when = when

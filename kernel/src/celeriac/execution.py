@@ -41,6 +41,7 @@ class Executor:
             hook.celeriac_task_prerun(task=task, request=request)
         started = time.perf_counter()
         retval: Any = None
+        reason: str | None
         try:
             retval = task.run(request)
         except Retry as retry:
@@ -68,9 +69,13 @@ class Executor:
         runtime = time.perf_counter() - started
         if lifecycle.task_postrun:
             hook.celeriac_task_postrun(task=task, request=request, state=state, retval=retval)
-        return Outcome(request=request, state=state, disposition=Disposition.ACK, runtime=runtime, reason=reason)
+        return Outcome(
+            request=request, state=state, disposition=Disposition.ACK, runtime=runtime, reason=reason
+        )
 
-    def _autoretry(self, task: Task[Any, Any], request: TaskRequest, exc: Exception, started: float) -> Outcome:
+    def _autoretry(
+        self, task: Task[Any, Any], request: TaskRequest, exc: Exception, started: float
+    ) -> Outcome:
         from celeriac.task import TaskCall
 
         try:
@@ -80,11 +85,20 @@ class Executor:
         except Exception as final:
             trace = _traceback(final)
             self._store(task, request, states.FAILURE, final, trace)
-            return Outcome(request=request, state=states.FAILURE, runtime=time.perf_counter() - started, reason=str(final))
+            return Outcome(
+                request=request,
+                state=states.FAILURE,
+                runtime=time.perf_counter() - started,
+                reason=str(final),
+            )
         self._store(task, request, states.RETRY, exc, _traceback(exc))
-        return Outcome(request=request, state=states.RETRY, runtime=time.perf_counter() - started, reason=repr(exc))
+        return Outcome(
+            request=request, state=states.RETRY, runtime=time.perf_counter() - started, reason=repr(exc)
+        )
 
-    def _store(self, task: Task[Any, Any], request: TaskRequest, state: str, value: Any, trace: str | None) -> None:
+    def _store(
+        self, task: Task[Any, Any], request: TaskRequest, state: str, value: Any, trace: str | None
+    ) -> None:
         if request.message.ignore_result and state == states.SUCCESS:
             return
         record = self.app.results.encode(request.id, state, value, trace)

@@ -190,9 +190,7 @@ class TaskMessage:
                 stamped_headers=_optional_tuple(headers.get("stamped_headers")),
                 stamps=headers.get("stamps") or {},
                 extra_headers={
-                    k: v
-                    for k, v in headers.items()
-                    if k not in KNOWN_HEADERS and k not in _TRANSPORT_HEADERS
+                    k: v for k, v in headers.items() if k not in KNOWN_HEADERS and k not in _TRANSPORT_HEADERS
                 },
                 correlation_id=properties.get("correlation_id"),
                 reply_to=properties.get("reply_to") or None,
@@ -271,7 +269,7 @@ def _check_args(args: Any, kwargs: Any) -> None:
 def _timelimit(value: Any) -> tuple[float | None, float | None]:
     if not value:
         return (None, None)
-    hard, soft = (list(value) + [None, None])[:2]
+    hard, soft = [*list(value), None, None][:2]
     return (hard, soft)
 
 

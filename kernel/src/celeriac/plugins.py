@@ -171,20 +171,28 @@ class Plugins:
     # --- components picked by URL scheme or name ----------------------------------
 
     def transport(self, url: str) -> TransportSpec:
-        return self._by_scheme("celeriac_add_transports", url, "transport", "broker")
+        spec: TransportSpec = self._by_scheme("celeriac_add_transports", url, "transport", "broker")
+        return spec
 
     def result_store(self, url: str) -> ResultStoreSpec:
-        return self._by_scheme("celeriac_add_result_stores", url, "result store", "result_store")
+        spec: ResultStoreSpec = self._by_scheme(
+            "celeriac_add_result_stores", url, "result store", "result_store"
+        )
+        return spec
 
     def has_result_store(self, url: str) -> bool:
         return _scheme(url) in self._schemes("celeriac_add_result_stores")
 
     def schedule_store(self, url: str) -> ScheduleStoreSpec:
-        return self._by_scheme("celeriac_add_schedule_stores", url, "schedule store", "beat.schedule_store")
+        spec: ScheduleStoreSpec = self._by_scheme(
+            "celeriac_add_schedule_stores", url, "schedule store", "beat.schedule_store"
+        )
+        return spec
 
     def pool(self, name: str) -> PoolSpec:
         pools = self._named("celeriac_add_pools", lambda spec: [spec.name])
-        return _pick(pools, name, "pool", "worker.pool")
+        spec: PoolSpec = _pick(pools, name, "pool", "worker.pool")
+        return spec
 
     def serializers(self) -> dict[str, Serializer]:
         return {name: item for name, (item, _) in self._named("celeriac_add_serializers", _name_of).items()}
@@ -230,13 +238,14 @@ class Plugins:
         infos = []
         for name, plugin in sorted(self.pm.list_name_plugin(), key=lambda item: str(item[0])):
             provides: list[str] = []
-            for impl_caller in self.pm.get_hookcallers(plugin) or []:
+            for impl_caller in self.pm.get_hookcallers(plugin) or ():
                 label = _SPEC_HOOKS.get(impl_caller.name)
                 if label is None:
                     provides.append(impl_caller.name.removeprefix("celeriac_"))
                     continue
                 impl = next(i for i in impl_caller.get_hookimpls() if i.plugin is plugin)
-                for item in impl.function() or ():
+                items: Sequence[Any] = impl.function() or ()  # type: ignore[assignment]  # pluggy #191
+                for item in items:
                     provides.append(f"{label} {_label_of(item)}")
             module = getattr(plugin, "__name__", type(plugin).__name__)
             infos.append(PluginInfo(str(name), module, tuple(sorted(provides))))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import Protocol
 
 from celeriac import states
 from celeriac.errors import TaskRevokedError
@@ -13,6 +14,31 @@ from celeriac.result_meta import exception_from_meta
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
+
+
+class ResultHandle(Protocol):
+    """What ``delay``/``apply_async`` return: an :class:`AsyncResult`, or an eager result."""
+
+    id: str
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def result(self) -> Any: ...
+
+    @property
+    def traceback(self) -> str | None: ...
+
+    def ready(self) -> bool: ...
+
+    def successful(self) -> bool: ...
+
+    def failed(self) -> bool: ...
+
+    def get(self, timeout: float | None = None, propagate: bool = True) -> Any: ...
+
+    def forget(self) -> None: ...
 
 
 class AsyncResult:

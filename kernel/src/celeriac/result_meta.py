@@ -100,8 +100,8 @@ def exception_from_meta(meta: Any) -> BaseException:
     if isinstance(cls, type) and issubclass(cls, Exception) and not issubclass(cls, CeleriacError):
         try:
             return cls(*args)
-        except Exception:  # noqa: BLE001, S110 - a constructor with other arguments: fall back below
-            pass
+        except Exception:  # a constructor that needs other arguments: fall back below
+            return TaskError(name, module, ", ".join(str(a) for a in args))
     return TaskError(name, module, ", ".join(str(a) for a in args))
 
 

@@ -20,8 +20,9 @@ from celeriac.errors import Retry
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
+    from celeriac.eager import EagerResult
     from celeriac.request import TaskRequest
-    from celeriac.result import AsyncResult
+    from celeriac.result import ResultHandle
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -67,7 +68,7 @@ class Task(Generic[P, R]):
             return self.fn(TaskCall(self, None), *args, **kwargs)
         return self.fn(*args, **kwargs)
 
-    def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult:
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> ResultHandle:
         """Queue the task with these arguments; the shortcut for ``apply_async(args, kwargs)``."""
         return self.apply_async(args, kwargs)
 
@@ -86,7 +87,7 @@ class Task(Generic[P, R]):
         serializer: str | None = None,
         ignore_result: bool | None = None,
         **extra: Any,
-    ) -> AsyncResult:
+    ) -> ResultHandle:
         """Queue the task. Times: ``countdown`` seconds from now or an ``eta``; ``expires``
         in seconds or as a time, after which the task is revoked instead of run."""
         return self.app.send_task(
@@ -107,7 +108,7 @@ class Task(Generic[P, R]):
 
     def apply(
         self, args: tuple[Any, ...] | list[Any] | None = None, kwargs: Mapping[str, Any] | None = None
-    ) -> AsyncResult:
+    ) -> EagerResult:
         """Run the task here and now, returning an already-finished result (eager mode)."""
         from celeriac.eager import apply_eagerly
 
@@ -165,9 +166,7 @@ class TaskCall:
         message = evolve(
             self.request.message,
             retries=retries + 1,
-            eta=eta
-            if eta is not None
-            else dt.datetime.now(dt.UTC) + dt.timedelta(seconds=countdown or 0),
+            eta=eta if eta is not None else dt.datetime.now(dt.UTC) + dt.timedelta(seconds=countdown or 0),
         )
         self.app.publish_message(message, self.request.queue, delay_from_eta=True, **options)
         raise Retry(exc=exc, when=countdown)

@@ -34,7 +34,6 @@ from celeriac.states import SUCCESS
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
-    from celeriac.config import Config
     from celeriac.worker.worker import Worker
 
 
@@ -53,14 +52,18 @@ class MemoryTransport:
         with self._cond:
             self._queues.setdefault(queue, [])
 
-    def publish(self, queue: str, envelopes: Sequence[Envelope], *, priority: int = 0, delay: float = 0.0) -> None:
+    def publish(
+        self, queue: str, envelopes: Sequence[Envelope], *, priority: int = 0, delay: float = 0.0
+    ) -> None:
         with self._cond:
             for envelope in envelopes:
                 self._push(queue, envelope, priority, time.monotonic() + delay, 0)
             self._cond.notify_all()
 
     def _push(self, queue: str, envelope: Envelope, priority: int, visible: float, count: int) -> None:
-        heapq.heappush(self._queues.setdefault(queue, []), (visible, -priority, next(self._seq), envelope, count))
+        heapq.heappush(
+            self._queues.setdefault(queue, []), (visible, -priority, next(self._seq), envelope, count)
+        )
 
     def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Delivery]:
         deadline = time.monotonic() + timeout
@@ -115,14 +118,24 @@ class MemoryTransport:
             for delivery in deliveries:
                 if delivery.tag in self._leased:
                     queue, envelope, priority, count, _ = self._leased[delivery.tag]
-                    self._leased[delivery.tag] = (queue, envelope, priority, count, time.monotonic() + self.visibility_timeout)
+                    self._leased[delivery.tag] = (
+                        queue,
+                        envelope,
+                        priority,
+                        count,
+                        time.monotonic() + self.visibility_timeout,
+                    )
 
     def dead_letter(self, delivery: Delivery, reason: str) -> None:
         with self._cond:
             self._leased.pop(delivery.tag, None)
             dead_id = str(uuid.uuid4())
             self._dead[dead_id] = DeadLetter(
-                id=dead_id, queue=delivery.queue, envelope=delivery.envelope, reason=reason, failed_at=time.time()
+                id=dead_id,
+                queue=delivery.queue,
+                envelope=delivery.envelope,
+                reason=reason,
+                failed_at=time.time(),
             )
 
     def dead_letters(self, queue: str | None = None, limit: int = 100) -> list[DeadLetter]:
@@ -193,14 +206,24 @@ class MemoryResultStore:
 
 @hookimpl
 def celeriac_add_transports() -> Sequence[TransportSpec]:
-    return [TransportSpec(schemes=("memory",), factory=lambda url, config: MemoryTransport(config.visibility_timeout),
-                          description="in-process broker for tests")]
+    return [
+        TransportSpec(
+            schemes=("memory",),
+            factory=lambda url, config: MemoryTransport(config.visibility_timeout),
+            description="in-process broker for tests",
+        )
+    ]
 
 
 @hookimpl
 def celeriac_add_result_stores() -> Sequence[ResultStoreSpec]:
-    return [ResultStoreSpec(schemes=("memory",), factory=lambda url, config: MemoryResultStore(),
-                            description="in-process result store for tests")]
+    return [
+        ResultStoreSpec(
+            schemes=("memory",),
+            factory=lambda url, config: MemoryResultStore(),
+            description="in-process result store for tests",
+        )
+    ]
 
 
 @contextlib.contextmanager
@@ -224,9 +247,10 @@ def celeriac_app() -> Iterator[Celeriac]:
 
     Each app builds its own ``memory://`` broker: produce and consume with the same app.
     """
-    from celeriac import testing
+    import sys
+
     from celeriac.app import Celeriac
 
-    app = Celeriac("tests", broker="memory://", plugins=[testing], env={}, config=False)
+    app = Celeriac("tests", broker="memory://", plugins=[sys.modules[__name__]], env={}, config=False)
     yield app
     app.close()

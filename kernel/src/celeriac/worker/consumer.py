@@ -183,7 +183,9 @@ class Consumer:
         acks: list[Delivery] = []
         requeues: list[Delivery] = []
         with self._lock:
-            entries = [(outcome, self._inflight.pop(outcome.request.token, (None, None))[0]) for outcome in outcomes]
+            entries = [
+                (outcome, self._inflight.pop(outcome.request.token, (None, None))[0]) for outcome in outcomes
+            ]
         for outcome, delivery in entries:
             self.processed += 1
             if self.events.enabled:
@@ -239,7 +241,7 @@ class Consumer:
     ) -> None:
         log.error("dead-lettering message %s from %r: %s", task_id or "?", delivery.queue, reason)
         if isinstance(task_id, str) and task_id and self._store is not None:
-            self._store_state(task_id, states.FAILURE, exc or MessageErrorResult(reason))
+            self._store_state(task_id, states.FAILURE, exc or UnprocessableMessageError(reason))
         self.transport.dead_letter(delivery, reason)
 
     def _revoke_expired(self, delivery: Delivery, task_id: str, name: str, expires: dt.datetime) -> None:
@@ -250,7 +252,9 @@ class Consumer:
         lifecycle = self.app.plugins.lifecycle
         if lifecycle.task_revoked:
             self.app.plugins.hook.celeriac_task_revoked(
-                request=TaskRequest(message=self.app.codec.decode_task(delivery.envelope), queue=delivery.queue),
+                request=TaskRequest(
+                    message=self.app.codec.decode_task(delivery.envelope), queue=delivery.queue
+                ),
                 reason=reason,
                 extra={"expired": True},
             )
@@ -275,7 +279,7 @@ class Consumer:
             self.events.send("task-failed", uuid=uuid, exception=outcome.reason)
 
 
-class MessageErrorResult(MessageError):
+class UnprocessableMessageError(MessageError):
     """Recorded as a task's FAILURE when its message could not be processed."""
 
 
@@ -319,5 +323,3 @@ class ConsumerStep:
             stopping.set()
             thread.join()
             consumer.drain(shutdown)
-
-

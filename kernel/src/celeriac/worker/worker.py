@@ -95,7 +95,10 @@ class Worker:
         self._signals += 1
         cold = self._signals > 1
         log.warning(
-            "received %s: %s", signal.Signals(signum).name,
-            "cold shutdown, requeueing unfinished tasks" if cold else "warm shutdown, finishing running tasks (again for cold)",
+            "received %s: %s",
+            signal.Signals(signum).name,
+            "cold shutdown, requeueing unfinished tasks"
+            if cold
+            else "warm shutdown, finishing running tasks (again for cold)",
         )
         self.shutdown.request(cold=cold)
