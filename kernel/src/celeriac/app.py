@@ -136,7 +136,7 @@ class Celeriac:
 
     def _task_options(self, name: str, declared: Mapping[str, Any]) -> TaskOptions:
         try:
-            options = TaskOptions(acks_late=self.config.acks_late, **declared)
+            options = TaskOptions(**{"acks_late": self.config.acks_late, **declared})
         except TypeError as exc:
             raise TypeError(f"task {name!r}: {exc}") from None
         from_file = {k: v for k, v in vars_of(self.config.task(name)).items() if v is not None}

@@ -125,7 +125,11 @@ def worker(
         return
     _setup_logging(instance.config.worker.loglevel)
     _banner(app, instance)
-    sys.exit(instance.run())
+    try:
+        code = instance.run()
+    finally:
+        app.close()
+    sys.exit(code)
 
 
 @main.command()

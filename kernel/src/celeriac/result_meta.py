@@ -16,7 +16,6 @@ from attrs import frozen
 
 from celeriac import states
 from celeriac.codec import Codec
-from celeriac.errors import CeleriacError
 from celeriac.errors import TaskError
 from celeriac.protocols import ResultRecord
 
@@ -97,7 +96,7 @@ def exception_from_meta(meta: Any) -> BaseException:
     args = args if isinstance(args, list) else [args]
     owner = builtins if module == "builtins" else sys.modules.get(module)
     cls = getattr(owner, name, None) if owner is not None and "." not in name else None
-    if isinstance(cls, type) and issubclass(cls, Exception) and not issubclass(cls, CeleriacError):
+    if isinstance(cls, type) and issubclass(cls, Exception):
         try:
             return cls(*args)
         except Exception:  # a constructor that needs other arguments: fall back below

@@ -228,8 +228,11 @@ def celeriac_add_result_stores() -> Sequence[ResultStoreSpec]:
 
 @contextlib.contextmanager
 def worker_thread(app: Celeriac, **overrides: Any) -> Iterator[Worker]:
-    """Run a worker for ``app`` in a background thread; stop it (warm) on leaving."""
-    worker = app.worker(**overrides)
+    """Run a worker for ``app`` in a background thread; stop it (warm) on leaving.
+
+    Polls the broker every 0.1 s (not 1 s) so that stopping is quick in tests.
+    """
+    worker = app.worker(**{"poll_timeout": 0.1, **overrides})
     thread = threading.Thread(target=worker.run, name="celeriac-test-worker", daemon=True)
     thread.start()
     try:

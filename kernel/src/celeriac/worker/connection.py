@@ -27,7 +27,7 @@ class ConnectionStep:
         transport = ctx.app.transport
         ctx.provide(TRANSPORT, transport)
         yield
-        # The app owns the connection and closes it in Worker.run, after every step stopped.
+        # The app owns the connection; its owner closes it after the worker stopped.
 
 
 @frozen

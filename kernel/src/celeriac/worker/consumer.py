@@ -80,6 +80,7 @@ class Consumer:
         self._done: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self._tokens = itertools.count(1)
         self._store = app.result_store if app.result_store_url is not None else None
+        self._stopping = threading.Event()
 
     @property
     def active_count(self) -> int:
@@ -87,8 +88,9 @@ class Consumer:
 
     # --- the loop ---------------------------------------------------------------------
 
-    def run(self, stopping: threading.Event) -> None:
-        """Fetch and dispatch until ``stopping`` is set; broker errors are retried with back-off."""
+    def run(self) -> None:
+        """Fetch and dispatch until :meth:`stop` is called; broker errors are retried with back-off."""
+        stopping = self._stopping
         backoff = 0.0
         for queue_name in self.queues:
             self.transport.declare_queue(queue_name)
@@ -111,6 +113,9 @@ class Consumer:
 
     def receive(self, delivery: Delivery) -> None:
         """Turn one delivery into a request for the pool, or refuse it with a reason."""
+        if self._stopping.is_set():
+            self.transport.reject([delivery], requeue=True)
+            return
         try:
             message = self.app.codec.decode_task(delivery.envelope)
         except MessageError as exc:
@@ -211,10 +216,18 @@ class Consumer:
         if leased:
             self.transport.extend(leased)
 
+    def stop(self) -> None:
+        """Stop fetching and give back what was reserved but has not started, at once.
+
+        Called before the fetch loop has returned, so a task finishing meanwhile cannot let
+        the pool start a reserved one during a warm shutdown.
+        """
+        self._stopping.set()
+        self._requeue({request.token for request in self.pool.cancel_pending()})
+
     def drain(self, shutdown: ShutdownState) -> None:
-        """Stop: requeue what has not started; wait for running requests unless cold."""
-        not_started = {request.token for request in self.pool.cancel_pending()}
-        self._requeue(not_started)
+        """After the loop ended: requeue what has not started; wait for running requests unless cold."""
+        self._requeue({request.token for request in self.pool.cancel_pending()})
         deadline = None if shutdown.timeout is None else time.monotonic() + shutdown.timeout
         while self._inflight and not shutdown.cold:
             if deadline is not None and time.monotonic() >= deadline:
@@ -305,11 +318,10 @@ class ConsumerStep:
         )
         shutdown: ShutdownState = ctx.extras["shutdown"]
         ctx.require(TIMER).call_every(max(ctx.config.visibility_timeout / 3, 0.05), consumer.renew_leases)
-        stopping = threading.Event()
 
         def loop() -> None:
             try:
-                consumer.run(stopping)
+                consumer.run()
             except BaseException:
                 log.critical("consumer stopped by an unexpected error; shutting down", exc_info=True)
                 shutdown.request(cold=False, exit_code=1)
@@ -320,6 +332,6 @@ class ConsumerStep:
         try:
             yield
         finally:
-            stopping.set()
+            consumer.stop()
             thread.join()
             consumer.drain(shutdown)

@@ -71,15 +71,13 @@ class Worker:
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
         extras = {"shutdown": self.shutdown, "hostname": self.hostname}
-        try:
-            with blueprint.start(self.app, self.config, extras):
-                self.app.plugins.hook.celeriac_worker_ready(worker=self)
-                log.info("%s ready: consuming %s", self.hostname, ", ".join(self.queues))
-                self.shutdown.requested.wait()
-                log.info("%s shutting down (%s)", self.hostname, "cold" if self.shutdown.cold else "warm")
-                self.app.plugins.hook.celeriac_worker_shutdown(worker=self)
-        finally:
-            self.app.close()
+        # The app's connections stay open: whoever owns the app closes it (the CLI does).
+        with blueprint.start(self.app, self.config, extras):
+            self.app.plugins.hook.celeriac_worker_ready(worker=self)
+            log.info("%s ready: consuming %s", self.hostname, ", ".join(self.queues))
+            self.shutdown.requested.wait()
+            log.info("%s shutting down (%s)", self.hostname, "cold" if self.shutdown.cold else "warm")
+            self.app.plugins.hook.celeriac_worker_shutdown(worker=self)
         log.info("%s stopped", self.hostname)
         return self.shutdown.exit_code
 
