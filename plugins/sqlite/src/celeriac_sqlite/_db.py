@@ -1,0 +1,134 @@
+"""What the transport and the stores share: URL parsing, the connection, and polling."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+from typing import final
+
+from celeriac.errors import ConfigError
+
+from celeriac_sqlite._config import SqliteConfig
+
+T = TypeVar("T")
+
+SCHEME = "sqlite"
+_PREFIX = "sqlite:///"
+_URL_FORMS = (
+    "sqlite:///relative/path.sqlite3 (from the current directory) or sqlite:////absolute/path.sqlite3"
+)
+
+
+def database_path(url: str) -> Path:
+    """The file a ``sqlite:///`` URL names (SQLAlchemy's convention), made absolute.
+
+    Resolving now keeps the file the same if the process changes directory later.
+    """
+    path = url[len(_PREFIX) :] if url.startswith(_PREFIX) else ""
+    # Query strings would be silently ignored, so they are refused rather than accepted.
+    if not path or path.endswith("/") or "?" in path or "#" in path:
+        raise ConfigError(f"invalid SQLite URL {url!r}: expected {_URL_FORMS}")
+    return Path(path).absolute()
+
+
+@final
+class Database:
+    """One SQLite connection, opened on first use and shared by a process's threads under a lock.
+
+    A single connection per component means the threads of a process queue on a Python lock
+    instead of competing for SQLite's write lock; processes coordinate through WAL and the
+    busy timeout.
+
+    :param schema: a script creating the component's tables if they are missing.
+    """
+
+    def __init__(self, path: Path, settings: SqliteConfig, schema: str) -> None:
+        self.path = path
+        self._settings = settings
+        self._schema = schema
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """Hold the connection; each statement outside :meth:`transaction` commits on its own."""
+        with self._lock:
+            yield self._connect()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run several statements as one write transaction.
+
+        ``BEGIN IMMEDIATE`` takes the write lock up front, where the busy timeout applies; a
+        deferred transaction that later upgrades to writing can fail at once with SQLITE_BUSY.
+        """
+        with self.connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    def _connect(self) -> sqlite3.Connection:
+        # SQLite connections must not cross fork(): a child opens its own and leaves the
+        # parent's untouched (closing it here could disturb the parent's locks).
+        if self._conn is None or self._pid != os.getpid():
+            self._conn = _open(self.path, self._settings, self._schema)
+            self._pid = os.getpid()
+        return self._conn
+
+
+def _open(path: Path, settings: SqliteConfig, schema: str) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(
+            path, timeout=settings.busy_timeout, isolation_level=None, check_same_thread=False
+        )
+    except sqlite3.OperationalError as exc:  # a missing directory or a directory as the path
+        raise ConfigError(f"cannot open SQLite database {path}: {exc}") from exc
+    try:
+        # WAL lets readers (queue_length, result polling) run while one process writes.
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={settings.synchronous}")
+        conn.executescript(schema)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def poll(attempt: Callable[[], T | None], timeout: float | None, *, first: float, cap: float) -> T | None:
+    """Call ``attempt`` until it returns something other than None or ``timeout`` passes.
+
+    Sleeps start at ``first`` and double up to ``cap``: what arrives soon after a miss is seen
+    within milliseconds, and a long wait costs one query per ``cap``. ``timeout=None`` waits forever.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = first
+    while True:
+        result = attempt()
+        if result is not None:
+            return result
+        if deadline is None:
+            time.sleep(delay)
+        else:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            time.sleep(min(delay, remaining))
+        delay = min(delay * 2, cap)

@@ -1,0 +1,112 @@
+"""The SQLite result store: one row per task, polled by waiters."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from typing import final
+
+from celeriac.config import Config
+from celeriac.protocols import ResultRecord
+
+from celeriac_sqlite._config import SqliteConfig
+from celeriac_sqlite._db import Database
+from celeriac_sqlite._db import database_path
+from celeriac_sqlite._db import poll
+
+_FIRST_POLL = 0.001
+_MAX_POLL = 0.05
+# Expired rows are invisible to readers at once; deleting them is only about disk space, so
+# one indexed DELETE per this many writes keeps the garbage bounded at almost no cost.
+_SWEEP_EVERY = 1000
+
+_SCHEMA = """
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS results (
+    task_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    content_type TEXT NOT NULL,
+    content_encoding TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    expires_at REAL
+);
+CREATE INDEX IF NOT EXISTS results_expires ON results (expires_at);
+COMMIT;
+"""
+# A SUCCESS row is final (a duplicate run after a redelivery must not undo it) until it expires.
+_UPSERT = """
+INSERT INTO results (task_id, state, payload, content_type, content_encoding, updated_at, expires_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (task_id) DO UPDATE SET
+    state = excluded.state,
+    payload = excluded.payload,
+    content_type = excluded.content_type,
+    content_encoding = excluded.content_encoding,
+    updated_at = excluded.updated_at,
+    expires_at = excluded.expires_at
+WHERE results.state != 'SUCCESS' OR results.expires_at <= excluded.updated_at
+"""
+_GET = """
+SELECT task_id, state, payload, content_type, content_encoding FROM results
+WHERE task_id = ? AND (expires_at IS NULL OR expires_at > ?)
+"""
+
+
+@final
+class SqliteResultStore:
+    """Task states in a ``results`` table, kept ``result_expires`` seconds.
+
+    A ``result_expires`` of 0 or less keeps results until they are forgotten.
+
+    :param url: ``sqlite:///relative/path.sqlite3`` or ``sqlite:////absolute/path.sqlite3``;
+        it may be the broker's file.
+    """
+
+    def __init__(self, url: str, config: Config) -> None:
+        self._db = Database(database_path(url), config.section("sqlite", SqliteConfig), _SCHEMA)
+        self._expires = config.result_expires
+        self._writes = 0
+
+    def store(self, record: ResultRecord) -> None:
+        """Save the state, unless a SUCCESS is already stored."""
+        now = time.time()
+        expires_at = now + self._expires if self._expires > 0 else None
+        row = (record.task_id, record.state, record.payload, record.content_type, record.content_encoding)
+        with self._db.connection() as conn:
+            conn.execute(_UPSERT, (*row, now, expires_at))
+            if self._writes % _SWEEP_EVERY == 0:
+                conn.execute("DELETE FROM results WHERE expires_at <= ?", (now,))
+            self._writes += 1
+
+    def get(self, task_id: str) -> ResultRecord | None:
+        with self._db.connection() as conn:
+            row = conn.execute(_GET, (task_id, time.time())).fetchone()
+        return None if row is None else _record(row)
+
+    def wait(self, task_id: str, states: frozenset[str], timeout: float | None) -> ResultRecord | None:
+        """Poll until the task reaches one of ``states``; None when ``timeout`` passes first."""
+
+        def attempt() -> ResultRecord | None:
+            record = self.get(task_id)
+            return record if record is not None and record.state in states else None
+
+        return poll(attempt, timeout, first=_FIRST_POLL, cap=_MAX_POLL)
+
+    def forget(self, task_id: str) -> None:
+        with self._db.connection() as conn:
+            conn.execute("DELETE FROM results WHERE task_id = ?", (task_id,))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _record(row: tuple[Any, ...]) -> ResultRecord:
+    task_id, state, payload, content_type, content_encoding = row
+    return ResultRecord(
+        task_id=task_id,
+        state=state,
+        payload=payload,
+        content_type=content_type,
+        content_encoding=content_encoding,
+    )
