@@ -1,0 +1,5 @@
+"""``python -m celeriac``: the command line."""
+
+from celeriac.cli import main
+
+main()
