@@ -19,8 +19,16 @@ from celeriac.errors import BootstepError
 NUMBER: Key[int] = Key("number")
 
 
-def make_step(step_name: str, needs: frozenset[str] = frozenset(), *, on: bool = True, log: list[str] | None = None,
-              fail: bool = False, provide: bool = False, read: bool = False) -> object:
+def make_step(
+    step_name: str,
+    needs: frozenset[str] = frozenset(),
+    *,
+    on: bool = True,
+    log: list[str] | None = None,
+    fail: bool = False,
+    provide: bool = False,
+    read: bool = False,
+) -> object:
     @frozen
     class Step:
         name: ClassVar[str] = step_name
@@ -68,7 +76,11 @@ def test_order_follows_requirements_and_stop_is_reversed(app: Celeriac) -> None:
 
 
 def test_cycle_is_reported_with_its_path(app: Celeriac) -> None:
-    steps = [make_step("a", frozenset({"c"})), make_step("b", frozenset({"a"})), make_step("c", frozenset({"b"}))]
+    steps = [
+        make_step("a", frozenset({"c"})),
+        make_step("b", frozenset({"a"})),
+        make_step("c", frozenset({"b"})),
+    ]
     with pytest.raises(BootstepError, match=r"cycle: (\w -> ){3}\w"):
         Blueprint(steps, app.config)  # type: ignore[arg-type]
 
@@ -97,13 +109,20 @@ def test_registry_reads_need_the_provider_in_requires(app: Celeriac) -> None:
     ok = [make_step("p", provide=True), make_step("r", frozenset({"p"}), read=True)]
     with Blueprint(ok, app.config).start(app, app.config):  # type: ignore[arg-type]
         pass
-    sneaky = [make_step("p", provide=True), make_step("q", frozenset({"p"})), make_step("r", frozenset({"q"}), read=True)]
+    sneaky = [
+        make_step("p", provide=True),
+        make_step("q", frozenset({"p"})),
+        make_step("r", frozenset({"q"}), read=True),
+    ]
     with Blueprint(sneaky, app.config).start(app, app.config):  # type: ignore[arg-type]
         pass  # transitive requirement is fine
     unrelated = [make_step("p", provide=True), make_step("r", read=True)]
     blueprint = Blueprint(unrelated, app.config)  # type: ignore[arg-type]
     blueprint.order = ["p", "r"]
-    with pytest.raises(BootstepError, match="r reads number from p, which is not in its requires"), blueprint.start(app, app.config):
+    with (
+        pytest.raises(BootstepError, match="r reads number from p, which is not in its requires"),
+        blueprint.start(app, app.config),
+    ):
         pass
 
 

@@ -108,21 +108,21 @@ class ExampleSection:
 class SectionPlugin:
     @hookimpl
     def celeriac_add_config_sections(self) -> list[ConfigSection]:
-        return [ConfigSection(name="example", cls=ExampleSection)]
+        return [ConfigSection(name="widget", cls=ExampleSection)]
 
 
 def test_plugin_sections_are_structured_and_validated(tmp_path: Path) -> None:
-    file = write(tmp_path / "c.toml", "[example]\nretries = 5\n")
+    file = write(tmp_path / "c.toml", "[widget]\nretries = 5\n")
     app = Celeriac(config=file, env={}, plugins=[SectionPlugin()])
-    assert app.config.section("example", ExampleSection) == ExampleSection(retries=5)
-    bad = write(tmp_path / "bad.toml", "[example]\nretry = 5\n")
-    with pytest.raises(ConfigError, match="unknown key 'example.retry'"):
+    assert app.config.section("widget", ExampleSection) == ExampleSection(retries=5)
+    bad = write(tmp_path / "bad.toml", "[widget]\nretry = 5\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'widget\.retry'"):
         Celeriac(config=bad, env={}, plugins=[SectionPlugin()])
 
 
 def test_section_of_an_unloaded_plugin_is_unknown(tmp_path: Path) -> None:
-    file = write(tmp_path / "c.toml", "[example]\nretries = 5\n")
-    with pytest.raises(ConfigError, match="unknown key 'example'"):
+    file = write(tmp_path / "c.toml", "[widget]\nretries = 5\n")
+    with pytest.raises(ConfigError, match="unknown key 'widget'"):
         Celeriac(config=file, env={})
 
 

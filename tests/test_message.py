@@ -20,20 +20,41 @@ from celeriac.protocols import Envelope
 # Captured from celery 5.7.0 / kombu 5.7.0: add.apply_async((2, 3), countdown=10, priority=5)
 # as LPUSHed to Redis (ids shortened to whole UUIDs here, everything else verbatim).
 CELERY_CAPTURE: dict[str, Any] = {
-    "body": "W1syLCAzXSwge30sIHsiY2FsbGJhY2tzIjogbnVsbCwgImVycmJhY2tzIjogbnVsbCwgImNoYWluIjogbnVsbCwgImNob3JkIjogbnVsbH1d",
+    "body": (
+        "W1syLCAzXSwge30sIHsiY2FsbGJhY2tzIjogbnVsbCwgImVycmJhY2tzIjogbnVsbCwgImNoYWluIjogbnVsbCwg"
+        "ImNob3JkIjogbnVsbH1d"
+    ),
     "content-encoding": "utf-8",
     "content-type": "application/json",
     "headers": {
-        "lang": "py", "task": "proj.add", "id": "f2dd30e9-0000-4000-8000-000000000001", "shadow": None,
-        "eta": "2026-11-21T04:36:02.656330+00:00", "expires": None, "group": None, "group_index": None,
-        "retries": 0, "timelimit": [None, None], "root_id": "f2dd30e9-0000-4000-8000-000000000001",
-        "parent_id": None, "argsrepr": "(2, 3)", "kwargsrepr": "{}", "origin": "gen7599@vm",
-        "ignore_result": False, "replaced_task_nesting": 0, "stamped_headers": None, "stamps": {},
+        "lang": "py",
+        "task": "proj.add",
+        "id": "f2dd30e9-0000-4000-8000-000000000001",
+        "shadow": None,
+        "eta": "2026-11-21T04:36:02.656330+00:00",
+        "expires": None,
+        "group": None,
+        "group_index": None,
+        "retries": 0,
+        "timelimit": [None, None],
+        "root_id": "f2dd30e9-0000-4000-8000-000000000001",
+        "parent_id": None,
+        "argsrepr": "(2, 3)",
+        "kwargsrepr": "{}",
+        "origin": "gen7599@vm",
+        "ignore_result": False,
+        "replaced_task_nesting": 0,
+        "stamped_headers": None,
+        "stamps": {},
     },
     "properties": {
-        "correlation_id": "f2dd30e9-0000-4000-8000-000000000001", "reply_to": "8919486f-0000-4000-8000-000000000002",
-        "delivery_mode": 2, "delivery_info": {"exchange": "", "routing_key": "celery"}, "priority": 5,
-        "body_encoding": "base64", "delivery_tag": "15fb30b4-0000-4000-8000-000000000003",
+        "correlation_id": "f2dd30e9-0000-4000-8000-000000000001",
+        "reply_to": "8919486f-0000-4000-8000-000000000002",
+        "delivery_mode": 2,
+        "delivery_info": {"exchange": "", "routing_key": "celery"},
+        "priority": 5,
+        "body_encoding": "base64",
+        "delivery_tag": "15fb30b4-0000-4000-8000-000000000003",
     },
 }
 
@@ -73,7 +94,11 @@ def test_our_messages_have_celery_header_layout(app: Celeriac) -> None:
     assert envelope.headers["root_id"] == "i"
     assert envelope.headers["argsrepr"] == "(1,)"
     assert envelope.headers["kwargsrepr"] == "{'y': 2}"
-    assert json.loads(envelope.body) == [[1], {"y": 2}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}]
+    assert json.loads(envelope.body) == [
+        [1],
+        {"y": 2},
+        {"callbacks": None, "errbacks": None, "chain": None, "chord": None},
+    ]
     assert envelope.properties["correlation_id"] == "i"
 
 
@@ -84,11 +109,27 @@ def test_custom_headers_survive(app: Celeriac) -> None:
 
 
 def test_protocol_1_message_is_accepted(app: Celeriac) -> None:
-    body = {"task": "proj.add", "id": "abc", "args": [4, 5], "kwargs": {"z": 1}, "retries": 2,
-            "eta": "2026-01-01T00:00:00", "expires": None, "utc": True, "callbacks": None, "errbacks": None,
-            "taskset": None, "chord": None, "timelimit": [30, 25]}
-    envelope = Envelope(body=json.dumps(body).encode(), content_type="application/json", headers={},
-                        properties={"correlation_id": "abc"})
+    body = {
+        "task": "proj.add",
+        "id": "abc",
+        "args": [4, 5],
+        "kwargs": {"z": 1},
+        "retries": 2,
+        "eta": "2026-01-01T00:00:00",
+        "expires": None,
+        "utc": True,
+        "callbacks": None,
+        "errbacks": None,
+        "taskset": None,
+        "chord": None,
+        "timelimit": [30, 25],
+    }
+    envelope = Envelope(
+        body=json.dumps(body).encode(),
+        content_type="application/json",
+        headers={},
+        properties={"correlation_id": "abc"},
+    )
     message = app.codec.decode_task(envelope)
     assert (message.task, message.id, message.args, message.kwargs) == ("proj.add", "abc", (4, 5), {"z": 1})
     assert message.retries == 2
@@ -104,17 +145,21 @@ def test_protocol_1_message_is_accepted(app: Celeriac) -> None:
         ({"task": "t", "id": "i"}, b'["x", {}, {}]', "args must be a list"),
         ({"task": "t"}, b"[[], {}, {}]", "no 'id'"),
         ({"task": "t", "id": "i", "eta": "soon"}, b"[[], {}, {}]", "not an ISO-8601 time"),
-        ({}, b'[1, 2]', "protocol 1 body must be a mapping"),
+        ({}, b"[1, 2]", "protocol 1 body must be a mapping"),
     ],
 )
-def test_malformed_messages_name_the_problem(app: Celeriac, headers: dict[str, Any], body: bytes, match: str) -> None:
+def test_malformed_messages_name_the_problem(
+    app: Celeriac, headers: dict[str, Any], body: bytes, match: str
+) -> None:
     envelope = Envelope(body=body, content_type="application/json", headers=headers)
     with pytest.raises(MessageError, match=match):
         app.codec.decode_task(envelope)
 
 
 def test_refused_content_type(app: Celeriac) -> None:
-    envelope = Envelope(body=b"\x80\x04", content_type="application/x-python-serialize", headers={"task": "t", "id": "i"})
+    envelope = Envelope(
+        body=b"\x80\x04", content_type="application/x-python-serialize", headers={"task": "t", "id": "i"}
+    )
     with pytest.raises(ContentDisallowedError, match="refused content type 'application/x-python-serialize'"):
         app.codec.decode_task(envelope)
 

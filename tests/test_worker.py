@@ -53,9 +53,15 @@ def test_exception_types_not_importable_become_task_error(app: Celeriac) -> None
     record = app.results.encode("t1", states.FAILURE, None)
     payload = json.loads(record.payload)
     payload["result"] = {"exc_type": "Gone", "exc_module": "not.loaded.module", "exc_message": ["x"]}
-    app.result_store.store(type(record)(task_id="t1", state=states.FAILURE, payload=json.dumps(payload).encode(),
-                                        content_type="application/json"))
-    with pytest.raises(TaskError, match="not.loaded.module.Gone: x"):
+    app.result_store.store(
+        type(record)(
+            task_id="t1",
+            state=states.FAILURE,
+            payload=json.dumps(payload).encode(),
+            content_type="application/json",
+        )
+    )
+    with pytest.raises(TaskError, match=r"not\.loaded\.module\.Gone: x"):
         app.AsyncResult("t1").get(timeout=1)
 
 
@@ -63,14 +69,14 @@ def test_pending_and_timeout(app: Celeriac) -> None:
     result = app.AsyncResult("never-sent")
     assert result.state == states.PENDING
     assert result.result is None
-    with pytest.raises(TimeoutError, match="not ready after 0.1"):
+    with pytest.raises(TimeoutError, match=r"not ready after 0\.1"):
         result.get(timeout=0.1)
 
 
 def test_unregistered_task_fails_and_is_dead_lettered(app: Celeriac) -> None:
     with worker_thread(app):
         result = app.send_task("no.such.task", (1,))
-        with pytest.raises(NotRegisteredError, match="unregistered task 'no.such.task'"):
+        with pytest.raises(NotRegisteredError, match=r"unregistered task 'no\.such\.task'"):
             result.get(timeout=5)
     [letter] = app.transport.dead_letters()
     assert letter.envelope.headers["task"] == "no.such.task"
@@ -84,8 +90,14 @@ def test_malformed_message_is_dead_lettered_and_worker_goes_on(app: Celeriac) ->
     def ping() -> str:
         return "pong"
 
-    app.transport.publish("celery", [Envelope(body=b"{not json", content_type="application/json",
-                                              headers={"task": ping.name, "id": "bad-1"})])
+    app.transport.publish(
+        "celery",
+        [
+            Envelope(
+                body=b"{not json", content_type="application/json", headers={"task": ping.name, "id": "bad-1"}
+            )
+        ],
+    )
     with worker_thread(app):
         assert ping.delay().get(timeout=5) == "pong"
         assert app.AsyncResult("bad-1").state == states.FAILURE
@@ -94,8 +106,16 @@ def test_malformed_message_is_dead_lettered_and_worker_goes_on(app: Celeriac) ->
 
 
 def test_refused_content_type_is_dead_lettered(app: Celeriac) -> None:
-    app.transport.publish("celery", [Envelope(body=b"\x80\x04N.", content_type="application/x-python-serialize",
-                                              headers={"task": "tests.ping", "id": "pickled"})])
+    app.transport.publish(
+        "celery",
+        [
+            Envelope(
+                body=b"\x80\x04N.",
+                content_type="application/x-python-serialize",
+                headers={"task": "tests.ping", "id": "pickled"},
+            )
+        ],
+    )
     with worker_thread(app):
         deadline = time.monotonic() + 5
         while not app.transport.dead_letters() and time.monotonic() < deadline:
@@ -123,9 +143,8 @@ def test_expired_task_is_revoked_not_run(app: Celeriac) -> None:
         ran.set()
 
     result = work.apply_async(expires=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
-    with worker_thread(app):
-        with pytest.raises(TaskRevokedError, match="expired at"):
-            result.get(timeout=5)
+    with worker_thread(app), pytest.raises(TaskRevokedError, match="expired at"):
+        result.get(timeout=5)
     assert result.state == states.REVOKED
     assert not ran.is_set()
 
@@ -252,8 +271,15 @@ def test_early_ack_acknowledges_before_running(app: Celeriac) -> None:
 
 
 def test_message_redelivered_too_often_is_dead_lettered(app: Celeriac) -> None:
-    app_limited = Celeriac("tests", broker="memory://", plugins=[__import__("celeriac.testing").testing], env={},
-                           config=False, worker={"max_deliveries": 2}, visibility_timeout=0.05)
+    app_limited = Celeriac(
+        "tests",
+        broker="memory://",
+        plugins=[__import__("celeriac.testing").testing],
+        env={},
+        config=False,
+        worker={"max_deliveries": 2},
+        visibility_timeout=0.05,
+    )
 
     @app_limited.task
     def noop() -> None:
@@ -275,7 +301,9 @@ def test_message_redelivered_too_often_is_dead_lettered(app: Celeriac) -> None:
 def test_eager_mode_runs_inline(app: Celeriac) -> None:
     from celeriac import testing
 
-    eager = Celeriac("tests", broker="memory://", plugins=[testing], env={}, config=False, task_always_eager=True)
+    eager = Celeriac(
+        "tests", broker="memory://", plugins=[testing], env={}, config=False, task_always_eager=True
+    )
 
     @eager.task
     def mul(x: int, y: int) -> int:

@@ -73,7 +73,7 @@ class CeleriacGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CeleriacError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             ctx.exit(2)
 
 
@@ -253,7 +253,9 @@ def plugins(ctx: click.Context) -> None:
         table.add_row(info.name, info.module, "\n".join(info.provides) or "-")
     console.print(table)
     for failure in manager.failures:
-        console.print(f"[bold red]failed[/] {failure.name}: {failure.reason}", highlight=False)
+        console.print(
+            f"[bold red]failed[/] {failure.name}: {failure.reason}", highlight=False, soft_wrap=True
+        )
     if manager.failures:
         ctx.exit(1)
 

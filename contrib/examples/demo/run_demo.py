@@ -1,0 +1,86 @@
+"""The demo: start a worker on the embedded SQLite default, send tasks, show results, stop.
+
+Run it with ``make demo`` from the repository root.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from celeriac.errors import CeleriacError
+
+HERE = Path(__file__).resolve().parent
+console = Console()
+
+
+def start_worker() -> subprocess.Popen[bytes]:
+    console.print("[bold]1.[/] starting a worker: [cyan]celeriac -A tasks worker[/]")
+    return subprocess.Popen(
+        [sys.executable, "-m", "celeriac", "-A", "tasks", "worker", "--loglevel", "WARNING"],
+        cwd=HERE,
+        env={**os.environ, "PYTHONPATH": str(HERE)},
+    )
+
+
+def main() -> int:
+    for stale in HERE.glob("demo.sqlite3*"):
+        stale.unlink()
+    os.chdir(HERE)
+    sys.path.insert(0, str(HERE))
+    from tasks import add
+    from tasks import app
+    from tasks import divide
+    from tasks import flaky
+    from tasks import slow_square
+    from tasks import word_count
+
+    worker = start_worker()
+    try:
+        console.print("[bold]2.[/] sending 200 tasks and waiting for their results")
+        started = time.perf_counter()
+        results = [slow_square.delay(n) for n in range(200)]
+        with Progress(console=console, transient=True) as progress:
+            bar = progress.add_task("running", total=len(results))
+            for result in results:
+                result.get(timeout=60)
+                progress.advance(bar)
+        elapsed = time.perf_counter() - started
+        squares = [r.get() for r in results]
+        assert squares == [n * n for n in range(200)]
+        console.print(f"   200 x slow_square (50 ms each, 4 threads) in {elapsed:.2f} s")
+
+        table = Table("call", "state", "result")
+        for label, result in [
+            ("add(2, 3)", add.delay(2, 3)),
+            ("word_count('to be or not to be')", word_count.delay("to be or not to be")),
+            ("flaky(succeed_on=2)", flaky.delay(2)),
+            ("add.apply_async((1, 1), countdown=1)", add.apply_async((1, 1), countdown=1)),
+            ("divide(1, 0)", divide.delay(1, 0)),
+        ]:
+            try:
+                value = repr(result.get(timeout=30))
+            except (ZeroDivisionError, CeleriacError) as exc:
+                value = f"[red]{type(exc).__name__}: {exc}[/]"
+            table.add_row(label, result.state, value)
+        console.print("[bold]3.[/] results")
+        console.print(table)
+    finally:
+        console.print("[bold]4.[/] stopping the worker (SIGTERM: warm shutdown)")
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(timeout=60)
+        app.close()
+    console.print(f"   worker exited with code {code}; state is in {HERE / 'demo.sqlite3'}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""The command line as a user runs it, against a project on a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from .conftest import WorkerProcess
+from .conftest import run_cli
+
+pytestmark = pytest.mark.integration
+
+
+def test_call_and_result(project: Path, start_worker: Callable[..., WorkerProcess]) -> None:
+    start_worker()
+    sent = run_cli(
+        project, "-A", "proj", "call", "proj.add", "--args", "[20, 22]", "--wait", "--timeout", "20"
+    )
+    assert sent.returncode == 0, sent.stderr
+    task_id, value = sent.stdout.split()
+    assert value == "42"
+    shown = run_cli(project, "-A", "proj", "result", task_id)
+    assert shown.stdout.strip() == "SUCCESS 42"
+
+
+def test_call_rejects_bad_json(project: Path) -> None:
+    result = run_cli(project, "call", "proj.add", "--args", "[1,")
+    assert result.returncode == 2
+    assert "--args" in result.stderr and "not valid JSON" in result.stderr
+
+
+def test_purge(project: Path) -> None:
+    for _ in range(3):
+        assert run_cli(project, "call", "proj.noop").returncode == 0
+    purged = run_cli(project, "purge", "-f")
+    assert purged.stdout.strip() == "celery: purged 3 messages"
+
+
+def test_unknown_task_is_listed_in_dead_letters(
+    project: Path, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    start_worker()
+    sent = run_cli(project, "call", "proj.missing", "--wait", "--timeout", "20")
+    assert "NotRegisteredError" in sent.stdout
+    listed = run_cli(project, "dead-letters", "list")
+    assert "proj.missing" in listed.stdout
+    assert "unregistered task" in listed.stdout
+
+
+def test_config_shows_values_and_sources(project: Path) -> None:
+    env_result = subprocess.run(
+        [sys.executable, "-m", "celeriac", "config"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "CELERIAC_WORKER__CONCURRENCY": "7", "COLUMNS": "200"},
+    )
+    out = env_result.stdout
+    assert env_result.returncode == 0, env_result.stderr
+    assert "sqlite:///broker.sqlite3" in out and "celeriac.toml" in out
+    assert "worker.concurrency" in out and "env CELERIAC_WORKER__CONCURRENCY" in out
+    as_json = json.loads(run_cli(project, "config", "--json").stdout)
+    assert as_json["visibility_timeout"] == 2.0
+
+
+def test_config_error_exits_2_with_a_clear_message(project: Path) -> None:
+    (project / "celeriac.toml").write_text('[worker]\nconcurrency = "lots"\n')
+    result = run_cli(project, "config")
+    assert result.returncode == 2
+    assert "key 'worker.concurrency' = 'lots': expected int" in result.stderr
+    assert "celeriac.toml" in result.stderr
+
+
+def test_worker_graph(project: Path) -> None:
+    result = run_cli(project, "-A", "proj", "worker", "--graph")
+    assert result.returncode == 0
+    assert '"kernel.connection" -> "kernel.consumer";' in result.stdout
+
+
+def test_plugins_lists_what_each_provides(project: Path) -> None:
+    result = run_cli(project, "plugins")
+    assert result.returncode == 0, result.stderr
+    for expected in (
+        "sqlite",
+        "transport sqlite",
+        "result store sqlite",
+        "serializer json",
+        "pool threads",
+        "pool solo",
+    ):
+        assert expected in result.stdout
+
+
+@pytest.fixture
+def broken_plugin(tmp_path: Path) -> Path:
+    """A distribution whose plugin module fails to import, put on PYTHONPATH."""
+    site = tmp_path / "site"
+    dist = site / "celeriac_broken-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: celeriac-broken\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[celeriac.plugins]\nbroken = celeriac_broken\n")
+    (site / "celeriac_broken.py").write_text("import no_such_dependency_xyz\n")
+    return site
+
+
+def test_broken_plugin_stops_startup_naming_it(project: Path, broken_plugin: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": f"{project}{os.pathsep}{broken_plugin}"}
+    result = subprocess.run(
+        [sys.executable, "-m", "celeriac", "config"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "plugin 'broken'" in result.stderr
+    assert "No module named 'no_such_dependency_xyz'" in result.stderr
+    listing = subprocess.run(
+        [sys.executable, "-m", "celeriac", "plugins"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert listing.returncode == 1
+    assert "failed broken" in listing.stdout
+    assert "sqlite" in listing.stdout  # the others are still listed
+
+
+def test_broken_plugin_can_be_disabled_or_skipped(project: Path, broken_plugin: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": f"{project}{os.pathsep}{broken_plugin}"}
+    config = project / "celeriac.toml"
+    base = config.read_text()
+    for plugins_table in ('[plugins]\ndisable = ["broken"]\n', "[plugins]\nstrict = false\n"):
+        config.write_text(base + plugins_table)
+        result = subprocess.run(
+            [sys.executable, "-m", "celeriac", "config"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 0, result.stderr
