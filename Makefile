@@ -28,6 +28,7 @@ lint: install
 	$(VENV)/bin/mypy kernel/src $(foreach p,$(PLUGINS),plugins/$(p)/src) contrib/plugin-template/src
 
 bench: install
+	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) benchmarks/run.py
 
 clean:
