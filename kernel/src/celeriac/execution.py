@@ -67,6 +67,8 @@ class Executor:
             if lifecycle.task_success:
                 hook.celeriac_task_success(task=task, request=request, result=retval)
         runtime = time.perf_counter() - started
+        if state == states.SUCCESS and log.isEnabledFor(logging.INFO):
+            log.info("Task %s[%s] succeeded in %.4fs: %.200r", task.name, request.id, runtime, retval)
         if lifecycle.task_postrun:
             hook.celeriac_task_postrun(task=task, request=request, state=state, retval=retval)
         return Outcome(

@@ -13,10 +13,11 @@ from importlib.metadata import entry_points
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
-import celeriac.hookspecs
-import celeriac_sqlite
 import pluggy
 import pytest
+
+import celeriac.hookspecs
+import celeriac_sqlite
 from celeriac import Delivery
 from celeriac import Envelope
 from celeriac import ResultRecord

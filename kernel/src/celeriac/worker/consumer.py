@@ -29,6 +29,7 @@ from celeriac.config import Config
 from celeriac.errors import CeleriacError
 from celeriac.errors import MessageError
 from celeriac.errors import NotRegisteredError
+from celeriac.message import TaskMessage
 from celeriac.outcome import Disposition
 from celeriac.outcome import Outcome
 from celeriac.protocols import Delivery
@@ -139,7 +140,7 @@ class Consumer:
             return
         now = dt.datetime.now(dt.UTC)
         if message.expires is not None and message.expires <= now:
-            self._revoke_expired(delivery, message.id, message.task, message.expires)
+            self._revoke_expired(delivery, message)
             return
         if message.eta is not None and (message.eta - now).total_seconds() > ETA_TOLERANCE:
             # Sent by a producer that did not ask the transport to delay it (a Celery client
@@ -257,22 +258,20 @@ class Consumer:
             self._store_state(task_id, states.FAILURE, exc or UnprocessableMessageError(reason))
         self.transport.dead_letter(delivery, reason)
 
-    def _revoke_expired(self, delivery: Delivery, task_id: str, name: str, expires: dt.datetime) -> None:
-        reason = f"expired at {expires.isoformat()}"
-        log.info("Task %s[%s] %s; not run", name, task_id, reason)
+    def _revoke_expired(self, delivery: Delivery, message: TaskMessage) -> None:
+        assert message.expires is not None
+        reason = f"expired at {message.expires.isoformat()}"
+        log.info("Task %s[%s] %s; not run", message.task, message.id, reason)
         if self._store is not None:
-            self._store_state(task_id, states.REVOKED, reason)
-        lifecycle = self.app.plugins.lifecycle
-        if lifecycle.task_revoked:
+            self._store_state(message.id, states.REVOKED, reason)
+        if self.app.plugins.lifecycle.task_revoked:
             self.app.plugins.hook.celeriac_task_revoked(
-                request=TaskRequest(
-                    message=self.app.codec.decode_task(delivery.envelope), queue=delivery.queue
-                ),
+                request=TaskRequest(message=message, queue=delivery.queue, hostname=self.hostname),
                 reason=reason,
                 extra={"expired": True},
             )
         if self.events.enabled:
-            self.events.send("task-revoked", uuid=task_id, terminated=False, signum=None, expired=True)
+            self.events.send("task-revoked", uuid=message.id, terminated=False, signum=None, expired=True)
         self.transport.ack([delivery])
 
     def _store_state(self, task_id: str, state: str, value: Any) -> None:

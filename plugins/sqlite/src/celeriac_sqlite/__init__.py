@@ -14,7 +14,6 @@ from celeriac import ScheduleStoreSpec
 from celeriac import TransportSpec
 from celeriac import hookimpl
 from celeriac.config import ConfigSection
-
 from celeriac_sqlite._config import SqliteConfig
 from celeriac_sqlite._db import SCHEME
 from celeriac_sqlite._results import SqliteResultStore

@@ -14,7 +14,6 @@ from typing import TypeVar
 from typing import final
 
 from celeriac.errors import ConfigError
-
 from celeriac_sqlite._config import SqliteConfig
 
 T = TypeVar("T")

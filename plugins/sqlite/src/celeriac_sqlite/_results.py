@@ -8,7 +8,6 @@ from typing import final
 
 from celeriac.config import Config
 from celeriac.protocols import ResultRecord
-
 from celeriac_sqlite._config import SqliteConfig
 from celeriac_sqlite._db import Database
 from celeriac_sqlite._db import database_path

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import final
 
 from celeriac.config import Config
-
 from celeriac_sqlite._config import SqliteConfig
 from celeriac_sqlite._db import Database
 from celeriac_sqlite._db import database_path

@@ -12,11 +12,11 @@ from typing import Any
 from typing import final
 
 from attrs import frozen
+
 from celeriac.config import Config
 from celeriac.protocols import DeadLetter
 from celeriac.protocols import Delivery
 from celeriac.protocols import Envelope
-
 from celeriac_sqlite._config import SqliteConfig
 from celeriac_sqlite._db import Database
 from celeriac_sqlite._db import database_path
