@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PLUGINS := sqlite json threads solo
-EDITABLES := -e kernel $(foreach p,$(PLUGINS),-e plugins/$(p)) -e contrib/plugin-template
+EDITABLES := -e kernel $(foreach p,$(PLUGINS),-e plugins/$(p)) -e 'plugins/json[fast]' -e contrib/plugin-template
 STAMP := $(VENV)/.installed
 
 .PHONY: install demo test test-fast lint bench clean
