@@ -15,6 +15,7 @@ from celeriac.bootsteps import Key
 from celeriac.bootsteps import StepContext
 from celeriac.config import Config
 from celeriac.errors import BootstepError
+from celeriac.worker.shutdown import ShutdownState
 
 NUMBER: Key[int] = Key("number")
 
@@ -56,6 +57,10 @@ def make_step(
     return Step()
 
 
+def start(blueprint: Blueprint, app: Celeriac) -> contextlib.AbstractContextManager[object]:
+    return blueprint.start(app, app.config, hostname="test@host", shutdown=ShutdownState(None))
+
+
 @pytest.fixture
 def app() -> Celeriac:
     return Celeriac(broker="memory://", env={}, config=False)
@@ -70,7 +75,7 @@ def test_order_follows_requirements_and_stop_is_reversed(app: Celeriac) -> None:
     ]
     blueprint = Blueprint(steps, app.config)  # type: ignore[arg-type]
     assert blueprint.order == ["a", "b", "c"]
-    with blueprint.start(app, app.config):
+    with start(blueprint, app):
         assert log == ["start a", "start b", "start c"]
     assert log[3:] == ["stop c", "stop b", "stop a"]
 
@@ -100,28 +105,28 @@ def test_partial_start_still_stops_started_steps(app: Celeriac) -> None:
     log: list[str] = []
     steps = [make_step("a", log=log), make_step("b", frozenset({"a"}), fail=True)]
     blueprint = Blueprint(steps, app.config)  # type: ignore[arg-type]
-    with pytest.raises(RuntimeError, match="b failed"), blueprint.start(app, app.config):
+    with pytest.raises(RuntimeError, match="b failed"), start(blueprint, app):
         pass
     assert log == ["start a", "stop a"]
 
 
 def test_registry_reads_need_the_provider_in_requires(app: Celeriac) -> None:
     ok = [make_step("p", provide=True), make_step("r", frozenset({"p"}), read=True)]
-    with Blueprint(ok, app.config).start(app, app.config):  # type: ignore[arg-type]
+    with start(Blueprint(ok, app.config), app):  # type: ignore[arg-type]
         pass
     sneaky = [
         make_step("p", provide=True),
         make_step("q", frozenset({"p"})),
         make_step("r", frozenset({"q"}), read=True),
     ]
-    with Blueprint(sneaky, app.config).start(app, app.config):  # type: ignore[arg-type]
+    with start(Blueprint(sneaky, app.config), app):  # type: ignore[arg-type]
         pass  # transitive requirement is fine
     unrelated = [make_step("p", provide=True), make_step("r", read=True)]
     blueprint = Blueprint(unrelated, app.config)  # type: ignore[arg-type]
     blueprint.order = ["p", "r"]
     with (
         pytest.raises(BootstepError, match="r reads number from p, which is not in its requires"),
-        blueprint.start(app, app.config),
+        start(blueprint, app),
     ):
         pass
 

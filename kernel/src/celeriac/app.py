@@ -15,6 +15,7 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
 from typing import ParamSpec
 from typing import TypeVar
@@ -38,6 +39,9 @@ from celeriac.result import ResultHandle
 from celeriac.result_meta import ResultEncoder
 from celeriac.task import Task
 from celeriac.task import TaskOptions
+
+if TYPE_CHECKING:
+    from celeriac.worker.worker import Worker
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -71,7 +75,9 @@ class Celeriac:
     ) -> None:
         overrides = {"broker": broker, "result_store": result_store, **settings}
         raw = read_layers(config, env=env, overrides=overrides)
-        self.plugins: Plugins = make_plugins(plugins_config(raw), autoload=autoload_plugins, extra=plugins)
+        self.plugins: Plugins = make_plugins(
+            plugins_config(raw), autoload=autoload_plugins, extra=plugins, env=env
+        )
         self.config: Config = build_config(raw, self.plugins.config_sections())
         self.config_file: Path | None = raw.file
         self.main = main
@@ -170,6 +176,9 @@ class Celeriac:
 
     @property
     def result_store_url(self) -> str | None:
+        """The result store in use, or None when results are off."""
+        if self.config.result_store == "":
+            return None
         if self.config.result_store:
             return self.config.result_store
         if self.plugins.has_result_store(self.config.broker):
@@ -236,7 +245,7 @@ class Celeriac:
             origin=self.origin,
             ignore_result=options.ignore_result if ignore_result is None else ignore_result,
             extra_headers=dict(headers or {}),
-            priority=priority if priority is not None else (options.priority or self.config.default_priority),
+            priority=_first_set(priority, options.priority, self.config.default_priority),
         )
         self.publish_message(
             message,
@@ -249,17 +258,14 @@ class Celeriac:
         self, message: TaskMessage, queue: str, *, serializer: str | None = None, delay_from_eta: bool = True
     ) -> None:
         """Encode and publish one message; the transport delays it until its ETA."""
-        hook = self.plugins.hook
         lifecycle = self.plugins.lifecycle
-        if lifecycle.before_publish:
-            hook.celeriac_before_publish(message=message, queue=queue, app=self)
+        lifecycle.before_publish(message, queue, self)
         envelope = self.codec.encode_task(message, serializer)
         delay = 0.0
         if delay_from_eta and message.eta is not None:
             delay = max(0.0, (message.eta - dt.datetime.now(dt.UTC)).total_seconds())
         self.transport.publish(queue, [envelope], priority=message.priority or 0, delay=delay)
-        if lifecycle.after_publish:
-            hook.celeriac_after_publish(message=message, queue=queue, app=self)
+        lifecycle.after_publish(message, queue, self)
 
     def AsyncResult(self, task_id: str) -> AsyncResult:  # noqa: N802 - Celery's spelling, for migration
         """A handle on a task's result by id."""
@@ -267,11 +273,15 @@ class Celeriac:
 
     # --- worker -----------------------------------------------------------------------
 
-    def worker(self, **overrides: Any) -> Any:
+    def worker(self, **overrides: Any) -> Worker:
         """Build a :class:`~celeriac.worker.worker.Worker` for this app (``worker`` config overrides)."""
         from celeriac.worker.worker import Worker
 
         return Worker(self, **overrides)
+
+
+def _first_set(*values: int | None) -> int | None:
+    return next((value for value in values if value is not None), None)
 
 
 def vars_of(instance: Any) -> dict[str, Any]:

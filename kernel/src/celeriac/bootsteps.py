@@ -26,6 +26,7 @@ from celeriac.errors import BootstepError
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
     from celeriac.config import Config
+    from celeriac.worker.shutdown import ShutdownState
 
 T = TypeVar("T")
 
@@ -77,13 +78,23 @@ class StepContext:
     """A step's view of the worker: the app, and the registry checked against its ``requires``."""
 
     def __init__(
-        self, app: Celeriac, config: Config, registry: Registry, step: Bootstep, extras: dict[str, Any]
+        self,
+        app: Celeriac,
+        config: Config,
+        registry: Registry,
+        step: Bootstep,
+        *,
+        ancestors: frozenset[str],
+        hostname: str,
+        shutdown: ShutdownState,
     ) -> None:
         self.app = app
         self.config = config
+        self.hostname = hostname
+        self.shutdown = shutdown
         self._registry = registry
         self._step = step
-        self.extras = extras
+        self._ancestors = ancestors
 
     def provide(self, key: Key[T], value: T) -> None:
         self._registry.provide(key, value, self._step.name)
@@ -97,7 +108,7 @@ class StepContext:
                 f"add the providing step to {self._step.name}.requires"
             )
         value, provider = found
-        if provider not in self.extras["ancestors"][self._step.name]:
+        if provider not in self._ancestors:
             raise BootstepError(
                 f"step {self._step.name} reads {key.name} from {provider}, "
                 f"which is not in its requires {sorted(self._step.requires)}"
@@ -154,16 +165,23 @@ class Blueprint:
 
     @contextlib.contextmanager
     def start(
-        self, app: Celeriac, config: Config, extras: dict[str, Any] | None = None
+        self, app: Celeriac, config: Config, *, hostname: str, shutdown: ShutdownState
     ) -> Iterator[Registry]:
         """Enter every step in order; leaving the block stops them in reverse order."""
         registry = Registry()
-        shared = dict(extras or {})
-        shared["ancestors"] = self.ancestors
         with contextlib.ExitStack() as stack:
             for name in self.order:
                 step = self.steps[name]
-                stack.enter_context(step.run(StepContext(app, config, registry, step, shared)))
+                context = StepContext(
+                    app,
+                    config,
+                    registry,
+                    step,
+                    ancestors=self.ancestors[name],
+                    hostname=hostname,
+                    shutdown=shutdown,
+                )
+                stack.enter_context(step.run(context))
             yield registry
 
     def dot(self) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import click
 from attrs import asdict
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from celeriac.app import Celeriac
@@ -30,10 +31,10 @@ def load_app(app_path: str | None, config: str | None, **overrides: Any) -> Cele
     configuration (enough to send tasks by name, read results or inspect queues).
     """
     app_path = app_path or os.environ.get("CELERIAC_APP")
-    if not app_path:
-        return Celeriac(config=config, **overrides)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
+    if not app_path:
+        return _app_from_imports(Celeriac(config=config, **overrides))
     module_name, _, attribute = app_path.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -53,27 +54,61 @@ def load_app(app_path: str | None, config: str | None, **overrides: Any) -> Cele
     return app
 
 
+def _app_from_imports(plain: Celeriac) -> Celeriac:
+    """With no ``-A``: the one app defined by the modules in ``imports``, else ``plain``.
+
+    Tasks register on the app their module creates, so a worker started as plain
+    ``celeriac worker`` with ``imports = ["proj.tasks"]`` must use that module's app.
+    """
+    apps: list[Celeriac] = []
+    for name in plain.config.imports:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            raise click.UsageError(f"cannot import {name!r} listed in 'imports': {exc}") from exc
+        apps.extend(
+            value for value in vars(module).values() if isinstance(value, Celeriac) and value not in apps
+        )
+    if len(apps) > 1:
+        raise click.UsageError("the modules in 'imports' define several apps; choose one with -A module:NAME")
+    return apps[0] if apps else plain
+
+
 class CeleriacGroup(click.Group):
     """Adds plugin commands, and turns celeriac errors into one clear line and exit code 2."""
 
-    def _plugin_commands(self) -> dict[str, click.Command]:
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        """Commands of the plugins the configuration enables, found once per invocation.
+
+        Loading is lenient here: a broken plugin must not hide the others' commands; the
+        command that builds an app reports it.
+        """
+        cached: dict[str, click.Command] | None = ctx.meta.get("celeriac.plugin_commands")
+        if cached is not None:
+            return cached
+        from celeriac.config import plugins_config
+        from celeriac.config import read_layers
+
         try:
-            plugins = make_plugins()
+            raw = read_layers(ctx.params.get("config_path"))
+            plugins = make_plugins(_lenient(plugins_config(raw)))
+            commands = {command.name: command for command in plugins.cli_commands() if command.name}
         except CeleriacError:
-            return {}  # the real error is reported when a command builds its app
-        return {command.name: command for command in plugins.cli_commands() if command.name}
+            commands = {}
+        ctx.meta["celeriac.plugin_commands"] = commands
+        return commands
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(super().list_commands(ctx)) | set(self._plugin_commands()))
+        return sorted(set(super().list_commands(ctx)) | set(self._plugin_commands(ctx)))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return super().get_command(ctx, cmd_name) or self._plugin_commands().get(cmd_name)
+        return super().get_command(ctx, cmd_name) or self._plugin_commands(ctx).get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except CeleriacError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             ctx.exit(2)
 
 
@@ -221,9 +256,8 @@ def dead_letters_list(ctx: click.Context, queue: str | None, limit: int) -> None
     table = Table("id", "queue", "task", "task id", "reason")
     for letter in letters:
         headers = letter.envelope.headers
-        table.add_row(
-            letter.id, letter.queue, str(headers.get("task", "?")), str(headers.get("id", "?")), letter.reason
-        )
+        cells = (letter.id, letter.queue, headers.get("task", "?"), headers.get("id", "?"), letter.reason)
+        table.add_row(*(escape(str(cell)) for cell in cells))
     console.print(table if letters else "no dead letters")
     app.close()
 
@@ -250,11 +284,13 @@ def plugins(ctx: click.Context) -> None:
     manager = make_plugins(_lenient(plugins_config(raw)))
     table = Table("plugin", "module", "provides")
     for info in manager.describe():
-        table.add_row(info.name, info.module, "\n".join(info.provides) or "-")
+        table.add_row(escape(info.name), escape(info.module), escape("\n".join(info.provides)) or "-")
     console.print(table)
     for failure in manager.failures:
         console.print(
-            f"[bold red]failed[/] {failure.name}: {failure.reason}", highlight=False, soft_wrap=True
+            f"[bold red]failed[/] {escape(failure.name)}: {escape(failure.reason)}",
+            highlight=False,
+            soft_wrap=True,
         )
     if manager.failures:
         ctx.exit(1)
@@ -281,7 +317,7 @@ def config_command(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"# file: {app.config_file or 'none'}")
     table = Table("key", "value", "from")
     for key, value in _flatten(data):
-        table.add_row(key, json.dumps(value, default=str), app.config.source_of(key))
+        table.add_row(key, escape(json.dumps(value, default=str)), escape(app.config.source_of(key)))
     console.print(table)
 
 

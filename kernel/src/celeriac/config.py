@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 ENV_PREFIX = "CELERIAC_"
 #: Environment variables that steer loading itself rather than set a key.
-RESERVED_ENV = frozenset({"CELERIAC_CONFIG", "CELERIAC_DISABLE_PLUGIN_AUTOLOAD"})
+RESERVED_ENV = frozenset({"CELERIAC_CONFIG", "CELERIAC_DISABLE_PLUGIN_AUTOLOAD", "CELERIAC_APP"})
 DEFAULT_BROKER = "sqlite:///celeriac.sqlite3"
 
 
@@ -97,7 +97,8 @@ class Config:
 
     imports: tuple[str, ...] = ()
     broker: str = DEFAULT_BROKER
-    #: Where results go; unset means the broker's URL when a store serves its scheme.
+    #: Where results go; unset means the broker's URL when a store serves its scheme,
+    #: and an empty string turns results off.
     result_store: str | None = None
     serializer: str = "json"
     result_serializer: str = "json"
@@ -139,7 +140,7 @@ class Config:
 
 
 _NO_TASK_CONFIG = TaskConfig()
-_CORE_KEYS = frozenset(a.name for a in fields(Config))
+CORE_KEYS = frozenset(a.name for a in fields(Config))
 _NOT_FROM_FILES = frozenset({"sections", "provenance"})
 
 
@@ -233,7 +234,7 @@ def build_config(raw: RawConfig, sections: Mapping[str, type[Any]]) -> Config:
     core: dict[str, Any] = {}
     plugin_sections: dict[str, Any] = {}
     for key, value in raw.data.items():
-        if key in _CORE_KEYS and key not in _NOT_FROM_FILES:
+        if key in CORE_KEYS and key not in _NOT_FROM_FILES:
             core[key] = value
         elif key in sections:
             if not isinstance(value, Mapping):
@@ -242,7 +243,7 @@ def build_config(raw: RawConfig, sections: Mapping[str, type[Any]]) -> Config:
                 )
             plugin_sections[key] = structure_or_explain(value, sections[key], key, raw.provenance)
         else:
-            known = sorted((_CORE_KEYS - _NOT_FROM_FILES) | set(sections))
+            known = sorted((CORE_KEYS - _NOT_FROM_FILES) | set(sections))
             raise ConfigError(_unknown_key(key, value, raw.provenance.get(key, "config"), known))
     config = structure_or_explain(core, Config, "", raw.provenance)
     return evolve(config, sections=plugin_sections, provenance=dict(raw.provenance))

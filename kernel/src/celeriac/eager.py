@@ -7,6 +7,8 @@ import uuid
 from typing import TYPE_CHECKING
 from typing import Any
 
+from attrs import evolve
+
 from celeriac import states
 from celeriac.errors import Retry
 from celeriac.message import TaskMessage
@@ -47,18 +49,22 @@ class EagerResult:
 
 
 def apply_eagerly(task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> EagerResult:
-    """Run ``task`` now; with ``task_eager_propagates`` an exception reaches the caller."""
+    """Run ``task`` now; a retry runs it again at once, up to ``max_retries``.
+
+    With ``task_eager_propagates`` an exception reaches the caller.
+    """
     task_id = str(uuid.uuid4())
-    request = TaskRequest(
-        message=TaskMessage(id=task_id, task=task.name, args=args, kwargs=kwargs, root_id=task_id),
-        queue=task.options.queue or task.app.config.default_queue,
-    )
-    try:
-        value = task.run(request)
-    except Retry as retry:
-        return EagerResult(task_id, states.RETRY, retry.exc or retry, traceback.format_exc())
-    except Exception as exc:
-        if task.app.config.task_eager_propagates:
-            raise
-        return EagerResult(task_id, states.FAILURE, exc, traceback.format_exc())
-    return EagerResult(task_id, states.SUCCESS, value, None)
+    message = TaskMessage(id=task_id, task=task.name, args=args, kwargs=kwargs, root_id=task_id)
+    queue = task.options.queue or task.app.config.default_queue
+    while True:
+        request = TaskRequest(message=message, queue=queue, eager=True)
+        try:
+            value = task.run(request)
+        except Retry:
+            message = evolve(message, retries=message.retries + 1)
+            continue
+        except Exception as exc:
+            if task.app.config.task_eager_propagates:
+                raise
+            return EagerResult(task_id, states.FAILURE, exc, traceback.format_exc())
+        return EagerResult(task_id, states.SUCCESS, value, None)

@@ -15,7 +15,6 @@ from typing import Any
 from celeriac import states
 from celeriac.errors import Ignore
 from celeriac.errors import Retry
-from celeriac.outcome import Disposition
 from celeriac.outcome import Outcome
 from celeriac.request import TaskRequest
 
@@ -31,80 +30,64 @@ class Executor:
 
     def __init__(self, app: Celeriac) -> None:
         self.app = app
-        self.hook = app.plugins.hook
         self.lifecycle = app.plugins.lifecycle
+        self.stores_results = app.result_store_url is not None
 
     def __call__(self, request: TaskRequest) -> Outcome:
         task = self.app.tasks[request.task]
-        lifecycle, hook = self.lifecycle, self.hook
-        if lifecycle.task_prerun:
-            hook.celeriac_task_prerun(task=task, request=request)
+        lifecycle = self.lifecycle
+        lifecycle.task_prerun(task, request)
         started = time.perf_counter()
         retval: Any = None
-        reason: str | None
+        reason: str | None = None
         try:
             retval = task.run(request)
-        except Retry as retry:
-            state, reason = states.RETRY, str(retry)
-            self._store(task, request, state, retry.exc or retry, _traceback(retry))
-            if lifecycle.task_retry:
-                hook.celeriac_task_retry(task=task, request=request, reason=retry.exc or retry)
-            log.info("Task %s[%s] retry: %s", task.name, request.id, reason)
+            state = states.SUCCESS
         except Ignore:
             state, reason = states.SUCCESS, "ignored"
         except Exception as exc:
-            if task.options.autoretry_for and isinstance(exc, task.options.autoretry_for):
-                return self._autoretry(task, request, exc, started)
-            state, reason, retval = states.FAILURE, f"{type(exc).__name__}: {exc}", exc
-            trace = _traceback(exc)
-            self._store(task, request, state, exc, trace)
-            if lifecycle.task_failure:
-                hook.celeriac_task_failure(task=task, request=request, exception=exc, traceback=trace)
-            log.error("Task %s[%s] raised %s\n%s", task.name, request.id, reason, trace)
-        else:
-            state, reason = states.SUCCESS, None
-            self._store(task, request, state, retval, None)
-            if lifecycle.task_success:
-                hook.celeriac_task_success(task=task, request=request, result=retval)
+            state, retval = self._failed(task, request, exc)
+            reason = f"{type(retval).__name__}: {retval}"
         runtime = time.perf_counter() - started
-        if state == states.SUCCESS and log.isEnabledFor(logging.INFO):
-            log.info("Task %s[%s] succeeded in %.4fs: %.200r", task.name, request.id, runtime, retval)
-        if lifecycle.task_postrun:
-            hook.celeriac_task_postrun(task=task, request=request, state=state, retval=retval)
-        return Outcome(
-            request=request, state=state, disposition=Disposition.ACK, runtime=runtime, reason=reason
-        )
+        if state == states.SUCCESS and reason is None:
+            self._store(request, state, retval, None)
+            lifecycle.task_success(task, request, retval)
+            if log.isEnabledFor(logging.INFO):
+                log.info("Task %s[%s] succeeded in %.4fs: %.200r", task.name, request.id, runtime, retval)
+        lifecycle.task_postrun(task, request, state, retval)
+        return Outcome(request=request, state=state, runtime=runtime, reason=reason)
 
-    def _autoretry(
-        self, task: Task[Any, Any], request: TaskRequest, exc: Exception, started: float
-    ) -> Outcome:
-        from celeriac.task import TaskCall
+    def _failed(
+        self, task: Task[Any, Any], request: TaskRequest, exc: Exception
+    ) -> tuple[str, BaseException]:
+        """Record a retry or a failure; returns the state and the exception to report."""
+        if (
+            not isinstance(exc, Retry)
+            and task.options.autoretry_for
+            and isinstance(exc, task.options.autoretry_for)
+        ):
+            from celeriac.task import TaskCall
 
-        try:
-            TaskCall(task, request).retry(exc=exc)
-        except Retry:
-            pass
-        except Exception as final:
-            trace = _traceback(final)
-            self._store(task, request, states.FAILURE, final, trace)
-            return Outcome(
-                request=request,
-                state=states.FAILURE,
-                runtime=time.perf_counter() - started,
-                reason=str(final),
-            )
-        self._store(task, request, states.RETRY, exc, _traceback(exc))
-        return Outcome(
-            request=request, state=states.RETRY, runtime=time.perf_counter() - started, reason=repr(exc)
-        )
+            try:
+                TaskCall(task, request).retry(exc=exc)
+            except Exception as raised:  # Retry, or MaxRetriesExceededError once the limit is reached
+                exc = raised
+        if isinstance(exc, Retry):
+            cause = exc.exc or exc
+            self._store(request, states.RETRY, cause, _traceback(cause))
+            self.lifecycle.task_retry(task, request, cause)
+            log.info("Task %s[%s] will retry: %r", task.name, request.id, cause)
+            return states.RETRY, cause
+        trace = _traceback(exc)
+        self._store(request, states.FAILURE, exc, trace)
+        self.lifecycle.task_failure(task, request, exc, trace)
+        log.error("Task %s[%s] raised %s: %s\n%s", task.name, request.id, type(exc).__name__, exc, trace)
+        return states.FAILURE, exc
 
-    def _store(
-        self, task: Task[Any, Any], request: TaskRequest, state: str, value: Any, trace: str | None
-    ) -> None:
-        if request.message.ignore_result and state == states.SUCCESS:
+    def _store(self, request: TaskRequest, state: str, value: Any, trace: str | None) -> None:
+        if not self.stores_results or (request.message.ignore_result and state == states.SUCCESS):
             return
-        record = self.app.results.encode(request.id, state, value, trace)
-        self.app.result_store.store(record)
+        self.app.result_store.store(self.app.results.encode(request.id, state, value, trace))
 
 
 def _traceback(exc: BaseException) -> str:

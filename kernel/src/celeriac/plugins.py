@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Mapping
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
@@ -28,8 +29,10 @@ from celeriac.errors import PluginError
 if TYPE_CHECKING:
     import click
 
+    from celeriac.app import Celeriac
     from celeriac.bootsteps import Bootstep
     from celeriac.config import Config
+    from celeriac.message import TaskMessage
     from celeriac.protocols import Compressor
     from celeriac.protocols import EventSink
     from celeriac.protocols import PoolSpec
@@ -38,6 +41,9 @@ if TYPE_CHECKING:
     from celeriac.protocols import ScheduleType
     from celeriac.protocols import Serializer
     from celeriac.protocols import TransportSpec
+    from celeriac.request import TaskRequest
+    from celeriac.task import Task
+    from celeriac.worker.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -91,15 +97,18 @@ def make_plugins(
     *,
     autoload: bool | None = None,
     extra: Iterable[object] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Plugins:
     """Build a plugin manager: kernel plugins, then installed ones, then ``extra`` modules.
 
     :param autoload: load entry points; defaults to true unless ``$CELERIAC_DISABLE_PLUGIN_AUTOLOAD``.
     :param extra: plugin objects registered directly (tests, or an app's own hooks).
+    :param env: where to read the kill switch (default ``os.environ``).
     """
     config = config or PluginsConfig()
     if autoload is None:
-        autoload = not os.environ.get(AUTOLOAD_KILL_SWITCH)
+        switch = (os.environ if env is None else env).get(AUTOLOAD_KILL_SWITCH, "")
+        autoload = switch.lower() not in ("1", "true", "yes")
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     for name, plugin in builtin_plugins():
@@ -108,7 +117,7 @@ def make_plugins(
     if autoload:
         failures = _load_entry_points(pm, config)
     for plugin in extra:
-        pm.register(plugin)
+        pm.register(plugin, name=_plugin_name(pm, plugin))
     pm.check_pending()
     return Plugins(pm, failures)
 
@@ -195,7 +204,16 @@ class Plugins:
         return spec
 
     def serializers(self) -> dict[str, Serializer]:
-        return {name: item for name, (item, _) in self._named("celeriac_add_serializers", _name_of).items()}
+        found = self._named("celeriac_add_serializers", _name_of)
+        by_type: dict[str, str] = {}
+        for name, (serializer, plugin) in found.items():
+            other = by_type.setdefault(serializer.content_type, f"{name} from {plugin}")
+            if other != f"{name} from {plugin}":
+                raise PluginError(
+                    f"serializers {other} and {name} from {plugin} both claim the content type "
+                    f"{serializer.content_type!r}; a message could not say which one decodes it"
+                )
+        return {name: item for name, (item, _) in found.items()}
 
     def compressors(self) -> dict[str, Compressor]:
         return {name: item for name, (item, _) in self._named("celeriac_add_compressors", _name_of).items()}
@@ -206,6 +224,11 @@ class Plugins:
 
     def config_sections(self) -> dict[str, type[Any]]:
         sections = self._named("celeriac_add_config_sections", _name_of)
+        from celeriac.config import CORE_KEYS
+
+        for name, (_, plugin) in sections.items():
+            if name in CORE_KEYS:
+                raise PluginError(f"plugin {plugin!r} declares the section [{name}], which is a core key")
         return {name: section.cls for name, (section, _) in sections.items()}
 
     def cli_commands(self) -> list[click.Command]:
@@ -215,21 +238,31 @@ class Plugins:
     # --- hooks that take the configuration ----------------------------------------
 
     def bootsteps(self, config: Config) -> list[Bootstep]:
-        steps: list[Bootstep] = []
-        for contributed in self.pm.hook.celeriac_add_bootsteps(config=config):
-            steps.extend(contributed)
-        return steps
+        """Kernel steps first, then plugin steps; a plugin step may replace a kernel step
+        by name, but two plugins contributing the same name is an error naming both."""
+        kernel: list[Bootstep] = []
+        owners: dict[str, str] = {}
+        contributed: list[Bootstep] = []
+        for impl in self.pm.hook.celeriac_add_bootsteps.get_hookimpls():
+            steps: Sequence[Bootstep] = impl.function(config=config) or ()  # type: ignore[assignment]
+            if impl.plugin_name == "kernel":
+                kernel.extend(steps)
+                continue
+            for step in steps:
+                if step.name in owners:
+                    raise PluginError(
+                        f"plugins {owners[step.name]!r} and {impl.plugin_name!r} both provide "
+                        f"the bootstep {step.name!r}; disable one in [plugins]"
+                    )
+                owners[step.name] = impl.plugin_name
+                contributed.append(step)
+        return kernel + contributed
 
     def event_sinks(self, config: Config) -> list[EventSink]:
         sinks: list[EventSink] = []
         for contributed in self.pm.hook.celeriac_add_event_sinks(config=config):
             sinks.extend(contributed)
         return sinks
-
-    @property
-    def hook(self) -> Any:
-        """pluggy's hook relay, for the lifecycle calls guarded by :attr:`lifecycle`."""
-        return self.pm.hook
 
     # --- introspection -------------------------------------------------------------
 
@@ -284,20 +317,84 @@ class Plugins:
 
 
 class Lifecycle:
-    """Which lifecycle hooks have implementations, so unused ones cost one attribute check."""
+    """Typed calls of the lifecycle hooks.
+
+    Which hooks have implementations is computed once, so a hook nobody implements costs
+    one set lookup on the hot path. Task hooks are isolated: an exception in a monitoring
+    plugin is logged and never changes the task's outcome (their specs promise this).
+    """
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
-        def has(name: str) -> bool:
-            return bool(getattr(pm.hook, name).get_hookimpls())
+        self._hook = pm.hook
+        self._implemented = frozenset(
+            name for name in _LIFECYCLE_HOOKS if getattr(pm.hook, name).get_hookimpls()
+        )
 
-        self.before_publish = has("celeriac_before_publish")
-        self.after_publish = has("celeriac_after_publish")
-        self.task_prerun = has("celeriac_task_prerun")
-        self.task_postrun = has("celeriac_task_postrun")
-        self.task_success = has("celeriac_task_success")
-        self.task_failure = has("celeriac_task_failure")
-        self.task_retry = has("celeriac_task_retry")
-        self.task_revoked = has("celeriac_task_revoked")
+    def before_publish(self, message: TaskMessage, queue: str, app: Celeriac) -> None:
+        if "celeriac_before_publish" in self._implemented:
+            self._hook.celeriac_before_publish(message=message, queue=queue, app=app)
+
+    def after_publish(self, message: TaskMessage, queue: str, app: Celeriac) -> None:
+        if "celeriac_after_publish" in self._implemented:
+            self._hook.celeriac_after_publish(message=message, queue=queue, app=app)
+
+    def worker_ready(self, worker: Worker) -> None:
+        self._hook.celeriac_worker_ready(worker=worker)
+
+    def worker_shutdown(self, worker: Worker) -> None:
+        self._hook.celeriac_worker_shutdown(worker=worker)
+
+    def task_prerun(self, task: Task[Any, Any], request: TaskRequest) -> None:
+        self._isolated("celeriac_task_prerun", task=task, request=request)
+
+    def task_postrun(self, task: Task[Any, Any], request: TaskRequest, state: str, retval: Any) -> None:
+        self._isolated("celeriac_task_postrun", task=task, request=request, state=state, retval=retval)
+
+    def task_success(self, task: Task[Any, Any], request: TaskRequest, result: Any) -> None:
+        self._isolated("celeriac_task_success", task=task, request=request, result=result)
+
+    def task_failure(
+        self, task: Task[Any, Any], request: TaskRequest, exception: BaseException, traceback: str
+    ) -> None:
+        self._isolated(
+            "celeriac_task_failure", task=task, request=request, exception=exception, traceback=traceback
+        )
+
+    def task_retry(self, task: Task[Any, Any], request: TaskRequest, reason: BaseException) -> None:
+        self._isolated("celeriac_task_retry", task=task, request=request, reason=reason)
+
+    def task_revoked(self, request: TaskRequest, reason: str, extra: Mapping[str, Any]) -> None:
+        self._isolated("celeriac_task_revoked", request=request, reason=reason, extra=extra)
+
+    def _isolated(self, name: str, **kwargs: Any) -> None:
+        if name not in self._implemented:
+            return
+        try:
+            getattr(self._hook, name)(**kwargs)
+        except Exception:
+            log.exception("plugin hook %s failed; the task's outcome is unchanged", name)
+
+
+_LIFECYCLE_HOOKS = (
+    "celeriac_before_publish",
+    "celeriac_after_publish",
+    "celeriac_task_prerun",
+    "celeriac_task_postrun",
+    "celeriac_task_success",
+    "celeriac_task_failure",
+    "celeriac_task_retry",
+    "celeriac_task_revoked",
+)
+
+
+def _plugin_name(pm: pluggy.PluginManager, plugin: object) -> str:
+    """A readable name for a directly registered plugin: its module or class name."""
+    base = getattr(plugin, "__name__", None) or type(plugin).__qualname__
+    name, n = base, 1
+    while pm.has_plugin(name):
+        n += 1
+        name = f"{base}#{n}"
+    return name
 
 
 def _scheme(url: str) -> str:

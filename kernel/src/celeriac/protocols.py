@@ -201,7 +201,17 @@ class Pool(Protocol):
 
     def start(self) -> None: ...
 
-    def submit(self, request: TaskRequest, on_done: Callable[[Outcome], None]) -> None: ...
+    def submit(
+        self,
+        request: TaskRequest,
+        on_start: Callable[[TaskRequest], None],
+        on_done: Callable[[Outcome], None],
+    ) -> None:
+        """Queue a request; call ``on_start`` just before it runs and ``on_done`` with its outcome.
+
+        ``on_start`` is where early-acknowledged tasks are acknowledged, so it must be
+        called before the task function runs.
+        """
 
     def cancel_pending(self) -> list[TaskRequest]:
         """Drop requests that have not started and return them, so they can be requeued."""

@@ -22,6 +22,8 @@ class TaskRequest:
     hostname: str = ""
     #: The worker's local number for this delivery; a retried task can be in flight twice.
     token: int = 0
+    #: Run in the caller's thread (eager mode): a retry runs again here instead of publishing.
+    eager: bool = False
 
     @property
     def id(self) -> str:

@@ -86,7 +86,6 @@ class Task(Generic[P, R]):
         task_id: str | None = None,
         serializer: str | None = None,
         ignore_result: bool | None = None,
-        **extra: Any,
     ) -> ResultHandle:
         """Queue the task. Times: ``countdown`` seconds from now or an ``eta``; ``expires``
         in seconds or as a time, after which the task is revoked instead of run."""
@@ -103,7 +102,6 @@ class Task(Generic[P, R]):
             task_id=task_id,
             serializer=serializer,
             ignore_result=ignore_result,
-            **extra,
         )
 
     def apply(
@@ -145,28 +143,33 @@ class TaskCall:
         countdown: float | None = None,
         eta: dt.datetime | None = None,
         max_retries: int | None = None,
-        **options: Any,
+        queue: str | None = None,
+        priority: int | None = None,
     ) -> Retry:
         """Queue this task again with ``retries + 1`` and end this run with :class:`Retry`.
 
-        Raises :class:`MaxRetriesExceededError` (from ``exc``) when the limit is reached.
+        Use as ``raise self.retry(...)``. Raises :class:`MaxRetriesExceededError` (caused
+        by ``exc``) when ``max_retries`` is reached. ``queue`` and ``priority`` change
+        where the retry goes; by default it returns to the queue it came from.
         """
         if self.request is None:
             raise RuntimeError(f"{self.name}.retry() called outside a worker; nothing to retry")
         limit = max_retries if max_retries is not None else self.task.options.max_retries
         retries = self.request.retries
         if limit is not None and retries >= limit:
-            if exc is not None:
-                raise MaxRetriesExceededError(
-                    f"{self.name}[{self.request.id}] gave up after {retries} retries: {exc!r}"
-                ) from exc
-            raise MaxRetriesExceededError(f"{self.name}[{self.request.id}] gave up after {retries} retries")
+            detail = f": {exc!r}" if exc is not None else ""
+            raise MaxRetriesExceededError(
+                f"{self.name}[{self.request.id}] gave up after {retries} retries{detail}"
+            ) from exc
         if countdown is None and eta is None:
             countdown = self.task.options.default_retry_delay
+        if self.request.eager:
+            raise Retry(exc=exc, when=countdown)
         message = evolve(
             self.request.message,
             retries=retries + 1,
             eta=eta if eta is not None else dt.datetime.now(dt.UTC) + dt.timedelta(seconds=countdown or 0),
+            priority=priority if priority is not None else self.request.message.priority,
         )
-        self.app.publish_message(message, self.request.queue, delay_from_eta=True, **options)
+        self.app.publish_message(message, queue or self.request.queue)
         raise Retry(exc=exc, when=countdown)

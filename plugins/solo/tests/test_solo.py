@@ -26,7 +26,9 @@ def test_runs_inline_in_the_submitting_thread() -> None:
 
     pool = SoloPool(execute)
     outcomes: list[Outcome] = []
-    pool.submit(TaskRequest(message=TaskMessage(id="a", task="x"), queue="q"), outcomes.append)
+    pool.submit(
+        TaskRequest(message=TaskMessage(id="a", task="x"), queue="q"), lambda _: None, outcomes.append
+    )
     assert seen == [threading.get_ident()]
     assert outcomes[0].state == states.SUCCESS
     assert pool.limit == 1

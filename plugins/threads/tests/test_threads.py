@@ -39,7 +39,7 @@ def test_runs_up_to_concurrency_at_once() -> None:
     pool = ThreadPool(3, execute)
     pool.start()
     for n in range(6):
-        pool.submit(request(n), done.append)
+        pool.submit(request(n), lambda _: None, done.append)
     time.sleep(0.2)
     assert peak == 3
     release.set()
@@ -58,7 +58,7 @@ def test_long_task_does_not_hold_up_short_ones() -> None:
     pool = ThreadPool(2, execute)
     pool.start()
     for n in range(5):
-        pool.submit(request(n), lambda _: None)
+        pool.submit(request(n), lambda _: None, lambda _: None)
     time.sleep(0.5)
     assert finished == ["t1", "t2", "t3", "t4"]  # all short ones ran on the free thread
     pool.stop(wait=True)
@@ -74,7 +74,7 @@ def test_cancel_pending_returns_requests_not_started() -> None:
     pool = ThreadPool(1, execute)
     pool.start()
     for n in range(4):
-        pool.submit(request(n), lambda _: None)
+        pool.submit(request(n), lambda _: None, lambda _: None)
     time.sleep(0.1)
     assert [r.id for r in pool.cancel_pending()] == ["t1", "t2", "t3"]
     gate.set()
@@ -89,7 +89,7 @@ def test_error_outside_the_task_requeues() -> None:
 
     pool = ThreadPool(1, execute)
     pool.start()
-    pool.submit(request(1), outcomes.append)
+    pool.submit(request(1), lambda _: None, outcomes.append)
     pool.stop(wait=True)
     [outcome] = outcomes
     assert outcome.disposition is Disposition.REQUEUE

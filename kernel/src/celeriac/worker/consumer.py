@@ -1,10 +1,12 @@
 """The consumer: fetch messages, turn them into requests, hand them to the pool, settle them.
 
-One thread fetches and settles; pool threads (or processes) execute and store results and
-report outcomes through a queue, so acknowledgements are batched into one transport call.
-Anything that cannot become a request (a body that does not parse, a refused content type,
-an unregistered task, a message redelivered too often) is dead-lettered with the reason
-and, when it has a task id, recorded as FAILURE: never dropped, never a dead worker.
+One thread fetches and dispatches; another settles finished requests, so an
+acknowledgement never waits for a fetch to time out, and requests that finish together
+are acknowledged in one transport call. Pool threads (or processes) execute and store
+results. Anything that cannot become a request (a body that does not parse, a refused
+content type, an unregistered task, a message redelivered too often) is dead-lettered
+with the reason and, when it has a task id, recorded as FAILURE: never dropped, never a
+dead worker.
 """
 
 from __future__ import annotations
@@ -45,11 +47,15 @@ from celeriac.worker.keys import TRANSPORT
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
-    from celeriac.worker.worker import ShutdownState
+    from celeriac.worker.shutdown import ShutdownState
 
 log = logging.getLogger("celeriac.worker")
 #: An ETA further ahead than this is handed back to the transport to delay, not held.
 ETA_TOLERANCE = 1.0
+
+
+class UnprocessableMessageError(MessageError):
+    """Recorded as a task's FAILURE when its message could not be processed."""
 
 
 class Consumer:
@@ -76,31 +82,36 @@ class Consumer:
         self.max_deliveries = worker.max_deliveries
         self.poll_timeout = worker.poll_timeout
         self.processed = 0
-        self._inflight: dict[int, tuple[Delivery | None, TaskRequest]] = {}
-        self._lock = threading.Lock()
+        # token -> (its delivery, None once acknowledged; the request; acknowledge late?)
+        self._inflight: dict[int, tuple[Delivery | None, TaskRequest, bool]] = {}
+        self._space = threading.Condition()  # guards _inflight; notified when it shrinks
         self._done: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self._tokens = itertools.count(1)
         self._store = app.result_store if app.result_store_url is not None else None
         self._stopping = threading.Event()
+        self._settled_all = threading.Event()
+        self._settler = threading.Thread(target=self._settle_loop, name="celeriac-settler", daemon=True)
 
     @property
     def active_count(self) -> int:
         return len(self._inflight)
 
-    # --- the loop ---------------------------------------------------------------------
+    # --- the two loops ----------------------------------------------------------------
 
     def run(self) -> None:
-        """Fetch and dispatch until :meth:`stop` is called; broker errors are retried with back-off."""
+        """Fetch and dispatch until :meth:`stop`; broker errors are retried with back-off."""
         stopping = self._stopping
         backoff = 0.0
         for queue_name in self.queues:
             self.transport.declare_queue(queue_name)
+        self._settler.start()
         while not stopping.is_set():
-            self.settle(block=False)
-            free = self.capacity - len(self._inflight)
-            if free <= 0:
-                self.settle(block=True, timeout=self.poll_timeout)
-                continue
+            with self._space:
+                while len(self._inflight) >= self.capacity and not stopping.is_set():
+                    self._space.wait(self.poll_timeout)
+                free = self.capacity - len(self._inflight)
+            if stopping.is_set():
+                break
             try:
                 deliveries = self.transport.fetch(self.queues, free, self.poll_timeout)
                 backoff = 0.0
@@ -111,6 +122,12 @@ class Consumer:
                 continue
             for delivery in deliveries:
                 self.receive(delivery)
+
+    def _settle_loop(self) -> None:
+        while not self._settled_all.is_set():
+            self.settle(block=True, timeout=0.1)
+
+    # --- one message ------------------------------------------------------------------
 
     def receive(self, delivery: Delivery) -> None:
         """Turn one delivery into a request for the pool, or refuse it with a reason."""
@@ -150,6 +167,13 @@ class Consumer:
             self.transport.publish(delivery.queue, [delivery.envelope], priority=priority, delay=delay)
             self.transport.ack([delivery])
             return
+        if message.embed.callbacks or message.embed.errbacks or message.embed.chain or message.embed.chord:
+            log.warning(
+                "Task %s[%s] carries callbacks, a chain or a chord; this worker runs the task "
+                "but not its workflow parts yet",
+                message.task,
+                message.id,
+            )
         request = TaskRequest(
             message=message,
             queue=delivery.queue,
@@ -157,11 +181,8 @@ class Consumer:
             hostname=self.hostname,
             token=next(self._tokens),
         )
-        acks_late = task.options.acks_late
-        with self._lock:
-            self._inflight[request.token] = (delivery if acks_late else None, request)
-        if not acks_late:
-            self.transport.ack([delivery])
+        with self._space:
+            self._inflight[request.token] = (delivery, request, task.options.acks_late)
         if self.events.enabled:
             self.events.send(
                 "task-received",
@@ -173,7 +194,23 @@ class Consumer:
                 root_id=message.root_id,
                 parent_id=message.parent_id,
             )
-        self.pool.submit(request, self._done.put)
+        self.pool.submit(request, self.started, self._done.put)
+
+    def started(self, request: TaskRequest) -> None:
+        """Called by the pool as a request starts; an early-acknowledged task is acked now.
+
+        Acking at the start rather than on receipt means a reserved message that never
+        started is still given back at shutdown, even with ``acks_late = false``.
+        """
+        with self._space:
+            entry = self._inflight.get(request.token)
+            delivery = entry[0] if entry is not None and not entry[2] else None
+            if delivery is not None:
+                self._inflight[request.token] = (None, request, False)
+        if delivery is not None:
+            self.transport.ack([delivery])
+        if self.events.enabled:
+            self.events.send("task-started", uuid=request.id)
 
     def settle(self, *, block: bool, timeout: float | None = None) -> int:
         """Acknowledge finished requests in one batch; returns how many were settled."""
@@ -186,13 +223,12 @@ class Consumer:
             pass
         if not outcomes:
             return 0
+        with self._space:
+            settled = [(outcome, self._pop_delivery(outcome.request.token)) for outcome in outcomes]
+            self._space.notify_all()
         acks: list[Delivery] = []
         requeues: list[Delivery] = []
-        with self._lock:
-            entries = [
-                (outcome, self._inflight.pop(outcome.request.token, (None, None))[0]) for outcome in outcomes
-            ]
-        for outcome, delivery in entries:
+        for outcome, delivery in settled:
             self.processed += 1
             if self.events.enabled:
                 self._send_outcome_event(outcome)
@@ -212,10 +248,12 @@ class Consumer:
 
     def renew_leases(self) -> None:
         """Extend the visibility lease of every message still being worked on."""
-        with self._lock:
-            leased = [delivery for delivery, _ in self._inflight.values() if delivery is not None]
+        with self._space:
+            leased = [delivery for delivery, _, _ in self._inflight.values() if delivery is not None]
         if leased:
             self.transport.extend(leased)
+
+    # --- stopping -----------------------------------------------------------------------
 
     def stop(self) -> None:
         """Stop fetching and give back what was reserved but has not started, at once.
@@ -227,14 +265,24 @@ class Consumer:
         self._requeue({request.token for request in self.pool.cancel_pending()})
 
     def drain(self, shutdown: ShutdownState) -> None:
-        """After the loop ended: requeue what has not started; wait for running requests unless cold."""
+        """After the loop ended: wait for running requests (warm) and give back the rest.
+
+        When ``worker.shutdown_timeout`` runs out the shutdown turns cold: the pool stops
+        without waiting, so a task whose message was given back cannot also finish here.
+        """
         self._requeue({request.token for request in self.pool.cancel_pending()})
         deadline = None if shutdown.timeout is None else time.monotonic() + shutdown.timeout
-        while self._inflight and not shutdown.cold:
-            if deadline is not None and time.monotonic() >= deadline:
-                log.warning("warm shutdown timed out with %d tasks running", len(self._inflight))
-                break
-            self.settle(block=True, timeout=0.1)
+        with self._space:
+            while self._inflight and not shutdown.cold:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    log.warning("warm shutdown timed out with %d tasks running", len(self._inflight))
+                    shutdown.request(cold=True)
+                    break
+                self._space.wait(0.1 if remaining is None else min(remaining, 0.1))
+        self._settled_all.set()
+        if self._settler.is_alive():
+            self._settler.join()
         self.settle(block=False)
         if self._inflight:
             # Cold shutdown: give the messages back now instead of after the visibility timeout.
@@ -243,12 +291,17 @@ class Consumer:
 
     # --- helpers ----------------------------------------------------------------------
 
+    def _pop_delivery(self, token: int) -> Delivery | None:
+        entry = self._inflight.pop(token, None)
+        return entry[0] if entry is not None else None
+
     def _requeue(self, tokens: set[int]) -> None:
-        with self._lock:
-            entries = [self._inflight.pop(token) for token in tokens if token in self._inflight]
-        deliveries = [delivery for delivery, _ in entries if delivery is not None]
-        if deliveries:
-            self.transport.reject(deliveries, requeue=True)
+        with self._space:
+            deliveries = [self._pop_delivery(token) for token in tokens]
+            self._space.notify_all()
+        given_back = [delivery for delivery in deliveries if delivery is not None]
+        if given_back:
+            self.transport.reject(given_back, requeue=True)
 
     def _refuse(
         self, delivery: Delivery, reason: str, task_id: Any, exc: CeleriacError | None = None
@@ -264,12 +317,8 @@ class Consumer:
         log.info("Task %s[%s] %s; not run", message.task, message.id, reason)
         if self._store is not None:
             self._store_state(message.id, states.REVOKED, reason)
-        if self.app.plugins.lifecycle.task_revoked:
-            self.app.plugins.hook.celeriac_task_revoked(
-                request=TaskRequest(message=message, queue=delivery.queue, hostname=self.hostname),
-                reason=reason,
-                extra={"expired": True},
-            )
+        request = TaskRequest(message=message, queue=delivery.queue, hostname=self.hostname)
+        self.app.plugins.lifecycle.task_revoked(request, reason, {"expired": True})
         if self.events.enabled:
             self.events.send("task-revoked", uuid=message.id, terminated=False, signum=None, expired=True)
         self.transport.ack([delivery])
@@ -291,10 +340,6 @@ class Consumer:
             self.events.send("task-failed", uuid=uuid, exception=outcome.reason)
 
 
-class UnprocessableMessageError(MessageError):
-    """Recorded as a task's FAILURE when its message could not be processed."""
-
-
 @frozen
 class ConsumerStep:
     name: ClassVar[str] = "kernel.consumer"
@@ -313,9 +358,9 @@ class ConsumerStep:
             ctx.require(TRANSPORT),
             ctx.require(POOL),
             ctx.require(EVENTS),
-            hostname=ctx.extras["hostname"],
+            hostname=ctx.hostname,
         )
-        shutdown: ShutdownState = ctx.extras["shutdown"]
+        shutdown = ctx.shutdown
         ctx.require(TIMER).call_every(max(ctx.config.visibility_timeout / 3, 0.05), consumer.renew_leases)
 
         def loop() -> None:

@@ -72,7 +72,7 @@ class EventsStep:
     @contextlib.contextmanager
     def run(self, ctx: StepContext) -> Iterator[None]:
         sinks = ctx.app.plugins.event_sinks(ctx.config) if ctx.config.worker.send_events else []
-        dispatcher = EventDispatcher(sinks, ctx.extras["hostname"])
+        dispatcher = EventDispatcher(sinks, ctx.hostname)
         ctx.provide(EVENTS, dispatcher)
         dispatcher.send("worker-online", sw_ident="celeriac", sw_ver=_version())
         try:

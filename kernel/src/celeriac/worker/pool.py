@@ -31,4 +31,4 @@ class PoolStep:
         try:
             yield
         finally:
-            pool.stop(wait=not ctx.extras["shutdown"].cold)
+            pool.stop(wait=not ctx.shutdown.cold)

@@ -20,26 +20,12 @@ from attrs import evolve
 
 from celeriac.bootsteps import Blueprint
 from celeriac.config import Config
+from celeriac.worker.shutdown import ShutdownState
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
 
 log = logging.getLogger("celeriac.worker")
-
-
-class ShutdownState:
-    """Shared by the signal handlers and the steps: has a stop been asked for, and how hard."""
-
-    def __init__(self, timeout: float | None) -> None:
-        self.requested = threading.Event()
-        self.cold = False
-        self.timeout = timeout
-        self.exit_code = 0
-
-    def request(self, *, cold: bool = False, exit_code: int = 0) -> None:
-        self.cold = self.cold or cold
-        self.exit_code = self.exit_code or exit_code
-        self.requested.set()
 
 
 class Worker:
@@ -70,14 +56,13 @@ class Worker:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
-        extras = {"shutdown": self.shutdown, "hostname": self.hostname}
         # The app's connections stay open: whoever owns the app closes it (the CLI does).
-        with blueprint.start(self.app, self.config, extras):
-            self.app.plugins.hook.celeriac_worker_ready(worker=self)
+        with blueprint.start(self.app, self.config, hostname=self.hostname, shutdown=self.shutdown):
+            self.app.plugins.lifecycle.worker_ready(self)
             log.info("%s ready: consuming %s", self.hostname, ", ".join(self.queues))
             self.shutdown.requested.wait()
             log.info("%s shutting down (%s)", self.hostname, "cold" if self.shutdown.cold else "warm")
-            self.app.plugins.hook.celeriac_worker_shutdown(worker=self)
+            self.app.plugins.lifecycle.worker_shutdown(self)
         log.info("%s stopped", self.hostname)
         return self.shutdown.exit_code
 

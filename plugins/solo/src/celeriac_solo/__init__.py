@@ -28,7 +28,13 @@ class SoloPool:
     def start(self) -> None:
         """Nothing to start: there are no threads of its own."""
 
-    def submit(self, request: TaskRequest, on_done: Callable[[Outcome], None]) -> None:
+    def submit(
+        self,
+        request: TaskRequest,
+        on_start: Callable[[TaskRequest], None],
+        on_done: Callable[[Outcome], None],
+    ) -> None:
+        on_start(request)
         on_done(run_safely(self._execute, request))
 
     def cancel_pending(self) -> list[TaskRequest]:

@@ -18,7 +18,7 @@ from celeriac.pools import run_safely
 __all__ = ["ThreadPool", "celeriac_add_pools"]
 
 log = logging.getLogger(__name__)
-Job = tuple[TaskRequest, Callable[[Outcome], None]]
+Job = tuple[TaskRequest, Callable[[TaskRequest], None], Callable[[Outcome], None]]
 
 
 class ThreadPool:
@@ -47,14 +47,19 @@ class ThreadPool:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, request: TaskRequest, on_done: Callable[[Outcome], None]) -> None:
+    def submit(
+        self,
+        request: TaskRequest,
+        on_start: Callable[[TaskRequest], None],
+        on_done: Callable[[Outcome], None],
+    ) -> None:
         with self._ready:
-            self._pending.append((request, on_done))
+            self._pending.append((request, on_start, on_done))
             self._ready.notify()
 
     def cancel_pending(self) -> list[TaskRequest]:
         with self._ready:
-            cancelled = [request for request, _ in self._pending]
+            cancelled = [request for request, _, _ in self._pending]
             self._pending.clear()
         return cancelled
 
@@ -73,7 +78,8 @@ class ThreadPool:
                     self._ready.wait()
                 if not self._pending:
                     return
-                request, on_done = self._pending.popleft()
+                request, on_start, on_done = self._pending.popleft()
+            on_start(request)
             on_done(run_safely(self._execute, request))
 
 
