@@ -151,3 +151,50 @@ def test_broken_plugin_can_be_disabled_or_skipped(project: Path, broken_plugin: 
             timeout=30,
         )
         assert result.returncode == 0, result.stderr
+
+
+def test_worker_without_app_uses_the_app_of_imports(
+    project: Path, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    config = project / "celeriac.toml"
+    config.write_text(
+        config.read_text().replace("visibility_timeout", 'imports = ["proj"]\nvisibility_timeout')
+    )
+    log = project / "plain.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_")}
+    env["PYTHONPATH"] = str(project)
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celeriac", "worker"],
+            cwd=project,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        sent = run_cli(project, "call", "proj.add", "--args", "[1, 2]", "--wait", "--timeout", "20")
+        assert sent.stdout.split()[-1] == "3", log.read_text()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_app_from_the_environment(project: Path) -> None:
+    env = {**os.environ, "CELERIAC_APP": "proj", "PYTHONPATH": str(project)}
+    result = subprocess.run(
+        [sys.executable, "-m", "celeriac", "worker", "--graph"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "kernel.consumer" in result.stdout
+
+
+def test_error_text_with_brackets_is_printed_whole(project: Path) -> None:
+    (project / "celeriac.toml").write_text('[plugins]\nenable = ["nope"]\n')
+    result = run_cli(project, "config")
+    assert result.returncode == 2
+    assert "[plugins] names plugins that are not installed: nope" in result.stderr

@@ -244,7 +244,10 @@ class Plugins:
         owners: dict[str, str] = {}
         contributed: list[Bootstep] = []
         for impl in self.pm.hook.celeriac_add_bootsteps.get_hookimpls():
-            steps: Sequence[Bootstep] = impl.function(config=config) or ()  # type: ignore[assignment]
+            # Called one implementation at a time to know who provided what; honour pluggy's
+            # opt-in arguments (an implementation may leave out ``config``).
+            arguments = {name: config for name in impl.argnames}
+            steps: Sequence[Bootstep] = impl.function(**arguments) or ()  # type: ignore[assignment]
             if impl.plugin_name == "kernel":
                 kernel.extend(steps)
                 continue

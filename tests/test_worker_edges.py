@@ -1,0 +1,252 @@
+"""Regression tests for the edges of the worker: shutdown, early acks, hooks, retries, plugins."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+from typing import ClassVar
+
+import pytest
+from attrs import frozen
+
+from celeriac import states
+from celeriac import testing
+from celeriac.app import Celeriac
+from celeriac.config import Config
+from celeriac.errors import MaxRetriesExceededError
+from celeriac.errors import PluginError
+from celeriac.hookspecs import hookimpl
+from celeriac.task import TaskCall
+from celeriac.testing import worker_thread
+
+
+def make_app(*plugins: object, **settings: Any) -> Celeriac:
+    return Celeriac(
+        "tests", broker="memory://", plugins=[testing, *plugins], env={}, config=False, **settings
+    )
+
+
+def test_shutdown_timeout_turns_cold_and_gives_the_message_back() -> None:
+    app = make_app(worker={"shutdown_timeout": 0.3})
+    release = threading.Event()
+    started = threading.Event()
+
+    @app.task
+    def stuck() -> None:
+        started.set()
+        release.wait(10)
+
+    stuck.delay()
+    began = time.monotonic()
+    try:
+        with worker_thread(app, concurrency=1):
+            assert started.wait(5)
+        assert time.monotonic() - began < 3
+        assert app.transport.queue_length("celery") == 1
+    finally:
+        release.set()
+
+
+def test_early_ack_keeps_reserved_messages_on_shutdown() -> None:
+    app = make_app()
+    started = threading.Event()
+
+    @app.task(acks_late=False)
+    def slow() -> None:
+        started.set()
+        time.sleep(0.3)
+
+    for _ in range(5):
+        slow.delay()
+    with worker_thread(app, concurrency=1, prefetch=4):
+        assert started.wait(5)
+    # One ran (acknowledged as it started); the four reserved ones are back on the queue.
+    assert app.transport.queue_length("celery") == 4
+
+
+def test_results_turned_off_still_runs_each_task_once() -> None:
+    app = make_app(result_store="")
+    runs: list[int] = []
+    done = threading.Event()
+
+    @app.task
+    def count() -> None:
+        runs.append(1)
+        done.set()
+
+    assert app.result_store_url is None
+    count.delay()
+    with worker_thread(app):
+        assert done.wait(5)
+        time.sleep(0.2)
+    assert runs == [1]
+    assert app.transport.queue_length("celery") == 0
+    assert app.transport.dead_letters() == []
+
+
+def test_retry_can_change_queue_and_priority() -> None:
+    app = make_app()
+    seen: list[tuple[str, int | None]] = []
+
+    @app.task(bind=True)
+    def move(self: TaskCall) -> str:
+        assert self.request is not None
+        seen.append((self.request.queue, self.request.message.priority))
+        if self.request.retries == 0:
+            raise self.retry(countdown=0, queue="other", priority=7)
+        return "moved"
+
+    with worker_thread(app, queues=("celery", "other")):
+        assert move.delay().get(timeout=5) == "moved"
+    assert seen == [("celery", None), ("other", 7)]
+
+
+def test_eager_retry_runs_again_inline_without_publishing() -> None:
+    app = make_app(task_always_eager=True)
+
+    @app.task(bind=True, max_retries=2)
+    def flaky(self: TaskCall) -> int:
+        assert self.request is not None
+        if self.request.retries < 2:
+            raise self.retry(exc=ValueError("again"))
+        return self.request.retries
+
+    assert flaky.delay().get() == 2
+    assert app.transport.queue_length("celery") == 0
+
+    @app.task(bind=True, max_retries=1)
+    def hopeless(self: TaskCall) -> None:
+        raise self.retry(exc=ValueError("never"))
+
+    with pytest.raises(MaxRetriesExceededError, match="gave up after 1 retries"):
+        hopeless.delay()
+
+
+def test_priority_zero_is_not_replaced_by_the_default() -> None:
+    app = make_app(default_priority=5)
+
+    @app.task(priority=0)
+    def low() -> None:
+        pass
+
+    low.delay()
+    [delivery] = app.transport.fetch(["celery"], 1, 1.0)
+    assert delivery.envelope.properties["priority"] == 0
+
+
+def test_a_failing_task_hook_does_not_change_the_outcome(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken:
+        @hookimpl
+        def celeriac_task_success(self) -> None:
+            raise RuntimeError("monitoring is down")
+
+    app = make_app(Broken())
+    runs: list[int] = []
+
+    @app.task
+    def once() -> int:
+        runs.append(1)
+        return 1
+
+    with worker_thread(app):
+        assert once.delay().get(timeout=5) == 1
+        time.sleep(0.2)
+    assert runs == [1]
+    assert "plugin hook celeriac_task_success failed" in caplog.text
+    assert app.transport.queue_length("celery") == 0
+
+
+def test_autoretry_calls_the_retry_and_failure_hooks() -> None:
+    calls: list[str] = []
+
+    class Recorder:
+        @hookimpl
+        def celeriac_task_retry(self, reason: BaseException) -> None:
+            calls.append(f"retry {reason!r}")
+
+        @hookimpl
+        def celeriac_task_failure(self, exception: BaseException) -> None:
+            calls.append(f"failure {type(exception).__name__}")
+
+        @hookimpl
+        def celeriac_task_postrun(self, state: str) -> None:
+            calls.append(f"postrun {state}")
+
+    app = make_app(Recorder())
+
+    @app.task(autoretry_for=(ConnectionError,), max_retries=1, default_retry_delay=0.01)
+    def down() -> None:
+        raise ConnectionError("refused")
+
+    with worker_thread(app):
+        result = down.delay()
+        with pytest.raises(MaxRetriesExceededError):
+            result.get(timeout=5)
+        time.sleep(0.1)
+    assert calls == [
+        "retry ConnectionError('refused')",
+        "postrun RETRY",
+        "failure MaxRetriesExceededError",
+        "postrun FAILURE",
+    ]
+
+
+def step_named(step_name: str) -> object:
+    @frozen
+    class Step:
+        name: ClassVar[str] = step_name
+        requires: ClassVar[frozenset[str]] = frozenset()
+
+        def enabled(self, config: Config) -> bool:
+            return True
+
+        def run(self, ctx: Any) -> Any:
+            raise NotImplementedError
+
+    return Step()
+
+
+def test_two_plugins_with_the_same_bootstep_name_is_an_error() -> None:
+    class One:
+        @hookimpl
+        def celeriac_add_bootsteps(self) -> Sequence[object]:
+            return [step_named("shared.step")]
+
+    class Two:
+        @hookimpl
+        def celeriac_add_bootsteps(self) -> Sequence[object]:
+            return [step_named("shared.step")]
+
+    app = make_app(One(), Two())
+    with pytest.raises(PluginError, match=r"One' and '.*Two' both provide the bootstep 'shared\.step'"):
+        app.worker().blueprint()
+
+
+def test_two_serializers_claiming_one_content_type_is_an_error() -> None:
+    class Clash:
+        name = "other-json"
+        content_type = "application/json"
+        content_encoding = "utf-8"
+
+        def dumps(self, value: Any) -> bytes:
+            raise NotImplementedError
+
+        def loads(self, data: bytes) -> Any:
+            raise NotImplementedError
+
+    class Plugin:
+        @hookimpl
+        def celeriac_add_serializers(self) -> Sequence[object]:
+            return [Clash()]
+
+    with pytest.raises(PluginError, match="both claim the content type 'application/json'"):
+        make_app(Plugin())
+
+
+def test_states_precedence_matches_celery() -> None:
+    assert states.precedence(states.SUCCESS) < states.precedence(states.FAILURE)
+    assert states.precedence(states.FAILURE) < states.precedence(states.STARTED)
+    assert states.precedence(states.STARTED) < states.precedence(states.PENDING)
+    assert states.precedence("CUSTOM") < states.precedence(states.REVOKED)
