@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from celeriac.app import Celeriac
+from celeriac import Celeriac
 
 TASKS = """
 import os, time
 from pathlib import Path
-from celeriac.app import Celeriac
+from celeriac import Celeriac
 
 app = Celeriac("proj")
 

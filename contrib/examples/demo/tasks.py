@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from celeriac.app import Celeriac
+from celeriac import Celeriac
 from celeriac.task import TaskCall
 
 app = Celeriac("tasks")

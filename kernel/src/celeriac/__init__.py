@@ -3,6 +3,7 @@
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
+from celeriac.app import Celeriac
 from celeriac.hookspecs import hookimpl
 from celeriac.message import TaskMessage
 from celeriac.outcome import Disposition
@@ -24,6 +25,9 @@ from celeriac.protocols import Serializer
 from celeriac.protocols import Transport
 from celeriac.protocols import TransportSpec
 from celeriac.request import TaskRequest
+from celeriac.result import AsyncResult
+from celeriac.task import Task
+from celeriac.task import TaskCall
 
 try:
     __version__ = _version("celeriac")
@@ -31,6 +35,8 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0.0.0"
 
 __all__ = [
+    "AsyncResult",
+    "Celeriac",
     "Compressor",
     "DeadLetter",
     "Delivery",
@@ -47,6 +53,8 @@ __all__ = [
     "ScheduleStoreSpec",
     "ScheduleType",
     "Serializer",
+    "Task",
+    "TaskCall",
     "TaskMessage",
     "TaskRequest",
     "Transport",

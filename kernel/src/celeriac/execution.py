@@ -85,7 +85,8 @@ class Executor:
         return states.FAILURE, exc
 
     def _store(self, request: TaskRequest, state: str, value: Any, trace: str | None) -> None:
-        if not self.stores_results or (request.message.ignore_result and state == states.SUCCESS):
+        # As in Celery, an ignored result stores no state at all, failures included.
+        if not self.stores_results or request.message.ignore_result:
             return
         self.app.result_store.store(self.app.results.encode(request.id, state, value, trace))
 

@@ -8,7 +8,9 @@ claim a URL scheme, and ``celeriac plugins`` can say what each plugin provides w
 constructing anything.
 
 Unless a spec says otherwise, hooks are called in the worker's main thread, and an
-exception raised by an implementation propagates to the caller.
+exception raised by an implementation propagates to the caller. The ``celeriac_task_*``
+hooks are the exception: they are isolated, so an error in one is logged and never changes
+the task's outcome (a broken monitoring plugin must not make tasks run twice).
 """
 
 from __future__ import annotations
@@ -149,31 +151,31 @@ def celeriac_after_publish(message: TaskMessage, queue: str, app: Celeriac) -> N
 
 @hookspec
 def celeriac_task_prerun(task: Task[Any, Any], request: TaskRequest) -> None:
-    """A task is about to run, in the thread (or process) that runs it."""
+    """A task is about to run, in the thread (or process) that runs it. Isolated."""
 
 
 @hookspec
 def celeriac_task_postrun(task: Task[Any, Any], request: TaskRequest, state: str, retval: Any) -> None:
-    """A task has returned or raised; ``state`` is the state recorded for it."""
+    """A task has returned or raised; ``state`` is the state recorded for it. Isolated."""
 
 
 @hookspec
 def celeriac_task_success(task: Task[Any, Any], request: TaskRequest, result: Any) -> None:
-    """A task returned ``result``."""
+    """A task returned ``result``. Isolated."""
 
 
 @hookspec
 def celeriac_task_failure(
     task: Task[Any, Any], request: TaskRequest, exception: BaseException, traceback: str
 ) -> None:
-    """A task raised ``exception`` and will not be retried."""
+    """A task raised ``exception`` and will not be retried. Isolated."""
 
 
 @hookspec
 def celeriac_task_retry(task: Task[Any, Any], request: TaskRequest, reason: BaseException) -> None:
-    """A task asked to be retried."""
+    """A task asked to be retried (or ``autoretry_for`` matched). Isolated."""
 
 
 @hookspec
 def celeriac_task_revoked(request: TaskRequest, reason: str, extra: Mapping[str, Any]) -> None:
-    """A task will not run: it expired or was revoked. Called in the consumer thread."""
+    """A task will not run: it expired or was revoked. Called in the consumer thread. Isolated."""

@@ -5,7 +5,8 @@ redelivery, delay, priorities, dead letters) inside one process, so unit tests e
 the worker without a server. Register this module as a plugin to use it:
 ``Celeriac(broker="memory://", plugins=[celeriac.testing])``; each app gets its own
 broker, so produce and consume with the same app. Shipped to pytest through
-the ``pytest11`` entry point, which adds the ``celeriac_app`` and ``worker_thread`` fixtures.
+the ``pytest11`` entry point, which adds the ``celeriac_app`` fixture; ``worker_thread``
+is a context manager that runs a worker in a background thread.
 """
 
 from __future__ import annotations

@@ -1,0 +1,28 @@
+"""The celeriac side of the benchmark: one no-op task, on the broker named by ``BENCH_BROKER_URL``.
+
+The worker imports this module (``celeriac -A bench_celeriac worker``); the benchmark builds
+its producer app with :func:`make_app` so that each run gets a fresh database file.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celeriac.app import Celeriac
+
+TASK_NAME = "bench.noop"
+
+
+def noop() -> None:
+    return None
+
+
+def make_app(broker: str) -> Celeriac:
+    """An app on ``broker`` with no config file and no ``CELERIAC_*`` overrides."""
+    app = Celeriac("bench", broker=broker, config=False, env={})
+    app.task(name=TASK_NAME)(noop)
+    return app
+
+
+if "BENCH_BROKER_URL" in os.environ:
+    app = make_app(os.environ["BENCH_BROKER_URL"])

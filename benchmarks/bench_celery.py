@@ -1,0 +1,74 @@
+"""The Celery side of the benchmark: one no-op task, on the broker named by ``BENCH_BROKER_URL``.
+
+The worker imports this module (``celery -A bench_celery worker``); the benchmark builds its
+producer app with :func:`make_app` so that each run gets a fresh database file.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from contextlib import closing
+from typing import Any
+
+from celery import Celery
+from kombu.transport.sqlalchemy import Transport as SqlaTransport
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+TASK_NAME = "bench.noop"
+_SQLITE_PREFIXES = ("sqla+sqlite:///", "db+sqlite:///")
+
+
+def noop() -> None:
+    return None
+
+
+def make_app(broker: str, backend: str, poll_interval: float, *, wal: bool) -> Celery:
+    """An app on ``broker`` whose idle worker looks for messages every ``poll_interval`` s.
+
+    :param wal: put SQLite files in WAL mode and open connections with ``synchronous=NORMAL``,
+        celeriac's SQLite defaults; SQLAlchemy's are a rollback journal and
+        ``synchronous=FULL``, which syncs the disk at every commit. Matching them compares
+        the frameworks at the same durability rather than two SQLite configurations.
+    """
+    if wal:
+        for url in (broker, backend):
+            _set_wal(url)
+        if not event.contains(Engine, "connect", _synchronous_normal):
+            event.listen(Engine, "connect", _synchronous_normal)
+    elif event.contains(Engine, "connect", _synchronous_normal):
+        event.remove(Engine, "connect", _synchronous_normal)
+    # kombu's SQLAlchemy transport hands its transport options to ``create_engine``, so the
+    # polling interval (how long an idle consumer sleeps between two looks) is only
+    # settable on the transport class.
+    SqlaTransport.polling_interval = poll_interval
+    app = Celery("bench", broker=broker, backend=backend)
+    app.conf.update(
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+    )
+    app.task(name=TASK_NAME)(noop)
+    return app
+
+
+def _set_wal(url: str) -> None:
+    """The journal mode is a property of the file: set once, it holds for every connection."""
+    for prefix in _SQLITE_PREFIXES:
+        if url.startswith(prefix):
+            with closing(sqlite3.connect(url[len(prefix) :])) as conn:
+                conn.execute("PRAGMA journal_mode=WAL")
+
+
+def _synchronous_normal(dbapi_connection: Any, _record: Any) -> None:
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+
+if "BENCH_BROKER_URL" in os.environ:
+    app = make_app(
+        os.environ["BENCH_BROKER_URL"],
+        os.environ["BENCH_BACKEND_URL"],
+        float(os.environ.get("BENCH_POLL_INTERVAL", "1.0")),
+        wal=os.environ.get("BENCH_SQLITE_WAL") == "1",
+    )
