@@ -246,7 +246,7 @@ class Plugins:
         for impl in self.pm.hook.celeriac_add_bootsteps.get_hookimpls():
             # Called one implementation at a time to know who provided what; honour pluggy's
             # opt-in arguments (an implementation may leave out ``config``).
-            arguments = {name: config for name in impl.argnames}
+            arguments = dict.fromkeys(impl.argnames, config)
             steps: Sequence[Bootstep] = impl.function(**arguments) or ()  # type: ignore[assignment]
             if impl.plugin_name == "kernel":
                 kernel.extend(steps)
