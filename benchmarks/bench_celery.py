@@ -17,6 +17,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 TASK_NAME = "bench.noop"
+#: kombu's own value (1 s), kept to restore it when Celery runs on its defaults.
+DEFAULT_POLLING_INTERVAL: float = SqlaTransport.polling_interval
 _SQLITE_PREFIXES = ("sqla+sqlite:///", "db+sqlite:///")
 
 
@@ -24,8 +26,10 @@ def noop() -> None:
     return None
 
 
-def make_app(broker: str, backend: str, poll_interval: float, *, wal: bool) -> Celery:
+def make_app(broker: str, backend: str, poll_interval: float | None, *, wal: bool) -> Celery:
     """An app on ``broker`` whose idle worker looks for messages every ``poll_interval`` s.
+
+    :param poll_interval: None keeps kombu's default.
 
     :param wal: put SQLite files in WAL mode and open connections with ``synchronous=NORMAL``,
         celeriac's SQLite defaults; SQLAlchemy's are a rollback journal and
@@ -42,7 +46,7 @@ def make_app(broker: str, backend: str, poll_interval: float, *, wal: bool) -> C
     # kombu's SQLAlchemy transport hands its transport options to ``create_engine``, so the
     # polling interval (how long an idle consumer sleeps between two looks) is only
     # settable on the transport class.
-    SqlaTransport.polling_interval = poll_interval
+    SqlaTransport.polling_interval = DEFAULT_POLLING_INTERVAL if poll_interval is None else poll_interval
     app = Celery("bench", broker=broker, backend=backend)
     app.conf.update(
         broker_connection_retry_on_startup=True,
@@ -69,6 +73,6 @@ if "BENCH_BROKER_URL" in os.environ:
     app = make_app(
         os.environ["BENCH_BROKER_URL"],
         os.environ["BENCH_BACKEND_URL"],
-        float(os.environ.get("BENCH_POLL_INTERVAL", "1.0")),
+        float(os.environ["BENCH_POLL_INTERVAL"]) if os.environ.get("BENCH_POLL_INTERVAL") else None,
         wal=os.environ.get("BENCH_SQLITE_WAL") == "1",
     )
