@@ -1,6 +1,6 @@
 """Single-process throughput of the SQLite transport: batched publish, then fetch+ack.
 
-Run: ``python plugins/sqlite/benchmarks/throughput.py [count] [batch]``; uses a temporary file.
+Run: ``python benchmarks/sqlite_transport.py [count] [batch]``; uses a temporary file.
 """
 
 from __future__ import annotations
