@@ -117,10 +117,14 @@ def start_worker(project: Path) -> Iterator[Callable[..., WorkerProcess]]:
             worker.proc.wait(timeout=10)
 
 
-def run_cli(project: Path, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    project: Path, *args: str, timeout: float = 30.0, extra_path: Path | None = None, **env_vars: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``celeriac ARGS`` in the project, with no CELERIAC_* from this environment but ``env_vars``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_")}
-    env["PYTHONPATH"] = str(project)
+    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (project, extra_path) if p is not None)
     env["COLUMNS"] = "200"
+    env.update(env_vars)
     return subprocess.run(
         [sys.executable, "-m", "celeriac", *args],
         cwd=project,

@@ -54,16 +54,9 @@ def test_unknown_task_is_listed_in_dead_letters(
 
 
 def test_config_shows_values_and_sources(project: Path) -> None:
-    env_result = subprocess.run(
-        [sys.executable, "-m", "celeriac", "config"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ, "CELERIAC_WORKER__CONCURRENCY": "7", "COLUMNS": "200"},
-    )
-    out = env_result.stdout
-    assert env_result.returncode == 0, env_result.stderr
+    result = run_cli(project, "config", CELERIAC_WORKER__CONCURRENCY="7")
+    out = result.stdout
+    assert result.returncode == 0, result.stderr
     assert "sqlite:///broker.sqlite3" in out and "celeriac.toml" in out
     assert "worker.concurrency" in out and "env CELERIAC_WORKER__CONCURRENCY" in out
     as_json = json.loads(run_cli(project, "config", "--json").stdout)
@@ -111,45 +104,22 @@ def broken_plugin(tmp_path: Path) -> Path:
 
 
 def test_broken_plugin_stops_startup_naming_it(project: Path, broken_plugin: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": f"{project}{os.pathsep}{broken_plugin}"}
-    result = subprocess.run(
-        [sys.executable, "-m", "celeriac", "config"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_cli(project, "config", extra_path=broken_plugin)
     assert result.returncode == 2
     assert "plugin 'broken'" in result.stderr
     assert "No module named 'no_such_dependency_xyz'" in result.stderr
-    listing = subprocess.run(
-        [sys.executable, "-m", "celeriac", "plugins"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    listing = run_cli(project, "plugins", extra_path=broken_plugin)
     assert listing.returncode == 1
     assert "failed broken" in listing.stdout
     assert "sqlite" in listing.stdout  # the others are still listed
 
 
 def test_broken_plugin_can_be_disabled_or_skipped(project: Path, broken_plugin: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": f"{project}{os.pathsep}{broken_plugin}"}
     config = project / "celeriac.toml"
     base = config.read_text()
     for plugins_table in ('[plugins]\ndisable = ["broken"]\n', "[plugins]\nstrict = false\n"):
         config.write_text(base + plugins_table)
-        result = subprocess.run(
-            [sys.executable, "-m", "celeriac", "config"],
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        result = run_cli(project, "config", extra_path=broken_plugin)
         assert result.returncode == 0, result.stderr
 
 
@@ -180,15 +150,7 @@ def test_worker_without_app_uses_the_app_of_imports(
 
 
 def test_app_from_the_environment(project: Path) -> None:
-    env = {**os.environ, "CELERIAC_APP": "proj", "PYTHONPATH": str(project)}
-    result = subprocess.run(
-        [sys.executable, "-m", "celeriac", "worker", "--graph"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_cli(project, "worker", "--graph", CELERIAC_APP="proj")
     assert result.returncode == 0, result.stderr
     assert "kernel.consumer" in result.stdout
 
