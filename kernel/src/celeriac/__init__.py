@@ -8,6 +8,7 @@ from celeriac.hookspecs import hookimpl
 from celeriac.message import TaskMessage
 from celeriac.outcome import Disposition
 from celeriac.outcome import Outcome
+from celeriac.protocols import Broadcaster
 from celeriac.protocols import Compressor
 from celeriac.protocols import DeadLetter
 from celeriac.protocols import Delivery
@@ -22,6 +23,7 @@ from celeriac.protocols import ScheduleStore
 from celeriac.protocols import ScheduleStoreSpec
 from celeriac.protocols import ScheduleType
 from celeriac.protocols import Serializer
+from celeriac.protocols import Subscription
 from celeriac.protocols import Transport
 from celeriac.protocols import TransportSpec
 from celeriac.request import TaskRequest
@@ -36,6 +38,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 __all__ = [
     "AsyncResult",
+    "Broadcaster",
     "Celeriac",
     "Compressor",
     "DeadLetter",
@@ -53,6 +56,7 @@ __all__ = [
     "ScheduleStoreSpec",
     "ScheduleType",
     "Serializer",
+    "Subscription",
     "Task",
     "TaskCall",
     "TaskMessage",

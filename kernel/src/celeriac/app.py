@@ -83,8 +83,8 @@ class Celeriac:
         self.main = main
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.codec = Codec(
-            self.plugins.serializers(),
-            self.plugins.compressors(),
+            self.plugins.serializers(self.config),
+            self.plugins.compressors(self.config),
             serializer=self.config.serializer,
             accept=self.config.accept,
             compression=self.config.compression,

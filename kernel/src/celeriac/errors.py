@@ -72,6 +72,18 @@ class MaxRetriesExceededError(CeleriacError):
     """A task asked to retry more often than ``max_retries`` allows."""
 
 
+class SoftTimeLimitExceededError(CeleriacError):
+    """Raised inside a task when its soft time limit passes; the task may catch it to clean up."""
+
+
+class TimeLimitExceededError(CeleriacError):
+    """A task ran past its hard time limit and was stopped."""
+
+
+class WorkerLostError(CeleriacError):
+    """The process running a task died before the task finished."""
+
+
 class Ignore(CeleriacError):  # noqa: N818 - control flow, named for the intent
     """Raised by a task to leave its state untouched and just acknowledge the message."""
 

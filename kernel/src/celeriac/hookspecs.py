@@ -85,13 +85,20 @@ def celeriac_add_pools() -> Sequence[PoolSpec]:
 
 
 @hookspec
-def celeriac_add_serializers() -> Sequence[Serializer]:
-    """Offer serializers; ``serializer`` and ``accept`` select among them by name or content type."""
+def celeriac_add_serializers(config: Config) -> Sequence[Serializer]:
+    """Offer serializers; ``serializer`` and ``accept`` select among them by name or content type.
+
+    :param config: the app's configuration (opt-in), for serializers that need settings,
+        such as a signing serializer's keys. Called once per app, before anything is sent.
+    """
 
 
 @hookspec
-def celeriac_add_compressors() -> Sequence[Compressor]:
-    """Offer body compressors; ``compression`` selects one by name."""
+def celeriac_add_compressors(config: Config) -> Sequence[Compressor]:
+    """Offer body compressors; ``compression`` selects one by name.
+
+    :param config: the app's configuration (opt-in), e.g. for a compression level.
+    """
 
 
 @hookspec

@@ -203,8 +203,8 @@ class Plugins:
         spec: PoolSpec = _pick(pools, name, "pool", "worker.pool")
         return spec
 
-    def serializers(self) -> dict[str, Serializer]:
-        found = self._named("celeriac_add_serializers", _name_of)
+    def serializers(self, config: Config | None = None) -> dict[str, Serializer]:
+        found = self._named("celeriac_add_serializers", _name_of, config)
         by_type: dict[str, str] = {}
         for name, (serializer, plugin) in found.items():
             other = by_type.setdefault(serializer.content_type, f"{name} from {plugin}")
@@ -215,8 +215,9 @@ class Plugins:
                 )
         return {name: item for name, (item, _) in found.items()}
 
-    def compressors(self) -> dict[str, Compressor]:
-        return {name: item for name, (item, _) in self._named("celeriac_add_compressors", _name_of).items()}
+    def compressors(self, config: Config | None = None) -> dict[str, Compressor]:
+        found = self._named("celeriac_add_compressors", _name_of, config)
+        return {name: item for name, (item, _) in found.items()}
 
     def schedule_types(self) -> dict[str, ScheduleType]:
         types = self._named("celeriac_add_schedule_types", lambda spec: [spec.key])
@@ -289,20 +290,27 @@ class Plugins:
 
     # --- helpers -------------------------------------------------------------------
 
-    def _collect(self, hook_name: str) -> list[tuple[Any, str]]:
-        """Call a no-argument collecting hook per plugin, keeping who provided what."""
+    def _collect(self, hook_name: str, config: Config | None = None) -> list[tuple[Any, str]]:
+        """Call a collecting hook per plugin, keeping who provided what.
+
+        Implementations are called one at a time (not through pluggy's relay) for the
+        attribution; ``config`` is passed to those that take it, pluggy's opt-in arguments.
+        """
         if hook_name not in self._cache:
             collected: list[tuple[Any, str]] = []
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-                for item in impl.function() or ():
+                arguments = {"config": config or _default_config()} if "config" in impl.argnames else {}
+                for item in impl.function(**arguments) or ():
                     collected.append((item, impl.plugin_name))
             self._cache[hook_name] = collected
         result: list[tuple[Any, str]] = self._cache[hook_name]
         return result
 
-    def _named(self, hook_name: str, names_of: Callable[[Any], Iterable[str]]) -> dict[str, tuple[Any, str]]:
+    def _named(
+        self, hook_name: str, names_of: Callable[[Any], Iterable[str]], config: Config | None = None
+    ) -> dict[str, tuple[Any, str]]:
         found: dict[str, tuple[Any, str]] = {}
-        for item, plugin in self._collect(hook_name):
+        for item, plugin in self._collect(hook_name, config):
             for name in names_of(item):
                 if name in found and found[name][1] != plugin:
                     raise PluginError(
@@ -388,6 +396,12 @@ _LIFECYCLE_HOOKS = (
     "celeriac_task_retry",
     "celeriac_task_revoked",
 )
+
+
+def _default_config() -> Config:
+    from celeriac.config import Config
+
+    return Config()
 
 
 def _plugin_name(pm: pluggy.PluginManager, plugin: object) -> str:

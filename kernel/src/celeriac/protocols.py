@@ -122,6 +122,30 @@ class Transport(Protocol):
         """Release connections; the transport is not used afterwards."""
 
 
+@runtime_checkable
+class Subscription(Protocol):
+    """Messages broadcast to one fan-out channel since the subscription started."""
+
+    def get(self, timeout: float) -> list[Envelope]:
+        """Return what arrived, waiting at most ``timeout`` seconds for the first message."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Broadcaster(Protocol):
+    """Fan-out, an optional capability of a transport: every subscriber gets every message.
+
+    Used for remote control and monitoring events. Delivery is at-most-once: a subscriber
+    that is not listening misses what is sent meanwhile, as with AMQP fan-out exchanges
+    and Redis pub/sub. ``isinstance(transport, Broadcaster)`` tells whether a transport has it.
+    """
+
+    def broadcast(self, channel: str, envelope: Envelope) -> None: ...
+
+    def subscribe(self, channel: str) -> Subscription: ...
+
+
 @frozen(kw_only=True)
 class ResultRecord:
     """A task's stored state.
@@ -157,6 +181,9 @@ class ResultStore(Protocol):
 
     def forget(self, task_id: str) -> None:
         """Delete what is stored for the task."""
+
+    def get_many(self, task_ids: Sequence[str]) -> list[ResultRecord | None]:
+        """Records of several tasks in the order asked, in as few round trips as the store allows."""
 
     def close(self) -> None:
         """Release connections."""

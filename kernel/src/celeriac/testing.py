@@ -201,6 +201,10 @@ class MemoryResultStore:
         with self._cond:
             self._records.pop(task_id, None)
 
+    def get_many(self, task_ids: Sequence[str]) -> list[ResultRecord | None]:
+        with self._cond:
+            return [self._records.get(task_id) for task_id in task_ids]
+
     def close(self) -> None:
         """Nothing to release."""
 

@@ -31,6 +31,7 @@ import pytest
 import celeriac_json
 from celeriac import Serializer
 from celeriac import hookspecs
+from celeriac.config import Config
 from celeriac.app import Celeriac
 from celeriac.errors import MessageError
 from celeriac.errors import PluginError
@@ -553,7 +554,7 @@ def test_hook_offers_the_serializer() -> None:
     manager.add_hookspecs(hookspecs)
     manager.register(celeriac_json, name="json")
     manager.check_pending()
-    (offered,) = manager.hook.celeriac_add_serializers()
+    (offered,) = manager.hook.celeriac_add_serializers(config=Config())
     assert [type(s) for s in offered] == [JsonSerializer]
     assert offered[0].loads(offered[0].dumps(PROTOCOL2_BODY)) == PROTOCOL2_BODY
 

@@ -448,3 +448,17 @@ def test_schedule_store_roundtrip(db_url: str) -> None:
     reopened = SqliteScheduleStore(db_url, Config())
     assert reopened.last_run_at("nightly") == 1700000100.25
     reopened.close()
+
+
+def test_get_many_returns_records_in_order_with_gaps(tmp_path: Path) -> None:
+    store = SqliteResultStore(f"sqlite:///{tmp_path / 'r.sqlite3'}", Config())
+    for n in range(3):
+        store.store(
+            ResultRecord(task_id=f"t{n}", state="SUCCESS", payload=b"%d" % n, content_type="application/json")
+        )
+    ids = ["t2", "missing", "t0", *[f"x{n}" for n in range(600)], "t1"]
+    records = store.get_many(ids)
+    assert [r.payload if r else None for r in records[:3]] == [b"2", None, b"0"]
+    assert records[-1] is not None and records[-1].payload == b"1"
+    assert all(r is None for r in records[3:-1])
+    store.close()

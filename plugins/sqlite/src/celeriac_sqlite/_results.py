@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 from typing import final
 
@@ -50,6 +51,10 @@ _GET = """
 SELECT task_id, state, payload, content_type, content_encoding FROM results
 WHERE task_id = ? AND (expires_at IS NULL OR expires_at > ?)
 """
+_GET_MANY = """
+SELECT task_id, state, payload, content_type, content_encoding FROM results
+WHERE task_id IN ({marks}) AND (expires_at IS NULL OR expires_at > ?)
+"""
 
 
 @final
@@ -82,6 +87,18 @@ class SqliteResultStore:
         with self._db.connection() as conn:
             row = conn.execute(_GET, (task_id, time.time())).fetchone()
         return None if row is None else _record(row)
+
+    def get_many(self, task_ids: Sequence[str]) -> list[ResultRecord | None]:
+        found: dict[str, ResultRecord] = {}
+        now = time.time()
+        # One read transaction, in chunks that stay under SQLite's bound-parameter limit.
+        with self._db.connection() as conn:
+            for start in range(0, len(task_ids), 500):
+                chunk = list(task_ids[start : start + 500])
+                marks = ", ".join("?" * len(chunk))
+                query = _GET_MANY.format(marks=marks)
+                found.update((row[0], _record(row)) for row in conn.execute(query, (*chunk, now)))
+        return [found.get(task_id) for task_id in task_ids]
 
     def wait(self, task_id: str, states: frozenset[str], timeout: float | None) -> ResultRecord | None:
         """Poll until the task reaches one of ``states``; None when ``timeout`` passes first."""
