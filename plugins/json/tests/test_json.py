@@ -31,8 +31,8 @@ import pytest
 import celeriac_json
 from celeriac import Serializer
 from celeriac import hookspecs
-from celeriac.config import Config
 from celeriac.app import Celeriac
+from celeriac.config import Config
 from celeriac.errors import MessageError
 from celeriac.errors import PluginError
 from celeriac.errors import SerializationError
