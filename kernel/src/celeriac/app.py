@@ -81,6 +81,9 @@ class Celeriac:
         self.config: Config = build_config(raw, self.plugins.config_sections())
         self.config_file: Path | None = raw.file
         self.main = main
+        #: ``module:attribute`` this app was loaded from by the CLI, so that processes started
+        #: afresh (a pool's children under spawn) can import the same app; None otherwise.
+        self.import_path: str | None = None
         self.tasks: dict[str, Task[Any, Any]] = {}
         self.codec = Codec(
             self.plugins.serializers(self.config),

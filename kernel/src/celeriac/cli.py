@@ -49,6 +49,9 @@ def load_app(app_path: str | None, config: str | None, **overrides: Any) -> Cele
             raise click.UsageError(f"{module_name} has several apps; name one: -A {module_name}:NAME")
     if not isinstance(app, Celeriac):
         raise click.UsageError(f"{app_path!r} is not a Celeriac app (use -A module:attribute)")
+    if app.import_path is None:
+        name = attribute or next(key for key, value in vars(module).items() if value is app)
+        app.import_path = f"{module_name}:{name}"
     for name in app.config.imports:
         importlib.import_module(name)
     return app

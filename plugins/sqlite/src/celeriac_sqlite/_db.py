@@ -42,13 +42,15 @@ def database_path(url: str) -> Path:
 # SQLite, whose busy handler backs off by sleeping whole milliseconds, which halved a worker's
 # throughput. A Python lock hands over in microseconds. The registry only ever maps a file to
 # its lock, so sharing it across apps in one process is correct, not incidental.
-_FILE_LOCKS: dict[Path, threading.Lock] = {}
+# Keyed by process too: a lock inherited through fork() may be held by a thread that does
+# not exist in the child, so a child makes its own.
+_FILE_LOCKS: dict[tuple[int, Path], threading.Lock] = {}
 _FILE_LOCKS_GUARD = threading.Lock()
 
 
 def _file_lock(path: Path) -> threading.Lock:
     with _FILE_LOCKS_GUARD:
-        return _FILE_LOCKS.setdefault(path, threading.Lock())
+        return _FILE_LOCKS.setdefault((os.getpid(), path), threading.Lock())
 
 
 @final
@@ -67,12 +69,15 @@ class Database:
         self._settings = settings
         self._schema = schema
         self._lock = _file_lock(path)
+        self._lock_pid = os.getpid()
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
         """Hold the connection; each statement outside :meth:`transaction` commits on its own."""
+        if self._lock_pid != os.getpid():
+            self._lock, self._lock_pid = _file_lock(self.path), os.getpid()
         with self._lock:
             yield self._connect()
 
