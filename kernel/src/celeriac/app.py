@@ -7,6 +7,7 @@ Connections to the broker and result store open on first use, not here.
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import os
 import socket
 import threading
@@ -34,6 +35,7 @@ from celeriac.plugins import Plugins
 from celeriac.plugins import make_plugins
 from celeriac.protocols import ResultStore
 from celeriac.protocols import Transport
+from celeriac.ratelimit import parse_rate
 from celeriac.result import AsyncResult
 from celeriac.result import ResultHandle
 from celeriac.result_meta import ResultEncoder
@@ -144,12 +146,24 @@ class Celeriac:
         return f"{module}.{function.__qualname__}"
 
     def _task_options(self, name: str, declared: Mapping[str, Any]) -> TaskOptions:
+        """Defaults, then what code declares, then ``[tasks."name"]``, then ``task_routes``."""
         try:
             options = TaskOptions(**{"acks_late": self.config.acks_late, **declared})
         except TypeError as exc:
             raise TypeError(f"task {name!r}: {exc}") from None
         from_file = {k: v for k, v in vars_of(self.config.task(name)).items() if v is not None}
-        return evolve(options, **from_file)
+        if from_file.get("max_retries") == -1:  # TOML has no null: -1 means no limit
+            from_file["max_retries"] = None
+        options = evolve(options, **from_file)
+        if options.queue is None:
+            options = evolve(options, queue=route(name, self.config.task_routes))
+        if options.rate_limit is not None:
+            try:
+                parse_rate(options.rate_limit)
+            except ValueError as exc:
+                source = self.config.source_of(f"tasks.{name}.rate_limit")
+                raise ConfigError(f"task {name!r}: {exc} (from {source})") from None
+        return options
 
     # --- connections ------------------------------------------------------------------
 
@@ -219,10 +233,14 @@ class Celeriac:
         """Queue a task by name (it need not be registered here): Celery's ``send_task``."""
         task = self.tasks.get(name)
         options = task.options if task else self._task_options(name, {})
+        args, kwargs = tuple(args or ()), dict(kwargs or {})
+        if task is not None:
+            task.arguments.check(name, args, kwargs)
+            args, kwargs = task.arguments.unstructure(args, kwargs)
         if self.config.task_always_eager and task is not None:
             from celeriac.eager import apply_eagerly
 
-            eager: ResultHandle = apply_eagerly(task, tuple(args or ()), dict(kwargs or {}))
+            eager: ResultHandle = apply_eagerly(task, args, kwargs)
             return eager
         now = dt.datetime.now(dt.UTC)
         if countdown is not None:
@@ -238,8 +256,8 @@ class Celeriac:
         message = TaskMessage(
             id=task_id,
             task=name,
-            args=tuple(args or ()),
-            kwargs=dict(kwargs or {}),
+            args=args,
+            kwargs=kwargs,
             eta=eta,
             expires=expires,
             timelimit=(options.time_limit, options.soft_time_limit),
@@ -281,6 +299,11 @@ class Celeriac:
         from celeriac.worker.worker import Worker
 
         return Worker(self, **overrides)
+
+
+def route(name: str, routes: Mapping[str, str]) -> str | None:
+    """The queue of the first ``task_routes`` glob matching the task name, in file order."""
+    return next((queue for pattern, queue in routes.items() if fnmatch.fnmatchcase(name, pattern)), None)
 
 
 def _first_set(*values: int | None) -> int | None:

@@ -89,6 +89,12 @@ class TaskConfig:
     rate_limit: str | None = None
     serializer: str | None = None
     expires: float | None = None
+    retry_backoff: float | None = None
+    retry_backoff_max: float | None = None
+    retry_jitter: bool | None = None
+    track_started: bool | None = None
+    acks_on_failure_or_timeout: bool | None = None
+    reject_on_worker_lost: bool | None = None
 
 
 @frozen(kw_only=True)
@@ -118,6 +124,9 @@ class Config:
     worker: WorkerConfig = field(factory=WorkerConfig)
     plugins: PluginsConfig = field(factory=PluginsConfig)
     tasks: Mapping[str, TaskConfig] = field(factory=dict)
+    #: Glob pattern of task names -> queue, first match wins (``"proj.reports.*" = "slow"``);
+    #: used for tasks whose code and ``[tasks."name"]`` name no queue.
+    task_routes: Mapping[str, str] = field(factory=dict)
     #: Sections contributed by plugins, keyed by section name.
     sections: Mapping[str, Any] = field(factory=dict)
     #: Dotted key -> where its value came from ("default" when absent).

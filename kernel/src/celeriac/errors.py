@@ -69,7 +69,14 @@ class Retry(CeleriacError):  # noqa: N818 - control flow, named for the intent a
 
 
 class MaxRetriesExceededError(CeleriacError):
-    """A task asked to retry more often than ``max_retries`` allows."""
+    """A task asked to retry more often than ``max_retries`` allows.
+
+    :param exc: the exception of the last attempt, when there was one (also ``__cause__``).
+    """
+
+    def __init__(self, message: str, exc: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.exc = exc
 
 
 class SoftTimeLimitExceededError(CeleriacError):

@@ -7,6 +7,7 @@ stored in parallel, and only the acknowledgement goes back to the consumer.
 from __future__ import annotations
 
 import logging
+import os
 import time
 import traceback
 from typing import TYPE_CHECKING
@@ -15,6 +16,7 @@ from typing import Any
 from celeriac import states
 from celeriac.errors import Ignore
 from celeriac.errors import Retry
+from celeriac.outcome import Disposition
 from celeriac.outcome import Outcome
 from celeriac.request import TaskRequest
 
@@ -37,6 +39,8 @@ class Executor:
         task = self.app.tasks[request.task]
         lifecycle = self.lifecycle
         lifecycle.task_prerun(task, request)
+        if task.options.track_started:
+            self._store(request, states.STARTED, {"pid": os.getpid(), "hostname": request.hostname}, None)
         started = time.perf_counter()
         retval: Any = None
         reason: str | None = None
@@ -55,21 +59,21 @@ class Executor:
             if log.isEnabledFor(logging.INFO):
                 log.info("Task %s[%s] succeeded in %.4fs: %.200r", task.name, request.id, runtime, retval)
         lifecycle.task_postrun(task, request, state, retval)
-        return Outcome(request=request, state=state, runtime=runtime, reason=reason)
+        disposition = Disposition.ACK
+        if state == states.FAILURE and task.options.acks_late and not task.options.acks_on_failure_or_timeout:
+            disposition = Disposition.DEAD_LETTER
+        return Outcome(request=request, state=state, disposition=disposition, runtime=runtime, reason=reason)
 
     def _failed(
         self, task: Task[Any, Any], request: TaskRequest, exc: Exception
     ) -> tuple[str, BaseException]:
         """Record a retry or a failure; returns the state and the exception to report."""
-        if (
-            not isinstance(exc, Retry)
-            and task.options.autoretry_for
-            and isinstance(exc, task.options.autoretry_for)
-        ):
+        if self._autoretries(task, exc):
             from celeriac.task import TaskCall
+            from celeriac.task import retry_delay
 
             try:
-                TaskCall(task, request).retry(exc=exc)
+                TaskCall(task, request).retry(exc=exc, countdown=retry_delay(task.options, request.retries))
             except Exception as raised:  # Retry, or MaxRetriesExceededError once the limit is reached
                 exc = raised
         if isinstance(exc, Retry):
@@ -83,6 +87,16 @@ class Executor:
         self.lifecycle.task_failure(task, request, exc, trace)
         log.error("Task %s[%s] raised %s: %s\n%s", task.name, request.id, type(exc).__name__, exc, trace)
         return states.FAILURE, exc
+
+    @staticmethod
+    def _autoretries(task: Task[Any, Any], exc: Exception) -> bool:
+        options = task.options
+        return (
+            not isinstance(exc, Retry)
+            and bool(options.autoretry_for)
+            and isinstance(exc, options.autoretry_for)
+            and not (options.dont_autoretry_for and isinstance(exc, options.dont_autoretry_for))
+        )
 
     def _store(self, request: TaskRequest, state: str, value: Any, trace: str | None) -> None:
         # As in Celery, an ignored result stores no state at all, failures included.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 from collections.abc import Callable
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -15,6 +16,7 @@ from attrs import evolve
 from attrs import field
 from attrs import frozen
 
+from celeriac.arguments import TaskArguments
 from celeriac.errors import MaxRetriesExceededError
 from celeriac.errors import Retry
 
@@ -44,6 +46,27 @@ class TaskOptions:
     serializer: str | None = None
     expires: float | None = None
     autoretry_for: tuple[type[BaseException], ...] = field(default=(), converter=tuple)
+    #: Exceptions that never trigger an automatic retry, even when ``autoretry_for`` matches.
+    dont_autoretry_for: tuple[type[BaseException], ...] = field(default=(), converter=tuple)
+    #: Automatic retries wait exponentially: ``retry_backoff`` seconds (True means 1) doubled
+    #: on each retry, at most ``retry_backoff_max``, with full jitter when ``retry_jitter``.
+    retry_backoff: float = field(default=0.0, converter=float)
+    retry_backoff_max: float = 600.0
+    retry_jitter: bool = True
+    #: Record STARTED when a worker begins the task.
+    track_started: bool = False
+    #: With late acks: acknowledge a task that failed (True), or dead-letter it (False).
+    acks_on_failure_or_timeout: bool = True
+    #: With late acks: requeue a task whose worker process died, instead of failing it.
+    reject_on_worker_lost: bool = False
+
+
+def retry_delay(options: TaskOptions, retries: int, rng: random.Random | None = None) -> float:
+    """The countdown of an automatic retry: exponential back-off with optional full jitter."""
+    if not options.retry_backoff:
+        return options.default_retry_delay
+    delay = min(options.retry_backoff_max, options.retry_backoff * (2**retries))
+    return (rng or random).uniform(0, delay) if options.retry_jitter else delay
 
 
 class Task(Generic[P, R]):
@@ -57,6 +80,7 @@ class Task(Generic[P, R]):
         self.name = name
         self.bind = bind
         self.options = options
+        self.arguments = TaskArguments(fn, bind=bind)
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 
@@ -114,9 +138,10 @@ class Task(Generic[P, R]):
 
     def run(self, request: TaskRequest) -> R:
         """Run for a worker's request, passing the call context first when ``bind`` is set."""
+        args, kwargs = self.arguments.structure(request.args, request.kwargs)
         if self.bind:
-            return self.fn(TaskCall(self, request), *request.args, **request.kwargs)
-        return self.fn(*request.args, **request.kwargs)
+            return self.fn(TaskCall(self, request), *args, **kwargs)
+        return self.fn(*args, **kwargs)
 
 
 class TaskCall:
@@ -135,6 +160,15 @@ class TaskCall:
     @property
     def max_retries(self) -> int | None:
         return self.task.options.max_retries
+
+    def update_state(self, state: str, meta: Any = None, *, task_id: str | None = None) -> None:
+        """Record a custom state (``"PROGRESS"``) with ``meta``, readable from ``AsyncResult.info``."""
+        target = task_id or (self.request.id if self.request is not None else None)
+        if target is None:
+            raise RuntimeError(f"{self.name}.update_state() needs a task id outside a worker")
+        if self.request is not None and self.request.eager:
+            return
+        self.app.result_store.store(self.app.results.encode(target, state, meta))
 
     def retry(
         self,
@@ -159,7 +193,7 @@ class TaskCall:
         if limit is not None and retries >= limit:
             detail = f": {exc!r}" if exc is not None else ""
             raise MaxRetriesExceededError(
-                f"{self.name}[{self.request.id}] gave up after {retries} retries{detail}"
+                f"{self.name}[{self.request.id}] gave up after {retries} retries{detail}", exc
             ) from exc
         if countdown is None and eta is None:
             countdown = self.task.options.default_retry_delay

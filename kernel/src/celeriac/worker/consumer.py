@@ -37,6 +37,8 @@ from celeriac.outcome import Outcome
 from celeriac.protocols import Delivery
 from celeriac.protocols import Pool
 from celeriac.protocols import Transport
+from celeriac.ratelimit import TokenBucket
+from celeriac.ratelimit import parse_rate
 from celeriac.request import TaskRequest
 from celeriac.worker.events import EventDispatcher
 from celeriac.worker.keys import CONSUMER
@@ -48,10 +50,14 @@ from celeriac.worker.keys import TRANSPORT
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
     from celeriac.worker.shutdown import ShutdownState
+    from celeriac.worker.timer import Timer
 
 log = logging.getLogger("celeriac.worker")
 #: An ETA further ahead than this is handed back to the transport to delay, not held.
 ETA_TOLERANCE = 1.0
+#: A rate-limited request waits in the worker up to this long; longer, it goes back to the
+#: transport delayed, so a tight limit never fills the worker with messages it cannot run.
+RATE_HOLD_LIMIT = 1.0
 
 
 class UnprocessableMessageError(MessageError):
@@ -70,8 +76,10 @@ class Consumer:
         events: EventDispatcher,
         *,
         hostname: str,
+        timer: Timer,
     ) -> None:
         self.app = app
+        self.timer = timer
         self.transport = transport
         self.pool = pool
         self.events = events
@@ -91,6 +99,8 @@ class Consumer:
         self._stopping = threading.Event()
         self._settled_all = threading.Event()
         self._settler = threading.Thread(target=self._settle_loop, name="celeriac-settler", daemon=True)
+        self._buckets: dict[str, TokenBucket | None] = {}
+        self._held: set[int] = set()  # tokens of rate-limited requests waiting for their slot
 
     @property
     def active_count(self) -> int:
@@ -194,7 +204,41 @@ class Consumer:
                 root_id=message.root_id,
                 parent_id=message.parent_id,
             )
+        bucket = self._bucket(task.name, task.options.rate_limit)
+        if bucket is not None:
+            wait = bucket.reserve()
+            if wait > RATE_HOLD_LIMIT:
+                bucket.refund()
+                self._hand_back(delivery, request.token, wait)
+                return
+            if wait > 0:
+                with self._space:
+                    self._held.add(request.token)
+                self.timer.call_later(wait, lambda: self._release(request))
+                return
         self.pool.submit(request, self.started, self._done.put)
+
+    def _bucket(self, name: str, rate_limit: str | None) -> TokenBucket | None:
+        if name not in self._buckets:
+            rate = parse_rate(rate_limit) if rate_limit else 0.0
+            self._buckets[name] = TokenBucket(rate) if rate > 0 else None
+        return self._buckets[name]
+
+    def _release(self, request: TaskRequest) -> None:
+        with self._space:
+            if request.token not in self._held:
+                return  # given back by a shutdown meanwhile
+            self._held.discard(request.token)
+        self.pool.submit(request, self.started, self._done.put)
+
+    def _hand_back(self, delivery: Delivery, token: int, delay: float) -> None:
+        """Return a message to the transport, delayed: publish the copy first, then ack."""
+        with self._space:
+            self._inflight.pop(token, None)
+            self._space.notify_all()
+        priority = delivery.envelope.properties.get("priority") or 0
+        self.transport.publish(delivery.queue, [delivery.envelope], priority=priority, delay=delay)
+        self.transport.ack([delivery])
 
     def started(self, request: TaskRequest) -> None:
         """Called by the pool as a request starts; an early-acknowledged task is acked now.
@@ -262,7 +306,12 @@ class Consumer:
         the pool start a reserved one during a warm shutdown.
         """
         self._stopping.set()
-        self._requeue({request.token for request in self.pool.cancel_pending()})
+        self._requeue(self._not_started())
+
+    def _not_started(self) -> set[int]:
+        with self._space:
+            held, self._held = self._held, set()
+        return held | {request.token for request in self.pool.cancel_pending()}
 
     def drain(self, shutdown: ShutdownState) -> None:
         """After the loop ended: wait for running requests (warm) and give back the rest.
@@ -270,7 +319,7 @@ class Consumer:
         When ``worker.shutdown_timeout`` runs out the shutdown turns cold: the pool stops
         without waiting, so a task whose message was given back cannot also finish here.
         """
-        self._requeue({request.token for request in self.pool.cancel_pending()})
+        self._requeue(self._not_started())
         deadline = None if shutdown.timeout is None else time.monotonic() + shutdown.timeout
         with self._space:
             while self._inflight and not shutdown.cold:
@@ -359,6 +408,7 @@ class ConsumerStep:
             ctx.require(POOL),
             ctx.require(EVENTS),
             hostname=ctx.hostname,
+            timer=ctx.require(TIMER),
         )
         shutdown = ctx.shutdown
         ctx.require(TIMER).call_every(max(ctx.config.visibility_timeout / 3, 0.05), consumer.renew_leases)

@@ -24,7 +24,7 @@ class Timer:
     """Calls functions every N seconds on one background thread; errors are logged, not fatal."""
 
     def __init__(self) -> None:
-        self._entries: list[tuple[float, int, float, Callable[[], None]]] = []
+        self._entries: list[tuple[float, int, float | None, Callable[[], None]]] = []
         self._wake = threading.Condition()
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="celeriac-timer", daemon=True)
@@ -34,6 +34,13 @@ class Timer:
         with self._wake:
             self._count += 1
             heapq.heappush(self._entries, (time.monotonic() + interval, self._count, interval, fn))
+            self._wake.notify()
+
+    def call_later(self, delay: float, fn: Callable[[], None]) -> None:
+        """Call ``fn`` once, ``delay`` seconds from now."""
+        with self._wake:
+            self._count += 1
+            heapq.heappush(self._entries, (time.monotonic() + delay, self._count, None, fn))
             self._wake.notify()
 
     def start(self) -> None:
@@ -54,7 +61,8 @@ class Timer:
                 if self._stopped:
                     return
                 _, count, interval, fn = heapq.heappop(self._entries)
-                heapq.heappush(self._entries, (time.monotonic() + interval, count, interval, fn))
+                if interval is not None:
+                    heapq.heappush(self._entries, (time.monotonic() + interval, count, interval, fn))
             try:
                 fn()
             except Exception:
