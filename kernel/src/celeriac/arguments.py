@@ -24,7 +24,10 @@ class TaskArguments:
     """The call signature of a task function (without the bound context of ``bind=True``)."""
 
     def __init__(self, fn: Callable[..., Any], *, bind: bool) -> None:
-        signature = inspect.signature(fn)
+        try:
+            signature = inspect.signature(fn, eval_str=True)  # "x: int", not "x: 'int'", in errors
+        except Exception:  # annotations naming what is not importable here
+            signature = inspect.signature(fn)
         parameters = list(signature.parameters.values())
         self.signature = signature.replace(parameters=parameters[1:] if bind else parameters)
         self.structured = _attrs_parameters(fn, self.signature)
