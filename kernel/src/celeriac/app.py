@@ -29,6 +29,7 @@ from celeriac.config import Config
 from celeriac.config import build_config
 from celeriac.config import plugins_config
 from celeriac.config import read_layers
+from celeriac.control import Control
 from celeriac.errors import ConfigError
 from celeriac.message import TaskMessage
 from celeriac.plugins import Plugins
@@ -287,6 +288,11 @@ class Celeriac:
             delay = max(0.0, (message.eta - dt.datetime.now(dt.UTC)).total_seconds())
         self.transport.publish(queue, [envelope], priority=message.priority or 0, delay=delay)
         lifecycle.after_publish(message, queue, self)
+
+    @property
+    def control(self) -> Control:
+        """Remote control of running workers: ``app.control.revoke(task_id)``."""
+        return Control(self)
 
     def AsyncResult(self, task_id: str) -> AsyncResult:  # noqa: N802 - Celery's spelling, for migration
         """A handle on a task's result by id."""

@@ -136,6 +136,7 @@ def _app(ctx: click.Context, **overrides: Any) -> Celeriac:
 @click.option("-l", "--loglevel", help="DEBUG, INFO, WARNING, ERROR.")
 @click.option("-n", "--hostname", help="Worker name (default celeriac@HOST).")
 @click.option("--prefetch", type=int, help="Messages reserved beyond those running.")
+@click.option("--statedb", type=click.Path(dir_okay=False), help="File keeping revoked ids across restarts.")
 @click.option("--graph", is_flag=True, help="Print the bootstep graph (Graphviz DOT) and exit.")
 @click.pass_context
 def worker(
@@ -146,6 +147,7 @@ def worker(
     loglevel: str | None,
     hostname: str | None,
     prefetch: int | None,
+    statedb: str | None,
     graph: bool,
 ) -> None:
     """Start a worker."""
@@ -157,6 +159,7 @@ def worker(
         loglevel=loglevel,
         hostname=hostname,
         prefetch=prefetch,
+        statedb=statedb,
     )
     if graph:
         click.echo(instance.blueprint().dot())
@@ -274,6 +277,40 @@ def dead_letters_requeue(ctx: click.Context, ids: tuple[str, ...]) -> None:
     for dead_id in ids:
         click.echo(f"{dead_id}: {'requeued' if app.transport.requeue_dead_letter(dead_id) else 'not found'}")
     app.close()
+
+
+@main.group()
+def control() -> None:
+    """Send commands to running workers."""
+
+
+@control.command("revoke")
+@click.argument("task_ids", nargs=-1, required=True)
+@click.option("--terminate", is_flag=True, help="Also stop it if running (process pools only).")
+@click.pass_context
+def control_revoke(ctx: click.Context, task_ids: tuple[str, ...], terminate: bool) -> None:
+    """Tell every worker not to run these tasks."""
+    app = _app(ctx.find_root())
+    app.control.revoke(list(task_ids), terminate=terminate)
+    click.echo(f"revoked {len(task_ids)} task(s)")
+    app.close()
+
+
+@control.command("ping")
+@click.option("--timeout", type=float, default=1.0, help="Seconds to wait for replies.")
+@click.option("-d", "--destination", multiple=True, help="Only these workers (repeatable).")
+@click.pass_context
+def control_ping(ctx: click.Context, timeout: float, destination: tuple[str, ...]) -> None:
+    """Ask workers to answer; lists those that did in time."""
+    app = _app(ctx.find_root())
+    replies = app.control.ping(timeout=timeout, destination=destination or None)
+    for reply in replies:
+        for hostname, answer in reply.items():
+            click.echo(f"{hostname}: {answer}")
+    app.close()
+    if not replies:
+        click.echo("no reply", err=True)
+        ctx.exit(1)
 
 
 @main.command()

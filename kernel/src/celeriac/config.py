@@ -61,6 +61,8 @@ class WorkerConfig:
     poll_timeout: float = 1.0
     #: Send task and worker events to the configured event sinks.
     send_events: bool = True
+    #: A file keeping worker state (revoked task ids) across restarts; none keeps it in memory.
+    statedb: str | None = None
 
 
 @frozen(kw_only=True)

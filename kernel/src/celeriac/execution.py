@@ -10,6 +10,7 @@ import logging
 import os
 import time
 import traceback
+from collections.abc import Container
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -30,14 +31,20 @@ log = logging.getLogger("celeriac.worker")
 class Executor:
     """Executes requests for the tasks registered with ``app``."""
 
-    def __init__(self, app: Celeriac) -> None:
+    def __init__(self, app: Celeriac, *, revoked: Container[str] = frozenset()) -> None:
         self.app = app
+        #: Ids revoked while their request waited in the pool: checked again just before running.
+        self.revoked = revoked
         self.lifecycle = app.plugins.lifecycle
         self.stores_results = app.result_store_url is not None
 
     def __call__(self, request: TaskRequest) -> Outcome:
         task = self.app.tasks[request.task]
         lifecycle = self.lifecycle
+        if request.id in self.revoked:
+            self._store(request, states.REVOKED, "revoked", None)
+            lifecycle.task_revoked(request, "revoked", {"expired": False})
+            return Outcome(request=request, state=states.REVOKED, reason="revoked")
         lifecycle.task_prerun(task, request)
         if task.options.track_started:
             self._store(request, states.STARTED, {"pid": os.getpid(), "hostname": request.hostname}, None)

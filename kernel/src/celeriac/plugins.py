@@ -281,7 +281,8 @@ class Plugins:
                     provides.append(impl_caller.name.removeprefix("celeriac_"))
                     continue
                 impl = next(i for i in impl_caller.get_hookimpls() if i.plugin is plugin)
-                items: Sequence[Any] = impl.function() or ()  # type: ignore[assignment]  # pluggy #191
+                arguments = {"config": _default_config()} if "config" in impl.argnames else {}
+                items: Sequence[Any] = impl.function(**arguments) or ()  # type: ignore[assignment]
                 for item in items:
                     provides.append(f"{label} {_label_of(item)}")
             module = getattr(plugin, "__name__", type(plugin).__name__)

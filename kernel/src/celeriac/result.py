@@ -114,6 +114,10 @@ class AsyncResult:
         """Delete the stored result."""
         self.app.result_store.forget(self.id)
 
+    def revoke(self, *, terminate: bool = False, signal: str = "SIGTERM") -> None:
+        """Ask every worker not to run this task (see ``app.control.revoke``)."""
+        self.app.control.revoke(self.id, terminate=terminate, signal=signal)
+
 
 def _value(meta: ResultMeta) -> Any:
     if meta.state == states.REVOKED:

@@ -19,6 +19,8 @@ import time
 import uuid
 from collections.abc import Iterator
 from collections.abc import Sequence
+from queue import Empty
+from queue import SimpleQueue
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -46,6 +48,7 @@ class MemoryTransport:
         self._queues: dict[str, list[tuple[float, int, int, Envelope, int]]] = {}
         self._leased: dict[int, tuple[str, Envelope, int, int, float]] = {}
         self._dead: dict[str, DeadLetter] = {}
+        self._subscribers: dict[str, list[MemorySubscription]] = {}
         self._seq = itertools.count()
         self._cond = threading.Condition()
 
@@ -163,8 +166,41 @@ class MemoryTransport:
         with self._cond:
             return len(self._queues.get(queue, []))
 
+    def broadcast(self, channel: str, envelope: Envelope) -> None:
+        with self._cond:
+            for subscription in self._subscribers.get(channel, []):
+                subscription.put(envelope)
+
+    def subscribe(self, channel: str) -> MemorySubscription:
+        subscription = MemorySubscription()
+        with self._cond:
+            self._subscribers.setdefault(channel, []).append(subscription)
+        return subscription
+
     def close(self) -> None:
         """Messages stay: several apps in one test may share the transport."""
+
+
+class MemorySubscription:
+    """One subscriber's queue of broadcast envelopes."""
+
+    def __init__(self) -> None:
+        self._queue: SimpleQueue[Envelope] = SimpleQueue()
+
+    def put(self, envelope: Envelope) -> None:
+        self._queue.put(envelope)
+
+    def get(self, timeout: float) -> list[Envelope]:
+        try:
+            received = [self._queue.get(timeout=timeout)]
+        except Empty:
+            return []
+        while not self._queue.empty():
+            received.append(self._queue.get_nowait())
+        return received
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 class MemoryResultStore:

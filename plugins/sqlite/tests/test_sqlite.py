@@ -462,3 +462,18 @@ def test_get_many_returns_records_in_order_with_gaps(tmp_path: Path) -> None:
     assert records[-1] is not None and records[-1].payload == b"1"
     assert all(r is None for r in records[3:-1])
     store.close()
+
+
+def test_broadcast_reaches_every_subscriber_after_it_subscribed(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'b.sqlite3'}"
+    sender, receiver = SqliteTransport(url, Config()), SqliteTransport(url, Config())
+    sender.broadcast("ch", Envelope(body=b"before", content_type="text/plain"))
+    first, second = receiver.subscribe("ch"), sender.subscribe("ch")
+    for n in range(3):
+        sender.broadcast("ch", Envelope(body=b"m%d" % n, content_type="text/plain"))
+    sender.broadcast("other", Envelope(body=b"elsewhere", content_type="text/plain"))
+    assert [e.body for e in first.get(1.0)] == [b"m0", b"m1", b"m2"]
+    assert [e.body for e in second.get(1.0)] == [b"m0", b"m1", b"m2"]
+    assert first.get(0.05) == []
+    sender.close()
+    receiver.close()

@@ -44,12 +44,14 @@ from celeriac.worker.events import EventDispatcher
 from celeriac.worker.keys import CONSUMER
 from celeriac.worker.keys import EVENTS
 from celeriac.worker.keys import POOL
+from celeriac.worker.keys import REVOKED
 from celeriac.worker.keys import TIMER
 from celeriac.worker.keys import TRANSPORT
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
     from celeriac.worker.shutdown import ShutdownState
+    from celeriac.worker.state import RevokedSet
     from celeriac.worker.timer import Timer
 
 log = logging.getLogger("celeriac.worker")
@@ -77,9 +79,11 @@ class Consumer:
         *,
         hostname: str,
         timer: Timer,
+        revoked: RevokedSet,
     ) -> None:
         self.app = app
         self.timer = timer
+        self.revoked = revoked
         self.transport = transport
         self.pool = pool
         self.events = events
@@ -165,9 +169,12 @@ class Consumer:
             )
             self._refuse(delivery, reason, message.id, NotRegisteredError(reason))
             return
+        if message.id in self.revoked:
+            self._skip_revoked(delivery, message, "revoked", expired=False)
+            return
         now = dt.datetime.now(dt.UTC)
         if message.expires is not None and message.expires <= now:
-            self._revoke_expired(delivery, message)
+            self._skip_revoked(delivery, message, f"expired at {message.expires.isoformat()}", expired=True)
             return
         if message.eta is not None and (message.eta - now).total_seconds() > ETA_TOLERANCE:
             # Sent by a producer that did not ask the transport to delay it (a Celery client
@@ -360,16 +367,14 @@ class Consumer:
             self._store_state(task_id, states.FAILURE, exc or UnprocessableMessageError(reason))
         self.transport.dead_letter(delivery, reason)
 
-    def _revoke_expired(self, delivery: Delivery, message: TaskMessage) -> None:
-        assert message.expires is not None
-        reason = f"expired at {message.expires.isoformat()}"
+    def _skip_revoked(self, delivery: Delivery, message: TaskMessage, reason: str, *, expired: bool) -> None:
         log.info("Task %s[%s] %s; not run", message.task, message.id, reason)
         if self._store is not None:
             self._store_state(message.id, states.REVOKED, reason)
         request = TaskRequest(message=message, queue=delivery.queue, hostname=self.hostname)
-        self.app.plugins.lifecycle.task_revoked(request, reason, {"expired": True})
+        self.app.plugins.lifecycle.task_revoked(request, reason, {"expired": expired})
         if self.events.enabled:
-            self.events.send("task-revoked", uuid=message.id, terminated=False, signum=None, expired=True)
+            self.events.send("task-revoked", uuid=message.id, terminated=False, signum=None, expired=expired)
         self.transport.ack([delivery])
 
     def _store_state(self, task_id: str, state: str, value: Any) -> None:
@@ -393,7 +398,14 @@ class Consumer:
 class ConsumerStep:
     name: ClassVar[str] = "kernel.consumer"
     requires: ClassVar[frozenset[str]] = frozenset(
-        {"kernel.connection", "kernel.result_store", "kernel.pool", "kernel.timer", "kernel.events"}
+        {
+            "kernel.connection",
+            "kernel.result_store",
+            "kernel.pool",
+            "kernel.timer",
+            "kernel.events",
+            "kernel.state",
+        }
     )
 
     def enabled(self, config: Config) -> bool:
@@ -409,6 +421,7 @@ class ConsumerStep:
             ctx.require(EVENTS),
             hostname=ctx.hostname,
             timer=ctx.require(TIMER),
+            revoked=ctx.require(REVOKED),
         )
         shutdown = ctx.shutdown
         ctx.require(TIMER).call_every(max(ctx.config.visibility_timeout / 3, 0.05), consumer.renew_leases)

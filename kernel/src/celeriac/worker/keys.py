@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from celeriac.protocols import Transport
     from celeriac.worker.consumer import Consumer
     from celeriac.worker.events import EventDispatcher
+    from celeriac.worker.state import RevokedSet
     from celeriac.worker.timer import Timer
 
 TRANSPORT: Key[Transport] = Key("transport")
@@ -20,3 +21,4 @@ POOL: Key[Pool] = Key("pool")
 TIMER: Key[Timer] = Key("timer")
 EVENTS: Key[EventDispatcher] = Key("events")
 CONSUMER: Key[Consumer] = Key("consumer")
+REVOKED: Key[RevokedSet] = Key("revoked")

@@ -12,12 +12,13 @@ from celeriac.bootsteps import StepContext
 from celeriac.config import Config
 from celeriac.execution import Executor
 from celeriac.worker.keys import POOL
+from celeriac.worker.keys import REVOKED
 
 
 @frozen
 class PoolStep:
     name: ClassVar[str] = "kernel.pool"
-    requires: ClassVar[frozenset[str]] = frozenset({"kernel.result_store"})
+    requires: ClassVar[frozenset[str]] = frozenset({"kernel.result_store", "kernel.state"})
 
     def enabled(self, config: Config) -> bool:
         return True
@@ -25,7 +26,8 @@ class PoolStep:
     @contextlib.contextmanager
     def run(self, ctx: StepContext) -> Iterator[None]:
         spec = ctx.app.plugins.pool(ctx.config.worker.pool)
-        pool = spec.factory(ctx.config, Executor(ctx.app))
+        revoked = ctx.require(REVOKED)
+        pool = spec.factory(ctx.config, Executor(ctx.app, revoked=revoked))
         pool.start()
         ctx.provide(POOL, pool)
         try:

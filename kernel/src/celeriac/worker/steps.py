@@ -10,9 +10,11 @@ from celeriac.hookspecs import hookimpl
 from celeriac.worker.connection import ConnectionStep
 from celeriac.worker.connection import ResultStoreStep
 from celeriac.worker.consumer import ConsumerStep
+from celeriac.worker.control import ControlStep
 from celeriac.worker.events import EventsStep
 from celeriac.worker.heartbeat import HeartbeatStep
 from celeriac.worker.pool import PoolStep
+from celeriac.worker.state import StateStep
 from celeriac.worker.timer import TimerStep
 
 
@@ -21,9 +23,11 @@ def celeriac_add_bootsteps(config: Config) -> Sequence[Bootstep]:
     return [
         ConnectionStep(),
         ResultStoreStep(),
+        StateStep(),
         TimerStep(),
         EventsStep(),
         PoolStep(),
         ConsumerStep(),
         HeartbeatStep(),
+        ControlStep(),
     ]

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import functools
-import json
 import secrets
 import time
-from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
 from typing import final
@@ -17,10 +15,14 @@ from celeriac.config import Config
 from celeriac.protocols import DeadLetter
 from celeriac.protocols import Delivery
 from celeriac.protocols import Envelope
+from celeriac_sqlite._broadcast import SqliteBroadcast
+from celeriac_sqlite._broadcast import SqliteSubscription
 from celeriac_sqlite._config import SqliteConfig
 from celeriac_sqlite._db import Database
 from celeriac_sqlite._db import database_path
 from celeriac_sqlite._db import poll
+from celeriac_sqlite._rows import envelope_columns
+from celeriac_sqlite._rows import envelope_from_row
 
 _FIRST_POLL = 0.002
 # Priorities are clamped to AMQP's 0-9. Listing them lets SQLite seek to the visible rows of
@@ -111,6 +113,14 @@ class SqliteTransport:
         self._db = Database(database_path(url), settings, _SCHEMA)
         self._visibility_timeout = config.visibility_timeout
         self._poll_interval = settings.poll_interval
+        self._fanout = SqliteBroadcast(database_path(url), settings)
+
+    def broadcast(self, channel: str, envelope: Envelope) -> None:
+        """Send to every current subscriber of ``channel`` (remote control, events)."""
+        self._fanout.broadcast(channel, envelope)
+
+    def subscribe(self, channel: str) -> SqliteSubscription:
+        return self._fanout.subscribe(channel)
 
     def declare_queue(self, queue: str) -> None:
         """Nothing to do: a queue is just the ``queue`` column of its messages."""
@@ -124,7 +134,7 @@ class SqliteTransport:
         """
         visible_at = time.time() + max(delay, 0.0)
         level = min(max(priority, 0), 9)
-        rows = [(queue, level, visible_at, *_envelope_columns(env)) for env in envelopes]
+        rows = [(queue, level, visible_at, *envelope_columns(env)) for env in envelopes]
         if rows:
             with self._db.transaction() as conn:
                 conn.executemany(_INSERT, rows)
@@ -205,6 +215,7 @@ class SqliteTransport:
 
     def close(self) -> None:
         self._db.close()
+        self._fanout.close()
 
     def _execute_many(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
         if rows:
@@ -225,44 +236,21 @@ def _fetch_statements(queue_count: int) -> tuple[str, str]:
     return found, reserve
 
 
-def _envelope_columns(envelope: Envelope) -> tuple[bytes, str, str, str, str]:
-    return (
-        envelope.body,
-        envelope.content_type,
-        envelope.content_encoding,
-        _dumps(envelope.headers),
-        _dumps(envelope.properties),
-    )
-
-
-def _envelope(
-    body: bytes, content_type: str, content_encoding: str, headers: str, properties: str
-) -> Envelope:
-    return Envelope(
-        body=body,
-        content_type=content_type,
-        content_encoding=content_encoding,
-        headers=json.loads(headers),
-        properties=json.loads(properties),
-    )
-
-
 def _delivery(row: tuple[Any, ...], token: int) -> Delivery:
     row_id, queue, _priority, delivery_count, *envelope = row
     return Delivery(
-        envelope=_envelope(*envelope), queue=queue, tag=_Lease(row_id, token), delivery_count=delivery_count
+        envelope=envelope_from_row(*envelope),
+        queue=queue,
+        tag=_Lease(row_id, token),
+        delivery_count=delivery_count,
     )
 
 
 def _dead_letter(row: tuple[Any, ...]) -> DeadLetter:
     row_id, queue, *envelope, reason, failed_at = row
     return DeadLetter(
-        id=str(row_id), queue=queue, envelope=_envelope(*envelope), reason=reason, failed_at=failed_at
+        id=str(row_id), queue=queue, envelope=envelope_from_row(*envelope), reason=reason, failed_at=failed_at
     )
-
-
-def _dumps(value: Mapping[str, Any]) -> str:
-    return json.dumps(value, separators=(",", ":"))
 
 
 def _lease(delivery: Delivery) -> _Lease:

@@ -1,0 +1,118 @@
+"""Remote control, the client side: commands broadcast to workers, replies gathered.
+
+Messages follow Celery's mailbox naming: requests go to the ``celery.pidbox`` channel as
+``{"method", "arguments", "destination", "ticket", "reply_to"}``, and workers answer on
+``reply.celery.pidbox`` with ``{hostname: result}`` and the request's ticket.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+
+from celeriac import states
+from celeriac.errors import CeleriacError
+from celeriac.protocols import Broadcaster
+from celeriac.protocols import Envelope
+
+if TYPE_CHECKING:
+    from celeriac.app import Celeriac
+
+MAILBOX = "celery.pidbox"
+REPLIES = "reply.celery.pidbox"
+
+
+class Control:
+    """``app.control``: revoke tasks and talk to running workers."""
+
+    def __init__(self, app: Celeriac) -> None:
+        self.app = app
+
+    def _broadcaster(self) -> Broadcaster:
+        transport = self.app.transport
+        if not isinstance(transport, Broadcaster):
+            raise CeleriacError(
+                f"the broker {self.app.config.broker!r} has no broadcast channel; "
+                "remote control needs a transport with fan-out"
+            )
+        return transport
+
+    def broadcast(
+        self,
+        method: str,
+        arguments: dict[str, Any] | None = None,
+        *,
+        destination: Sequence[str] | None = None,
+        reply: bool = False,
+        timeout: float = 1.0,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Send a command to all workers (or those named); with ``reply``, gather answers.
+
+        :param timeout: seconds to wait for replies.
+        :param limit: stop after this many replies (e.g. the number of workers expected).
+        """
+        channel = self._broadcaster()
+        ticket = str(uuid.uuid4()) if reply else None
+        subscription = channel.subscribe(REPLIES) if reply else None
+        body = {
+            "method": method,
+            "arguments": arguments or {},
+            "destination": list(destination) if destination else None,
+            "ticket": ticket,
+            "reply_to": {"exchange": REPLIES, "routing_key": ticket} if reply else None,
+        }
+        channel.broadcast(MAILBOX, self.envelope(body))
+        if subscription is None:
+            return []
+        try:
+            return self._gather(subscription, ticket, timeout, limit)
+        finally:
+            subscription.close()
+
+    def _gather(
+        self, subscription: Any, ticket: str | None, timeout: float, limit: int | None
+    ) -> list[dict[str, Any]]:
+        replies: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0 and (limit is None or len(replies) < limit):
+            for envelope in subscription.get(remaining):
+                if envelope.headers.get("ticket") == ticket:
+                    replies.append(self.app.codec.loads(envelope.body, envelope.content_type))
+        return replies
+
+    def envelope(self, body: dict[str, Any], **headers: Any) -> Envelope:
+        payload, serializer = self.app.codec.dumps(body)
+        return Envelope(
+            body=payload,
+            content_type=serializer.content_type,
+            content_encoding=serializer.content_encoding,
+            headers={"clock": 0, "expires": time.time() + 60, **headers},
+        )
+
+    def revoke(
+        self, task_id: str | Sequence[str], *, terminate: bool = False, signal: str = "SIGTERM"
+    ) -> None:
+        """Stop tasks from running: each worker skips them and records REVOKED.
+
+        The REVOKED state is also written to the result store at once (a finished task's
+        SUCCESS stays). ``terminate`` also stops a task that is already running, where the
+        pool can (process pools); thread pools cannot interrupt a running task.
+        """
+        ids = [task_id] if isinstance(task_id, str) else list(task_id)
+        if self.app.result_store_url is not None:
+            for one in ids:
+                self.app.result_store.store(self.app.results.encode(one, states.REVOKED, "revoked"))
+        self.broadcast("revoke", {"task_id": ids, "terminate": terminate, "signal": signal})
+
+    def ping(
+        self, *, timeout: float = 1.0, destination: Sequence[str] | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """``[{"celeriac@host": {"ok": "pong"}}, ...]`` from every worker that answers in time.
+
+        :param limit: return as soon as this many have answered.
+        """
+        return self.broadcast("ping", destination=destination, reply=True, timeout=timeout, limit=limit)
