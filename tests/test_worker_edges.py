@@ -250,3 +250,107 @@ def test_states_precedence_matches_celery() -> None:
     assert states.precedence(states.FAILURE) < states.precedence(states.STARTED)
     assert states.precedence(states.STARTED) < states.precedence(states.PENDING)
     assert states.precedence("CUSTOM") < states.precedence(states.REVOKED)
+
+
+class FlakyAcks(testing.MemoryTransport):
+    """A broker whose acknowledgements fail a given number of times."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def ack(self, deliveries: Sequence[Any]) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("broker went away")
+        super().ack(deliveries)
+
+
+@pytest.mark.parametrize("acks_late", [True, False])
+def test_failed_acks_do_not_stop_the_worker(acks_late: bool, caplog: pytest.LogCaptureFixture) -> None:
+    app = make_app(visibility_timeout=0.5)
+    app._transport = FlakyAcks(failures=1)  # the app's broker, replaced before first use
+
+    @app.task(acks_late=acks_late)
+    def echo(n: int) -> int:
+        return n
+
+    with worker_thread(app, concurrency=2):
+        assert [echo.delay(n).get(timeout=10) for n in range(5)] == list(range(5))
+    assert "failed" in caplog.text
+
+
+def test_retry_keeps_the_task_serializer() -> None:
+    class Tagged:
+        name = "json-tagged"
+        content_type = "application/x-json-tagged"
+        content_encoding = "utf-8"
+
+        def dumps(self, value: Any) -> bytes:
+            import json
+
+            return json.dumps(value).encode()
+
+        def loads(self, data: bytes) -> Any:
+            import json
+
+            return json.loads(data)
+
+    class Plugin:
+        @hookimpl
+        def celeriac_add_serializers(self) -> Sequence[object]:
+            return [Tagged()]
+
+    app = make_app(Plugin(), accept=["json-tagged"])
+
+    @app.task(bind=True, serializer="json-tagged")
+    def again(self: TaskCall) -> int:
+        assert self.request is not None
+        if self.request.retries == 0:
+            raise self.retry(countdown=0)
+        return self.request.retries
+
+    with worker_thread(app):
+        assert again.delay().get(timeout=5) == 1
+    assert app.transport.dead_letters() == []
+
+
+def test_eager_mode_autoretries() -> None:
+    app = make_app(task_always_eager=True)
+    calls: list[int] = []
+
+    @app.task(autoretry_for=(ConnectionError,), max_retries=2)
+    def down() -> None:
+        calls.append(1)
+        raise ConnectionError("refused")
+
+    with pytest.raises(MaxRetriesExceededError):
+        down.delay()
+    assert len(calls) == 3
+
+
+def test_reading_results_when_they_are_off_says_so() -> None:
+    app = make_app(result_store="")
+    with pytest.raises(Exception, match=r"results are turned off"):
+        app.AsyncResult("x").get(timeout=0.1)
+
+
+def test_solo_cold_shutdown_does_not_wait_for_the_running_task() -> None:
+    app = make_app(worker={"shutdown_timeout": 0.3})
+    started = threading.Event()
+    release = threading.Event()
+
+    @app.task
+    def long() -> None:
+        started.set()
+        release.wait(10)
+
+    long.delay()
+    began = time.monotonic()
+    try:
+        with worker_thread(app, pool="solo"):
+            assert started.wait(5)
+        assert time.monotonic() - began < 3
+        assert app.transport.queue_length("celery") == 1  # given back, not lost
+    finally:
+        release.set()

@@ -160,3 +160,11 @@ def test_error_text_with_brackets_is_printed_whole(project: Path) -> None:
     result = run_cli(project, "config")
     assert result.returncode == 2
     assert "[plugins] names plugins that are not installed: nope" in result.stderr
+
+
+def test_config_option_reaches_an_imported_app(project: Path) -> None:
+    (project / "prod.toml").write_text('broker = "sqlite:///prod.sqlite3"\n')
+    result = run_cli(project, "-A", "proj", "--config", "prod.toml", "config")
+    assert result.returncode == 0, result.stderr
+    assert "sqlite:///prod.sqlite3" in result.stdout
+    assert "# file: prod.toml" in result.stdout

@@ -184,6 +184,8 @@ class Celeriac:
             with self._lock:
                 if self._result_store is None:
                     url = self.result_store_url
+                    if url is None and self.config.result_store == "":
+                        raise ConfigError('results are turned off (result_store = ""); nothing to read')
                     if url is None:
                         raise ConfigError(
                             "no result store: set 'result_store' (the broker "

@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import click
@@ -36,6 +37,10 @@ def load_app(app_path: str | None, config: str | None, **overrides: Any) -> Cele
     if not app_path:
         return _app_from_imports(Celeriac(config=config, **overrides))
     module_name, _, attribute = app_path.partition(":")
+    if config:
+        # The app reads its configuration when its module creates it: point it at the file
+        # first. An app created with an explicit config= path in code keeps that one.
+        os.environ["CELERIAC_CONFIG"] = config
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -49,6 +54,10 @@ def load_app(app_path: str | None, config: str | None, **overrides: Any) -> Cele
             raise click.UsageError(f"{module_name} has several apps; name one: -A {module_name}:NAME")
     if not isinstance(app, Celeriac):
         raise click.UsageError(f"{app_path!r} is not a Celeriac app (use -A module:attribute)")
+    if config and app.config_file is not None and app.config_file.resolve() != Path(config).resolve():
+        err_console.print(
+            f"warning: {app_path} reads {app.config_file}, not --config {config}", highlight=False
+        )
     if app.import_path is None:
         name = attribute or next(key for key, value in vars(module).items() if value is app)
         app.import_path = f"{module_name}:{name}"
@@ -96,7 +105,8 @@ class CeleriacGroup(click.Group):
             raw = read_layers(ctx.params.get("config_path"))
             plugins = make_plugins(_lenient(plugins_config(raw)))
             commands = {command.name: command for command in plugins.cli_commands() if command.name}
-        except CeleriacError:
+        except CeleriacError as exc:
+            err_console.print(f"warning: plugin commands unavailable: {escape(str(exc))}", highlight=False)
             commands = {}
         ctx.meta["celeriac.plugin_commands"] = commands
         return commands

@@ -11,8 +11,10 @@ from attrs import evolve
 
 from celeriac import states
 from celeriac.errors import Retry
+from celeriac.execution import Executor
 from celeriac.message import TaskMessage
 from celeriac.request import TaskRequest
+from celeriac.task import TaskCall
 
 if TYPE_CHECKING:
     from celeriac.task import Task
@@ -59,7 +61,12 @@ def apply_eagerly(task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str,
     while True:
         request = TaskRequest(message=message, queue=queue, eager=True)
         try:
-            value = task.run(request)
+            try:
+                value = task.run(request)
+            except Exception as exc:
+                if not Executor.autoretries(task, exc):
+                    raise
+                TaskCall(task, request).retry(exc=exc)  # raises Retry, or MaxRetriesExceededError
         except Retry:
             message = evolve(message, retries=message.retries + 1)
             continue

@@ -75,7 +75,7 @@ class Executor:
         self, task: Task[Any, Any], request: TaskRequest, exc: Exception
     ) -> tuple[str, BaseException]:
         """Record a retry or a failure; returns the state and the exception to report."""
-        if self._autoretries(task, exc):
+        if self.autoretries(task, exc):
             from celeriac.task import TaskCall
             from celeriac.task import retry_delay
 
@@ -96,7 +96,8 @@ class Executor:
         return states.FAILURE, exc
 
     @staticmethod
-    def _autoretries(task: Task[Any, Any], exc: Exception) -> bool:
+    def autoretries(task: Task[Any, Any], exc: Exception) -> bool:
+        """Does ``autoretry_for`` (and not ``dont_autoretry_for``) match this exception?"""
         options = task.options
         return (
             not isinstance(exc, Retry)

@@ -205,5 +205,7 @@ class TaskCall:
             eta=eta if eta is not None else dt.datetime.now(dt.UTC) + dt.timedelta(seconds=countdown or 0),
             priority=priority if priority is not None else self.request.message.priority,
         )
-        self.app.publish_message(message, queue or self.request.queue)
+        self.app.publish_message(
+            message, queue or self.request.queue, serializer=self.task.options.serializer
+        )
         raise Retry(exc=exc, when=countdown)

@@ -139,7 +139,13 @@ class Consumer:
 
     def _settle_loop(self) -> None:
         while not self._settled_all.is_set():
-            self.settle(block=True, timeout=0.1)
+            try:
+                self.settle(block=True, timeout=0.1)
+            except Exception:
+                # The messages of this batch were not acknowledged: they come back after the
+                # visibility timeout (at-least-once). The settler must live on regardless.
+                log.exception("acknowledging finished tasks failed; they will be redelivered")
+                self._settled_all.wait(0.5)
 
     # --- one message ------------------------------------------------------------------
 
@@ -259,7 +265,12 @@ class Consumer:
             if delivery is not None:
                 self._inflight[request.token] = (None, request, False)
         if delivery is not None:
-            self.transport.ack([delivery])
+            try:
+                self.transport.ack([delivery])
+            except Exception:
+                # Runs in a pool thread, which must not die: the task still runs, and its
+                # message may be delivered again (at-least-once rather than at-most-once).
+                log.exception("early acknowledgement of %s[%s] failed", request.task, request.id)
         if self.events.enabled:
             self.events.send("task-started", uuid=request.id)
 
@@ -440,5 +451,20 @@ class ConsumerStep:
             yield
         finally:
             consumer.stop()
-            thread.join()
+            _join_unless_cold(thread, shutdown)
             consumer.drain(shutdown)
+
+
+def _join_unless_cold(thread: threading.Thread, shutdown: ShutdownState) -> None:
+    """Wait for the fetch loop, which may be running a task itself (the solo pool).
+
+    A cold shutdown, or a warm one past ``worker.shutdown_timeout``, stops waiting: the
+    thread is a daemon and its task's message is requeued by :meth:`Consumer.drain`.
+    """
+    deadline = None if shutdown.timeout is None else time.monotonic() + shutdown.timeout
+    while thread.is_alive() and not shutdown.cold:
+        if deadline is not None and time.monotonic() >= deadline:
+            log.warning("warm shutdown timed out waiting for the running task")
+            shutdown.request(cold=True)
+            break
+        thread.join(0.1)
