@@ -301,7 +301,7 @@ def test_retry_keeps_the_task_serializer() -> None:
         def celeriac_add_serializers(self) -> Sequence[object]:
             return [Tagged()]
 
-    app = make_app(Plugin(), accept=["json-tagged"])
+    app = make_app(Plugin(), accept=["json-tagged"], result_serializer="json-tagged")
 
     @app.task(bind=True, serializer="json-tagged")
     def again(self: TaskCall) -> int:
