@@ -147,6 +147,7 @@ def _app(ctx: click.Context, **overrides: Any) -> Celeriac:
 @click.option("-n", "--hostname", help="Worker name (default celeriac@HOST).")
 @click.option("--prefetch", type=int, help="Messages reserved beyond those running.")
 @click.option("--statedb", type=click.Path(dir_okay=False), help="File keeping revoked ids across restarts.")
+@click.option("-E", "--events", "send_events", is_flag=True, default=None, help="Send monitoring events.")
 @click.option("--graph", is_flag=True, help="Print the bootstep graph (Graphviz DOT) and exit.")
 @click.pass_context
 def worker(
@@ -158,6 +159,7 @@ def worker(
     hostname: str | None,
     prefetch: int | None,
     statedb: str | None,
+    send_events: bool | None,
     graph: bool,
 ) -> None:
     """Start a worker."""
@@ -170,6 +172,7 @@ def worker(
         hostname=hostname,
         prefetch=prefetch,
         statedb=statedb,
+        send_events=send_events,
     )
     if graph:
         click.echo(instance.blueprint().dot())

@@ -59,8 +59,9 @@ class WorkerConfig:
     shutdown_timeout: float | None = None
     #: Seconds one fetch waits for a message before the consumer checks for shutdown.
     poll_timeout: float = 1.0
-    #: Send task and worker events to the configured event sinks.
-    send_events: bool = True
+    #: Send task and worker events to the event sinks plugins provide (``-E``); off by
+    #: default, as in Celery, so a worker that nobody watches builds no events at all.
+    send_events: bool = False
     #: A file keeping worker state (revoked task ids) across restarts; none keeps it in memory.
     statedb: str | None = None
 
