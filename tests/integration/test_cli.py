@@ -168,3 +168,18 @@ def test_config_option_reaches_an_imported_app(project: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "sqlite:///prod.sqlite3" in result.stdout
     assert "# file: prod.toml" in result.stdout
+
+
+def test_status_inspect_and_control(project: Path, start_worker: Callable[..., WorkerProcess]) -> None:
+    start_worker("-n", "cli@test")
+    status = run_cli(project, "status", "--timeout", "2")
+    assert status.returncode == 0, status.stderr
+    assert "cli@test: OK" in status.stdout
+    assert "1 node online." in status.stdout
+    registered = run_cli(project, "-A", "proj", "inspect", "registered", "--json", "--timeout", "2")
+    assert "proj.add" in json.loads(registered.stdout)["cli@test"]
+    limited = run_cli(project, "control", "rate_limit", "proj.add", "5/s", "--timeout", "2")
+    assert "rate limit of proj.add set to 5/s" in limited.stdout
+    nobody = run_cli(project, "inspect", "stats", "-d", "gone@host", "--timeout", "0.5")
+    assert nobody.returncode == 1
+    assert "no reply" in nobody.stderr

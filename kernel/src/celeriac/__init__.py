@@ -10,6 +10,7 @@ from celeriac.outcome import Disposition
 from celeriac.outcome import Outcome
 from celeriac.protocols import Broadcaster
 from celeriac.protocols import Compressor
+from celeriac.protocols import ControlCommand
 from celeriac.protocols import DeadLetter
 from celeriac.protocols import Delivery
 from celeriac.protocols import Envelope
@@ -41,6 +42,7 @@ __all__ = [
     "Broadcaster",
     "Celeriac",
     "Compressor",
+    "ControlCommand",
     "DeadLetter",
     "Delivery",
     "Disposition",

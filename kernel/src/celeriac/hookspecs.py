@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from celeriac.config import ConfigSection
     from celeriac.message import TaskMessage
     from celeriac.protocols import Compressor
+    from celeriac.protocols import ControlCommand
     from celeriac.protocols import EventSink
     from celeriac.protocols import PoolSpec
     from celeriac.protocols import ResultStoreSpec
@@ -109,6 +110,11 @@ def celeriac_add_schedule_types() -> Sequence[ScheduleType]:
 @hookspec
 def celeriac_add_schedule_stores() -> Sequence[ScheduleStoreSpec]:
     """Offer stores for beat's last-run times, each for one or more URL schemes."""
+
+
+@hookspec
+def celeriac_add_control_commands() -> Sequence[ControlCommand]:
+    """Offer remote-control commands; a name the kernel uses is replaced (with care)."""
 
 
 @hookspec

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from celeriac.config import Config
     from celeriac.message import TaskMessage
     from celeriac.protocols import Compressor
+    from celeriac.protocols import ControlCommand
     from celeriac.protocols import EventSink
     from celeriac.protocols import PoolSpec
     from celeriac.protocols import ResultStoreSpec
@@ -59,6 +60,7 @@ _SPEC_HOOKS = {
     "celeriac_add_schedule_stores": "schedule store",
     "celeriac_add_config_sections": "config section",
     "celeriac_add_cli_commands": "command",
+    "celeriac_add_control_commands": "control command",
 }
 T = TypeVar("T")
 
@@ -231,6 +233,10 @@ class Plugins:
             if name in CORE_KEYS:
                 raise PluginError(f"plugin {plugin!r} declares the section [{name}], which is a core key")
         return {name: section.cls for name, (section, _) in sections.items()}
+
+    def control_commands(self) -> list[ControlCommand]:
+        commands = self._named("celeriac_add_control_commands", _name_of)
+        return [command for command, _ in commands.values()]
 
     def cli_commands(self) -> list[click.Command]:
         commands = self._named("celeriac_add_cli_commands", lambda command: [command.name])

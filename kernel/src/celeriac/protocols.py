@@ -309,6 +309,19 @@ class ScheduleStoreSpec:
 
 
 @frozen(kw_only=True)
+class ControlCommand:
+    """A remote-control command a plugin adds to every worker.
+
+    ``handler(mailbox, **arguments)`` runs in the worker's control thread and returns the
+    reply (by convention ``{"ok": ...}``, ``{"error": ...}`` or data for inspect commands).
+    """
+
+    name: str
+    handler: Callable[..., Any]
+    description: str = ""
+
+
+@frozen(kw_only=True)
 class ScheduleType:
     """A kind of schedule for beat entries (``every``, ``cron`` ...), keyed by its TOML field."""
 

@@ -104,6 +104,7 @@ class Consumer:
         self._settled_all = threading.Event()
         self._settler = threading.Thread(target=self._settle_loop, name="celeriac-settler", daemon=True)
         self._buckets: dict[str, TokenBucket | None] = {}
+        self._running: dict[int, float] = {}  # token -> when it started
         self._held: set[int] = set()  # tokens of rate-limited requests waiting for their slot
 
     @property
@@ -260,6 +261,7 @@ class Consumer:
         started is still given back at shutdown, even with ``acks_late = false``.
         """
         with self._space:
+            self._running[request.token] = time.time()
             entry = self._inflight.get(request.token)
             delivery = entry[0] if entry is not None and not entry[2] else None
             if delivery is not None:
@@ -307,6 +309,35 @@ class Consumer:
         if requeues:
             self.transport.reject(requeues, requeue=True)
         return len(outcomes)
+
+    # --- what remote control reads and changes ------------------------------------------
+
+    def requests(self) -> tuple[list[tuple[TaskRequest, float]], list[TaskRequest]]:
+        """The requests running now (with their start time) and those reserved behind them."""
+        with self._space:
+            running = [
+                (entry[1], self._running[token])
+                for token, entry in self._inflight.items()
+                if token in self._running
+            ]
+            reserved = [entry[1] for token, entry in self._inflight.items() if token not in self._running]
+        return running, reserved
+
+    def set_rate_limit(self, task_name: str, rate_limit: str | None) -> None:
+        """Replace a task's rate limit in this worker (``None`` or ``"0"`` removes it)."""
+        rate = parse_rate(rate_limit) if rate_limit else 0.0
+        self._buckets[task_name] = TokenBucket(rate) if rate > 0 else None
+
+    def add_queue(self, queue_name: str) -> None:
+        if queue_name not in self.queues:
+            self.transport.declare_queue(queue_name)
+            self.queues = (*self.queues, queue_name)
+
+    def remove_queue(self, queue_name: str) -> None:
+        remaining = tuple(name for name in self.queues if name != queue_name)
+        if not remaining:
+            raise ValueError(f"{queue_name!r} is the last queue this worker consumes")
+        self.queues = remaining
 
     def renew_leases(self) -> None:
         """Extend the visibility lease of every message still being worked on."""
@@ -359,6 +390,7 @@ class Consumer:
     # --- helpers ----------------------------------------------------------------------
 
     def _pop_delivery(self, token: int) -> Delivery | None:
+        self._running.pop(token, None)
         entry = self._inflight.pop(token, None)
         return entry[0] if entry is not None else None
 

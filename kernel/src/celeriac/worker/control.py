@@ -1,7 +1,7 @@
 """Remote control, the worker side: listen on the mailbox channel, run commands, reply.
 
-Commands are small functions in :data:`COMMANDS`; more (inspect, rate_limit, pool_grow ...)
-belong here as they are built. A transport without fan-out leaves this step idle.
+The commands are in :mod:`celeriac.worker.commands`; plugins add more through
+``celeriac_add_control_commands``. A transport without fan-out leaves this step idle.
 """
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
+import time
 from collections.abc import Iterator
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from typing import ClassVar
@@ -24,42 +25,25 @@ from celeriac.control import REPLIES
 from celeriac.control import Control
 from celeriac.errors import CeleriacError
 from celeriac.protocols import Broadcaster
+from celeriac.protocols import Envelope
+from celeriac.worker.commands import KERNEL_COMMANDS
+from celeriac.worker.commands import Command
+from celeriac.worker.commands import Mailbox
+from celeriac.worker.keys import CONSUMER
+from celeriac.worker.keys import EVENTS
+from celeriac.worker.keys import POOL
 from celeriac.worker.keys import REVOKED
 from celeriac.worker.keys import TRANSPORT
-from celeriac.worker.state import RevokedSet
 
 log = logging.getLogger("celeriac.worker")
 
 
 @frozen
-class Mailbox:
-    """What commands may touch."""
-
-    hostname: str
-    revoked: RevokedSet
-    statedb: Path | None
-
-
-def _revoke(mailbox: Mailbox, task_id: str | list[str], **_: Any) -> dict[str, Any]:
-    ids = [task_id] if isinstance(task_id, str) else list(task_id)
-    mailbox.revoked.add(ids)
-    if mailbox.statedb is not None:
-        mailbox.revoked.save(mailbox.statedb)
-    log.info("tasks revoked: %s", ", ".join(ids))
-    return {"ok": f"tasks {', '.join(ids)} flagged as revoked"}
-
-
-def _ping(mailbox: Mailbox, **_: Any) -> dict[str, Any]:
-    return {"ok": "pong"}
-
-
-COMMANDS: dict[str, Callable[..., dict[str, Any]]] = {"revoke": _revoke, "ping": _ping}
-
-
-@frozen
 class ControlStep:
     name: ClassVar[str] = "kernel.control"
-    requires: ClassVar[frozenset[str]] = frozenset({"kernel.connection", "kernel.state"})
+    requires: ClassVar[frozenset[str]] = frozenset(
+        {"kernel.connection", "kernel.state", "kernel.consumer", "kernel.pool", "kernel.events"}
+    )
 
     def enabled(self, config: Config) -> bool:
         return True
@@ -70,8 +54,19 @@ class ControlStep:
         if not isinstance(transport, Broadcaster):
             yield
             return
-        statedb = Path(ctx.config.worker.statedb) if ctx.config.worker.statedb else None
-        mailbox = Mailbox(hostname=ctx.hostname, revoked=ctx.require(REVOKED), statedb=statedb)
+        mailbox = Mailbox(
+            app=ctx.app,
+            config=ctx.config,
+            hostname=ctx.hostname,
+            revoked=ctx.require(REVOKED),
+            statedb=Path(ctx.config.worker.statedb) if ctx.config.worker.statedb else None,
+            consumer=ctx.require(CONSUMER),
+            pool=ctx.require(POOL),
+            events=ctx.require(EVENTS),
+            shutdown=ctx.shutdown,
+            started_at=time.time(),
+        )
+        commands = {**KERNEL_COMMANDS, **{c.name: c.handler for c in ctx.app.plugins.control_commands()}}
         subscription = transport.subscribe(MAILBOX)
         stopping = threading.Event()
         control = Control(ctx.app)
@@ -80,7 +75,7 @@ class ControlStep:
             while not stopping.is_set():
                 try:
                     for envelope in subscription.get(0.5):
-                        _handle(control, transport, mailbox, envelope)
+                        handle(control, transport, mailbox, commands, envelope)
                 except Exception:
                     log.exception("remote control listener failed; retrying")
                     stopping.wait(1.0)
@@ -95,7 +90,14 @@ class ControlStep:
             subscription.close()
 
 
-def _handle(control: Control, transport: Broadcaster, mailbox: Mailbox, envelope: Any) -> None:
+def handle(
+    control: Control,
+    transport: Broadcaster,
+    mailbox: Mailbox,
+    commands: Mapping[str, Command],
+    envelope: Envelope,
+) -> None:
+    """Run one command addressed to this worker (or to all) and reply when asked to."""
     try:
         request = control.app.codec.loads(envelope.body, envelope.content_type)
         method = request["method"]
@@ -105,9 +107,10 @@ def _handle(control: Control, transport: Broadcaster, mailbox: Mailbox, envelope
     destination = request.get("destination")
     if destination and mailbox.hostname not in destination:
         return
-    command = COMMANDS.get(method)
+    command = commands.get(method)
+    result: Any
     if command is None:
-        result: dict[str, Any] = {"error": f"unknown command {method!r}"}
+        result = {"error": f"unknown command {method!r}"}
     else:
         try:
             result = command(mailbox, **(request.get("arguments") or {}))

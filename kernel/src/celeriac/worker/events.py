@@ -29,9 +29,10 @@ log = logging.getLogger(__name__)
 class EventDispatcher:
     """Stamps events with host, pid, time and a Lamport clock, and fans them out to sinks."""
 
-    def __init__(self, sinks: Sequence[EventSink], hostname: str) -> None:
+    def __init__(self, sinks: Sequence[EventSink], hostname: str, *, enabled: bool = True) -> None:
         self.sinks = tuple(sinks)
-        self.enabled = bool(self.sinks)
+        #: Checked on the hot path; remote control turns it on and off (when sinks exist).
+        self.enabled = enabled and bool(self.sinks)
         self.hostname = hostname
         self._clock = itertools.count(1)
         self._pid = os.getpid()
@@ -71,8 +72,9 @@ class EventsStep:
 
     @contextlib.contextmanager
     def run(self, ctx: StepContext) -> Iterator[None]:
-        sinks = ctx.app.plugins.event_sinks(ctx.config) if ctx.config.worker.send_events else []
-        dispatcher = EventDispatcher(sinks, ctx.hostname)
+        # Sinks are built even with events off, so remote control can turn them on later.
+        sinks = ctx.app.plugins.event_sinks(ctx.config)
+        dispatcher = EventDispatcher(sinks, ctx.hostname, enabled=ctx.config.worker.send_events)
         ctx.provide(EVENTS, dispatcher)
         dispatcher.send("worker-online", sw_ident="celeriac", sw_ver=_version())
         try:

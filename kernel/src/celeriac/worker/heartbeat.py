@@ -24,13 +24,13 @@ class HeartbeatStep:
     requires: ClassVar[frozenset[str]] = frozenset({"kernel.timer", "kernel.events", "kernel.consumer"})
 
     def enabled(self, config: Config) -> bool:
-        return config.worker.send_events
+        return True
 
     @contextlib.contextmanager
     def run(self, ctx: StepContext) -> Iterator[None]:
         events = ctx.require(EVENTS)
         consumer = ctx.require(CONSUMER)
-        if events.enabled:
+        if events.sinks:
 
             def beat() -> None:
                 events.send(

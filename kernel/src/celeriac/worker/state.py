@@ -44,6 +44,10 @@ class RevokedSet:
     def __len__(self) -> int:
         return len(self._ids)
 
+    def ids(self) -> list[str]:
+        with self._lock:
+            return list(self._ids)
+
     def add(self, task_ids: Iterable[str], when: float | None = None) -> None:
         stamp = time.time() if when is None else when
         with self._lock:

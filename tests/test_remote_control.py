@@ -1,0 +1,166 @@
+"""Remote-control commands against a running worker, on the in-memory broker and SQLite."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from celeriac import ControlCommand
+from celeriac import testing
+from celeriac.app import Celeriac
+from celeriac.hookspecs import hookimpl
+from celeriac.testing import worker_thread
+
+AppFactory = Callable[..., Celeriac]
+HOST = "w1@test"
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def make_app(request: pytest.FixtureRequest, tmp_path: Path) -> AppFactory:
+    broker = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'broker.sqlite3'}"
+
+    def factory(*plugins: object, **settings: Any) -> Celeriac:
+        return Celeriac("tests", broker=broker, plugins=[testing, *plugins], env={}, config=False, **settings)
+
+    return factory
+
+
+def ask(app: Celeriac, method: str, **arguments: Any) -> Any:
+    [reply] = app.control.broadcast(method, arguments, reply=True, timeout=3, limit=1)
+    return reply[HOST]
+
+
+def wait_ready(app: Celeriac) -> None:
+    deadline = time.monotonic() + 5
+    while not app.control.ping(timeout=0.3, limit=1):
+        assert time.monotonic() < deadline, "worker did not answer"
+
+
+def test_inspect_running_and_reserved(make_app: AppFactory) -> None:
+    app = make_app()
+    started, release = threading.Event(), threading.Event()
+
+    @app.task(name="tests.hold")
+    def hold(tag: str) -> None:
+        started.set()
+        release.wait(5)
+
+    with worker_thread(app, concurrency=1, prefetch=2, hostname=HOST):
+        wait_ready(app)
+        running = hold.delay("first")
+        waiting = hold.delay("second")
+        assert started.wait(5)
+        time.sleep(0.2)
+        try:
+            [active] = ask(app, "active")
+            assert (active["id"], active["name"], active["args"]) == (running.id, "tests.hold", "('first',)")
+            assert [r["id"] for r in ask(app, "reserved")] == [waiting.id]
+            found = ask(app, "query_task", ids=[running.id, waiting.id, "nope"])
+            assert found[running.id][0] == "active"
+            assert found[waiting.id][0] == "reserved"
+            assert ask(app, "scheduled") == []
+            assert "tests.hold" in ask(app, "registered")
+            stats = ask(app, "stats")
+            assert stats["active"] == 2
+            assert stats["pool"] == {"implementation": "threads", "max-concurrency": 1}
+        finally:
+            release.set()
+
+
+def test_conf_hides_passwords(make_app: AppFactory) -> None:
+    app = make_app(result_store="memory://user:secret@host")
+    with worker_thread(app, hostname=HOST):
+        wait_ready(app)
+        conf = ask(app, "conf")
+    assert conf["result_store"] == "memory://user:***@host"
+    assert conf["default_queue"] == "celery"
+
+
+def test_rate_limit_at_run_time(make_app: AppFactory) -> None:
+    app = make_app()
+    stamps: list[float] = []
+
+    @app.task(name="tests.tick")
+    def tick() -> None:
+        stamps.append(time.monotonic())
+
+    with worker_thread(app, hostname=HOST, concurrency=2):
+        wait_ready(app)
+        assert ask(app, "rate_limit", task_name="tests.tick", rate_limit="10/s") == {
+            "ok": "rate limit of tests.tick set to 10/s"
+        }
+        for result in [tick.delay() for _ in range(5)]:
+            result.get(timeout=5)
+        assert max(stamps) - min(stamps) >= 0.3
+        assert "error" in ask(app, "rate_limit", task_name="no.such", rate_limit="1/s")
+        assert "error" in ask(app, "rate_limit", task_name="tests.tick", rate_limit="fast")
+
+
+def test_add_and_cancel_consumer(make_app: AppFactory) -> None:
+    app = make_app()
+
+    @app.task(name="tests.where")
+    def where() -> str:
+        return "ran"
+
+    with worker_thread(app, hostname=HOST):
+        wait_ready(app)
+        result = where.apply_async(queue="extra")
+        time.sleep(0.3)
+        assert result.state == "PENDING"
+        assert ask(app, "add_consumer", queue="extra") == {"ok": "consuming from extra"}
+        assert result.get(timeout=5) == "ran"
+        assert {q["name"] for q in ask(app, "active_queues")} == {"celery", "extra"}
+        assert ask(app, "cancel_consumer", queue="extra") == {"ok": "no longer consuming from extra"}
+        assert "last queue" in ask(app, "cancel_consumer", queue="celery")["error"]
+
+
+def test_shutdown_command_stops_the_worker(make_app: AppFactory) -> None:
+    app = make_app()
+    worker = app.worker(hostname=HOST, poll_timeout=0.1)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    wait_ready(app)
+    assert ask(app, "shutdown") == {"ok": "shutting down (warm)"}
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def test_commands_a_pool_or_setup_cannot_honour_say_why(make_app: AppFactory) -> None:
+    app = make_app()
+    with worker_thread(app, hostname=HOST):
+        wait_ready(app)
+        assert ask(app, "pool_grow", n=2) == {"error": "the threads pool cannot grow"}
+        assert ask(app, "time_limit", task_name="x", soft=1) == {
+            "error": "the threads pool does not enforce time limits"
+        }
+        assert "no event sink" in ask(app, "enable_events").get("error", "") or ask(app, "enable_events") == {
+            "ok": "task events enabled"
+        }
+
+
+def test_plugins_add_commands(make_app: AppFactory) -> None:
+    class Hello:
+        @hookimpl
+        def celeriac_add_control_commands(self) -> Sequence[ControlCommand]:
+            return [ControlCommand(name="hello", handler=lambda mailbox, who="you": {"ok": f"hello {who}"})]
+
+    app = make_app(Hello())
+    with worker_thread(app, hostname=HOST):
+        wait_ready(app)
+        assert ask(app, "hello", who="ops") == {"ok": "hello ops"}
+
+
+def test_a_command_to_a_missing_worker_times_out_cleanly(make_app: AppFactory) -> None:
+    app = make_app()
+    with worker_thread(app, hostname=HOST):
+        wait_ready(app)
+        began = time.monotonic()
+        assert app.control.broadcast("ping", destination=["gone@host"], reply=True, timeout=0.5) == []
+        assert 0.45 <= time.monotonic() - began < 2
