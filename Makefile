@@ -2,18 +2,21 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PLUGINS := sqlite json threads solo
-EDITABLES := -e kernel $(foreach p,$(PLUGINS),-e plugins/$(p)) -e 'plugins/json[fast]' -e contrib/plugin-template
+# Each plugin is its own distribution; extras in brackets pull optional accelerators.
+PLUGINS := sqlite json threads solo redis
+INSTALLS := -e kernel -e plugins/sqlite -e 'plugins/json[fast]' -e plugins/threads -e plugins/solo \
+	-e 'plugins/redis[hiredis]' -e contrib/plugin-template
+SOURCES := kernel/src $(foreach p,$(PLUGINS),plugins/$(p)/src) contrib/plugin-template/src
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test lint bench clean
 
 install: $(STAMP)
 
-$(STAMP): kernel/pyproject.toml $(foreach p,$(PLUGINS),plugins/$(p)/pyproject.toml) contrib/plugin-template/pyproject.toml requirements-dev.txt
+$(STAMP): Makefile kernel/pyproject.toml $(foreach p,$(PLUGINS),plugins/$(p)/pyproject.toml) contrib/plugin-template/pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet $(EDITABLES) -r requirements-dev.txt
+	$(PY) -m pip install --quiet $(INSTALLS) -r requirements-dev.txt
 	touch $(STAMP)
 
 demo: install
@@ -25,11 +28,12 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy kernel/src $(foreach p,$(PLUGINS),plugins/$(p)/src) contrib/plugin-template/src
+	$(VENV)/bin/mypy $(SOURCES)
 
 bench: install
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py --broker redis
 
 clean:
 	rm -rf $(VENV) contrib/examples/demo/*.sqlite3*

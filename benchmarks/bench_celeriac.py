@@ -17,12 +17,17 @@ def noop() -> None:
     return None
 
 
-def make_app(broker: str) -> Celeriac:
-    """An app on ``broker`` with no config file and no ``CELERIAC_*`` overrides."""
-    app = Celeriac("bench", broker=broker, config=False, env={})
+def make_app(broker: str, key_prefix: str | None = None) -> Celeriac:
+    """An app on ``broker`` with no config file and no ``CELERIAC_*`` overrides.
+
+    :param key_prefix: on Redis, the prefix of every key the run creates (queues and results),
+        so that runs share a server without seeing, or deleting, each other's keys.
+    """
+    settings = {"redis": {"key_prefix": key_prefix, "result_key_prefix": key_prefix}} if key_prefix else {}
+    app = Celeriac("bench", broker=broker, config=False, env={}, **settings)
     app.task(name=TASK_NAME)(noop)
     return app
 
 
 if "BENCH_BROKER_URL" in os.environ:
-    app = make_app(os.environ["BENCH_BROKER_URL"])
+    app = make_app(os.environ["BENCH_BROKER_URL"], os.environ.get("BENCH_KEY_PREFIX") or None)

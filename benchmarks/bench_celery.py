@@ -26,7 +26,9 @@ def noop() -> None:
     return None
 
 
-def make_app(broker: str, backend: str, poll_interval: float | None, *, wal: bool) -> Celery:
+def make_app(
+    broker: str, backend: str, poll_interval: float | None, *, wal: bool, key_prefix: str | None = None
+) -> Celery:
     """An app on ``broker`` whose idle worker looks for messages every ``poll_interval`` s.
 
     :param poll_interval: None keeps kombu's default.
@@ -35,6 +37,8 @@ def make_app(broker: str, backend: str, poll_interval: float | None, *, wal: boo
         celeriac's SQLite defaults; SQLAlchemy's are a rollback journal and
         ``synchronous=FULL``, which syncs the disk at every commit. Matching them compares
         the frameworks at the same durability rather than two SQLite configurations.
+    :param key_prefix: on Redis, kombu's and the result backend's ``global_keyprefix``, so that
+        runs share a server without seeing, or deleting, each other's keys.
     """
     if wal:
         for url in (broker, backend):
@@ -52,6 +56,11 @@ def make_app(broker: str, backend: str, poll_interval: float | None, *, wal: boo
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
     )
+    if key_prefix:
+        app.conf.update(
+            broker_transport_options={"global_keyprefix": key_prefix},
+            result_backend_transport_options={"global_keyprefix": key_prefix},
+        )
     app.task(name=TASK_NAME)(noop)
     return app
 
@@ -75,4 +84,5 @@ if "BENCH_BROKER_URL" in os.environ:
         os.environ["BENCH_BACKEND_URL"],
         float(os.environ["BENCH_POLL_INTERVAL"]) if os.environ.get("BENCH_POLL_INTERVAL") else None,
         wal=os.environ.get("BENCH_SQLITE_WAL") == "1",
+        key_prefix=os.environ.get("BENCH_KEY_PREFIX") or None,
     )

@@ -115,6 +115,34 @@ class BrokerConfig:
     celeriac_url: Callable[[Path], str]
     celery_broker_url: Callable[[Path], str]
     celery_backend_url: Callable[[Path], str]
+    #: Scenario sizes when not given on the command line: tasks, round trips, worker processes.
+    n: int = 2000
+    m: int = 100
+    workers: int = 1
+    #: A key prefix of the run's own (on a shared server), derived from its temporary directory.
+    key_prefix: Callable[[Path], str | None] = lambda tmp: None
+    #: Deletes what a run left on a shared server; only that run's keys.
+    cleanup: Callable[[Path], None] = lambda tmp: None
+
+
+def redis_url() -> str:
+    """The server of ``--broker redis``: ``BENCH_REDIS_URL``, by default db 14 of the local Redis."""
+    return os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def redis_prefix(tmp: Path) -> str:
+    return f"bench-{tmp.name}:"
+
+
+def redis_cleanup(tmp: Path) -> None:
+    """Delete the run's keys, found by its prefix; nothing else on the server is touched."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url())
+    keys = list(client.scan_iter(match=f"{redis_prefix(tmp)}*", count=1000))
+    for start in range(0, len(keys), 1000):
+        client.delete(*keys[start : start + 1000])
+    client.close()
 
 
 BROKERS: dict[str, BrokerConfig] = {
@@ -125,6 +153,18 @@ BROKERS: dict[str, BrokerConfig] = {
         celeriac_url=lambda tmp: f"sqlite:///{tmp / 'celeriac.sqlite3'}",
         celery_broker_url=lambda tmp: f"sqla+sqlite:///{tmp / 'celery.sqlite3'}",
         celery_backend_url=lambda tmp: f"db+sqlite:///{tmp / 'celery.sqlite3'}",
+    ),
+    "redis": BrokerConfig(
+        name="redis",
+        description="one Redis server, broker and results, keys under a fresh prefix per framework and run",
+        celeriac_url=lambda tmp: redis_url(),
+        celery_broker_url=lambda tmp: redis_url(),
+        celery_backend_url=lambda tmp: redis_url(),
+        n=20_000,
+        m=500,
+        workers=2,
+        key_prefix=redis_prefix,
+        cleanup=redis_cleanup,
     ),
 }
 
@@ -146,6 +186,8 @@ class Settings:
     m: int
     repeats: int
     broker: BrokerConfig
+    workers: int
+    concurrency: int
     #: None leaves Celery's own intervals (1 s in the worker, 0.5 s in ``get()``).
     celery_poll_interval: float | None
     celery_sqlite_defaults: bool
@@ -174,7 +216,9 @@ class CeleriacSide:
         import bench_celeriac
 
         self.url = settings.broker.celeriac_url(tmp)
-        self.app = bench_celeriac.make_app(self.url)
+        self.prefix = settings.broker.key_prefix(tmp)
+        self.concurrency = settings.concurrency
+        self.app = bench_celeriac.make_app(self.url, self.prefix)
         self.task = self.app.tasks[bench_celeriac.TASK_NAME]
 
     def publish(self) -> Handle:
@@ -186,12 +230,12 @@ class CeleriacSide:
     def worker_command(self) -> list[str]:
         return [
             *(sys.executable, "-m", "celeriac", "-A", "bench_celeriac", "worker"),
-            *("-P", "threads", "-c", str(CONCURRENCY), "-l", "WARNING"),
+            *("-P", "threads", "-c", str(self.concurrency), "-l", "WARNING"),
         ]
 
     def worker_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_")}
-        return {**env, "BENCH_BROKER_URL": self.url}
+        return {**env, "BENCH_BROKER_URL": self.url, "BENCH_KEY_PREFIX": self.prefix or ""}
 
     def close(self) -> None:
         self.app.close()
@@ -207,7 +251,11 @@ class CelerySide:
         self.backend_url = settings.broker.celery_backend_url(tmp)
         self.poll_interval = settings.celery_poll_interval
         self.wal = not settings.celery_sqlite_defaults
-        self.app = bench_celery.make_app(self.broker_url, self.backend_url, self.poll_interval, wal=self.wal)
+        self.prefix = settings.broker.key_prefix(tmp)
+        self.concurrency = settings.concurrency
+        self.app = bench_celery.make_app(
+            self.broker_url, self.backend_url, self.poll_interval, wal=self.wal, key_prefix=self.prefix
+        )
         self.task = self.app.tasks[bench_celery.TASK_NAME]
 
     def publish(self) -> Handle:
@@ -223,7 +271,7 @@ class CelerySide:
     def worker_command(self) -> list[str]:
         return [
             *(sys.executable, "-m", "celery", "-A", "bench_celery", "worker"),
-            *("-P", "threads", "-c", str(CONCURRENCY), "-l", "WARNING"),
+            *("-P", "threads", "-c", str(self.concurrency), "-l", "WARNING"),
             *("--without-gossip", "--without-mingle", "--without-heartbeat"),
         ]
 
@@ -235,6 +283,7 @@ class CelerySide:
             "BENCH_BACKEND_URL": self.backend_url,
             "BENCH_POLL_INTERVAL": "" if self.poll_interval is None else str(self.poll_interval),
             "BENCH_SQLITE_WAL": "1" if self.wal else "0",
+            "BENCH_KEY_PREFIX": self.prefix or "",
         }
 
     def close(self) -> None:
@@ -264,24 +313,46 @@ class RunError(RuntimeError):
     """A run that could not finish: its worker exited, a deadline passed or a task failed."""
 
 
-def start_worker(side: Side, tmp: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    log = tmp / "worker.log"
+class Workers:
+    """The worker processes of one run, each with its log file."""
+
+    def __init__(self, procs: list[tuple[subprocess.Popen[bytes], Path]]) -> None:
+        self.procs = procs
+
+    def check_alive(self) -> None:
+        for proc, log in self.procs:
+            if proc.poll() is not None:
+                raise RunError(f"a worker exited with code {proc.returncode}:\n{log_tail(log)}")
+
+    def tail(self) -> str:
+        return "\n".join(log_tail(log) for _, log in self.procs)
+
+    def stop(self) -> None:
+        for proc, _ in self.procs:
+            stop_worker(proc)
+
+
+def start_workers(side: Side, tmp: Path, count: int) -> Workers:
     env = side.worker_env()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            side.worker_command(),
-            cwd=tmp,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            # Its own session: a Ctrl-C in the terminal reaches only the benchmark, which
-            # then stops the worker itself.
-            start_new_session=True,
-        )
-    _RUNNING[proc.pid] = proc
-    return proc, log
+    procs = []
+    for index in range(count):
+        log = tmp / f"worker-{index}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                side.worker_command(),
+                cwd=tmp,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                # Its own session: a Ctrl-C in the terminal reaches only the benchmark, which
+                # then stops the worker itself.
+                start_new_session=True,
+            )
+        _RUNNING[proc.pid] = proc
+        procs.append((proc, log))
+    return Workers(procs)
 
 
 def stop_worker(proc: subprocess.Popen[bytes]) -> None:
@@ -311,17 +382,12 @@ def log_tail(log: Path, lines: int = 30) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) or "(the worker printed nothing)"
 
 
-def check_alive(proc: subprocess.Popen[bytes], log: Path) -> None:
-    if proc.poll() is not None:
-        raise RunError(f"the worker exited with code {proc.returncode}:\n{log_tail(log)}")
-
-
-def wait_ready(handle: Handle, proc: subprocess.Popen[bytes], log: Path, timeout: float, step: float) -> None:
+def wait_ready(handle: Handle, workers: Workers, timeout: float, step: float) -> None:
     deadline = time.monotonic() + timeout
     while not handle.ready():
-        check_alive(proc, log)
+        workers.check_alive()
         if time.monotonic() > deadline:
-            raise RunError(f"no result after {timeout:.0f} s; the worker's output:\n{log_tail(log)}")
+            raise RunError(f"no result after {timeout:.0f} s; the workers' output:\n{workers.tail()}")
         time.sleep(step)
 
 
@@ -334,6 +400,7 @@ class RunResult:
     drain_per_s: float
     round_trip_median_ms: float
     round_trip_p95_ms: float
+    round_trip_p99_ms: float = 0.0
 
 
 @dataclass
@@ -352,11 +419,14 @@ class Display:
 def run_once(framework: str, settings: Settings, display: Display, label: str) -> RunResult:
     with tempfile.TemporaryDirectory(prefix=f"bench-{framework.lower()}-") as tmpdir:
         tmp = Path(tmpdir)
-        side = FRAMEWORKS[framework](tmp, settings)
         try:
-            return _measure(side, tmp, settings, display, label)
+            side = FRAMEWORKS[framework](tmp, settings)
+            try:
+                return _measure(side, tmp, settings, display, label)
+            finally:
+                side.close()
         finally:
-            side.close()
+            settings.broker.cleanup(tmp)
 
 
 def _measure(side: Side, tmp: Path, settings: Settings, display: Display, label: str) -> RunResult:
@@ -375,7 +445,7 @@ def _measure(side: Side, tmp: Path, settings: Settings, display: Display, label:
     publish_s = time.perf_counter() - started
     display.advance(n % chunk)
 
-    proc, log = start_worker(side, tmp)
+    workers = start_workers(side, tmp, settings.workers)
     try:
         # drain: the clock starts when the first (untimed) task is done, i.e. when the worker
         # is up and consuming, and stops when the last of the n is. Only the last task is
@@ -383,21 +453,21 @@ def _measure(side: Side, tmp: Path, settings: Settings, display: Display, label:
         # the CPUs) almost nothing; the pass over all of them afterwards stops the clock
         # later only if one was still unfinished.
         display.phase(f"{label}: worker start", 1)
-        wait_ready(first, proc, log, BOOT_TIMEOUT, 0.005)
+        wait_ready(first, workers, BOOT_TIMEOUT, 0.005)
         t_first = time.perf_counter()
         display.phase(f"{label}: drain", 1)
         deadline = time.monotonic() + DRAIN_TIMEOUT
-        wait_ready(handles[-1], proc, log, DRAIN_TIMEOUT, 0.005)
+        wait_ready(handles[-1], workers, DRAIN_TIMEOUT, 0.005)
         t_last = time.perf_counter()
         for handle in handles:
             if not handle.ready():
-                wait_ready(handle, proc, log, max(deadline - time.monotonic(), 0.0), 0.005)
+                wait_ready(handle, workers, max(deadline - time.monotonic(), 0.0), 0.005)
                 t_last = time.perf_counter()
         drain_s = t_last - t_first
         display.advance()
         failed = sum(not handle.successful() for handle in handles)
         if failed:
-            raise RunError(f"{failed} of {n} tasks did not succeed; the worker's output:\n{log_tail(log)}")
+            raise RunError(f"{failed} of {n} tasks did not succeed; the workers' output:\n{workers.tail()}")
 
         # round trip: the worker is warm and the queue is empty.
         display.phase(f"{label}: round trip", m)
@@ -408,14 +478,15 @@ def _measure(side: Side, tmp: Path, settings: Settings, display: Display, label:
             side.round_trip()
             latencies.append((time.perf_counter() - started) * 1000)
             display.advance()
-        check_alive(proc, log)
+        workers.check_alive()
     finally:
-        stop_worker(proc)
+        workers.stop()
     return RunResult(
         publish_per_s=n / publish_s,
         drain_per_s=n / drain_s,
         round_trip_median_ms=statistics.median(latencies),
         round_trip_p95_ms=percentile(latencies, 95),
+        round_trip_p99_ms=percentile(latencies, 99),
     )
 
 
@@ -441,6 +512,7 @@ METRICS = (
     Metric("drain_per_s", "drain backlog", "tasks/s", higher_is_better=True),
     Metric("round_trip_median_ms", "round trip, median", "ms", higher_is_better=False),
     Metric("round_trip_p95_ms", "round trip, p95", "ms", higher_is_better=False),
+    Metric("round_trip_p99_ms", "round trip, p99", "ms", higher_is_better=False),
 )
 
 
@@ -514,7 +586,16 @@ def machine() -> dict[str, Any]:
     from importlib.metadata import version
 
     versions: dict[str, str | None] = {}
-    for package in ("celeriac", "celeriac-sqlite", "celery", "kombu", "sqlalchemy"):
+    for package in (
+        "celeriac",
+        "celeriac-sqlite",
+        "celeriac-redis",
+        "celery",
+        "kombu",
+        "sqlalchemy",
+        "redis",
+        "hiredis",
+    ):
         try:
             versions[package] = version(package)
         except PackageNotFoundError:
@@ -562,8 +643,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         epilog="A ratio above 1 means celeriac is better.",
     )
     parser.add_argument("--broker", choices=sorted(BROKERS), default="sqlite", help="broker for both sides")
-    parser.add_argument("--n", type=int, default=2000, help="tasks published and drained per run")
-    parser.add_argument("--m", type=int, default=100, help="sequential round trips per run")
+    parser.add_argument(
+        "--n", type=int, help="tasks published and drained per run (sqlite 2000, redis 20000)"
+    )
+    parser.add_argument("--m", type=int, help="sequential round trips per run (sqlite 100, redis 500)")
+    parser.add_argument("--workers", type=int, help="worker processes (sqlite 1, redis 2)")
+    parser.add_argument(
+        "--concurrency", type=int, default=CONCURRENCY, help=f"threads per worker (default {CONCURRENCY})"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="runs per framework; medians are reported")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here as JSON")
     parser.add_argument(
@@ -585,7 +672,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--celeriac-only", action="store_true", help="do not run Celery")
     args = parser.parse_args(argv)
-    for name in ("n", "m", "repeats"):
+    broker = BROKERS[args.broker]
+    for name in ("n", "m", "workers"):
+        if getattr(args, name) is None:
+            setattr(args, name, getattr(broker, name))
+    for name in ("n", "m", "repeats", "workers", "concurrency"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
     return args
@@ -614,6 +705,8 @@ def main(argv: list[str] | None = None) -> int:
         m=args.m,
         repeats=args.repeats,
         broker=BROKERS[args.broker],
+        workers=args.workers,
+        concurrency=args.concurrency,
         celery_poll_interval=None if args.celery_defaults else args.celery_poll_interval,
         celery_sqlite_defaults=args.celery_sqlite_defaults or args.celery_defaults,
     )
@@ -631,7 +724,8 @@ def main(argv: list[str] | None = None) -> int:
             "n": settings.n,
             "m": settings.m,
             "repeats": settings.repeats,
-            "concurrency": CONCURRENCY,
+            "workers": settings.workers,
+            "concurrency": settings.concurrency,
             "pool": "threads",
             "celery_poll_interval": (
                 "celery defaults (1.0, get 0.5)"
@@ -645,7 +739,8 @@ def main(argv: list[str] | None = None) -> int:
     console.print(
         f"[bold]{' vs '.join(frameworks)}[/] on {settings.broker.description}; "
         f"N={settings.n}, M={settings.m}, {settings.repeats} repeats, "
-        f"threads pool x{CONCURRENCY}, {os.cpu_count()} CPUs, commit {report.machine['commit'] or '?'}"
+        f"{settings.workers} worker process(es) x {settings.concurrency} threads, "
+        f"{os.cpu_count()} CPUs, commit {report.machine['commit'] or '?'}"
     )
     progress = Progress(
         TextColumn("{task.description}"),

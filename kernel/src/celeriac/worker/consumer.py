@@ -136,7 +136,14 @@ class Consumer:
                 stopping.wait(backoff)
                 continue
             for delivery in deliveries:
-                self.receive(delivery)
+                try:
+                    self.receive(delivery)
+                except Exception:
+                    # A broker error mid-way (the ETA hand-back, an early ack): the message
+                    # goes back, or comes back after its lease; the consumer carries on.
+                    log.exception("could not dispatch a message from %r; giving it back", delivery.queue)
+                    with contextlib.suppress(Exception):
+                        self.transport.reject([delivery], requeue=True)
 
     def _settle_loop(self) -> None:
         while not self._settled_all.is_set():

@@ -1,0 +1,354 @@
+"""The streams layout: one Redis stream per queue and priority band, read through a consumer group.
+
+A fetched entry stays in the group's pending entries list (PEL) until it is acknowledged
+(XACK and XDEL). The PEL keeps who holds each entry, since when, and how often it was
+delivered: that is the lease, the visibility timeout and the delivery count, all kept by
+Redis. A live worker renews its leases; a dead worker's entries are claimed by another
+worker once idle for ``visibility_timeout``. Delayed messages wait in a sorted set scored
+by due time and are moved to their stream by the fetch script, so no worker holds them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+from typing import final
+
+from attrs import frozen
+
+from celeriac.config import Config
+from celeriac.errors import MessageError
+from celeriac.protocols import DeadLetter
+from celeriac.protocols import Delivery
+from celeriac.protocols import Envelope
+from celeriac_redis import _scripts
+from celeriac_redis._client import block_ms
+from celeriac_redis._client import command
+from celeriac_redis._client import make_client
+from celeriac_redis._config import RedisConfig
+from celeriac_redis._dead import known_queues
+from celeriac_redis._dead import list_dead_letters
+from celeriac_redis._dead import split_id
+from celeriac_redis._dead import text as _text
+from celeriac_redis._fanout import Fanout
+from celeriac_redis._fanout import RedisSubscription
+from celeriac_redis._keys import QueueKeys
+from celeriac_redis._keys import band_of
+from celeriac_redis._packing import pack
+from celeriac_redis._packing import unpack
+
+log = logging.getLogger("celeriac.redis")
+_PROMOTE_BATCH = 1000
+#: Acks that failed on a broken connection are retried with the next batch; beyond this many
+#: the oldest are left to come back after their visibility timeout, which is safe too.
+_MAX_RETRIED_ACKS = 100_000
+
+
+@frozen
+class StreamTag:
+    """A delivery's tag: the band stream, the entry id, and the PEL counter it was handed out with."""
+
+    band: int
+    id: bytes
+    count: int
+
+
+@final
+class RedisTransport:
+    """Queues on Redis Streams with consumer groups: at-least-once, leased, counted deliveries.
+
+    Nothing connects until the first command. Methods may be called from several threads.
+
+    :param url: ``redis://host:port/db``, ``rediss://`` for TLS, or ``unix:///path``.
+    """
+
+    def __init__(self, url: str, config: Config) -> None:
+        settings = config.section("redis", RedisConfig)
+        self._settings = settings
+        self._client = make_client(url, settings)
+        self._steps = settings.priority_steps
+        self._group = settings.group
+        self._registry = f"{settings.key_prefix}queues"
+        self._min_idle_ms = max(int(config.visibility_timeout * 1000), 1)
+        self._consumer = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._keys: dict[str, QueueKeys] = {}
+        self._next_reclaim = 0.0
+        self._retry_acks: list[Delivery] = []
+        self._wakes: list[Any] = []  # (queue index, id) of wake entries read, acked by the next fetch
+        self._lock = threading.Lock()
+        register = self._client.register_script  # computes the SHA locally; loads on first use
+        self._fetch = register(_scripts.FETCH)
+        self._ack = register(_scripts.ACK)
+        self._extend = register(_scripts.EXTEND)
+        self._requeue = register(_scripts.REQUEUE)
+        self._release = register(_scripts.RELEASE)
+        self._bury = register(_scripts.DEAD_LETTER)
+        self._unbury = register(_scripts.REQUEUE_DEAD)
+        self._purge = register(_scripts.PURGE)
+        self._length = register(_scripts.LENGTH)
+        self._delay = register(_scripts.DELAY)
+        prefix = f"{settings.key_prefix}broadcast:"
+        self._fanout = Fanout(self._client, lambda channel: prefix + channel, pack, unpack)
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import ResponseError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        self._connection_errors = (RedisConnectionError, RedisTimeoutError, OSError)
+        self._response_error = ResponseError
+
+    @property
+    def consumer(self) -> str:
+        """This transport's consumer name in the group: ``host:pid:random``."""
+        return self._consumer
+
+    def keys(self, queue: str) -> QueueKeys:
+        keys = self._keys.get(queue)
+        if keys is None:
+            keys = self._keys[queue] = QueueKeys.build(self._settings.key_prefix, queue, self._steps)
+        return keys
+
+    # --- producing ------------------------------------------------------------------------
+
+    def declare_queue(self, queue: str) -> None:
+        """Record the queue's name (for listing dead letters); streams and groups appear on use."""
+        self._client.sadd(self._registry, queue)
+
+    def publish(
+        self, queue: str, envelopes: Sequence[Envelope], *, priority: int = 0, delay: float = 0.0
+    ) -> None:
+        """Append to the band stream of ``priority``, or to the delayed set when ``delay`` > 0."""
+        if not envelopes:
+            return
+        keys = self.keys(queue)
+        band = band_of(priority, self._steps)
+        if delay > 0:
+            tag = str(band).encode()
+            members = [secrets.token_hex(8).encode() + tag + pack(e) for e in envelopes]
+            self._delay(keys=[keys.delayed, keys.wake], args=[int(delay * 1000), *members])
+            return
+        stream = keys.bands[band]
+        if len(envelopes) == 1:
+            command(self._client, "XADD", stream, "*", "m", pack(envelopes[0]))
+            return
+        with self._client.pipeline(transaction=False) as pipe:
+            for envelope in envelopes:
+                command(pipe, "XADD", stream, "*", "m", pack(envelope))
+            pipe.execute()
+
+    # --- consuming ------------------------------------------------------------------------
+
+    def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Delivery]:
+        """Reserve up to ``limit`` messages, highest band first, in one script run.
+
+        When nothing is there, one XREADGROUP blocks on every band (and wake) stream until
+        an entry arrives, a delayed message is due, or ``timeout`` passes. Redis hands a new
+        entry to one blocked consumer only, and with the entry itself: no second round trip,
+        and idle workers are not all woken for one message.
+        """
+        if limit <= 0 or not queues:
+            return []
+        key_sets = [self.keys(queue) for queue in queues]
+        flat = [key for keys in key_sets for key in keys.all]
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            now = time.monotonic()
+            reclaim = now >= self._next_reclaim
+            if reclaim:
+                self._next_reclaim = now + self._settings.reclaim_interval
+            args: list[Any] = [self._group, self._consumer, limit, int(reclaim), self._min_idle_ms]
+            with self._lock:
+                wakes, self._wakes = self._wakes, []
+            args += [len(self._steps), _PROMOTE_BATCH, *wakes]
+            found, next_due = self._fetch(keys=flat, args=args)
+            if found:
+                return self._deliveries(key_sets, found)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            wait = remaining if next_due < 0 else min(remaining, next_due / 1000)
+            if wait > 0.001:
+                deliveries = self._block(key_sets, limit, wait)
+                if deliveries:
+                    return deliveries
+
+    def _block(self, key_sets: list[QueueKeys], limit: int, wait: float) -> list[Delivery]:
+        bands = [
+            (i, band, keys.bands[band])
+            for band in reversed(range(len(self._steps)))
+            for i, keys in enumerate(key_sets)
+        ]
+        wakes = [(i, -1, keys.wake) for i, keys in enumerate(key_sets)]
+        streams = {key: (i, band) for i, band, key in [*bands, *wakes]}
+        block = block_ms(wait, self._settings)
+        try:
+            reply = command(
+                self._client,
+                "XREADGROUP",
+                "GROUP",
+                self._group,
+                self._consumer,
+                "COUNT",
+                limit,
+                "BLOCK",
+                block,
+                "STREAMS",
+                *streams,
+                *[">"] * len(streams),
+            )
+        except self._response_error as exc:  # a stream deleted meanwhile: the script recreates it
+            log.debug("blocking read failed (%s); looking again", exc)
+            return []
+        found: list[Any] = []
+        for name, entries in _streams_of(reply):
+            index, band = streams[_text(name)]
+            for entry_id, fields in entries:
+                if band < 0:
+                    with self._lock:
+                        self._wakes.extend((index, entry_id))
+                else:
+                    found.extend((index, band, entry_id, fields.get(b"m", b""), fields.get(b"n", b"0"), 1))
+        deliveries = self._deliveries(key_sets, found)
+        if len(deliveries) > limit:  # several streams answered at once (Redis 7.2 and later)
+            self._settle(self._release, deliveries[limit:], "give back")
+        return deliveries[:limit]
+
+    def _deliveries(self, key_sets: list[QueueKeys], found: list[Any]) -> list[Delivery]:
+        deliveries = []
+        for i in range(0, len(found), 6):
+            index, band, entry_id, data, before, count = found[i : i + 6]
+            queue = key_sets[int(index)].queue
+            tag = StreamTag(int(band), entry_id, int(count))
+            try:
+                envelope = unpack(data)
+            except MessageError as exc:
+                reason = f"unreadable stream entry {entry_id!r}: {exc}"
+                log.error("dead-lettering an entry of %r: %s", queue, reason)
+                self._dead_letter(queue, tag, reason)
+                continue
+            deliveries.append(
+                Delivery(envelope=envelope, queue=queue, tag=tag, delivery_count=int(before) + int(count))
+            )
+        return deliveries
+
+    # --- settling ---------------------------------------------------------------------------
+
+    def ack(self, deliveries: Sequence[Delivery]) -> None:
+        """Remove the messages (XACK and XDEL) that this consumer still holds; one round trip."""
+        with self._lock:
+            retried, self._retry_acks = self._retry_acks, []
+        batch = [*retried, *deliveries]
+        if not self._settle(self._ack, batch, "acknowledge"):
+            with self._lock:
+                self._retry_acks = [*batch, *self._retry_acks][-_MAX_RETRIED_ACKS:]
+
+    def reject(self, deliveries: Sequence[Delivery], *, requeue: bool) -> None:
+        """Requeue at the end of the band, the delivery count carried over; or drop."""
+        if requeue:
+            self._settle(self._requeue, deliveries, "requeue")
+        else:
+            self._settle(self._ack, deliveries, "drop")
+
+    def extend(self, deliveries: Sequence[Delivery]) -> None:
+        """Reset the idle time of the entries this consumer still holds (XCLAIM JUSTID)."""
+        self._settle(self._extend, deliveries, "renew the lease of")
+
+    def _settle(self, script: Any, deliveries: Sequence[Delivery], what: str) -> bool:
+        """Run ``script`` per queue in one pipeline; a broken connection is logged, not raised.
+
+        After redis-py's own retries, giving up is safe: an unacknowledged message comes back.
+        """
+        if not deliveries:
+            return True
+        by_queue: dict[str, list[Any]] = defaultdict(list)
+        for delivery in deliveries:
+            tag = _tag(delivery)
+            by_queue[delivery.queue].extend((tag.band, tag.id, tag.count))
+        try:
+            with self._client.pipeline(transaction=False) as pipe:
+                for queue, triples in by_queue.items():
+                    script(
+                        keys=self.keys(queue).bands, args=[self._group, self._consumer, *triples], client=pipe
+                    )
+                pipe.execute()
+        except self._connection_errors as exc:
+            log.warning(
+                "could not %s %d messages (%s); Redis will deliver them again", what, len(deliveries), exc
+            )
+            return False
+        return True
+
+    def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Move the entry to the queue's dead-letter stream with the reason, atomically with its ack."""
+        self._dead_letter(delivery.queue, _tag(delivery), reason)
+
+    def _dead_letter(self, queue: str, tag: StreamTag, reason: str) -> None:
+        keys = self.keys(queue)
+        args: list[Any] = [self._group, self._consumer, tag.band, tag.id, tag.count, reason, queue]
+        try:
+            self._bury(keys=[*keys.bands, keys.dead], args=[*args, self._settings.dead_letter_max_len])
+            self._client.sadd(self._registry, queue)
+        except self._connection_errors as exc:
+            log.warning("could not dead-letter a message of %r (%s); it will come back", queue, exc)
+
+    def dead_letters(self, queue: str | None = None, limit: int = 100) -> list[DeadLetter]:
+        """Dead letters of one queue, or of every queue this Redis has seen, oldest first."""
+        queues = [queue] if queue is not None else known_queues(self._client, self._registry)
+        return list_dead_letters(self._client, queues, lambda name: self.keys(name).dead, limit)
+
+    def requeue_dead_letter(self, dead_letter_id: str) -> bool:
+        """Put a dead letter back on its queue, counted as never delivered; False if unknown."""
+        parts = split_id(dead_letter_id)
+        if parts is None:
+            return False
+        keys = self.keys(parts[0])
+        try:
+            return bool(self._unbury(keys=[*keys.bands, keys.dead], args=[parts[1]]))
+        except self._response_error as exc:  # not a stream id
+            log.debug("cannot requeue dead letter %r: %s", dead_letter_id, exc)
+            return False
+
+    def purge(self, queue: str) -> int:
+        """Delete what waits in the queue (delayed included; leased messages stay) and count it."""
+        keys = self.keys(queue)
+        return int(self._purge(keys=[*keys.bands, keys.delayed], args=[self._group]))
+
+    def queue_length(self, queue: str) -> int:
+        """Messages waiting: not yet delivered, or delayed."""
+        keys = self.keys(queue)
+        return int(self._length(keys=[*keys.bands, keys.delayed], args=[self._group]))
+
+    # --- fan-out ----------------------------------------------------------------------------
+
+    def broadcast(self, channel: str, envelope: Envelope) -> None:
+        self._fanout.broadcast(channel, envelope)
+
+    def subscribe(self, channel: str) -> RedisSubscription:
+        return self._fanout.subscribe(channel)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _streams_of(reply: Any) -> list[tuple[Any, Any]]:
+    """XREADGROUP's reply as (stream, entries) pairs, whichever shape redis-py gives it."""
+    if not reply:
+        return []
+    if isinstance(reply, dict):
+        return [
+            (name, entries[0] if entries and isinstance(entries[0], list) else entries)
+            for name, entries in reply.items()
+        ]
+    return [(name, entries) for name, entries in reply]
+
+
+def _tag(delivery: Delivery) -> StreamTag:
+    if not isinstance(delivery.tag, StreamTag):
+        raise TypeError(f"{delivery!r} was not fetched from a RedisTransport")
+    return delivery.tag

@@ -1,0 +1,273 @@
+"""Fixtures for tests against a real Redis: the server from ``REDIS_URL``, keys under a prefix per test.
+
+Redis defaults to ``redis://127.0.0.1:6379/15``. When it cannot be reached the tests that
+need it are skipped with the reason, except under ``CI=true``, where they fail: CI must not
+pass by testing nothing. Each test gets its own key prefix and deletes only its own keys
+afterwards; nothing is flushed.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import redis
+
+from celeriac.config import Config
+from celeriac_redis import RedisConfig
+
+DEFAULT_URL = "redis://127.0.0.1:6379/15"
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout} s")
+        time.sleep(0.02)
+
+
+def _unreachable(url: str) -> str | None:
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        client.ping()
+        client.close()
+    except (redis.RedisError, OSError) as exc:
+        return f"Redis at {url} is unreachable ({exc}); set REDIS_URL or start redis-server"
+    return None
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url = os.environ.get("REDIS_URL", DEFAULT_URL)
+    problem = _unreachable(url)
+    if problem is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{problem} (CI=true: Redis tests must run)")
+        pytest.skip(problem)
+    return url
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def prefix(redis_client: redis.Redis) -> Iterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards, and only they."""
+    value = f"celeriac-test-{secrets.token_hex(6)}:"
+    yield value
+    delete_prefixed(redis_client, value)
+
+
+def delete_prefixed(client: redis.Redis, prefix: str) -> None:
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    for start in range(0, len(keys), 500):
+        client.delete(*keys[start : start + 500])
+
+
+def make_config(prefix: str, **settings: Any) -> Config:
+    names = attrs.fields_dict(RedisConfig)
+    redis_settings = {k: settings.pop(k) for k in list(settings) if k in names}
+    section = RedisConfig(key_prefix=prefix, result_key_prefix=prefix, **redis_settings)
+    return Config(sections={"redis": section}, **settings)
+
+
+# --- processes: free ports, cleanup by PID, bounded waits --------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """A redis-server of this test's own, durable across restarts (AOF, fsync at every write)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("redis-server is not installed")
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                *("--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory)),
+                *("--appendonly", "yes", "--appendfsync", "always", "--save", ""),
+                *("--logfile", str(self.directory / "redis.log")),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        wait_for(lambda: _pings(client), 10, "redis-server start")
+        client.close()
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop(signal.SIGKILL)
+
+
+TASKS = """
+import os, time
+from celeriac import Celeriac
+
+app = Celeriac("proj")
+
+@app.task
+def add(x, y):
+    return x + y
+
+@app.task
+def slow(seconds, marker=None):
+    if marker:
+        with open(marker, "a") as f:
+            f.write(f"{os.getpid()}\\n")
+    time.sleep(seconds)
+    return seconds
+
+@app.task
+def die(marker):
+    with open(marker, "a") as f:
+        f.write(f"{os.getpid()}\\n")
+    os.kill(os.getpid(), 9)
+
+@app.task
+def noop():
+    return None
+
+@app.task
+def greet(name, punctuation="!"):
+    return f"hello {name}{punctuation}"
+
+@app.task
+def fail():
+    raise ValueError("broken on purpose")
+"""
+
+
+class WorkerProcess:
+    def __init__(self, proc: subprocess.Popen[bytes], log: Path) -> None:
+        self.proc = proc
+        self.log = log
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while "ready: consuming" not in self.output():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.output()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"worker not ready after {timeout} s:\n{self.output()}")
+            time.sleep(0.05)
+
+
+def write_project(
+    directory: Path, url: str, prefix: str, visibility_timeout: float = 2.0, layout: str = "streams"
+) -> None:
+    (directory / "proj.py").write_text(textwrap.dedent(TASKS))
+    (directory / "celeriac.toml").write_text(
+        f'broker = "{url}"\nvisibility_timeout = {visibility_timeout}\n'
+        '[plugins]\nenable = ["redis", "json", "threads"]\n'
+        f"[worker]\npoll_timeout = 0.2\n"
+        f'[redis]\nkey_prefix = "{prefix}"\nresult_key_prefix = "{prefix}"\nreclaim_interval = 0.2\n'
+        f'layout = "{layout}"\nkombu_global_keyprefix = "{prefix}"\n'
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path, redis_url: str, prefix: str) -> Path:
+    """A project directory with a tasks module and a celeriac.toml on this test's keys."""
+    write_project(tmp_path, redis_url, prefix)
+    return tmp_path
+
+
+@pytest.fixture
+def client(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The producer side: the project's app, imported in the test process."""
+    monkeypatch.chdir(project)
+    monkeypatch.syspath_prepend(str(project))
+    sys.modules.pop("proj", None)
+    import proj
+
+    yield proj.app
+    proj.app.close()
+    sys.modules.pop("proj", None)
+
+
+@pytest.fixture
+def start_worker(project: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    started: list[WorkerProcess] = []
+
+    def start(*args: str, ready: bool = True) -> WorkerProcess:
+        log = project / f"worker-{len(started)}.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_")}
+        env["PYTHONPATH"] = str(project)
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "celeriac", "-A", "proj", "worker", *args],
+                cwd=project,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        worker = WorkerProcess(proc, log)
+        started.append(worker)
+        if ready:
+            worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in started:
+        if worker.proc.poll() is None:
+            worker.proc.send_signal(signal.SIGKILL)
+            worker.proc.wait(timeout=10)
