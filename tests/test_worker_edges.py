@@ -56,7 +56,7 @@ def test_early_ack_keeps_reserved_messages_on_shutdown() -> None:
     @app.task(acks_late=False)
     def slow() -> None:
         started.set()
-        time.sleep(0.3)
+        time.sleep(1.0)  # long enough that the stop lands while the first one still runs
 
     for _ in range(5):
         slow.delay()
