@@ -9,6 +9,7 @@ from celeriac.message import TaskMessage
 from celeriac.outcome import Disposition
 from celeriac.outcome import Outcome
 from celeriac.protocols import Broadcaster
+from celeriac.protocols import ChordCounter
 from celeriac.protocols import Compressor
 from celeriac.protocols import ControlCommand
 from celeriac.protocols import DeadLetter
@@ -41,6 +42,7 @@ __all__ = [
     "AsyncResult",
     "Broadcaster",
     "Celeriac",
+    "ChordCounter",
     "Compressor",
     "ControlCommand",
     "DeadLetter",

@@ -24,6 +24,7 @@ from typing import overload
 
 from attrs import evolve
 
+from celeriac.builtins import register_builtins
 from celeriac.codec import Codec
 from celeriac.config import Config
 from celeriac.config import build_config
@@ -31,13 +32,16 @@ from celeriac.config import plugins_config
 from celeriac.config import read_layers
 from celeriac.control import Control
 from celeriac.errors import ConfigError
+from celeriac.message import Embed
 from celeriac.message import TaskMessage
 from celeriac.plugins import Plugins
 from celeriac.plugins import make_plugins
+from celeriac.protocols import ChordCounter
 from celeriac.protocols import ResultStore
 from celeriac.protocols import Transport
 from celeriac.ratelimit import parse_rate
 from celeriac.result import AsyncResult
+from celeriac.result import GroupResult
 from celeriac.result import ResultHandle
 from celeriac.result_meta import ResultEncoder
 from celeriac.task import Task
@@ -94,12 +98,14 @@ class Celeriac:
             serializer=self.config.serializer,
             accept=self.config.accept,
             compression=self.config.compression,
+            result_accept=self.config.result_accept,
         )
         self.results = ResultEncoder(self.codec, self.config.result_serializer)
         self.origin = f"gen{os.getpid()}@{socket.gethostname()}"
         self._lock = threading.Lock()
         self._transport: Transport | None = None
         self._result_store: ResultStore | None = None
+        register_builtins(self)
 
     def __repr__(self) -> str:
         return f"<Celeriac {self.main or '__main__'} broker={self.config.broker}>"
@@ -235,16 +241,55 @@ class Celeriac:
     ) -> ResultHandle:
         """Queue a task by name (it need not be registered here): Celery's ``send_task``."""
         task = self.tasks.get(name)
+        if self.config.task_always_eager and task is not None:
+            from celeriac.eager import apply_eagerly
+
+            task.arguments.check(name, tuple(args or ()), dict(kwargs or {}))
+            eager: ResultHandle = apply_eagerly(task, tuple(args or ()), dict(kwargs or {}))
+            return eager
+        message = self.build_message(
+            name,
+            args,
+            kwargs,
+            task_id=task_id,
+            countdown=countdown,
+            eta=eta,
+            expires=expires,
+            priority=priority,
+            headers=headers,
+            ignore_result=ignore_result,
+            parent_id=parent_id,
+            root_id=root_id,
+        )
+        self.publish_message(message, self.queue_for(name, queue), serializer=serializer)
+        return AsyncResult(message.id, self)
+
+    def build_message(
+        self,
+        name: str,
+        args: Iterable[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        task_id: str | None = None,
+        countdown: float | None = None,
+        eta: dt.datetime | None = None,
+        expires: float | dt.datetime | None = None,
+        priority: int | None = None,
+        headers: Mapping[str, Any] | None = None,
+        ignore_result: bool | None = None,
+        parent_id: str | None = None,
+        root_id: str | None = None,
+        embed: Embed | None = None,
+        group: str | None = None,
+        group_index: int | None = None,
+    ) -> TaskMessage:
+        """The protocol 2 message for a call: arguments checked, times made absolute (UTC)."""
+        task = self.tasks.get(name)
         options = task.options if task else self._task_options(name, {})
         args, kwargs = tuple(args or ()), dict(kwargs or {})
         if task is not None:
             task.arguments.check(name, args, kwargs)
             args, kwargs = task.arguments.unstructure(args, kwargs)
-        if self.config.task_always_eager and task is not None:
-            from celeriac.eager import apply_eagerly
-
-            eager: ResultHandle = apply_eagerly(task, args, kwargs)
-            return eager
         now = dt.datetime.now(dt.UTC)
         if countdown is not None:
             eta = now + dt.timedelta(seconds=countdown)
@@ -256,13 +301,16 @@ class Celeriac:
         elif isinstance(expires, dt.datetime) and expires.tzinfo is None:
             expires = expires.replace(tzinfo=dt.UTC)
         task_id = task_id or str(uuid.uuid4())
-        message = TaskMessage(
+        return TaskMessage(
             id=task_id,
             task=name,
             args=args,
             kwargs=kwargs,
+            embed=embed or Embed(),
             eta=eta,
             expires=expires,
+            group=group,
+            group_index=group_index,
             timelimit=(options.time_limit, options.soft_time_limit),
             root_id=root_id or task_id,
             parent_id=parent_id,
@@ -271,12 +319,44 @@ class Celeriac:
             extra_headers=dict(headers or {}),
             priority=_first_set(priority, options.priority, self.config.default_priority),
         )
-        self.publish_message(
-            message,
-            queue or options.queue or self.config.default_queue,
-            serializer=serializer or options.serializer,
-        )
-        return AsyncResult(task_id, self)
+
+    def queue_for(self, name: str, queue: str | None = None) -> str:
+        """Where a task goes: the call's queue, else its options' (code, TOML, routes), else the default."""
+        if queue:
+            return queue
+        task = self.tasks.get(name)
+        options = task.options if task else self._task_options(name, {})
+        return options.queue or self.config.default_queue
+
+    def send_message(self, outgoing: tuple[TaskMessage, str | None]) -> None:
+        """Publish one built message; ``None`` as queue means the task's own."""
+        message, queue = outgoing
+        self.publish_message(message, self.queue_for(message.task, queue))
+
+    def send_messages(self, outgoing: Iterable[tuple[TaskMessage, str | None]]) -> None:
+        """Publish many messages in one transport call per queue and priority, where they
+        need no delay: a group of a thousand tasks is one round trip, not a thousand."""
+        batches: dict[tuple[str, int, str | None], list[TaskMessage]] = {}
+        for message, queue in outgoing:
+            if message.eta is not None:
+                self.send_message((message, queue))
+                continue
+            name = self.queue_for(message.task, queue)
+            batches.setdefault((name, message.priority or 0, self._serializer_of(message.task)), []).append(
+                message
+            )
+        lifecycle = self.plugins.lifecycle
+        for (queue_name, priority, serializer), messages in batches.items():
+            for message in messages:
+                lifecycle.before_publish(message, queue_name, self)
+            envelopes = [self.codec.encode_task(message, serializer) for message in messages]
+            self.transport.publish(queue_name, envelopes, priority=priority)
+            for message in messages:
+                lifecycle.after_publish(message, queue_name, self)
+
+    def _serializer_of(self, name: str) -> str | None:
+        task = self.tasks.get(name)
+        return (task.options if task else self._task_options(name, {})).serializer
 
     def publish_message(
         self, message: TaskMessage, queue: str, *, serializer: str | None = None, delay_from_eta: bool = True
@@ -284,21 +364,34 @@ class Celeriac:
         """Encode and publish one message; the transport delays it until its ETA."""
         lifecycle = self.plugins.lifecycle
         lifecycle.before_publish(message, queue, self)
-        envelope = self.codec.encode_task(message, serializer)
+        envelope = self.codec.encode_task(message, serializer or self._serializer_of(message.task))
         delay = 0.0
         if delay_from_eta and message.eta is not None:
             delay = max(0.0, (message.eta - dt.datetime.now(dt.UTC)).total_seconds())
         self.transport.publish(queue, [envelope], priority=message.priority or 0, delay=delay)
         lifecycle.after_publish(message, queue, self)
 
+    def require_chord_support(self) -> None:
+        """Chords need a result store that counts finished parts atomically."""
+        url = self.result_store_url
+        if url is None or not isinstance(self.result_store, ChordCounter):
+            raise ConfigError(
+                f"chords need a result store with atomic counters (SQLite, Redis); "
+                f"the result store {url or 'is turned off'!s} has none"
+            )
+
     @property
     def control(self) -> Control:
         """Remote control of running workers: ``app.control.revoke(task_id)``."""
         return Control(self)
 
-    def AsyncResult(self, task_id: str) -> AsyncResult:  # noqa: N802 - Celery's spelling, for migration
+    def AsyncResult(self, task_id: str, parent: AsyncResult | GroupResult | None = None) -> AsyncResult:  # noqa: N802 - Celery's spelling
         """A handle on a task's result by id."""
-        return AsyncResult(task_id, self)
+        return AsyncResult(task_id, self, parent=parent)
+
+    def GroupResult(self, group_id: str) -> GroupResult:  # noqa: N802 - Celery's spelling
+        """A saved group's results by group id."""
+        return GroupResult.restore(group_id, self)
 
     # --- worker -----------------------------------------------------------------------
 

@@ -31,13 +31,22 @@ class Codec:
         serializer: str,
         accept: Iterable[str],
         compression: str | None = None,
+        result_accept: Iterable[str] | None = None,
     ) -> None:
         self._by_name = dict(serializers)
         self._by_type = {s.content_type: s for s in serializers.values()}
         self._compressors = {c.content_type: c for c in compressors.values()}
         self.default = self.serializer(serializer, "serializer")
         self.accept = frozenset(self._content_type(item) for item in accept)
+        #: What a result reader trusts; the task ``accept`` list unless set on its own.
+        self.result_accept = (
+            frozenset(self._content_type(item) for item in result_accept)
+            if result_accept is not None
+            else self.accept
+        )
         self.compressor: Compressor | None = None
+        #: Bodies shorter than this are sent uncompressed (an optional ``threshold`` attribute).
+        self.compression_threshold = 0
         if compression:
             if compression not in compressors:
                 raise ConfigError(
@@ -45,6 +54,12 @@ class Codec:
                     f"(installed: {', '.join(sorted(compressors)) or 'none'})"
                 )
             self.compressor = compressors[compression]
+            self.compression_threshold = int(getattr(self.compressor, "threshold", 0))
+        # A serializer wrapping another (signing) may look it up here, once all are known.
+        for candidate in self._by_name.values():
+            bind = getattr(candidate, "bind", None)
+            if callable(bind):
+                bind(self)
 
     def serializer(self, name: str, key: str = "serializer") -> Serializer:
         try:
@@ -77,12 +92,21 @@ class Codec:
         except Exception as exc:
             raise SerializationError(f"{chosen.name} cannot encode {type(value).__name__}: {exc}") from exc
 
-    def loads(self, data: bytes, content_type: str, compression: str | None = None) -> Any:
+    def loads(
+        self,
+        data: bytes,
+        content_type: str,
+        compression: str | None = None,
+        *,
+        accept: frozenset[str] | None = None,
+    ) -> Any:
         """Decode bytes of an accepted content type; refused types raise ContentDisallowedError."""
-        if content_type not in self.accept:
+        trusted = self.accept if accept is None else accept
+        if content_type not in trusted:
+            key = "accept" if accept is None else "result_accept"
             raise ContentDisallowedError(
-                f"refused content type {content_type!r}: not in accept "
-                f"({', '.join(sorted(self.accept))}); add it to 'accept' to trust it"
+                f"refused content type {content_type!r}: not in {key} "
+                f"({', '.join(sorted(trusted))}); add it to {key!r} to trust it"
             )
         serializer = self._by_type.get(content_type)
         if serializer is None:
@@ -110,7 +134,7 @@ class Codec:
     def encode_task(self, message: TaskMessage, serializer: str | None = None) -> Envelope:
         body, chosen = self.dumps(message.body(), serializer)
         headers = message.headers()
-        if self.compressor is not None:
+        if self.compressor is not None and len(body) >= self.compression_threshold:
             body = self.compressor.compress(body)
             headers["compression"] = self.compressor.content_type
         return Envelope(

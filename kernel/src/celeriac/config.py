@@ -113,6 +113,8 @@ class Config:
     result_serializer: str = "json"
     #: Content types (or serializer names) a worker and a result reader accept.
     accept: tuple[str, ...] = ("json",)
+    #: Content types a result reader trusts; unset means the same as ``accept``.
+    result_accept: tuple[str, ...] | None = None
     compression: str | None = None
     default_queue: str = "celery"
     default_priority: int | None = None

@@ -39,6 +39,10 @@ class TimeoutError(CeleriacError):  # noqa: A001 - mirrors Celery's celery.excep
     """A result was not ready within the timeout."""
 
 
+class ChordError(CeleriacError):
+    """A chord's body was not run because one of its header tasks did not succeed."""
+
+
 class TaskRevokedError(CeleriacError):
     """The task was revoked (or expired) and will not run."""
 

@@ -44,6 +44,10 @@ class Executor:
         if request.id in self.revoked:
             self._store(request, states.REVOKED, "revoked", None)
             lifecycle.task_revoked(request, "revoked", {"expired": False})
+            if not request.message.embed.empty:
+                from celeriac.workflow import after_task
+
+                after_task(self.app, request, states.REVOKED, None)
             return Outcome(request=request, state=states.REVOKED, reason="revoked")
         lifecycle.task_prerun(task, request)
         if task.options.track_started:
@@ -63,6 +67,10 @@ class Executor:
         if state == states.SUCCESS and reason is None:
             self._store(request, state, retval, None)
             lifecycle.task_success(task, request, retval)
+        if not request.message.embed.empty:
+            from celeriac.workflow import after_task
+
+            after_task(self.app, request, state, retval)
             if log.isEnabledFor(logging.INFO):
                 log.info("Task %s[%s] succeeded in %.4fs: %.200r", task.name, request.id, runtime, retval)
         lifecycle.task_postrun(task, request, state, retval)

@@ -55,6 +55,11 @@ class Embed:
     chain: tuple[dict[str, Any], ...] | None = None
     chord: dict[str, Any] | None = None
 
+    @property
+    def empty(self) -> bool:
+        """No workflow part: the common case, checked on the hot path."""
+        return not (self.callbacks or self.errbacks or self.chain or self.chord)
+
     def to_wire(self) -> dict[str, Any]:
         def seq(value: tuple[dict[str, Any], ...] | None) -> list[dict[str, Any]] | None:
             return list(value) if value is not None else None

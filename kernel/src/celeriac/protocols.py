@@ -190,8 +190,22 @@ class ResultStore(Protocol):
 
 
 @runtime_checkable
+class ChordCounter(Protocol):
+    """Atomic counting of a chord's finished header tasks, an optional result-store capability."""
+
+    def chord_part_done(self, group_id: str, task_id: str, size: int) -> bool:
+        """Record that ``task_id`` of the group finished; True for exactly one caller: the
+        one whose call completed the count. Idempotent per task id, so a redelivered header
+        task cannot complete a chord twice or early."""
+
+
+@runtime_checkable
 class Serializer(Protocol):
-    """Turns Python values into bytes and back for one content type."""
+    """Turns Python values into bytes and back for one content type.
+
+    A serializer that wraps another (a signing one) may define ``bind(codec)``: it is called
+    once every serializer is known, so it can look its inner one up with ``codec.serializer``.
+    """
 
     name: str
     content_type: str
@@ -204,7 +218,11 @@ class Serializer(Protocol):
 
 @runtime_checkable
 class Compressor(Protocol):
-    """Compresses message bodies; ``content_type`` is the value of the ``compression`` header."""
+    """Compresses message bodies; ``content_type`` is the value of the ``compression`` header.
+
+    A compressor may also have an int ``threshold``: bodies shorter than that are sent as they
+    are (small bodies gain nothing). It is optional, so it is read with ``getattr``.
+    """
 
     name: str
     content_type: str

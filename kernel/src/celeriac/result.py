@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Protocol
@@ -44,9 +46,13 @@ class ResultHandle(Protocol):
 class AsyncResult:
     """The result of a queued task, read from the app's result store."""
 
-    def __init__(self, task_id: str, app: Celeriac) -> None:
+    def __init__(
+        self, task_id: str, app: Celeriac, *, parent: AsyncResult | GroupResult | None = None
+    ) -> None:
         self.id = task_id
         self.app = app
+        #: The result this one follows in a chain (or a chord's header), walking back to the start.
+        self.parent = parent
 
     def __repr__(self) -> str:
         return f"<AsyncResult {self.id} {self.state}>"
@@ -125,3 +131,70 @@ def _value(meta: ResultMeta) -> Any:
     if meta.state in states.EXCEPTION_STATES:
         return exception_from_meta(meta.result)
     return meta.result
+
+
+class GroupResult:
+    """The results of a group's tasks, in the order they were given."""
+
+    def __init__(self, group_id: str, results: list[AsyncResult], app: Celeriac) -> None:
+        self.id = group_id
+        self.results = results
+        self.app = app
+
+    def __repr__(self) -> str:
+        return f"<GroupResult {self.id} [{', '.join(r.id for r in self.results)}]>"
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __iter__(self) -> Iterator[AsyncResult]:
+        return iter(self.results)
+
+    def _states(self) -> list[str]:
+        records = self.app.result_store.get_many([r.id for r in self.results])
+        return [record.state if record is not None else states.PENDING for record in records]
+
+    def completed_count(self) -> int:
+        """How many finished successfully."""
+        return sum(state == states.SUCCESS for state in self._states())
+
+    def ready(self) -> bool:
+        return all(state in states.READY_STATES for state in self._states())
+
+    def successful(self) -> bool:
+        return all(state == states.SUCCESS for state in self._states())
+
+    def failed(self) -> bool:
+        return any(state == states.FAILURE for state in self._states())
+
+    def get(self, timeout: float | None = None, propagate: bool = True) -> list[Any]:
+        """Every task's value, in order; the first failure is raised when ``propagate``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        values = []
+        for result in self.results:
+            remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            values.append(result.get(timeout=remaining, propagate=propagate))
+        return values
+
+    join = get
+
+    def revoke(self, *, terminate: bool = False) -> None:
+        self.app.control.revoke([r.id for r in self.results], terminate=terminate)
+
+    def save(self) -> None:
+        """Store the member ids under the group id, so :meth:`restore` can find them."""
+        record = self.app.results.encode(self.id, states.SUCCESS, [r.id for r in self.results])
+        self.app.result_store.store(record)
+
+    def forget(self) -> None:
+        self.app.result_store.forget(self.id)
+        for result in self.results:
+            result.forget()
+
+    @classmethod
+    def restore(cls, group_id: str, app: Celeriac) -> GroupResult:
+        record = app.result_store.get(group_id)
+        if record is None:
+            raise KeyError(f"no saved group {group_id!r}")
+        ids = app.results.decode(record).result
+        return cls(group_id, [app.AsyncResult(task_id) for task_id in ids], app)

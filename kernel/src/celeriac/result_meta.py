@@ -63,7 +63,7 @@ class ResultEncoder:
         )
 
     def decode(self, record: ResultRecord) -> ResultMeta:
-        meta = self.codec.loads(record.payload, record.content_type)
+        meta = self.codec.loads(record.payload, record.content_type, accept=self.codec.result_accept)
         return ResultMeta(
             task_id=record.task_id,
             state=meta.get("status", record.state),

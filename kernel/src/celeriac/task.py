@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
@@ -22,6 +23,8 @@ from celeriac.errors import Retry
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
+    from celeriac.canvas import Group
+    from celeriac.canvas import Signature
     from celeriac.eager import EagerResult
     from celeriac.request import TaskRequest
     from celeriac.result import ResultHandle
@@ -135,6 +138,33 @@ class Task(Generic[P, R]):
         from celeriac.eager import apply_eagerly
 
         return apply_eagerly(self, tuple(args or ()), dict(kwargs or {}))
+
+    def s(self, *args: Any, **kwargs: Any) -> Signature:
+        """A signature of a call of this task, for chains, groups, chords and callbacks."""
+        from celeriac.canvas import Signature
+
+        return Signature(task=self.name, args=args, kwargs=kwargs, app=self.app)
+
+    def si(self, *args: Any, **kwargs: Any) -> Signature:
+        """An immutable signature: a chain does not pass it the previous result."""
+        return self.s(*args, **kwargs).si()
+
+    signature = s
+
+    def map(self, items: Iterable[Any]) -> Signature:
+        from celeriac.canvas import xmap
+
+        return xmap(self.s(), items)
+
+    def starmap(self, items: Iterable[Iterable[Any]]) -> Signature:
+        from celeriac.canvas import starmap
+
+        return starmap(self.s(), items)
+
+    def chunks(self, items: Iterable[Any], size: int) -> Group:
+        from celeriac.canvas import chunks
+
+        return chunks(self.s(), items, size)
 
     def run(self, request: TaskRequest) -> R:
         """Run for a worker's request, passing the call context first when ``bind`` is set."""

@@ -208,6 +208,7 @@ class MemoryResultStore:
 
     def __init__(self) -> None:
         self._records: dict[str, ResultRecord] = {}
+        self._chords: dict[str, set[str]] = {}
         self._cond = threading.Condition()
 
     def store(self, record: ResultRecord) -> None:
@@ -236,6 +237,14 @@ class MemoryResultStore:
     def forget(self, task_id: str) -> None:
         with self._cond:
             self._records.pop(task_id, None)
+
+    def chord_part_done(self, group_id: str, task_id: str, size: int) -> bool:
+        with self._cond:
+            parts = self._chords.setdefault(group_id, set())
+            if task_id in parts:
+                return False
+            parts.add(task_id)
+            return len(parts) == size
 
     def get_many(self, task_ids: Sequence[str]) -> list[ResultRecord | None]:
         with self._cond:

@@ -198,13 +198,6 @@ class Consumer:
             self.transport.publish(delivery.queue, [delivery.envelope], priority=priority, delay=delay)
             self.transport.ack([delivery])
             return
-        if message.embed.callbacks or message.embed.errbacks or message.embed.chain or message.embed.chord:
-            log.warning(
-                "Task %s[%s] carries callbacks, a chain or a chord; this worker runs the task "
-                "but not its workflow parts yet",
-                message.task,
-                message.id,
-            )
         request = TaskRequest(
             message=message,
             queue=delivery.queue,
@@ -425,6 +418,12 @@ class Consumer:
         self.app.plugins.lifecycle.task_revoked(request, reason, {"expired": expired})
         if self.events.enabled:
             self.events.send("task-revoked", uuid=message.id, terminated=False, signum=None, expired=expired)
+        if message.embed.chord and message.group and self._store is not None:
+            from celeriac.canvas import Signature
+            from celeriac.workflow import part_done
+
+            # A revoked header task still counts, so its chord fails instead of waiting forever.
+            part_done(self.app, message.group, message.id, Signature.from_dict(message.embed.chord, self.app))
         self.transport.ack([delivery])
 
     def _store_state(self, task_id: str, state: str, value: Any) -> None:

@@ -32,6 +32,12 @@ CREATE TABLE IF NOT EXISTS results (
     expires_at REAL
 );
 CREATE INDEX IF NOT EXISTS results_expires ON results (expires_at);
+CREATE TABLE IF NOT EXISTS chord_parts (
+    group_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    done_at REAL NOT NULL,
+    PRIMARY KEY (group_id, task_id)
+);
 COMMIT;
 """
 # A SUCCESS row is final (a duplicate run after a redelivery must not undo it) until it expires.
@@ -112,6 +118,25 @@ class SqliteResultStore:
     def forget(self, task_id: str) -> None:
         with self._db.connection() as conn:
             conn.execute("DELETE FROM results WHERE task_id = ?", (task_id,))
+
+    def chord_part_done(self, group_id: str, task_id: str, size: int) -> bool:
+        """Count a finished header task once; True for the call that completes the chord.
+
+        Insert and count run in one write transaction, so two workers finishing the last two
+        parts at once see 2/2 exactly once between them. Parts stay recorded, so a header
+        task delivered again after the chord completed cannot complete it a second time.
+        """
+        with self._db.transaction() as conn:
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO chord_parts (group_id, task_id, done_at) VALUES (?, ?, ?)",
+                (group_id, task_id, time.time()),
+            ).rowcount
+            if not inserted:
+                return False
+            (count,) = conn.execute(
+                "SELECT count(*) FROM chord_parts WHERE group_id = ?", (group_id,)
+            ).fetchone()
+            return bool(count == size)
 
     def close(self) -> None:
         self._db.close()

@@ -1,0 +1,27 @@
+"""Tasks every app has: ``celery.map`` and ``celery.starmap``, named as in Celery."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+from typing import Any
+
+if TYPE_CHECKING:
+    from celeriac.app import Celeriac
+
+
+def register_builtins(app: Celeriac) -> None:
+    from celeriac.canvas import Signature
+
+    def run_map(task: dict[str, Any], it: Iterable[Any]) -> list[Any]:
+        """Apply a task's function to each item, here in the worker."""
+        target = app.tasks[Signature.from_dict(task).task]
+        return [target(item) for item in it]
+
+    def run_starmap(task: dict[str, Any], it: Iterable[Iterable[Any]]) -> list[Any]:
+        """Apply a task's function to each argument tuple, here in the worker."""
+        target = app.tasks[Signature.from_dict(task).task]
+        return [target(*args) for args in it]
+
+    app.task(name="celery.map")(run_map)
+    app.task(name="celery.starmap")(run_starmap)
