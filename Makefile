@@ -3,10 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # Each plugin is its own distribution; extras in brackets pull optional accelerators.
-PLUGINS := sqlite json threads solo redis pickle yaml msgpack compression signing
+PLUGINS := sqlite json threads solo redis pickle yaml msgpack compression signing events
 INSTALLS := -e kernel -e plugins/sqlite -e 'plugins/json[fast]' -e plugins/threads -e plugins/solo \
 	-e 'plugins/redis[hiredis]' -e plugins/pickle -e plugins/yaml -e plugins/msgpack \
-	-e 'plugins/compression[zstd]' -e plugins/signing -e contrib/plugin-template
+	-e 'plugins/compression[zstd]' -e plugins/signing -e 'plugins/events[fast]' -e contrib/plugin-template
 SOURCES := kernel/src $(foreach p,$(PLUGINS),plugins/$(p)/src) contrib/plugin-template/src
 STAMP := $(VENV)/.installed
 

@@ -354,3 +354,17 @@ def test_solo_cold_shutdown_does_not_wait_for_the_running_task() -> None:
         assert app.transport.queue_length("celery") == 1  # given back, not lost
     finally:
         release.set()
+
+
+def test_each_success_is_logged_like_celery(caplog: pytest.LogCaptureFixture) -> None:
+    app = make_app()
+
+    @app.task(name="tests.seven")
+    def seven() -> int:
+        return 7
+
+    with caplog.at_level("INFO", logger="celeriac.worker"), worker_thread(app):
+        result = seven.delay()
+        result.get(timeout=5)
+    assert f"Task tests.seven[{result.id}] succeeded in" in caplog.text
+    assert caplog.text.rstrip().count(": 7") >= 1

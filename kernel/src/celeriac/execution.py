@@ -55,34 +55,42 @@ class Executor:
         started = time.perf_counter()
         retval: Any = None
         reason: str | None = None
+        trace: str | None = None
         try:
             retval = task.run(request)
             state = states.SUCCESS
         except Ignore:
             state, reason = states.SUCCESS, "ignored"
         except Exception as exc:
-            state, retval = self._failed(task, request, exc)
+            state, retval, trace = self._failed(task, request, exc)
             reason = f"{type(retval).__name__}: {retval}"
         runtime = time.perf_counter() - started
         if state == states.SUCCESS and reason is None:
             self._store(request, state, retval, None)
             lifecycle.task_success(task, request, retval)
+            if log.isEnabledFor(logging.INFO):
+                log.info("Task %s[%s] succeeded in %.4fs: %.200r", task.name, request.id, runtime, retval)
         if not request.message.embed.empty:
             from celeriac.workflow import after_task
 
             after_task(self.app, request, state, retval)
-            if log.isEnabledFor(logging.INFO):
-                log.info("Task %s[%s] succeeded in %.4fs: %.200r", task.name, request.id, runtime, retval)
         lifecycle.task_postrun(task, request, state, retval)
         disposition = Disposition.ACK
         if state == states.FAILURE and task.options.acks_late and not task.options.acks_on_failure_or_timeout:
             disposition = Disposition.DEAD_LETTER
-        return Outcome(request=request, state=state, disposition=disposition, runtime=runtime, reason=reason)
+        return Outcome(
+            request=request,
+            state=state,
+            disposition=disposition,
+            runtime=runtime,
+            reason=reason,
+            traceback=trace,
+        )
 
     def _failed(
         self, task: Task[Any, Any], request: TaskRequest, exc: Exception
-    ) -> tuple[str, BaseException]:
-        """Record a retry or a failure; returns the state and the exception to report."""
+    ) -> tuple[str, BaseException, str]:
+        """Record a retry or a failure; returns the state, the exception to report and its traceback."""
         if self.autoretries(task, exc):
             from celeriac.task import TaskCall
             from celeriac.task import retry_delay
@@ -93,15 +101,16 @@ class Executor:
                 exc = raised
         if isinstance(exc, Retry):
             cause = exc.exc or exc
-            self._store(request, states.RETRY, cause, _traceback(cause))
+            trace = _traceback(cause)
+            self._store(request, states.RETRY, cause, trace)
             self.lifecycle.task_retry(task, request, cause)
             log.info("Task %s[%s] will retry: %r", task.name, request.id, cause)
-            return states.RETRY, cause
+            return states.RETRY, cause, trace
         trace = _traceback(exc)
         self._store(request, states.FAILURE, exc, trace)
         self.lifecycle.task_failure(task, request, exc, trace)
         log.error("Task %s[%s] raised %s: %s\n%s", task.name, request.id, type(exc).__name__, exc, trace)
-        return states.FAILURE, exc
+        return states.FAILURE, exc, trace
 
     @staticmethod
     def autoretries(task: Task[Any, Any], exc: Exception) -> bool:

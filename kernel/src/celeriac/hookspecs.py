@@ -118,10 +118,14 @@ def celeriac_add_control_commands() -> Sequence[ControlCommand]:
 
 
 @hookspec
-def celeriac_add_event_sinks(config: Config) -> Sequence[EventSink]:
-    """Return the event sinks this plugin wants, given the configuration (none when disabled).
+def celeriac_add_event_sinks(config: Config, app: Celeriac) -> Sequence[EventSink]:
+    """Return the event sinks this plugin wants, given the configuration.
 
-    Called in the worker's main thread at start; every plugin's sinks receive every event.
+    Called in the worker's main thread at every start, also with events off (remote control
+    can turn them on), so a sink must do nothing until its first event. Every plugin's sinks
+    receive every event, from several threads.
+
+    :param app: the app (opt-in), e.g. for its transport's fan-out.
     """
 
 

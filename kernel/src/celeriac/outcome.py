@@ -34,3 +34,5 @@ class Outcome:
     disposition: Disposition = Disposition.ACK
     runtime: float = 0.0
     reason: str | None = None
+    #: The worker's traceback of a failure or retry, for events and logs.
+    traceback: str | None = None

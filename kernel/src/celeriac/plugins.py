@@ -268,9 +268,9 @@ class Plugins:
                 contributed.append(step)
         return kernel + contributed
 
-    def event_sinks(self, config: Config) -> list[EventSink]:
+    def event_sinks(self, config: Config, app: Celeriac | None = None) -> list[EventSink]:
         sinks: list[EventSink] = []
-        for contributed in self.pm.hook.celeriac_add_event_sinks(config=config):
+        for contributed in self.pm.hook.celeriac_add_event_sinks(config=config, app=app):
             sinks.extend(contributed)
         return sinks
 

@@ -217,6 +217,8 @@ class Consumer:
                 retries=message.retries,
                 root_id=message.root_id,
                 parent_id=message.parent_id,
+                eta=message.eta.isoformat() if message.eta else None,
+                expires=message.expires.isoformat() if message.expires else None,
             )
         bucket = self._bucket(task.name, task.options.rate_limit)
         if bucket is not None:
@@ -406,6 +408,8 @@ class Consumer:
         self, delivery: Delivery, reason: str, task_id: Any, exc: CeleriacError | None = None
     ) -> None:
         log.error("dead-lettering message %s from %r: %s", task_id or "?", delivery.queue, reason)
+        if self.events.enabled and isinstance(task_id, str):
+            self.events.send("task-rejected", uuid=task_id, requeue=False, reason=reason)
         if isinstance(task_id, str) and task_id and self._store is not None:
             self._store_state(task_id, states.FAILURE, exc or UnprocessableMessageError(reason))
         self.transport.dead_letter(delivery, reason)
@@ -438,9 +442,11 @@ class Consumer:
         if outcome.state == states.SUCCESS:
             self.events.send("task-succeeded", uuid=uuid, runtime=outcome.runtime)
         elif outcome.state == states.RETRY:
-            self.events.send("task-retried", uuid=uuid, exception=outcome.reason)
+            self.events.send("task-retried", uuid=uuid, exception=outcome.reason, traceback=outcome.traceback)
+        elif outcome.state == states.REVOKED:
+            self.events.send("task-revoked", uuid=uuid, terminated=False, signum=None, expired=False)
         else:
-            self.events.send("task-failed", uuid=uuid, exception=outcome.reason)
+            self.events.send("task-failed", uuid=uuid, exception=outcome.reason, traceback=outcome.traceback)
 
 
 @frozen

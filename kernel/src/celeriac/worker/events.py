@@ -73,7 +73,7 @@ class EventsStep:
     @contextlib.contextmanager
     def run(self, ctx: StepContext) -> Iterator[None]:
         # Sinks are built even with events off, so remote control can turn them on later.
-        sinks = ctx.app.plugins.event_sinks(ctx.config)
+        sinks = ctx.app.plugins.event_sinks(ctx.config, ctx.app)
         dispatcher = EventDispatcher(sinks, ctx.hostname, enabled=ctx.config.worker.send_events)
         ctx.provide(EVENTS, dispatcher)
         dispatcher.send("worker-online", sw_ident="celeriac", sw_ver=_version())

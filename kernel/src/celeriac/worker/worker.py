@@ -20,6 +20,7 @@ from attrs import evolve
 
 from celeriac.bootsteps import Blueprint
 from celeriac.config import Config
+from celeriac.worker.keys import CONSUMER
 from celeriac.worker.shutdown import ShutdownState
 
 if TYPE_CHECKING:
@@ -57,10 +58,18 @@ class Worker:
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
         # The app's connections stay open: whoever owns the app closes it (the CLI does).
-        with blueprint.start(self.app, self.config, hostname=self.hostname, shutdown=self.shutdown):
+        with blueprint.start(
+            self.app, self.config, hostname=self.hostname, shutdown=self.shutdown
+        ) as registry:
             self.app.plugins.lifecycle.worker_ready(self)
             log.info("%s ready: consuming %s", self.hostname, ", ".join(self.queues))
             self.shutdown.requested.wait()
+            # Stop fetching and give reserved messages back now, before the other steps'
+            # teardown (which runs first, in reverse order) gives a running task time to
+            # finish and its pool time to start a reserved one.
+            consumer = registry.lookup(CONSUMER)
+            if consumer is not None:
+                consumer[0].stop()
             log.info("%s shutting down (%s)", self.hostname, "cold" if self.shutdown.cold else "warm")
             self.app.plugins.lifecycle.worker_shutdown(self)
         log.info("%s stopped", self.hostname)

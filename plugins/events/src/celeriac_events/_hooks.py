@@ -1,0 +1,63 @@
+"""The hook implementations: the ``[events]`` section, the sinks, the bootstep and the command."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from celeriac import EventSink
+from celeriac import hookimpl
+from celeriac.config import Config
+from celeriac.config import ConfigSection
+from celeriac_events._config import SECTION
+from celeriac_events._config import EventsConfig
+from celeriac_events._sinks import BrokerSink
+from celeriac_events._sinks import JsonlSink
+from celeriac_events._sinks import LogSink
+from celeriac_events._step import BrokerSinkStep
+
+if TYPE_CHECKING:
+    import click
+
+    from celeriac.bootsteps import Bootstep
+
+
+def make_sinks(settings: EventsConfig) -> list[EventSink]:
+    """The sinks ``[events] sinks`` names, in its order; none of them opens or starts anything yet.
+
+    The broker sink comes without a transport: the ``events.broker`` bootstep binds it.
+    """
+    sinks: list[EventSink] = []
+    for name in dict.fromkeys(settings.sinks):  # a name listed twice is one sink
+        if name == "broker":
+            sinks.append(BrokerSink(interval=settings.batch_interval, max_buffer=settings.max_buffer))
+        elif name == "jsonl":
+            sinks.append(
+                JsonlSink(settings.file, interval=settings.batch_interval, max_buffer=settings.max_buffer)
+            )
+        elif name == "log":
+            sinks.append(LogSink(settings.level))
+    return sinks
+
+
+@hookimpl
+def celeriac_add_config_sections() -> Sequence[ConfigSection]:
+    return [ConfigSection(name=SECTION, cls=EventsConfig, description="where monitoring events go")]
+
+
+@hookimpl
+def celeriac_add_event_sinks(config: Config) -> Sequence[EventSink]:
+    return make_sinks(config.section(SECTION, EventsConfig))
+
+
+@hookimpl
+def celeriac_add_bootsteps(config: Config) -> Sequence[Bootstep]:
+    # Always contributed; BrokerSinkStep.enabled reads [events] sinks.
+    return [BrokerSinkStep()]
+
+
+@hookimpl
+def celeriac_add_cli_commands() -> Sequence[click.Command]:
+    from celeriac_events._cli import events_command
+
+    return [events_command]
