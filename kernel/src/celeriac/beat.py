@@ -124,16 +124,21 @@ def add_periodic_task(
     return entry
 
 
-def load_entries(app: Celeriac, config: BeatConfig) -> list[PeriodicTask]:
+def load_entries(
+    app: Celeriac, config: BeatConfig, source_of: Callable[[str], str] | None = None
+) -> list[PeriodicTask]:
     """Entries from code and from ``[beat.schedule.*]`` (a table replaces a code entry).
 
+    :param source_of: where a dotted key came from (default: the app's configuration's).
     :raises ConfigError: listing the problems of every invalid entry, each naming it.
     """
     types = app.plugins.schedule_types()
+    source_of = source_of or app.config.source_of
     entries = dict(periodic_tasks(app))
     problems: list[str] = []
     for name, table in config.schedule.items():
-        source = app.config.source_of(f"beat.schedule.{name}.task")
+        sources = (source_of(f"beat.schedule.{name}.{key}") for key in table)
+        source = next((found for found in sources if found != "default"), "config")
         try:
             entry = entry_from_table(name, table, types, source=source)
             _check_arguments(app, entry)
@@ -206,6 +211,9 @@ class Beat:
         self._store: ScheduleStore | None = None
         self._lock: BeatLock | None = None
         self._cursors: dict[str, float | None] = {}
+        # Each entry's next due time (None: never again), worked out once per cursor: a pass
+        # with nothing due costs a comparison per entry.
+        self._due: dict[str, float | None] = {}
         self._since = 0.0
         self._renew_at = 0.0
         self._reload = threading.Event()
@@ -309,15 +317,16 @@ class Beat:
         try:
             raw = read_layers(self.app.config_file or False)
             config = build_config(raw, self.app.plugins.config_sections())
-            entries = load_entries(self.app, config.section("beat", BeatConfig))
+            entries = load_entries(self.app, config.section("beat", BeatConfig), config.source_of)
         except ConfigError as exc:
             log.error("reloading the beat schedule failed; keeping the current one: %s", exc)
             return
         self.entries = entries
+        self._due.clear()
         if self.is_leader:
             for entry in entries:
                 if entry.name not in self._cursors:
-                    self._cursors[entry.name] = self._store_of().last_run_at(entry.name)
+                    self._set_cursor(entry.name, self._store_of().last_run_at(entry.name))
         log.info("beat schedule reloaded: %s", ", ".join(entry.name for entry in entries) or "none")
 
     # --- leadership ----------------------------------------------------------------------
@@ -350,11 +359,12 @@ class Beat:
         not record, when it is recent enough to be on time."""
         self.is_leader = True
         self._since = now
+        self._due.clear()
         store, lock = self._store_of(), self._lock
         for entry in self.entries:
             last = store.last_run_at(entry.name)
             claimed = lock.claimed_at(entry.name) if lock is not None else None
-            self._cursors[entry.name] = last
+            self._set_cursor(entry.name, last)
             if claimed is None or (last is not None and claimed <= last):
                 continue
             if now - claimed <= self.config.grace:
@@ -367,12 +377,16 @@ class Beat:
                 if not self._send(entry, claimed) and not self.is_leader:
                     return
             else:
-                self._cursors[entry.name] = claimed
+                self._set_cursor(entry.name, claimed)
 
     # --- sending -----------------------------------------------------------------------
 
     def _process(self, entry: PeriodicTask, now: float) -> float | None:
         """Send the entry's due runs; return the seconds until its next one (None: never)."""
+        if entry.name in self._due:
+            cached = self._due[entry.name]
+            if cached is None or cached > now:
+                return None if cached is None else cached - now
         zone_ = entry.timezone or self._zone_of()
         policy = entry.missed or self.config.missed
         for _ in range(_MAX_BURST):
@@ -382,16 +396,18 @@ class Beat:
             else:
                 due = entry.schedule.next_after(dt.datetime.fromtimestamp(cursor, zone_))
             if due is None:
+                self._due[entry.name] = None
                 return None
             due_at = due.timestamp()
             if due_at > now:
+                self._due[entry.name] = due_at
                 return due_at - now
             late = now - due_at
             when = due_at
             if late > self.config.grace:
                 if policy == "skip":
                     log.info("entry %r: skipping the run due at %s, missed by %.0f s", entry.name, due, late)
-                    self._cursors[entry.name] = now
+                    self._set_cursor(entry.name, now)
                     continue
                 log.info(
                     "entry %r: the run due at %s was missed by %.0f s; sending it now", entry.name, due, late
@@ -425,10 +441,14 @@ class Beat:
             log.exception("entry %r: sending %s failed; trying again", entry.name, entry.task)
             return False
         self._store_of().set_last_run_at(entry.name, when)
-        self._cursors[entry.name] = when
+        self._set_cursor(entry.name, when)
         self.sent += 1
         log.info("sent %s[%s] for entry %r, run at %s", entry.task, task_id, entry.name, scheduled)
         return True
+
+    def _set_cursor(self, name: str, when: float | None) -> None:
+        self._cursors[name] = when
+        self._due.pop(name, None)
 
     def _zone_of(self) -> ZoneInfo:
         if self._zone is None:

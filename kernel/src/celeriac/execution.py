@@ -6,6 +6,7 @@ stored in parallel, and only the acknowledgement goes back to the consumer.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import time
@@ -58,6 +59,9 @@ class Executor:
         trace: str | None = None
         try:
             retval = task.run(request)
+            if inspect.iscoroutine(retval):
+                retval.close()
+                raise TypeError(f"{task.name} is an async def task; run it on the asyncio pool (-P asyncio)")
             state = states.SUCCESS
         except Ignore:
             state, reason = states.SUCCESS, "ignored"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal as signals
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -98,11 +99,20 @@ def stats(mailbox: Mailbox, **_: Any) -> dict[str, Any]:
         "active": consumer.active_count,
         "prefetch_count": consumer.capacity,
         "queues": list(consumer.queues),
-        "pool": {"implementation": mailbox.config.worker.pool, "max-concurrency": mailbox.pool.limit},
+        "pool": {
+            "implementation": mailbox.config.worker.pool,
+            "max-concurrency": mailbox.pool.limit,
+            **(_pool_stats(mailbox.pool)),
+        },
         "broker": {"url": redact(mailbox.config.broker)},
         "loadavg": list(os.getloadavg()),
         "sw_ident": "celeriac",
     }
+
+
+def _pool_stats(pool: Pool) -> dict[str, Any]:
+    stats = getattr(pool, "stats", None)  # pools with children report them (prefork)
+    return dict(stats()) if callable(stats) else {}
 
 
 def conf(mailbox: Mailbox, **_: Any) -> dict[str, Any]:
@@ -139,7 +149,9 @@ def ping(mailbox: Mailbox, **_: Any) -> dict[str, Any]:
     return {"ok": "pong"}
 
 
-def revoke(mailbox: Mailbox, task_id: str | list[str], terminate: bool = False, **_: Any) -> dict[str, Any]:
+def revoke(
+    mailbox: Mailbox, task_id: str | list[str], terminate: bool = False, signal: str = "SIGTERM", **_: Any
+) -> dict[str, Any]:
     ids = [task_id] if isinstance(task_id, str) else list(task_id)
     mailbox.revoked.add(ids)
     if mailbox.statedb is not None:
@@ -147,7 +159,8 @@ def revoke(mailbox: Mailbox, task_id: str | list[str], terminate: bool = False, 
     terminated = []
     if terminate:
         stop = getattr(mailbox.pool, "terminate", None)  # process pools can stop a running task
-        terminated = [one for one in ids if stop is not None and stop(one)]
+        signum = int(getattr(signals, signal, signals.SIGTERM)) if isinstance(signal, str) else int(signal)
+        terminated = [one for one in ids if stop is not None and stop(one, signum)]
     note = f"; terminated {', '.join(terminated)}" if terminated else ""
     return {"ok": f"tasks {', '.join(ids)} flagged as revoked{note}"}
 

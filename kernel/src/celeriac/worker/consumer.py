@@ -90,7 +90,7 @@ class Consumer:
         self.hostname = hostname
         worker = config.worker
         self.queues = tuple(worker.queues) or (config.default_queue,)
-        self.capacity = pool.limit + (worker.prefetch or pool.limit)
+        self._prefetch = worker.prefetch
         self.max_deliveries = worker.max_deliveries
         self.poll_timeout = worker.poll_timeout
         self.processed = 0
@@ -106,6 +106,15 @@ class Consumer:
         self._buckets: dict[str, TokenBucket | None] = {}
         self._running: dict[int, float] = {}  # token -> when it started
         self._held: set[int] = set()  # tokens of rate-limited requests waiting for their slot
+
+    @property
+    def capacity(self) -> int:
+        """How many messages this worker holds: what the pool runs plus the prefetch allowance.
+
+        Read each time, so a pool that grows (remote control, autoscale) reserves more.
+        """
+        limit = self.pool.limit
+        return limit + (self._prefetch or limit)
 
     @property
     def active_count(self) -> int:

@@ -1,0 +1,43 @@
+"""celeriac-asyncio: run ``async def`` tasks natively, many at once, on one event loop.
+
+``worker.pool = "asyncio"`` (or ``-P asyncio -c 1000``). Plain ``def`` tasks of the same
+app run on ``[asyncio] sync_threads`` threads. See ``docs/pools.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Sequence
+
+from celeriac import Outcome
+from celeriac import PoolSpec
+from celeriac import TaskRequest
+from celeriac import hookimpl
+from celeriac.config import Config
+from celeriac.config import ConfigSection
+from celeriac_asyncio._config import AsyncioConfig
+from celeriac_asyncio._pool import AsyncioPool
+
+__all__ = ["AsyncioConfig", "AsyncioPool", "celeriac_add_config_sections", "celeriac_add_pools"]
+
+
+def _make_pool(config: Config, execute: Callable[[TaskRequest], Outcome]) -> AsyncioPool:
+    return AsyncioPool(
+        execute, concurrency=config.worker.concurrency, settings=config.section("asyncio", AsyncioConfig)
+    )
+
+
+@hookimpl
+def celeriac_add_config_sections() -> Sequence[ConfigSection]:
+    return [ConfigSection(name="asyncio", cls=AsyncioConfig, description="asyncio pool settings")]
+
+
+@hookimpl
+def celeriac_add_pools() -> Sequence[PoolSpec]:
+    return [
+        PoolSpec(
+            name="asyncio",
+            factory=_make_pool,
+            description="async def tasks on one event loop; plain tasks on threads",
+        )
+    ]

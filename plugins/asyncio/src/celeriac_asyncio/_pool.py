@@ -1,0 +1,309 @@
+"""The asyncio pool: ``async def`` tasks on one event loop, plain tasks on a few threads.
+
+Coroutines run on one loop thread, up to ``worker.concurrency`` at once; requests beyond
+that wait in this pool (so ``cancel_pending`` can give them back). Blocking bookkeeping
+(``on_start``'s early ack, hooks, storing results) runs on a small thread pool beside the
+loop, so the loop only ever awaits. Plain ``def`` tasks of the same app never touch the loop:
+``[asyncio] sync_threads`` daemon threads run them with the kernel's executor, as the
+threads pool would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import inspect
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from typing import final
+
+from celeriac.errors import TimeLimitExceededError
+from celeriac.execution import Executor
+from celeriac.outcome import Outcome
+from celeriac.pools import run_safely
+from celeriac.request import TaskRequest
+from celeriac_asyncio._config import AsyncioConfig
+from celeriac_asyncio._execution import CoroutineExecution
+from celeriac_asyncio._interrupt import Interruptible
+from celeriac_asyncio._interrupt import Limits
+
+log = logging.getLogger("celeriac.worker")
+#: Threads for the blocking bookkeeping of coroutines (results, hooks, acks): short calls.
+BOOKKEEPING_THREADS = 8
+
+
+class _Job:
+    __slots__ = ("on_done", "on_start", "request")
+
+    def __init__(
+        self,
+        request: TaskRequest,
+        on_start: Callable[[TaskRequest], None],
+        on_done: Callable[[Outcome], None],
+    ) -> None:
+        self.request = request
+        self.on_start = on_start
+        self.on_done = on_done
+
+
+@final
+class AsyncioPool:
+    """Runs the requests of ``async def`` tasks concurrently on one event loop.
+
+    :param execute: the kernel's executor; requests of plain tasks go straight to it (on a
+        thread); for coroutines its app, hooks and result store are used around the await.
+    :param concurrency: coroutines in flight at once.
+    """
+
+    def __init__(
+        self,
+        execute: Callable[[TaskRequest], Outcome],
+        *,
+        concurrency: int,
+        settings: AsyncioConfig | None = None,
+    ) -> None:
+        settings = settings or AsyncioConfig()
+        self._execute = execute
+        self._coroutines = CoroutineExecution(execute) if isinstance(execute, Executor) else None
+        self._limit = max(1, concurrency)
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # pending, running or idleness changed
+        self._pending: collections.deque[_Job] = collections.deque()
+        self._sync_pending: collections.deque[_Job] = collections.deque()
+        self._in_flight = 0  # coroutine requests started and not finished
+        self._sync_busy = 0
+        self._stopping = False
+        self._running: dict[asyncio.Task[Outcome], tuple[_Job, Limits]] = {}  # the loop's own
+        self._is_async: dict[str, bool] = {}
+        self._loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(target=self._run_loop, name="celeriac-asyncio", daemon=True)
+        self._bookkeeping = concurrent.futures.ThreadPoolExecutor(
+            BOOKKEEPING_THREADS, thread_name_prefix="celeriac-asyncio-io"
+        )
+        self._sync_threads = [
+            threading.Thread(target=self._run_sync, name=f"celeriac-asyncio-sync-{n}", daemon=True)
+            for n in range(max(1, settings.sync_threads))
+        ]
+
+    # --- the Pool protocol ----------------------------------------------------------
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    def start(self) -> None:
+        self._loop_thread.start()
+        for thread in self._sync_threads:
+            thread.start()
+
+    def submit(
+        self,
+        request: TaskRequest,
+        on_start: Callable[[TaskRequest], None],
+        on_done: Callable[[Outcome], None],
+    ) -> None:
+        job = _Job(request, on_start, on_done)
+        if self._coroutine_task(request.task):
+            with self._lock:
+                self._pending.append(job)
+            self._loop.call_soon_threadsafe(self._pump)
+        else:
+            with self._changed:
+                self._sync_pending.append(job)
+                self._changed.notify_all()
+
+    def cancel_pending(self) -> list[TaskRequest]:
+        with self._lock:
+            jobs = [*self._pending, *self._sync_pending]
+            self._pending.clear()
+            self._sync_pending.clear()
+        return [job.request for job in jobs]
+
+    def stop(self, *, wait: bool) -> None:
+        """Warm: finish what runs and waits. Cold: cancel coroutines (nothing is recorded,
+        the consumer gives the messages back); plain tasks cannot be interrupted."""
+        with self._changed:
+            self._stopping = True
+            if not wait:
+                self._pending.clear()
+                self._sync_pending.clear()
+            self._changed.notify_all()
+            while wait and (self._pending or self._sync_pending or self._in_flight or self._sync_busy):
+                self._changed.wait(0.1)
+        if not wait:
+            self._loop.call_soon_threadsafe(self._abandon_all)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._loop_thread.join(timeout=10)
+        self._bookkeeping.shutdown(wait=wait, cancel_futures=not wait)
+        if wait:
+            for thread in self._sync_threads:
+                thread.join()
+
+    def stats(self) -> dict[str, Any]:
+        """Figures for ``inspect stats``."""
+        with self._lock:
+            return {
+                "pool": "asyncio",
+                "max-concurrency": self._limit,
+                "coroutines": self._in_flight,
+                "pending": len(self._pending),
+                "sync-threads": len(self._sync_threads),
+                "sync-busy": self._sync_busy,
+                "sync-pending": len(self._sync_pending),
+            }
+
+    # --- the loop thread --------------------------------------------------------------
+
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_forever()
+            # Coroutines still there were abandoned by a cold stop: let them unwind briefly.
+            leftover = asyncio.all_tasks(self._loop)
+            for task in leftover:
+                task.cancel()
+            if leftover:
+                self._loop.run_until_complete(asyncio.wait(leftover, timeout=1.0))
+        finally:
+            self._loop.close()
+
+    def _pump(self) -> None:
+        """Start waiting coroutine requests while there is room."""
+        while True:
+            with self._lock:
+                if self._stopping and not self._pending:
+                    return
+                if not self._pending or self._in_flight >= self._limit:
+                    return
+                job = self._pending.popleft()
+                self._in_flight += 1
+            limits = Limits(*self._time_limits(job.request))
+            task = self._loop.create_task(self._run(job, limits))
+            self._running[task] = (job, limits)
+            task.add_done_callback(self._finished)
+
+    async def _run(self, job: _Job, limits: Limits) -> Outcome:
+        assert self._coroutines is not None
+        loop = asyncio.get_running_loop()
+        request = job.request
+        skipped = await loop.run_in_executor(self._bookkeeping, self._begin, job)
+        if skipped is not None:
+            return skipped
+        me = asyncio.current_task()
+        assert me is not None
+        timers = [
+            loop.call_later(seconds, _fire, limits, kind, me)
+            for kind, seconds in (("soft", limits.soft), ("hard", limits.hard))
+            if seconds
+        ]
+        started = time.perf_counter()
+        retval: Any = None
+        error: BaseException | None = None
+        try:
+            retval = await Interruptible(self._coroutines.app.tasks[request.task].run(request), limits)
+        except asyncio.CancelledError as exc:
+            if limits.abandoned or not limits.hard_fired:
+                raise
+            error = TimeLimitExceededError(f"hard time limit ({limits.hard:g} s) exceeded; cancelled")
+            error.__cause__ = exc
+        except BaseException as exc:
+            error = exc
+        finally:
+            for timer in timers:
+                timer.cancel()
+        if limits.hard_fired and error is None:
+            log.warning("Task %s[%s] ignored its hard time limit's cancellation", request.task, request.id)
+            error = TimeLimitExceededError(f"hard time limit ({limits.hard:g} s) exceeded")
+        runtime = time.perf_counter() - started
+        finish = self._coroutines.finish
+        return await loop.run_in_executor(self._bookkeeping, finish, request, retval, error, runtime)
+
+    def _begin(self, job: _Job) -> Outcome | None:
+        assert self._coroutines is not None
+        try:
+            job.on_start(job.request)
+        except Exception:
+            log.exception("on_start failed for %s[%s]; running it anyway", job.request.task, job.request.id)
+        return self._coroutines.begin(job.request)
+
+    def _finished(self, task: asyncio.Task[Outcome]) -> None:
+        job, limits = self._running.pop(task)
+        with self._changed:
+            self._in_flight -= 1
+            self._changed.notify_all()
+        if task.cancelled() or limits.abandoned:
+            return
+        error = task.exception()
+        # As run_safely: an error outside the task (the result store is down) gives the
+        # message back rather than lose it.
+        outcome = task.result() if error is None else run_safely(_raiser(error), job.request)
+        try:
+            job.on_done(outcome)
+        except Exception:
+            log.exception("on_done failed for %s[%s]", job.request.task, job.request.id)
+        self._pump()
+
+    def _abandon_all(self) -> None:
+        for task, (_, limits) in list(self._running.items()):
+            limits.abandoned = True
+            task.cancel()
+
+    # --- plain tasks --------------------------------------------------------------------
+
+    def _run_sync(self) -> None:
+        while True:
+            with self._changed:
+                while not self._sync_pending and not self._stopping:
+                    self._changed.wait()
+                if not self._sync_pending:
+                    return
+                job = self._sync_pending.popleft()
+                self._sync_busy += 1
+            try:
+                job.on_start(job.request)
+            except Exception:
+                log.exception("on_start failed for %s[%s]", job.request.task, job.request.id)
+            outcome = run_safely(self._execute, job.request)
+            with self._changed:
+                self._sync_busy -= 1
+                self._changed.notify_all()
+            job.on_done(outcome)
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _coroutine_task(self, name: str) -> bool:
+        known = self._is_async.get(name)
+        if known is None:
+            task = self._coroutines.app.tasks.get(name) if self._coroutines is not None else None
+            known = task is not None and inspect.iscoroutinefunction(task.fn)
+            self._is_async[name] = known
+        return known
+
+    def _time_limits(self, request: TaskRequest) -> tuple[float | None, float | None]:
+        """(hard, soft): the message's ``timelimit`` header, else the task's options."""
+        hard, soft = request.message.timelimit
+        if self._coroutines is not None:
+            task = self._coroutines.app.tasks.get(request.task)
+            if task is not None:
+                hard = hard if hard is not None else task.options.time_limit
+                soft = soft if soft is not None else task.options.soft_time_limit
+        return hard or None, soft or None
+
+
+def _fire(limits: Limits, kind: str, task: asyncio.Task[Any]) -> None:
+    if kind == "soft":
+        limits.soft_fired = True
+    else:
+        limits.hard_fired = True
+    task.cancel(f"{kind} time limit exceeded")
+
+
+def _raiser(error: BaseException) -> Callable[[TaskRequest], Outcome]:
+    def execute(request: TaskRequest) -> Outcome:
+        raise error
+
+    return execute

@@ -1,0 +1,239 @@
+"""The asyncio pool: coroutines interleave on one loop, plain tasks run on threads, limits cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from importlib.metadata import entry_points
+from typing import Any
+
+import pytest
+
+from celeriac import TaskCall
+from celeriac import TaskMessage
+from celeriac import TaskRequest
+from celeriac import hookimpl
+from celeriac import states
+from celeriac import testing
+from celeriac.app import Celeriac
+from celeriac.errors import MaxRetriesExceededError
+from celeriac.errors import SoftTimeLimitExceededError
+from celeriac.errors import TimeLimitExceededError
+from celeriac.execution import Executor
+from celeriac.outcome import Outcome
+from celeriac.task import Task
+from celeriac.testing import worker_thread
+from celeriac_asyncio import AsyncioConfig
+from celeriac_asyncio import AsyncioPool
+
+
+class Hooks:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    @hookimpl
+    def celeriac_task_prerun(self, task: Task[Any, Any], request: TaskRequest) -> None:
+        self.calls.append(("prerun", request.id))
+
+    @hookimpl
+    def celeriac_task_postrun(
+        self, task: Task[Any, Any], request: TaskRequest, state: str, retval: Any
+    ) -> None:
+        self.calls.append((f"postrun {state}", request.id))
+
+
+@pytest.fixture
+def hooks() -> Hooks:
+    return Hooks()
+
+
+@pytest.fixture
+def app(hooks: Hooks) -> Iterator[Celeriac]:
+    instance = Celeriac("t", broker="memory://", plugins=[testing, hooks], env={}, config=False)
+    yield instance
+    instance.close()
+
+
+def test_is_installed() -> None:
+    assert "asyncio" in {ep.name for ep in entry_points(group="celeriac.plugins")}
+
+
+def test_hundred_sleeping_tasks_interleave(app: Celeriac) -> None:
+    @app.task
+    async def nap(n: int) -> int:
+        await asyncio.sleep(1)
+        return n
+
+    with worker_thread(app, pool="asyncio", concurrency=1000):
+        started = time.monotonic()
+        results = [nap.delay(n) for n in range(100)]
+        assert [r.get(timeout=10) for r in results] == list(range(100))
+        assert time.monotonic() - started < 2.5  # about 1 s, not 100
+
+
+def test_async_and_plain_tasks_of_one_app(app: Celeriac, hooks: Hooks) -> None:
+    @app.task
+    async def where_async() -> str:
+        return threading.current_thread().name
+
+    @app.task
+    def where_sync() -> str:
+        return threading.current_thread().name
+
+    @app.task(bind=True)
+    async def bound(self: TaskCall) -> str:
+        assert self.request is not None
+        return self.request.id
+
+    with worker_thread(app, pool="asyncio", concurrency=10):
+        on_loop = where_async.delay()
+        on_thread = where_sync.delay()
+        handle = bound.apply_async()
+        assert on_loop.get(timeout=5) == "celeriac-asyncio"
+        assert on_thread.get(timeout=5).startswith("celeriac-asyncio-sync-")
+        assert handle.get(timeout=5) == handle.id
+    assert ("prerun", on_loop.id) in hooks.calls
+    assert ("postrun SUCCESS", on_loop.id) in hooks.calls
+
+
+def test_failures_and_automatic_retries(app: Celeriac) -> None:
+    attempts: list[int] = []
+
+    @app.task
+    async def broken() -> None:
+        raise KeyError("missing")
+
+    @app.task(autoretry_for=(ValueError,), max_retries=1, default_retry_delay=0)
+    async def flaky() -> None:
+        attempts.append(1)
+        raise ValueError("again")
+
+    with worker_thread(app, pool="asyncio", concurrency=10):
+        failed = broken.delay()
+        with pytest.raises(KeyError):
+            failed.get(timeout=5)
+        with pytest.raises(MaxRetriesExceededError):
+            flaky.delay().get(timeout=5)
+    assert failed.state == states.FAILURE
+    assert len(attempts) == 2
+
+
+def test_soft_time_limit_is_raised_inside_the_coroutine(app: Celeriac) -> None:
+    @app.task(soft_time_limit=0.2)
+    async def careful() -> str:
+        try:
+            await asyncio.sleep(10)
+        except SoftTimeLimitExceededError:
+            await asyncio.sleep(0.05)  # it may still await while it cleans up
+            return "cleaned up"
+        return "not interrupted"
+
+    @app.task(soft_time_limit=0.2)
+    async def careless() -> None:
+        await asyncio.sleep(10)
+
+    with worker_thread(app, pool="asyncio", concurrency=10):
+        assert careful.delay().get(timeout=5) == "cleaned up"
+        with pytest.raises(SoftTimeLimitExceededError):
+            careless.delay().get(timeout=5)
+
+
+def test_hard_time_limit_cancels_the_coroutine(app: Celeriac) -> None:
+    cancelled = threading.Event()
+
+    @app.task(time_limit=0.2)
+    async def stuck() -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    with worker_thread(app, pool="asyncio", concurrency=10):
+        started = time.monotonic()
+        with pytest.raises(TimeLimitExceededError, match="hard time limit"):
+            stuck.delay().get(timeout=5)
+        assert time.monotonic() - started < 2
+    assert cancelled.is_set()
+
+
+# --- the pool on its own ---------------------------------------------------------------
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.outcomes: list[Outcome] = []
+        self._cond = threading.Condition()
+
+    def on_start(self, request: TaskRequest) -> None:
+        self.started.append(request.id)
+
+    def on_done(self, outcome: Outcome) -> None:
+        with self._cond:
+            self.outcomes.append(outcome)
+            self._cond.notify_all()
+
+    def wait(self, count: int, timeout: float = 5.0) -> list[Outcome]:
+        with self._cond:
+            assert self._cond.wait_for(lambda: len(self.outcomes) >= count, timeout)
+            return list(self.outcomes)
+
+
+def request(task: str, n: int, *args: Any) -> TaskRequest:
+    return TaskRequest(message=TaskMessage(id=f"t{n}", task=task, args=args), queue="celery", token=n)
+
+
+def test_requests_beyond_concurrency_wait_and_can_be_cancelled(app: Celeriac) -> None:
+    @app.task(name="nap")
+    async def nap(seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    pool = AsyncioPool(Executor(app), concurrency=2)
+    pool.start()
+    rec = Recorder()
+    for n in range(5):
+        pool.submit(request("nap", n, 0.3), rec.on_start, rec.on_done)
+    time.sleep(0.1)
+    assert sorted(r.id for r in pool.cancel_pending()) == ["t2", "t3", "t4"]
+    assert pool.stats()["coroutines"] == 2
+    pool.stop(wait=True)
+    assert sorted(o.request.id for o in rec.outcomes) == ["t0", "t1"]
+    assert sorted(rec.started) == ["t0", "t1"]
+
+
+def test_cold_stop_abandons_running_coroutines(app: Celeriac) -> None:
+    @app.task(name="nap")
+    async def nap(seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    pool = AsyncioPool(Executor(app), concurrency=2, settings=AsyncioConfig(sync_threads=1))
+    pool.start()
+    rec = Recorder()
+    pool.submit(request("nap", 0, 30), rec.on_start, rec.on_done)
+    time.sleep(0.1)
+    started = time.monotonic()
+    pool.stop(wait=False)
+    assert time.monotonic() - started < 2
+    assert rec.outcomes == []
+
+
+def test_revoked_while_waiting_is_not_run(app: Celeriac) -> None:
+    ran: list[int] = []
+
+    @app.task(name="nap")
+    async def nap(n: int) -> None:
+        ran.append(n)
+        await asyncio.sleep(0.2)
+
+    pool = AsyncioPool(Executor(app, revoked={"t1"}), concurrency=1)
+    pool.start()
+    rec = Recorder()
+    pool.submit(request("nap", 0, 0), rec.on_start, rec.on_done)
+    pool.submit(request("nap", 1, 1), rec.on_start, rec.on_done)
+    outcomes = {o.request.id: o for o in rec.wait(2)}
+    pool.stop(wait=True)
+    assert outcomes["t1"].state == states.REVOKED
+    assert ran == [0]

@@ -1,0 +1,214 @@
+"""The gevent pool: each request on its own greenlet, up to ``worker.concurrency`` at once.
+
+The worker must run with the standard library patched (``celeriac-gevent ... worker -P
+gevent``): then the worker's threads are greenlets too, everything runs on one OS thread, and
+a task that waits on a socket or ``time.sleep`` lets the others run. Time limits are
+``gevent.Timeout``: they fire when the task next yields to the hub (any patched blocking
+call), never inside a stretch of pure computation.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import final
+
+from celeriac import Outcome
+from celeriac import PoolSpec
+from celeriac import TaskRequest
+from celeriac import hookimpl
+from celeriac import states
+from celeriac.config import Config
+from celeriac.errors import ConfigError
+from celeriac.errors import SoftTimeLimitExceededError
+from celeriac.errors import TimeLimitExceededError
+from celeriac.execution import Executor
+from celeriac.outcome import Disposition
+from celeriac.pools import run_safely
+
+if TYPE_CHECKING:
+    import gevent
+
+    from celeriac.app import Celeriac
+
+__all__ = ["GeventPool", "celeriac_add_pools"]
+
+log = logging.getLogger("celeriac.worker")
+
+
+class _HardLimit(BaseException):
+    """Raised into a greenlet at its hard time limit; the executor's ``except Exception`` lets it by."""
+
+
+class _Job:
+    __slots__ = ("on_done", "on_start", "request")
+
+    def __init__(
+        self,
+        request: TaskRequest,
+        on_start: Callable[[TaskRequest], None],
+        on_done: Callable[[Outcome], None],
+    ) -> None:
+        self.request = request
+        self.on_start = on_start
+        self.on_done = on_done
+
+
+@final
+class GeventPool:
+    """Greenlets pulling requests from one queue, so none waits while another is free.
+
+    Every method runs on the one OS thread of a patched worker, and none of them yields to
+    the hub between reading and changing the pool's state, so no lock is needed.
+    """
+
+    def __init__(
+        self, execute: Callable[[TaskRequest], Outcome], *, concurrency: int, app: Celeriac | None = None
+    ) -> None:
+        self._execute = execute
+        self._app = app
+        self._limit = max(1, concurrency)
+        self._pending: collections.deque[_Job] = collections.deque()
+        self._greenlets: set[gevent.Greenlet[Any, Any]] = set()
+        self._stopping = False
+        self._cold = False
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    def start(self) -> None:
+        """Nothing to start: greenlets are spawned as requests arrive."""
+
+    def submit(
+        self,
+        request: TaskRequest,
+        on_start: Callable[[TaskRequest], None],
+        on_done: Callable[[Outcome], None],
+    ) -> None:
+        import gevent
+
+        job = _Job(request, on_start, on_done)
+        if len(self._greenlets) < self._limit and not self._pending:
+            greenlet = gevent.spawn(self._work, job)
+            self._greenlets.add(greenlet)
+            greenlet.link(self._greenlets.discard)
+        else:
+            self._pending.append(job)
+
+    def cancel_pending(self) -> list[TaskRequest]:
+        cancelled = [job.request for job in self._pending]
+        self._pending.clear()
+        return cancelled
+
+    def stop(self, *, wait: bool) -> None:
+        import gevent
+
+        self._stopping = True
+        if wait:
+            while self._greenlets:
+                gevent.joinall(list(self._greenlets))
+        else:
+            self._cold = True
+            self._pending.clear()
+            gevent.killall(list(self._greenlets), timeout=5)
+
+    def stats(self) -> dict[str, Any]:
+        return {"pool": "gevent", "max-concurrency": self._limit, "running": len(self._greenlets)}
+
+    def _work(self, job: _Job | None) -> None:
+        while job is not None:
+            outcome = self._run(job)
+            try:
+                job.on_done(outcome)
+            except Exception:
+                log.exception("on_done failed for %s[%s]", job.request.task, job.request.id)
+            job = self._pending.popleft() if self._pending and not self._cold else None
+
+    def _run(self, job: _Job) -> Outcome:
+        import gevent
+
+        request = job.request
+        hard, soft = self._time_limits(request)
+        try:
+            job.on_start(request)
+        except Exception:
+            log.exception("on_start failed for %s[%s]; running it anyway", request.task, request.id)
+        timers = []
+        if soft:
+            exc = SoftTimeLimitExceededError(f"soft time limit ({soft:g} s) exceeded")
+            timers.append(gevent.Timeout(soft, exc))
+        if hard:
+            timers.append(gevent.Timeout(hard, _HardLimit()))
+        for timer in timers:
+            timer.start()
+        try:
+            return self._execute(request)
+        except _HardLimit:
+            return self._timed_out(request, hard or 0.0)
+        except gevent.GreenletExit:
+            raise  # killed by a cold stop: abandoned, the consumer gives the message back
+        except BaseException as exc:
+            # As run_safely: an error outside the task gives the message back.
+            return run_safely(_raiser(exc), request)
+        finally:
+            for timer in timers:
+                timer.close()
+
+    def _timed_out(self, request: TaskRequest, hard: float) -> Outcome:
+        """Record the hard limit's failure as the executor would have; the task did not finish."""
+        exc = TimeLimitExceededError(f"hard time limit ({hard:g} s) exceeded")
+        log.error("Task %s[%s] raised %s: %s", request.task, request.id, type(exc).__name__, exc)
+        app = self._app
+        task = app.tasks.get(request.task) if app is not None else None
+        if app is not None and app.result_store_url is not None and not request.message.ignore_result:
+            app.result_store.store(app.results.encode(request.id, states.FAILURE, exc, None))
+        if app is not None and task is not None:
+            app.plugins.lifecycle.task_failure(task, request, exc, "")
+        failed = Disposition.ACK
+        if task is not None and task.options.acks_late and not task.options.acks_on_failure_or_timeout:
+            failed = Disposition.DEAD_LETTER
+        return Outcome(
+            request=request, state=states.FAILURE, disposition=failed, reason=f"TimeLimitExceededError: {exc}"
+        )
+
+    def _time_limits(self, request: TaskRequest) -> tuple[float | None, float | None]:
+        """(hard, soft): the message's ``timelimit`` header, else the task's options."""
+        hard, soft = request.message.timelimit
+        task = self._app.tasks.get(request.task) if self._app is not None else None
+        if task is not None:
+            hard = hard if hard is not None else task.options.time_limit
+            soft = soft if soft is not None else task.options.soft_time_limit
+        return hard or None, soft or None
+
+
+def _raiser(error: BaseException) -> Callable[[TaskRequest], Outcome]:
+    def execute(request: TaskRequest) -> Outcome:
+        raise error
+
+    return execute
+
+
+def _make_pool(config: Config, execute: Callable[[TaskRequest], Outcome]) -> GeventPool:
+    from gevent import monkey
+
+    if not (monkey.is_module_patched("socket") and monkey.is_module_patched("threading")):
+        raise ConfigError(
+            "the gevent pool needs the standard library patched before anything is imported: "
+            "start the worker with 'celeriac-gevent ... worker -P gevent' "
+            "(or 'python -m celeriac_gevent ... worker -P gevent')"
+        )
+    return GeventPool(
+        execute,
+        concurrency=config.worker.concurrency,
+        app=execute.app if isinstance(execute, Executor) else None,
+    )
+
+
+@hookimpl
+def celeriac_add_pools() -> Sequence[PoolSpec]:
+    return [PoolSpec(name="gevent", factory=_make_pool, description="greenlets (start with celeriac-gevent)")]

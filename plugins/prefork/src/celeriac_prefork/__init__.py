@@ -1,0 +1,56 @@
+"""celeriac-prefork: run task requests in child processes forked from the worker.
+
+``worker.pool = "prefork"`` (or ``-P prefork``). Settings live in ``[prefork]``
+(:class:`PreforkConfig`); see ``docs/pools.md`` for the fork model and the limits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Sequence
+
+from celeriac import Outcome
+from celeriac import PoolSpec
+from celeriac import TaskRequest
+from celeriac import hookimpl
+from celeriac.config import Config
+from celeriac.config import ConfigSection
+from celeriac.execution import Executor
+from celeriac_prefork._config import Bounds
+from celeriac_prefork._config import PreforkConfig
+from celeriac_prefork._pool import PreforkPool
+
+__all__ = [
+    "Bounds",
+    "PreforkConfig",
+    "PreforkPool",
+    "celeriac_add_config_sections",
+    "celeriac_add_pools",
+]
+
+
+def _make_pool(config: Config, execute: Callable[[TaskRequest], Outcome]) -> PreforkPool:
+    return PreforkPool(
+        execute,
+        concurrency=config.worker.concurrency,
+        settings=config.section("prefork", PreforkConfig),
+        app=execute.app if isinstance(execute, Executor) else None,
+        revoked=execute.revoked if isinstance(execute, Executor) else frozenset(),
+        loglevel=config.worker.loglevel,
+    )
+
+
+@hookimpl
+def celeriac_add_config_sections() -> Sequence[ConfigSection]:
+    return [ConfigSection(name="prefork", cls=PreforkConfig, description="prefork pool settings")]
+
+
+@hookimpl
+def celeriac_add_pools() -> Sequence[PoolSpec]:
+    return [
+        PoolSpec(
+            name="prefork",
+            factory=_make_pool,
+            description="child processes with time and memory limits",
+        )
+    ]

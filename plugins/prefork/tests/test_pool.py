@@ -1,0 +1,380 @@
+"""The prefork pool with plain functions: dispatch, crashes, limits, scaling, stopping.
+
+The functions run in forked children, so they can be closures; what they report comes back
+in the outcome's ``reason``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Iterator
+
+import pytest
+
+from celeriac import Disposition
+from celeriac import Outcome
+from celeriac import TaskMessage
+from celeriac import TaskRequest
+from celeriac import states
+from celeriac.errors import ConfigError
+from celeriac.errors import SoftTimeLimitExceededError
+from celeriac_prefork import PreforkConfig
+from celeriac_prefork import PreforkPool
+from celeriac_prefork._child import rss_kib
+from celeriac_prefork._config import bounds
+from celeriac_prefork._zygote import Zygote
+from celeriac_prefork._zygote import ZygoteError
+
+Limits = tuple[float | None, float | None]
+MakePool = Callable[..., tuple[PreforkPool, "Recorder"]]
+
+
+def request(n: int, *args: object, timelimit: Limits = (None, None)) -> TaskRequest:
+    message = TaskMessage(id=f"t{n}", task="x", args=args, timelimit=timelimit)
+    return TaskRequest(message=message, queue="celery", token=n)
+
+
+def run(req: TaskRequest) -> Outcome:
+    """``args`` = (action, seconds): sleep, then report the child's pid."""
+    action, seconds = req.args
+    if action == "exit":
+        os._exit(3)
+    if action == "soft":
+        try:
+            time.sleep(seconds)
+        except SoftTimeLimitExceededError:
+            return Outcome(request=req, state=states.SUCCESS, reason=f"{os.getpid()} cleaned up")
+    if action == "allocate":
+        globals().setdefault("_ballast", []).append(bytearray(64 * 1024 * 1024))
+    if action == "raise":
+        raise RuntimeError("store unreachable")
+    time.sleep(seconds)
+    return Outcome(request=req, state=states.SUCCESS, reason=str(os.getpid()))
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.outcomes: list[Outcome] = []
+        self._cond = threading.Condition()
+
+    def on_start(self, req: TaskRequest) -> None:
+        with self._cond:
+            self.started.append(req.id)
+
+    def on_done(self, outcome: Outcome) -> None:
+        with self._cond:
+            self.outcomes.append(outcome)
+            self._cond.notify_all()
+
+    def wait(self, count: int, timeout: float = 10.0) -> list[Outcome]:
+        with self._cond:
+            assert self._cond.wait_for(lambda: len(self.outcomes) >= count, timeout), self.outcomes
+            return list(self.outcomes)
+
+    def by_id(self) -> dict[str, Outcome]:
+        with self._cond:
+            return {o.request.id: o for o in self.outcomes}
+
+
+@pytest.fixture
+def make_pool() -> Iterator[MakePool]:
+    pools: list[PreforkPool] = []
+
+    def make(
+        concurrency: int = 2, execute: Callable[[TaskRequest], Outcome] = run, **settings: object
+    ) -> tuple[PreforkPool, Recorder]:
+        pool = PreforkPool(execute, concurrency=concurrency, settings=PreforkConfig(**settings))  # type: ignore[arg-type]
+        pool.start()
+        pools.append(pool)
+        return pool, Recorder()
+
+    yield make
+    for pool in pools:
+        pool.stop(wait=False)
+
+
+def submit(pool: PreforkPool, recorder: Recorder, req: TaskRequest) -> None:
+    pool.submit(req, recorder.on_start, recorder.on_done)
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):  # gone, or being torn down
+        return False
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def test_runs_requests_in_child_processes(make_pool: MakePool) -> None:
+    pool, rec = make_pool(3)
+    children = set(pool.stats()["processes"])
+    assert len(children) == 3
+    for n in range(12):
+        submit(pool, rec, request(n, "sleep", 0.05))
+    outcomes = rec.wait(12)
+    pids = {int(o.reason or 0) for o in outcomes}
+    assert pids <= children
+    assert len(pids) == 3
+    assert os.getpid() not in pids
+    assert sorted(rec.started) == sorted(o.request.id for o in outcomes)
+    assert pool.limit == 3
+
+
+def test_long_task_does_not_hold_up_short_ones(make_pool: MakePool) -> None:
+    pool, rec = make_pool(2)
+    submit(pool, rec, request(0, "sleep", 1.5))
+    for n in range(1, 6):
+        submit(pool, rec, request(n, "sleep", 0.01))
+    rec.wait(5, timeout=1.0)  # all five short ones, on the other child, long before the long one
+    assert "t0" not in rec.by_id()
+    rec.wait(6)
+
+
+def test_requests_wait_in_the_parent_and_can_be_cancelled(
+    make_pool: MakePool,
+) -> None:
+    pool, rec = make_pool(1)
+    for n in range(4):
+        submit(pool, rec, request(n, "sleep", 0.3))
+    time.sleep(0.1)
+    assert [r.id for r in pool.cancel_pending()] == ["t1", "t2", "t3"]
+    assert rec.started == ["t0"]
+    assert [o.request.id for o in rec.wait(1)] == ["t0"]
+
+
+def test_child_dying_mid_task_is_worker_lost_and_replaced(
+    make_pool: MakePool,
+) -> None:
+    pool, rec = make_pool(1)
+    [first] = pool.stats()["processes"]
+    submit(pool, rec, request(0, "exit", 0))
+    [lost] = rec.wait(1, timeout=5)
+    assert lost.state == states.FAILURE
+    assert lost.disposition is Disposition.ACK
+    assert (lost.reason or "").startswith("WorkerLostError")
+    submit(pool, rec, request(1, "sleep", 0))
+    served_by = int(rec.wait(2)[1].reason or 0)
+    assert served_by != first
+    assert not alive(first)
+    assert pool.stats()["lost"] == 1
+
+
+def test_sigkill_of_a_busy_child_is_noticed_at_once(
+    make_pool: MakePool,
+) -> None:
+    pool, rec = make_pool(1)
+    [child] = pool.stats()["processes"]
+    submit(pool, rec, request(0, "sleep", 30))
+    time.sleep(0.2)
+    killed_at = time.monotonic()
+    os.kill(child, signal.SIGKILL)
+    [lost] = rec.wait(1, timeout=5)
+    assert time.monotonic() - killed_at < 0.5
+    assert "WorkerLostError" in (lost.reason or "")
+
+
+def test_hard_time_limit_kills_and_replaces_the_child(
+    make_pool: MakePool,
+) -> None:
+    pool, rec = make_pool(1)
+    [child] = pool.stats()["processes"]
+    started = time.monotonic()
+    submit(pool, rec, request(0, "sleep", 30, timelimit=(0.5, None)))
+    [outcome] = rec.wait(1, timeout=5)
+    assert 0.5 <= time.monotonic() - started < 1.5
+    assert outcome.state == states.FAILURE
+    assert (outcome.reason or "").startswith("TimeLimitExceededError: hard time limit (0.5 s)")
+    wait_for(lambda: not alive(child))
+    submit(pool, rec, request(1, "sleep", 0))
+    assert int(rec.wait(2)[1].reason or 0) != child
+    assert pool.stats()["timeouts"] == 1
+
+
+def test_soft_time_limit_is_raised_inside_the_task(
+    make_pool: MakePool,
+) -> None:
+    pool, rec = make_pool(1)
+    [child] = pool.stats()["processes"]
+    submit(pool, rec, request(0, "soft", 30, timelimit=(None, 0.3)))
+    [outcome] = rec.wait(1, timeout=5)
+    assert outcome.reason == f"{child} cleaned up"
+    # The timer is cancelled after each request: the next one runs past the old limit.
+    submit(pool, rec, request(1, "sleep", 0.5))
+    assert rec.wait(2)[1].reason == str(child)
+
+
+def test_max_tasks_per_child_replaces_the_child(
+    make_pool: MakePool,
+) -> None:
+    pool, rec = make_pool(1, max_tasks_per_child=2)
+    for n in range(6):
+        submit(pool, rec, request(n, "sleep", 0))
+    pids = [int(o.reason or 0) for o in rec.wait(6)]
+    assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4] == pids[5]
+    assert pool.stats()["retired"] == 3
+
+
+def test_max_memory_per_child_replaces_the_child_after_its_task(
+    make_pool: MakePool,
+) -> None:
+    # A forked child starts with this process's resident pages (shared, but counted).
+    pool, rec = make_pool(1, max_memory_per_child=rss_kib() + 32 * 1024)
+    submit(pool, rec, request(0, "sleep", 0))
+    submit(pool, rec, request(1, "sleep", 0))
+    submit(pool, rec, request(2, "allocate", 0))
+    submit(pool, rec, request(3, "sleep", 0))
+    pids = [int(o.reason or 0) for o in rec.wait(4)]
+    assert pids[0] == pids[1] == pids[2] != pids[3]  # replaced after the task that grew it
+
+
+def test_error_outside_the_task_requeues(make_pool: MakePool) -> None:
+    pool, rec = make_pool(1)
+    submit(pool, rec, request(0, "raise", 0))
+    [outcome] = rec.wait(1)
+    assert outcome.disposition is Disposition.REQUEUE
+    assert "store unreachable" in (outcome.reason or "")
+
+
+def test_autoscale_grows_under_load_and_shrinks_when_idle(
+    make_pool: MakePool,
+) -> None:
+    pool, rec = make_pool(autoscale="4,1", autoscale_keepalive=0.3)
+    assert pool.limit == 4
+    assert len(pool.stats()["processes"]) == 1
+    for n in range(8):
+        submit(pool, rec, request(n, "sleep", 0.4))
+    wait_for(lambda: len(pool.stats()["processes"]) == 4, timeout=2)
+    outcomes = rec.wait(8)
+    assert len({o.reason for o in outcomes}) == 4
+    wait_for(lambda: len(pool.stats()["processes"]) == 1, timeout=5)
+
+
+def test_grow_and_shrink(make_pool: MakePool) -> None:
+    pool, rec = make_pool(2)
+    pool.grow(2)
+    wait_for(lambda: len(pool.stats()["processes"]) == 4)
+    assert pool.limit == 4
+    submit(pool, rec, request(0, "sleep", 0.5))
+    pool.shrink(3)
+    wait_for(lambda: len(pool.stats()["processes"]) == 1)  # the busy child stays...
+    [outcome] = rec.wait(1)
+    assert outcome.state == states.SUCCESS  # ...and finishes its task
+    assert pool.stats()["processes"] == [int(outcome.reason or 0)]
+
+
+def test_terminate_kills_the_child_running_a_task(
+    make_pool: MakePool,
+) -> None:
+    pool, rec = make_pool(1)
+    submit(pool, rec, request(0, "sleep", 30))
+    time.sleep(0.1)
+    assert pool.terminate("t0")
+    assert not pool.terminate("nope")
+    [outcome] = rec.wait(1, timeout=5)
+    assert outcome.state == states.REVOKED
+
+
+def test_warm_stop_finishes_running_and_queued_requests(
+    make_pool: MakePool,
+) -> None:
+    pool, rec = make_pool(1)
+    [child] = pool.stats()["processes"]
+    zygote = pool.stats()["zygote"]
+    submit(pool, rec, request(0, "sleep", 0.3))
+    submit(pool, rec, request(1, "sleep", 0.1))
+    pool.stop(wait=True)
+    assert [o.state for o in rec.outcomes] == [states.SUCCESS, states.SUCCESS]
+    assert not alive(child)
+    assert not alive(zygote)
+
+
+def test_cold_stop_kills_children_at_once(make_pool: MakePool) -> None:
+    pool, rec = make_pool(2)
+    children = pool.stats()["processes"]
+    submit(pool, rec, request(0, "sleep", 30))
+    time.sleep(0.1)
+    started = time.monotonic()
+    pool.stop(wait=False)
+    assert time.monotonic() - started < 2
+    assert rec.outcomes == []  # abandoned: the consumer gives the message back
+    assert not any(alive(pid) for pid in children)
+
+
+def test_autoscale_setting_is_checked() -> None:
+    assert bounds(PreforkConfig(autoscale="10,3"), 4).maximum == 10
+    assert bounds(PreforkConfig(autoscale="10"), 4).minimum == 0
+    assert not bounds(PreforkConfig(), 4).autoscaling
+    for wrong in ("x", "3,10", "0,0", "1,2,3"):
+        with pytest.raises(ConfigError, match="autoscale"):
+            bounds(PreforkConfig(autoscale=wrong), 4)
+
+
+def test_time_limit_set_by_remote_control_wins(make_pool: MakePool) -> None:
+    pool, rec = make_pool(1)
+    pool.set_time_limit("x", hard=0.3)
+    submit(pool, rec, request(0, "sleep", 30, timelimit=(60, None)))
+    [outcome] = rec.wait(1, timeout=5)
+    assert (outcome.reason or "").startswith("TimeLimitExceededError: hard time limit (0.3 s)")
+
+
+def test_autoscale_can_be_changed_at_run_time(make_pool: MakePool) -> None:
+    pool, _ = make_pool(1)
+    pool.autoscale(3, 2)
+    assert pool.limit == 3
+    wait_for(lambda: len(pool.stats()["processes"]) == 2)
+    pool.autoscale(1, 1)
+    wait_for(lambda: len(pool.stats()["processes"]) == 1)
+
+
+def test_request_revoked_while_waiting_never_reaches_a_child(make_pool: MakePool) -> None:
+    revoked = {"t1"}
+
+    def execute(req: TaskRequest) -> Outcome:
+        if req.id in revoked:  # what the kernel's Executor does for a revoked id
+            return Outcome(request=req, state=states.REVOKED, reason=str(os.getpid()))
+        return run(req)
+
+    pool = PreforkPool(execute, concurrency=1, revoked=revoked)
+    pool.start()
+    try:
+        rec = Recorder()
+        submit(pool, rec, request(0, "sleep", 0.2))
+        submit(pool, rec, request(1, "sleep", 0))
+        submit(pool, rec, request(2, "sleep", 0))
+        rec.wait(3)
+        outcomes = rec.by_id()
+        assert outcomes["t1"].state == states.REVOKED
+        assert outcomes["t1"].reason == str(os.getpid())  # settled here, not in a child
+        assert rec.started == ["t0", "t2"]
+    finally:
+        pool.stop(wait=False)
+
+
+def test_a_killed_zygote_is_started_again(make_pool: MakePool) -> None:
+    pool, rec = make_pool(1)
+    zygote = pool.stats()["zygote"]
+    os.kill(zygote, signal.SIGKILL)
+    submit(pool, rec, request(0, "exit", 0))  # the child dies; its replacement needs a zygote
+    rec.wait(1)
+    wait_for(lambda: pool.stats()["zygote"] not in (zygote, 0) and len(pool.stats()["processes"]) == 1)
+    submit(pool, rec, request(1, "sleep", 0))
+    assert rec.wait(2)[1].state == states.SUCCESS
+
+
+def test_a_forkserver_that_cannot_load_the_app_fails_the_start() -> None:
+    zygote = Zygote(lambda conn: None, [sys.executable, "-c", "import sys; sys.exit(3)"])
+    with pytest.raises(ZygoteError, match="could not load the app"):
+        zygote.start()

@@ -1,0 +1,189 @@
+"""The prefork pool in real worker processes: crashes, limits, recycling, scaling, shutdown."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from celeriac import states
+from celeriac.app import Celeriac
+from celeriac.errors import TimeLimitExceededError
+from celeriac.errors import WorkerLostError
+
+from .conftest import WorkerProcess
+from .conftest import alive
+from .conftest import wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+StartWorker = Callable[..., WorkerProcess]
+
+
+def pids_in(marker: Path) -> list[int]:
+    return [int(line) for line in marker.read_text().split()] if marker.exists() else []
+
+
+def test_child_killed_mid_task_fails_with_worker_lost(
+    client: Celeriac, project: Path, start_worker: StartWorker
+) -> None:
+    marker = project / "running"
+    worker = start_worker("-c", "2")
+    result = client.send_task("proj.slow", (30,), {"marker": str(marker)})
+    wait_for(lambda: bool(pids_in(marker)))
+    [child] = pids_in(marker)
+    os.kill(child, signal.SIGKILL)
+    killed_at = time.monotonic()
+    with pytest.raises(WorkerLostError):
+        result.get(timeout=10)
+    assert time.monotonic() - killed_at < 2
+    assert result.state == states.FAILURE
+    served_by = client.send_task("proj.pid").get(timeout=10)
+    assert served_by != child
+    assert worker.proc.poll() is None
+    wait_for(lambda: len(worker.descendants()) == 3)  # the zygote and two children again
+
+
+def test_os_exit_in_a_task_fails_it_and_the_worker_goes_on(
+    client: Celeriac, start_worker: StartWorker
+) -> None:
+    start_worker("-c", "1")
+    with pytest.raises(WorkerLostError, match="exited while running the task"):
+        client.send_task("proj.exit_now").get(timeout=10)
+    assert isinstance(client.send_task("proj.pid").get(timeout=10), int)
+
+
+def test_hard_time_limit_kills_the_child(client: Celeriac, start_worker: StartWorker) -> None:
+    worker = start_worker("-c", "1")
+    before = client.send_task("proj.pid").get(timeout=10)
+    started = time.monotonic()
+    with pytest.raises(TimeLimitExceededError, match="hard time limit"):
+        client.send_task("proj.hang").get(timeout=10)
+    assert time.monotonic() - started < 3
+    assert not alive(before)
+    assert client.send_task("proj.pid").get(timeout=10) != before
+    assert "TimeLimitExceededError" in worker.output()
+
+
+def test_soft_time_limit_is_caught_by_the_task(client: Celeriac, start_worker: StartWorker) -> None:
+    start_worker("-c", "1")
+    assert client.send_task("proj.cleanup").get(timeout=10) == "cleaned up"
+
+
+def test_max_tasks_per_child_recycles_children(client: Celeriac, start_worker: StartWorker) -> None:
+    start_worker("-c", "1", prefork="max_tasks_per_child = 2\n")
+    pids = [client.send_task("proj.pid").get(timeout=10) for _ in range(6)]
+    assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4] == pids[5]
+
+
+def test_max_memory_per_child_recycles_a_child_that_grew(client: Celeriac, start_worker: StartWorker) -> None:
+    start_worker("-c", "1", prefork="max_memory_per_child = 150000\n")  # KiB
+    first = client.send_task("proj.pid").get(timeout=10)
+    assert client.send_task("proj.pid").get(timeout=10) == first
+    assert client.send_task("proj.allocate", (200,)).get(timeout=10) == first
+    assert client.send_task("proj.pid").get(timeout=10) != first
+
+
+def test_reject_on_worker_lost_requeues_the_message(
+    client: Celeriac, project: Path, start_worker: StartWorker
+) -> None:
+    marker = project / "attempts"
+    start_worker("-c", "1")
+    assert client.send_task("proj.flaky", (str(marker),)).get(timeout=15) == "second attempt"
+    assert len(pids_in(marker)) == 2
+
+
+def test_long_task_does_not_hold_up_short_ones(
+    client: Celeriac, project: Path, start_worker: StartWorker
+) -> None:
+    marker = project / "running"
+    start_worker("-c", "2")
+    long = client.send_task("proj.slow", (3,), {"marker": str(marker)})
+    wait_for(lambda: bool(pids_in(marker)))
+    short = [client.send_task("proj.pid") for _ in range(6)]
+    assert {r.get(timeout=2) for r in short} != set(pids_in(marker))  # served by the other child
+    assert long.state == states.PENDING
+    assert long.get(timeout=10) == pids_in(marker)[0]
+
+
+def test_autoscale_grows_with_the_load_and_shrinks_back(
+    client: Celeriac, project: Path, start_worker: StartWorker
+) -> None:
+    marker = project / "running"
+    worker = start_worker(prefork='autoscale = "3,1"\nautoscale_keepalive = 0.5\n')
+    assert len(worker.descendants()) == 2  # the zygote and one child
+    results = [client.send_task("proj.slow", (0.5,), {"marker": str(marker)}) for _ in range(9)]
+    for result in results:
+        result.get(timeout=20)
+    assert len(set(pids_in(marker))) == 3
+    wait_for(lambda: len(worker.descendants()) == 2, timeout=10)
+
+
+def test_warm_shutdown_finishes_running_tasks_and_stops_children(
+    client: Celeriac, project: Path, start_worker: StartWorker
+) -> None:
+    marker = project / "running"
+    worker = start_worker("-c", "2")
+    running = client.send_task("proj.slow", (1,), {"marker": str(marker)})
+    wait_for(lambda: bool(pids_in(marker)))
+    processes = worker.descendants()
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0
+    assert running.state == states.SUCCESS
+    wait_for(lambda: not any(alive(pid) for pid in processes), timeout=5)
+
+
+def test_cold_shutdown_kills_children_and_gives_the_task_back(
+    client: Celeriac, project: Path, start_worker: StartWorker
+) -> None:
+    marker = project / "running"
+    worker = start_worker("-c", "2")
+    running = client.send_task("proj.slow", (30,), {"marker": str(marker)})
+    wait_for(lambda: bool(pids_in(marker)))
+    processes = worker.descendants()
+    worker.signal(signal.SIGTERM)
+    time.sleep(0.3)
+    worker.signal(signal.SIGINT)
+    worker.wait(timeout=10)
+    assert running.state == states.PENDING
+    assert client.transport.queue_length("celery") == 1
+    wait_for(lambda: not any(alive(pid) for pid in processes), timeout=5)
+
+
+def test_children_and_zygote_exit_when_the_worker_is_killed(
+    client: Celeriac, start_worker: StartWorker
+) -> None:
+    worker = start_worker("-c", "2")
+    client.send_task("proj.pid").get(timeout=10)
+    processes = worker.descendants()
+    assert len(processes) == 3
+    worker.signal(signal.SIGKILL)
+    worker.wait()
+    wait_for(lambda: not any(alive(pid) for pid in processes), timeout=5)
+
+
+def test_revoke_with_terminate_kills_the_running_child(
+    client: Celeriac, project: Path, start_worker: StartWorker
+) -> None:
+    marker = project / "running"
+    worker = start_worker("-c", "1")
+    result = client.send_task("proj.slow", (30,), {"marker": str(marker)})
+    wait_for(lambda: bool(pids_in(marker)))
+    [child] = pids_in(marker)
+    client.control.revoke(result.id, terminate=True)
+    wait_for(lambda: not alive(child), timeout=5)
+    assert result.state == states.REVOKED
+    assert client.send_task("proj.pid").get(timeout=10) != child
+    assert "terminated" in worker.output()
+
+
+def test_pool_grows_and_shrinks_on_remote_control(client: Celeriac, start_worker: StartWorker) -> None:
+    worker = start_worker("-c", "1")
+    [reply] = client.control.broadcast("pool_grow", {"n": 2}, reply=True, timeout=5, limit=1)
+    assert "3 slots" in str(reply)
+    wait_for(lambda: len(worker.descendants()) == 4)  # the zygote and three children
+    client.control.broadcast("pool_shrink", {"n": 2}, reply=True, timeout=5, limit=1)
+    wait_for(lambda: len(worker.descendants()) == 2)
