@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
-import os
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import click
@@ -18,72 +15,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from celeriac.app import Celeriac
+from celeriac.cli_app import app_for
+from celeriac.cli_control import control
+from celeriac.cli_control import inspect
+from celeriac.cli_control import status
 from celeriac.errors import CeleriacError
 from celeriac.plugins import make_plugins
 
 console = Console()
 err_console = Console(stderr=True)
-
-
-def load_app(app_path: str | None, config: str | None, **overrides: Any) -> Celeriac:
-    """Import ``module`` or ``module:attribute`` and return its Celeriac app.
-
-    With no path, ``$CELERIAC_APP`` is used, and failing that a plain app built from the
-    configuration (enough to send tasks by name, read results or inspect queues).
-    """
-    app_path = app_path or os.environ.get("CELERIAC_APP")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    if not app_path:
-        return _app_from_imports(Celeriac(config=config, **overrides))
-    module_name, _, attribute = app_path.partition(":")
-    if config:
-        # The app reads its configuration when its module creates it: point it at the file
-        # first. An app created with an explicit config= path in code keeps that one.
-        os.environ["CELERIAC_CONFIG"] = config
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise click.UsageError(f"cannot import app module {module_name!r}: {exc}") from exc
-    if attribute:
-        app = getattr(module, attribute, None)
-    else:
-        found = [value for value in vars(module).values() if isinstance(value, Celeriac)]
-        app = found[0] if len(found) == 1 else None
-        if len(found) > 1:
-            raise click.UsageError(f"{module_name} has several apps; name one: -A {module_name}:NAME")
-    if not isinstance(app, Celeriac):
-        raise click.UsageError(f"{app_path!r} is not a Celeriac app (use -A module:attribute)")
-    if config and app.config_file is not None and app.config_file.resolve() != Path(config).resolve():
-        err_console.print(
-            f"warning: {app_path} reads {app.config_file}, not --config {config}", highlight=False
-        )
-    if app.import_path is None:
-        name = attribute or next(key for key, value in vars(module).items() if value is app)
-        app.import_path = f"{module_name}:{name}"
-    for name in app.config.imports:
-        importlib.import_module(name)
-    return app
-
-
-def _app_from_imports(plain: Celeriac) -> Celeriac:
-    """With no ``-A``: the one app defined by the modules in ``imports``, else ``plain``.
-
-    Tasks register on the app their module creates, so a worker started as plain
-    ``celeriac worker`` with ``imports = ["proj.tasks"]`` must use that module's app.
-    """
-    apps: list[Celeriac] = []
-    for name in plain.config.imports:
-        try:
-            module = importlib.import_module(name)
-        except ImportError as exc:
-            raise click.UsageError(f"cannot import {name!r} listed in 'imports': {exc}") from exc
-        apps.extend(
-            value for value in vars(module).values() if isinstance(value, Celeriac) and value not in apps
-        )
-    if len(apps) > 1:
-        raise click.UsageError("the modules in 'imports' define several apps; choose one with -A module:NAME")
-    return apps[0] if apps else plain
 
 
 class CeleriacGroup(click.Group):
@@ -135,10 +75,6 @@ def main(ctx: click.Context, app_path: str | None, config_path: str | None) -> N
     ctx.obj = {"app": app_path, "config": config_path}
 
 
-def _app(ctx: click.Context, **overrides: Any) -> Celeriac:
-    return load_app(ctx.obj["app"], ctx.obj["config"], **overrides)
-
-
 @main.command()
 @click.option("-Q", "--queues", help="Comma-separated queues to consume.")
 @click.option("-c", "--concurrency", type=int, help="Tasks run at once (default: CPU count).")
@@ -163,7 +99,7 @@ def worker(
     graph: bool,
 ) -> None:
     """Start a worker."""
-    app = _app(ctx)
+    app = app_for(ctx)
     instance = app.worker(
         queues=tuple(q.strip() for q in queues.split(",") if q.strip()) if queues else None,
         concurrency=concurrency,
@@ -212,7 +148,7 @@ def call(
     """Send TASK by name and print its id (and its result with --wait)."""
     args = _json_arg(args_json, "--args", list)
     kwargs = _json_arg(kwargs_json, "--kwargs", dict)
-    app = _app(ctx)
+    app = app_for(ctx)
     result = app.send_task(
         task, args, kwargs, countdown=countdown, expires=expires, queue=queue, priority=priority
     )
@@ -230,7 +166,7 @@ def call(
 @click.pass_context
 def result(ctx: click.Context, task_id: str, wait: bool, timeout: float | None, show_traceback: bool) -> None:
     """Show the state and result of a task."""
-    app = _app(ctx)
+    app = app_for(ctx)
     handle = app.AsyncResult(task_id)
     if wait:
         handle.get(timeout=timeout, propagate=False)
@@ -250,7 +186,7 @@ def result(ctx: click.Context, task_id: str, wait: bool, timeout: float | None, 
 @click.pass_context
 def purge(ctx: click.Context, queues: str | None, force: bool) -> None:
     """Delete every waiting message from queues."""
-    app = _app(ctx)
+    app = app_for(ctx)
     names = [q.strip() for q in queues.split(",")] if queues else [app.config.default_queue]
     if not force:
         click.confirm(f"Delete all waiting messages in {', '.join(names)}?", abort=True)
@@ -270,7 +206,7 @@ def dead_letters() -> None:
 @click.pass_context
 def dead_letters_list(ctx: click.Context, queue: str | None, limit: int) -> None:
     """List dead-lettered messages with the reason each was refused."""
-    app = _app(ctx.find_root())
+    app = app_for(ctx.find_root())
     letters = app.transport.dead_letters(queue, limit)
     table = Table("id", "queue", "task", "task id", "reason")
     for letter in letters:
@@ -286,181 +222,10 @@ def dead_letters_list(ctx: click.Context, queue: str | None, limit: int) -> None
 @click.pass_context
 def dead_letters_requeue(ctx: click.Context, ids: tuple[str, ...]) -> None:
     """Put dead-lettered messages back on their queues."""
-    app = _app(ctx.find_root())
+    app = app_for(ctx.find_root())
     for dead_id in ids:
         click.echo(f"{dead_id}: {'requeued' if app.transport.requeue_dead_letter(dead_id) else 'not found'}")
     app.close()
-
-
-_TIMEOUT = click.option(
-    "--timeout", type=float, default=1.0, show_default=True, help="Seconds to wait for replies."
-)
-_DESTINATION = click.option("-d", "--destination", multiple=True, help="Only this worker (repeatable).")
-_JSON = click.option("--json", "as_json", is_flag=True, help="Print the replies as JSON.")
-INSPECT_COMMANDS = (
-    "active",
-    "reserved",
-    "scheduled",
-    "registered",
-    "revoked",
-    "stats",
-    "conf",
-    "active_queues",
-)
-
-
-def _ask(
-    ctx: click.Context,
-    method: str,
-    arguments: dict[str, Any],
-    timeout: float,
-    destination: tuple[str, ...],
-    as_json: bool,
-) -> None:
-    """Broadcast a command, print each worker's reply; exit 1 when nobody answered."""
-    app = _app(ctx.find_root())
-    try:
-        replies = app.control.broadcast(
-            method,
-            arguments,
-            destination=destination or None,
-            reply=True,
-            timeout=timeout,
-            limit=len(destination) or None,
-        )
-    finally:
-        app.close()
-    merged = {host: answer for reply in replies for host, answer in reply.items()}
-    if as_json:
-        click.echo(json.dumps(merged, indent=2, default=str))
-    else:
-        for host, answer in sorted(merged.items()):
-            console.print(f"[bold]{escape(host)}[/]: ", end="")
-            if isinstance(answer, dict | list) and answer:
-                console.print_json(json.dumps(answer, default=str))
-            else:
-                console.print(escape(json.dumps(answer, default=str)), highlight=False)
-    if not merged:
-        err_console.print(f"no reply within {timeout} s", highlight=False)
-        ctx.exit(1)
-
-
-@main.command()
-@click.argument("command", type=click.Choice([*INSPECT_COMMANDS, "query_task"]))
-@click.argument("ids", nargs=-1)
-@_TIMEOUT
-@_DESTINATION
-@_JSON
-@click.pass_context
-def inspect(
-    ctx: click.Context,
-    command: str,
-    ids: tuple[str, ...],
-    timeout: float,
-    destination: tuple[str, ...],
-    as_json: bool,
-) -> None:
-    """Ask running workers: active, reserved, scheduled, registered, revoked, stats, conf,
-    active_queues, or query_task ID..."""
-    arguments: dict[str, Any] = {"ids": list(ids)} if command == "query_task" else {}
-    _ask(ctx, command, arguments, timeout, destination, as_json)
-
-
-@main.group()
-def control() -> None:
-    """Send commands to running workers."""
-
-
-def _control_command(name: str, help_text: str, *params: click.Parameter) -> None:
-    def run(
-        ctx: click.Context, timeout: float, destination: tuple[str, ...], as_json: bool, **arguments: Any
-    ) -> None:
-        _ask(ctx, name, {k: v for k, v in arguments.items() if v is not None}, timeout, destination, as_json)
-
-    command = click.Command(
-        name,
-        callback=click.pass_context(run),
-        params=[*params, *_common_params()],
-        help=help_text,
-    )
-    control.add_command(command)
-
-
-def _common_params() -> list[click.Parameter]:
-    return [
-        click.Option(
-            ["--timeout"], type=float, default=1.0, show_default=True, help="Seconds to wait for replies."
-        ),
-        click.Option(["-d", "--destination"], multiple=True, help="Only this worker (repeatable)."),
-        click.Option(["--json", "as_json"], is_flag=True, help="Print the replies as JSON."),
-    ]
-
-
-_control_command("ping", "Ask workers to answer.")
-_control_command("shutdown", "Warm-shut-down workers.")
-_control_command(
-    "rate_limit",
-    "Set a task's rate limit in workers (e.g. 10/s; 0 removes it).",
-    click.Argument(["task_name"]),
-    click.Argument(["rate_limit"]),
-)
-_control_command(
-    "time_limit",
-    "Set a task's time limits in workers (process pools).",
-    click.Argument(["task_name"]),
-    click.Option(["--soft"], type=float),
-    click.Option(["--hard"], type=float),
-)
-_control_command("enable_events", "Turn task events on.")
-_control_command("disable_events", "Turn task events off.")
-_control_command("add_consumer", "Start consuming a queue.", click.Argument(["queue"]))
-_control_command("cancel_consumer", "Stop consuming a queue.", click.Argument(["queue"]))
-_control_command(
-    "pool_grow", "Add pool slots (process pools).", click.Argument(["n"], type=int, default=1, required=False)
-)
-_control_command(
-    "pool_shrink",
-    "Remove pool slots (process pools).",
-    click.Argument(["n"], type=int, default=1, required=False),
-)
-_control_command(
-    "autoscale",
-    "Set autoscale bounds (process pools).",
-    click.Argument(["max"], type=int),
-    click.Argument(["min"], type=int),
-)
-
-
-@control.command("revoke")
-@click.argument("task_ids", nargs=-1, required=True)
-@click.option("--terminate", is_flag=True, help="Also stop running ones (process pools only).")
-@click.pass_context
-def control_revoke(ctx: click.Context, task_ids: tuple[str, ...], terminate: bool) -> None:
-    """Tell every worker not to run these tasks; their state becomes REVOKED."""
-    app = _app(ctx.find_root())
-    try:
-        app.control.revoke(list(task_ids), terminate=terminate)
-    finally:
-        app.close()
-    click.echo(f"revoked {len(task_ids)} task(s)")
-
-
-@main.command()
-@_TIMEOUT
-@click.pass_context
-def status(ctx: click.Context, timeout: float) -> None:
-    """List the workers that answer a ping."""
-    app = _app(ctx)
-    try:
-        replies = app.control.ping(timeout=timeout)
-    finally:
-        app.close()
-    hosts = sorted(host for reply in replies for host in reply)
-    for host in hosts:
-        click.echo(f"{host}: OK")
-    click.echo(f"\n{len(hosts)} node{'s' if len(hosts) != 1 else ''} online.")
-    if not hosts:
-        ctx.exit(1)
 
 
 @main.command()
@@ -498,7 +263,7 @@ def _lenient(config: Any) -> Any:
 @click.pass_context
 def config_command(ctx: click.Context, as_json: bool) -> None:
     """Print the effective configuration and where each value came from."""
-    app = _app(ctx)
+    app = app_for(ctx)
     data = asdict(app.config, filter=lambda attribute, _: attribute.name not in ("provenance", "sections"))
     data.update({name: asdict(section) for name, section in app.config.sections.items()})
     if as_json:
@@ -549,3 +314,8 @@ def _banner(app: Celeriac, instance: Any) -> None:
         f"  tasks:        {', '.join(sorted(app.tasks)) or 'none'}",
         highlight=False,
     )
+
+
+main.add_command(inspect)
+main.add_command(control)
+main.add_command(status)

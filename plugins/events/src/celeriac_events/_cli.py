@@ -39,7 +39,7 @@ _POLL = 0.5
 @click.pass_context
 def events_command(ctx: click.Context, dump: bool, duration: float | None, max_tasks: int) -> None:
     """Watch workers and tasks live from their events (workers need -E), or --dump them."""
-    from celeriac.cli import load_app
+    from celeriac.cli_app import load_app
 
     root: dict[str, Any] = ctx.find_root().obj or {}
     app = load_app(root.get("app"), root.get("config"))

@@ -15,7 +15,7 @@ import socket
 import sys
 from typing import TYPE_CHECKING
 
-from celeriac.cli import load_app
+from celeriac.cli_app import load_app
 from celeriac.errors import ConfigError
 from celeriac.execution import Executor
 from celeriac_prefork._child import ChildLimits
