@@ -36,6 +36,7 @@ bench: install
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/run.py --broker redis
+	$(PY) benchmarks/serializers.py
 
 clean:
 	rm -rf $(VENV) contrib/examples/demo/*.sqlite3*
