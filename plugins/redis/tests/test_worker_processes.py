@@ -104,7 +104,8 @@ def test_poison_message_is_dead_lettered_after_max_deliveries(
     toml.write_text(toml.read_text().replace("[worker]\n", "[worker]\nmax_deliveries = 2\n"))
     result = client.send_task("proj.die", (str(marker),))
     for attempt in (1, 2):
-        worker = start_worker("-c", "1")
+        # Not waiting for "ready": the worker may take the task, and die, before it logs that.
+        worker = start_worker("-c", "1", ready=False)
         wait_for(lambda n=attempt: len(_lines(marker)) == n, 15, f"delivery {attempt}")  # type: ignore[misc]
         worker.proc.wait(timeout=10)  # the task killed it
     survivor = start_worker("-c", "1")
