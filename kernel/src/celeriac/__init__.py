@@ -30,6 +30,9 @@ from celeriac.protocols import Transport
 from celeriac.protocols import TransportSpec
 from celeriac.request import TaskRequest
 from celeriac.result import AsyncResult
+from celeriac.schedules import BeatLock
+from celeriac.schedules import PeriodicTask
+from celeriac.schedules import Schedule
 from celeriac.task import Task
 from celeriac.task import TaskCall
 
@@ -40,6 +43,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 __all__ = [
     "AsyncResult",
+    "BeatLock",
     "Broadcaster",
     "Celeriac",
     "ChordCounter",
@@ -51,11 +55,13 @@ __all__ = [
     "Envelope",
     "EventSink",
     "Outcome",
+    "PeriodicTask",
     "Pool",
     "PoolSpec",
     "ResultRecord",
     "ResultStore",
     "ResultStoreSpec",
+    "Schedule",
     "ScheduleStore",
     "ScheduleStoreSpec",
     "ScheduleType",

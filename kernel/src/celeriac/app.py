@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
@@ -48,6 +49,9 @@ from celeriac.task import Task
 from celeriac.task import TaskOptions
 
 if TYPE_CHECKING:
+    from celeriac.canvas import Signature
+    from celeriac.schedules import PeriodicTask
+    from celeriac.schedules import Schedule
     from celeriac.worker.worker import Worker
 
 P = ParamSpec("P")
@@ -92,6 +96,8 @@ class Celeriac:
         #: afresh (a pool's children under spawn) can import the same app; None otherwise.
         self.import_path: str | None = None
         self.tasks: dict[str, Task[Any, Any]] = {}
+        #: Periodic tasks declared in code (``add_periodic_task``), by entry name.
+        self.periodic_tasks: dict[str, PeriodicTask] = {}
         self.codec = Codec(
             self.plugins.serializers(self.config),
             self.plugins.compressors(self.config),
@@ -171,6 +177,25 @@ class Celeriac:
                 source = self.config.source_of(f"tasks.{name}.rate_limit")
                 raise ConfigError(f"task {name!r}: {exc} (from {source})") from None
         return options
+
+    def add_periodic_task(
+        self,
+        schedule: Schedule | Mapping[str, Any] | float | dt.timedelta,
+        task: str | Task[Any, Any] | Signature,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> PeriodicTask:
+        """Have beat send ``task`` on ``schedule``: ``app.add_periodic_task(30, ping, (1,))``.
+
+        ``schedule`` is a schedule object (``celeriac_cron.crontab("0 3 * * *")``), a table as
+        in TOML (``{"cron": "0 3 * * *"}``) or seconds; ``task`` a task, its name or a
+        signature (``add.s(2, 3)``). ``options``: ``name`` (default: the task's name),
+        ``queue``, ``priority``, ``expires``, ``missed``, ``timezone``. See docs/beat.md.
+        """
+        from celeriac.beat import add_periodic_task
+
+        return add_periodic_task(self, schedule, task, args, kwargs, **options)
 
     # --- connections ------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
     from celeriac.app import Celeriac
+    from celeriac.canvas import Signature
     from celeriac.protocols import ScheduleStore
     from celeriac.task import Task
 
@@ -67,16 +68,13 @@ _MAX_BURST = 100
 
 def periodic_tasks(app: Celeriac) -> dict[str, PeriodicTask]:
     """The entries declared in code on ``app`` (``add_periodic_task``), by name."""
-    # The app holds them as ``Celeriac.periodic_tasks`` (kernel-patches-beat.md); an app built
-    # before that attribute existed gets the same dict in its namespace on first use.
-    registry: dict[str, PeriodicTask] = vars(app).setdefault("periodic_tasks", {})
-    return registry
+    return app.periodic_tasks
 
 
 def add_periodic_task(
     app: Celeriac,
     schedule: Schedule | Mapping[str, Any] | float | dt.timedelta,
-    task: str | Task[Any, Any],
+    task: str | Task[Any, Any] | Signature,
     args: Sequence[Any] = (),
     kwargs: Mapping[str, Any] | None = None,
     *,
@@ -91,18 +89,34 @@ def add_periodic_task(
 
     :param schedule: a schedule object (``celeriac_cron.crontab("0 3 * * *")``), a table such
         as ``{"cron": "0 3 * * *"}`` (as in TOML), or seconds / a timedelta (``every``).
-    :param task: the task or its name.
+    :param task: the task, its name, or a signature (``add.s(2, 3)``, as in Celery) whose
+        arguments come first and whose ``queue``, ``priority`` and ``expires`` are defaults.
     :param name: the entry's name (default: the task's name); a ``[beat.schedule.NAME]``
         table of the same name replaces the entry.
     :raises ConfigError: naming the entry, when something is invalid or the name is taken.
     """
-    task_name = task if isinstance(task, str) else task.name
+    from celeriac.canvas import Signature
+
+    options: dict[str, Any] = {}
+    if isinstance(task, Signature):
+        args, kwargs = (*task.args, *args), {**task.kwargs, **(kwargs or {})}
+        options = dict(task.options)
+        task_name = task.task
+    else:
+        task_name = task if isinstance(task, str) else task.name
     name = name or task_name
     registry = periodic_tasks(app)
     if name in registry:
         raise ConfigError(f"beat entry {name!r} (code) is declared twice; give each a name=")
+    unsupported = sorted(set(options) - {"queue", "priority", "expires"})
+    if unsupported:
+        raise ConfigError(
+            f"beat entry {name!r} (code): the signature's {', '.join(unsupported)} cannot be sent "
+            "by beat (queue, priority and expires can)"
+        )
     table: dict[str, Any] = {"task": task_name, "args": list(args), "kwargs": dict(kwargs or {})}
     given = {"queue": queue, "priority": priority, "expires": expires, "missed": missed, "timezone": timezone}
+    table.update({key: value for key, value in options.items() if value is not None})
     table.update({key: value for key, value in given.items() if value is not None})
     types = app.plugins.schedule_types()
     built: Schedule | None = None

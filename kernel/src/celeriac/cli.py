@@ -16,6 +16,7 @@ from rich.table import Table
 
 from celeriac.app import Celeriac
 from celeriac.cli_app import app_for
+from celeriac.cli_beat import beat
 from celeriac.cli_control import control
 from celeriac.cli_control import inspect
 from celeriac.cli_control import status
@@ -84,6 +85,7 @@ def main(ctx: click.Context, app_path: str | None, config_path: str | None) -> N
 @click.option("--prefetch", type=int, help="Messages reserved beyond those running.")
 @click.option("--statedb", type=click.Path(dir_okay=False), help="File keeping revoked ids across restarts.")
 @click.option("-E", "--events", "send_events", is_flag=True, default=None, help="Send monitoring events.")
+@click.option("-B", "--beat", is_flag=True, default=None, help="Also run beat (periodic tasks) here.")
 @click.option("--graph", is_flag=True, help="Print the bootstep graph (Graphviz DOT) and exit.")
 @click.pass_context
 def worker(
@@ -96,6 +98,7 @@ def worker(
     prefetch: int | None,
     statedb: str | None,
     send_events: bool | None,
+    beat: bool | None,
     graph: bool,
 ) -> None:
     """Start a worker."""
@@ -109,6 +112,7 @@ def worker(
         prefetch=prefetch,
         statedb=statedb,
         send_events=send_events,
+        beat=beat,
     )
     if graph:
         click.echo(instance.blueprint().dot())
@@ -311,11 +315,13 @@ def _banner(app: Celeriac, instance: Any) -> None:
         f"  results:      {app.result_store_url or 'disabled'}\n"
         f"  pool:         {cfg.worker.pool} x {cfg.worker.concurrency}\n"
         f"  queues:       {', '.join(instance.queues)}\n"
+        f"  beat:         {'embedded' if cfg.worker.beat else 'off'}\n"
         f"  tasks:        {', '.join(sorted(app.tasks)) or 'none'}",
         highlight=False,
     )
 
 
+main.add_command(beat)
 main.add_command(inspect)
 main.add_command(control)
 main.add_command(status)

@@ -64,6 +64,8 @@ class WorkerConfig:
     send_events: bool = False
     #: A file keeping worker state (revoked task ids) across restarts; none keeps it in memory.
     statedb: str | None = None
+    #: Run beat, the periodic-task scheduler, on a thread of the worker (``-B``).
+    beat: bool = False
 
 
 @frozen(kw_only=True)

@@ -104,12 +104,21 @@ def celeriac_add_compressors(config: Config) -> Sequence[Compressor]:
 
 @hookspec
 def celeriac_add_schedule_types() -> Sequence[ScheduleType]:
-    """Offer kinds of beat schedule (interval, crontab ...), keyed by their TOML field."""
+    """Offer kinds of beat schedule (interval, crontab ...), keyed by their TOML field.
+
+    Each ``ScheduleType.factory`` receives the TOML value of its key (or what code passed) and
+    returns a :class:`celeriac.schedules.Schedule`; a ValueError or TypeError it raises is
+    reported with the entry's name. Called once per app, when beat starts.
+    """
 
 
 @hookspec
 def celeriac_add_schedule_stores() -> Sequence[ScheduleStoreSpec]:
-    """Offer stores for beat's last-run times, each for one or more URL schemes."""
+    """Offer stores for beat's last-run times, each for one or more URL schemes.
+
+    A store that also implements :class:`celeriac.schedules.BeatLock` lets several beat
+    instances run on it, one of them sending; beat runs alone (with a warning) on others.
+    """
 
 
 @hookspec

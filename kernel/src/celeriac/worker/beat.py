@@ -30,8 +30,7 @@ class BeatStep:
     requires: ClassVar[frozenset[str]] = frozenset({"kernel.connection"})
 
     def enabled(self, config: Config) -> bool:
-        # ``worker.beat`` arrives with the kernel patch (kernel-patches-beat.md).
-        return bool(getattr(config.worker, "beat", False))
+        return config.worker.beat
 
     @contextlib.contextmanager
     def run(self, ctx: StepContext) -> Iterator[None]:

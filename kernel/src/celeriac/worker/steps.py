@@ -6,7 +6,10 @@ from collections.abc import Sequence
 
 from celeriac.bootsteps import Bootstep
 from celeriac.config import Config
+from celeriac.config import ConfigSection
 from celeriac.hookspecs import hookimpl
+from celeriac.schedules import BeatConfig
+from celeriac.worker.beat import BeatStep
 from celeriac.worker.connection import ConnectionStep
 from celeriac.worker.connection import ResultStoreStep
 from celeriac.worker.consumer import ConsumerStep
@@ -30,4 +33,10 @@ def celeriac_add_bootsteps(config: Config) -> Sequence[Bootstep]:
         ConsumerStep(),
         HeartbeatStep(),
         ControlStep(),
+        BeatStep(),
     ]
+
+
+@hookimpl
+def celeriac_add_config_sections() -> Sequence[ConfigSection]:
+    return [ConfigSection(name="beat", cls=BeatConfig, description="the periodic-task scheduler")]

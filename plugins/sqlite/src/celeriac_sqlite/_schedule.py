@@ -1,7 +1,8 @@
-"""The SQLite schedule store: beat's last-run times, one row per entry."""
+"""The SQLite schedule store: beat's last-run times, one row per entry, and its leader lock."""
 
 from __future__ import annotations
 
+import time
 from typing import final
 
 from celeriac.config import Config
@@ -9,20 +10,43 @@ from celeriac_sqlite._config import SqliteConfig
 from celeriac_sqlite._db import Database
 from celeriac_sqlite._db import database_path
 
+# New tables rather than new columns: a file written by an older version gains them as is.
 _SCHEMA = """
 BEGIN IMMEDIATE;
 CREATE TABLE IF NOT EXISTS beat_schedule (entry TEXT PRIMARY KEY, last_run_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS beat_claims (entry TEXT PRIMARY KEY, claimed_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS beat_locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL);
 COMMIT;
 """
 _UPSERT = """
 INSERT INTO beat_schedule (entry, last_run_at) VALUES (?, ?)
 ON CONFLICT (entry) DO UPDATE SET last_run_at = excluded.last_run_at
 """
+# One statement each, so each is atomic without an explicit transaction.
+_ACQUIRE = """
+INSERT INTO beat_locks (name, owner, expires_at) VALUES (:name, :owner, :expires)
+ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+WHERE beat_locks.owner = excluded.owner OR beat_locks.expires_at <= :now
+"""
+_RENEW = (
+    "UPDATE beat_locks SET expires_at = :expires WHERE name = :name AND owner = :owner AND expires_at > :now"
+)
+_CLAIM = """
+INSERT INTO beat_claims (entry, claimed_at)
+SELECT :entry, :when WHERE EXISTS (
+    SELECT 1 FROM beat_locks WHERE name = :name AND owner = :owner AND expires_at > :now
+)
+ON CONFLICT (entry) DO UPDATE SET claimed_at = excluded.claimed_at
+"""
 
 
 @final
 class SqliteScheduleStore:
     """Beat's last-run times in a ``beat_schedule`` table, so a restarted beat does not rerun entries.
+
+    Also a :class:`~celeriac.schedules.BeatLock` for the beat instances of one machine: the
+    lease is a row in ``beat_locks`` whose expiry is compared with this host's clock, which
+    every process on the machine shares.
 
     :param url: ``sqlite:///relative/path.sqlite3`` or ``sqlite:////absolute/path.sqlite3``;
         it may be the broker's file.
@@ -39,6 +63,35 @@ class SqliteScheduleStore:
     def set_last_run_at(self, entry: str, when: float) -> None:
         with self._db.connection() as conn:
             conn.execute(_UPSERT, (entry, when))
+
+    # --- the leader lock -----------------------------------------------------------------
+
+    def acquire(self, name: str, owner: str, ttl: float) -> bool:
+        now = time.time()
+        with self._db.connection() as conn:
+            cursor = conn.execute(_ACQUIRE, {"name": name, "owner": owner, "expires": now + ttl, "now": now})
+        return cursor.rowcount == 1
+
+    def renew(self, name: str, owner: str, ttl: float) -> bool:
+        now = time.time()
+        with self._db.connection() as conn:
+            cursor = conn.execute(_RENEW, {"name": name, "owner": owner, "expires": now + ttl, "now": now})
+        return cursor.rowcount == 1
+
+    def release(self, name: str, owner: str) -> None:
+        with self._db.connection() as conn:
+            conn.execute("DELETE FROM beat_locks WHERE name = ? AND owner = ?", (name, owner))
+
+    def claim(self, name: str, owner: str, entry: str, when: float) -> bool:
+        parameters = {"name": name, "owner": owner, "entry": entry, "when": when, "now": time.time()}
+        with self._db.connection() as conn:
+            cursor = conn.execute(_CLAIM, parameters)
+        return cursor.rowcount == 1
+
+    def claimed_at(self, entry: str) -> float | None:
+        with self._db.connection() as conn:
+            row = conn.execute("SELECT claimed_at FROM beat_claims WHERE entry = ?", (entry,)).fetchone()
+        return None if row is None else float(row[0])
 
     def close(self) -> None:
         self._db.close()

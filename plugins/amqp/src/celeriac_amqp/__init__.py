@@ -1,0 +1,51 @@
+"""RabbitMQ for celeriac, on pika: ``broker = "amqp://guest:guest@localhost:5672//"``.
+
+Durable queues, persistent messages and publisher confirms; manual acknowledgements with
+a QoS prefetch; priorities; a dead-letter queue per queue; delayed delivery through TTL
+delay queues that dead-letter into the target queue; fan-out broadcast for remote control
+and events. Celery's names and message layout, so Celery 5 shares the queues.
+Importing this module imports neither pika nor anything that connects.
+"""
+
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
+from celeriac import Transport
+from celeriac import TransportSpec
+from celeriac import hookimpl
+from celeriac.config import Config
+from celeriac.config import ConfigSection
+from celeriac_amqp._config import AmqpConfig
+from celeriac_amqp._wire import SCHEMES
+
+try:
+    __version__ = _version("celeriac-amqp")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0"
+
+__all__ = ["AmqpConfig", "__version__", "make_transport"]
+
+
+def make_transport(url: str, config: Config) -> Transport:
+    """The RabbitMQ transport; pika is imported here, when the transport is used."""
+    from celeriac_amqp._transport import AmqpTransport
+
+    transport: Transport = AmqpTransport(url, config)
+    return transport
+
+
+@hookimpl
+def celeriac_add_config_sections() -> Sequence[ConfigSection]:
+    return [ConfigSection(name="amqp", cls=AmqpConfig, description="RabbitMQ transport settings")]
+
+
+@hookimpl
+def celeriac_add_transports() -> Sequence[TransportSpec]:
+    return [
+        TransportSpec(
+            schemes=SCHEMES,
+            factory=make_transport,
+            description="RabbitMQ (pika): confirms, manual acks, delay queues, Celery's AMQP names",
+        )
+    ]

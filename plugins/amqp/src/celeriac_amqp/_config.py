@@ -1,0 +1,47 @@
+"""The ``[amqp]`` configuration section."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from attrs import frozen
+
+
+@frozen(kw_only=True)
+class AmqpConfig:
+    """``[amqp]``: how the RabbitMQ transport declares, publishes and reconnects.
+
+    :param max_priority: the ``x-max-priority`` argument of every task queue (celeriac
+        priorities are 0-9); 0 declares queues without it. A Celery worker on the same queues
+        must declare them alike: ``task_queue_max_priority = 10``.
+    :param queue_type: ``classic`` (the default, as Celery's) or ``quorum``. Quorum queues
+        count deliveries (``x-delivery-count``), so poison messages are detected exactly.
+    :param message_ttl: an ``x-message-ttl`` in seconds for task queues; None for none.
+    :param delay_precision: significant digits of a delay bucket: a delay is rounded *up* to
+        this many digits of milliseconds (3: at most 1 % late, never early).
+    :param delay_queue_expires: seconds an unused delay queue lives after its delay ran out.
+    :param heartbeat: AMQP heartbeat in seconds (0 disables them).
+    :param connection_attempts: attempts per connect before backing off.
+    :param retry_backoff_base: first pause between reconnects; doubles up to ``retry_backoff_max``.
+    :param operation_timeout: seconds a call waits for the broker (or for a reconnect) before
+        raising :class:`TimeoutError`.
+    :param ssl_*: TLS for ``amqps://`` URLs: CA bundle, client certificate and key, whether
+        the server's certificate and host name are checked.
+    """
+
+    max_priority: int = 10
+    queue_type: Literal["classic", "quorum"] = "classic"
+    message_ttl: float | None = None
+    delay_precision: int = 3
+    delay_queue_expires: float = 300.0
+    heartbeat: int = 60
+    connection_attempts: int = 1
+    socket_timeout: float = 10.0
+    retry_backoff_base: float = 0.2
+    retry_backoff_max: float = 10.0
+    operation_timeout: float = 60.0
+    ssl_ca_certs: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_verify: bool = True
+    ssl_check_hostname: bool = True

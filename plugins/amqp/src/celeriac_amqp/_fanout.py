@@ -1,0 +1,133 @@
+"""Broadcast: one exchange per channel, one exclusive auto-delete queue per subscriber.
+
+``celery.pidbox`` is a fanout exchange and ``celeryev`` a topic one, declared with the flags
+kombu uses so Celery and celeriac can share a vhost. Delivery is at-most-once: messages are
+transient and consumed without acknowledgement, and a subscriber's queue exists only while
+its connection does (it is declared again, empty, after a reconnect).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import queue
+import time
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import final
+
+from celeriac.protocols import Envelope
+from celeriac_amqp import _wire as wire
+
+if TYPE_CHECKING:
+    import pika
+
+    from celeriac_amqp._link import Link
+
+
+def _kind(channel: str) -> tuple[str, bool]:
+    return wire.EXCHANGES.get(channel, ("fanout", False))
+
+
+def _routing_key(channel: str, envelope: Envelope | None) -> str:
+    kind, _ = _kind(channel)
+    if kind == "fanout":
+        return ""
+    if kind == "topic":
+        # Celery routes events by type ("task.succeeded"); subscribers here bind to "#".
+        if envelope is not None:
+            return str(envelope.headers.get("routing_key") or "celeriac.events")
+        return "#"
+    return channel
+
+
+@final
+class Fanout:
+    """Broadcasts and subscriptions over one :class:`Link` (state kept on its I/O thread)."""
+
+    def __init__(self, link: Link) -> None:
+        self._link = link
+        self._exchanges: set[str] = set()
+        self._subscriptions: dict[int, AmqpSubscription] = {}
+        self._ids = itertools.count(1)
+
+    def _exchange(self, link: Link, channel: str) -> None:
+        if channel not in self._exchanges:
+            kind, durable = _kind(channel)
+            link.publisher.exchange_declare(channel, exchange_type=kind, durable=durable)
+            self._exchanges.add(channel)
+
+    def broadcast(self, channel: str, envelope: Envelope) -> None:
+        props = wire.properties(envelope, 0, persistent=False)
+        key = _routing_key(channel, envelope)
+
+        def run(link: Link) -> None:
+            self._exchange(link, channel)
+            link.publisher.basic_publish(channel, key, envelope.body, props)
+
+        self._link.call(run)
+
+    def subscribe(self, channel: str) -> AmqpSubscription:
+        """Bind a queue of our own and start consuming before returning: nothing sent after is missed."""
+        subscription = AmqpSubscription(self, next(self._ids), channel)
+        self._link.call(lambda link: self._start(link, subscription))
+        return subscription
+
+    def _start(self, link: Link, subscription: AmqpSubscription) -> None:
+        self._exchange(link, subscription.channel)
+        channel = link.consumer
+        declared = channel.queue_declare("", exclusive=True, auto_delete=True)
+        name = declared.method.queue
+        channel.queue_bind(name, subscription.channel, routing_key=_routing_key(subscription.channel, None))
+        subscription.consumer_tag = channel.basic_consume(name, subscription.on_message, auto_ack=True)
+        subscription.generation = link.generation
+        self._subscriptions[subscription.id] = subscription
+
+    def restore(self, link: Link) -> None:
+        """After a reconnect: exchanges and subscriber queues are declared again."""
+        self._exchanges.clear()
+        for subscription in list(self._subscriptions.values()):
+            self._start(link, subscription)
+
+    def unsubscribe(self, subscription: AmqpSubscription) -> None:
+        def run(link: Link) -> None:
+            self._subscriptions.pop(subscription.id, None)
+            if subscription.generation == link.generation and subscription.consumer_tag:
+                link.consumer.basic_cancel(subscription.consumer_tag)  # its queue auto-deletes
+
+        # When the connection is closed or gone, so is the queue.
+        with contextlib.suppress(RuntimeError, TimeoutError):
+            self._link.call(run, timeout=5.0)
+
+    def close_all(self) -> None:
+        self._subscriptions.clear()
+
+
+@final
+class AmqpSubscription:
+    """Broadcast envelopes of one channel, buffered by the I/O thread until :meth:`get`."""
+
+    def __init__(self, fanout: Fanout, number: int, channel: str) -> None:
+        self._fanout = fanout
+        self.id = number
+        self.channel = channel
+        self.consumer_tag = ""
+        self.generation = 0
+        self._received: queue.SimpleQueue[Envelope] = queue.SimpleQueue()
+
+    def on_message(self, channel: Any, method: Any, props: pika.BasicProperties, body: bytes) -> None:
+        self._received.put(wire.envelope(props, body))
+
+    def get(self, timeout: float) -> list[Envelope]:
+        received: list[Envelope] = []
+        deadline = time.monotonic() + max(timeout, 0.0)
+        try:
+            received.append(self._received.get(timeout=max(deadline - time.monotonic(), 0.0)))
+            while True:
+                received.append(self._received.get_nowait())
+        except queue.Empty:
+            pass
+        return received
+
+    def close(self) -> None:
+        self._fanout.unsubscribe(self)

@@ -1,0 +1,214 @@
+"""One AMQP connection, owned by one I/O thread; other threads hand it calls.
+
+pika's ``BlockingConnection`` is not thread-safe, and the worker uses its transport from
+three threads (fetch, settle, timers). So every channel operation runs on the thread that
+owns the connection: a caller queues a function, wakes the thread through
+``add_callback_threadsafe`` and waits for the result. Between calls the thread runs
+``process_data_events``, which delivers consumed messages, answers heartbeats and notices
+a dead connection.
+
+When the connection is lost the thread reconnects with an exponential back-off, bumps
+:attr:`Link.generation` and runs ``on_connect`` (which restores consumers). A call that
+failed because the connection died is run again on the new connection, so every call must
+be safe to repeat: publishes are (at-least-once), acknowledgements check the generation of
+their delivery tags and drop stale ones (RabbitMQ redelivers those messages).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Generic
+from typing import TypeVar
+from typing import final
+
+if TYPE_CHECKING:
+    import pika
+    from pika.adapters.blocking_connection import BlockingChannel
+
+    from celeriac_amqp._config import AmqpConfig
+
+log = logging.getLogger("celeriac.amqp")
+T = TypeVar("T")
+
+
+class _Call(Generic[T]):
+    __slots__ = ("cancelled", "done", "error", "fn", "result")
+
+    def __init__(self, fn: Callable[[Link], T]) -> None:
+        self.fn = fn
+        self.done = threading.Event()
+        self.result: T | None = None
+        self.error: BaseException | None = None
+        self.cancelled = False
+
+
+@final
+class Link:
+    """The connection, its publishing channel (in confirm mode) and its consuming channel."""
+
+    def __init__(
+        self,
+        parameters: pika.ConnectionParameters,
+        settings: AmqpConfig,
+        on_connect: Callable[[Link], None],
+        name: str = "celeriac-amqp",
+    ) -> None:
+        self._parameters = parameters
+        self._settings = settings
+        self._on_connect = on_connect
+        self._name = name
+        self._calls: collections.deque[_Call[Any]] = collections.deque()
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._connection: Any = None  # pika BlockingConnection, only touched by the I/O thread
+        self._publisher: BlockingChannel | None = None
+        self._consumer: BlockingChannel | None = None
+        self._thread: threading.Thread | None = None
+        #: Bumped at every (re)connect; delivery tags of older generations are void.
+        self.generation = 0
+
+    # --- the caller's side ------------------------------------------------------------
+
+    def call(self, fn: Callable[[Link], T], timeout: float | None = None) -> T:
+        """Run ``fn(link)`` on the I/O thread and return its result (or raise its error)."""
+        if self._closing.is_set():
+            raise RuntimeError("the AMQP transport is closed")
+        item: _Call[T] = _Call(fn)
+        with self._lock:
+            self._calls.append(item)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+        self._wake()
+        wait = self._settings.operation_timeout if timeout is None else timeout
+        if not item.done.wait(wait):
+            item.cancelled = True
+            raise TimeoutError(f"RabbitMQ did not answer within {wait} s (is it reachable?)")
+        if item.error is not None:
+            raise item.error
+        return item.result  # type: ignore[return-value]
+
+    def _wake(self) -> None:
+        connection = self._connection
+        if connection is not None:
+            # Closed meanwhile: the loop polls its queue anyway.
+            with contextlib.suppress(Exception):
+                connection.add_callback_threadsafe(_nothing)
+
+    def close(self) -> None:
+        self._closing.set()
+        self._wake()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=10)
+
+    # --- the I/O thread's side --------------------------------------------------------
+
+    @property
+    def publisher(self) -> BlockingChannel:
+        """The channel for publishes and declarations, in confirm mode; reopened when closed."""
+        if self._publisher is None or not self._publisher.is_open:
+            self._publisher = self._connection.channel()
+            self._publisher.confirm_delivery()
+        assert self._publisher is not None
+        return self._publisher
+
+    @property
+    def consumer(self) -> BlockingChannel:
+        """The channel that consumes with manual acknowledgements (opened on first use)."""
+        if self._consumer is None or not self._consumer.is_open:
+            self._consumer = self._connection.channel()
+        assert self._consumer is not None
+        return self._consumer
+
+    @property
+    def connection(self) -> Any:
+        return self._connection
+
+    def _run(self) -> None:
+        import pika.exceptions as errors
+
+        backoff = 0.0
+        while not self._closing.is_set():
+            try:
+                self._connect()
+                backoff = 0.0
+                self._serve()
+            except (errors.AMQPConnectionError, errors.ConnectionWrongStateError, OSError) as exc:
+                if self._closing.is_set():
+                    break
+                backoff = min(
+                    max(backoff * 2, self._settings.retry_backoff_base), self._settings.retry_backoff_max
+                )
+                log.warning("RabbitMQ connection lost (%r); reconnecting in %.1f s", exc, backoff)
+                self._drop_connection()
+                if isinstance(exc, errors.ProbableAccessDeniedError | errors.ProbableAuthenticationError):
+                    self._fail_pending(exc)  # a configuration error: waiting will not help
+                self._closing.wait(backoff)
+        self._drop_connection()
+        self._fail_pending(RuntimeError("the AMQP transport is closed"))
+
+    def _fail_pending(self, error: BaseException) -> None:
+        with self._lock:
+            pending, self._calls = list(self._calls), collections.deque()
+        for item in pending:
+            item.error = error
+            item.done.set()
+
+    def _connect(self) -> None:
+        import pika
+
+        self._connection = pika.BlockingConnection(self._parameters)
+        self._publisher = self._consumer = None
+        self.generation += 1
+        if self.generation > 1:
+            log.info("reconnected to RabbitMQ (connection %d)", self.generation)
+        self._on_connect(self)
+
+    def _serve(self) -> None:
+        while not self._closing.is_set():
+            while True:
+                with self._lock:
+                    item = self._calls.popleft() if self._calls else None
+                if item is None:
+                    break
+                if item.cancelled:
+                    continue
+                try:
+                    item.result = item.fn(self)
+                except Exception as exc:
+                    if _connection_lost(exc):
+                        with self._lock:
+                            self._calls.appendleft(item)  # run it again once reconnected
+                        raise
+                    item.error = exc
+                item.done.set()
+            self._connection.process_data_events(time_limit=0.2)
+            if self._consumer is not None and not self._consumer.is_open:
+                # The broker closed the consuming channel (consumer_timeout, a bad tag): its
+                # unacked messages are back in their queues. Start over on a new connection,
+                # which also restores the consumers.
+                raise ConnectionResetError("RabbitMQ closed the consuming channel")
+
+    def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        self._publisher = self._consumer = None
+        if connection is not None and connection.is_open:
+            with contextlib.suppress(Exception):
+                connection.close()
+
+
+def _nothing() -> None:
+    """Wakes the I/O thread out of ``process_data_events``."""
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    import pika.exceptions as errors
+
+    return isinstance(exc, errors.AMQPConnectionError | errors.ConnectionWrongStateError | OSError)

@@ -1,0 +1,376 @@
+"""The RabbitMQ transport: durable queues, confirms, manual acks, delay queues, dead letters."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import final
+
+from attrs import frozen
+
+from celeriac.config import Config
+from celeriac.protocols import DeadLetter
+from celeriac.protocols import Delivery
+from celeriac.protocols import Envelope
+from celeriac_amqp import _wire as wire
+from celeriac_amqp._config import AmqpConfig
+from celeriac_amqp._fanout import AmqpSubscription
+from celeriac_amqp._fanout import Fanout
+from celeriac_amqp._link import Link
+
+if TYPE_CHECKING:
+    import pika
+
+log = logging.getLogger("celeriac.amqp")
+
+
+@frozen
+class AmqpTag:
+    """A delivery tag with the connection it belongs to; void once that connection is gone."""
+
+    generation: int
+    delivery_tag: int
+
+
+@final
+class AmqpTransport:
+    """``amqp://`` and ``amqps://``: one connection owned by an I/O thread (see ``_link``)."""
+
+    def __init__(self, url: str, config: Config) -> None:
+        self.settings = config.section("amqp", AmqpConfig)
+        wire.allow_float_headers()
+        self._arguments = wire.queue_arguments(self.settings)
+        self._link = Link(wire.connection_parameters(url, self.settings), self.settings, self._on_connect)
+        self._fanout = Fanout(self._link)
+        # Touched only by the I/O thread:
+        self._declared: set[str] = set()
+        self._consumers: dict[str, str] = {}  # consumer tag -> queue
+        self._wanted: tuple[str, ...] = ()
+        self._prefetch = 0
+        self._unacked: dict[int, None] = {}  # delivery tags of this connection, in order
+        self._known: set[str] = set()  # queues declared by this process (for dead_letters())
+        # Shared with the fetching thread:
+        self._ready = threading.Condition()
+        self._buffer: collections.deque[Delivery] = collections.deque()
+
+    # --- connection life ----------------------------------------------------------------
+
+    def _on_connect(self, link: Link) -> None:
+        """On every (re)connect: what was delivered on the old connection is void; consume again."""
+        self._declared.clear()
+        self._consumers.clear()
+        self._unacked.clear()
+        with self._ready:
+            self._buffer.clear()
+        prefetch, self._prefetch = self._prefetch, 0
+        if self._wanted:
+            self._consume(link, self._wanted, prefetch)
+        self._fanout.restore(link)
+
+    def close(self) -> None:
+        """Close the connection: RabbitMQ puts back every unacknowledged message."""
+        self._fanout.close_all()
+        self._link.close()
+
+    # --- declaring and publishing -------------------------------------------------------
+
+    def declare_queue(self, queue: str) -> None:
+        self._link.call(lambda link: self._declare(link, queue))
+
+    def _declare(self, link: Link, queue: str) -> None:
+        if queue in self._declared:
+            return
+        import pika.exceptions as errors
+
+        try:
+            link.publisher.queue_declare(queue, durable=True, arguments=self._arguments)
+        except errors.ChannelClosedByBroker as exc:
+            if exc.reply_code != 406:
+                raise
+            # Declared before with other arguments (a Celery worker without
+            # task_queue_max_priority): use it as it is rather than refuse to work.
+            log.warning(
+                "queue %r exists with other arguments (%s); using it as declared", queue, exc.reply_text
+            )
+            link.publisher.queue_declare(queue, passive=True)
+        link.publisher.queue_declare(queue + wire.DEAD_SUFFIX, durable=True)
+        self._declared.add(queue)
+        self._known.add(queue)
+
+    def publish(
+        self, queue: str, envelopes: Sequence[Envelope], *, priority: int = 0, delay: float = 0.0
+    ) -> None:
+        """Publish and return once RabbitMQ confirmed every message (publisher confirms)."""
+        if not envelopes:
+            return
+        messages = [(envelope.body, wire.properties(envelope, priority)) for envelope in envelopes]
+        if delay > 0:
+            self._link.call(lambda link: self._publish_delayed(link, queue, delay, messages))
+        else:
+            self._link.call(lambda link: self._publish(link, queue, messages))
+
+    def _publish(self, link: Link, queue: str, messages: list[tuple[bytes, pika.BasicProperties]]) -> None:
+        import pika.exceptions as errors
+
+        self._declare(link, queue)
+        for body, props in messages:
+            try:
+                link.publisher.basic_publish("", queue, body, props, mandatory=True)
+            except errors.UnroutableError:
+                # The queue was deleted behind our back: declare it again and resend.
+                self._declared.discard(queue)
+                self._declare(link, queue)
+                link.publisher.basic_publish("", queue, body, props, mandatory=True)
+
+    def _publish_delayed(
+        self, link: Link, queue: str, delay: float, messages: list[tuple[bytes, pika.BasicProperties]]
+    ) -> None:
+        self._declare(link, queue)  # the target must exist when the messages expire into it
+        ms = wire.delay_bucket(delay, self.settings.delay_precision)
+        name, arguments = wire.delay_queue(queue, ms, self.settings)
+        # Declared at every publish: that resets its x-expires, so it cannot vanish with messages.
+        link.publisher.queue_declare(name, durable=True, arguments=arguments)
+        for body, props in messages:
+            link.publisher.basic_publish("", name, body, props, mandatory=True)
+
+    # --- consuming ----------------------------------------------------------------------
+
+    def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Delivery]:
+        """Take up to ``limit`` messages RabbitMQ pushed to this consumer, waiting up to ``timeout``."""
+        wanted = tuple(queues)
+        self._link.call(lambda link: self._consume(link, wanted, limit))
+        deadline = time.monotonic() + max(timeout, 0.0)
+        taken: list[Delivery] = []
+        with self._ready:
+            while not self._buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._ready.wait(remaining):
+                    break
+            while self._buffer and len(taken) < limit:
+                taken.append(self._buffer.popleft())
+        return taken
+
+    def _consume(self, link: Link, queues: tuple[str, ...], limit: int) -> None:
+        """Consume exactly ``queues`` with a prefetch of at least ``limit`` (I/O thread)."""
+        channel = link.consumer
+        consumed = set(self._consumers.values())
+        if limit > self._prefetch:
+            # basic.qos applies to consumers started after it: restart them with the new limit.
+            channel.basic_qos(prefetch_count=limit)
+            self._prefetch = limit
+            consumed = set()
+        for tag, queue in list(self._consumers.items()):
+            if queue not in queues or queue not in consumed:
+                channel.basic_cancel(tag)
+                del self._consumers[tag]
+                if queue not in queues:
+                    self._give_back(link, queue)
+        for queue in queues:
+            if queue not in self._consumers.values():
+                self._declare(link, queue)
+                tag = channel.basic_consume(queue, self._on_message, auto_ack=False)
+                self._consumers[tag] = queue
+        self._wanted = queues
+
+    def _give_back(self, link: Link, queue: str) -> None:
+        with self._ready:
+            kept = [d for d in self._buffer if d.queue != queue]
+            dropped = [d for d in self._buffer if d.queue == queue]
+            self._buffer = collections.deque(kept)
+        self._settle(link, dropped, requeue=True)
+
+    def _on_message(self, channel: Any, method: Any, props: pika.BasicProperties, body: bytes) -> None:
+        queue = self._consumers.get(method.consumer_tag, method.routing_key)
+        self._unacked[method.delivery_tag] = None
+        delivery = Delivery(
+            envelope=wire.envelope(props, body),
+            queue=queue,
+            tag=AmqpTag(self._link.generation, method.delivery_tag),
+            delivery_count=wire.delivery_count(props, method.redelivered),
+        )
+        with self._ready:
+            self._buffer.append(delivery)
+            self._ready.notify()
+
+    # --- settling -----------------------------------------------------------------------
+
+    def ack(self, deliveries: Sequence[Delivery]) -> None:
+        if deliveries:
+            self._link.call(lambda link: self._settle(link, deliveries, requeue=None))
+
+    def reject(self, deliveries: Sequence[Delivery], *, requeue: bool) -> None:
+        if deliveries:
+            self._link.call(lambda link: self._settle(link, deliveries, requeue=requeue))
+
+    def extend(self, deliveries: Sequence[Delivery]) -> None:
+        """Nothing to do: RabbitMQ has no lease; an unacked message stays with its consumer
+        until it is acked or the connection closes (or ``consumer_timeout`` passes)."""
+
+    def _settle(self, link: Link, deliveries: Sequence[Delivery], requeue: bool | None) -> None:
+        """Ack (``requeue`` None) or reject this connection's deliveries; drop stale ones."""
+        tags: set[int] = set()
+        for delivery in deliveries:
+            tag: AmqpTag = delivery.tag
+            if tag.generation == link.generation and tag.delivery_tag in self._unacked:
+                tags.add(tag.delivery_tag)
+            else:
+                log.debug("dropping the settlement of a delivery from a closed connection")
+        if not tags:
+            return
+        channel = link.consumer
+        if requeue is None:
+            # multiple=True acks every outstanding tag up to N: only safe for a prefix of them.
+            prefix = 0
+            for outstanding in self._unacked:
+                if outstanding not in tags:
+                    break
+                prefix = outstanding
+            if prefix and sum(1 for t in tags if t <= prefix) > 1:
+                channel.basic_ack(prefix, multiple=True)
+                tags = {t for t in tags if t > prefix}
+                for t in [t for t in self._unacked if t <= prefix]:
+                    del self._unacked[t]
+        for t in sorted(tags):
+            if requeue is None:
+                channel.basic_ack(t)
+            else:
+                channel.basic_nack(t, requeue=requeue)
+            del self._unacked[t]
+
+    # --- dead letters -------------------------------------------------------------------
+
+    def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Publish a copy to ``<queue>.dead`` with the reason (confirmed), then ack the original."""
+        envelope = delivery.envelope
+        headers = {
+            **envelope.headers,
+            wire.REASON: reason,
+            wire.FAILED_AT: time.time(),
+            wire.DEAD_ID: uuid.uuid4().hex,
+        }
+        props = wire.properties(Envelope(**{**_fields(envelope), "headers": headers}), 0)
+
+        def run(link: Link) -> None:
+            self._declare(link, delivery.queue)
+            link.publisher.basic_publish("", delivery.queue + wire.DEAD_SUFFIX, envelope.body, props)
+            self._settle(link, [delivery], requeue=None)
+
+        self._link.call(run)
+
+    def dead_letters(self, queue: str | None = None, limit: int = 100) -> list[DeadLetter]:
+        """Read dead letters without taking them: got unacked on a channel of their own,
+        which is then closed, so RabbitMQ puts them back in order."""
+        queues = [queue] if queue is not None else sorted(self._known)
+        return self._link.call(lambda link: self._peek(link, queues, limit))
+
+    def _peek(self, link: Link, queues: list[str], limit: int) -> list[DeadLetter]:
+        import pika.exceptions as errors
+
+        found: list[DeadLetter] = []
+        channel = link.connection.channel()
+        try:
+            for queue in queues:
+                try:
+                    while len(found) < limit:
+                        method, props, body = channel.basic_get(queue + wire.DEAD_SUFFIX, auto_ack=False)
+                        if method is None:
+                            break
+                        found.append(_dead_letter(queue, props, body))
+                except errors.ChannelClosedByBroker:  # no such queue
+                    channel = link.connection.channel()
+        finally:
+            if channel.is_open:
+                channel.close()
+        return sorted(found, key=lambda dead: dead.failed_at)
+
+    def requeue_dead_letter(self, dead_letter_id: str) -> bool:
+        queue, _, wanted = dead_letter_id.rpartition(":")
+        if not queue:
+            return False
+        return self._link.call(lambda link: self._requeue_dead(link, queue, wanted))
+
+    def _requeue_dead(self, link: Link, queue: str, wanted: str) -> bool:
+        import pika.exceptions as errors
+
+        channel = link.connection.channel()
+        try:
+            while True:
+                method, props, body = channel.basic_get(queue + wire.DEAD_SUFFIX, auto_ack=False)
+                if method is None:
+                    return False
+                if (props.headers or {}).get(wire.DEAD_ID) == wanted:
+                    self._publish(link, queue, [(body, wire.properties(wire.envelope(props, body), 0))])
+                    channel.basic_ack(method.delivery_tag)
+                    return True
+        except errors.ChannelClosedByBroker:
+            return False
+        finally:
+            if channel.is_open:
+                channel.close()
+
+    # --- inspection ---------------------------------------------------------------------
+
+    def purge(self, queue: str) -> int:
+        """Delete the ready messages of a queue (not those held unacked by consumers)."""
+
+        def run(link: Link) -> int:
+            import pika.exceptions as errors
+
+            try:
+                return int(link.publisher.queue_purge(queue).method.message_count)
+            except errors.ChannelClosedByBroker as exc:
+                if exc.reply_code == 404:
+                    return 0
+                raise
+
+        return self._link.call(run)
+
+    def queue_length(self, queue: str) -> int:
+        """Ready messages of the queue; unacked and delayed ones are not counted."""
+
+        def run(link: Link) -> int:
+            import pika.exceptions as errors
+
+            try:
+                return int(link.publisher.queue_declare(queue, passive=True).method.message_count)
+            except errors.ChannelClosedByBroker as exc:
+                if exc.reply_code == 404:
+                    return 0
+                raise
+
+        return self._link.call(run)
+
+    # --- broadcast ----------------------------------------------------------------------
+
+    def broadcast(self, channel: str, envelope: Envelope) -> None:
+        self._fanout.broadcast(channel, envelope)
+
+    def subscribe(self, channel: str) -> AmqpSubscription:
+        return self._fanout.subscribe(channel)
+
+
+def _fields(envelope: Envelope) -> dict[str, Any]:
+    return {
+        "body": envelope.body,
+        "content_type": envelope.content_type,
+        "content_encoding": envelope.content_encoding,
+        "headers": envelope.headers,
+        "properties": envelope.properties,
+    }
+
+
+def _dead_letter(queue: str, props: pika.BasicProperties, body: bytes) -> DeadLetter:
+    headers = props.headers or {}
+    return DeadLetter(
+        id=f"{queue}:{headers.get(wire.DEAD_ID, '')}",
+        queue=queue,
+        envelope=wire.envelope(props, body),
+        reason=str(headers.get(wire.REASON, "")),
+        failed_at=float(headers.get(wire.FAILED_AT) or 0.0),
+    )

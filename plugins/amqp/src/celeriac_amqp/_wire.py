@@ -1,0 +1,180 @@
+"""Envelopes to AMQP messages and back, with Celery's mapping, and the names of things.
+
+Celery's protocol 2 on AMQP: the headers are the AMQP headers table, the body is raw bytes,
+and ``correlation_id``, ``reply_to``, ``priority``, ``delivery_mode``, ``content_type`` and
+``content_encoding`` are AMQP properties. Messages go to the default exchange ``""`` with the
+queue name as routing key, as Celery's default direct routing does.
+"""
+
+from __future__ import annotations
+
+import math
+import ssl
+import struct
+import urllib.parse
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+from typing import Any
+
+from celeriac.protocols import Envelope
+
+if TYPE_CHECKING:
+    import pika
+
+    from celeriac_amqp._config import AmqpConfig
+
+SCHEMES = ("amqp", "amqps")
+DEAD_SUFFIX = ".dead"
+DELAY_PREFIX = "celeriac.delay."
+REASON = "x-celeriac-reason"
+FAILED_AT = "x-celeriac-failed-at"
+DEAD_ID = "x-celeriac-dead-letter-id"
+_DEAD_HEADERS = frozenset({REASON, FAILED_AT, DEAD_ID})
+#: Headers RabbitMQ adds when it dead-letters (a delay queue's expiry): not part of the task.
+_BROKER_HEADERS = ("x-death", "x-first-death-", "x-last-death-")
+#: Broadcast channels Celery (kombu) declares, with its exchange type and durability, so that
+#: both declare them alike on one vhost; any other channel is a transient fanout exchange.
+EXCHANGES: Mapping[str, tuple[str, bool]] = {
+    "celery.pidbox": ("fanout", False),
+    "reply.celery.pidbox": ("direct", False),
+    "celeryev": ("topic", True),
+}
+
+
+def connection_parameters(url: str, settings: AmqpConfig) -> pika.URLParameters:
+    """pika's parameters for the URL, with heartbeats, timeouts and TLS from ``[amqp]``."""
+    import pika
+
+    parameters = pika.URLParameters(url)
+    # kombu's convention, which Celery URLs follow: the vhost is the whole path after the
+    # first slash ("amqp://host//" is vhost "/"); pika would read "//" as the empty vhost.
+    path = urllib.parse.urlsplit(url).path
+    parameters.virtual_host = urllib.parse.unquote(path[1:]) if len(path) > 1 else "/"
+    parameters.heartbeat = settings.heartbeat
+    parameters.connection_attempts = settings.connection_attempts
+    parameters.socket_timeout = settings.socket_timeout
+    parameters.blocked_connection_timeout = settings.operation_timeout
+    parameters.client_properties = {"connection_name": "celeriac"}
+    if url.startswith("amqps:"):
+        context = ssl.create_default_context(cafile=settings.ssl_ca_certs)
+        if settings.ssl_certfile:
+            context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile)
+        context.check_hostname = settings.ssl_check_hostname and settings.ssl_verify
+        if not settings.ssl_verify:
+            context.verify_mode = ssl.CERT_NONE
+        parameters.ssl_options = pika.SSLOptions(context, server_hostname=parameters.host)
+    return parameters
+
+
+def queue_arguments(settings: AmqpConfig) -> dict[str, Any]:
+    arguments: dict[str, Any] = {}
+    if settings.queue_type == "quorum":
+        arguments["x-queue-type"] = "quorum"
+    elif settings.max_priority > 0:
+        arguments["x-max-priority"] = settings.max_priority
+    if settings.message_ttl is not None:
+        arguments["x-message-ttl"] = int(settings.message_ttl * 1000)
+    return arguments
+
+
+def delay_bucket(delay: float, digits: int) -> int:
+    """The delay in milliseconds rounded *up* to ``digits`` significant digits: never early."""
+    ms = max(math.ceil(delay * 1000), 1)
+    step = 10 ** max(len(str(ms)) - max(digits, 1), 0)
+    bucket: int = -(-ms // step) * step
+    return bucket
+
+
+def delay_queue(queue: str, ms: int, settings: AmqpConfig) -> tuple[str, dict[str, Any]]:
+    """The delay queue of one bucket and target: its messages expire into the target queue."""
+    arguments = {
+        "x-message-ttl": ms,
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": queue,
+        # Redeclared at every delayed publish, so it outlives its last message by this much.
+        "x-expires": ms + int(settings.delay_queue_expires * 1000),
+    }
+    return f"{DELAY_PREFIX}{ms}.{queue}", arguments
+
+
+def properties(envelope: Envelope, priority: int, *, persistent: bool = True) -> pika.BasicProperties:
+    import pika
+
+    props = envelope.properties
+    chosen = priority or props.get("priority")
+    return pika.BasicProperties(
+        content_type=envelope.content_type,
+        content_encoding=envelope.content_encoding,
+        headers=dict(envelope.headers),
+        delivery_mode=2 if persistent else 1,
+        priority=min(max(int(chosen), 0), 255) if chosen else None,
+        correlation_id=props.get("correlation_id") or None,
+        reply_to=props.get("reply_to") or None,
+    )
+
+
+def envelope(props: pika.BasicProperties, body: bytes, *, keep_dead_headers: bool = False) -> Envelope:
+    headers = {
+        key: value
+        for key, value in (props.headers or {}).items()
+        if not key.startswith(_BROKER_HEADERS) and (keep_dead_headers or key not in _DEAD_HEADERS)
+    }
+    found: dict[str, Any] = {}
+    for name in ("correlation_id", "reply_to", "priority", "delivery_mode"):
+        value = getattr(props, name)
+        if value is not None:
+            found[name] = value
+    return Envelope(
+        body=body,
+        content_type=props.content_type or "application/json",
+        content_encoding=props.content_encoding or "utf-8",
+        headers=headers,
+        properties=found,
+    )
+
+
+def delivery_count(props: pika.BasicProperties, redelivered: bool) -> int:
+    """Quorum queues count deliveries; classic ones only say "redelivered" (counted as 2)."""
+    count = (props.headers or {}).get("x-delivery-count")
+    if isinstance(count, int):
+        return count + 1
+    return 2 if redelivered else 1
+
+
+def allow_float_headers() -> None:
+    """Teach pika floats in header tables (AMQP's ``d`` double and ``f`` float), and tuples.
+
+    Celery's headers carry floats (``timelimit``, event timestamps) and py-amqp encodes them;
+    pika 1.3/1.4 raises on encoding a float and truncates decoded doubles to integers. This
+    wraps ``pika.data.encode_value`` and ``decode_value`` once per process, changing only
+    those cases (a float pika could not send, a double it decoded wrongly). pika's table and
+    array codecs look the functions up at call time, so nested values are covered too.
+    """
+    import pika.data
+
+    original = pika.data.encode_value
+    if getattr(original, "celeriac_floats", False):
+        return
+    original_decode = pika.data.decode_value
+
+    def decode_value(encoded: bytes, offset: int) -> tuple[Any, int]:
+        kind = encoded[offset : offset + 1]
+        if kind == b"d":
+            return struct.unpack_from(">d", encoded, offset + 1)[0], offset + 9
+        if kind == b"f":
+            return struct.unpack_from(">f", encoded, offset + 1)[0], offset + 5
+        decoded: tuple[Any, int] = original_decode(encoded, offset)
+        return decoded
+
+    def encode_value(pieces: list[bytes], value: Any) -> int:
+        if isinstance(value, float):
+            pieces.append(struct.pack(">cd", b"d", value))
+            return 9
+        if isinstance(value, tuple):
+            value = list(value)
+        result: int = original(pieces, value)
+        return result
+
+    encode_value.celeriac_floats = True  # type: ignore[attr-defined]
+    pika.data.encode_value = encode_value
+    pika.data.decode_value = decode_value

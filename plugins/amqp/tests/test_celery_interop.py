@@ -1,0 +1,115 @@
+"""Celery 5 and celeriac on one RabbitMQ vhost, both directions, with the real ``celery`` package.
+
+A Celery client sends to a celeriac worker process, and a celeriac client to a Celery worker
+process; both publish to the default exchange with the queue name as routing key, and the
+queue is declared alike (``x-max-priority`` 10). Results go through Redis under Celery's keys.
+Needs ``celery`` (plugins/amqp/requirements-test.txt); skipped without it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from celeriac import Celeriac
+
+from .conftest import REDIS_URL
+from .conftest import WorkerProcess
+from .conftest import celeriac_worker
+
+pytest.importorskip("celery")
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+CELERY_PROJECT = """
+import os
+from celery import Celery
+
+app = Celery("celery_proj", broker=os.environ["INTEROP_URL"], backend=os.environ["INTEROP_BACKEND"])
+app.conf.update(
+    task_default_queue=os.environ["INTEROP_QUEUE"],
+    task_queue_max_priority=10,
+    result_backend_transport_options={"global_keyprefix": os.environ["INTEROP_PREFIX"]},
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+)
+
+@app.task(name="proj.add")
+def add(x, y):
+    return x + y
+
+@app.task(name="proj.greet")
+def greet(name, punctuation="!"):
+    return f"hello {name}{punctuation}"
+
+@app.task(name="proj.fail")
+def fail():
+    raise ValueError("broken on purpose")
+"""
+
+
+@pytest.fixture
+def celery_app(
+    project: Path, amqp_url: str, queue_name: str, result_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
+    (project / "celery_proj.py").write_text(textwrap.dedent(CELERY_PROJECT))
+    monkeypatch.setenv("INTEROP_URL", amqp_url)
+    monkeypatch.setenv("INTEROP_BACKEND", REDIS_URL)
+    monkeypatch.setenv("INTEROP_QUEUE", queue_name)
+    monkeypatch.setenv("INTEROP_PREFIX", result_prefix)
+    spec = importlib.util.spec_from_file_location("celery_proj", project / "celery_proj.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    yield module.app
+    module.app.close()
+
+
+def test_celery_client_to_celeriac_worker(
+    celery_app: Any, start_process: Callable[..., WorkerProcess]
+) -> None:
+    worker = start_process(celeriac_worker("-c", "2"))
+    assert celery_app.send_task("proj.add", (2, 3)).get(timeout=20) == 5
+    greeting = celery_app.send_task("proj.greet", ("bob",), {"punctuation": "?"}, priority=3)
+    assert greeting.get(timeout=20) == "hello bob?"
+    sent = time.monotonic()
+    later = celery_app.send_task("proj.add", (1, 1), countdown=2)
+    assert later.get(timeout=20) == 2
+    assert time.monotonic() - sent >= 1.9
+    failed = celery_app.send_task("proj.fail")
+    with pytest.raises(ValueError, match="broken on purpose"):
+        failed.get(timeout=20)
+    assert failed.status == "FAILURE"
+    assert "ValueError: broken on purpose" in failed.traceback
+    assert worker.proc.poll() is None
+
+
+def test_celeriac_client_to_celery_worker(
+    celery_app: Any, client: Celeriac, queue_name: str, start_process: Callable[..., WorkerProcess]
+) -> None:
+    start_process(
+        [
+            *(sys.executable, "-m", "celery", "-A", "celery_proj", "worker", "-P", "threads", "-c", "2"),
+            *("-Q", queue_name, "-l", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"),
+        ],
+        "ready.",
+    )
+    assert client.send_task("proj.add", (2, 3)).get(timeout=20) == 5
+    greeting = client.send_task("proj.greet", ("ann",), {"punctuation": "."}, priority=3)
+    assert greeting.get(timeout=20) == "hello ann."
+    sent = time.monotonic()
+    later = client.send_task("proj.add", (1, 1), countdown=2)
+    assert later.get(timeout=20) == 2
+    assert time.monotonic() - sent >= 1.9
+    failed = client.send_task("proj.fail")
+    with pytest.raises(ValueError, match="broken on purpose"):
+        failed.get(timeout=20)
+    assert failed.state == "FAILURE"
+    assert "ValueError: broken on purpose" in (failed.traceback or "")

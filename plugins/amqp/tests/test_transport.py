@@ -1,0 +1,202 @@
+"""The transport against a real RabbitMQ: delivery, settlement, priorities, delays, dead letters."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from typing import Any
+
+import pytest
+
+from celeriac import Broadcaster
+from celeriac import Envelope
+from celeriac import Transport
+from celeriac_amqp import _wire as wire
+from celeriac_amqp import make_transport
+
+from .conftest import delete_queues
+from .conftest import make_config
+
+pytestmark = pytest.mark.integration
+
+
+def env(body: bytes, **headers: Any) -> Envelope:
+    return Envelope(body=body, content_type="application/json", headers=headers)
+
+
+def fetch_all(transport: Any, queue: str, want: int, timeout: float = 5.0) -> list[Any]:
+    got: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < want and time.monotonic() < deadline:
+        got += transport.fetch([queue], want - len(got), 0.2)
+    return got
+
+
+def test_is_a_transport_and_broadcaster(transport: Any) -> None:
+    assert isinstance(transport, Transport)
+    assert isinstance(transport, Broadcaster)
+
+
+def test_publish_fetch_ack_with_celery_mapping(transport: Any, queue_name: str) -> None:
+    envelope = Envelope(
+        body=b"[[2, 3], {}, {}]",
+        content_type="application/json",
+        headers={"id": "t1", "task": "proj.add", "timelimit": [1.5, None], "retries": 0, "eta": None},
+        properties={"correlation_id": "t1", "reply_to": "replies", "delivery_mode": 2},
+    )
+    transport.publish(queue_name, [envelope])  # returns once confirmed
+    assert transport.queue_length(queue_name) == 1
+    [delivery] = fetch_all(transport, queue_name, 1)
+    got = delivery.envelope
+    assert got.body == envelope.body
+    assert dict(got.headers) == dict(envelope.headers)
+    assert got.properties == {"correlation_id": "t1", "reply_to": "replies", "delivery_mode": 2}
+    assert delivery.queue == queue_name and delivery.delivery_count == 1
+    transport.ack([delivery])
+    transport.close()
+    again = make_transport(transport_url(transport), make_config())
+    try:
+        assert again.fetch([queue_name], 10, 0.5) == []
+    finally:
+        again.close()
+
+
+def transport_url(transport: Any) -> str:
+    parameters = transport._link._parameters
+    vhost = parameters.virtual_host.replace("/", "%2F")
+    return f"amqp://guest:guest@{parameters.host}:{parameters.port}/{vhost}"
+
+
+def test_out_of_order_batched_acks(transport: Any, queue_name: str) -> None:
+    transport.publish(queue_name, [env(str(n).encode()) for n in range(6)])
+    deliveries = fetch_all(transport, queue_name, 6)
+    assert [d.envelope.body for d in deliveries] == [str(n).encode() for n in range(6)]
+    transport.ack([deliveries[4], deliveries[0], deliveries[1], deliveries[2]])  # prefix 0-2 at once
+    transport.reject([deliveries[3]], requeue=True)
+    transport.ack([deliveries[5]])
+    [back] = fetch_all(transport, queue_name, 1)
+    assert back.envelope.body == b"3" and back.delivery_count == 2
+    transport.ack([back])
+    assert transport.fetch([queue_name], 10, 0.3) == []
+
+
+def test_unacked_messages_come_back_when_the_consumer_goes(amqp_url: str, queue_name: str) -> None:
+    first = make_transport(amqp_url, make_config())
+    first.publish(queue_name, [env(b"a"), env(b"b")])
+    assert len(fetch_all(first, queue_name, 2)) == 2
+    first.close()  # as a killed worker's connection: RabbitMQ requeues what it held
+    second = make_transport(amqp_url, make_config())
+    try:
+        again = fetch_all(second, queue_name, 2)
+        assert sorted(d.envelope.body for d in again) == [b"a", b"b"]
+        assert all(d.redelivered for d in again)
+        second.reject([again[0]], requeue=False)  # dropped for good
+        second.ack([again[1]])
+        assert second.queue_length(queue_name) == 0
+    finally:
+        second.close()
+
+
+def test_priorities_are_honoured(transport: Any, queue_name: str) -> None:
+    transport.declare_queue(queue_name)
+    transport.publish(queue_name, [env(b"low")], priority=1)
+    transport.publish(queue_name, [env(b"none")])
+    transport.publish(queue_name, [env(b"high")], priority=9)
+    transport.publish(queue_name, [env(b"mid")], priority=5)
+    got = fetch_all(transport, queue_name, 4)
+    assert [d.envelope.body for d in got] == [b"high", b"mid", b"low", b"none"]
+    assert got[0].envelope.properties["priority"] == 9
+    transport.ack(got)
+
+
+def test_delayed_message_arrives_after_its_delay_not_before(transport: Any, queue_name: str) -> None:
+    sent = time.monotonic()
+    transport.publish(queue_name, [env(b"later")], delay=1.2)
+    transport.publish(queue_name, [env(b"now")])
+    [now] = fetch_all(transport, queue_name, 1)
+    assert now.envelope.body == b"now"
+    assert transport.fetch([queue_name], 10, 0.5) == []  # nothing held by the consumer meanwhile
+    [later] = fetch_all(transport, queue_name, 1)
+    assert later.envelope.body == b"later"
+    assert time.monotonic() - sent >= 1.2
+    assert "x-death" not in later.envelope.headers
+    transport.ack([now, later])
+    name, _ = wire.delay_queue(queue_name, 1200, transport.settings)
+    delete_queues(transport_url(transport), [name])
+
+
+def test_delay_buckets_round_up() -> None:
+    assert wire.delay_bucket(1.2, 3) == 1200
+    assert wire.delay_bucket(1.2345, 3) == 1240
+    assert wire.delay_bucket(86400.5, 3) == 86_500_000
+    assert wire.delay_bucket(0.0001, 3) == 1
+
+
+def test_dead_letters_are_listed_and_requeued(transport: Any, queue_name: str) -> None:
+    transport.publish(queue_name, [env(b"bad", id="x1"), env(b"worse", id="x2")])
+    first, second = fetch_all(transport, queue_name, 2)
+    transport.dead_letter(first, "cannot decode message: nope")
+    transport.dead_letter(second, "unknown task")
+    letters = transport.dead_letters(queue_name)
+    assert [(d.envelope.body, d.reason) for d in letters] == [
+        (b"bad", "cannot decode message: nope"),
+        (b"worse", "unknown task"),
+    ]
+    assert letters[0].failed_at > time.time() - 60 and letters[0].queue == queue_name
+    assert transport.dead_letters(queue_name) == letters  # listing takes nothing
+    assert transport.queue_length(queue_name) == 0
+    assert transport.requeue_dead_letter(letters[1].id) is True
+    assert transport.requeue_dead_letter(letters[1].id) is False
+    [back] = fetch_all(transport, queue_name, 1)
+    assert back.envelope.body == b"worse" and dict(back.envelope.headers) == {"id": "x2"}
+    transport.ack([back])
+    assert [d.envelope.body for d in transport.dead_letters(queue_name)] == [b"bad"]
+
+
+def test_purge_and_length(transport: Any, queue_name: str) -> None:
+    assert transport.queue_length(queue_name) == 0  # unknown queue
+    assert transport.purge(queue_name) == 0
+    transport.publish(queue_name, [env(b"%d" % n) for n in range(5)])
+    assert transport.queue_length(queue_name) == 5
+    assert transport.purge(queue_name) == 5
+    assert transport.queue_length(queue_name) == 0
+
+
+def test_broadcast_reaches_every_subscriber(amqp_url: str, transport: Any) -> None:
+    other = make_transport(amqp_url, make_config())
+    try:
+        for channel in ("celery.pidbox", "celeryev", "reply.celery.pidbox"):
+            subscriptions = [transport.subscribe(channel), other.subscribe(channel)]
+            transport.broadcast(channel, env(b"hello", clock=1))
+            for subscription in subscriptions:
+                [got] = subscription.get(5.0)
+                assert got.body == b"hello"
+                assert subscription.get(0.1) == []
+                subscription.close()
+    finally:
+        other.close()
+
+
+@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl (a local RabbitMQ)")
+def test_recovers_from_a_dropped_connection(transport: Any, queue_name: str) -> None:
+    transport.publish(queue_name, [env(b"held")])
+    [held] = fetch_all(transport, queue_name, 1)
+    generation = transport._link.generation
+    vhost = transport._link._parameters.virtual_host
+    subprocess.run(
+        ["rabbitmqctl", "close_all_connections", "-p", vhost, "test: connection dropped"],
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
+    # The held message comes back; its ack, for a connection now gone, is dropped safely.
+    [again] = fetch_all(transport, queue_name, 1, timeout=20)
+    assert again.envelope.body == b"held" and again.redelivered
+    assert transport._link.generation > generation
+    transport.ack([held])
+    transport.ack([again])
+    transport.publish(queue_name, [env(b"after")])
+    [after] = fetch_all(transport, queue_name, 1)
+    transport.ack([after])
+    assert transport.queue_length(queue_name) == 0

@@ -1,0 +1,175 @@
+"""Fixtures for beat: apps built from TOML, a fake clock, and reading what beat sent.
+
+Beat's entries need schedule types, which the celeriac-cron plugin provides; these tests use
+it as installed. Until the kernel declares ``[beat]`` itself (kernel-patches-beat.md), the
+tests declare the section through a small plugin.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import time
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+try:
+    import celeriac_cron  # noqa: F401 - its schedule types are found through its entry point
+except ImportError:  # pragma: no cover - depends on the environment
+    if os.environ.get("CI") == "true":
+        raise  # CI must not pass by testing nothing
+    pytest.skip(
+        "celeriac-cron is not installed: pip install -e 'plugins/cron[test]'", allow_module_level=True
+    )
+
+from celeriac import Celeriac
+from celeriac import testing
+from celeriac.config import ConfigSection
+from celeriac.hookspecs import hookimpl
+from celeriac.message import TaskMessage
+from celeriac.plugins import make_plugins
+from celeriac.protocols import ScheduleStoreSpec
+from celeriac.schedules import BeatConfig
+
+#: 2025-06-02 10:00:00 UTC, a Monday.
+T0 = 1748858400.0
+
+
+class BeatSection:
+    """Declares ``[beat]``, as the kernel will (kernel-patches-beat.md)."""
+
+    @hookimpl
+    def celeriac_add_config_sections(self) -> list[ConfigSection]:
+        return [ConfigSection(name="beat", cls=BeatConfig)]
+
+
+def beat_plugins() -> list[object]:
+    """Plugins a test app needs besides the installed ones."""
+    declared = "beat" in make_plugins(autoload=False, env={}).config_sections()
+    return [testing] if declared else [testing, BeatSection()]
+
+
+class MemoryScheduleStore:
+    """Last-run times in a dict, with no leader lock: the store of a single beat."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, float] = {}
+
+    def last_run_at(self, entry: str) -> float | None:
+        return self.runs.get(entry)
+
+    def set_last_run_at(self, entry: str, when: float) -> None:
+        self.runs[entry] = when
+
+    def close(self) -> None:
+        """Kept: several beats in one test share it."""
+
+
+class MemoryStorePlugin:
+    """Offers one :class:`MemoryScheduleStore` under ``memstore://``."""
+
+    def __init__(self) -> None:
+        self.store = MemoryScheduleStore()
+
+    @hookimpl
+    def celeriac_add_schedule_stores(self) -> list[ScheduleStoreSpec]:
+        return [ScheduleStoreSpec(schemes=("memstore",), factory=lambda url, config: self.store)]
+
+
+class FakeClock:
+    """A wall clock that moves only when told."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/beat.sqlite3"
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Iterator[Callable[..., Celeriac]]:
+    """``make_app(toml, **settings)``: an app on its own memory broker, configured by ``toml``."""
+    apps: list[Celeriac] = []
+
+    def make(
+        toml: str = "", *, broker: str = "memory://", plugins: Sequence[object] = (), **settings: Any
+    ) -> Celeriac:
+        path = tmp_path / f"celeriac-{len(apps)}.toml"
+        path.write_text(textwrap.dedent(toml))
+        extra = [*beat_plugins(), *plugins]
+        app = Celeriac("proj", broker=broker, plugins=extra, env={}, config=path, **settings)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.close()
+
+
+def drain(app: Celeriac, queue: str = "celery") -> list[TaskMessage]:
+    """Take every waiting message off ``queue`` and decode it."""
+    messages: list[TaskMessage] = []
+    while True:
+        deliveries = app.transport.fetch([queue], 100, 0.0)
+        if not deliveries:
+            return messages
+        messages.extend(app.codec.decode_task(d.envelope) for d in deliveries)
+        app.transport.ack(deliveries)
+
+
+def run_at(message: TaskMessage) -> str:
+    """The scheduled time beat stamped on a message."""
+    value: str = message.extra_headers["beat_run_at"]
+    return value
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout} s")
+        time.sleep(0.05)
+
+
+def subprocess_env(project: Path) -> dict[str, str]:
+    """This environment without ``CELERIAC_*``, with ``project`` first on the import path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(project), env.get("PYTHONPATH")]))
+    return env
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis of ``$REDIS_URL`` (db 15 of the local one by default): skipped when unreachable,
+    except under ``CI=true``, where that fails (as in plugins/redis/tests)."""
+    import redis
+
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        client.ping()
+        client.close()
+    except (redis.RedisError, OSError) as exc:
+        problem = f"Redis at {url} is unreachable ({exc}); set REDIS_URL or start redis-server"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{problem} (CI=true: Redis tests must run)")
+        pytest.skip(problem)
+    return url
