@@ -23,17 +23,17 @@ console = Console()
 
 
 def start_worker() -> subprocess.Popen[bytes]:
-    console.print("[bold]1.[/] starting a worker: [cyan]celeriac -A tasks worker[/]")
+    console.print("[bold]1.[/] starting a worker with embedded beat: [cyan]celeriac -A tasks worker -B[/]")
     return subprocess.Popen(
-        [sys.executable, "-m", "celeriac", "-A", "tasks", "worker", "--loglevel", "WARNING"],
+        [sys.executable, "-m", "celeriac", "-A", "tasks", "worker", "-B", "--loglevel", "WARNING"],
         cwd=HERE,
         env={**os.environ, "PYTHONPATH": str(HERE)},
     )
 
 
 def main() -> int:
-    for stale in HERE.glob("demo.sqlite3*"):
-        stale.unlink()
+    for stale in [*HERE.glob("demo.sqlite3*"), *HERE.glob("celeriac-beat.sqlite3*"), HERE / "ticks.log"]:
+        stale.unlink(missing_ok=True)
     os.chdir(HERE)
     sys.path.insert(0, str(HERE))
     from tasks import add
@@ -73,6 +73,11 @@ def main() -> int:
             table.add_row(label, result.state, value)
         console.print("[bold]3.[/] results")
         console.print(table)
+        ticks = HERE / "ticks.log"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(_lines(ticks)) < 2:
+            time.sleep(0.2)
+        console.print(f"   beat sent tasks.tick every 2 s; it ran at {', '.join(_lines(ticks)) or 'never'}")
     finally:
         console.print("[bold]4.[/] stopping the worker (SIGTERM: warm shutdown)")
         worker.send_signal(signal.SIGTERM)
@@ -80,6 +85,10 @@ def main() -> int:
         app.close()
     console.print(f"   worker exited with code {code}; state is in {HERE / 'demo.sqlite3'}")
     return code
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().split() if path.exists() else []
 
 
 if __name__ == "__main__":

@@ -41,3 +41,12 @@ def flaky(self: TaskCall, succeed_on: int) -> str:
     if self.request.retries < succeed_on:
         raise self.retry(exc=ConnectionError("service unavailable"))
     return f"succeeded after {self.request.retries} retries"
+
+
+@app.task
+def tick() -> str:
+    """Sent by beat on a schedule (see celeriac.toml); leaves a line in ticks.log."""
+    stamp = time.strftime("%H:%M:%S")
+    with open("ticks.log", "a", encoding="utf-8") as log:
+        log.write(stamp + "\n")
+    return stamp
