@@ -112,6 +112,7 @@ class Celeriac:
         self._transport: Transport | None = None
         self._result_store: ResultStore | None = None
         register_builtins(self)
+        self.plugins.lifecycle.app_configured(self)
 
     def __repr__(self) -> str:
         return f"<Celeriac {self.main or '__main__'} broker={self.config.broker}>"

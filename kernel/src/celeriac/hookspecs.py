@@ -146,6 +146,16 @@ def celeriac_add_bootsteps(config: Config) -> Sequence[Bootstep]:
     """
 
 
+@hookspec
+def celeriac_app_configured(app: Celeriac) -> None:
+    """An app was built: configuration read, plugins loaded, built-in tasks registered.
+
+    Called at the end of ``Celeriac(...)``, in the thread that built it, for every app
+    (producers, workers, a prefork pool's children). A plugin may register its own tasks
+    here; it must not connect to anything (connections open on first use).
+    """
+
+
 # --- worker lifecycle -----------------------------------------------------------------
 
 

@@ -356,6 +356,9 @@ class Lifecycle:
         if "celeriac_after_publish" in self._implemented:
             self._hook.celeriac_after_publish(message=message, queue=queue, app=app)
 
+    def app_configured(self, app: Celeriac) -> None:
+        self._hook.celeriac_app_configured(app=app)
+
     def worker_ready(self, worker: Worker) -> None:
         self._hook.celeriac_worker_ready(worker=worker)
 

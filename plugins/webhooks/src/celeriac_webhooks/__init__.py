@@ -20,6 +20,7 @@ from celeriac_webhooks._errors import WebhookRefusedError
 from celeriac_webhooks._hooks import celeriac_add_cli_commands
 from celeriac_webhooks._hooks import celeriac_add_config_sections
 from celeriac_webhooks._hooks import celeriac_add_event_sinks
+from celeriac_webhooks._hooks import celeriac_app_configured
 from celeriac_webhooks._hooks import make_sinks
 from celeriac_webhooks._safety import check_url
 from celeriac_webhooks._signing import SIGNATURE_HEADER
@@ -55,6 +56,7 @@ __all__ = [
     "celeriac_add_cli_commands",
     "celeriac_add_config_sections",
     "celeriac_add_event_sinks",
+    "celeriac_app_configured",
     "check_url",
     "make_sinks",
     "register",

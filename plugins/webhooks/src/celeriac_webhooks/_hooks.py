@@ -39,12 +39,13 @@ def celeriac_add_config_sections() -> Sequence[ConfigSection]:
 
 
 @hookimpl
-def celeriac_add_event_sinks(config: Config, app: Celeriac) -> Sequence[EventSink]:
-    # The only hook that sees the app in a worker before it consumes, so the worker
-    # registers celeriac.webhook here. A celeriac_app_configured(app) hook in the kernel
-    # would be the right place (see docs/webhooks.md, "Kernel support").
-    if app is not None:
-        register(app)
+def celeriac_app_configured(app: Celeriac) -> None:
+    # Every app has the URL task: producers, workers, eager mode and pool children alike.
+    register(app)
+
+
+@hookimpl
+def celeriac_add_event_sinks(config: Config) -> Sequence[EventSink]:
     return make_sinks(config.section(SECTION, WebhooksConfig))
 
 
