@@ -38,6 +38,8 @@ bench: install
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/run.py --broker redis
 	$(PY) benchmarks/serializers.py
+	$(PY) plugins/events/benchmarks/events_overhead.py
+	$(PY) plugins/webhooks/benchmarks/sink_overhead.py
 
 clean:
 	rm -rf $(VENV) contrib/examples/demo/*.sqlite3*

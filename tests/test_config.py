@@ -138,3 +138,20 @@ def test_keywords_override_the_file(tmp_path: Path) -> None:
     assert app.config.default_queue == "b"
     assert app.config.worker.pool == "solo"
     assert app.config.worker.concurrency == 3
+
+
+def test_config_output_masks_secrets() -> None:
+    from celeriac.redaction import redact
+
+    shown = redact(
+        {
+            "broker": "redis://:hunter2@localhost:6379/0",
+            "webhooks": {"secret": "s3", "url": "http://h"},
+            "n": 1,
+        }
+    )
+    assert shown == {
+        "broker": "redis://:***@localhost:6379/0",
+        "webhooks": {"secret": "***", "url": "http://h"},
+        "n": 1,
+    }

@@ -22,6 +22,7 @@ from celeriac.cli_control import inspect
 from celeriac.cli_control import status
 from celeriac.errors import CeleriacError
 from celeriac.plugins import make_plugins
+from celeriac.redaction import redact
 
 console = Console()
 err_console = Console(stderr=True)
@@ -270,6 +271,7 @@ def config_command(ctx: click.Context, as_json: bool) -> None:
     app = app_for(ctx)
     data = asdict(app.config, filter=lambda attribute, _: attribute.name not in ("provenance", "sections"))
     data.update({name: asdict(section) for name, section in app.config.sections.items()})
+    data = redact(data)
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
         return

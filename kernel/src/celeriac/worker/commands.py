@@ -7,7 +7,6 @@ Inspect commands return data; control commands return ``{"ok": ...}`` or
 from __future__ import annotations
 
 import os
-import re
 import signal as signals
 import time
 from collections.abc import Callable
@@ -19,6 +18,8 @@ from attrs import asdict
 from attrs import frozen
 
 from celeriac.protocols import Pool
+from celeriac.redaction import redact
+from celeriac.redaction import redact_url
 from celeriac.request import TaskRequest
 from celeriac.worker.events import EventDispatcher
 from celeriac.worker.state import RevokedSet
@@ -104,7 +105,7 @@ def stats(mailbox: Mailbox, **_: Any) -> dict[str, Any]:
             "max-concurrency": mailbox.pool.limit,
             **(_pool_stats(mailbox.pool)),
         },
-        "broker": {"url": redact(mailbox.config.broker)},
+        "broker": {"url": redact_url(mailbox.config.broker)},
         "loadavg": list(os.getloadavg()),
         "sw_ident": "celeriac",
     }
@@ -119,10 +120,8 @@ def conf(mailbox: Mailbox, **_: Any) -> dict[str, Any]:
     data = asdict(
         mailbox.config, filter=lambda attribute, _: attribute.name not in ("provenance", "sections")
     )
-    data["broker"] = redact(mailbox.config.broker)
-    if mailbox.config.result_store:
-        data["result_store"] = redact(mailbox.config.result_store)
-    return data
+    data.update({name: asdict(section) for name, section in mailbox.config.sections.items()})
+    return redact(data)
 
 
 def query_task(mailbox: Mailbox, ids: list[str] | str | None = None, **_: Any) -> dict[str, Any]:
@@ -226,11 +225,6 @@ def autoscale(mailbox: Mailbox, max: int, min: int = 0, **_: Any) -> dict[str, A
         return {"error": f"the {mailbox.config.worker.pool} pool cannot autoscale"}
     change(int(max), int(min))
     return {"ok": f"autoscale now {max},{min}"}
-
-
-def redact(url: str) -> str:
-    """Hide a password in a URL: ``redis://:secret@host`` -> ``redis://:***@host``."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 KERNEL_COMMANDS: dict[str, Command] = {
