@@ -1,8 +1,7 @@
 """Fixtures for beat: apps built from TOML, a fake clock, and reading what beat sent.
 
 Beat's entries need schedule types, which the celeriac-cron plugin provides; these tests use
-it as installed. Until the kernel declares ``[beat]`` itself (kernel-patches-beat.md), the
-tests declare the section through a small plugin.
+it as installed.
 """
 
 from __future__ import annotations
@@ -29,29 +28,17 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 from celeriac import Celeriac
 from celeriac import testing
-from celeriac.config import ConfigSection
 from celeriac.hookspecs import hookimpl
 from celeriac.message import TaskMessage
-from celeriac.plugins import make_plugins
 from celeriac.protocols import ScheduleStoreSpec
-from celeriac.schedules import BeatConfig
 
 #: 2025-06-02 10:00:00 UTC, a Monday.
 T0 = 1748858400.0
 
 
-class BeatSection:
-    """Declares ``[beat]``, as the kernel will (kernel-patches-beat.md)."""
-
-    @hookimpl
-    def celeriac_add_config_sections(self) -> list[ConfigSection]:
-        return [ConfigSection(name="beat", cls=BeatConfig)]
-
-
 def beat_plugins() -> list[object]:
     """Plugins a test app needs besides the installed ones."""
-    declared = "beat" in make_plugins(autoload=False, env={}).config_sections()
-    return [testing] if declared else [testing, BeatSection()]
+    return [testing]
 
 
 class MemoryScheduleStore:

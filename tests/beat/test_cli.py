@@ -12,19 +12,13 @@ from pathlib import Path
 import pytest
 
 from celeriac import Celeriac
-from celeriac.cli import main
 
 from .conftest import beat_plugins
 from .conftest import drain
 from .conftest import subprocess_env
 from .conftest import wait_for
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        "beat" not in main.commands, reason="needs kernel patch (celeriac beat, kernel-patches-beat.md)"
-    ),
-]
+pytestmark = [pytest.mark.integration]
 
 TASKS = """
 from celeriac import Celeriac

@@ -200,10 +200,6 @@ def test_a_signature_as_in_celery(make_app: MakeApp) -> None:
         add_periodic_task(app, 10.0, add.s(1, 2).link(add.s(3)), name="linked")
 
 
-@pytest.mark.skipif(
-    not hasattr(Celeriac, "add_periodic_task"),
-    reason="needs kernel patch (app.add_periodic_task, kernel-patches-beat.md)",
-)
 def test_the_app_method(make_app: MakeApp) -> None:
     app = make_app()
     entry = app.add_periodic_task({"every": "1m"}, "proj.ping", name="ping", queue="q")

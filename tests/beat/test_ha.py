@@ -86,21 +86,7 @@ def test_two_instances_in_threads_hand_over_on_stop(make_app: MakeApp, tmp_path:
 
 PROJ = """
 from celeriac import Celeriac
-from celeriac import hookimpl
-from celeriac.config import ConfigSection
-from celeriac.plugins import make_plugins
-from celeriac.schedules import BeatConfig
-
-
-class BeatSection:
-    @hookimpl
-    def celeriac_add_config_sections(self):
-        return [ConfigSection(name="beat", cls=BeatConfig)]
-
-
-# The kernel declares [beat] itself once kernel-patches-beat.md is applied.
-declared = "beat" in make_plugins(autoload=False).config_sections()
-app = Celeriac("proj", plugins=[] if declared else [BeatSection()])
+app = Celeriac("proj")
 """
 MAIN = """
 import logging, sys

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 from typing import ClassVar
 
-import attrs
 import pytest
 from attrs import frozen
 
@@ -20,7 +19,6 @@ from celeriac import Celeriac
 from celeriac.beat import Beat
 from celeriac.bootsteps import StepContext
 from celeriac.config import Config
-from celeriac.config import WorkerConfig
 from celeriac.hookspecs import hookimpl
 from celeriac.testing import worker_thread
 from celeriac.worker.beat import BeatStep
@@ -142,10 +140,6 @@ def test_embedded_step_runs_beat_inside_the_worker(make_app: MakeApp, tmp_path: 
     assert not BeatStep().enabled(app.config)  # off unless asked for (-B)
 
 
-@pytest.mark.skipif(
-    "beat" not in attrs.fields_dict(WorkerConfig),
-    reason="needs kernel patch (worker.beat, kernel-patches-beat.md)",
-)
 def test_worker_with_beat_enabled(make_app: MakeApp, tmp_path: Path) -> None:
     app, seen = _project(make_app, tmp_path)
     with worker_thread(app, beat=True) as worker:

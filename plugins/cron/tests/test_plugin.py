@@ -10,8 +10,6 @@ import celeriac_cron
 from celeriac import Celeriac
 from celeriac import testing
 from celeriac.beat import load_entries
-from celeriac.config import ConfigSection
-from celeriac.hookspecs import hookimpl
 from celeriac.plugins import make_plugins
 from celeriac.schedules import BeatConfig
 
@@ -33,14 +31,6 @@ def test_installed_and_found_by_entry_point() -> None:
     assert "schedule type cron" in infos["cron"].provides
 
 
-class _BeatSection:
-    """Declares ``[beat]`` where the kernel does not yet (kernel-patches-beat.md)."""
-
-    @hookimpl
-    def celeriac_add_config_sections(self) -> list[ConfigSection]:
-        return [ConfigSection(name="beat", cls=BeatConfig)]
-
-
 def test_toml_entries(tmp_path: Path) -> None:
     (tmp_path / "celeriac.toml").write_text(
         "[beat.schedule.ping]\ntask = 'proj.ping'\nevery = '30s'\n"
@@ -50,8 +40,7 @@ def test_toml_entries(tmp_path: Path) -> None:
         "solar = { event = 'sunset', latitude = 52.5, longitude = 13.4 }\n"
         "[beat.schedule.launch]\ntask = 'proj.launch'\nclocked = 2030-06-01T09:00:00\n"
     )
-    declared = "beat" in make_plugins(autoload=False).config_sections()
-    extra = [testing] if declared else [testing, _BeatSection()]
+    extra = [testing]
     app = Celeriac("proj", broker="memory://", plugins=extra, env={}, config=tmp_path / "celeriac.toml")
     entries = {e.name: e for e in load_entries(app, app.config.section("beat", BeatConfig))}
     assert isinstance(entries["ping"].schedule, celeriac_cron.Every)
