@@ -53,7 +53,7 @@ def _not_negative(instance: object, attribute: Attribute[int], value: int) -> No
 class CompressionConfig:
     """``[compressors]``: when to compress, and how far a body may expand when decompressed."""
 
-    #: Bodies shorter than this many bytes are sent uncompressed (needs kernel support).
+    #: Bodies shorter than this many bytes are sent uncompressed (the kernel's codec reads it).
     threshold: int = field(default=DEFAULT_THRESHOLD, validator=_not_negative)
     #: The largest decompressed body a worker accepts, in bytes; 0 means no limit.
     max_size: int = field(default=DEFAULT_MAX_SIZE, validator=_not_negative)
