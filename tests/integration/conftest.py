@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from celeriac import Celeriac
+from celeriac.testing import WorkerProcess
 
 TASKS = """
 import os, time
@@ -39,31 +39,6 @@ def slow(seconds, marker=None):
 def noop():
     return None
 """
-
-
-class WorkerProcess:
-    def __init__(self, proc: subprocess.Popen[bytes], log: Path) -> None:
-        self.proc = proc
-        self.log = log
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if "ready: consuming" in self.output():
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.output()}")
-            time.sleep(0.05)
-        raise AssertionError(f"worker not ready after {timeout} s:\n{self.output()}")
-
-    def signal(self, signum: int) -> None:
-        self.proc.send_signal(signum)
-
-    def wait(self, timeout: float = 30.0) -> int:
-        return self.proc.wait(timeout=timeout)
 
 
 @pytest.fixture
@@ -94,18 +69,12 @@ def start_worker(project: Path) -> Iterator[Callable[..., WorkerProcess]]:
     started: list[WorkerProcess] = []
 
     def start(*args: str) -> WorkerProcess:
-        log = project / f"worker-{len(started)}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_")}
         env["PYTHONPATH"] = str(project)
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "celeriac", "-A", "proj", "worker", *args],
-                cwd=project,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        worker = WorkerProcess(proc, log)
+        command = [sys.executable, "-m", "celeriac", "-A", "proj", "worker", *args]
+        worker = WorkerProcess.start(
+            command, cwd=project, log=project / f"worker-{len(started)}.log", env=env
+        )
         started.append(worker)
         worker.wait_ready()
         return worker
@@ -113,8 +82,8 @@ def start_worker(project: Path) -> Iterator[Callable[..., WorkerProcess]]:
     yield start
     for worker in started:
         if worker.proc.poll() is None:
-            worker.proc.send_signal(signal.SIGKILL)
-            worker.proc.wait(timeout=10)
+            worker.signal(signal.SIGKILL)
+            worker.wait(timeout=10)
 
 
 def run_cli(

@@ -14,11 +14,15 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import signal
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from collections.abc import Mapping
 from collections.abc import Sequence
+from pathlib import Path
 from queue import Empty
 from queue import SimpleQueue
 from typing import TYPE_CHECKING
@@ -274,6 +278,60 @@ def celeriac_add_result_stores() -> Sequence[ResultStoreSpec]:
             description="in-process result store for tests",
         )
     ]
+
+
+class WorkerProcess:
+    """A worker (or any command) running as a subprocess in an end-to-end test.
+
+    Its output goes to a log file that assertion messages quote, so a failing test shows
+    what the worker said. Stop it by PID with :meth:`stop`; every wait is bounded.
+    """
+
+    def __init__(self, proc: subprocess.Popen[bytes], log: Path) -> None:
+        self.proc = proc
+        self.log = log
+
+    @classmethod
+    def start(
+        cls, command: Sequence[str], *, cwd: Path, log: Path, env: Mapping[str, str] | None = None
+    ) -> WorkerProcess:
+        with log.open("wb") as out:
+            proc = subprocess.Popen(list(command), cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return cls(proc, log)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def wait_ready(self, timeout: float = 20.0, line: str = "ready: consuming") -> None:
+        """Wait for ``line`` in the output; fail with the output if the process exits first."""
+        deadline = time.monotonic() + timeout
+        while line not in self.output():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.output()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"worker not ready after {timeout} s:\n{self.output()}")
+            time.sleep(0.05)
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL if it has not exited within ``timeout``."""
+        if self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=timeout)
 
 
 @contextlib.contextmanager

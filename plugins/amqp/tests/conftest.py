@@ -28,6 +28,7 @@ import pika
 import pytest
 
 from celeriac.config import Config
+from celeriac.testing import WorkerProcess
 from celeriac_amqp import AmqpConfig
 from celeriac_amqp import make_transport
 
@@ -151,15 +152,6 @@ def greet(name, punctuation="!"):
 def fail():
     raise ValueError("broken on purpose")
 """
-
-
-class WorkerProcess:
-    def __init__(self, proc: subprocess.Popen[bytes], log: Path) -> None:
-        self.proc = proc
-        self.log = log
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
 
 
 def redis_reachable() -> str | None:

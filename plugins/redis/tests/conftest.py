@@ -27,6 +27,7 @@ import pytest
 import redis
 
 from celeriac.config import Config
+from celeriac.testing import WorkerProcess
 from celeriac_redis import RedisConfig
 
 DEFAULT_URL = "redis://127.0.0.1:6379/15"
@@ -193,24 +194,6 @@ def fail():
 """
 
 
-class WorkerProcess:
-    def __init__(self, proc: subprocess.Popen[bytes], log: Path) -> None:
-        self.proc = proc
-        self.log = log
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while "ready: consuming" not in self.output():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.output()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"worker not ready after {timeout} s:\n{self.output()}")
-            time.sleep(0.05)
-
-
 def write_project(
     directory: Path, url: str, prefix: str, visibility_timeout: float = 2.0, layout: str = "streams"
 ) -> None:
@@ -249,18 +232,12 @@ def start_worker(project: Path) -> Iterator[Callable[..., WorkerProcess]]:
     started: list[WorkerProcess] = []
 
     def start(*args: str, ready: bool = True) -> WorkerProcess:
-        log = project / f"worker-{len(started)}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_")}
         env["PYTHONPATH"] = str(project)
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "celeriac", "-A", "proj", "worker", *args],
-                cwd=project,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        worker = WorkerProcess(proc, log)
+        command = [sys.executable, "-m", "celeriac", "-A", "proj", "worker", *args]
+        worker = WorkerProcess.start(
+            command, cwd=project, log=project / f"worker-{len(started)}.log", env=env
+        )
         started.append(worker)
         if ready:
             worker.wait_ready()
@@ -269,5 +246,5 @@ def start_worker(project: Path) -> Iterator[Callable[..., WorkerProcess]]:
     yield start
     for worker in started:
         if worker.proc.poll() is None:
-            worker.proc.send_signal(signal.SIGKILL)
-            worker.proc.wait(timeout=10)
+            worker.signal(signal.SIGKILL)
+            worker.wait(timeout=10)
