@@ -192,7 +192,7 @@ class Celeriac:
         ``schedule`` is a schedule object (``celeriac_cron.crontab("0 3 * * *")``), a table as
         in TOML (``{"cron": "0 3 * * *"}``) or seconds; ``task`` a task, its name or a
         signature (``add.s(2, 3)``). ``options``: ``name`` (default: the task's name),
-        ``queue``, ``priority``, ``expires``, ``missed``, ``timezone``. See docs/beat.md.
+        ``queue``, ``priority``, ``expires``, ``missed``, ``timezone``. See docs/periodic-tasks.md.
         """
         from celeriac.beat import add_periodic_task
 

@@ -6,7 +6,7 @@ sleeps until the nearest due time, at most ``[beat] max_interval`` seconds. When
 offers a :class:`~celeriac.schedules.BeatLock`, only the instance holding the lease sends;
 the others try to take it over every ``renew_interval`` seconds. A run is *claimed* in the
 store under the lock before it is sent and recorded after, so a new leader neither repeats
-a run the old one recorded nor skips one it claimed (see docs/beat.md for the one window
+a run the old one recorded nor skips one it claimed (see docs/periodic-tasks.md for the one window
 left: a leader killed between publishing and recording; the run is then sent again, with
 the same task id).
 """
@@ -53,7 +53,7 @@ log = logging.getLogger("celeriac.beat")
 #: The store used when neither ``[beat] schedule_store`` nor the broker's scheme names one.
 FALLBACK_STORE = "sqlite:///celeriac-beat.sqlite3"
 #: Task ids of beat's runs are uuid5 of the entry and run time in this namespace, so the same
-#: run sent twice (the one window docs/beat.md describes) carries the same id.
+#: run sent twice (the one window docs/periodic-tasks.md describes) carries the same id.
 RUN_ID_NAMESPACE = uuid.UUID("6c3f5e8e-2b0a-4f57-9d1e-63a1c0beca7d")
 _RETRY_DELAY = 1.0
 #: The loop looks at requests to stop or reload at least this often (seconds).
