@@ -74,6 +74,7 @@ class GeventPool:
         self._limit = max(1, concurrency)
         self._pending: collections.deque[_Job] = collections.deque()
         self._greenlets: set[gevent.Greenlet[Any, Any]] = set()
+        self._active = 0  # greenlets running _work: the ones that will take pending jobs
         self._stopping = False
         self._cold = False
 
@@ -93,7 +94,10 @@ class GeventPool:
         import gevent
 
         job = _Job(request, on_start, on_done)
-        if len(self._greenlets) < self._limit and not self._pending:
+        # Counted here and uncounted by _work itself, not by the greenlet's link callback,
+        # which runs later: a request arriving in between would wait with no greenlet left.
+        if self._active < self._limit and not self._pending:
+            self._active += 1
             greenlet = gevent.spawn(self._work, job)
             self._greenlets.add(greenlet)
             greenlet.link(self._greenlets.discard)
@@ -118,16 +122,20 @@ class GeventPool:
             gevent.killall(list(self._greenlets), timeout=5)
 
     def stats(self) -> dict[str, Any]:
-        return {"pool": "gevent", "max-concurrency": self._limit, "running": len(self._greenlets)}
+        return {"pool": "gevent", "max-concurrency": self._limit, "running": self._active}
 
     def _work(self, job: _Job | None) -> None:
-        while job is not None:
-            outcome = self._run(job)
-            try:
-                job.on_done(outcome)
-            except Exception:
-                log.exception("on_done failed for %s[%s]", job.request.task, job.request.id)
-            job = self._pending.popleft() if self._pending and not self._cold else None
+        try:
+            while job is not None:
+                outcome = self._run(job)
+                try:
+                    job.on_done(outcome)
+                except Exception:
+                    log.exception("on_done failed for %s[%s]", job.request.task, job.request.id)
+                job = self._pending.popleft() if self._pending and not self._cold else None
+        finally:
+            # No yield between the empty-queue check above and this: greenlets are cooperative.
+            self._active -= 1
 
     def _run(self, job: _Job) -> Outcome:
         import gevent
