@@ -77,7 +77,8 @@ def main() -> int:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and len(_lines(ticks)) < 2:
             time.sleep(0.2)
-        console.print(f"   beat sent tasks.tick every 2 s; it ran at {', '.join(_lines(ticks)) or 'never'}")
+        ran = ", ".join(_lines(ticks)) or "never"
+        console.print(f"   beat sent the periodic tasks.tick (every = 2s); it ran at {ran}")
     finally:
         console.print("[bold]4.[/] stopping the worker (SIGTERM: warm shutdown)")
         worker.send_signal(signal.SIGTERM)
