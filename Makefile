@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PLUGINS := sqlite json threads solo prefork asyncio gevent redis pickle yaml msgpack compression signing events cron webhooks amqp
 INSTALLS := -e kernel -e plugins/sqlite -e 'plugins/json[fast]' -e plugins/threads -e plugins/solo \
 	-e plugins/prefork -e plugins/asyncio -e plugins/gevent \
-	-e 'plugins/redis[hiredis]' -e plugins/pickle -e plugins/yaml -e plugins/msgpack \
+	-e 'plugins/redis[hiredis,fast]' -e plugins/pickle -e plugins/yaml -e plugins/msgpack \
 	-e 'plugins/compression[zstd]' -e plugins/signing -e 'plugins/events[fast]' -e 'plugins/cron[test]' \
 	-e plugins/webhooks -e plugins/amqp -e contrib/plugin-template
 SOURCES := kernel/src $(foreach p,$(PLUGINS),plugins/$(p)/src) contrib/plugin-template/src

@@ -1,39 +1,62 @@
-"""celeriac against Celery on the same kind of broker: publish rate, drain rate, round-trip latency.
+"""celeriac against Celery (and, on Redis, Dramatiq and Huey) on one broker: publish rate,
+drain rate, round-trip latency.
 
 Run it with ``make bench`` (which installs ``requirements-bench.txt``) or
-``.venv/bin/python benchmarks/run.py [--broker sqlite] [--n 2000] [--m 100] [--repeats 3]``.
+``.venv/bin/python benchmarks/run.py [--broker sqlite|redis] [--peers celery,huey|all|none]
+[--n 2000] [--m 100] [--repeats 3]``. ``--peers`` chooses the frameworks measured against
+celeriac: Celery on SQLite (the only other one here with a SQLite broker); on Redis Celery
+and Huey by default, and Dramatiq too with ``--peers all`` (about a minute more, left out of
+the default to keep ``make bench`` within about 6 minutes); ``--peers none`` measures
+celeriac alone.
 
 Method
 ------
-Each repeat runs every framework once, in alternating order (celeriac first on even repeats,
-Celery first on odd ones) so that drift on the machine does not favour one side. A run gets a
-fresh temporary directory with its own database file and goes through three measurements:
+Each repeat runs every framework once, the order rotated by one place per repeat (with two
+frameworks: celeriac first on even repeats, the other first on odd ones) so that drift on the
+machine does not favour one side. A run gets a fresh temporary directory (and on Redis a key
+prefix made from its name) and goes through three measurements:
 
 1. **publish** - with no worker running, one producer publishes ``N`` no-op tasks with
-   ``task.delay()``, one call after another. One task is published first, untimed, so that
-   opening the connection and creating the tables is not counted. Reported in tasks/s.
-2. **drain** - those ``N`` tasks (plus the untimed first one) are the backlog. The worker is
-   started as a subprocess. The clock starts when the first task's result is ready, so worker
+   ``task.delay()`` (Dramatiq's ``actor.send()``, Huey's ``task()``), one call after another.
+   One task is published first, untimed, so that opening the connection and creating the
+   tables is not counted. Reported in tasks/s.
+2. **drain** - those ``N`` tasks (plus the untimed first one) are the backlog. The workers are
+   started as subprocesses. The clock starts when the first task's result is ready, so worker
    start-up (interpreter, imports, connections) is excluded, and stops when the last of the
-   ``N`` is ready: ``N / (t_last - t_first)`` tasks/s. This measures how fast a warm worker
-   empties a backlog that is already in the broker, with no producer publishing at the same
-   time. While it drains, the benchmark looks only at the last task published
-   (``result.ready()`` every 5 ms), so that watching takes almost no CPU from the worker;
-   then it checks every result (the clock stops later if one was still unfinished) and
-   that all of them are SUCCESS.
-3. **round trip** - with that worker still running and the queue empty, ``M`` sequential
-   ``task.delay().get()`` calls (after one untimed call); median and 95th percentile in ms.
+   ``N`` is ready: ``N / (t_last - t_first)`` tasks/s. This measures how fast warm workers
+   empty a backlog that is already in the broker, with no producer publishing at the same
+   time. While they drain, the benchmark looks only at the last task published (is its
+   result there? every 5 ms), so that watching takes almost no CPU from the workers; then it
+   checks every result (the clock stops later if one was still unfinished) and that all of
+   them are successes. Every framework stores every result.
+3. **round trip** - with those workers still running and the queue empty, ``M`` sequential
+   ``task.delay().get()`` calls (after one untimed call); median, 95th and 99th percentile
+   in ms.
 
-The worker is the framework's own CLI, in a subprocess, with a thread pool of 4
-(``celeriac -A bench_celeriac worker -P threads -c 4 -l WARNING`` and
-``celery -A bench_celery worker -P threads -c 4 --without-gossip --without-mingle
---without-heartbeat -l WARNING``), stopped at the end of the run by its PID (SIGTERM, then
-SIGKILL after 5 s). Every wait has a deadline, so a stuck worker fails the run instead of
-hanging it.
+The workers are each framework's own CLI, in subprocesses, each with a thread pool of 4:
+``celeriac -A bench_celeriac worker -P threads -c 4 -l WARNING``, ``celery -A bench_celery
+worker -P threads -c 4 --without-gossip --without-mingle --without-heartbeat -l WARNING``,
+``dramatiq bench_dramatiq --processes 1 --threads 4`` and ``huey_consumer bench_huey.huey -w 4
+-k thread -q``; one on SQLite, two on Redis. Each is stopped at the end of the run by its PID
+(SIGTERM, then SIGKILL on its process group after 5 s). Every wait has a deadline, so a
+stuck worker fails the run instead of hanging it.
 
-The report gives, per figure, the median of the repeats and the ratio, always arranged so
-that a ratio above 1 means celeriac is better: celeriac/Celery for rates, Celery/celeriac for
-latencies.
+The report gives, per figure, the median of the repeats and celeriac's ratio to each other
+framework, always arranged so that a ratio above 1 means celeriac is better: celeriac/peer
+for rates, peer/celeriac for latencies.
+
+On Redis
+--------
+One server (``BENCH_REDIS_URL``, by default db 14 of the local Redis), broker and results on
+it for every framework, each with its defaults except where said: celeriac's streams layout
+and its result store; Celery's kombu transport and Redis result backend (pub/sub for
+``get()``); Dramatiq's ``RedisBroker`` with the ``Results`` middleware on its ``RedisBackend``
+(``get_result(block=True)`` waits with ``BRPOPLPUSH``; an idle Dramatiq worker polls its
+queue with a back-off from 5 ms up); Huey's ``RedisHuey`` with ``store_none=True`` (the no-op
+returns None, which Huey would otherwise not store) and ``notify_result=True``, its low-latency
+option, with which ``result.get(blocking=True)`` waits with ``BLPOP`` instead of polling from
+50 ms up. Every key of a run starts with its prefix (Huey, which cannot prefix keys, carries it
+in its name: ``huey.<kind>.<name>``), and the run deletes exactly those keys afterwards.
 
 Fairness on SQLite
 ------------------
@@ -95,7 +118,7 @@ DRAIN_TIMEOUT = 180.0
 GET_TIMEOUT = 30.0
 STOP_GRACE = 5.0
 INSTALL_HINT = (
-    "Celery is not installed, so only celeriac is measured. Install it with [bold]make bench[/] "
+    "is not installed, so it is not measured. Install the other frameworks with [bold]make bench[/] "
     "(which installs requirements-bench.txt) or "
     "[bold].venv/bin/pip install -r requirements-bench.txt[/]."
 )
@@ -123,6 +146,8 @@ class BrokerConfig:
     key_prefix: Callable[[Path], str | None] = lambda tmp: None
     #: Deletes what a run left on a shared server; only that run's keys.
     cleanup: Callable[[Path], None] = lambda tmp: None
+    #: The frameworks measured against celeriac unless ``--peers`` says otherwise.
+    peers: tuple[str, ...] = ("celery",)
 
 
 def redis_url() -> str:
@@ -135,11 +160,16 @@ def redis_prefix(tmp: Path) -> str:
 
 
 def redis_cleanup(tmp: Path) -> None:
-    """Delete the run's keys, found by its prefix; nothing else on the server is touched."""
+    """Delete the run's keys, found by its prefix; nothing else on the server is touched.
+
+    Huey cannot prefix its keys (``huey.<kind>.<name>``): its name carries the prefix instead.
+    """
     import redis
+    from bench_huey import huey_name
 
     client = redis.Redis.from_url(redis_url())
-    keys = list(client.scan_iter(match=f"{redis_prefix(tmp)}*", count=1000))
+    patterns = (f"{redis_prefix(tmp)}*", f"huey.*.{huey_name(redis_prefix(tmp))}*")
+    keys = [key for pattern in patterns for key in client.scan_iter(match=pattern, count=1000)]
     for start in range(0, len(keys), 1000):
         client.delete(*keys[start : start + 1000])
     client.close()
@@ -165,6 +195,8 @@ BROKERS: dict[str, BrokerConfig] = {
         workers=2,
         key_prefix=redis_prefix,
         cleanup=redis_cleanup,
+        # Dramatiq (about a minute more for 3 repeats) with --peers all: keeps make bench short.
+        peers=("celery", "huey"),
     ),
 }
 
@@ -290,15 +322,150 @@ class CelerySide:
         self.app.close()
 
 
-FRAMEWORKS: dict[str, Callable[[Path, Settings], Side]] = {"celeriac": CeleriacSide, "Celery": CelerySide}
+class DramatiqHandle:
+    """A Dramatiq message seen through its Results middleware (non-blocking reads)."""
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+    def _result(self) -> bool | None:
+        """True when stored as a success, False as a failure, None when not there yet."""
+        from dramatiq.results import ResultFailure
+        from dramatiq.results import ResultMissing
+
+        try:
+            self.message.get_result(block=False)
+        except ResultMissing:
+            return None
+        except ResultFailure:
+            return False
+        return True
+
+    def ready(self) -> bool:
+        return self._result() is not None
+
+    def successful(self) -> bool:
+        return self._result() is True
 
 
-def celery_missing() -> str | None:
-    """Why Celery cannot be measured here, or None when it can."""
+class DramatiqSide:
+    """Dramatiq's Redis broker, with the Results middleware on a Redis backend (same server)."""
+
+    name = "Dramatiq"
+
+    def __init__(self, tmp: Path, settings: Settings) -> None:
+        import bench_dramatiq
+
+        self.url = settings.broker.celeriac_url(tmp)
+        self.prefix = settings.broker.key_prefix(tmp) or ""
+        self.concurrency = settings.concurrency
+        self.broker, self.actor = bench_dramatiq.make_broker(self.url, self.prefix)
+
+    def publish(self) -> Handle:
+        return DramatiqHandle(self.actor.send())
+
+    def round_trip(self) -> None:
+        self.actor.send().get_result(block=True, timeout=int(GET_TIMEOUT * 1000))
+
+    def worker_command(self) -> list[str]:
+        return [
+            *(sys.executable, "-m", "dramatiq", "bench_dramatiq"),
+            *("--processes", "1", "--threads", str(self.concurrency)),
+        ]
+
+    def worker_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.lower().startswith("dramatiq_")}
+        return {**env, "BENCH_BROKER_URL": self.url, "BENCH_KEY_PREFIX": self.prefix}
+
+    def close(self) -> None:
+        self.broker.close()
+        self.broker.client.close()
+
+
+class HueyHandle:
+    """A Huey result handle; ``ready`` asks without taking the result (Huey's get pops it)."""
+
+    def __init__(self, huey: Any, result: Any) -> None:
+        self.huey = huey
+        self.result = result
+
+    def ready(self) -> bool:
+        return bool(self.huey.storage.has_data_for_key(self.result.id))
+
+    def successful(self) -> bool:
+        from huey.exceptions import TaskException
+
+        if not self.ready():
+            return False
+        try:
+            self.result.get(preserve=True)
+        except TaskException:
+            return False
+        return True
+
+
+class HueySide:
+    """Huey's RedisHuey: results stored (``store_none``) and ``get`` woken by ``notify_result``."""
+
+    name = "Huey"
+
+    def __init__(self, tmp: Path, settings: Settings) -> None:
+        import bench_huey
+
+        self.url = settings.broker.celeriac_url(tmp)
+        self.prefix = settings.broker.key_prefix(tmp) or ""
+        self.concurrency = settings.concurrency
+        self.huey, self.task = bench_huey.make_huey(self.url, self.prefix)
+
+    def publish(self) -> Handle:
+        return HueyHandle(self.huey, self.task())
+
+    def round_trip(self) -> None:
+        self.task().get(blocking=True, timeout=GET_TIMEOUT)
+
+    def worker_command(self) -> list[str]:
+        # -q: warnings only, like the other workers (Huey logs every task at INFO otherwise).
+        return [
+            *(sys.executable, "-m", "huey.bin.huey_consumer", "bench_huey.huey"),
+            *("-w", str(self.concurrency), "-k", "thread", "-q"),
+        ]
+
+    def worker_env(self) -> dict[str, str]:
+        return {**os.environ, "BENCH_BROKER_URL": self.url, "BENCH_KEY_PREFIX": self.prefix}
+
+    def close(self) -> None:
+        self.huey.storage.conn.close()
+
+
+@dataclass(frozen=True)
+class Framework:
+    """One framework of the table: how to build its side, and what it needs to run."""
+
+    name: str
+    side: Callable[[Path, Settings], Side]
+    #: Modules whose absence means the framework cannot be measured here.
+    needs: tuple[str, ...] = ()
+    #: Brokers (keys of BROKERS) it can be measured on.
+    brokers: tuple[str, ...] = ("sqlite", "redis")
+
+
+FRAMEWORKS: dict[str, Framework] = {
+    "celeriac": Framework("celeriac", CeleriacSide),
+    "Celery": Framework("Celery", CelerySide, needs=("celery", "kombu.transport.sqlalchemy", "sqlalchemy")),
+    "Dramatiq": Framework("Dramatiq", DramatiqSide, needs=("dramatiq", "redis"), brokers=("redis",)),
+    "Huey": Framework("Huey", HueySide, needs=("huey", "redis"), brokers=("redis",)),
+}
+#: ``--peers`` names, lower case, in table order.
+PEERS = {name.lower(): name for name in FRAMEWORKS if name != "celeriac"}
+
+
+def missing(framework: Framework) -> str | None:
+    """Why the framework cannot be measured here, or None when it can."""
+    import importlib
+
     try:
-        import celery  # noqa: F401
-        import kombu.transport.sqlalchemy  # noqa: F401
-        import sqlalchemy  # noqa: F401
+        for module in framework.needs:
+            importlib.import_module(module)
     except ImportError as exc:
         return str(exc)
     return None
@@ -420,7 +587,7 @@ def run_once(framework: str, settings: Settings, display: Display, label: str) -
     with tempfile.TemporaryDirectory(prefix=f"bench-{framework.lower()}-") as tmpdir:
         tmp = Path(tmpdir)
         try:
-            side = FRAMEWORKS[framework](tmp, settings)
+            side = FRAMEWORKS[framework].side(tmp, settings)
             try:
                 return _measure(side, tmp, settings, display, label)
             finally:
@@ -522,12 +689,18 @@ class Report:
     machine: dict[str, Any]
     runs: dict[str, list[RunResult]] = field(default_factory=dict)
 
+    @property
+    def peers(self) -> list[str]:
+        """The frameworks measured besides celeriac, in table order."""
+        return [name for name in FRAMEWORKS if name != "celeriac" and name in self.runs]
+
     def median(self, framework: str, key: str) -> float | None:
         runs = self.runs.get(framework)
         return statistics.median(getattr(r, key) for r in runs) if runs else None
 
-    def ratio(self, metric: Metric) -> float | None:
-        ours, theirs = self.median("celeriac", metric.key), self.median("Celery", metric.key)
+    def ratio(self, metric: Metric, peer: str = "Celery") -> float | None:
+        """celeriac against ``peer``, above 1 when celeriac is better."""
+        ours, theirs = self.median("celeriac", metric.key), self.median(peer, metric.key)
         if ours is None or theirs is None or ours == 0 or theirs == 0:
             return None
         return ours / theirs if metric.higher_is_better else theirs / ours
@@ -539,9 +712,9 @@ class Report:
             "medians": {
                 metric.key: {
                     "unit": metric.unit,
-                    "celeriac": self.median("celeriac", metric.key),
-                    "celery": self.median("Celery", metric.key),
-                    "ratio_celeriac_better_above_1": self.ratio(metric),
+                    **{name.lower(): self.median(name, metric.key) for name in self.runs},
+                    # celeriac against each peer, above 1 when celeriac is better
+                    "ratios": {peer.lower(): self.ratio(metric, peer) for peer in self.peers},
                 }
                 for metric in METRICS
             },
@@ -549,36 +722,41 @@ class Report:
         }
 
 
-def render(report: Report) -> Table:
+def render(report: Report) -> list[Table]:
+    """The figures of every framework, then celeriac's ratio against each peer."""
     repeats = report.settings["repeats"]
-    sides = "celeriac vs Celery" if "Celery" in report.runs else "celeriac (Celery not measured)"
-    table = Table(
-        title=f"{sides} on {report.settings['broker']}: median of {repeats} repeats",
-        caption=(
-            "ratio > 1 means celeriac is better: celeriac/Celery for rates, Celery/celeriac for latencies"
-        ),
-    )
-    table.add_column("scenario")
-    table.add_column("unit")
-    table.add_column("celeriac", justify="right")
-    table.add_column("Celery", justify="right")
-    table.add_column("ratio", justify="right", style="bold")
+    peers = report.peers
+    names = ["celeriac", *peers]
+    figures = Table(title=f"{' vs '.join(names)} on {report.settings['broker']}: median of {repeats} repeats")
+    figures.add_column("scenario")
+    figures.add_column("unit")
+    for name in names:
+        figures.add_column(name, justify="right")
     for metric in METRICS:
-        ratio = report.ratio(metric)
-        table.add_row(
-            metric.scenario,
-            metric.unit,
-            _fmt(report.median("celeriac", metric.key)),
-            _fmt(report.median("Celery", metric.key)),
-            "-" if ratio is None else f"{ratio:.2f}x",
+        figures.add_row(
+            metric.scenario, metric.unit, *[_fmt(report.median(name, metric.key)) for name in names]
         )
-    return table
+    if not peers:
+        return [figures]
+    ratios = Table(
+        title="celeriac against each: above 1 means celeriac is better",
+        caption="celeriac/peer for rates, peer/celeriac for latencies",
+    )
+    ratios.add_column("scenario")
+    for peer in peers:
+        ratios.add_column(f"vs {peer}", justify="right", style="bold")
+    for metric in METRICS:
+        cells = [report.ratio(metric, peer) for peer in peers]
+        ratios.add_row(metric.scenario, *["-" if ratio is None else f"{ratio:.2f}x" for ratio in cells])
+    return [figures, ratios]
 
 
 def _fmt(value: float | None) -> str:
     if value is None:
         return "-"
-    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
 
 
 def machine() -> dict[str, Any]:
@@ -593,6 +771,8 @@ def machine() -> dict[str, Any]:
         "celery",
         "kombu",
         "sqlalchemy",
+        "dramatiq",
+        "huey",
         "redis",
         "hiredis",
     ):
@@ -639,7 +819,7 @@ def git_commit() -> str | None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Benchmark celeriac against Celery on the same kind of broker.",
+        description="Benchmark celeriac against Celery (and on Redis Dramatiq and Huey) on one broker.",
         epilog="A ratio above 1 means celeriac is better.",
     )
     parser.add_argument("--broker", choices=sorted(BROKERS), default="sqlite", help="broker for both sides")
@@ -670,9 +850,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="run Celery on its own settings: both of the above (mostly measures its polling sleeps)",
     )
-    parser.add_argument("--celeriac-only", action="store_true", help="do not run Celery")
+    parser.add_argument(
+        "--peers",
+        metavar="NAMES",
+        help=(
+            f"comma-separated frameworks to measure against celeriac, among {', '.join(PEERS)}; "
+            "'all' for every one the broker has, 'none' for celeriac alone "
+            "(default: celery on sqlite; celery,huey on redis)"
+        ),
+    )
+    parser.add_argument("--celeriac-only", action="store_true", help="the same as --peers none")
     args = parser.parse_args(argv)
     broker = BROKERS[args.broker]
+    if args.celeriac_only:
+        args.peers = "none"
+    names = [n.strip().lower() for n in (args.peers or ",".join(broker.peers)).split(",") if n.strip()]
+    if "all" in names:
+        names = [n for n, name in PEERS.items() if broker.name in FRAMEWORKS[name].brokers]
+    unknown = [n for n in names if n not in PEERS and n != "none"]
+    if unknown:
+        parser.error(f"--peers: unknown {', '.join(unknown)} (known: {', '.join(PEERS)}, all, none)")
+    args.peers = [PEERS[n] for n in PEERS if n in names]
+    for peer in args.peers:
+        if broker.name not in FRAMEWORKS[peer].brokers:
+            parser.error(f"--peers: {peer} is not measured on {broker.name}")
     for name in ("n", "m", "workers"):
         if getattr(args, name) is None:
             setattr(args, name, getattr(broker, name))
@@ -711,12 +912,12 @@ def main(argv: list[str] | None = None) -> int:
         celery_sqlite_defaults=args.celery_sqlite_defaults or args.celery_defaults,
     )
     frameworks = ["celeriac"]
-    if not args.celeriac_only:
-        missing = celery_missing()
-        if missing is None:
-            frameworks.append("Celery")
+    for peer in args.peers:
+        why = missing(FRAMEWORKS[peer])
+        if why is None:
+            frameworks.append(peer)
         else:
-            console.print(f"[yellow]{INSTALL_HINT}[/] ({missing})")
+            console.print(f"[yellow]{peer} {INSTALL_HINT}[/] ({why})")
 
     report = Report(
         settings={
@@ -727,6 +928,7 @@ def main(argv: list[str] | None = None) -> int:
             "workers": settings.workers,
             "concurrency": settings.concurrency,
             "pool": "threads",
+            "frameworks": frameworks,
             "celery_poll_interval": (
                 "celery defaults (1.0, get 0.5)"
                 if settings.celery_poll_interval is None
@@ -754,8 +956,9 @@ def main(argv: list[str] | None = None) -> int:
         overall = progress.add_task("runs", total=settings.repeats * len(frameworks))
         display = Display(progress, overall, progress.add_task("", total=1))
         for repeat in range(settings.repeats):
-            # Alternate the order, so that neither side always runs on a warmer (or busier) machine.
-            order = frameworks if repeat % 2 == 0 else frameworks[::-1]
+            # Rotate the order, so that no framework always runs on a warmer (or busier) machine.
+            shift = repeat % len(frameworks)
+            order = frameworks[shift:] + frameworks[:shift]
             for framework in order:
                 label = f"[{repeat + 1}/{settings.repeats}] {framework}"
                 try:
@@ -767,11 +970,12 @@ def main(argv: list[str] | None = None) -> int:
                 report.runs.setdefault(framework, []).append(result)
                 progress.console.print(
                     f"{label}: publish {result.publish_per_s:,.0f}/s, drain {result.drain_per_s:,.0f}/s, "
-                    f"round trip {result.round_trip_median_ms:.1f} ms (p95 {result.round_trip_p95_ms:.1f})"
+                    f"round trip {result.round_trip_median_ms:.2f} ms (p95 {result.round_trip_p95_ms:.2f})"
                 )
                 progress.advance(overall)
 
-    console.print(render(report))
+    for table in render(report):
+        console.print(table)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report.to_json(), indent=2) + "\n")

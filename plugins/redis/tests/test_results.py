@@ -23,9 +23,12 @@ def _record(task_id: str, state: str, result: object = None) -> ResultRecord:
     return ResultRecord(task_id=task_id, state=state, payload=payload, content_type="application/json")
 
 
-@pytest.fixture
-def results(redis_url: str, prefix: str) -> Iterator[RedisResultStore]:
+@pytest.fixture(params=["resp3", "resp2"])
+def results(redis_url: str, prefix: str, request: pytest.FixtureRequest) -> Iterator[RedisResultStore]:
+    """The store, waiting the RESP3 way (one round trip) or the RESP2 way (Redis before 6)."""
     store = RedisResultStore(redis_url, make_config(prefix))
+    if request.param == "resp2":
+        store._resp3 = False
     yield store
     store.close()
 
@@ -109,7 +112,39 @@ def test_wait_times_out_and_connections_are_reused(results: RedisResultStore) ->
     for n in range(20):
         results.store(_record(f"n{n}", "SUCCESS"))
         assert results.wait(f"n{n}", frozenset({"SUCCESS"}), timeout=1) is not None
-    assert len(results._idle) == 1
+    assert len(results._idle if results._resp3 is False else results._idle_waiters) == 1
+
+
+def test_a_reused_connection_ignores_its_previous_channel(
+    results: RedisResultStore, redis_url: str, prefix: str
+) -> None:
+    writer = RedisResultStore(redis_url, make_config(prefix))
+    assert results.wait("first", frozenset({"SUCCESS"}), timeout=0.05) is None
+    writer.store(_record("first", "SUCCESS", "not mine"))  # may reach the kept connection
+    timer = threading.Timer(0.1, writer.store, (_record("second", "SUCCESS", 2),))
+    timer.start()
+    assert results.wait("second", frozenset({"SUCCESS"}), timeout=5) == _record("second", "SUCCESS", 2)
+    assert results.wait("first", frozenset({"SUCCESS"}), timeout=1) == _record("first", "SUCCESS", "not mine")
+    timer.join()
+    writer.close()
+
+
+def test_wait_reads_the_key_again_when_a_message_is_lost(
+    results: RedisResultStore, redis_client: redis.Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import celeriac_redis._results
+
+    monkeypatch.setattr(celeriac_redis._results, "_RECHECK", 0.1)
+    value = _record("t", "SUCCESS", 3).payload
+    timer = threading.Timer(0.05, redis_client.set, (f"{prefix}celery-task-meta-t", value))  # no PUBLISH
+    timer.start()
+    record = results.wait("t", frozenset({"SUCCESS"}), timeout=5)
+    assert record is not None and record.payload == value
+    timer.join()
+    # A GET sent just before the message arrived is answered before the connection is reused.
+    for n in range(5):
+        results.store(_record(f"n{n}", "SUCCESS", n))
+        assert results.wait(f"n{n}", frozenset({"SUCCESS"}), timeout=1) == _record(f"n{n}", "SUCCESS", n)
 
 
 def test_many_waiters_in_threads(results: RedisResultStore, redis_url: str, prefix: str) -> None:

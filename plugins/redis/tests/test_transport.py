@@ -102,6 +102,67 @@ def test_fetch_blocks_until_a_publish(transport: RedisTransport, redis_url: str,
     producer.close()
 
 
+def _woken_once(transport: RedisTransport, producer: RedisTransport) -> None:
+    """Leave ``transport`` as a worker is after a blocking read delivered a message."""
+    assert transport.fetch(["q"], limit=1, timeout=0.05) == []
+    timer = threading.Timer(0.05, producer.publish, ("q", [_envelope("first")]))
+    timer.start()
+    assert _bodies(transport.fetch(["q"], limit=1, timeout=3)) == ["first"]
+    timer.join()
+    assert transport._block_again_until > time.monotonic()
+
+
+def test_after_a_blocking_read_the_next_fetch_blocks_at_once(
+    transport: RedisTransport, redis_url: str, prefix: str
+) -> None:
+    producer = RedisTransport(redis_url, make_config(prefix))
+    _woken_once(transport, producer)
+    timer = threading.Timer(0.1, producer.publish, ("q", [_envelope("second")]))
+    timer.start()
+    assert _bodies(transport.fetch(["q"], limit=1, timeout=3)) == ["second"]
+    timer.join()
+    # Entries already waiting are returned at once, highest band first, none lost or doubled.
+    producer.publish("q", [_envelope("low")])
+    producer.publish("q", [_envelope("high")], priority=9)
+    assert _bodies(transport.fetch(["q"], limit=5, timeout=3)) == ["high", "low"]
+    producer.close()
+
+
+def test_a_delayed_message_is_promoted_after_a_blocking_read(
+    transport: RedisTransport, redis_url: str, prefix: str
+) -> None:
+    producer = RedisTransport(redis_url, make_config(prefix))
+    _woken_once(transport, producer)
+    producer.publish("q", [_envelope("later")], delay=0.2)  # a wake entry ends the next read
+    started = time.monotonic()
+    assert _bodies(transport.fetch(["q"], limit=1, timeout=3)) == ["later"]
+    assert 0.15 < time.monotonic() - started < 0.2 + 0.3
+    producer.close()
+
+
+def test_the_surplus_of_a_read_is_handed_out_next_and_given_back_on_close(
+    transport: RedisTransport, redis_url: str, prefix: str, redis_client: redis.Redis
+) -> None:
+    producer = RedisTransport(redis_url, make_config(prefix))
+    _woken_once(transport, producer)
+    producer.publish("q", [_envelope("h1"), _envelope("h2")], priority=9)
+    producer.publish("q", [_envelope("l1"), _envelope("l2"), _envelope("l3")])
+    # One XREADGROUP answers from both bands, two entries each: two more than asked for.
+    assert _bodies(transport.fetch(["q"], limit=2, timeout=1)) == ["h1", "h2"]
+    assert len(transport._surplus) == 2
+    transport.extend(transport._surplus)  # renewable, like any leased delivery
+    [l1] = transport.fetch(["q"], limit=1, timeout=0)
+    assert _bodies([l1]) == ["l1"]
+    transport.ack([l1])
+    transport.close()  # gives "l2" back, not counted as a delivery
+    other = RedisTransport(redis_url, make_config(prefix))
+    deliveries = other.fetch(["q"], limit=5, timeout=0)
+    assert sorted(_bodies(deliveries)) == ["l2", "l3"]
+    assert [d.delivery_count for d in deliveries] == [1, 1]
+    other.close()
+    producer.close()
+
+
 def test_fetch_returns_empty_after_timeout(transport: RedisTransport) -> None:
     started = time.monotonic()
     assert transport.fetch(["q"], limit=1, timeout=0.3) == []

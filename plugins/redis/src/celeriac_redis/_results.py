@@ -24,7 +24,11 @@ from typing import final
 from celeriac import states as celeriac_states
 from celeriac.config import Config
 from celeriac.protocols import ResultRecord
+from celeriac_redis._client import Connection
+from celeriac_redis._client import Direct
+from celeriac_redis._client import Lua
 from celeriac_redis._client import command
+from celeriac_redis._client import forget_after_fork
 from celeriac_redis._client import make_client
 from celeriac_redis._client import pubsub as make_pubsub
 from celeriac_redis._config import RedisConfig
@@ -42,7 +46,7 @@ _MGET_CHUNK = 1000
 
 # SUCCESS is final: a duplicate run after a redelivery must not undo it. The state is read
 # from the stored value itself: JSON's "status" field (cjson), or the header line otherwise.
-_STORE = r"""
+_STORE = Lua(r"""
 local current = redis.call('GET', KEYS[1])
 if current then
   local state = nil
@@ -62,7 +66,7 @@ else
 end
 redis.call('PUBLISH', KEYS[1], ARGV[1])
 return 1
-"""
+""")
 
 
 @final
@@ -75,22 +79,29 @@ class RedisResultStore:
     def __init__(self, url: str, config: Config) -> None:
         settings = config.section("redis", RedisConfig)
         self._client = make_client(url, settings)
+        self._direct = Direct(self._client, settings)
+        #: Connections that wait for results speak RESP3, which allows a GET on a subscribed
+        #: connection: the subscription and the first read then take one round trip.
+        self._waiters = Direct(self._client, settings, protocol=3)
+        self._resp3: bool | None = None  # None: not known yet; False: the server has no HELLO 3
         self._prefix = f"{settings.result_key_prefix}celery-task-meta-"
         self._expires_ms = int(config.result_expires * 1000) if config.result_expires > 0 else 0
-        self._store = self._client.register_script(_STORE)
-        self._idle: list[PubSub] = []  # pub/sub connections kept for the next waiter
+        #: Idle RESP3 waiters, each with the channel it is still subscribed to (its last
+        #: waiter's): the next waiter unsubscribes it in the same round trip as it subscribes.
+        self._idle_waiters: list[tuple[Connection, str | None]] = []
+        self._idle: list[PubSub] = []  # RESP2 pub/sub connections kept for the next waiter
         self._lock = threading.Lock()
+        forget_after_fork(self)
 
     def key(self, task_id: str) -> str:
         return self._prefix + task_id
 
     def store(self, record: ResultRecord) -> None:
         """Save and publish the state, unless a SUCCESS is stored already (one script run)."""
-        value = _encode(record)
-        self._store(keys=[self.key(record.task_id)], args=[value, self._expires_ms, MAGIC])
+        self._direct.run(_STORE, (self._prefix + record.task_id,), (_encode(record), self._expires_ms, MAGIC))
 
     def get(self, task_id: str) -> ResultRecord | None:
-        value: bytes | None = command(self._client, "GET", self.key(task_id))
+        value: bytes | None = self._direct.call("GET", self._prefix + task_id)
         return None if value is None else _decode(task_id, value)
 
     def get_many(self, task_ids: Sequence[str]) -> list[ResultRecord | None]:
@@ -98,9 +109,7 @@ class RedisResultStore:
         records: list[ResultRecord | None] = []
         for start in range(0, len(task_ids), _MGET_CHUNK):
             chunk = task_ids[start : start + _MGET_CHUNK]
-            values: list[bytes | None] = command(
-                self._client, "MGET", *[self.key(task_id) for task_id in chunk]
-            )
+            values: list[bytes | None] = self._direct.call("MGET", *[self.key(task_id) for task_id in chunk])
             records.extend(
                 None if value is None else _decode(task_id, value)
                 for task_id, value in zip(chunk, values, strict=True)
@@ -108,13 +117,115 @@ class RedisResultStore:
         return records
 
     def wait(self, task_id: str, states: frozenset[str], timeout: float | None) -> ResultRecord | None:
-        """Subscribe to the key's channel, then read the key, then sleep until a message says done.
+        """Subscribe to the key's channel and read the key, then sleep until a message says done.
 
-        Subscribing before the first read means a result stored in between is either read
-        or received: never missed.
+        Subscribing before the read means a result stored in between is either read or
+        received: never missed. On RESP3 (Redis 6 and later) both go in one round trip on one
+        connection, which Redis runs in order; on RESP2 they take two.
         """
-        key = self.key(task_id)
         deadline = None if timeout is None else time.monotonic() + timeout
+        if self._resp3 is not False:
+            try:
+                return self._wait_resp3(task_id, states, deadline)
+            except _NoResp3Error:
+                self._resp3 = False
+        return self._wait_resp2(task_id, states, deadline)
+
+    def forget(self, task_id: str) -> None:
+        self._direct.call("DEL", self.key(task_id))
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+            self._idle_waiters = []
+        for pubsub in idle:
+            pubsub.close()
+        self._waiters.close()
+        self._direct.close()
+        self._client.close()
+
+    def _forget(self) -> None:
+        """In a forked child: drop (not close) the parent's waiting connections."""
+        self._idle_waiters = []
+        self._idle = []
+        self._lock = threading.Lock()
+
+    # --- waiting on RESP3 -------------------------------------------------------------------
+
+    def _wait_resp3(
+        self, task_id: str, states: frozenset[str], deadline: float | None
+    ) -> ResultRecord | None:
+        failures = 0
+        while True:
+            try:
+                connection, stale = self._idle_waiters.pop()
+            except IndexError:
+                connection, stale = self._waiters.new_connection(), None
+            try:
+                record = self._wait_on(connection, stale, task_id, states, deadline)
+            except self._waiters.retryable:
+                connection.disconnect()
+                failures += 1
+                if failures > self._waiters.attempts:
+                    raise
+                self._waiters.backoff(failures)
+                continue
+            except self._response_error() as exc:
+                connection.disconnect()
+                if self._resp3 is None and "HELLO" in str(exc).upper():
+                    raise _NoResp3Error from exc
+                raise
+            except BaseException:
+                connection.disconnect()  # interrupted mid-reply: not reusable
+                raise
+            self._resp3 = True
+            self._idle_waiters.append((connection, self.key(task_id)))
+            return record
+
+    def _wait_on(
+        self,
+        connection: Connection,
+        stale: str | None,
+        task_id: str,
+        states: frozenset[str],
+        deadline: float | None,
+    ) -> ResultRecord | None:
+        key = self._prefix + task_id
+        commands: list[tuple[str, str]] = [("SUBSCRIBE", key), ("GET", key)]
+        if stale is not None and stale != key:
+            commands.insert(0, ("UNSUBSCRIBE", stale))
+        connection.send_packed_command(connection.pack_commands(commands))
+        channel = key.encode()
+        subscribed = read = False
+        found: ResultRecord | None = None
+        while not (subscribed and read):
+            reply = connection.read_response(push_request=True)
+            if isinstance(reply, list):  # a push: confirmations, messages (maybe of older channels)
+                if _is_channel(reply[1], channel, key):
+                    kind = _text(reply[0])
+                    subscribed = subscribed or kind == "subscribe"
+                    if kind == "message":
+                        found = _newer(found, _decode(task_id, reply[2]))
+            else:  # the GET
+                read = True
+                if reply is not None:
+                    found = _newer(found, _decode(task_id, reply))
+        if found is not None and found.state in states:
+            return found
+        return _listen_resp3(connection, key, task_id, states, deadline)
+
+    @staticmethod
+    def _response_error() -> type[Exception]:
+        from redis.exceptions import ResponseError
+
+        return ResponseError
+
+    # --- waiting on RESP2 -------------------------------------------------------------------
+
+    def _wait_resp2(
+        self, task_id: str, states: frozenset[str], deadline: float | None
+    ) -> ResultRecord | None:
+        key = self.key(task_id)
         with self._subscribed(key) as pubsub:
             while True:
                 record = self.get(task_id)
@@ -126,16 +237,6 @@ class RedisResultStore:
                 record = _listen(pubsub, key, task_id, min(_RECHECK, remaining or _RECHECK))
                 if record is not None and record.state in states:
                     return record
-
-    def forget(self, task_id: str) -> None:
-        self._client.delete(self.key(task_id))
-
-    def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for pubsub in idle:
-            pubsub.close()
-        self._client.close()
 
     @contextmanager
     def _subscribed(self, key: str) -> Iterator[PubSub]:
@@ -154,6 +255,61 @@ class RedisResultStore:
                     self._idle.append(pubsub)
             else:
                 pubsub.close()
+
+
+class _NoResp3Error(Exception):
+    """The server refused HELLO 3 (Redis before 6): wait the RESP2 way."""
+
+
+def _newer(current: ResultRecord | None, record: ResultRecord) -> ResultRecord:
+    """Of a record read and one received, the one to keep: a final state wins."""
+    if current is None or record.state in celeriac_states.READY_STATES:
+        return record
+    return current
+
+
+def _is_channel(name: Any, channel: bytes, key: str) -> bool:
+    return bool(name == channel or _text(name) == key)
+
+
+def _listen_resp3(
+    connection: Connection, key: str, task_id: str, states: frozenset[str], deadline: float | None
+) -> ResultRecord | None:
+    """Wait on a subscribed RESP3 connection for a message saying one of ``states``.
+
+    The key is read again every ``_RECHECK`` seconds, in case a reconnect lost a message;
+    GETs still unanswered are read before returning, so the connection can be reused.
+    """
+    channel = key.encode()
+    recheck = time.monotonic() + _RECHECK
+    asked = 0
+    result: ResultRecord | None = None
+    while result is None:
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            break
+        if now >= recheck:
+            connection.send_packed_command(connection.pack_command("GET", key))
+            asked += 1
+            recheck = now + _RECHECK
+        wait = recheck - now if deadline is None else min(recheck, deadline) - now
+        if not connection.can_read(timeout=max(wait, 0.0)):
+            continue
+        reply = connection.read_response(push_request=True)
+        if isinstance(reply, list):
+            if _text(reply[0]) != "message" or not _is_channel(reply[1], channel, key):
+                continue
+            reply = reply[2]
+        else:
+            asked -= 1
+        if reply is not None:
+            record = _decode(task_id, reply)
+            if record.state in states:
+                result = record
+    while asked > 0:
+        if not isinstance(connection.read_response(push_request=True), list):
+            asked -= 1
+    return result
 
 
 def _confirmed(pubsub: PubSub, key: str) -> None:

@@ -11,6 +11,7 @@ by due time and are moved to their stream by the fetch script, so no worker hold
 from __future__ import annotations
 
 import logging
+import math
 import os
 import secrets
 import socket
@@ -29,8 +30,9 @@ from celeriac.protocols import DeadLetter
 from celeriac.protocols import Delivery
 from celeriac.protocols import Envelope
 from celeriac_redis import _scripts
+from celeriac_redis._client import Direct
+from celeriac_redis._client import Lua
 from celeriac_redis._client import block_ms
-from celeriac_redis._client import command
 from celeriac_redis._client import make_client
 from celeriac_redis._config import RedisConfig
 from celeriac_redis._dead import known_queues
@@ -49,6 +51,13 @@ _PROMOTE_BATCH = 1000
 #: Acks that failed on a broken connection are retried with the next batch; beyond this many
 #: the oldest are left to come back after their visibility timeout, which is safe too.
 _MAX_RETRIED_ACKS = 100_000
+# The scripts of the hot path, run with EVALSHA through the direct connections.
+_FETCH = Lua(_scripts.FETCH)
+_ACK = Lua(_scripts.ACK)
+_EXTEND = Lua(_scripts.EXTEND)
+_REQUEUE = Lua(_scripts.REQUEUE)
+_RELEASE = Lua(_scripts.RELEASE)
+_DELAY = Lua(_scripts.DELAY)
 
 
 @frozen
@@ -73,27 +82,36 @@ class RedisTransport:
         settings = config.section("redis", RedisConfig)
         self._settings = settings
         self._client = make_client(url, settings)
+        self._direct = Direct(self._client, settings)
         self._steps = settings.priority_steps
         self._group = settings.group
         self._registry = f"{settings.key_prefix}queues"
         self._min_idle_ms = max(int(config.visibility_timeout * 1000), 1)
         self._consumer = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._keys: dict[str, QueueKeys] = {}
+        #: (queue, priority) -> its band stream, and the start of an XADD to it, packed
+        self._stream_of: dict[tuple[str, int], tuple[str, bytes]] = {}
         self._next_reclaim = 0.0
         self._retry_acks: list[Delivery] = []
         self._wakes: list[Any] = []  # (queue index, id) of wake entries read, acked by the next fetch
+        #: Entries a blocking read returned beyond the ``limit`` asked for: leased to this
+        #: consumer, handed out first by the next fetch, renewed with the others, given back
+        #: (uncounted) by close().
+        self._surplus: list[Delivery] = []
+        #: When the last fetch ended in a blocking read that delivered messages, the next one
+        #: blocks again at once (XREADGROUP also returns at once when entries are waiting):
+        #: the fetch script is only needed when delayed messages may be due, leases may need
+        #: reclaiming, or a wake entry came. Monotonic time until which that holds, or 0.
+        self._block_again_until = 0.0
+        #: Packed blocking reads and their stream -> (queue index, band) maps, by
+        #: (queues, limit, block ms): an idle worker sends the same one again and again.
+        self._block_commands: dict[tuple[Any, ...], tuple[Any, dict[str, tuple[int, int]]]] = {}
         self._lock = threading.Lock()
         register = self._client.register_script  # computes the SHA locally; loads on first use
-        self._fetch = register(_scripts.FETCH)
-        self._ack = register(_scripts.ACK)
-        self._extend = register(_scripts.EXTEND)
-        self._requeue = register(_scripts.REQUEUE)
-        self._release = register(_scripts.RELEASE)
         self._bury = register(_scripts.DEAD_LETTER)
         self._unbury = register(_scripts.REQUEUE_DEAD)
         self._purge = register(_scripts.PURGE)
         self._length = register(_scripts.LENGTH)
-        self._delay = register(_scripts.DELAY)
         prefix = f"{settings.key_prefix}broadcast:"
         self._fanout = Fanout(self._client, lambda channel: prefix + channel, pack, unpack)
         from redis.exceptions import ConnectionError as RedisConnectionError
@@ -126,21 +144,28 @@ class RedisTransport:
         """Append to the band stream of ``priority``, or to the delayed set when ``delay`` > 0."""
         if not envelopes:
             return
-        keys = self.keys(queue)
-        band = band_of(priority, self._steps)
         if delay > 0:
-            tag = str(band).encode()
+            keys = self.keys(queue)
+            tag = str(band_of(priority, self._steps)).encode()
             members = [secrets.token_hex(8).encode() + tag + pack(e) for e in envelopes]
-            self._delay(keys=[keys.delayed, keys.wake], args=[int(delay * 1000), *members])
+            self._direct.run(_DELAY, (keys.delayed, keys.wake), (int(delay * 1000), *members))
             return
-        stream = keys.bands[band]
+        target = self._stream_of.get((queue, priority))
+        if target is None:
+            stream = self.keys(queue).bands[band_of(priority, self._steps)]
+            # XADD <stream> * m <value>, packed once up to the value's length (b"$0\r\n\r\n").
+            target = (stream, b"".join(self._direct.pack("XADD", stream, "*", "m", b""))[:-6])
+            if len(self._stream_of) < 10_000:
+                self._stream_of[(queue, priority)] = target
+        stream, xadd = target
         if len(envelopes) == 1:
-            command(self._client, "XADD", stream, "*", "m", pack(envelopes[0]))
+            data = pack(envelopes[0])
+            self._direct.call_packed((b"%s$%d\r\n%s\r\n" % (xadd, len(data), data),))  # one send
             return
-        with self._client.pipeline(transaction=False) as pipe:
-            for envelope in envelopes:
-                command(pipe, "XADD", stream, "*", "m", pack(envelope))
-            pipe.execute()
+        replies = self._direct.calls([("XADD", stream, "*", "m", pack(envelope)) for envelope in envelopes])
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
 
     # --- consuming ------------------------------------------------------------------------
 
@@ -150,13 +175,28 @@ class RedisTransport:
         When nothing is there, one XREADGROUP blocks on every band (and wake) stream until
         an entry arrives, a delayed message is due, or ``timeout`` passes. Redis hands a new
         entry to one blocked consumer only, and with the entry itself: no second round trip,
-        and idle workers are not all woken for one message.
+        and idle workers are not all woken for one message. After such a read, the next
+        fetch blocks again straight away unless the script has work to do (see
+        ``_block_again_until``), so an idle worker costs one command per message.
         """
         if limit <= 0 or not queues:
             return []
+        if self._surplus:
+            with self._lock:
+                handed, self._surplus = self._surplus[:limit], self._surplus[limit:]
+            return handed
         key_sets = [self.keys(queue) for queue in queues]
+        now = time.monotonic()
+        deadline = now + max(timeout, 0.0)
+        # Never past the next reclaim or due delayed message (the script's work), in steps
+        # of 100 ms, so that the packed read is one of a few.
+        wait = min(timeout, math.floor((self._block_again_until - now) * 10) / 10)
+        if wait >= 0.1 and not self._wakes:
+            deliveries = self._block(key_sets, limit, wait, keep=True)
+            if deliveries:
+                return deliveries
+        self._block_again_until = 0.0
         flat = [key for keys in key_sets for key in keys.all]
-        deadline = time.monotonic() + max(timeout, 0.0)
         while True:
             now = time.monotonic()
             reclaim = now >= self._next_reclaim
@@ -166,7 +206,7 @@ class RedisTransport:
             with self._lock:
                 wakes, self._wakes = self._wakes, []
             args += [len(self._steps), _PROMOTE_BATCH, *wakes]
-            found, next_due = self._fetch(keys=flat, args=args)
+            found, next_due = self._direct.run(_FETCH, flat, args)
             if found:
                 return self._deliveries(key_sets, found)
             remaining = deadline - time.monotonic()
@@ -176,47 +216,62 @@ class RedisTransport:
             if wait > 0.001:
                 deliveries = self._block(key_sets, limit, wait)
                 if deliveries:
+                    # Until the next reclaim, or the next delayed message is due, the script
+                    # would find nothing a blocking read does not.
+                    until = self._next_reclaim
+                    if next_due >= 0:
+                        until = min(until, now + next_due / 1000)
+                    self._block_again_until = until
                     return deliveries
 
-    def _block(self, key_sets: list[QueueKeys], limit: int, wait: float) -> list[Delivery]:
-        bands = [
-            (i, band, keys.bands[band])
-            for band in reversed(range(len(self._steps)))
-            for i, keys in enumerate(key_sets)
-        ]
-        wakes = [(i, -1, keys.wake) for i, keys in enumerate(key_sets)]
-        streams = {key: (i, band) for i, band, key in [*bands, *wakes]}
+    def _block(
+        self, key_sets: list[QueueKeys], limit: int, wait: float, *, keep: bool = False
+    ) -> list[Delivery]:
+        """One XREADGROUP BLOCK on every band and wake stream; ``keep`` the packed command."""
         block = block_ms(wait, self._settings)
+        cache_key = (tuple(keys.queue for keys in key_sets), limit, block)
+        cached = self._block_commands.get(cache_key)
+        if cached is None:
+            bands = [
+                (i, band, keys.bands[band])
+                for band in reversed(range(len(self._steps)))
+                for i, keys in enumerate(key_sets)
+            ]
+            wakes = [(i, -1, keys.wake) for i, keys in enumerate(key_sets)]
+            streams = {key: (i, band) for i, band, key in [*bands, *wakes]}
+            args = ("XREADGROUP", "GROUP", self._group, self._consumer, "COUNT", limit, "BLOCK", block)
+            cached = (self._direct.pack(*args, "STREAMS", *streams, *[">"] * len(streams)), streams)
+            if keep:
+                if len(self._block_commands) >= 64:  # a few, unless the queues keep changing
+                    self._block_commands.clear()
+                self._block_commands[cache_key] = cached
+        packed, streams = cached
         try:
-            reply = command(
-                self._client,
-                "XREADGROUP",
-                "GROUP",
-                self._group,
-                self._consumer,
-                "COUNT",
-                limit,
-                "BLOCK",
-                block,
-                "STREAMS",
-                *streams,
-                *[">"] * len(streams),
-            )
+            reply = self._direct.call_packed(packed)
         except self._response_error as exc:  # a stream deleted meanwhile: the script recreates it
             log.debug("blocking read failed (%s); looking again", exc)
+            self._block_again_until = 0.0
             return []
         found: list[Any] = []
+        woken = False
         for name, entries in _streams_of(reply):
             index, band = streams[_text(name)]
             for entry_id, fields in entries:
                 if band < 0:
+                    woken = True
                     with self._lock:
                         self._wakes.extend((index, entry_id))
                 else:
-                    found.extend((index, band, entry_id, fields.get(b"m", b""), fields.get(b"n", b"0"), 1))
+                    before = _field(fields, b"n") or b"0"
+                    found.extend((index, band, entry_id, _field(fields, b"m"), before, 1))
+        if woken:
+            self._block_again_until = 0.0  # a delayed message was published: the script looks
+        # Streams are listed highest band first, so the surplus (several streams answered
+        # at once) is the lowest-priority part.
         deliveries = self._deliveries(key_sets, found)
-        if len(deliveries) > limit:  # several streams answered at once (Redis 7.2 and later)
-            self._settle(self._release, deliveries[limit:], "give back")
+        if len(deliveries) > limit:
+            with self._lock:
+                self._surplus.extend(deliveries[limit:])
         return deliveries[:limit]
 
     def _deliveries(self, key_sets: list[QueueKeys], found: list[Any]) -> list[Delivery]:
@@ -244,23 +299,28 @@ class RedisTransport:
         with self._lock:
             retried, self._retry_acks = self._retry_acks, []
         batch = [*retried, *deliveries]
-        if not self._settle(self._ack, batch, "acknowledge"):
+        if not self._settle(_ACK, batch, "acknowledge"):
             with self._lock:
                 self._retry_acks = [*batch, *self._retry_acks][-_MAX_RETRIED_ACKS:]
 
     def reject(self, deliveries: Sequence[Delivery], *, requeue: bool) -> None:
         """Requeue at the end of the band, the delivery count carried over; or drop."""
         if requeue:
-            self._settle(self._requeue, deliveries, "requeue")
+            self._settle(_REQUEUE, deliveries, "requeue")
         else:
-            self._settle(self._ack, deliveries, "drop")
+            self._settle(_ACK, deliveries, "drop")
 
     def extend(self, deliveries: Sequence[Delivery]) -> None:
-        """Reset the idle time of the entries this consumer still holds (XCLAIM JUSTID)."""
-        self._settle(self._extend, deliveries, "renew the lease of")
+        """Reset the idle time of the entries this consumer still holds (XCLAIM JUSTID).
 
-    def _settle(self, script: Any, deliveries: Sequence[Delivery], what: str) -> bool:
-        """Run ``script`` per queue in one pipeline; a broken connection is logged, not raised.
+        The surplus of a blocking read is renewed too: the worker does not know it yet.
+        """
+        with self._lock:
+            surplus = list(self._surplus)
+        self._settle(_EXTEND, [*deliveries, *surplus], "renew the lease of")
+
+    def _settle(self, script: Lua, deliveries: Sequence[Delivery], what: str) -> bool:
+        """Run ``script`` once per queue, all in one round trip; a broken connection is logged, not raised.
 
         After redis-py's own retries, giving up is safe: an unacknowledged message comes back.
         """
@@ -270,13 +330,15 @@ class RedisTransport:
         for delivery in deliveries:
             tag = _tag(delivery)
             by_queue[delivery.queue].extend((tag.band, tag.id, tag.count))
+        runs = [
+            (script, self.keys(queue).bands, (self._group, self._consumer, *triples))
+            for queue, triples in by_queue.items()
+        ]
         try:
-            with self._client.pipeline(transaction=False) as pipe:
-                for queue, triples in by_queue.items():
-                    script(
-                        keys=self.keys(queue).bands, args=[self._group, self._consumer, *triples], client=pipe
-                    )
-                pipe.execute()
+            if len(runs) == 1:
+                self._direct.run(*runs[0])
+            else:
+                self._direct.run_many(runs)
         except self._connection_errors as exc:
             log.warning(
                 "could not %s %d messages (%s); Redis will deliver them again", what, len(deliveries), exc
@@ -333,19 +395,31 @@ class RedisTransport:
         return self._fanout.subscribe(channel)
 
     def close(self) -> None:
+        """Give back the surplus of a blocking read (uncounted), then close the connections."""
+        with self._lock:
+            surplus, self._surplus = self._surplus, []
+        self._settle(_RELEASE, surplus, "give back")
+        self._direct.close()
         self._client.close()
 
 
 def _streams_of(reply: Any) -> list[tuple[Any, Any]]:
-    """XREADGROUP's reply as (stream, entries) pairs, whichever shape redis-py gives it."""
+    """XREADGROUP's raw reply as (stream, entries) pairs: an array of pairs, or a map on RESP3."""
     if not reply:
         return []
     if isinstance(reply, dict):
-        return [
-            (name, entries[0] if entries and isinstance(entries[0], list) else entries)
-            for name, entries in reply.items()
-        ]
+        return list(reply.items())
     return [(name, entries) for name, entries in reply]
+
+
+def _field(fields: Any, name: bytes) -> Any:
+    """A field of a stream entry: a flat [field, value, ...] list as Redis sends it, or a dict."""
+    if isinstance(fields, dict):
+        return fields.get(name)
+    for i in range(0, len(fields) - 1, 2):
+        if fields[i] == name:
+            return fields[i + 1]
+    return None
 
 
 def _tag(delivery: Delivery) -> StreamTag:
