@@ -212,3 +212,42 @@ def test_schedule_store_roundtrip(redis_url: str, prefix: str) -> None:
     reopened = RedisScheduleStore(redis_url, make_config(prefix))
     assert reopened.last_run_at("nightly") == 1700000100.25
     reopened.close()
+
+
+def test_chord_parts_complete_once(results: RedisResultStore) -> None:
+    calls = [results.chord_part_done("g1", task_id, 3) for task_id in ("a", "b", "b", "c", "a", "c")]
+    assert calls == [False, False, False, True, False, False]  # a redelivered part counts once
+
+
+def test_chord_runs_its_body_once_on_redis(redis_url: str, prefix: str) -> None:
+    from celeriac import Celeriac
+    from celeriac import testing
+    from celeriac.canvas import chord
+    from celeriac.canvas import group
+
+    app = Celeriac(
+        "tests",
+        broker=redis_url,
+        plugins=[testing],
+        env={},
+        config=False,
+        **{
+            "redis": {"key_prefix": prefix, "result_key_prefix": prefix},
+        },
+    )
+    bodies: list[int] = []
+
+    @app.task(name="t.double")
+    def double(x: int) -> int:
+        return 2 * x
+
+    @app.task(name="t.total")
+    def total(values: list[int]) -> int:
+        bodies.append(sum(values))
+        return sum(values)
+
+    with testing.worker_thread(app, concurrency=4):
+        result = chord(group(double.s(i) for i in range(10)), total.s()).delay()
+        assert result.get(timeout=20) == 90
+    assert bodies == [90]
+    app.close()

@@ -44,6 +44,15 @@ MAGIC = b"\x01celeriac-result\n"
 _RECHECK = 2.0
 _MGET_CHUNK = 1000
 
+# A chord's finished header tasks, as a set: SADD is idempotent per task id (a redelivered
+# part counts once), and only the call whose SADD made the set complete returns 1.
+_CHORD_PART = Lua(r"""
+local added = redis.call('SADD', KEYS[1], ARGV[1])
+if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+if added == 1 and redis.call('SCARD', KEYS[1]) == tonumber(ARGV[2]) then return 1 end
+return 0
+""")
+
 # SUCCESS is final: a duplicate run after a redelivery must not undo it. The state is read
 # from the stored value itself: JSON's "status" field (cjson), or the header line otherwise.
 _STORE = Lua(r"""
@@ -133,6 +142,12 @@ class RedisResultStore:
 
     def forget(self, task_id: str) -> None:
         self._direct.call("DEL", self.key(task_id))
+
+    def chord_part_done(self, group_id: str, task_id: str, size: int) -> bool:
+        """Count a finished header task of a chord; True for the one call that completes it."""
+        key = f"{self._prefix.removesuffix('celery-task-meta-')}celeriac-chord-{group_id}"
+        done: int = self._direct.run(_CHORD_PART, (key,), (task_id, size, self._expires_ms))
+        return done == 1
 
     def close(self) -> None:
         with self._lock:
