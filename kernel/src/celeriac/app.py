@@ -96,6 +96,7 @@ class Celeriac:
         #: afresh (a pool's children under spawn) can import the same app; None otherwise.
         self.import_path: str | None = None
         self.tasks: dict[str, Task[Any, Any]] = {}
+        self._unregistered_options: dict[str, TaskOptions] = {}
         #: Periodic tasks declared in code (``add_periodic_task``), by entry name.
         self.periodic_tasks: dict[str, PeriodicTask] = {}
         self.codec = Codec(
@@ -311,7 +312,7 @@ class Celeriac:
     ) -> TaskMessage:
         """The protocol 2 message for a call: arguments checked, times made absolute (UTC)."""
         task = self.tasks.get(name)
-        options = task.options if task else self._task_options(name, {})
+        options = self.options_for(name)
         args, kwargs = tuple(args or ()), dict(kwargs or {})
         if task is not None:
             task.arguments.check(name, args, kwargs)
@@ -348,11 +349,7 @@ class Celeriac:
 
     def queue_for(self, name: str, queue: str | None = None) -> str:
         """Where a task goes: the call's queue, else its options' (code, TOML, routes), else the default."""
-        if queue:
-            return queue
-        task = self.tasks.get(name)
-        options = task.options if task else self._task_options(name, {})
-        return options.queue or self.config.default_queue
+        return queue or self.options_for(name).queue or self.config.default_queue
 
     def send_message(self, outgoing: tuple[TaskMessage, str | None]) -> None:
         """Publish one built message; ``None`` as queue means the task's own."""
@@ -381,8 +378,18 @@ class Celeriac:
                 lifecycle.after_publish(message, queue_name, self)
 
     def _serializer_of(self, name: str) -> str | None:
+        return self.options_for(name).serializer
+
+    def options_for(self, name: str) -> TaskOptions:
+        """A task's options; for a task not registered here (sent by name), built once from
+        the configuration and kept, since the configuration never changes."""
         task = self.tasks.get(name)
-        return (task.options if task else self._task_options(name, {})).serializer
+        if task is not None:
+            return task.options
+        options = self._unregistered_options.get(name)
+        if options is None:
+            options = self._unregistered_options[name] = self._task_options(name, {})
+        return options
 
     def publish_message(
         self, message: TaskMessage, queue: str, *, serializer: str | None = None, delay_from_eta: bool = True
