@@ -224,8 +224,12 @@ class Compressor(Protocol):
     are (small bodies gain nothing). It is optional, so it is read with ``getattr``.
     """
 
-    name: str
-    content_type: str
+    # Read-only: a plain attribute satisfies it, and so does a frozen attrs field.
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def content_type(self) -> str: ...
 
     def compress(self, data: bytes) -> bytes: ...
 

@@ -10,11 +10,16 @@ do these, with the same default levels, so that either side decompresses what th
 from __future__ import annotations
 
 import importlib.util
+from typing import ClassVar
 from typing import Final
 from typing import Literal
 from typing import Protocol
 from typing import cast
 from typing import final
+
+from attrs import Attribute
+from attrs import field
+from attrs import frozen
 
 from celeriac.errors import MessageError
 from celeriac.errors import PluginError
@@ -39,13 +44,27 @@ def zstd_backends() -> list[ZstdBackend]:
     return [module for module in _ZSTD_MODULES if _importable(module)]
 
 
-def _check_limits(threshold: int, max_size: int) -> None:
-    for key, value in (("threshold", threshold), ("max_size", max_size)):
-        if value < 0:
-            raise ValueError(f"{key} must be 0 or more, not {value}")
+def _not_negative(_: object, attribute: Attribute[int], value: int) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must be 0 or more, not {value}")
+
+
+def _known_backend(_: object, attribute: Attribute[ZstdBackend], value: ZstdBackend) -> None:
+    if value != "auto" and value not in _ZSTD_MODULES:
+        raise ValueError(f"backend must be 'auto' or one of {', '.join(_ZSTD_MODULES)}, not {value!r}")
+
+
+# The limits every compressor takes; attrs writes the constructor, validation and repr.
+def _threshold() -> int:
+    return field(default=DEFAULT_THRESHOLD, validator=_not_negative)
+
+
+def _max_size() -> int:
+    return field(default=DEFAULT_MAX_SIZE, validator=_not_negative)
 
 
 @final
+@frozen(kw_only=True)
 class ZlibCompressor:
     """zlib (``zlib.compress``, level 6), under kombu's ``application/x-gzip``.
 
@@ -54,20 +73,11 @@ class ZlibCompressor:
     :param max_size: the largest decompressed body accepted, in bytes; 0 means no limit.
     """
 
-    content_type = "application/x-gzip"
+    content_type: ClassVar[str] = "application/x-gzip"
 
-    def __init__(
-        self, *, name: str = "zlib", threshold: int = DEFAULT_THRESHOLD, max_size: int = DEFAULT_MAX_SIZE
-    ) -> None:
-        _check_limits(threshold, max_size)
-        self.name = name
-        self.threshold = threshold
-        self.max_size = max_size
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(name={self.name!r}, threshold={self.threshold}, max_size={self.max_size})"
-        )
+    name: str = "zlib"
+    threshold: int = _threshold()
+    max_size: int = _max_size()
 
     def compress(self, data: bytes) -> bytes:
         import zlib
@@ -84,26 +94,18 @@ class ZlibCompressor:
 
 
 @final
+@frozen(kw_only=True)
 class Bzip2Compressor:
     """bzip2 (``bz2.compress``, level 9), under kombu's ``application/x-bz2``.
 
     Parameters as for :class:`ZlibCompressor` (kombu's alias: ``bzip``).
     """
 
-    content_type = "application/x-bz2"
+    content_type: ClassVar[str] = "application/x-bz2"
 
-    def __init__(
-        self, *, name: str = "bzip2", threshold: int = DEFAULT_THRESHOLD, max_size: int = DEFAULT_MAX_SIZE
-    ) -> None:
-        _check_limits(threshold, max_size)
-        self.name = name
-        self.threshold = threshold
-        self.max_size = max_size
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(name={self.name!r}, threshold={self.threshold}, max_size={self.max_size})"
-        )
+    name: str = "bzip2"
+    threshold: int = _threshold()
+    max_size: int = _max_size()
 
     def compress(self, data: bytes) -> bytes:
         import bz2
@@ -120,6 +122,7 @@ class Bzip2Compressor:
 
 
 @final
+@frozen(kw_only=True)
 class LzmaCompressor:
     """xz (``lzma.compress``, preset 6), under kombu's ``application/x-lzma``.
 
@@ -127,20 +130,11 @@ class LzmaCompressor:
     legacy ``.lzma`` format too, as ``lzma.decompress`` does.
     """
 
-    content_type = "application/x-lzma"
+    content_type: ClassVar[str] = "application/x-lzma"
 
-    def __init__(
-        self, *, name: str = "lzma", threshold: int = DEFAULT_THRESHOLD, max_size: int = DEFAULT_MAX_SIZE
-    ) -> None:
-        _check_limits(threshold, max_size)
-        self.name = name
-        self.threshold = threshold
-        self.max_size = max_size
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(name={self.name!r}, threshold={self.threshold}, max_size={self.max_size})"
-        )
+    name: str = "lzma"
+    threshold: int = _threshold()
+    max_size: int = _max_size()
 
     def compress(self, data: bytes) -> bytes:
         import lzma
@@ -157,6 +151,7 @@ class LzmaCompressor:
 
 
 @final
+@frozen(kw_only=True)
 class ZstdCompressor:
     """Zstandard (level 3), under kombu's ``application/zstd``.
 
@@ -167,29 +162,12 @@ class ZstdCompressor:
         write and read the same standard zstd frames.
     """
 
-    content_type = "application/zstd"
+    content_type: ClassVar[str] = "application/zstd"
 
-    def __init__(
-        self,
-        *,
-        name: str = "zstd",
-        threshold: int = DEFAULT_THRESHOLD,
-        max_size: int = DEFAULT_MAX_SIZE,
-        backend: ZstdBackend = "auto",
-    ) -> None:
-        _check_limits(threshold, max_size)
-        if backend != "auto" and backend not in _ZSTD_MODULES:
-            raise ValueError(f"backend must be 'auto' or one of {', '.join(_ZSTD_MODULES)}, not {backend!r}")
-        self.name = name
-        self.threshold = threshold
-        self.max_size = max_size
-        self.requested_backend: ZstdBackend = backend
-
-    def __repr__(self) -> str:
-        return (
-            f"ZstdCompressor(name={self.name!r}, threshold={self.threshold}, max_size={self.max_size}, "
-            f"backend={self.requested_backend!r})"
-        )
+    name: str = "zstd"
+    threshold: int = _threshold()
+    max_size: int = _max_size()
+    requested_backend: ZstdBackend = field(default="auto", alias="backend", validator=_known_backend)
 
     @property
     def backend(self) -> ZstdBackend:
