@@ -140,9 +140,6 @@ def test_commands_a_pool_or_setup_cannot_honour_say_why(make_app: AppFactory) ->
         assert ask(app, "time_limit", task_name="x", soft=1) == {
             "error": "the threads pool does not enforce time limits"
         }
-        assert "no event sink" in ask(app, "enable_events").get("error", "") or ask(app, "enable_events") == {
-            "ok": "task events enabled"
-        }
 
 
 def test_plugins_add_commands(make_app: AppFactory) -> None:
@@ -164,3 +161,53 @@ def test_a_command_to_a_missing_worker_times_out_cleanly(make_app: AppFactory) -
         began = time.monotonic()
         assert app.control.broadcast("ping", destination=["gone@host"], reply=True, timeout=0.5) == []
         assert 0.45 <= time.monotonic() - began < 2
+
+
+def test_events_turned_on_and_off_at_run_time(make_app: AppFactory) -> None:
+    received: list[dict[str, Any]] = []
+
+    class Recorder:
+        def send(self, event: Any) -> None:
+            received.append(dict(event))
+
+        def close(self) -> None:
+            pass
+
+    class SinkPlugin:
+        @hookimpl
+        def celeriac_add_event_sinks(self) -> Sequence[object]:
+            return [Recorder()]
+
+    app = make_app(SinkPlugin())
+
+    @app.task(name="tests.noop")
+    def noop() -> None:
+        pass
+
+    with worker_thread(app, hostname=HOST):  # events off by default
+        wait_ready(app)
+        noop.delay().get(timeout=5)
+        assert not [e for e in received if e["type"].startswith("task-")]
+        assert ask(app, "enable_events") == {"ok": "task events enabled"}
+        done = noop.delay()
+        done.get(timeout=5)
+        deadline = time.monotonic() + 5
+        while not any(e["type"] == "task-succeeded" and e["uuid"] == done.id for e in received):
+            assert time.monotonic() < deadline, "no task-succeeded event after enable_events"
+            time.sleep(0.01)
+        assert ask(app, "disable_events") == {"ok": "task events disabled"}
+        count = len(received)
+        noop.delay().get(timeout=5)
+        time.sleep(0.1)
+        assert len(received) == count
+
+
+def test_enable_events_without_a_sink_says_how_to_get_one() -> None:
+    from types import SimpleNamespace
+
+    from celeriac.worker.commands import enable_events
+    from celeriac.worker.events import EventDispatcher
+
+    mailbox: Any = SimpleNamespace(events=EventDispatcher([], "h", enabled=False))
+    assert enable_events(mailbox) == {"error": "no event sink is installed (pip install celeriac-events)"}
+    assert mailbox.events.enabled is False
