@@ -97,7 +97,3 @@ class WorkerLostError(CeleriacError):
 
 class Ignore(CeleriacError):  # noqa: N818 - control flow, named for the intent
     """Raised by a task to leave its state untouched and just acknowledge the message."""
-
-
-class WorkerShutdown(CeleriacError):  # noqa: N818 - control flow
-    """Raised to ask the worker to stop."""
