@@ -212,25 +212,19 @@ def start_process(project: Path, amqp_url: str, result_prefix: str) -> Iterator[
     started: list[WorkerProcess] = []
 
     def start(command: list[str], ready_line: str = "ready: consuming") -> WorkerProcess:
-        log = project / f"process-{len(started)}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERIAC_", "CELERY_"))}
         env.update(PYTHONPATH=str(project), INTEROP_URL=amqp_url, INTEROP_PREFIX=result_prefix)
-        with log.open("wb") as out:
-            proc = subprocess.Popen(command, cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT)
-        process = WorkerProcess(proc, log)
+        log = project / f"process-{len(started)}.log"
+        process = WorkerProcess.start(command, cwd=project, log=log, env=env)
         started.append(process)
-        deadline = time.monotonic() + 30
-        while ready_line not in process.output():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{command[:6]} did not start:\n{process.output()}")
-            time.sleep(0.05)
+        process.wait_ready(timeout=30, line=ready_line)
         return process
 
     yield start
     for process in started:
         if process.proc.poll() is None:
-            process.proc.send_signal(signal.SIGKILL)
-            process.proc.wait(timeout=10)
+            process.signal(signal.SIGKILL)
+            process.wait(timeout=10)
 
 
 def celeriac_worker(*args: str) -> list[str]:

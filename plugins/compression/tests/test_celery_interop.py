@@ -18,11 +18,8 @@ import base64
 import importlib.util
 import json
 import os
-import signal
-import subprocess
 import sys
 import textwrap
-import time
 import zlib
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -57,7 +54,8 @@ _support = _load_redis_conftest()
 redis_url = _support.redis_url
 redis_client = _support.redis_client
 prefix = _support.prefix
-WorkerProcess = _support.WorkerProcess
+from celeriac.testing import WorkerProcess  # noqa: E402 - after the importorskip guards
+
 write_project = _support.write_project
 
 ZLIB = "application/x-gzip"  # kombu's content type for zlib, in the "compression" header
@@ -129,29 +127,17 @@ def start_process(kombu_project: Path, redis_url: str, prefix: str) -> Iterator[
     started: list[Any] = []
 
     def start(command: list[str], ready_line: str) -> Any:
-        log = kombu_project / f"process-{len(started)}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERIAC_", "CELERY_"))}
         env.update(PYTHONPATH=str(kombu_project), INTEROP_PREFIX=prefix, INTEROP_URL=redis_url)
-        with log.open("wb") as out:
-            proc = subprocess.Popen(command, cwd=kombu_project, env=env, stdout=out, stderr=subprocess.STDOUT)
-        process = WorkerProcess(proc, log)
+        log = kombu_project / f"process-{len(started)}.log"
+        process = WorkerProcess.start(command, cwd=kombu_project, log=log, env=env)
         started.append(process)
-        deadline = time.monotonic() + 30
-        while ready_line not in process.output():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{command[:4]} did not start:\n{process.output()}")
-            time.sleep(0.05)
+        process.wait_ready(timeout=30, line=ready_line)
         return process
 
     yield start
     for process in started:
-        if process.proc.poll() is None:
-            process.proc.send_signal(signal.SIGTERM)
-            try:
-                process.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.proc.kill()
-                process.proc.wait(timeout=10)
+        process.stop()
 
 
 def queued(redis_client: Any, prefix: str) -> dict[str, dict[str, Any]]:

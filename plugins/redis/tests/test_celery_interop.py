@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import signal
-import subprocess
 import sys
 import textwrap
 import time
@@ -90,29 +88,17 @@ def start_process(kombu_project: Path, redis_url: str, prefix: str) -> Iterator[
     started: list[WorkerProcess] = []
 
     def start(command: list[str], ready_line: str) -> WorkerProcess:
-        log = kombu_project / f"process-{len(started)}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERIAC_", "CELERY_"))}
         env.update(PYTHONPATH=str(kombu_project), INTEROP_PREFIX=prefix, INTEROP_URL=redis_url)
-        with log.open("wb") as out:
-            proc = subprocess.Popen(command, cwd=kombu_project, env=env, stdout=out, stderr=subprocess.STDOUT)
-        process = WorkerProcess(proc, log)
+        log = kombu_project / f"process-{len(started)}.log"
+        process = WorkerProcess.start(command, cwd=kombu_project, log=log, env=env)
         started.append(process)
-        deadline = time.monotonic() + 30
-        while ready_line not in process.output():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{command[:4]} did not start:\n{process.output()}")
-            time.sleep(0.05)
+        process.wait_ready(timeout=30, line=ready_line)
         return process
 
     yield start
     for process in started:
-        if process.proc.poll() is None:
-            process.proc.send_signal(signal.SIGTERM)
-            try:
-                process.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.proc.kill()
-                process.proc.wait(timeout=10)
+        process.stop()
 
 
 def test_celery_client_to_celeriac_worker(
