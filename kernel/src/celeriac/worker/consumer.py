@@ -228,6 +228,8 @@ class Consumer:
                 parent_id=message.parent_id,
                 eta=message.eta.isoformat() if message.eta else None,
                 expires=message.expires.isoformat() if message.expires else None,
+                # Not in Celery's task-received; monitors label per-queue metrics with it.
+                queue=delivery.queue,
             )
         bucket = self._bucket(task.name, task.options.rate_limit)
         if bucket is not None:
