@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # Each plugin is its own distribution; extras in brackets pull optional accelerators.
-PLUGINS := sqlite json threads solo prefork asyncio gevent redis pickle yaml msgpack compression signing events cron webhooks amqp
+PLUGINS := sqlite json threads solo prefork asyncio gevent redis pickle yaml msgpack compression signing events cron webhooks amqp prometheus
 INSTALLS := -e kernel -e plugins/sqlite -e 'plugins/json[fast]' -e plugins/threads -e plugins/solo \
 	-e plugins/prefork -e plugins/asyncio -e plugins/gevent \
 	-e 'plugins/redis[hiredis,fast]' -e plugins/pickle -e plugins/yaml -e plugins/msgpack \
 	-e 'plugins/compression[zstd]' -e plugins/signing -e 'plugins/events[fast]' -e 'plugins/cron[test]' \
-	-e plugins/webhooks -e plugins/amqp -e contrib/plugin-template
+	-e plugins/webhooks -e plugins/amqp -e plugins/prometheus -e contrib/plugin-template
 SOURCES := kernel/src $(foreach p,$(PLUGINS),plugins/$(p)/src) contrib/plugin-template/src
 STAMP := $(VENV)/.installed
 

@@ -1,0 +1,227 @@
+"""The metrics, and the fold that turns worker events into them.
+
+Both exporters feed the same :class:`TaskMetrics`: the in-worker one from an event sink,
+the cluster one from the broker's event stream. Events, not the ``celeriac_task_*`` hooks,
+because those run where the task runs (a prefork child), while events are sent by the
+worker's main process whatever the pool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
+from typing import final
+
+from attrs import define
+from prometheus_client import CollectorRegistry
+from prometheus_client import Counter
+from prometheus_client import Gauge
+from prometheus_client import Histogram
+
+log = logging.getLogger("celeriac.prometheus")
+
+#: Event type -> the state label it counts under (Celery's state names).
+TASK_STATES: Mapping[str, str] = {
+    "task-sent": "PENDING",
+    "task-received": "RECEIVED",
+    "task-started": "STARTED",
+    "task-succeeded": "SUCCESS",
+    "task-failed": "FAILURE",
+    "task-retried": "RETRY",
+    "task-revoked": "REVOKED",
+    "task-rejected": "REJECTED",
+}
+#: Events after which a task id is forgotten (a retry comes back as a new task-received).
+_FINAL = frozenset({"task-succeeded", "task-failed", "task-retried", "task-revoked", "task-rejected"})
+#: The label value of a task whose task-received this exporter did not see.
+UNKNOWN = "unknown"
+#: The label value that replaces new values once a label has ``max_label_values``.
+OTHER = "other"
+#: Heartbeats a worker may miss before it counts as down (what Celery's monitors use).
+_MISSED_HEARTBEATS = 3
+#: A worker down this long is dropped from the worker gauges (its counters stay).
+FORGET_WORKER_AFTER = 3600.0
+
+
+@final
+class _Bounded:
+    """Keeps at most ``limit`` distinct values of one label; later ones become ``other``."""
+
+    def __init__(self, label: str, limit: int) -> None:
+        self._label = label
+        self._limit = limit
+        self._seen: set[str] = set()
+        self._warned = False
+
+    def __call__(self, value: str) -> str:
+        if value in self._seen:
+            return value
+        if len(self._seen) >= self._limit:
+            if not self._warned:
+                self._warned = True
+                log.warning(
+                    "more than %d distinct values of the label %r: new ones are counted as %r "
+                    "([prometheus] max_label_values)",
+                    self._limit,
+                    self._label,
+                    OTHER,
+                )
+            return OTHER
+        self._seen.add(value)
+        return value
+
+
+@define
+class _WorkerSeen:
+    last_seen: float
+    freq: float
+    online: bool
+
+
+@final
+class TaskMetrics:
+    """Prometheus metrics on a registry of their own, fed by :meth:`apply`. Thread-safe.
+
+    :param buckets: upper bounds of the runtime histogram, in seconds.
+    :param max_label_values: distinct values kept per label before ``other``.
+    :param max_tracked: task ids remembered between task-received and their outcome, to
+        label the outcome with the task's name and queue.
+    """
+
+    def __init__(
+        self, *, buckets: Sequence[float], max_label_values: int = 1000, max_tracked: int = 10_000
+    ) -> None:
+        self.registry = CollectorRegistry()
+        self.tasks = Counter(
+            "celeriac_tasks",
+            "Task events, by task name, state, queue and worker.",
+            ["name", "state", "queue", "hostname"],
+            registry=self.registry,
+        )
+        self.runtime = Histogram(
+            "celeriac_task_runtime_seconds",
+            "Seconds successful tasks spent running, by task name, queue and worker.",
+            ["name", "queue", "hostname"],
+            buckets=buckets,
+            registry=self.registry,
+        )
+        self.queue_length = Gauge(
+            "celeriac_queue_length",
+            "Messages waiting in a queue (delayed ones included), sampled periodically.",
+            ["queue"],
+            registry=self.registry,
+        )
+        self.worker_up = Gauge(
+            "celeriac_worker_up",
+            "1 while a worker is online and heard from, else 0.",
+            ["hostname"],
+            registry=self.registry,
+        )
+        self.worker_active = Gauge(
+            "celeriac_worker_tasks_active",
+            "Requests a worker holds (running or reserved), from its last heartbeat.",
+            ["hostname"],
+            registry=self.registry,
+        )
+        self._names = _Bounded("name", max_label_values)
+        self._queues = _Bounded("queue", max_label_values)
+        self._hosts = _Bounded("hostname", max_label_values)
+        self._max_tracked = max_tracked
+        self._tracked: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._workers: dict[str, _WorkerSeen] = {}
+        self._lock = threading.Lock()
+
+    def apply(self, event: Mapping[str, Any], *, now: float | None = None) -> None:
+        """Fold one event in; ``now`` is when it was received (default: its timestamp)."""
+        type_ = event.get("type")
+        if not isinstance(type_, str):
+            return
+        seen_at = now if now is not None else _float(event.get("timestamp"), time.time())
+        with self._lock:
+            hostname = self._hosts(str(event.get("hostname") or UNKNOWN))
+            if type_ != "task-sent":  # sent by clients, which are no workers
+                self._saw_worker(type_, hostname, event, seen_at)
+            state = TASK_STATES.get(type_)
+            if state is None:
+                return
+            name, queue = self._task_labels(type_, event)
+        self.tasks.labels(name, state, queue, hostname).inc()
+        runtime = event.get("runtime")
+        if type_ == "task-succeeded" and isinstance(runtime, int | float) and runtime >= 0:
+            self.runtime.labels(name, queue, hostname).observe(runtime)
+
+    def _task_labels(self, type_: str, event: Mapping[str, Any]) -> tuple[str, str]:
+        uuid = event.get("uuid")
+        key = uuid if isinstance(uuid, str) else None
+        name = event.get("name")
+        if isinstance(name, str) and name:
+            queue = event.get("queue")
+            labels = (self._names(name), self._queues(queue if isinstance(queue, str) and queue else UNKNOWN))
+            if key is not None and type_ not in _FINAL:
+                self._tracked[key] = labels
+                self._tracked.move_to_end(key)
+                while len(self._tracked) > self._max_tracked:
+                    self._tracked.popitem(last=False)
+            return labels
+        if key is None:
+            return UNKNOWN, UNKNOWN
+        labels = self._tracked.get(key, (UNKNOWN, UNKNOWN))
+        if type_ in _FINAL:
+            self._tracked.pop(key, None)
+        return labels
+
+    def _saw_worker(self, type_: str, hostname: str, event: Mapping[str, Any], now: float) -> None:
+        seen = self._workers.get(hostname)
+        if seen is None:
+            seen = self._workers[hostname] = _WorkerSeen(last_seen=now, freq=2.0, online=True)
+        seen.last_seen = now
+        seen.online = type_ != "worker-offline"
+        if type_ == "worker-heartbeat":
+            seen.freq = _float(event.get("freq"), seen.freq)
+            active = event.get("active")
+            if isinstance(active, int):
+                self.worker_active.labels(hostname).set(active)
+        self.worker_up.labels(hostname).set(1 if seen.online else 0)
+
+    def refresh_workers(self, now: float) -> None:
+        """Mark workers silent for three heartbeats as down; forget those down for an hour.
+
+        Only the cluster exporter calls this: a worker serving its own metrics is up.
+        """
+        with self._lock:
+            for hostname, seen in list(self._workers.items()):
+                silent = now - seen.last_seen
+                if silent > FORGET_WORKER_AFTER:
+                    del self._workers[hostname]
+                    for gauge in (self.worker_up, self.worker_active):
+                        # KeyError: never set, no heartbeat reported its active count.
+                        with contextlib.suppress(KeyError):
+                            gauge.remove(hostname)
+                    continue
+                alive = seen.online and silent <= _MISSED_HEARTBEATS * seen.freq
+                self.worker_up.labels(hostname).set(1 if alive else 0)
+
+    def worker_online(self, hostname: str, *, now: float | None = None) -> None:
+        """Record a worker as up without an event (a worker's own exporter, at start)."""
+        self.apply({"type": "worker-online", "hostname": hostname}, now=now or time.time())
+
+    def set_queue_length(self, queue: str, length: int | None) -> None:
+        """Set a queue's length; ``None`` (it could not be read) removes the series.
+
+        An absent series rather than a stale number, so alerts on ``absent()`` notice.
+        """
+        if length is not None:
+            self.queue_length.labels(queue).set(length)
+            return
+        with contextlib.suppress(KeyError):  # never sampled successfully
+            self.queue_length.remove(queue)
+
+
+def _float(value: object, default: float) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
