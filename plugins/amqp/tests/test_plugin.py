@@ -34,13 +34,3 @@ def test_queue_arguments() -> None:
         "x-message-ttl": 60000,
     }
     assert wire.queue_arguments(AmqpConfig(max_priority=0)) == {}
-
-
-def test_float_headers_round_trip_through_pika() -> None:
-    import pika.data
-
-    wire.allow_float_headers()
-    pieces: list[bytes] = []
-    pika.data.encode_table(pieces, {"timelimit": [1.5, None], "at": 2.25, "t": (1, 2)})
-    decoded, _ = pika.data.decode_table(b"".join(pieces), 0)
-    assert decoded == {"timelimit": [1.5, None], "at": 2.25, "t": [1, 2]}

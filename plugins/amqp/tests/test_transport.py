@@ -200,3 +200,27 @@ def test_recovers_from_a_dropped_connection(transport: Any, queue_name: str) -> 
     [after] = fetch_all(transport, queue_name, 1)
     transport.ack([after])
     assert transport.queue_length(queue_name) == 0
+
+
+def test_reads_the_float_headers_py_amqp_sends(transport: Any, queue_name: str) -> None:
+    """Celery's client (py-amqp) writes floats as AMQP doubles; pika alone would truncate them."""
+    amqp = pytest.importorskip("amqp", reason="py-amqp (Celery's client) sends the message")
+    transport.declare_queue(queue_name)
+    parameters = transport._link._parameters
+    connection = amqp.Connection(
+        f"{parameters.host}:{parameters.port}",
+        userid="guest",
+        password="guest",
+        virtual_host=parameters.virtual_host,
+    )
+    connection.connect()
+    try:
+        channel = connection.channel()
+        headers = {"id": "f1", "timelimit": [30.5, 29.25], "at": 1763699762.125, "n": 2**40, "flag": True}
+        message = amqp.Message(b"[]", content_type="application/json", application_headers=headers)
+        channel.basic_publish(message, exchange="", routing_key=queue_name)
+    finally:
+        connection.close()
+    [delivery] = fetch_all(transport, queue_name, 1)
+    assert dict(delivery.envelope.headers) == headers
+    transport.ack([delivery])

@@ -162,9 +162,9 @@ class Link:
             item.done.set()
 
     def _connect(self) -> None:
-        import pika
+        from celeriac_amqp._properties import connect
 
-        self._connection = pika.BlockingConnection(self._parameters)
+        self._connection = connect(self._parameters)
         self._publisher = self._consumer = None
         self.generation += 1
         if self.generation > 1:

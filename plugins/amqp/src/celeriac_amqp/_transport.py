@@ -44,7 +44,6 @@ class AmqpTransport:
 
     def __init__(self, url: str, config: Config) -> None:
         self.settings = config.section("amqp", AmqpConfig)
-        wire.allow_float_headers()
         self._arguments = wire.queue_arguments(self.settings)
         self._link = Link(wire.connection_parameters(url, self.settings), self.settings, self._on_connect)
         self._fanout = Fanout(self._link)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import ssl
-import struct
 import urllib.parse
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -98,11 +97,12 @@ def delay_queue(queue: str, ms: int, settings: AmqpConfig) -> tuple[str, dict[st
 
 
 def properties(envelope: Envelope, priority: int, *, persistent: bool = True) -> pika.BasicProperties:
-    import pika
+    """AMQP properties for an envelope; the header table is written by our codec (floats included)."""
+    from celeriac_amqp._properties import AmqpProperties
 
     props = envelope.properties
     chosen = priority or props.get("priority")
-    return pika.BasicProperties(
+    return AmqpProperties(
         content_type=envelope.content_type,
         content_encoding=envelope.content_encoding,
         headers=dict(envelope.headers),
@@ -139,42 +139,3 @@ def delivery_count(props: pika.BasicProperties, redelivered: bool) -> int:
     if isinstance(count, int):
         return count + 1
     return 2 if redelivered else 1
-
-
-def allow_float_headers() -> None:
-    """Teach pika floats in header tables (AMQP's ``d`` double and ``f`` float), and tuples.
-
-    Celery's headers carry floats (``timelimit``, event timestamps) and py-amqp encodes them;
-    pika 1.3/1.4 raises on encoding a float and truncates decoded doubles to integers. This
-    wraps ``pika.data.encode_value`` and ``decode_value`` once per process, changing only
-    those cases (a float pika could not send, a double it decoded wrongly). pika's table and
-    array codecs look the functions up at call time, so nested values are covered too.
-    """
-    import pika.data
-
-    original = pika.data.encode_value
-    if getattr(original, "celeriac_floats", False):
-        return
-    original_decode = pika.data.decode_value
-
-    def decode_value(encoded: bytes, offset: int) -> tuple[Any, int]:
-        kind = encoded[offset : offset + 1]
-        if kind == b"d":
-            return struct.unpack_from(">d", encoded, offset + 1)[0], offset + 9
-        if kind == b"f":
-            return struct.unpack_from(">f", encoded, offset + 1)[0], offset + 5
-        decoded: tuple[Any, int] = original_decode(encoded, offset)
-        return decoded
-
-    def encode_value(pieces: list[bytes], value: Any) -> int:
-        if isinstance(value, float):
-            pieces.append(struct.pack(">cd", b"d", value))
-            return 9
-        if isinstance(value, tuple):
-            value = list(value)
-        result: int = original(pieces, value)
-        return result
-
-    encode_value.celeriac_floats = True  # type: ignore[attr-defined]
-    pika.data.encode_value = encode_value
-    pika.data.decode_value = decode_value

@@ -1,0 +1,132 @@
+"""Message properties whose header table goes through our codec (``_table``), both ways.
+
+Sending: :class:`AmqpProperties` is a ``pika.spec.BasicProperties`` whose ``encode`` writes
+the header table with :func:`_table.encode_table`; pika calls ``encode`` when it frames a
+publish. Receiving: pika decodes a content-header frame into its own ``BasicProperties``
+(``pika.frame.decode_frame``), losing doubles. :class:`_Connection`, the select connection
+under our ``BlockingConnection``, reads content-header frames itself into
+:class:`AmqpProperties` and leaves every other frame to pika. Nothing in pika is modified:
+these are a subclass and a connection class handed to ``BlockingConnection``.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+from typing import Any
+
+import pika
+import pika.frame
+import pika.spec
+from pika.adapters.select_connection import SelectConnection
+
+from celeriac_amqp import _table
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+_HEADER = struct.Struct(">BHL")  # frame type, channel, size
+_CONTENT = struct.Struct(">HHQ")  # class id, weight, body size
+_SHORT_STRINGS = (  # basic properties in flag order after headers/delivery mode/priority
+    "correlation_id",
+    "reply_to",
+    "expiration",
+    "message_id",
+)
+_TRAILING_STRINGS = ("type", "user_id", "app_id", "cluster_id")
+
+
+class AmqpProperties(pika.spec.BasicProperties):  # type: ignore[misc]  # pika is untyped here
+    """Basic properties with floats, tuples and RabbitMQ's field types in the header table."""
+
+    def encode(self) -> list[bytes]:
+        pieces: list[bytes] = []
+        flags = 0
+        for flag, name in ((1 << 15, "content_type"), (1 << 14, "content_encoding")):
+            value = getattr(self, name)
+            if value is not None:
+                flags |= flag
+                _table.encode_short_string(pieces, _text(value), name)
+        if self.headers is not None:
+            flags |= 1 << 13
+            pieces.append(_table.encode_table(self.headers))
+        for flag, name in ((1 << 12, "delivery_mode"), (1 << 11, "priority")):
+            value = getattr(self, name)
+            if value is not None:
+                flags |= flag
+                pieces.append(struct.pack("B", value))
+        for bit, name in zip(range(10, 6, -1), _SHORT_STRINGS, strict=True):
+            value = getattr(self, name)
+            if value is not None:
+                flags |= 1 << bit
+                _table.encode_short_string(pieces, _text(value), name)
+        if self.timestamp is not None:
+            flags |= 1 << 6
+            pieces.append(struct.pack(">Q", self.timestamp))
+        for bit, name in zip(range(5, 1, -1), _TRAILING_STRINGS, strict=True):
+            value = getattr(self, name)
+            if value is not None:
+                flags |= 1 << bit
+                _table.encode_short_string(pieces, _text(value), name)
+        return [struct.pack(">H", flags), *pieces]
+
+    def decode(self, encoded: bytes, offset: int = 0) -> AmqpProperties:
+        # Basic has 14 properties: one flag word, its continuation bit is never set.
+        (flags,) = struct.unpack_from(">H", encoded, offset)
+        offset += 2
+
+        def string(bit: int) -> str | None:
+            nonlocal offset
+            if not flags & (1 << bit):
+                return None
+            value, offset = _table.decode_short_string(encoded, offset)
+            return value
+
+        def number(bit: int, fmt: str) -> int | None:
+            nonlocal offset
+            if not flags & (1 << bit):
+                return None
+            (value,) = struct.unpack_from(fmt, encoded, offset)
+            offset += struct.calcsize(fmt)
+            return int(value)
+
+        self.content_type = string(15)
+        self.content_encoding = string(14)
+        self.headers = None
+        if flags & (1 << 13):
+            self.headers, offset = _table.decode_table(encoded, offset)
+        self.delivery_mode = number(12, "B")
+        self.priority = number(11, "B")
+        for bit, name in zip(range(10, 6, -1), _SHORT_STRINGS, strict=True):
+            setattr(self, name, string(bit))
+        self.timestamp = number(6, ">Q")
+        for bit, name in zip(range(5, 1, -1), _TRAILING_STRINGS, strict=True):
+            setattr(self, name, string(bit))
+        return self
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+class _Connection(SelectConnection):  # type: ignore[misc]  # pika is untyped here
+    """pika's select connection, except that content headers are decoded by :class:`AmqpProperties`."""
+
+    def _read_frame(self) -> tuple[int, Any]:
+        data = self._frame_buffer
+        if len(data) >= _HEADER.size and data[0] == pika.spec.FRAME_HEADER:
+            _, channel, size = _HEADER.unpack_from(data)
+            end = _HEADER.size + size + 1
+            if len(data) >= end and data[end - 1] == pika.spec.FRAME_END:
+                class_id, _, body_size = _CONTENT.unpack_from(data, _HEADER.size)
+                if class_id == pika.spec.Basic.INDEX:
+                    properties = AmqpProperties().decode(bytes(data[_HEADER.size + _CONTENT.size : end - 1]))
+                    return end, pika.frame.Header(channel, body_size, properties)
+        # Anything else (and incomplete or malformed frames) as pika reads it.
+        read: Callable[[], tuple[int, Any]] = super()._read_frame
+        return read()
+
+
+def connect(parameters: pika.ConnectionParameters) -> pika.BlockingConnection:
+    """A blocking connection whose messages carry :class:`AmqpProperties`."""
+    return pika.BlockingConnection(parameters, _impl_class=_Connection)

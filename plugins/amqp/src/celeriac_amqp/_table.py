@@ -1,0 +1,233 @@
+"""AMQP 0-9-1 field tables as RabbitMQ types them, encoded and decoded without pika.
+
+Celery (py-amqp) sends floats (``timelimit``, event timestamps) as ``d`` doubles, and
+pika 1.3/1.4 refuses to encode a float and truncates a decoded double to an integer. So
+header tables, in both directions, go through this codec instead of ``pika.data``.
+
+Types read: RabbitMQ's ``t b B s u I i l f d D S x A T F V``, plus ``U`` and ``L``, which
+py-amqp and Qpid write. Types written: ``S`` (str), ``x`` (bytes), ``t`` (bool), ``I`` or
+``l`` (int), ``d`` (float), ``D`` (Decimal), ``T`` (datetime, whole seconds), ``F`` (dict),
+``A`` (list or tuple), ``V`` (None), as py-amqp writes them except that 64-bit ints are
+``l`` (RabbitMQ's signed long-long) and bytes are ``x``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import decimal
+import struct
+from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Any
+
+_INT32 = (-(2**31), 2**31 - 1)
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+class FieldTableError(ValueError):
+    """A value that has no AMQP field type, or bytes that are no field table."""
+
+
+def encode_table(table: Mapping[str, Any]) -> bytes:
+    """The table as AMQP bytes: a 32-bit length, then ``short-string key, typed value`` pairs."""
+    pieces: list[bytes] = []
+    _table(pieces, table, "")
+    return b"".join(pieces)
+
+
+def decode_table(data: bytes | memoryview, offset: int = 0) -> tuple[dict[str, Any], int]:
+    """The table starting at ``offset`` and the offset just after it."""
+    try:
+        (size,) = struct.unpack_from(">I", data, offset)
+        offset += 4
+        end = offset + size
+        table: dict[str, Any] = {}
+        while offset < end:
+            key, offset = decode_short_string(data, offset)
+            table[key], offset = _value(data, offset)
+    except (struct.error, IndexError) as exc:
+        raise FieldTableError(f"truncated AMQP field table: {exc}") from None
+    if offset != end:
+        raise FieldTableError("AMQP field table overruns its declared length")
+    return table, offset
+
+
+def decode_short_string(data: bytes | memoryview, offset: int) -> tuple[str, int]:
+    length = data[offset]
+    offset += 1
+    raw = bytes(data[offset : offset + length])
+    if len(raw) != length:
+        raise FieldTableError("truncated AMQP short string")
+    return raw.decode("utf-8", "surrogateescape"), offset + length
+
+
+def encode_short_string(pieces: list[bytes], value: str, what: str) -> None:
+    raw = value.encode("utf-8", "surrogateescape")
+    if len(raw) > 255:
+        raise FieldTableError(f"{what} is {len(raw)} bytes long; AMQP short strings hold at most 255")
+    pieces.append(bytes((len(raw),)))
+    pieces.append(raw)
+
+
+# --- encoding ---------------------------------------------------------------------------
+
+
+def _table(pieces: list[bytes], table: Mapping[str, Any], path: str) -> None:
+    body: list[bytes] = []
+    for key, value in table.items():
+        if not isinstance(key, str):
+            raise FieldTableError(f"header key {path}{key!r} is not a string")
+        encode_short_string(body, key, f"header key {path}{key!r}")
+        _item(body, value, f"{path}{key}")
+    data = b"".join(body)
+    pieces.append(struct.pack(">I", len(data)))
+    pieces.append(data)
+
+
+def _item(pieces: list[bytes], value: Any, path: str) -> None:
+    # The common header types first; bool before int, as bool is an int subclass.
+    if isinstance(value, str):
+        raw = value.encode("utf-8", "surrogateescape")
+        pieces.append(struct.pack(">cI", b"S", len(raw)))
+        pieces.append(raw)
+    elif isinstance(value, bool):
+        pieces.append(b"t\x01" if value else b"t\x00")
+    elif isinstance(value, int):
+        if _INT32[0] <= value <= _INT32[1]:
+            pieces.append(struct.pack(">ci", b"I", value))
+        elif _INT64[0] <= value <= _INT64[1]:
+            pieces.append(struct.pack(">cq", b"l", value))
+        else:
+            raise FieldTableError(f"header {path}: {value} does not fit in 64 bits")
+    elif isinstance(value, float):
+        pieces.append(struct.pack(">cd", b"d", value))
+    elif value is None:
+        pieces.append(b"V")
+    else:
+        _composite(pieces, value, path)
+
+
+def _composite(pieces: list[bytes], value: Any, path: str) -> None:
+    if isinstance(value, Mapping):
+        pieces.append(b"F")
+        _table(pieces, value, f"{path}.")
+    elif isinstance(value, list | tuple):
+        body: list[bytes] = []
+        for index, element in enumerate(value):
+            _item(body, element, f"{path}[{index}]")
+        data = b"".join(body)
+        pieces.append(struct.pack(">cI", b"A", len(data)))
+        pieces.append(data)
+    elif isinstance(value, bytes | bytearray):
+        pieces.append(struct.pack(">cI", b"x", len(value)))
+        pieces.append(bytes(value))
+    elif isinstance(value, decimal.Decimal):
+        pieces.append(_decimal(value, path))
+    elif isinstance(value, dt.datetime):
+        pieces.append(struct.pack(">cQ", b"T", calendar.timegm(value.utctimetuple())))
+    else:
+        raise FieldTableError(
+            f"header {path} is a {type(value).__name__}, which has no AMQP field type "
+            "(use str, bytes, bool, int, float, Decimal, datetime, None, list or dict)"
+        )
+
+
+def _decimal(value: decimal.Decimal, path: str) -> bytes:
+    sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):
+        raise FieldTableError(f"header {path}: {value} is not a finite decimal")
+    unscaled = int("".join(map(str, digits)) or "0") * (-1 if sign else 1)
+    if exponent > 0:
+        unscaled, exponent = unscaled * 10**exponent, 0
+    if -exponent > 255 or not _INT32[0] <= unscaled <= _INT32[1]:
+        raise FieldTableError(f"header {path}: {value} does not fit an AMQP decimal (scale 0-255, 32-bit)")
+    return struct.pack(">cBi", b"D", -exponent, unscaled)
+
+
+# --- decoding ---------------------------------------------------------------------------
+
+
+def _fixed(fmt: str) -> Callable[[bytes | memoryview, int], tuple[Any, int]]:
+    unpack = struct.Struct(fmt)
+
+    def read(data: bytes | memoryview, offset: int) -> tuple[Any, int]:
+        return unpack.unpack_from(data, offset)[0], offset + unpack.size
+
+    return read
+
+
+def _long_string(data: bytes | memoryview, offset: int) -> tuple[Any, int]:
+    (length,) = struct.unpack_from(">I", data, offset)
+    offset += 4
+    raw = bytes(data[offset : offset + length])
+    try:
+        return raw.decode("utf-8"), offset + length
+    except UnicodeDecodeError:
+        return raw, offset + length  # not text: keep the bytes rather than guess
+
+
+def _byte_array(data: bytes | memoryview, offset: int) -> tuple[Any, int]:
+    (length,) = struct.unpack_from(">I", data, offset)
+    offset += 4
+    return bytes(data[offset : offset + length]), offset + length
+
+
+def _array(data: bytes | memoryview, offset: int) -> tuple[Any, int]:
+    (length,) = struct.unpack_from(">I", data, offset)
+    offset += 4
+    end = offset + length
+    values: list[Any] = []
+    while offset < end:
+        value, offset = _value(data, offset)
+        values.append(value)
+    return values, offset
+
+
+def _decimal_value(data: bytes | memoryview, offset: int) -> tuple[Any, int]:
+    scale, unscaled = struct.unpack_from(">Bi", data, offset)
+    return decimal.Decimal(unscaled).scaleb(-scale), offset + 5
+
+
+def _timestamp(data: bytes | memoryview, offset: int) -> tuple[Any, int]:
+    (seconds,) = struct.unpack_from(">Q", data, offset)
+    return dt.datetime.fromtimestamp(seconds, dt.UTC), offset + 8
+
+
+def _bool(data: bytes | memoryview, offset: int) -> tuple[Any, int]:
+    return data[offset] != 0, offset + 1
+
+
+def _void(data: bytes | memoryview, offset: int) -> tuple[Any, int]:
+    return None, offset
+
+
+_READERS: dict[int, Callable[[bytes | memoryview, int], tuple[Any, int]]] = {
+    ord("t"): _bool,
+    ord("b"): _fixed(">b"),
+    ord("B"): _fixed(">B"),
+    ord("s"): _fixed(">h"),  # RabbitMQ's signed short (the errata; not a short string)
+    ord("U"): _fixed(">h"),
+    ord("u"): _fixed(">H"),
+    ord("I"): _fixed(">i"),
+    ord("i"): _fixed(">I"),
+    ord("l"): _fixed(">q"),
+    ord("L"): _fixed(">q"),  # py-amqp writes signed 64-bit ints with this letter
+    ord("f"): _fixed(">f"),
+    ord("d"): _fixed(">d"),
+    ord("D"): _decimal_value,
+    ord("S"): _long_string,
+    ord("x"): _byte_array,
+    ord("A"): _array,
+    ord("T"): _timestamp,
+    ord("F"): decode_table,
+    ord("V"): _void,
+}
+
+
+def _value(data: bytes | memoryview, offset: int) -> tuple[Any, int]:
+    kind = data[offset]
+    reader = _READERS.get(kind)
+    if reader is None:
+        raise FieldTableError(f"unknown AMQP field type {chr(kind)!r} at byte {offset}")
+    return reader(data, offset + 1)
