@@ -160,6 +160,9 @@ class ResultRecord:
     payload: bytes
     content_type: str
     content_encoding: str = "utf-8"
+    #: The ``reply_to`` of the task's message (the sending client's queue), for stores that
+    #: send results back to the client (:class:`ReplyQueue`); other stores ignore it.
+    reply_to: str | None = None
 
 
 @runtime_checkable
@@ -197,6 +200,17 @@ class ChordCounter(Protocol):
         """Record that ``task_id`` of the group finished; True for exactly one caller: the
         one whose call completed the count. Idempotent per task id, so a redelivered header
         task cannot complete a chord twice or early."""
+
+
+@runtime_checkable
+class ReplyQueue(Protocol):
+    """Results come back as messages to a queue of the client's own (``rpc://``), an optional
+    result-store capability: the app names that queue in ``reply_to`` of every task it sends,
+    and workers hand the store records carrying it (:attr:`ResultRecord.reply_to`)."""
+
+    def reply_queue(self) -> str:
+        """Declare the reply queue if needed and return its name; called for every message
+        sent, so cheap after the first call."""
 
 
 @runtime_checkable

@@ -40,8 +40,17 @@ class ResultEncoder:
         self.serializer = serializer
 
     def encode(
-        self, task_id: str, state: str, result: Any = None, traceback: str | None = None, **extra: Any
+        self,
+        task_id: str,
+        state: str,
+        result: Any = None,
+        traceback: str | None = None,
+        *,
+        reply_to: str | None = None,
+        **extra: Any,
     ) -> ResultRecord:
+        """The record of a state; ``reply_to`` is the task message's (see ``ReplyQueue``),
+        ``extra`` joins the stored meta."""
         if isinstance(result, BaseException):
             result = exception_to_meta(result)
         meta = {
@@ -60,6 +69,7 @@ class ResultEncoder:
             payload=payload,
             content_type=serializer.content_type,
             content_encoding=serializer.content_encoding,
+            reply_to=reply_to,
         )
 
     def decode(self, record: ResultRecord) -> ResultMeta:
