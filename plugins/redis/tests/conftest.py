@@ -191,6 +191,10 @@ def greet(name, punctuation="!"):
 @app.task
 def fail():
     raise ValueError("broken on purpose")
+
+@app.task
+def total(values):
+    return sum(values)
 """
 
 

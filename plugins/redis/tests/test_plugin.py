@@ -39,7 +39,11 @@ def test_hooks_offer_the_redis_schemes_and_config_section() -> None:
     pm.check_pending()
     for hook in (pm.hook.celeriac_add_transports, pm.hook.celeriac_add_result_stores):
         [[spec]] = hook()
-        assert spec.schemes == ("redis", "rediss", "redis+socket")
+        assert spec.schemes == (
+            *("redis", "rediss", "redis+socket"),
+            *("redis+sentinel", "rediss+sentinel", "sentinel"),
+            *("redis+cluster", "rediss+cluster"),
+        )
     [[schedule_spec]] = pm.hook.celeriac_add_schedule_stores()
     assert schedule_spec.factory is RedisScheduleStore
     [[section]] = pm.hook.celeriac_add_config_sections()

@@ -1,6 +1,7 @@
 """Redis for celeriac: a transport, a result store and a schedule store.
 
-``broker = "redis://host:6379/0"`` (or ``rediss://`` for TLS). The default layout keeps each
+``broker = "redis://host:6379/0"`` (or ``rediss://`` for TLS, ``redis+sentinel://`` for a
+master watched by Sentinels, ``redis+cluster://`` for Redis Cluster). The default layout keeps each
 queue in Redis Streams read through a consumer group; ``[redis] layout = "kombu"`` uses the
 lists of kombu's Redis transport instead, so Celery and celeriac share queues.
 Importing this module imports neither redis nor anything that connects: each component
@@ -18,11 +19,11 @@ from celeriac import TransportSpec
 from celeriac import hookimpl
 from celeriac.config import Config
 from celeriac.config import ConfigSection
-from celeriac_redis._client import SCHEMES
 from celeriac_redis._config import RedisConfig
 from celeriac_redis._results import RedisResultStore
 from celeriac_redis._schedule import RedisScheduleStore
 from celeriac_redis._streams import RedisTransport
+from celeriac_redis._urls import SCHEMES
 
 try:
     __version__ = _version("celeriac-redis")

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Protocol
+from typing import cast
 from typing import final
 from urllib.parse import urlsplit
 
@@ -22,13 +23,15 @@ from attrs import frozen
 
 from celeriac.errors import ConfigError
 from celeriac_redis._config import RedisConfig
+from celeriac_redis._urls import Target
+from celeriac_redis._urls import parse
 
 if TYPE_CHECKING:
     import redis
     from redis.client import Pipeline
     from redis.client import PubSub
 
-SCHEMES = ("redis", "rediss", "redis+socket")
+    from celeriac_redis._cluster import ClusterDirect
 
 
 def make_client(url: str, settings: RedisConfig) -> redis.Redis:
@@ -36,23 +39,18 @@ def make_client(url: str, settings: RedisConfig) -> redis.Redis:
 
     Every command that fails on a broken connection is retried on a fresh one with an
     exponential back-off, so a Redis restart or failover shorter than the retry budget is
-    invisible to callers; after that the error reaches them.
+    invisible to callers; after that the error reaches them. A Sentinel URL gives a client
+    whose every new connection asks the Sentinels for the current master; a Cluster URL
+    gives redis-py's ``RedisCluster`` (typed as ``redis.Redis``: it offers the part of that
+    API the plugin uses; :func:`is_cluster` tells them apart).
 
-    :param url: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` for TLS, or
-        ``redis+socket:///path/to/socket?db=0`` (kombu's spelling of a Unix socket).
+    :param url: any form :mod:`celeriac_redis._urls` accepts.
     """
     import redis
     from redis.backoff import ExponentialBackoff
     from redis.retry import Retry
 
-    scheme = urlsplit(url).scheme.lower()
-    if scheme not in SCHEMES:
-        raise ConfigError(
-            f"{url!r} is not a Redis URL: expected redis://host:port/db, rediss://... "
-            "or redis+socket:///path/to/socket"
-        )
-    if scheme == "redis+socket":
-        url = "unix" + url[len(scheme) :]
+    target = parse(url, settings.master_name)
     options: dict[str, Any] = {
         "socket_timeout": settings.socket_timeout,
         "socket_connect_timeout": settings.socket_connect_timeout,
@@ -66,7 +64,7 @@ def make_client(url: str, settings: RedisConfig) -> redis.Redis:
         ),
         "retry_on_error": [redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError],
     }
-    if scheme == "rediss":
+    if target.tls or urlsplit(url).scheme.lower() == "rediss":
         options.update(
             ssl_cert_reqs=settings.ssl_cert_reqs,
             ssl_ca_certs=settings.ssl_ca_certs,
@@ -74,10 +72,76 @@ def make_client(url: str, settings: RedisConfig) -> redis.Redis:
             ssl_keyfile=settings.ssl_keyfile,
             ssl_check_hostname=settings.ssl_check_hostname,
         )
+    if target.kind == "sentinel":
+        return _sentinel_master(target, settings, options)
+    if target.kind == "cluster":
+        return _cluster(target, settings, options)
     try:
-        return redis.Redis.from_url(url, **options)
+        return redis.Redis.from_url(target.url, **options)
     except ValueError as exc:
         raise ConfigError(f"invalid Redis URL {url!r}: {exc}") from exc
+
+
+def _sentinel_master(target: Target, settings: RedisConfig, options: dict[str, Any]) -> redis.Redis:
+    from redis.sentinel import Sentinel
+
+    sentinel_options: dict[str, Any] = {
+        "socket_timeout": settings.socket_timeout,
+        "socket_connect_timeout": settings.socket_connect_timeout,
+        "socket_keepalive": settings.socket_keepalive,
+    }
+    if settings.sentinel_password is not None:
+        sentinel_options["password"] = settings.sentinel_password
+    if target.tls:
+        options["ssl"] = True
+    sentinel = Sentinel(list(target.nodes), sentinel_kwargs=sentinel_options)  # type: ignore[no-untyped-call]
+    master: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+        target.master_name,
+        db=target.db,
+        username=target.username,
+        password=target.password,
+        **options,
+    )
+    return master
+
+
+def _cluster(target: Target, settings: RedisConfig, options: dict[str, Any]) -> redis.Redis:
+    from redis.cluster import ClusterNode
+    from redis.cluster import RedisCluster
+
+    if settings.layout == "kombu":
+        raise ConfigError(
+            "[redis] layout = 'kombu' cannot run on Redis Cluster: kombu's keys (one list per "
+            "queue, the shared 'unacked' hash and index) carry no hash tags, so its scripts would "
+            "cross slots. Use the streams layout on a cluster, or a single Redis or Sentinel for kombu"
+        )
+    options.pop("max_connections")  # RedisCluster caps per node itself; None is not accepted
+    if target.tls:
+        options["ssl"] = True
+    cluster = RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],  # type: ignore[no-untyped-call]
+        username=target.username,
+        password=target.password,
+        **options,
+    )
+    # RedisCluster answers the calls the plugin makes on a client (scripts, sets, hashes,
+    # pipelines without transactions, pub/sub) with the signatures of redis.Redis.
+    return cast("redis.Redis", cluster)
+
+
+def is_cluster(client: redis.Redis) -> bool:
+    from redis.cluster import RedisCluster
+
+    return isinstance(client, RedisCluster)
+
+
+def make_direct(client: redis.Redis, settings: RedisConfig, **overrides: Any) -> Direct | ClusterDirect:
+    """The hot-path command layer for ``client``: one server's, or one per cluster node."""
+    if is_cluster(client):
+        from celeriac_redis._cluster import ClusterDirect
+
+        return ClusterDirect(client, settings, **overrides)
+    return Direct(client, settings, **overrides)
 
 
 def block_ms(timeout: float, settings: RedisConfig) -> int:
@@ -235,6 +299,15 @@ class Direct:
             connection.disconnect()
 
     # --- commands ---------------------------------------------------------------------------
+
+    def node(self, key: str) -> Direct:
+        """The command layer serving ``key``: this one (a cluster has one per node)."""
+        return self
+
+    def mget(self, keys: Sequence[str]) -> list[Any]:
+        """MGET: values in the order of ``keys``."""
+        values: list[Any] = self.call("MGET", *keys)
+        return values
 
     def pack(self, *args: Any) -> Any:
         """A command packed once, to send many times with :meth:`call_packed`."""

@@ -40,6 +40,10 @@ class RedisConfig:
         taken as broken; a blocking read waits at most this long minus one second.
     :param retry_attempts: how often a command is retried after a connection error, with an
         exponential back-off from ``retry_backoff_base`` up to ``retry_backoff_max`` seconds.
+    :param master_name: the Sentinel service name of the master, when the URL (a
+        ``redis+sentinel://`` or kombu's ``sentinel://``) has no ``?master_name=``.
+    :param sentinel_password: the password of the Sentinels themselves (the URL's password is
+        the master's).
     :param ssl_cert_reqs: for ``rediss://``: ``required`` (default), ``optional`` or ``none``.
     """
 
@@ -66,3 +70,5 @@ class RedisConfig:
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
     ssl_check_hostname: bool = True
+    master_name: str | None = None
+    sentinel_password: str | None = None

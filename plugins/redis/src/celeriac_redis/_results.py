@@ -29,7 +29,9 @@ from celeriac_redis._client import Direct
 from celeriac_redis._client import Lua
 from celeriac_redis._client import command
 from celeriac_redis._client import forget_after_fork
+from celeriac_redis._client import is_cluster
 from celeriac_redis._client import make_client
+from celeriac_redis._client import make_direct
 from celeriac_redis._client import pubsub as make_pubsub
 from celeriac_redis._config import RedisConfig
 
@@ -88,11 +90,16 @@ class RedisResultStore:
     def __init__(self, url: str, config: Config) -> None:
         settings = config.section("redis", RedisConfig)
         self._client = make_client(url, settings)
-        self._direct = Direct(self._client, settings)
+        self._direct = make_direct(self._client, settings)
         #: Connections that wait for results speak RESP3, which allows a GET on a subscribed
-        #: connection: the subscription and the first read then take one round trip.
-        self._waiters = Direct(self._client, settings, protocol=3)
-        self._resp3: bool | None = None  # None: not known yet; False: the server has no HELLO 3
+        #: connection: the subscription and the first read then take one round trip. On a
+        #: cluster, waiters use redis-py's ClusterPubSub on the key's node (the RESP2 way):
+        #: a waiting connection kept for the next waiter could not GET a key of another slot.
+        self._waiters: Direct | None = None
+        self._resp3: bool | None = False  # None: not known yet; False: the server has no HELLO 3
+        if not is_cluster(self._client):
+            self._waiters = Direct(self._client, settings, protocol=3)
+            self._resp3 = None
         self._prefix = f"{settings.result_key_prefix}celery-task-meta-"
         self._expires_ms = int(config.result_expires * 1000) if config.result_expires > 0 else 0
         #: Idle RESP3 waiters, each with the channel it is still subscribed to (its last
@@ -118,7 +125,7 @@ class RedisResultStore:
         records: list[ResultRecord | None] = []
         for start in range(0, len(task_ids), _MGET_CHUNK):
             chunk = task_ids[start : start + _MGET_CHUNK]
-            values: list[bytes | None] = self._direct.call("MGET", *[self.key(task_id) for task_id in chunk])
+            values: list[bytes | None] = self._direct.mget([self.key(task_id) for task_id in chunk])
             records.extend(
                 None if value is None else _decode(task_id, value)
                 for task_id, value in zip(chunk, values, strict=True)
@@ -133,7 +140,7 @@ class RedisResultStore:
         connection, which Redis runs in order; on RESP2 they take two.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        if self._resp3 is not False:
+        if self._resp3 is not False and self._waiters is not None:
             try:
                 return self._wait_resp3(task_id, states, deadline)
             except _NoResp3Error:
@@ -155,7 +162,8 @@ class RedisResultStore:
             self._idle_waiters = []
         for pubsub in idle:
             pubsub.close()
-        self._waiters.close()
+        if self._waiters is not None:
+            self._waiters.close()
         self._direct.close()
         self._client.close()
 
@@ -170,20 +178,22 @@ class RedisResultStore:
     def _wait_resp3(
         self, task_id: str, states: frozenset[str], deadline: float | None
     ) -> ResultRecord | None:
+        waiters = self._waiters
+        assert waiters is not None  # wait() checks
         failures = 0
         while True:
             try:
                 connection, stale = self._idle_waiters.pop()
             except IndexError:
-                connection, stale = self._waiters.new_connection(), None
+                connection, stale = waiters.new_connection(), None
             try:
                 record = self._wait_on(connection, stale, task_id, states, deadline)
-            except self._waiters.retryable:
+            except waiters.retryable:
                 connection.disconnect()
                 failures += 1
-                if failures > self._waiters.attempts:
+                if failures > waiters.attempts:
                     raise
-                self._waiters.backoff(failures)
+                waiters.backoff(failures)
                 continue
             except self._response_error() as exc:
                 connection.disconnect()

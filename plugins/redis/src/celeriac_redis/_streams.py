@@ -33,7 +33,9 @@ from celeriac_redis import _scripts
 from celeriac_redis._client import Direct
 from celeriac_redis._client import Lua
 from celeriac_redis._client import block_ms
+from celeriac_redis._client import is_cluster
 from celeriac_redis._client import make_client
+from celeriac_redis._client import make_direct
 from celeriac_redis._config import RedisConfig
 from celeriac_redis._dead import known_queues
 from celeriac_redis._dead import list_dead_letters
@@ -58,6 +60,9 @@ _EXTEND = Lua(_scripts.EXTEND)
 _REQUEUE = Lua(_scripts.REQUEUE)
 _RELEASE = Lua(_scripts.RELEASE)
 _DELAY = Lua(_scripts.DELAY)
+#: On a cluster, a worker whose queues live in several slots blocks on one queue at a time
+#: (one command cannot span slots), for at most this long before looking at the next.
+_CLUSTER_TURN = 0.1
 
 
 @frozen
@@ -82,18 +87,20 @@ class RedisTransport:
         settings = config.section("redis", RedisConfig)
         self._settings = settings
         self._client = make_client(url, settings)
-        self._direct = Direct(self._client, settings)
+        self._direct = make_direct(self._client, settings)
+        self._cluster = is_cluster(self._client)
+        self._turn = 0  # the queue a multi-slot worker on a cluster blocks on next
         self._steps = settings.priority_steps
         self._group = settings.group
         self._registry = f"{settings.key_prefix}queues"
         self._min_idle_ms = max(int(config.visibility_timeout * 1000), 1)
         self._consumer = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._keys: dict[str, QueueKeys] = {}
-        #: (queue, priority) -> its band stream, and the start of an XADD to it, packed
-        self._stream_of: dict[tuple[str, int], tuple[str, bytes]] = {}
+        #: (queue, priority) -> its node's connections, band stream, and start of an XADD, packed
+        self._stream_of: dict[tuple[str, int], tuple[Direct, str, bytes]] = {}
         self._next_reclaim = 0.0
         self._retry_acks: list[Delivery] = []
-        self._wakes: list[Any] = []  # (queue index, id) of wake entries read, acked by the next fetch
+        self._wakes: list[tuple[str, Any]] = []  # (queue, id) of wake entries read, acked by the next fetch
         #: Entries a blocking read returned beyond the ``limit`` asked for: leased to this
         #: consumer, handed out first by the next fetch, renewed with the others, given back
         #: (uncounted) by close().
@@ -105,7 +112,7 @@ class RedisTransport:
         self._block_again_until = 0.0
         #: Packed blocking reads and their stream -> (queue index, band) maps, by
         #: (queues, limit, block ms): an idle worker sends the same one again and again.
-        self._block_commands: dict[tuple[Any, ...], tuple[Any, dict[str, tuple[int, int]]]] = {}
+        self._block_commands: dict[tuple[Any, ...], tuple[Direct, Any, dict[str, tuple[int, int]]]] = {}
         self._lock = threading.Lock()
         register = self._client.register_script  # computes the SHA locally; loads on first use
         self._bury = register(_scripts.DEAD_LETTER)
@@ -153,16 +160,17 @@ class RedisTransport:
         target = self._stream_of.get((queue, priority))
         if target is None:
             stream = self.keys(queue).bands[band_of(priority, self._steps)]
+            direct = self._direct.node(stream)
             # XADD <stream> * m <value>, packed once up to the value's length (b"$0\r\n\r\n").
-            target = (stream, b"".join(self._direct.pack("XADD", stream, "*", "m", b""))[:-6])
-            if len(self._stream_of) < 10_000:
+            target = (direct, stream, b"".join(direct.pack("XADD", stream, "*", "m", b""))[:-6])
+            if len(self._stream_of) < 10_000 and not self._cluster:  # a cluster's slots may move
                 self._stream_of[(queue, priority)] = target
-        stream, xadd = target
+        direct, stream, xadd = target
         if len(envelopes) == 1:
             data = pack(envelopes[0])
-            self._direct.call_packed((b"%s$%d\r\n%s\r\n" % (xadd, len(data), data),))  # one send
+            direct.call_packed((b"%s$%d\r\n%s\r\n" % (xadd, len(data), data),))  # one send
             return
-        replies = self._direct.calls([("XADD", stream, "*", "m", pack(envelope)) for envelope in envelopes])
+        replies = direct.calls([("XADD", stream, "*", "m", pack(envelope)) for envelope in envelopes])
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
@@ -186,6 +194,8 @@ class RedisTransport:
                 handed, self._surplus = self._surplus[:limit], self._surplus[limit:]
             return handed
         key_sets = [self.keys(queue) for queue in queues]
+        if self._cluster and len(key_sets) > 1:
+            return self._fetch_each(key_sets, limit, timeout)
         now = time.monotonic()
         deadline = now + max(timeout, 0.0)
         # Never past the next reclaim or due delayed message (the script's work), in steps
@@ -203,9 +213,7 @@ class RedisTransport:
             if reclaim:
                 self._next_reclaim = now + self._settings.reclaim_interval
             args: list[Any] = [self._group, self._consumer, limit, int(reclaim), self._min_idle_ms]
-            with self._lock:
-                wakes, self._wakes = self._wakes, []
-            args += [len(self._steps), _PROMOTE_BATCH, *wakes]
+            args += [len(self._steps), _PROMOTE_BATCH, *self._take_wakes(key_sets)]
             found, next_due = self._direct.run(_FETCH, flat, args)
             if found:
                 return self._deliveries(key_sets, found)
@@ -224,6 +232,54 @@ class RedisTransport:
                     self._block_again_until = until
                     return deliveries
 
+    def _fetch_each(self, key_sets: list[QueueKeys], limit: int, timeout: float) -> list[Delivery]:
+        """:meth:`fetch` on a cluster for queues in several slots: one script run per queue.
+
+        No command can span slots, so the blocking read waits on one queue at a time, for
+        ``_CLUSTER_TURN`` seconds at most, taking the queues in turn.
+        """
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while True:
+            now = time.monotonic()
+            reclaim = now >= self._next_reclaim
+            if reclaim:
+                self._next_reclaim = now + self._settings.reclaim_interval
+            deliveries: list[Delivery] = []
+            next_due = -1
+            for keys in key_sets:
+                remaining = limit - len(deliveries)
+                if remaining <= 0:
+                    break
+                args: list[Any] = [self._group, self._consumer, remaining, int(reclaim), self._min_idle_ms]
+                args += [len(self._steps), _PROMOTE_BATCH, *self._take_wakes([keys])]
+                found, due = self._direct.run(_FETCH, keys.all, args)
+                deliveries += self._deliveries([keys], found)
+                if due >= 0:
+                    next_due = due if next_due < 0 else min(next_due, due)
+            if deliveries:
+                return deliveries
+            remaining_time = deadline - time.monotonic()
+            if remaining_time <= 0:
+                return []
+            wait = min(remaining_time, _CLUSTER_TURN)
+            if next_due >= 0:
+                wait = min(wait, next_due / 1000)
+            self._turn = (self._turn + 1) % len(key_sets)
+            if wait > 0.001:
+                deliveries = self._block([key_sets[self._turn]], limit, wait)
+                if deliveries:
+                    return deliveries
+
+    def _take_wakes(self, key_sets: list[QueueKeys]) -> list[Any]:
+        """The wake entries read for these queues, as (queue index, id) arguments of the fetch script."""
+        if not self._wakes:
+            return []
+        index_of = {keys.queue: index for index, keys in enumerate(key_sets)}
+        with self._lock:
+            taken = [(queue, entry) for queue, entry in self._wakes if queue in index_of]
+            self._wakes = [(queue, entry) for queue, entry in self._wakes if queue not in index_of]
+        return [value for queue, entry in taken for value in (index_of[queue], entry)]
+
     def _block(
         self, key_sets: list[QueueKeys], limit: int, wait: float, *, keep: bool = False
     ) -> list[Delivery]:
@@ -240,15 +296,16 @@ class RedisTransport:
             wakes = [(i, -1, keys.wake) for i, keys in enumerate(key_sets)]
             streams = {key: (i, band) for i, band, key in [*bands, *wakes]}
             args = ("XREADGROUP", "GROUP", self._group, self._consumer, "COUNT", limit, "BLOCK", block)
-            cached = (self._direct.pack(*args, "STREAMS", *streams, *[">"] * len(streams)), streams)
-            if keep:
+            direct = self._direct.node(key_sets[0].wake)  # one slot: a single Redis, or one queue
+            cached = (direct, direct.pack(*args, "STREAMS", *streams, *[">"] * len(streams)), streams)
+            if keep and not self._cluster:  # a cluster's slots may move to another node
                 if len(self._block_commands) >= 64:  # a few, unless the queues keep changing
                     self._block_commands.clear()
                 self._block_commands[cache_key] = cached
-        packed, streams = cached
+        direct, packed, streams = cached
         try:
-            reply = self._direct.call_packed(packed)
-        except self._response_error as exc:  # a stream deleted meanwhile: the script recreates it
+            reply = direct.call_packed(packed)
+        except self._response_error as exc:  # a stream deleted meanwhile (or a slot moved): the script looks
             log.debug("blocking read failed (%s); looking again", exc)
             self._block_again_until = 0.0
             return []
@@ -260,7 +317,7 @@ class RedisTransport:
                 if band < 0:
                     woken = True
                     with self._lock:
-                        self._wakes.extend((index, entry_id))
+                        self._wakes.append((key_sets[index].queue, entry_id))
                 else:
                     before = _field(fields, b"n") or b"0"
                     found.extend((index, band, entry_id, _field(fields, b"m"), before, 1))
