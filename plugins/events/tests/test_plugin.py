@@ -20,7 +20,7 @@ from celeriac_events import BrokerSink
 from celeriac_events import EventsConfig
 from celeriac_events import JsonlSink
 from celeriac_events import LogSink
-from celeriac_events import _sinks
+from celeriac_events import _wire
 from celeriac_events import encode_batch
 
 
@@ -93,7 +93,7 @@ def test_bad_settings_are_configuration_errors(section: dict[str, object], messa
 def test_both_encoders_give_the_same_json() -> None:
     events = [{"type": "task-failed", "uuid": "é", "exception": "ValueError('x')", "odd": {3}, "big": 2**70}]
     fast = encode_batch(events).body
-    slow = _sinks._stdlib_dumps(events)
+    slow = _wire._stdlib_dumps(events)
     assert json.loads(fast) == json.loads(slow)
     assert json.loads(fast)[0]["odd"] == "{3}"
     assert json.loads(fast)[0]["big"] == 2**70

@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import queue
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import final
@@ -34,11 +35,19 @@ def _routing_key(channel: str, envelope: Envelope | None) -> str:
     if kind == "fanout":
         return ""
     if kind == "topic":
-        # Celery routes events by type ("task.succeeded"); subscribers here bind to "#".
+        # Celery routes events by type ("task.succeeded", "task.multi"), named as kombu
+        # records it in properties.delivery_info; subscribers here bind to "#".
         if envelope is not None:
-            return str(envelope.headers.get("routing_key") or "celeriac.events")
+            return _named_key(envelope) or "celeriac.events"
         return "#"
     return channel
+
+
+def _named_key(envelope: Envelope) -> str:
+    info = envelope.properties.get("delivery_info")
+    if isinstance(info, Mapping) and info.get("routing_key"):
+        return str(info["routing_key"])
+    return str(envelope.headers.get("routing_key") or "")  # the older place, still honoured
 
 
 @final

@@ -21,16 +21,18 @@ from celeriac_events._hooks import make_sinks
 from celeriac_events._receiver import EventReceiver
 from celeriac_events._receiver import decode_events
 from celeriac_events._receiver import subscribe_events
-from celeriac_events._sinks import EVENT_CHANNEL
 from celeriac_events._sinks import BrokerSink
 from celeriac_events._sinks import JsonlSink
 from celeriac_events._sinks import LogSink
-from celeriac_events._sinks import encode_batch
 from celeriac_events._state import HEARTBEAT_EXPIRY
 from celeriac_events._state import ClusterState
 from celeriac_events._state import TaskInfo
 from celeriac_events._state import WorkerInfo
 from celeriac_events._step import BrokerSinkStep
+from celeriac_events._wire import EVENT_CHANNEL
+from celeriac_events._wire import encode_batch
+from celeriac_events._wire import encode_event
+from celeriac_events._wire import encode_events
 
 try:
     __version__ = _version("celeriac-events")
@@ -58,6 +60,8 @@ __all__ = [
     "celeriac_add_event_sinks",
     "decode_events",
     "encode_batch",
+    "encode_event",
+    "encode_events",
     "make_sinks",
     "subscribe_events",
 ]

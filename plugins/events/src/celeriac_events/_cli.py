@@ -14,9 +14,9 @@ from celeriac import Broadcaster
 from celeriac.errors import CeleriacError
 from celeriac_events._receiver import EventReceiver
 from celeriac_events._receiver import subscribe_events
-from celeriac_events._sinks import EVENT_CHANNEL
 from celeriac_events._state import ClusterState
 from celeriac_events._view import render
+from celeriac_events._wire import EVENT_CHANNEL
 
 #: Longest wait for events before the loop checks ``--duration`` again.
 _POLL = 0.5

@@ -12,8 +12,8 @@ from typing import final
 from celeriac import Broadcaster
 from celeriac import Envelope
 from celeriac import Subscription
-from celeriac_events._sinks import CONTENT_TYPE
-from celeriac_events._sinks import EVENT_CHANNEL
+from celeriac_events._wire import CONTENT_TYPE
+from celeriac_events._wire import EVENT_CHANNEL
 
 if TYPE_CHECKING:
     from celeriac.codec import Codec

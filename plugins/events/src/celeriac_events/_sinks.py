@@ -7,7 +7,6 @@ several threads, so it only buffers (or, for the log sink, hands the event to
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -22,51 +21,11 @@ from celeriac import Envelope
 from celeriac_events._buffer import BATCH_SIZE
 from celeriac_events._buffer import Event
 from celeriac_events._buffer import EventBuffer
+from celeriac_events._wire import EVENT_CHANNEL
+from celeriac_events._wire import dumps
+from celeriac_events._wire import encode_events
 
-#: The fan-out channel events travel on: Celery's event exchange.
-EVENT_CHANNEL = "celeryev"
-#: Events always travel as JSON, Celery's ``event_serializer`` default, whatever the task serializer.
-CONTENT_TYPE = "application/json"
 log = logging.getLogger("celeriac.events")
-
-
-def _stdlib_dumps(value: Any) -> bytes:
-    # repr() for anything JSON cannot carry: a monitoring event must never fail to encode.
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=repr).encode("utf-8")
-
-
-def _make_dumps() -> Callable[[Any], bytes]:
-    """orjson when installed (``celeriac-events[fast]``): encoding is most of an event's cost."""
-    try:
-        import orjson
-    except ImportError:
-        return _stdlib_dumps
-    options = orjson.OPT_NON_STR_KEYS
-
-    def dumps(value: Any) -> bytes:
-        try:
-            return orjson.dumps(value, default=repr, option=options)
-        except (TypeError, orjson.JSONEncodeError):  # e.g. integers past 64 bits
-            return _stdlib_dumps(value)
-
-    return dumps
-
-
-_dumps = _make_dumps()
-
-
-def encode_batch(events: Sequence[Event]) -> Envelope:
-    """One envelope whose body is the JSON list of ``events``.
-
-    A list body is what Celery's own event dispatcher sends for grouped events
-    (``task.multi``), so Celery's event receivers accept it too.
-    """
-    hostname = events[0].get("hostname") if events else None
-    return Envelope(
-        body=_dumps(list(events)),
-        content_type=CONTENT_TYPE,
-        headers={"hostname": hostname} if hostname else {},
-    )
 
 
 @final
@@ -74,11 +33,12 @@ class BrokerSink:
     """Broadcasts events in batches on the ``celeryev`` channel of a transport with fan-out.
 
     Every ``interval`` seconds (or once ``batch_size`` events wait) the buffered events go
-    out as one envelope. Events sent before a transport is bound are kept (up to
+    out in Celery's shapes (:func:`encode_events`): task events as one list per flush, worker
+    events one per message, each with its routing key. Events sent before a transport is bound are kept (up to
     ``max_buffer``) and go out once :meth:`bind` is called.
 
     :param transport: where to broadcast; ``None`` to bind one later.
-    :param encode: turns a batch into an envelope (default :func:`encode_batch`).
+    :param encode: turns a flush into envelopes (default :func:`encode_events`).
     """
 
     def __init__(
@@ -89,7 +49,7 @@ class BrokerSink:
         interval: float = 0.5,
         max_buffer: int = 10_000,
         batch_size: int = BATCH_SIZE,
-        encode: Callable[[Sequence[Event]], Envelope] = encode_batch,
+        encode: Callable[[Sequence[Event]], Sequence[Envelope]] = encode_events,
     ) -> None:
         self.channel = channel
         self._transport = transport
@@ -140,7 +100,8 @@ class BrokerSink:
 
     def _publish(self, events: list[Event]) -> None:
         assert self._transport is not None  # the buffer starts only once bound
-        self._transport.broadcast(self.channel, self._encode(events))
+        for envelope in self._encode(events):
+            self._transport.broadcast(self.channel, envelope)
 
 
 @final
@@ -180,7 +141,7 @@ class JsonlSink:
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("ab")
-        self._file.write(b"".join(_dumps(event) + b"\n" for event in events))
+        self._file.write(b"".join(dumps(event) + b"\n" for event in events))
         self._file.flush()
 
 
