@@ -7,11 +7,14 @@ import subprocess
 import time
 from typing import Any
 
+import pika
+import pika.exceptions
 import pytest
 
 from celeriac import Broadcaster
 from celeriac import Envelope
 from celeriac import Transport
+from celeriac_amqp import AmqpConfig
 from celeriac_amqp import _wire as wire
 from celeriac_amqp import make_transport
 
@@ -224,3 +227,46 @@ def test_reads_the_float_headers_py_amqp_sends(transport: Any, queue_name: str) 
     [delivery] = fetch_all(transport, queue_name, 1)
     assert dict(delivery.envelope.headers) == headers
     transport.ack([delivery])
+
+
+def test_quorum_queues_count_deliveries(amqp_url: str, queue_name: str) -> None:
+    transport = make_transport(amqp_url, make_config(queue_type="quorum"))
+    try:
+        transport.publish(queue_name, [env(b"q", id="q1")], delay=0.3)
+        transport.publish(queue_name, [env(b"p", id="p1")])
+        [first] = fetch_all(transport, queue_name, 1)
+        assert first.envelope.body == b"p" and first.delivery_count == 1
+        for expected in (2, 3):
+            transport.reject([first], requeue=True)
+            [first] = fetch_all(transport, queue_name, 1)
+            assert first.envelope.body == b"p" and first.delivery_count == expected  # x-delivery-count
+        transport.ack([first])
+        [later] = fetch_all(transport, queue_name, 1, timeout=10)
+        assert later.envelope.body == b"q" and later.delivery_count == 1
+        transport.ack([later])
+        assert transport.queue_length(queue_name) == 0
+    finally:
+        transport.close()
+    probe = pika_channel(amqp_url)
+    try:  # declared as a quorum queue: a classic redeclaration is refused
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker, match="x-queue-type"):
+            probe.queue_declare(queue_name, durable=True, arguments={"x-queue-type": "classic"})
+    finally:
+        probe.connection.close()
+    name, _ = wire.delay_queue(queue_name, 300, AmqpConfig())
+    delete_queues(amqp_url, [name])
+
+
+def test_queue_length_leaves_out_delayed_messages(transport: Any, queue_name: str) -> None:
+    transport.publish(queue_name, [env(b"later")], delay=30)
+    transport.publish(queue_name, [env(b"now")])
+    assert transport.queue_length(queue_name) == 1
+    assert transport.purge(queue_name) == 1
+    name, _ = wire.delay_queue(queue_name, 30000, transport.settings)
+    delete_queues(transport_url(transport), [name])
+
+
+def pika_channel(url: str) -> Any:
+    from .conftest import _parameters
+
+    return pika.BlockingConnection(_parameters(url)).channel()
