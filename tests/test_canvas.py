@@ -16,9 +16,14 @@ from celeriac.app import Celeriac
 from celeriac.canvas import Signature
 from celeriac.canvas import chain
 from celeriac.canvas import chord
+from celeriac.canvas import from_dict
 from celeriac.canvas import group
 from celeriac.canvas import signature
 from celeriac.errors import ChordError
+from celeriac.errors import Ignore
+from celeriac.result import AsyncResult
+from celeriac.result import GroupResult
+from celeriac.task import TaskCall
 from celeriac.testing import worker_thread
 
 
@@ -56,7 +61,26 @@ class Tasks:
         def const() -> str:
             return "const"
 
+        @app.task(name="t.plus_100", bind=True)
+        def plus_100(call: TaskCall, x: int) -> None:
+            call.replace(add.s(x, 100))
+
+        @app.task(name="t.fan_out", bind=True)
+        def fan_out(call: TaskCall, x: int) -> None:
+            call.replace(group(add.s(x, 1), add.s(x, 2)))
+
+        @app.task(name="t.spawn")
+        def spawn(n: int) -> int:
+            for i in range(n):
+                add.delay(i, i)
+            return n
+
+        @app.task(name="t.skip")
+        def skip() -> None:
+            raise Ignore()
+
         self.add, self.tsum, self.fail, self.record_error, self.const = add, tsum, fail, record_error, const
+        self.plus_100, self.fan_out, self.spawn, self.skip = plus_100, fan_out, spawn, skip
 
 
 @pytest.fixture
@@ -76,7 +100,8 @@ def test_signature_is_celerys_dict(app: Celeriac, tasks: Tasks) -> None:
     }
     again = signature(sig.to_dict(), app=app)
     assert again == sig
-    assert sig.clone((3,)).args == (2, 3)
+    assert sig.clone((3,)).args == (3, 2)  # partial arguments come first, as in Celery
+    assert tasks.add.si(1, 1).clone((3,)).args == (1, 1)  # immutable: none added
     assert tasks.add.si(1, 1).immutable
 
 
@@ -202,3 +227,125 @@ def test_chord_needs_a_counting_result_store(tasks: Tasks, app: Celeriac) -> Non
     body = Signature(task="t.tsum", app=off)
     with pytest.raises(Exception, match="chords need a result store"):
         chord([Signature(task="t.add", args=(1, 1), app=off)], body).delay()
+
+
+# --- nesting ---------------------------------------------------------------------------
+
+
+def test_a_group_followed_by_a_task_in_a_chain_becomes_a_chord(app: Celeriac, tasks: Tasks) -> None:
+    workflow = chain(
+        tasks.add.s(1, 1), group(tasks.add.s(1), tasks.add.s(2)), tasks.tsum.s(), tasks.add.s(10)
+    )
+    assert [type(step).__name__ for step in workflow.tasks] == ["Signature", "Chord", "Signature"]
+    with worker_thread(app, concurrency=2):
+        result = workflow.delay()
+        assert result.get(timeout=10) == 17  # add(tsum([add(2, 1), add(2, 2)]), 10)
+        assert result.parent.get(timeout=1) == 7
+        header = result.parent.parent
+        assert isinstance(header, GroupResult)
+        assert header.get(timeout=1) == [3, 4]
+        assert header.parent.get(timeout=1) == 2
+
+
+def test_a_chain_can_end_in_a_group(app: Celeriac, tasks: Tasks) -> None:
+    with worker_thread(app):
+        result = (tasks.add.s(1, 1) | group(tasks.add.s(10), tasks.add.s(20))).delay()
+        assert isinstance(result, GroupResult)
+        assert result.get(timeout=10) == [12, 22]
+        assert result.parent.get(timeout=1) == 2
+
+
+def test_chords_of_chains_and_chains_of_chords(app: Celeriac, tasks: Tasks) -> None:
+    header = [tasks.add.s(1, 1) | tasks.add.s(1), tasks.add.s(2, 2) | tasks.add.s(2)]
+    with worker_thread(app, concurrency=2):
+        assert chord(header, tasks.tsum.s()).delay().get(timeout=10) == 9  # tsum([3, 6])
+        # tsum([3, 6]) = 9 -> add(9, 1) = 10 -> the second chord's header task is add(10, 5).
+        two = chain(chord(header, tasks.tsum.s()), tasks.add.s(1), chord([tasks.add.s(5)], tasks.tsum.s()))
+        assert two.delay().get(timeout=10) == 15
+
+
+def test_a_chords_body_can_be_a_chain(app: Celeriac, tasks: Tasks) -> None:
+    with worker_thread(app, concurrency=2):
+        result = chord([tasks.add.s(1, 1), tasks.add.s(2, 2)], tasks.tsum.s() | tasks.add.s(100)).delay()
+        assert result.get(timeout=10) == 106
+        assert result.parent.get(timeout=1) == 6
+
+
+def test_a_group_of_chords_and_chains(app: Celeriac, tasks: Tasks) -> None:
+    with worker_thread(app, concurrency=2):
+        result = group(
+            chord([tasks.add.s(1, 1), tasks.add.s(2, 2)], tasks.tsum.s()), tasks.add.s(3, 3) | tasks.add.s(1)
+        ).delay()
+        assert result.get(timeout=10) == [6, 7]
+        # ... and as a chord's header: the inner chord's body counts for the outer chord.
+        outer = chord([chord([tasks.add.s(1, 1)], tasks.tsum.s()), tasks.add.s(5, 5)], tasks.tsum.s()).delay()
+        assert outer.get(timeout=10) == 12
+
+
+def test_every_primitive_round_trips_through_celerys_dict(app: Celeriac, tasks: Tasks) -> None:
+    workflow = chain(
+        tasks.add.s(1, 1),
+        group(tasks.add.s(1), tasks.add.s(2) | tasks.add.s(3)),
+        tasks.tsum.s().set(queue="q"),
+        chord([tasks.add.s(1)], tasks.tsum.s() | tasks.add.s(1)),
+    )
+    data = workflow.to_dict()
+    assert data["subtask_type"] == "chain"
+    assert data["kwargs"]["tasks"][1]["subtask_type"] == "chord"
+    assert data["kwargs"]["tasks"][1]["kwargs"]["header"]["subtask_type"] == "group"
+    assert from_dict(data, app) == workflow
+    # Celery may send a chord's header as a plain list of signatures.
+    listed = {**data["kwargs"]["tasks"][1]}
+    listed["kwargs"] = {**listed["kwargs"], "header": listed["kwargs"]["header"]["kwargs"]["tasks"]}
+    assert from_dict(listed, app) == workflow.tasks[1]
+
+
+def test_a_group_cannot_directly_follow_a_group(tasks: Tasks) -> None:
+    with pytest.raises(TypeError, match="must be followed by a task"):
+        chain(group(tasks.add.s(1, 1)), group(tasks.add.s(1)))
+    with pytest.raises(TypeError, match="cannot be a member of a group"):
+        group(group(tasks.add.s(1, 1)), tasks.add.s(1, 1))
+
+
+# --- replace, children -----------------------------------------------------------------
+
+
+def test_replace_hands_over_the_id_the_chain_and_chord_membership(app: Celeriac, tasks: Tasks) -> None:
+    with worker_thread(app, concurrency=2):
+        replaced = tasks.plus_100.delay(1)
+        assert replaced.get(timeout=10) == 101  # the caller's result is the replacement's
+        assert (tasks.plus_100.s(1) | tasks.add.s(1)).delay().get(timeout=10) == 102
+        assert chord([tasks.plus_100.s(1), tasks.add.s(1, 1)], tasks.tsum.s()).delay().get(timeout=10) == 103
+        assert tasks.fan_out.delay(5).get(timeout=10) == [6, 7]  # a group is gathered into a list
+
+
+def test_replace_keeps_callbacks(app: Celeriac, tasks: Tasks) -> None:
+    with worker_thread(app):
+        first = tasks.plus_100.s(1).link(tasks.add.s(1000).set(task_id="after-replace")).delay()
+        assert first.get(timeout=10) == 101
+        assert app.AsyncResult("after-replace").get(timeout=10) == 1101
+
+
+def test_replace_needs_a_worker(app: Celeriac, tasks: Tasks) -> None:
+    with pytest.raises(RuntimeError, match="needs a worker"):
+        tasks.plus_100.apply((1,))
+
+
+def test_children_and_collect_walk_what_a_task_sent(app: Celeriac, tasks: Tasks) -> None:
+    with worker_thread(app, concurrency=2):
+        parent = tasks.spawn.delay(3)
+        assert parent.get(timeout=10) == 3
+        children = parent.children
+        assert children is not None and len(children) == 3
+        assert all(isinstance(child, AsyncResult) for child in children)
+        collected = [value for _, value in parent.collect(timeout=10)]
+        assert collected == [3, 0, 2, 4]
+    assert tasks.add.delay(1, 1).children is None  # not finished (no worker): unknown yet
+
+
+def test_an_ignored_task_starts_no_next_step_but_fails_its_chord(app: Celeriac, tasks: Tasks) -> None:
+    with worker_thread(app):
+        last = (tasks.skip.si() | tasks.const.si().set(task_id="never")).delay()
+        with pytest.raises(ChordError, match="ended missing"):
+            chord([tasks.skip.si(), tasks.add.s(1, 1)], tasks.tsum.s()).delay().get(timeout=10)
+        assert last.state == states.PENDING

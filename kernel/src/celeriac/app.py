@@ -45,6 +45,7 @@ from celeriac.result import AsyncResult
 from celeriac.result import GroupResult
 from celeriac.result import ResultHandle
 from celeriac.result_meta import ResultEncoder
+from celeriac.running import CURRENT
 from celeriac.task import Task
 from celeriac.task import TaskOptions
 
@@ -328,6 +329,11 @@ class Celeriac:
         elif isinstance(expires, dt.datetime) and expires.tzinfo is None:
             expires = expires.replace(tzinfo=dt.UTC)
         task_id = task_id or str(uuid.uuid4())
+        if parent_id is None and (run := CURRENT.get()) is not None:
+            # Sent by a running task: its child, in the same tree (Celery's parent/root ids).
+            parent_id = run.request.id
+            root_id = root_id or run.request.message.root_id or run.request.id
+            run.children.append(task_id)
         return TaskMessage(
             id=task_id,
             task=name,

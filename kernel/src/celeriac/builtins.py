@@ -1,4 +1,5 @@
-"""Tasks every app has: ``celery.map`` and ``celery.starmap``, named as in Celery."""
+"""Tasks every app has, named as in Celery: ``celery.map``, ``celery.starmap`` and
+``celery.accumulate`` (which gathers a replacing group's results)."""
 
 from __future__ import annotations
 
@@ -23,5 +24,10 @@ def register_builtins(app: Celeriac) -> None:
         target = app.tasks[Signature.from_dict(task).task]
         return [target(*args) for args in it]
 
+    def accumulate(*args: Any, index: int | None = None) -> Any:
+        """Its arguments, or the one at ``index``: a chord body that just hands on the results."""
+        return args[index] if index is not None else list(args)
+
     app.task(name="celery.map")(run_map)
+    app.task(name="celery.accumulate")(accumulate)
     app.task(name="celery.starmap")(run_starmap)

@@ -1,11 +1,14 @@
 """Workflows: signatures, chain, group and chord, encoded in protocol 2's ``embed`` as Celery does.
 
-A signature is a task call waiting to happen, serialisable as Celery's dict (``task``,
-``args``, ``kwargs``, ``options``, ``subtask_type``, ``immutable``). A chain travels in the
-first task's message as ``embed.chain``, reversed (the next task last); each worker pops
-the next step when its task succeeds. A chord's header tasks carry the body in
-``embed.chord`` and the group id; the result store counts finished parts atomically, and the
-worker that finishes the last part publishes the body exactly once.
+Every primitive is serialisable as Celery's dict (``task``, ``args``, ``kwargs``,
+``options``, ``subtask_type``, ``immutable``), and the four nest: a chain's steps may be
+groups and chords, a group's members chains and chords, a chord's header chains and its
+body a chain. A chain travels in its first task's message as ``embed.chain``, reversed
+(the next step last); each worker starts the next step when its task succeeds. A group
+member's final task carries the group id and index, and in a chord the body, in
+``embed.chord``; the result store counts finished parts atomically, and the worker that
+finishes the last part starts the body exactly once. How a primitive becomes messages is
+in :mod:`celeriac.dispatch`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from collections.abc import Iterator
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import TypeAlias
+from typing import cast
 
 from attrs import evolve
 from attrs import field
@@ -33,16 +38,45 @@ if TYPE_CHECKING:
 #: Options a signature may carry that apply_async understands; the rest are kept as they came.
 CALL_OPTIONS = ("countdown", "eta", "expires", "priority", "headers")
 
+#: Options that place a task in a workflow; they belong to one call and are not inherited.
+MEMBERSHIP_OPTIONS = ("task_id", "group_id", "group_index", "chord", "chord_size", "chain")
+
 
 def _tuple(value: Any) -> tuple[Any, ...]:
     return tuple(value) if value is not None else ()
 
 
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class _Sending:
+    """What every primitive shares: ``delay``, ``apply_async`` and ``|``."""
+
+    def delay(self, *args: Any, **kwargs: Any) -> Any:
+        return self.apply_async(args, kwargs)
+
+    def apply_async(
+        self, args: Iterable[Any] = (), kwargs: Mapping[str, Any] | None = None, **options: Any
+    ) -> Any:
+        """Send the workflow, ``args`` prepended to its first tasks' (Celery's partial
+        arguments); returns its result (the last task's, a GroupResult for a group)."""
+        from celeriac.dispatch import send
+
+        node = cast("Canvas", self)
+        app = _app_of(node, options.pop("app", None))
+        return send(app, node.clone(args, kwargs, **options))
+
+    def __or__(self, other: Canvas) -> Chain:
+        return chain(cast("Canvas", self), other)
+
+
 @frozen(kw_only=True)
-class Signature:
+class Signature(_Sending):
     """One task call with arguments and options, not yet sent.
 
-    :param immutable: when True, a chain does not prepend the previous result to ``args``.
+    :param immutable: when True, neither a chain's previous result nor partial arguments
+        are added to ``args``.
     """
 
     task: str
@@ -61,10 +95,13 @@ class Signature:
     def clone(
         self, args: Iterable[Any] = (), kwargs: Mapping[str, Any] | None = None, **options: Any
     ) -> Signature:
-        """A copy with ``args`` appended (partial application) and kwargs and options merged."""
+        """A copy with ``args`` prepended and ``kwargs`` merged, as Celery's partials
+        (``add.s(2).delay(3)`` runs ``add(3, 2)``), unless immutable; options merged."""
+        if self.immutable:
+            return evolve(self, options={**self.options, **options})
         return evolve(
             self,
-            args=(*self.args, *args),
+            args=(*args, *self.args),
             kwargs={**self.kwargs, **(kwargs or {})},
             options={**self.options, **options},
         )
@@ -81,18 +118,32 @@ class Signature:
         """Run ``errback`` with this task's id when it fails."""
         return self.set(link_error=[*_sequence(self.options.get("link_error")), errback])
 
-    def __or__(self, other: Signature | Chain) -> Chain:
-        return chain(self, other)
+    def freeze(self) -> Signature:
+        """This call with its task id fixed, so its result can be known before it is sent."""
+        return self if self.options.get("task_id") else self.set(task_id=_new_id())
+
+    @property
+    def id(self) -> str:
+        """The task id (of a frozen signature)."""
+        return str(self.options["task_id"])
+
+    def set_final(self, **options: Any) -> Signature:
+        """Set options on the task whose result is the workflow's (here, this one); callbacks
+        are added to its own."""
+        merged = dict(options)
+        for key in ("link", "link_error"):
+            if key in options:
+                merged[key] = [*_sequence(self.options.get(key)), *options[key]]
+        return self.set(**merged)
 
     # --- wire -------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         """Celery's signature dict."""
         options = {key: value for key, value in self.options.items() if key not in ("link", "link_error")}
-        if self.options.get("link"):
-            options["link"] = [s.to_dict() for s in self.options["link"]]
-        if self.options.get("link_error"):
-            options["link_error"] = [s.to_dict() for s in self.options["link_error"]]
+        for key in ("link", "link_error"):
+            if self.options.get(key):
+                options[key] = [_dict(s) for s in _sequence(self.options[key])]
         return {
             "task": self.task,
             "args": list(self.args),
@@ -104,10 +155,11 @@ class Signature:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], app: Celeriac | None = None) -> Signature:
+        """A plain signature from Celery's dict (see :func:`from_dict` for any primitive)."""
         options = dict(data.get("options") or {})
         for key in ("link", "link_error"):
             if options.get(key):
-                options[key] = [cls.from_dict(s, app) for s in _sequence(options[key])]
+                options[key] = [from_dict(s, app) for s in _sequence(options[key])]
         return cls(
             task=data["task"],
             args=data.get("args") or (),
@@ -116,22 +168,6 @@ class Signature:
             immutable=bool(data.get("immutable", False)),
             app=app,
         )
-
-    # --- sending ----------------------------------------------------------------------
-
-    def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
-        return self.apply_async(args, kwargs)
-
-    def apply_async(
-        self, args: Iterable[Any] = (), kwargs: Mapping[str, Any] | None = None, **options: Any
-    ) -> AsyncResult:
-        """Send this call (with ``args`` appended and options merged)."""
-        app = _app_of(self, options.pop("app", None))
-        sig = self.clone(args, kwargs, **options)
-        task_id = sig.options.get("task_id") or str(uuid.uuid4())
-        sig = sig.set(task_id=task_id)
-        app.send_message(sig.message(app))
-        return app.AsyncResult(task_id)
 
     def message(
         self,
@@ -142,14 +178,15 @@ class Signature:
         embed: Embed | None = None,
     ) -> tuple[TaskMessage, str | None]:
         """The protocol 2 message for this call and the queue it goes to (None: the task's)."""
-        task_id = self.options.get("task_id") or str(uuid.uuid4())
+        task_id = self.options.get("task_id") or _new_id()
         links = _sequence(self.options.get("link"))
         errors = _sequence(self.options.get("link_error"))
         base = embed or Embed()
         embed = evolve(
             base,
-            callbacks=(*(base.callbacks or ()), *(s.to_dict() for s in links)) or None,
-            errbacks=(*(base.errbacks or ()), *(s.to_dict() for s in errors)) or None,
+            callbacks=(*(base.callbacks or ()), *(_dict(s) for s in links)) or None,
+            errbacks=(*(base.errbacks or ()), *(_dict(s) for s in errors)) or None,
+            chord=base.chord or self.options.get("chord"),
         )
         message = app.build_message(
             self.task,
@@ -166,127 +203,151 @@ class Signature:
         return message, self.options.get("queue")
 
 
-@frozen
-class Chain:
-    """Tasks run one after another, each given the previous result (unless immutable)."""
+@frozen(kw_only=True)
+class Chain(_Sending):
+    """Steps run one after another, each given the previous result (unless immutable).
 
-    tasks: tuple[Signature, ...]
+    Steps are signatures, groups and chords; nested chains are flattened, and a group
+    followed by another step becomes a chord, as in Celery.
+    """
 
-    def __or__(self, other: Signature | Chain) -> Chain:
-        return chain(self, other)
+    tasks: tuple[Signature | Group | Chord, ...]
+    options: Mapping[str, Any] = field(factory=dict)
 
-    def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
-        return self.apply_async(args, kwargs)
-
-    def apply_async(
+    def clone(
         self, args: Iterable[Any] = (), kwargs: Mapping[str, Any] | None = None, **options: Any
-    ) -> AsyncResult:
-        """Send the first task, carrying the rest; returns the last task's result, whose
-        ``parent`` chain walks back to the first."""
-        app = _app_of(self.tasks[0], options.pop("app", None))
-        steps = [s.set(task_id=s.options.get("task_id") or str(uuid.uuid4())) for s in self.tasks]
-        first = steps[0].clone(args, kwargs, **options)
-        root_id = first.options["task_id"]
-        rest = tuple(s.to_dict() for s in reversed(steps[1:])) or None
-        message, queue = first.message(app, root_id=root_id, embed=Embed(chain=rest))
-        app.send_message((message, queue))
-        result: AsyncResult | None = None
-        for step in steps:
-            result = app.AsyncResult(step.options["task_id"], parent=result)
-        assert result is not None
-        return result
+    ) -> Chain:
+        """Partial arguments and options go to the first step."""
+        first = self.tasks[0].clone(args, kwargs, **options)
+        return evolve(self, tasks=(first, *self.tasks[1:]))
+
+    def freeze(self) -> Chain:
+        return evolve(self, tasks=tuple(step.freeze() for step in self.tasks))
+
+    @property
+    def id(self) -> str:
+        """The id of the last step's result, which is the chain's."""
+        return self.tasks[-1].id
+
+    def set_final(self, **options: Any) -> Chain:
+        """Set options on the last step's final task."""
+        return evolve(self, tasks=(*self.tasks[:-1], self.tasks[-1].set_final(**options)))
+
+    def set(self, **options: Any) -> Chain:
+        return evolve(self, options={**self.options, **options})
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "task": "celery.chain",
             "args": [],
             "kwargs": {"tasks": [s.to_dict() for s in self.tasks]},
-            "options": {},
+            "options": dict(self.options),
             "subtask_type": "chain",
             "immutable": False,
         }
 
 
-@frozen
-class Group:
-    """Tasks run in parallel; their results come back together as a GroupResult."""
+@frozen(kw_only=True)
+class Group(_Sending):
+    """Members run in parallel; their results come back together as a GroupResult.
 
-    tasks: tuple[Signature, ...]
+    Members are signatures, chains (the chain's last result is the member's) and chords.
+    """
 
-    def __iter__(self) -> Iterator[Signature]:
+    tasks: tuple[Signature | Chain | Chord, ...]
+    options: Mapping[str, Any] = field(factory=dict)
+
+    def __iter__(self) -> Iterator[Signature | Chain | Chord]:
         return iter(self.tasks)
 
     def __len__(self) -> int:
         return len(self.tasks)
 
-    def delay(self, *args: Any, **kwargs: Any) -> GroupResult:
-        return self.apply_async(args, kwargs)
+    def clone(
+        self, args: Iterable[Any] = (), kwargs: Mapping[str, Any] | None = None, **options: Any
+    ) -> Group:
+        """Partial arguments and options go to every member; a ``group_id`` to the group."""
+        group_id = options.pop("group_id", None)
+        members = tuple(task.clone(args, kwargs, **options) for task in self.tasks)
+        mine = {**self.options, "group_id": group_id} if group_id else self.options
+        return evolve(self, tasks=members, options=mine)
 
-    def apply_async(
-        self,
-        args: Iterable[Any] = (),
-        kwargs: Mapping[str, Any] | None = None,
-        *,
-        group_id: str | None = None,
-        chord: Signature | None = None,
-        **options: Any,
-    ) -> GroupResult:
-        """Publish every task, batched per queue (one round trip each where the transport
-        allows), and save the group so ``GroupResult.restore(id)`` works."""
-        from celeriac.result import GroupResult
+    def freeze(self) -> Group:
+        group_id = self.options.get("group_id") or _new_id()
+        return evolve(
+            self,
+            tasks=tuple(task.freeze() for task in self.tasks),
+            options={**self.options, "group_id": group_id},
+        )
 
-        if not self.tasks:
-            raise ValueError("a group needs at least one task")
-        app = _app_of(self.tasks[0], options.pop("app", None))
-        group_id = group_id or str(uuid.uuid4())
-        extra = tuple(args)
-        members = [
-            task.clone(extra, kwargs, **options).set(
-                task_id=task.options.get("task_id") or str(uuid.uuid4()), group_id=group_id, group_index=index
-            )
-            for index, task in enumerate(self.tasks)
-        ]
-        chord_embed = Embed(chord=chord.to_dict()) if chord is not None else None
-        result = GroupResult(group_id, [app.AsyncResult(m.options["task_id"]) for m in members], app)
-        if app.result_store_url is not None:
-            result.save()
-        app.send_messages([m.message(app, embed=chord_embed) for m in members])
-        return result
+    @property
+    def id(self) -> str:
+        return str(self.options["group_id"])
+
+    def set_final(self, **options: Any) -> Group:
+        raise TypeError("a group cannot be a member of a group or a chord's header; use its tasks instead")
+
+    def set(self, **options: Any) -> Group:
+        return evolve(self, options={**self.options, **options})
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "task": "celery.group",
             "args": [],
             "kwargs": {"tasks": [s.to_dict() for s in self.tasks]},
-            "options": {},
+            "options": dict(self.options),
             "subtask_type": "group",
             "immutable": False,
         }
 
 
-@frozen
-class Chord:
-    """A group (the header) whose results, in order, are passed to one more task (the body).
+@frozen(kw_only=True)
+class Chord(_Sending):
+    """A group (the header) whose results, in order, are passed to the body.
 
-    The body runs exactly once, after every header task finished; if one failed, the body
-    is not run: its result becomes a ChordError naming the failed task, and its errbacks run.
+    The body runs exactly once, after every header member finished; if one failed, the
+    body is not run: its result becomes a ChordError naming the failed task, and its
+    errbacks run. The body is a signature or a chain.
     """
 
     header: Group
-    body: Signature
+    body: Signature | Chain
+    options: Mapping[str, Any] = field(factory=dict)
 
-    def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
-        return self.apply_async(args, kwargs)
-
-    def apply_async(
+    def clone(
         self, args: Iterable[Any] = (), kwargs: Mapping[str, Any] | None = None, **options: Any
-    ) -> AsyncResult:
-        app = _app_of(self.body, options.pop("app", None))
-        app.require_chord_support()
-        body = self.body.set(task_id=self.body.options.get("task_id") or str(uuid.uuid4()))
-        body = body.set(chord_size=len(self.header))
-        header_result = self.header.apply_async(args, kwargs, chord=body, app=app, **options)
-        return app.AsyncResult(body.options["task_id"], parent=header_result)
+    ) -> Chord:
+        """Partial arguments and options go to the header's members."""
+        return evolve(self, header=self.header.clone(args, kwargs, **options))
+
+    def freeze(self) -> Chord:
+        return evolve(self, header=self.header.freeze(), body=self.body.freeze())
+
+    @property
+    def id(self) -> str:
+        """The body's result id, which is the chord's."""
+        return self.body.id
+
+    def set_final(self, **options: Any) -> Chord:
+        """Set options on the body's final task."""
+        return evolve(self, body=self.body.set_final(**options))
+
+    def set(self, **options: Any) -> Chord:
+        return evolve(self, options={**self.options, **options})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": "celery.chord",
+            "args": [],
+            "kwargs": {"header": self.header.to_dict(), "body": self.body.to_dict(), "kwargs": {}},
+            "options": dict(self.options),
+            "subtask_type": "chord",
+            "immutable": False,
+        }
+
+
+#: Any workflow primitive.
+Canvas: TypeAlias = Signature | Chain | Group | Chord
 
 
 def signature(
@@ -298,7 +359,7 @@ def signature(
     immutable: bool = False,
     **options: Any,
 ) -> Signature:
-    """A signature by task name (or from Celery's dict)."""
+    """A signature by task name (or from Celery's dict of a plain signature)."""
     if isinstance(task, Mapping):
         return Signature.from_dict(task, app)
     return Signature(
@@ -306,27 +367,62 @@ def signature(
     )
 
 
-def chain(*tasks: Signature | Chain) -> Chain:
-    """``chain(a.s(), b.s())`` or ``a.s() | b.s()``; nested chains are flattened."""
-    flat: list[Signature] = []
+def from_dict(data: Mapping[str, Any], app: Celeriac | None = None) -> Canvas:
+    """Any primitive from Celery's dict, by its ``subtask_type``."""
+    kind = data.get("subtask_type")
+    options = dict(data.get("options") or {})
+    kwargs = data.get("kwargs") or {}
+    if kind == "chain":
+        return evolve(chain(*(from_dict(t, app) for t in kwargs["tasks"])), options=options)
+    if kind == "group":
+        return Group(tasks=tuple(_member(from_dict(t, app)) for t in kwargs["tasks"]), options=options)
+    if kind == "chord":
+        header = kwargs["header"]
+        members = header["kwargs"]["tasks"] if isinstance(header, Mapping) else header
+        body = from_dict(kwargs["body"], app)
+        if not isinstance(body, Signature | Chain):
+            raise TypeError(f"a chord's body must be a signature or a chain, not {type(body).__name__}")
+        return Chord(header=group(from_dict(t, app) for t in members), body=body, options=options)
+    return Signature.from_dict(data, app)
+
+
+def chain(*tasks: Canvas) -> Chain:
+    """``chain(a.s(), b.s())`` or ``a.s() | b.s()``; nested chains are flattened and a group
+    followed by another step becomes a chord whose body is that step (as in Celery)."""
+    flat: list[Signature | Group | Chord] = []
     for task in tasks:
         flat.extend(task.tasks if isinstance(task, Chain) else (task,))
     if not flat:
         raise ValueError("a chain needs at least one task")
-    return Chain(tuple(flat))
+    steps: list[Signature | Group | Chord] = []
+    for step in flat:
+        previous = steps[-1] if steps else None
+        if isinstance(previous, Group):
+            if not isinstance(step, Signature):
+                raise TypeError(
+                    f"a group in a chain must be followed by a task, not a {type(step).__name__.lower()}: "
+                    "put a task between them"
+                )
+            steps[-1] = Chord(header=previous, body=step)
+        else:
+            steps.append(step)
+    return Chain(tasks=tuple(steps))
 
 
-def group(*tasks: Signature | Iterable[Signature]) -> Group:
+def group(*tasks: Canvas | Iterable[Canvas]) -> Group:
     """``group(a.s(1), a.s(2))`` or ``group(a.s(i) for i in range(10))``."""
-    flat: list[Signature] = []
+    flat: list[Signature | Chain | Chord] = []
     for task in tasks:
-        flat.extend((task,) if isinstance(task, Signature) else task)
-    return Group(tuple(flat))
+        if isinstance(task, Signature | Chain | Group | Chord):
+            flat.append(_member(task))
+        else:
+            flat.extend(_member(t) for t in task)
+    return Group(tasks=tuple(flat))
 
 
-def chord(header: Group | Iterable[Signature], body: Signature) -> Chord:
+def chord(header: Group | Iterable[Canvas], body: Signature | Chain) -> Chord:
     """``chord(group(...), body)``: the body gets the list of the header's results."""
-    return Chord(header if isinstance(header, Group) else group(header), body)
+    return Chord(header=header if isinstance(header, Group) else group(header), body=body)
 
 
 def chunks(sig: Signature, items: Iterable[Any], size: int) -> Group:
@@ -334,10 +430,10 @@ def chunks(sig: Signature, items: Iterable[Any], size: int) -> Group:
     if size < 1:
         raise ValueError("chunk size must be at least 1")
     iterator = iter(items)
-    parts = []
+    parts: list[Signature | Chain | Chord] = []
     while batch := list(itertools.islice(iterator, size)):
         parts.append(starmap(sig, batch))
-    return Group(tuple(parts))
+    return Group(tasks=tuple(parts))
 
 
 def xmap(sig: Signature, items: Iterable[Any]) -> Signature:
@@ -352,14 +448,66 @@ def starmap(sig: Signature, items: Iterable[Iterable[Any]]) -> Signature:
     )
 
 
+def _member(task: Canvas) -> Signature | Chain | Chord:
+    if isinstance(task, Group):
+        raise TypeError("a group cannot be a member of a group or a chord's header; use its tasks instead")
+    return task
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value.to_dict() if isinstance(value, Signature | Chain | Group | Chord) else dict(value)
+
+
 def _sequence(value: Any) -> list[Any]:
     if value is None:
         return []
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
-def _app_of(sig: Signature, app: Celeriac | None) -> Celeriac:
-    found = app or sig.app
+def app_of(node: Canvas) -> Celeriac | None:
+    """The app a primitive was built with: its first task's."""
+    if isinstance(node, Signature):
+        return node.app
+    if isinstance(node, Chord):
+        return app_of(node.body) or app_of(node.header)
+    for task in node.tasks:
+        found = app_of(task)
+        if found is not None:
+            return found
+    return None
+
+
+def _app_of(node: Canvas, app: Celeriac | None) -> Celeriac:
+    found = app or app_of(node)
     if found is None:
-        raise ValueError(f"signature {sig.task!r} has no app: build it with task.s(...) or pass app=")
+        name = node.task if isinstance(node, Signature) else type(node).__name__.lower()
+        raise ValueError(f"signature {name!r} has no app: build it with task.s(...) or pass app=")
     return found
+
+
+def final_task(node: Canvas) -> Signature:
+    """The task whose result is the workflow's: the last step's, the body's."""
+    if isinstance(node, Signature):
+        return node
+    if isinstance(node, Chain):
+        return final_task(node.tasks[-1])
+    if isinstance(node, Chord):
+        return final_task(node.body)
+    raise TypeError("a group has no single final task")
+
+
+def result_of(node: Canvas, app: Celeriac, parent: AsyncResult | GroupResult | None = None) -> Any:
+    """The result handle of a frozen primitive: what ``apply_async`` returns."""
+    from celeriac.result import AsyncResult
+    from celeriac.result import GroupResult
+
+    if isinstance(node, Signature):
+        return AsyncResult(node.id, app, parent=parent)
+    if isinstance(node, Chain):
+        result = parent
+        for step in node.tasks:
+            result = result_of(step, app, result)
+        return result
+    if isinstance(node, Group):
+        return GroupResult(node.id, [result_of(task, app) for task in node.tasks], app, parent=parent)
+    return result_of(node.body, app, result_of(node.header, app, parent))

@@ -97,3 +97,7 @@ class WorkerLostError(CeleriacError):
 
 class Ignore(CeleriacError):  # noqa: N818 - control flow, named for the intent
     """Raised by a task to leave its state untouched and just acknowledge the message."""
+
+
+class Replaced(Ignore):
+    """Raised by ``self.replace(sig)``: the task's result, workflow and id passed to ``sig``."""

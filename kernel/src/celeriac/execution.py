@@ -12,15 +12,20 @@ import os
 import time
 import traceback
 from collections.abc import Container
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
 
 from celeriac import states
 from celeriac.errors import Ignore
+from celeriac.errors import Replaced
 from celeriac.errors import Retry
 from celeriac.outcome import Disposition
 from celeriac.outcome import Outcome
 from celeriac.request import TaskRequest
+from celeriac.running import children_meta
+from celeriac.running import running
+from celeriac.workflow import after_task
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
@@ -40,43 +45,73 @@ class Executor:
         self.stores_results = app.result_store_url is not None
 
     def __call__(self, request: TaskRequest) -> Outcome:
+        """Run ``request`` here: :meth:`begin`, the task function, :meth:`finish`."""
+        early = self.begin(request)
+        if early is not None:
+            return early
         task = self.app.tasks[request.task]
-        lifecycle = self.lifecycle
-        if request.id in self.revoked:
-            self._store(request, states.REVOKED, "revoked", None)
-            lifecycle.task_revoked(request, "revoked", {"expired": False})
-            if not request.message.embed.empty:
-                from celeriac.workflow import after_task
-
-                after_task(self.app, request, states.REVOKED, None)
-            return Outcome(request=request, state=states.REVOKED, reason="revoked")
-        lifecycle.task_prerun(task, request)
-        if task.options.track_started:
-            self._store(request, states.STARTED, {"pid": os.getpid(), "hostname": request.hostname}, None)
         started = time.perf_counter()
         retval: Any = None
+        error: Exception | None = None
+        with running(request) as run:
+            try:
+                retval = task.run(request)
+                if inspect.iscoroutine(retval):
+                    retval.close()
+                    raise TypeError(
+                        f"{task.name} is an async def task; run it on the asyncio pool (-P asyncio)"
+                    )
+            except Exception as exc:
+                retval, error = None, exc
+        return self.finish(request, retval, error, time.perf_counter() - started, run.children)
+
+    def begin(self, request: TaskRequest) -> Outcome | None:
+        """Before the task function: hooks and STARTED. An outcome means: do not run it.
+
+        Pools that run the function themselves (an awaited coroutine) call this, the
+        function inside :func:`~celeriac.running.running`, then :meth:`finish`.
+        """
+        if request.id in self.revoked:
+            self._store(request, states.REVOKED, "revoked", None)
+            self.lifecycle.task_revoked(request, "revoked", {"expired": False})
+            if not request.message.embed.empty:
+                after_task(self.app, request, states.REVOKED, None)
+            return Outcome(request=request, state=states.REVOKED, reason="revoked")
+        task = self.app.tasks[request.task]
+        self.lifecycle.task_prerun(task, request)
+        if task.options.track_started:
+            self._store(request, states.STARTED, {"pid": os.getpid(), "hostname": request.hostname}, None)
+        return None
+
+    def finish(
+        self,
+        request: TaskRequest,
+        retval: Any,
+        error: Exception | None,
+        runtime: float,
+        children: Sequence[str] = (),
+    ) -> Outcome:
+        """After the task function: record what it returned (``retval``) or raised (``error``),
+        continue its workflow and say what becomes of the message."""
+        task = self.app.tasks[request.task]
+        lifecycle = self.lifecycle
         reason: str | None = None
         trace: str | None = None
-        try:
-            retval = task.run(request)
-            if inspect.iscoroutine(retval):
-                retval.close()
-                raise TypeError(f"{task.name} is an async def task; run it on the asyncio pool (-P asyncio)")
-            state = states.SUCCESS
-        except Ignore:
-            state, reason = states.SUCCESS, "ignored"
-        except Exception as exc:
-            state, retval, trace = self._failed(task, request, exc)
+        state = states.SUCCESS
+        if isinstance(error, Replaced):
+            state, reason = states.IGNORED, "replaced"
+        elif isinstance(error, Ignore):
+            state, reason = states.IGNORED, "ignored"
+        elif error is not None:
+            state, retval, trace = self._failed(task, request, error)
             reason = f"{type(retval).__name__}: {retval}"
-        runtime = time.perf_counter() - started
-        if state == states.SUCCESS and reason is None:
-            self._store(request, state, retval, None)
+        if state == states.SUCCESS:
+            self._store(request, state, retval, None, children)
             lifecycle.task_success(task, request, retval)
             if log.isEnabledFor(logging.INFO):
                 log.info("Task %s[%s] succeeded in %.4fs: %.200r", task.name, request.id, runtime, retval)
-        if not request.message.embed.empty:
-            from celeriac.workflow import after_task
-
+        if not request.message.embed.empty and reason != "replaced":
+            # A replaced task's workflow moved to its replacement.
             after_task(self.app, request, state, retval)
         lifecycle.task_postrun(task, request, state, retval)
         disposition = Disposition.ACK
@@ -84,7 +119,7 @@ class Executor:
             disposition = Disposition.DEAD_LETTER
         return Outcome(
             request=request,
-            state=state,
+            state=states.SUCCESS if state == states.IGNORED else state,
             disposition=disposition,
             runtime=runtime,
             reason=reason,
@@ -127,11 +162,14 @@ class Executor:
             and not (options.dont_autoretry_for and isinstance(exc, options.dont_autoretry_for))
         )
 
-    def _store(self, request: TaskRequest, state: str, value: Any, trace: str | None) -> None:
+    def _store(
+        self, request: TaskRequest, state: str, value: Any, trace: str | None, children: Sequence[str] = ()
+    ) -> None:
         # As in Celery, an ignored result stores no state at all, failures included.
         if not self.stores_results or request.message.ignore_result:
             return
-        self.app.result_store.store(self.app.results.encode(request.id, state, value, trace))
+        extra = {"children": children_meta(list(children))} if children else {}
+        self.app.result_store.store(self.app.results.encode(request.id, state, value, trace, **extra))
 
 
 def _traceback(exc: BaseException) -> str:

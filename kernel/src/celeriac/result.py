@@ -124,6 +124,19 @@ class AsyncResult:
         """Ask every worker not to run this task (see ``app.control.revoke``)."""
         self.app.control.revoke(self.id, terminate=terminate, signal=signal)
 
+    @property
+    def children(self) -> list[AsyncResult | GroupResult] | None:
+        """The tasks this one sent while it ran (stored with its result); None until it finished."""
+        meta = self._meta()
+        if meta is None or meta.state not in states.READY_STATES:
+            return None
+        return [result_from_tuple(child, self.app) for child in meta.children]
+
+    def collect(self, timeout: float | None = None) -> Iterator[tuple[AsyncResult | GroupResult, Any]]:
+        """``(result, value)`` for this task and, depth first, every task it started and
+        those started in turn, waiting for each (``timeout`` per result)."""
+        yield from _collect(self, timeout)
+
 
 def _value(meta: ResultMeta) -> Any:
     if meta.state == states.REVOKED:
@@ -136,10 +149,24 @@ def _value(meta: ResultMeta) -> Any:
 class GroupResult:
     """The results of a group's tasks, in the order they were given."""
 
-    def __init__(self, group_id: str, results: list[AsyncResult], app: Celeriac) -> None:
+    def __init__(
+        self,
+        group_id: str,
+        results: list[AsyncResult],
+        app: Celeriac,
+        *,
+        parent: AsyncResult | GroupResult | None = None,
+    ) -> None:
         self.id = group_id
         self.results = results
         self.app = app
+        #: The result this group follows in a chain.
+        self.parent = parent
+
+    @property
+    def children(self) -> list[AsyncResult]:
+        """The group's results: what :meth:`AsyncResult.collect` walks into."""
+        return self.results
 
     def __repr__(self) -> str:
         return f"<GroupResult {self.id} [{', '.join(r.id for r in self.results)}]>"
@@ -198,3 +225,21 @@ class GroupResult:
             raise KeyError(f"no saved group {group_id!r}")
         ids = app.results.decode(record).result
         return cls(group_id, [app.AsyncResult(task_id) for task_id in ids], app)
+
+
+def result_from_tuple(value: Any, app: Celeriac) -> AsyncResult | GroupResult:
+    """A result from Celery's stored tuple form: ``[[id, parent], None]`` for a task,
+    ``[[id, parent], [members...]]`` for a group."""
+    (task_id, _parent), members = value
+    if members is None:
+        return AsyncResult(task_id, app)
+    # A group's members are tasks; Celery nests no groups in a stored group.
+    return GroupResult(task_id, [AsyncResult(m[0][0], app) for m in members], app)
+
+
+def _collect(
+    node: AsyncResult | GroupResult, timeout: float | None
+) -> Iterator[tuple[AsyncResult | GroupResult, Any]]:
+    yield node, node.get(timeout=timeout)
+    for child in node.children or ():
+        yield from _collect(child, timeout)

@@ -14,6 +14,8 @@ FAILURE = "FAILURE"
 RETRY = "RETRY"
 REVOKED = "REVOKED"
 REJECTED = "REJECTED"
+#: Not a stored state: the task raised Ignore, so nothing was recorded for it.
+IGNORED = "IGNORED"
 
 #: States after which the task will not change again.
 READY_STATES = frozenset({SUCCESS, FAILURE, REVOKED})

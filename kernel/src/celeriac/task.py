@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Generic
+from typing import NoReturn
 from typing import ParamSpec
 from typing import TypeVar
 
@@ -19,10 +20,12 @@ from attrs import frozen
 
 from celeriac.arguments import TaskArguments
 from celeriac.errors import MaxRetriesExceededError
+from celeriac.errors import Replaced
 from celeriac.errors import Retry
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
+    from celeriac.canvas import Canvas
     from celeriac.canvas import Group
     from celeriac.canvas import Signature
     from celeriac.eager import EagerResult
@@ -239,3 +242,19 @@ class TaskCall:
             message, queue or self.request.queue, serializer=self.task.options.serializer
         )
         raise Retry(exc=exc, when=countdown)
+
+    def replace(self, sig: Canvas) -> NoReturn:
+        """End this run and send ``sig`` in its place: the replacement takes this task's id
+        (the caller's ``AsyncResult`` gets its result), its group and chord membership, its
+        callbacks and the rest of its chain. A group's results are gathered into one list.
+
+        Use as ``raise self.replace(sig)`` or just ``self.replace(sig)``.
+        """
+        if self.request is None or self.request.eager:
+            raise RuntimeError(
+                f"{self.name}.replace() needs a worker: the replacement is sent as a new message"
+            )
+        from celeriac.dispatch import replace
+
+        replace(self.app, self.request, sig)
+        raise Replaced(f"{self.name}[{self.request.id}] replaced by {sig!r}")

@@ -13,12 +13,13 @@ import logging
 from typing import TYPE_CHECKING
 from typing import Any
 
-from attrs import evolve
-
 from celeriac import states
-from celeriac.canvas import Signature
+from celeriac.canvas import Canvas
+from celeriac.canvas import final_task
+from celeriac.canvas import from_dict
+from celeriac.dispatch import continue_with
+from celeriac.dispatch import send
 from celeriac.errors import ChordError
-from celeriac.message import Embed
 from celeriac.protocols import ChordCounter
 from celeriac.request import TaskRequest
 
@@ -29,23 +30,28 @@ log = logging.getLogger("celeriac.worker")
 
 
 def after_task(app: Celeriac, request: TaskRequest, state: str, value: Any) -> None:
-    """Continue the workflow ``request`` belongs to, given how its task ended."""
+    """Continue the workflow ``request`` belongs to, given how its task ended.
+
+    An ignored task (``Ignore``) starts no next step or callback, but still counts as a
+    finished chord part, so its chord fails with a ChordError instead of waiting forever.
+    """
     message = request.message
     embed = message.embed
     if state == states.SUCCESS:
         if embed.chain:
             *rest, following = embed.chain
-            _send(app, Signature.from_dict(following, app), value, request, Embed(chain=tuple(rest) or None))
+            continue_with(app, following, (value,), request, rest)
         for callback in embed.callbacks or ():
-            _send(app, Signature.from_dict(callback, app), value, request)
+            continue_with(app, callback, (value,), request)
     elif state == states.FAILURE:
         for errback in embed.errbacks or ():
-            _send_errback(app, Signature.from_dict(errback, app), message.id, request)
-    if embed.chord and message.group and state in states.READY_STATES:
-        part_done(app, message.group, message.id, Signature.from_dict(embed.chord, app))
+            # Celery's classic errback signature: the id of the task that failed comes first.
+            continue_with(app, errback, (message.id,), request)
+    if embed.chord and message.group and (state in states.READY_STATES or state == states.IGNORED):
+        part_done(app, message.group, message.id, from_dict(embed.chord, app))
 
 
-def part_done(app: Celeriac, group_id: str, task_id: str, body: Signature) -> None:
+def part_done(app: Celeriac, group_id: str, task_id: str, body: Canvas) -> None:
     """Count one finished header task; the call that completes the count runs the body."""
     store = app.result_store
     if not isinstance(store, ChordCounter):
@@ -55,39 +61,31 @@ def part_done(app: Celeriac, group_id: str, task_id: str, body: Signature) -> No
         complete_chord(app, group_id, body)
 
 
-def complete_chord(app: Celeriac, group_id: str, body: Signature) -> None:
+def complete_chord(app: Celeriac, group_id: str, body: Canvas) -> None:
     """All header tasks finished: run the body with their results, or fail it with a ChordError."""
     from celeriac.result import GroupResult
 
     header = GroupResult.restore(group_id, app)
     records = app.result_store.get_many([r.id for r in header.results])
-    body_id = body.options["task_id"]
     values = []
     for member, record in zip(header.results, records, strict=True):
         meta = app.results.decode(record) if record is not None else None
         if meta is None or meta.state != states.SUCCESS:
             state = meta.state if meta is not None else "missing"
             detail = meta.result if meta is not None else None
-            error = ChordError(f"chord {group_id}: header task {member.id} ended {state}: {detail}")
-            log.error("%s; the chord body %s[%s] is not run", error, body.task, body_id)
-            app.result_store.store(app.results.encode(body_id, states.FAILURE, error))
-            for errback in body.options.get("link_error") or ():
-                _send_errback(app, errback, body_id, None)
+            _fail_chord(
+                app, body, ChordError(f"chord {group_id}: header task {member.id} ended {state}: {detail}")
+            )
             return
         values.append(meta.result)
-    args = body.args if body.immutable else (values, *body.args)
-    app.send_message(evolve(body, args=args).message(app, parent_id=group_id, root_id=group_id))
+    rest = body.options.get("chain") or ()
+    send(app, body.clone((values,)), parent_id=group_id, root_id=group_id, rest=rest)
 
 
-def _send(app: Celeriac, sig: Signature, value: Any, parent: TaskRequest, embed: Embed | None = None) -> None:
-    args = sig.args if sig.immutable else (value, *sig.args)
-    outgoing = evolve(sig, args=args).message(
-        app, parent_id=parent.id, root_id=parent.message.root_id or parent.id, embed=embed
-    )
-    app.send_message(outgoing)
-
-
-def _send_errback(app: Celeriac, sig: Signature, failed_id: str, parent: TaskRequest | None) -> None:
-    # Celery's classic errback signature: the id of the task that failed comes first.
-    root = parent.message.root_id if parent is not None else failed_id
-    app.send_message(evolve(sig, args=(failed_id, *sig.args)).message(app, parent_id=failed_id, root_id=root))
+def _fail_chord(app: Celeriac, body: Canvas, error: ChordError) -> None:
+    body = body.freeze()
+    log.error("%s; the chord body %s is not run", error, body.id)
+    app.result_store.store(app.results.encode(body.id, states.FAILURE, error))
+    for errback in final_task(body).options.get("link_error") or ():
+        errback_sig = from_dict(errback, app) if isinstance(errback, dict) else errback
+        send(app, errback_sig.clone((body.id,)), parent_id=body.id, root_id=body.id)

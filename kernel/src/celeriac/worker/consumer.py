@@ -434,11 +434,11 @@ class Consumer:
         if self.events.enabled:
             self.events.send("task-revoked", uuid=message.id, terminated=False, signum=None, expired=expired)
         if message.embed.chord and message.group and self._store is not None:
-            from celeriac.canvas import Signature
+            from celeriac.canvas import from_dict
             from celeriac.workflow import part_done
 
             # A revoked header task still counts, so its chord fails instead of waiting forever.
-            part_done(self.app, message.group, message.id, Signature.from_dict(message.embed.chord, self.app))
+            part_done(self.app, message.group, message.id, from_dict(message.embed.chord, self.app))
         self.transport.ack([delivery])
 
     def _store_state(self, task_id: str, state: str, value: Any) -> None:

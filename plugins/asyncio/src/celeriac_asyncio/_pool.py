@@ -26,8 +26,8 @@ from celeriac.execution import Executor
 from celeriac.outcome import Outcome
 from celeriac.pools import run_safely
 from celeriac.request import TaskRequest
+from celeriac.running import running
 from celeriac_asyncio._config import AsyncioConfig
-from celeriac_asyncio._execution import CoroutineExecution
 from celeriac_asyncio._interrupt import Interruptible
 from celeriac_asyncio._interrupt import Limits
 
@@ -68,7 +68,7 @@ class AsyncioPool:
     ) -> None:
         settings = settings or AsyncioConfig()
         self._execute = execute
-        self._coroutines = CoroutineExecution(execute) if isinstance(execute, Executor) else None
+        self._executor = execute if isinstance(execute, Executor) else None
         self._limit = max(1, concurrency)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # pending, running or idleness changed
@@ -187,7 +187,7 @@ class AsyncioPool:
             task.add_done_callback(self._finished)
 
     async def _run(self, job: _Job, limits: Limits) -> Outcome:
-        assert self._coroutines is not None
+        assert self._executor is not None
         loop = asyncio.get_running_loop()
         request = job.request
         skipped = await loop.run_in_executor(self._bookkeeping, self._begin, job)
@@ -203,32 +203,37 @@ class AsyncioPool:
         started = time.perf_counter()
         retval: Any = None
         error: BaseException | None = None
-        try:
-            retval = await Interruptible(self._coroutines.app.tasks[request.task].run(request), limits)
-        except asyncio.CancelledError as exc:
-            if limits.abandoned or not limits.hard_fired:
-                raise
-            error = TimeLimitExceededError(f"hard time limit ({limits.hard:g} s) exceeded; cancelled")
-            error.__cause__ = exc
-        except BaseException as exc:
-            error = exc
-        finally:
-            for timer in timers:
-                timer.cancel()
+        with running(request) as run:
+            try:
+                retval = await Interruptible(self._executor.app.tasks[request.task].run(request), limits)
+            except asyncio.CancelledError as exc:
+                if limits.abandoned or not limits.hard_fired:
+                    raise
+                error = TimeLimitExceededError(f"hard time limit ({limits.hard:g} s) exceeded; cancelled")
+                error.__cause__ = exc
+            except BaseException as exc:
+                error = exc
+            finally:
+                for timer in timers:
+                    timer.cancel()
         if limits.hard_fired and error is None:
             log.warning("Task %s[%s] ignored its hard time limit's cancellation", request.task, request.id)
             error = TimeLimitExceededError(f"hard time limit ({limits.hard:g} s) exceeded")
         runtime = time.perf_counter() - started
-        finish = self._coroutines.finish
-        return await loop.run_in_executor(self._bookkeeping, finish, request, retval, error, runtime)
+        if error is not None and not isinstance(error, Exception):
+            raise error  # not a task failure (KeyboardInterrupt ...): the pool requeues
+        finish = self._executor.finish
+        return await loop.run_in_executor(
+            self._bookkeeping, finish, request, retval, error, runtime, run.children
+        )
 
     def _begin(self, job: _Job) -> Outcome | None:
-        assert self._coroutines is not None
+        assert self._executor is not None
         try:
             job.on_start(job.request)
         except Exception:
             log.exception("on_start failed for %s[%s]; running it anyway", job.request.task, job.request.id)
-        return self._coroutines.begin(job.request)
+        return self._executor.begin(job.request)
 
     def _finished(self, task: asyncio.Task[Outcome]) -> None:
         job, limits = self._running.pop(task)
@@ -278,7 +283,7 @@ class AsyncioPool:
     def _coroutine_task(self, name: str) -> bool:
         known = self._is_async.get(name)
         if known is None:
-            task = self._coroutines.app.tasks.get(name) if self._coroutines is not None else None
+            task = self._executor.app.tasks.get(name) if self._executor is not None else None
             known = task is not None and inspect.iscoroutinefunction(task.fn)
             self._is_async[name] = known
         return known
@@ -286,8 +291,8 @@ class AsyncioPool:
     def _time_limits(self, request: TaskRequest) -> tuple[float | None, float | None]:
         """(hard, soft): the message's ``timelimit`` header, else the task's options."""
         hard, soft = request.message.timelimit
-        if self._coroutines is not None:
-            task = self._coroutines.app.tasks.get(request.task)
+        if self._executor is not None:
+            task = self._executor.app.tasks.get(request.task)
             if task is not None:
                 hard = hard if hard is not None else task.options.time_limit
                 soft = soft if soft is not None else task.options.soft_time_limit
