@@ -37,8 +37,12 @@ TASK_STATES: Mapping[str, str] = {
     "task-revoked": "REVOKED",
     "task-rejected": "REJECTED",
 }
-#: Events after which a task id is forgotten (a retry comes back as a new task-received).
+#: Events after which a task id counts as finished. Events of one id are not ordered: a
+#: retry is published by whoever runs the task, so the next run's events may come before
+#: the task-retried of the first. Finished ids therefore stay known a little longer.
 _FINAL = frozenset({"task-succeeded", "task-failed", "task-retried", "task-revoked", "task-rejected"})
+#: Finished ids remembered for late events of the same id.
+_RECENTLY_FINISHED = 1000
 #: The label value of a task whose task-received this exporter did not see.
 UNKNOWN = "unknown"
 #: The label value that replaces new values once a label has ``max_label_values``.
@@ -134,6 +138,7 @@ class TaskMetrics:
         self._hosts = _Bounded("hostname", max_label_values)
         self._max_tracked = max_tracked
         self._tracked: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._finished: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._workers: dict[str, _WorkerSeen] = {}
         self._lock = threading.Lock()
 
@@ -163,18 +168,19 @@ class TaskMetrics:
         if isinstance(name, str) and name:
             queue = event.get("queue")
             labels = (self._names(name), self._queues(queue if isinstance(queue, str) and queue else UNKNOWN))
-            if key is not None and type_ not in _FINAL:
-                self._tracked[key] = labels
-                self._tracked.move_to_end(key)
-                while len(self._tracked) > self._max_tracked:
-                    self._tracked.popitem(last=False)
-            return labels
-        if key is None:
+        elif key is None:
             return UNKNOWN, UNKNOWN
-        labels = self._tracked.get(key, (UNKNOWN, UNKNOWN))
-        if type_ in _FINAL:
-            self._tracked.pop(key, None)
+        else:
+            found = self._tracked.get(key) or self._finished.get(key)
+            labels = found or (UNKNOWN, UNKNOWN)
+        if key is not None and labels[0] != UNKNOWN:
+            _remember(self._finished if type_ in _FINAL else self._tracked, key, labels, self._limit(type_))
+            if type_ in _FINAL:
+                self._tracked.pop(key, None)
         return labels
+
+    def _limit(self, type_: str) -> int:
+        return _RECENTLY_FINISHED if type_ in _FINAL else self._max_tracked
 
     def _saw_worker(self, type_: str, hostname: str, event: Mapping[str, Any], now: float) -> None:
         seen = self._workers.get(hostname)
@@ -221,6 +227,13 @@ class TaskMetrics:
             return
         with contextlib.suppress(KeyError):  # never sampled successfully
             self.queue_length.remove(queue)
+
+
+def _remember(into: OrderedDict[str, tuple[str, str]], key: str, labels: tuple[str, str], limit: int) -> None:
+    into[key] = labels
+    into.move_to_end(key)
+    while len(into) > limit:
+        into.popitem(last=False)
 
 
 def _float(value: object, default: float) -> float:
