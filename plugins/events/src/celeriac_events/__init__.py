@@ -17,10 +17,13 @@ from celeriac_events._hooks import celeriac_add_bootsteps
 from celeriac_events._hooks import celeriac_add_cli_commands
 from celeriac_events._hooks import celeriac_add_config_sections
 from celeriac_events._hooks import celeriac_add_event_sinks
+from celeriac_events._hooks import celeriac_after_publish
+from celeriac_events._hooks import celeriac_app_configured
 from celeriac_events._hooks import make_sinks
 from celeriac_events._receiver import EventReceiver
 from celeriac_events._receiver import decode_events
 from celeriac_events._receiver import subscribe_events
+from celeriac_events._sent import SentEvents
 from celeriac_events._sinks import BrokerSink
 from celeriac_events._sinks import JsonlSink
 from celeriac_events._sinks import LogSink
@@ -51,6 +54,7 @@ __all__ = [
     "EventsConfig",
     "JsonlSink",
     "LogSink",
+    "SentEvents",
     "TaskInfo",
     "WorkerInfo",
     "__version__",
@@ -58,6 +62,8 @@ __all__ = [
     "celeriac_add_cli_commands",
     "celeriac_add_config_sections",
     "celeriac_add_event_sinks",
+    "celeriac_after_publish",
+    "celeriac_app_configured",
     "decode_events",
     "encode_batch",
     "encode_event",

@@ -39,6 +39,8 @@ class EventsConfig:
         flush also happens as soon as 100 events are waiting.
     :param max_buffer: events held between two flushes; past it the oldest are dropped
         (and the drop logged), so a slow broker never slows or blocks the worker.
+    :param task_send_sent_event: apps send a ``task-sent`` event for every task they
+        publish (Celery's setting of the same name), on the broker's ``celeryev`` channel.
     """
 
     sinks: tuple[str, ...] = field(default=("broker",), validator=_known_sinks)
@@ -46,6 +48,7 @@ class EventsConfig:
     log_level: str = field(default="INFO", validator=_known_level)
     batch_interval: float = field(default=0.5, validator=validators.gt(0))
     max_buffer: int = field(default=10_000, validator=validators.gt(0))
+    task_send_sent_event: bool = field(default=False, validator=validators.instance_of(bool))
 
     @property
     def level(self) -> int:

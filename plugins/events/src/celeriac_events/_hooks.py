@@ -11,6 +11,8 @@ from celeriac.config import Config
 from celeriac.config import ConfigSection
 from celeriac_events._config import SECTION
 from celeriac_events._config import EventsConfig
+from celeriac_events._sent import PLUGIN_NAME
+from celeriac_events._sent import SentEvents
 from celeriac_events._sinks import BrokerSink
 from celeriac_events._sinks import JsonlSink
 from celeriac_events._sinks import LogSink
@@ -19,7 +21,9 @@ from celeriac_events._step import BrokerSinkStep
 if TYPE_CHECKING:
     import click
 
+    from celeriac.app import Celeriac
     from celeriac.bootsteps import Bootstep
+    from celeriac.message import TaskMessage
 
 
 def make_sinks(settings: EventsConfig) -> list[EventSink]:
@@ -61,3 +65,18 @@ def celeriac_add_cli_commands() -> Sequence[click.Command]:
     from celeriac_events._cli import events_command
 
     return [events_command]
+
+
+@hookimpl
+def celeriac_app_configured(app: Celeriac) -> None:
+    # Per-app state lives in the app's own plugin manager, found again by name on publish.
+    settings = app.config.section(SECTION, EventsConfig)
+    if settings.task_send_sent_event:
+        app.plugins.pm.register(SentEvents(app, settings), name=PLUGIN_NAME)
+
+
+@hookimpl
+def celeriac_after_publish(message: TaskMessage, queue: str, app: Celeriac) -> None:
+    sent = app.plugins.pm.get_plugin(PLUGIN_NAME)
+    if sent is not None:
+        sent.record(message, queue)
