@@ -38,6 +38,7 @@ from celeriac.message import TaskMessage
 from celeriac.plugins import Plugins
 from celeriac.plugins import make_plugins
 from celeriac.protocols import ChordCounter
+from celeriac.protocols import ReplyQueue
 from celeriac.protocols import ResultStore
 from celeriac.protocols import Transport
 from celeriac.ratelimit import parse_rate
@@ -113,6 +114,8 @@ class Celeriac:
         self._lock = threading.Lock()
         self._transport: Transport | None = None
         self._result_store: ResultStore | None = None
+        #: Names the result store's reply queue (``rpc://``) or returns None; None: not asked yet.
+        self._replies: Callable[[], str | None] | None = None
         register_builtins(self)
         self.plugins.lifecycle.app_configured(self)
 
@@ -246,6 +249,7 @@ class Celeriac:
                 if resource is not None:
                     resource.close()
             self._transport = self._result_store = None
+            self._replies = None
 
     # --- publishing -------------------------------------------------------------------
 
@@ -351,7 +355,17 @@ class Celeriac:
             ignore_result=options.ignore_result if ignore_result is None else ignore_result,
             extra_headers=dict(headers or {}),
             priority=_first_set(priority, options.priority, self.config.default_priority),
+            reply_to=self._reply_queue(),
         )
+
+    def _reply_queue(self) -> str | None:
+        """The queue results come back to, when the result store works that way (``rpc://``)."""
+        replies = self._replies
+        if replies is None:  # decided once: this runs for every message sent
+            url = self.result_store_url
+            store = self.result_store if url is not None and self.plugins.has_result_store(url) else None
+            replies = self._replies = store.reply_queue if isinstance(store, ReplyQueue) else _no_reply_queue
+        return replies()
 
     def queue_for(self, name: str, queue: str | None = None) -> str:
         """Where a task goes: the call's queue, else its options' (code, TOML, routes), else the default."""
@@ -455,3 +469,7 @@ def vars_of(instance: Any) -> dict[str, Any]:
     from attrs import asdict
 
     return asdict(instance, recurse=False)
+
+
+def _no_reply_queue() -> None:
+    """Results are read from the result store, not sent back: no ``reply_to``."""

@@ -169,7 +169,10 @@ class Executor:
         if not self.stores_results or request.message.ignore_result:
             return
         extra = {"children": children_meta(list(children))} if children else {}
-        self.app.result_store.store(self.app.results.encode(request.id, state, value, trace, **extra))
+        record = self.app.results.encode(
+            request.id, state, value, trace, reply_to=request.message.reply_to, **extra
+        )
+        self.app.result_store.store(record)
 
 
 def _traceback(exc: BaseException) -> str:

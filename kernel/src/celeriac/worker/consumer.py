@@ -428,7 +428,7 @@ class Consumer:
     def _skip_revoked(self, delivery: Delivery, message: TaskMessage, reason: str, *, expired: bool) -> None:
         log.info("Task %s[%s] %s; not run", message.task, message.id, reason)
         if self._store is not None:
-            self._store_state(message.id, states.REVOKED, reason)
+            self._store_state(message.id, states.REVOKED, reason, message.reply_to)
         request = TaskRequest(message=message, queue=delivery.queue, hostname=self.hostname)
         self.app.plugins.lifecycle.task_revoked(request, reason, {"expired": expired})
         if self.events.enabled:
@@ -441,10 +441,10 @@ class Consumer:
             part_done(self.app, message.group, message.id, from_dict(message.embed.chord, self.app))
         self.transport.ack([delivery])
 
-    def _store_state(self, task_id: str, state: str, value: Any) -> None:
+    def _store_state(self, task_id: str, state: str, value: Any, reply_to: str | None = None) -> None:
         assert self._store is not None
         try:
-            self._store.store(self.app.results.encode(task_id, state, value))
+            self._store.store(self.app.results.encode(task_id, state, value, reply_to=reply_to))
         except Exception:
             log.exception("could not record %s for task %s", state, task_id)
 

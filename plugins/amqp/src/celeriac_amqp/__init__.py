@@ -3,7 +3,8 @@
 Durable queues, persistent messages and publisher confirms; manual acknowledgements with
 a QoS prefetch; priorities; a dead-letter queue per queue; delayed delivery through TTL
 delay queues that dead-letter into the target queue; fan-out broadcast for remote control
-and events. Celery's names and message layout, so Celery 5 shares the queues.
+and events; ``result_store = "rpc://"``, results sent back to the client's reply queue.
+Celery's names and message layout, so Celery 5 shares the queues.
 Importing this module imports neither pika nor anything that connects.
 """
 
@@ -11,6 +12,8 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
+from celeriac import ResultStore
+from celeriac import ResultStoreSpec
 from celeriac import Transport
 from celeriac import TransportSpec
 from celeriac import hookimpl
@@ -24,7 +27,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0"
 
-__all__ = ["AmqpConfig", "__version__", "make_transport"]
+__all__ = ["AmqpConfig", "__version__", "make_result_store", "make_transport"]
 
 
 def make_transport(url: str, config: Config) -> Transport:
@@ -33,6 +36,14 @@ def make_transport(url: str, config: Config) -> Transport:
 
     transport: Transport = AmqpTransport(url, config)
     return transport
+
+
+def make_result_store(url: str, config: Config) -> ResultStore:
+    """The ``rpc://`` result store, on the broker's RabbitMQ; pika is imported here."""
+    from celeriac_amqp._rpc import AmqpRpcResultStore
+
+    store: ResultStore = AmqpRpcResultStore(url, config)
+    return store
 
 
 @hookimpl
@@ -47,5 +58,16 @@ def celeriac_add_transports() -> Sequence[TransportSpec]:
             schemes=SCHEMES,
             factory=make_transport,
             description="RabbitMQ (pika): confirms, manual acks, delay queues, Celery's AMQP names",
+        )
+    ]
+
+
+@hookimpl
+def celeriac_add_result_stores() -> Sequence[ResultStoreSpec]:
+    return [
+        ResultStoreSpec(
+            schemes=("rpc",),
+            factory=make_result_store,
+            description="rpc:// (RabbitMQ): results sent to the reply queue of the client that sent the task",
         )
     ]

@@ -25,6 +25,9 @@ class AmqpConfig:
     :param retry_backoff_base: first pause between reconnects; doubles up to ``retry_backoff_max``.
     :param operation_timeout: seconds a call waits for the broker (or for a reconnect) before
         raising :class:`TimeoutError`.
+    :param rpc_queue_expires: seconds the reply queue of an ``rpc://`` client is kept once
+        unused (its ``x-expires``): long enough to outlive a reconnect, short enough that
+        the queues of clients that have gone do not pile up.
     :param ssl_*: TLS for ``amqps://`` URLs: CA bundle, client certificate and key, whether
         the server's certificate and host name are checked.
     """
@@ -40,6 +43,7 @@ class AmqpConfig:
     retry_backoff_base: float = 0.2
     retry_backoff_max: float = 10.0
     operation_timeout: float = 60.0
+    rpc_queue_expires: float = 300.0
     ssl_ca_certs: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None

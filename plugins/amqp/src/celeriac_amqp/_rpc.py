@@ -1,0 +1,220 @@
+"""``rpc://``: results sent as messages to the queue of the client that sent the task.
+
+Celery's RPC backend, on the wire: a client names a queue of its own in the ``reply_to``
+property of every task message; a worker publishes each state of the task to the default
+exchange with that queue as routing key, ``correlation_id`` = the task id, the result meta
+(``status``, ``result``, ``traceback``, ...) as body, transient. Nothing is stored in
+RabbitMQ: the client keeps what arrives, in memory, for ``AsyncResult`` to read.
+
+So a result is visible only in the process that sent the task, and only while it runs.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import final
+
+from celeriac import states as celeriac_states
+from celeriac.config import Config
+from celeriac.errors import ConfigError
+from celeriac.protocols import ResultRecord
+from celeriac_amqp import _wire as wire
+from celeriac_amqp._config import AmqpConfig
+from celeriac_amqp._link import Link
+
+if TYPE_CHECKING:
+    import pika
+
+log = logging.getLogger("celeriac.amqp")
+
+#: Header naming the state on celeriac's replies, so that non-JSON payloads need no decoding.
+STATE = "x-celeriac-state"
+REPLY_PREFIX = "celeriac.reply."
+
+
+def broker_url(url: str, config: Config) -> str:
+    """The RabbitMQ URL results travel through: the broker's, as Celery's ``rpc://`` does."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.netloc or parts.path.strip("/") or parts.query:
+        raise ConfigError(
+            f"result_store {url!r}: rpc:// takes no host, path or options; "
+            "results travel through the broker's connection"
+        )
+    scheme = urllib.parse.urlsplit(config.broker).scheme
+    if scheme not in wire.SCHEMES:
+        raise ConfigError(
+            f"result_store 'rpc://' sends results through RabbitMQ, so the broker must be "
+            f"amqp:// or amqps://, not {scheme or config.broker!r}://"
+        )
+    return config.broker
+
+
+@final
+class AmqpRpcResultStore:
+    """Results of the tasks this process sent, received on its reply queue.
+
+    A worker's store only publishes (to the ``reply_to`` of each task's message); a client's
+    store declares its reply queue at the first task it sends, consumes it on its own
+    connection and keeps the latest state of each task, never replacing a SUCCESS.
+    A record without ``reply_to`` (a revoke or a group saved by this process, or a task whose
+    client asked for no reply) is kept here too, visible to this process only.
+    """
+
+    def __init__(self, url: str, config: Config) -> None:
+        settings = config.section("amqp", AmqpConfig)
+        parameters = wire.connection_parameters(broker_url(url, config), settings)
+        self._settings = settings
+        self._expires = config.result_expires
+        self._queue = f"{REPLY_PREFIX}{uuid.uuid4()}"
+        self._consuming = False  # set at the first reply_queue(); read by any thread
+        self._consumed = 0  # the connection generation consuming the queue (I/O thread)
+        self._link = Link(parameters, settings, self._on_connect, name="celeriac-amqp-rpc")
+        self._changed = threading.Condition()
+        #: task id -> (record, monotonic arrival); oldest first, for expiry.
+        self._records: collections.OrderedDict[str, tuple[ResultRecord, float]] = collections.OrderedDict()
+
+    # --- the client's side --------------------------------------------------------------
+
+    def reply_queue(self) -> str:
+        """Declare this process's reply queue and consume it (once); return its name."""
+        if not self._consuming:
+            self._link.call(self._consume)
+        return self._queue
+
+    def _on_connect(self, link: Link) -> None:
+        if self._consuming:
+            self._consume(link)  # again on a new connection
+
+    def _consume(self, link: Link) -> None:
+        if self._consumed == link.generation:
+            return  # two threads sent their first task at once
+        arguments = {"x-expires": int(self._settings.rpc_queue_expires * 1000)}
+        # Durable (RabbitMQ 4 deprecates transient shared queues) but not auto-delete: it
+        # must outlive a reconnect; x-expires removes it once its client is gone.
+        link.consumer.queue_declare(self._queue, durable=True, arguments=arguments)
+        link.consumer.basic_consume(self._queue, self._on_reply, auto_ack=True)
+        self._consumed = link.generation
+        self._consuming = True
+
+    def _on_reply(self, channel: Any, method: Any, props: pika.BasicProperties, body: bytes) -> None:
+        record = _record(props, body)
+        if record is not None:
+            self._keep(record)
+
+    def _keep(self, record: ResultRecord) -> None:
+        now = time.monotonic()
+        with self._changed:
+            current = self._records.get(record.task_id)
+            if current is None or current[0].state != celeriac_states.SUCCESS:
+                self._records[record.task_id] = (record, now)
+                self._records.move_to_end(record.task_id)
+            self._expire(now)
+            self._changed.notify_all()
+
+    def _expire(self, now: float) -> None:
+        if self._expires <= 0:
+            return
+        while self._records:
+            task_id, (_, arrived) = next(iter(self._records.items()))
+            if now - arrived < self._expires:
+                break
+            del self._records[task_id]
+
+    def get(self, task_id: str) -> ResultRecord | None:
+        with self._changed:
+            found = self._records.get(task_id)
+        return None if found is None else found[0]
+
+    def get_many(self, task_ids: Sequence[str]) -> list[ResultRecord | None]:
+        with self._changed:
+            found = [self._records.get(task_id) for task_id in task_ids]
+        return [None if one is None else one[0] for one in found]
+
+    def wait(self, task_id: str, states: frozenset[str], timeout: float | None) -> ResultRecord | None:
+        """Sleep until a reply puts the task in one of ``states`` (None after ``timeout``)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = self._records.get(task_id)
+                if found is not None and found[0].state in states:
+                    return found[0]
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._changed.wait(remaining)
+
+    def forget(self, task_id: str) -> None:
+        with self._changed:
+            self._records.pop(task_id, None)
+
+    # --- the worker's side --------------------------------------------------------------
+
+    def store(self, record: ResultRecord) -> None:
+        """Publish the state to the client's reply queue (confirmed), or keep it here."""
+        if not record.reply_to:
+            self._keep(record)
+            return
+        from celeriac_amqp._properties import AmqpProperties
+
+        props = AmqpProperties(
+            content_type=record.content_type,
+            content_encoding=record.content_encoding,
+            headers={STATE: record.state},
+            correlation_id=record.task_id,
+            delivery_mode=1,  # transient, as Celery's result_persistent = False
+        )
+        reply_to = record.reply_to
+        # Not mandatory: a client that is gone (its queue expired) drops its results, as in Celery.
+        self._link.call(lambda link: link.publisher.basic_publish("", reply_to, record.payload, props))
+
+    def close(self) -> None:
+        self._link.close()
+
+
+def _record(props: pika.BasicProperties, body: bytes) -> ResultRecord | None:
+    """A reply as a record; the state from our header, else from the JSON meta (Celery's)."""
+    headers = props.headers or {}
+    content_type = props.content_type or "application/json"
+    state = headers.get(STATE)
+    task_id = props.correlation_id
+    if state is None or task_id is None:
+        meta = _json_meta(content_type, body)
+        if meta is None:
+            log.error(
+                "reply %s of content type %r carries no state this store can read; dropped "
+                "(a Celery worker replying over rpc:// must use result_serializer = 'json')",
+                task_id,
+                content_type,
+            )
+            return None
+        state = state or meta.get("status")
+        task_id = task_id or meta.get("task_id")
+    if not isinstance(state, str) or not isinstance(task_id, str):
+        log.error("reply without a task id or state dropped: correlation_id=%r", props.correlation_id)
+        return None
+    return ResultRecord(
+        task_id=task_id,
+        state=state,
+        payload=body,
+        content_type=content_type,
+        content_encoding=props.content_encoding or "utf-8",
+    )
+
+
+def _json_meta(content_type: str, body: bytes) -> dict[str, Any] | None:
+    if content_type != "application/json":
+        return None
+    try:
+        meta = json.loads(body)
+    except ValueError:
+        return None
+    return meta if isinstance(meta, dict) else None

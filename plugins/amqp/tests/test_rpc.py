@@ -1,0 +1,215 @@
+"""``rpc://`` against a real RabbitMQ: replies to the client's queue, a worker process, Celery."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from celeriac import Celeriac
+from celeriac import states
+from celeriac.config import Config
+from celeriac.errors import ConfigError
+from celeriac.protocols import ReplyQueue
+from celeriac.protocols import ResultRecord
+from celeriac.protocols import ResultStore
+from celeriac_amqp import AmqpConfig
+from celeriac_amqp import make_result_store
+
+from .conftest import TASKS
+from .conftest import WorkerProcess
+from .conftest import celeriac_worker
+from .conftest import delete_queues
+
+pytestmark = pytest.mark.integration
+
+
+def rpc_config(amqp_url: str) -> Config:
+    return Config(broker=amqp_url, result_store="rpc://", sections={"amqp": AmqpConfig()})
+
+
+def record(task_id: str, state: str, reply_to: str | None, result: Any = None) -> ResultRecord:
+    payload = f'{{"status": "{state}", "result": {result or "null"}, "task_id": "{task_id}"}}'.encode()
+    return ResultRecord(
+        task_id=task_id, state=state, payload=payload, content_type="application/json", reply_to=reply_to
+    )
+
+
+@pytest.fixture
+def stores(amqp_url: str) -> Iterator[tuple[Any, Any]]:
+    """A client's store and a worker's, each on its own connection."""
+    client = make_result_store("rpc://", rpc_config(amqp_url))
+    worker = make_result_store("rpc://", rpc_config(amqp_url))
+    yield client, worker
+    client.close()
+    worker.close()
+
+
+def test_is_a_result_store_with_a_reply_queue(stores: tuple[Any, Any]) -> None:
+    client, _ = stores
+    assert isinstance(client, ResultStore)
+    assert isinstance(client, ReplyQueue)
+
+
+def test_worker_replies_reach_the_client_that_asked(stores: tuple[Any, Any]) -> None:
+    client, worker = stores
+    queue = client.reply_queue()
+    assert client.reply_queue() == queue  # declared once
+    assert client.get("t1") is None
+    worker.store(record("t1", states.STARTED, queue))
+    worker.store(record("t1", states.SUCCESS, queue, 5))
+    worker.store(record("t1", states.FAILURE, queue))  # a late duplicate run cannot undo SUCCESS
+    worker.store(record("t2", states.FAILURE, queue))
+    done = client.wait("t1", states.READY_STATES, timeout=5)
+    assert done is not None and done.state == states.SUCCESS and b'"result": 5' in done.payload
+    assert client.wait("t2", states.READY_STATES, timeout=5) is not None
+    time.sleep(0.2)
+    found = client.get_many(["t1", "t2", "t3"])
+    assert [r.state if r else None for r in found] == ["SUCCESS", "FAILURE", None]
+    assert client.wait("t3", states.READY_STATES, timeout=0.2) is None
+    client.forget("t1")
+    assert client.get("t1") is None
+    assert worker.get("t1") is None  # the worker keeps nothing it sent
+
+
+def test_records_without_a_reply_queue_stay_in_this_process(stores: tuple[Any, Any]) -> None:
+    client, worker = stores
+    client.store(record("g1", states.SUCCESS, None, "[1, 2]"))  # a group saved here
+    assert client.get("g1") is not None and worker.get("g1") is None
+
+
+def test_reply_to_a_client_that_has_gone_is_dropped(stores: tuple[Any, Any]) -> None:
+    _, worker = stores
+    worker.store(record("t1", states.SUCCESS, "celeriac.reply.nobody-listens"))  # no error, no wait
+
+
+def test_configuration_errors_name_the_cause(amqp_url: str) -> None:
+    redis = Config(broker="redis://127.0.0.1:6379/0", sections={"amqp": AmqpConfig()})
+    with pytest.raises(ConfigError, match="broker must be amqp:// or amqps://"):
+        make_result_store("rpc://", redis)
+    with pytest.raises(ConfigError, match="takes no host"):
+        make_result_store("rpc://elsewhere:5672/", rpc_config(amqp_url))
+
+
+# --- through real worker processes --------------------------------------------------------
+
+
+@pytest.fixture
+def result_prefix() -> str:
+    return "unused:"  # no Redis here: results travel over RabbitMQ
+
+
+@pytest.fixture
+def project(tmp_path: Path, amqp_url: str, queue_name: str) -> Path:
+    (tmp_path / "proj.py").write_text(textwrap.dedent(TASKS))
+    (tmp_path / "celeriac.toml").write_text(
+        f'broker = "{amqp_url}"\nresult_store = "rpc://"\ndefault_queue = "{queue_name}"\n'
+        '[plugins]\nenable = ["amqp", "json", "threads"]\n'
+        "[worker]\npoll_timeout = 0.2\n"
+    )
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_worker_process_replies_to_the_client(
+    client: Celeriac, start_process: Callable[..., WorkerProcess]
+) -> None:
+    worker = start_process(celeriac_worker("-c", "4"))
+    results = [client.send_task("proj.add", (n, n)) for n in range(20)]
+    assert [r.get(timeout=20) for r in results] == [2 * n for n in range(20)]
+    assert results[3].state == states.SUCCESS  # read again: kept by the client
+    sent = time.monotonic()
+    assert client.send_task("proj.add", (1, 1), countdown=1).get(timeout=20) == 2
+    assert time.monotonic() - sent >= 1.0
+    failed = client.send_task("proj.fail")
+    with pytest.raises(ValueError, match="broken on purpose"):
+        failed.get(timeout=20)
+    assert "ValueError: broken on purpose" in (failed.traceback or "")
+    from celeriac.canvas import chord
+    from celeriac.canvas import group
+    from celeriac.canvas import signature
+
+    adds = [signature("proj.add", (n, 1), app=client) for n in range(5)]
+    assert group(adds).apply_async().get(timeout=20) == [1, 2, 3, 4, 5]
+    with pytest.raises(ConfigError, match="chords need a result store with atomic counters"):
+        chord(adds, signature("proj.add", (1,), app=client)).apply_async()
+    assert worker.proc.poll() is None
+
+
+# --- Celery on rpc:// ------------------------------------------------------------------------
+
+CELERY_PROJECT = """
+import os
+from celery import Celery
+
+app = Celery("celery_proj", broker=os.environ["INTEROP_URL"], backend="rpc://")
+app.conf.update(
+    task_default_queue=os.environ["INTEROP_QUEUE"],
+    task_queue_max_priority=10,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+)
+
+@app.task(name="proj.add")
+def add(x, y):
+    return x + y
+
+@app.task(name="proj.fail")
+def fail():
+    raise ValueError("broken on purpose")
+"""
+
+
+@pytest.fixture
+def celery_app(
+    project: Path, amqp_url: str, queue_name: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
+    pytest.importorskip("celery")
+    (project / "celery_proj.py").write_text(textwrap.dedent(CELERY_PROJECT))
+    monkeypatch.setenv("INTEROP_URL", amqp_url)
+    monkeypatch.setenv("INTEROP_QUEUE", queue_name)
+    spec = importlib.util.spec_from_file_location("celery_proj", project / "celery_proj.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    yield module.app
+    module.app.close()
+
+
+@pytest.mark.slow
+def test_celery_worker_replies_to_a_celeriac_client(
+    celery_app: Any, client: Celeriac, queue_name: str, start_process: Callable[..., WorkerProcess]
+) -> None:
+    start_process(
+        [
+            *(sys.executable, "-m", "celery", "-A", "celery_proj", "worker", "-P", "threads", "-c", "2"),
+            *("-Q", queue_name, "-l", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"),
+        ],
+        "ready.",
+    )
+    assert client.send_task("proj.add", (2, 3)).get(timeout=20) == 5
+    failed = client.send_task("proj.fail")
+    with pytest.raises(ValueError, match="broken on purpose"):
+        failed.get(timeout=20)
+    assert failed.state == states.FAILURE
+
+
+@pytest.mark.slow
+def test_celeriac_worker_replies_to_a_celery_client(
+    celery_app: Any, amqp_url: str, start_process: Callable[..., WorkerProcess]
+) -> None:
+    start_process(celeriac_worker("-c", "2"))
+    assert celery_app.send_task("proj.add", (2, 3)).get(timeout=20) == 5
+    failed = celery_app.send_task("proj.fail")
+    with pytest.raises(ValueError, match="broken on purpose"):
+        failed.get(timeout=20)
+    assert failed.status == "FAILURE"
+    oid = celery_app.backend.oid
+    delete_queues(amqp_url, [oid])
