@@ -20,6 +20,7 @@ from celeriac_redis import RedisScheduleStore
 
 from .conftest import wait_for
 from .conftest import write_project
+from .deployments import MASTER_NAME
 from .deployments import SentinelDeployment
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -119,9 +120,11 @@ def test_worker_keeps_going_through_a_failover(
     assert sentinel_client.transport.queue_length("celery") == 0
 
 
-def test_beat_lock_and_results_through_sentinel(deployment: SentinelDeployment) -> None:
-    config = Config(sections={"redis": RedisConfig(key_prefix="celeriac-sentinel:")})
-    store = RedisScheduleStore(deployment.url, config)
+def test_beat_lock_through_sentinel_with_kombus_url(deployment: SentinelDeployment) -> None:
+    """Celery's spelling: ``sentinel://`` nodes joined by ``;``, the master named in the config."""
+    settings = RedisConfig(key_prefix="celeriac-sentinel:", master_name=MASTER_NAME)
+    url = f"sentinel://127.0.0.1:{deployment.sentinel_port}/0;sentinel://127.0.0.1:{deployment.sentinel_port}"
+    store = RedisScheduleStore(url, Config(sections={"redis": settings}))
     try:
         assert store.acquire("beat", "one", 10)
         assert not store.acquire("beat", "two", 10)
