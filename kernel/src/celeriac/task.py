@@ -201,7 +201,9 @@ class TaskCall:
             raise RuntimeError(f"{self.name}.update_state() needs a task id outside a worker")
         if self.request is not None and self.request.eager:
             return
-        self.app.result_store.store(self.app.results.encode(target, state, meta))
+        own = self.request is not None and target == self.request.id
+        reply_to = self.request.message.reply_to if own and self.request is not None else None
+        self.app.result_store.store(self.app.results.encode(target, state, meta, reply_to=reply_to))
 
     def retry(
         self,

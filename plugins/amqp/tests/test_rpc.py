@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import sys
 import textwrap
@@ -106,9 +107,20 @@ def result_prefix() -> str:
     return "unused:"  # no Redis here: results travel over RabbitMQ
 
 
+PROGRESS_TASK = """
+
+@app.task(bind=True)
+def progress(self, marker):
+    self.update_state(state="PROGRESS", meta={"done": 50})
+    while not os.path.exists(marker):
+        time.sleep(0.02)
+    return "finished"
+"""
+
+
 @pytest.fixture
 def project(tmp_path: Path, amqp_url: str, queue_name: str) -> Path:
-    (tmp_path / "proj.py").write_text(textwrap.dedent(TASKS))
+    (tmp_path / "proj.py").write_text(textwrap.dedent(TASKS) + PROGRESS_TASK)
     (tmp_path / "celeriac.toml").write_text(
         f'broker = "{amqp_url}"\nresult_store = "rpc://"\ndefault_queue = "{queue_name}"\n'
         '[plugins]\nenable = ["amqp", "json", "threads"]\n'
@@ -119,7 +131,7 @@ def project(tmp_path: Path, amqp_url: str, queue_name: str) -> Path:
 
 @pytest.mark.slow
 def test_worker_process_replies_to_the_client(
-    client: Celeriac, start_process: Callable[..., WorkerProcess]
+    client: Celeriac, project: Path, start_process: Callable[..., WorkerProcess]
 ) -> None:
     worker = start_process(celeriac_worker("-c", "4"))
     results = [client.send_task("proj.add", (n, n)) for n in range(20)]
@@ -132,6 +144,15 @@ def test_worker_process_replies_to_the_client(
     with pytest.raises(ValueError, match="broken on purpose"):
         failed.get(timeout=20)
     assert "ValueError: broken on purpose" in (failed.traceback or "")
+    marker = project / "go"
+    running = client.send_task("proj.progress", (str(marker),))
+    progress = client.result_store.wait(running.id, frozenset({"PROGRESS"}), 20)
+    assert progress is not None and running.state == "PROGRESS" and running.info == {"done": 50}
+    marker.touch()
+    assert running.get(timeout=20) == "finished"
+    expired = client.send_task("proj.add", (1, 1), expires=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5))
+    revoked = client.result_store.wait(expired.id, states.READY_STATES, 20)
+    assert revoked is not None and revoked.state == states.REVOKED  # sent by the consumer, not run
     from celeriac.canvas import chord
     from celeriac.canvas import group
     from celeriac.canvas import signature

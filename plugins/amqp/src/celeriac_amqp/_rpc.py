@@ -39,6 +39,9 @@ log = logging.getLogger("celeriac.amqp")
 #: Header naming the state on celeriac's replies, so that non-JSON payloads need no decoding.
 STATE = "x-celeriac-state"
 REPLY_PREFIX = "celeriac.reply."
+#: Results kept in memory at most: past this the oldest go, with a warning (results of tasks
+#: nobody reads, or a worker's records for tasks whose clients asked for no reply).
+MAX_KEPT = 100_000
 
 
 def broker_url(url: str, config: Config) -> str:
@@ -121,11 +124,11 @@ class AmqpRpcResultStore:
             self._changed.notify_all()
 
     def _expire(self, now: float) -> None:
-        if self._expires <= 0:
-            return
         while self._records:
             task_id, (_, arrived) = next(iter(self._records.items()))
-            if now - arrived < self._expires:
+            if len(self._records) > MAX_KEPT:
+                log.warning("rpc:// keeps %d results at most; dropped the oldest (%s)", MAX_KEPT, task_id)
+            elif self._expires <= 0 or now - arrived < self._expires:
                 break
             del self._records[task_id]
 
