@@ -119,7 +119,7 @@ def test_a_worker_broadcasts_celery_events(make_app: AppFactory, fast_heartbeat:
     types = [e["type"] for e in seen]
     assert types[0] == "worker-online" and types[-1] == "worker-offline"
     online = first(seen, "worker-online")
-    assert online["sw_ident"] == "celeriac" and online["sw_ver"]
+    assert online["sw_ident"] == "celeriac" and online["sw_ver"] and online["sw_sys"]
     received = first(seen, "task-received", uuid=ok.id)
     assert (received["name"], received["args"], received["kwargs"]) == (add.name, "(2, 3)", "{}")
     assert received["retries"] == 0 and received["root_id"] == ok.id and received["parent_id"] is None
@@ -130,7 +130,7 @@ def test_a_worker_broadcasts_celery_events(make_app: AppFactory, fast_heartbeat:
     assert "ValueError" in failed["exception"] and "boom" in failed["exception"]
     beat = first(seen, "worker-heartbeat")
     assert beat["freq"] == fast_heartbeat
-    assert {"active", "processed", "loadavg", "sw_ident"} <= beat.keys()
+    assert {"active", "processed", "loadavg", "sw_ident", "sw_ver", "sw_sys"} <= beat.keys()
     assert len(beat["loadavg"]) == 3
     # Each worker's events are stamped with a growing Lamport clock.
     assert len({e["clock"] for e in seen}) == len(seen)

@@ -10,6 +10,7 @@ import contextlib
 import itertools
 import logging
 import os
+import platform
 import time
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -76,15 +77,16 @@ class EventsStep:
         sinks = ctx.app.plugins.event_sinks(ctx.config, ctx.app)
         dispatcher = EventDispatcher(sinks, ctx.hostname, enabled=ctx.config.worker.send_events)
         ctx.provide(EVENTS, dispatcher)
-        dispatcher.send("worker-online", sw_ident="celeriac", sw_ver=_version())
+        dispatcher.send("worker-online", **software())
         try:
             yield
         finally:
-            dispatcher.send("worker-offline")
+            dispatcher.send("worker-offline", **software())
             dispatcher.close()
 
 
-def _version() -> str:
+def software() -> dict[str, str]:
+    """Celery's ``sw_ident``/``sw_ver``/``sw_sys`` fields of worker events (monitors show them)."""
     from celeriac import __version__
 
-    return __version__
+    return {"sw_ident": "celeriac", "sw_ver": __version__, "sw_sys": platform.system()}

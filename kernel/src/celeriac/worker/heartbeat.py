@@ -11,6 +11,7 @@ from attrs import frozen
 
 from celeriac.bootsteps import StepContext
 from celeriac.config import Config
+from celeriac.worker.events import software
 from celeriac.worker.keys import CONSUMER
 from celeriac.worker.keys import EVENTS
 from celeriac.worker.keys import TIMER
@@ -31,6 +32,7 @@ class HeartbeatStep:
         events = ctx.require(EVENTS)
         consumer = ctx.require(CONSUMER)
         if events.sinks:
+            info = software()
 
             def beat() -> None:
                 events.send(
@@ -39,7 +41,7 @@ class HeartbeatStep:
                     active=consumer.active_count,
                     processed=consumer.processed,
                     loadavg=list(os.getloadavg()),
-                    sw_ident="celeriac",
+                    **info,
                 )
 
             ctx.require(TIMER).call_every(HEARTBEAT_INTERVAL, beat)
