@@ -86,6 +86,7 @@ class _WorkerSeen:
     last_seen: float
     freq: float
     online: bool
+    reported: bool | None  # what worker_up says, to write the gauge only on a change
 
 
 @final
@@ -140,6 +141,8 @@ class TaskMetrics:
         self._tracked: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._finished: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._workers: dict[str, _WorkerSeen] = {}
+        self._counters: dict[tuple[str, str, str, str], Counter] = {}
+        self._histograms: dict[tuple[str, str, str, str], Histogram] = {}
         self._lock = threading.Lock()
 
     def apply(self, event: Mapping[str, Any], *, now: float | None = None) -> None:
@@ -147,19 +150,29 @@ class TaskMetrics:
         type_ = event.get("type")
         if not isinstance(type_, str):
             return
-        seen_at = now if now is not None else _float(event.get("timestamp"), time.time())
+        state = TASK_STATES.get(type_)
         with self._lock:
             hostname = self._hosts(str(event.get("hostname") or UNKNOWN))
             if type_ != "task-sent":  # sent by clients, which are no workers
-                self._saw_worker(type_, hostname, event, seen_at)
-            state = TASK_STATES.get(type_)
+                self._saw_worker(type_, hostname, event, now)
             if state is None:
                 return
             name, queue = self._task_labels(type_, event)
-        self.tasks.labels(name, state, queue, hostname).inc()
-        runtime = event.get("runtime")
-        if type_ == "task-succeeded" and isinstance(runtime, int | float) and runtime >= 0:
-            self.runtime.labels(name, queue, hostname).observe(runtime)
+            # Children are cached: prometheus_client's labels() validates on every call,
+            # which made it most of an event's cost on a worker's hot path.
+            key = (name, state, queue, hostname)
+            counter = self._counters.get(key)
+            if counter is None:
+                counter = self._counters[key] = self.tasks.labels(*key)
+            histogram, runtime = None, event.get("runtime")
+            if state == "SUCCESS" and isinstance(runtime, (int, float)) and runtime >= 0:
+                seconds = float(runtime)
+                histogram = self._histograms.get(key)
+                if histogram is None:
+                    histogram = self._histograms[key] = self.runtime.labels(name, queue, hostname)
+        counter.inc()
+        if histogram is not None:
+            histogram.observe(seconds)
 
     def _task_labels(self, type_: str, event: Mapping[str, Any]) -> tuple[str, str]:
         uuid = event.get("uuid")
@@ -182,10 +195,12 @@ class TaskMetrics:
     def _limit(self, type_: str) -> int:
         return _RECENTLY_FINISHED if type_ in _FINAL else self._max_tracked
 
-    def _saw_worker(self, type_: str, hostname: str, event: Mapping[str, Any], now: float) -> None:
+    def _saw_worker(self, type_: str, hostname: str, event: Mapping[str, Any], now: float | None) -> None:
+        if now is None:
+            now = _float(event.get("timestamp"), 0.0) or time.time()
         seen = self._workers.get(hostname)
         if seen is None:
-            seen = self._workers[hostname] = _WorkerSeen(last_seen=now, freq=2.0, online=True)
+            seen = self._workers[hostname] = _WorkerSeen(last_seen=now, freq=2.0, online=True, reported=None)
         seen.last_seen = now
         seen.online = type_ != "worker-offline"
         if type_ == "worker-heartbeat":
@@ -193,7 +208,12 @@ class TaskMetrics:
             active = event.get("active")
             if isinstance(active, int):
                 self.worker_active.labels(hostname).set(active)
-        self.worker_up.labels(hostname).set(1 if seen.online else 0)
+        self._report(hostname, seen, up=seen.online)
+
+    def _report(self, hostname: str, seen: _WorkerSeen, *, up: bool) -> None:
+        if seen.reported is not up:  # a gauge write only when it changes: hot path
+            seen.reported = up
+            self.worker_up.labels(hostname).set(1 if up else 0)
 
     def refresh_workers(self, now: float) -> None:
         """Mark workers silent for three heartbeats as down; forget those down for an hour.
@@ -210,8 +230,7 @@ class TaskMetrics:
                         with contextlib.suppress(KeyError):
                             gauge.remove(hostname)
                     continue
-                alive = seen.online and silent <= _MISSED_HEARTBEATS * seen.freq
-                self.worker_up.labels(hostname).set(1 if alive else 0)
+                self._report(hostname, seen, up=seen.online and silent <= _MISSED_HEARTBEATS * seen.freq)
 
     def worker_online(self, hostname: str, *, now: float | None = None) -> None:
         """Record a worker as up without an event (a worker's own exporter, at start)."""
