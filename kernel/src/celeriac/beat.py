@@ -33,6 +33,7 @@ from celeriac.errors import ConfigError
 from celeriac.errors import PluginError
 from celeriac.schedules import BeatConfig
 from celeriac.schedules import BeatLock
+from celeriac.schedules import EntryStore
 from celeriac.schedules import MissedPolicy
 from celeriac.schedules import PeriodicTask
 from celeriac.schedules import Schedule
@@ -133,7 +134,7 @@ def add_periodic_task(
         if built is None:
             raise ConfigError(f"beat entry {name!r} (code): {'; '.join(problems)}")
     entry = entry_from_table(name, table, types, source="code", schedule=built)
-    _check_arguments(app, entry)
+    check_entry_arguments(app, entry)
     registry[name] = entry
     return entry
 
@@ -155,7 +156,7 @@ def load_entries(
         source = next((found for found in sources if found != "default"), "config")
         try:
             entry = entry_from_table(name, table, types, source=source)
-            _check_arguments(app, entry)
+            check_entry_arguments(app, entry)
         except ConfigError as exc:
             problems.append(str(exc))
             continue
@@ -167,7 +168,7 @@ def load_entries(
     return list(entries.values())
 
 
-def _check_arguments(app: Celeriac, entry: PeriodicTask) -> None:
+def check_entry_arguments(app: Celeriac, entry: PeriodicTask) -> None:
     """A task registered here is checked now; one known only by name, when a worker runs it."""
     task = app.tasks.get(entry.task)
     if task is None:
@@ -176,6 +177,33 @@ def _check_arguments(app: Celeriac, entry: PeriodicTask) -> None:
         task.arguments.check(entry.task, entry.args, entry.kwargs)
     except TypeError as exc:
         raise ConfigError(f"beat entry {entry.name!r} ({entry.source}): {exc}") from None
+
+
+def load_stored_entries(app: Celeriac, store: EntryStore) -> list[PeriodicTask]:
+    """The entries kept in the store (``celeriac beat schedule add``); an invalid one (a
+    plugin since uninstalled, a task since changed) is logged, naming it, and left out."""
+    types = app.plugins.schedule_types()
+    entries = []
+    for name, table in store.stored_entries().items():
+        try:
+            entry = entry_from_table(name, table, types, source="schedule store")
+            check_entry_arguments(app, entry)
+        except ConfigError as exc:
+            log.error("stored beat entry left out: %s", exc)
+            continue
+        entries.append(entry)
+    return entries
+
+
+def store_url(app: Celeriac, config: BeatConfig) -> str:
+    """``[beat] schedule_store``, else the broker's URL if a store serves it, else a local file."""
+    if config.schedule_store:
+        return config.schedule_store
+    try:
+        app.plugins.schedule_store(app.config.broker)
+    except PluginError:
+        return FALLBACK_STORE
+    return app.config.broker
 
 
 def run_id(entry: str, when: float) -> str:
@@ -216,6 +244,10 @@ class Beat:
         self.config = config
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.entries: list[PeriodicTask] = list(entries) if entries is not None else []
+        # Entries from code and the config file; self.entries adds the store's to them.
+        self._config_entries = list(self.entries)
+        self._entries_version: int | None = None
+        self._entries_checked = -_POLL
         self.is_leader = False
         #: Runs sent by this instance.
         self.sent = 0
@@ -235,13 +267,7 @@ class Beat:
     @property
     def store_url(self) -> str:
         """``[beat] schedule_store``, else the broker's URL if a store serves it, else a local file."""
-        if self.config.schedule_store:
-            return self.config.schedule_store
-        try:
-            self.app.plugins.schedule_store(self.app.config.broker)
-        except PluginError:
-            return FALLBACK_STORE
-        return self.app.config.broker
+        return store_url(self.app, self.config)
 
     def open(self) -> None:
         """Check the configuration and entries, and open the store; errors name what is wrong."""
@@ -257,11 +283,14 @@ class Beat:
                 f"lease ({self.config.lease}), or a live leader would lose its lease"
             )
         if not self._given_entries:
-            self.entries = load_entries(self.app, self.config)
+            self.entries = self._config_entries = load_entries(self.app, self.config)
         url = self.store_url
         store = self.app.plugins.schedule_store(url).factory(url, self.app.config)
         self._store = store
         self._lock = store if isinstance(store, BeatLock) else None
+        self._entries_version = None
+        if not self._given_entries:
+            self._refresh_stored_entries()
         if self._lock is None:
             log.warning("the schedule store %s has no leader lock: run a single beat on it", url)
         log.info(
@@ -309,6 +338,8 @@ class Beat:
     def tick(self) -> float:
         """One pass: lead or stand by, send what is due; returns the seconds to sleep."""
         self.open()
+        if not self._given_entries and time.monotonic() - self._entries_checked >= _POLL:
+            self._refresh_stored_entries()
         now = self._clock()
         if not self._lead(now):
             return self.config.renew_interval
@@ -335,13 +366,46 @@ class Beat:
         except ConfigError as exc:
             log.error("reloading the beat schedule failed; keeping the current one: %s", exc)
             return
-        self.entries = entries
+        self._config_entries = entries
+        self._entries_version = None
+        self._refresh_stored_entries()
+        log.info("beat schedule reloaded: %s", ", ".join(entry.name for entry in self.entries) or "none")
+
+    def _refresh_stored_entries(self) -> None:
+        """Merge the store's entries in when they changed (one cheap read per second)."""
+        self._entries_checked = time.monotonic()
+        store = self._store_of()
+        stored: list[PeriodicTask] = []
+        if isinstance(store, EntryStore):
+            version = store.entries_version()
+            if version == self._entries_version:
+                return
+            self._entries_version = version
+            stored = load_stored_entries(self.app, store)
+        by_name = {entry.name: entry for entry in self._config_entries}
+        for entry in stored:
+            if entry.name in by_name:
+                log.warning(
+                    "stored beat entry %r replaces the one from %s", entry.name, by_name[entry.name].source
+                )
+            by_name[entry.name] = entry
+        before = {entry.name for entry in self.entries}
+        self.entries = list(by_name.values())
         self._due.clear()
         if self.is_leader:
-            for entry in entries:
+            for entry in self.entries:
                 if entry.name not in self._cursors:
-                    self._set_cursor(entry.name, self._store_of().last_run_at(entry.name))
-        log.info("beat schedule reloaded: %s", ", ".join(entry.name for entry in entries) or "none")
+                    self._set_cursor(entry.name, store.last_run_at(entry.name))
+        added = sorted(by_name.keys() - before)
+        removed = sorted(before - by_name.keys())
+        for name in removed:
+            self._cursors.pop(name, None)  # read again from the store if it comes back
+        if added or removed:
+            log.info(
+                "beat entries added: %s; removed: %s",
+                ", ".join(added) or "none",
+                ", ".join(removed) or "none",
+            )
 
     # --- leadership ----------------------------------------------------------------------
 

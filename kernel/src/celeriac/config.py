@@ -209,7 +209,7 @@ def read_env(env: Mapping[str, str]) -> dict[str, Any]:
         if not name.startswith(ENV_PREFIX) or name in RESERVED_ENV:
             continue
         path = name[len(ENV_PREFIX) :].lower().split("__")
-        _set_path(result, path, _env_value(text))
+        _set_path(result, path, toml_literal(text))
     return result
 
 
@@ -283,7 +283,8 @@ def _has_tool_section(path: Path) -> bool:
         return False
 
 
-def _env_value(text: str) -> Any:
+def toml_literal(text: str) -> Any:
+    """``text`` read as a TOML value (``30``, ``true``, ``[1, 2]``, ``"x"``), else as the string itself."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:

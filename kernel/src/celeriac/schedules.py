@@ -87,6 +87,28 @@ class BeatLock(Protocol):
         between claiming a run and recording it as sent."""
 
 
+@runtime_checkable
+class EntryStore(Protocol):
+    """Beat entries kept in the schedule store, so they can be added and removed while beat
+    runs (``celeriac beat schedule``): an optional capability of a schedule store.
+
+    An entry is stored as its ``[beat.schedule.NAME]`` table (JSON-compatible values);
+    :meth:`entries_version` changes with every edit, so beat notices one with a cheap read.
+    """
+
+    def stored_entries(self) -> dict[str, dict[str, Any]]:
+        """Every stored entry's table, by name."""
+
+    def put_entry(self, name: str, table: Mapping[str, Any]) -> None:
+        """Add or replace the entry ``name``."""
+
+    def delete_entry(self, name: str) -> bool:
+        """Remove the entry ``name``; False if there was none."""
+
+    def entries_version(self) -> int:
+        """A number that changes whenever an entry is put or deleted."""
+
+
 @frozen(kw_only=True)
 class BeatConfig:
     """``[beat]``: the periodic-task scheduler.

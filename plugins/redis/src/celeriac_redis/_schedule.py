@@ -1,7 +1,11 @@
-"""The Redis schedule store: beat's last-run times in one hash, and its leader lock."""
+"""The Redis schedule store: beat's last-run times in one hash, its leader lock, and entries
+added while beat runs."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from typing import Any
 from typing import final
 
 from celeriac.config import Config
@@ -51,6 +55,9 @@ class RedisScheduleStore:
         self._key = f"{settings.key_prefix}beat:last_run"
         self._lock_prefix = f"{settings.key_prefix}{{beat}}:lock:"
         self._claims = f"{settings.key_prefix}{{beat}}:claimed"
+        # Entries and their version share a hash tag, so one MULTI changes both on Redis Cluster.
+        self._entries = f"{settings.key_prefix}{{beat}}:entries"
+        self._version = f"{settings.key_prefix}{{beat}}:entries:version"
         self._renew = self._client.register_script(_RENEW)
         self._release = self._client.register_script(_RELEASE)
         self._claim = self._client.register_script(_CLAIM)
@@ -85,8 +92,34 @@ class RedisScheduleStore:
         value = self._client.hget(self._claims, entry)
         return None if value is None else float(value)
 
+    # --- entries edited while beat runs -------------------------------------------------
+
+    def stored_entries(self) -> dict[str, dict[str, Any]]:
+        raw = self._client.hgetall(self._entries)
+        return {_text(name): json.loads(body) for name, body in sorted(raw.items())}
+
+    def put_entry(self, name: str, table: Mapping[str, Any]) -> None:
+        with self._client.pipeline(transaction=True) as pipe:
+            pipe.hset(self._entries, name, json.dumps(dict(table)))
+            pipe.incr(self._version)
+            pipe.execute()
+
+    def delete_entry(self, name: str) -> bool:
+        with self._client.pipeline(transaction=True) as pipe:
+            pipe.hdel(self._entries, name)
+            pipe.incr(self._version)
+            deleted, _ = pipe.execute()
+        return bool(deleted)
+
+    def entries_version(self) -> int:
+        return int(self._client.get(self._version) or 0)
+
     def close(self) -> None:
         self._client.close()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _ms(seconds: float) -> int:

@@ -1,8 +1,12 @@
-"""The SQLite schedule store: beat's last-run times, one row per entry, and its leader lock."""
+"""The SQLite schedule store: beat's last-run times, one row per entry, its leader lock, and
+entries added while beat runs."""
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Mapping
+from typing import Any
 from typing import final
 
 from celeriac.config import Config
@@ -16,6 +20,11 @@ BEGIN IMMEDIATE;
 CREATE TABLE IF NOT EXISTS beat_schedule (entry TEXT PRIMARY KEY, last_run_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS beat_claims (entry TEXT PRIMARY KEY, claimed_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS beat_locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS beat_entries (name TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS beat_entries_version (
+    id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO beat_entries_version (id, version) VALUES (1, 0);
 COMMIT;
 """
 _UPSERT = """
@@ -31,6 +40,10 @@ WHERE beat_locks.owner = excluded.owner OR beat_locks.expires_at <= :now
 _RENEW = (
     "UPDATE beat_locks SET expires_at = :expires WHERE name = :name AND owner = :owner AND expires_at > :now"
 )
+_PUT_ENTRY = """
+INSERT INTO beat_entries (name, body) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET body = excluded.body
+"""
+_BUMP_VERSION = "UPDATE beat_entries_version SET version = version + 1 WHERE id = 1"
 _CLAIM = """
 INSERT INTO beat_claims (entry, claimed_at)
 SELECT :entry, :when WHERE EXISTS (
@@ -92,6 +105,31 @@ class SqliteScheduleStore:
         with self._db.connection() as conn:
             row = conn.execute("SELECT claimed_at FROM beat_claims WHERE entry = ?", (entry,)).fetchone()
         return None if row is None else float(row[0])
+
+    # --- entries edited while beat runs -------------------------------------------------
+
+    def stored_entries(self) -> dict[str, dict[str, Any]]:
+        with self._db.connection() as conn:
+            rows = conn.execute("SELECT name, body FROM beat_entries ORDER BY name").fetchall()
+        return {name: json.loads(body) for name, body in rows}
+
+    def put_entry(self, name: str, table: Mapping[str, Any]) -> None:
+        body = json.dumps(dict(table))
+        with self._db.transaction() as conn:
+            conn.execute(_PUT_ENTRY, (name, body))
+            conn.execute(_BUMP_VERSION)
+
+    def delete_entry(self, name: str) -> bool:
+        with self._db.transaction() as conn:
+            deleted = conn.execute("DELETE FROM beat_entries WHERE name = ?", (name,)).rowcount
+            if deleted:
+                conn.execute(_BUMP_VERSION)
+        return bool(deleted)
+
+    def entries_version(self) -> int:
+        with self._db.connection() as conn:
+            row = conn.execute("SELECT version FROM beat_entries_version WHERE id = 1").fetchone()
+        return int(row[0]) if row is not None else 0
 
     def close(self) -> None:
         self._db.close()
