@@ -1,0 +1,52 @@
+"""Flower 2, started as a subprocess on the same broker, shows celeriac workers and their tasks.
+
+What Flower shows comes from two sources: events (``/api/workers?status=true``, the task
+list ``/api/tasks``) and remote-control replies (``/api/workers`` without ``status``). The
+first works; the second needs replies Celery's clients can read (see
+test_remote_control_interop.py), so it stays empty.
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_flower_shows_celeriac_workers_and_tasks(project: Any, client: Any, flower: Any, poll: Any) -> None:
+    hostname = f"w-{secrets.token_hex(3)}@interop"
+    worker = project.celeriac_worker(hostname)
+    poll(lambda: flower.get("/api/workers?status=true").get(hostname), 15, "worker online in Flower")
+
+    add, fail = client.tasks["proj.add"], client.tasks["proj.fail"]
+    ids = {add.delay(2, 3).id: "SUCCESS", add.delay(4, y=5).id: "SUCCESS", fail.delay().id: "FAILURE"}
+
+    def settled() -> dict[str, Any] | None:
+        tasks = flower.get("/api/tasks")
+        done = all(tasks.get(task_id, {}).get("state") == state for task_id, state in ids.items())
+        return tasks if done else None
+
+    tasks = poll(settled, 20, f"tasks settled in Flower\n{worker.output()}")
+    for task_id in ids:
+        task = tasks[task_id]
+        assert task["worker"] == hostname
+        assert task["name"] in ("proj.add", "proj.fail")
+        assert task["received"] and task["started"]
+        # task-sent, from the client (task_send_sent_event = true)
+        assert task["client"] == client.origin and task["sent"]
+    first = tasks[next(iter(ids))]
+    assert (first["args"], first["kwargs"]) == ("(2, 3)", "{}")
+    assert first["runtime"] is not None
+    failed = next(tasks[i] for i, state in ids.items() if state == "FAILURE")
+    assert failed["exception"] == "ValueError: broken on purpose" and "Traceback" in failed["traceback"]
+
+    info = flower.get(f"/api/task/info/{next(iter(ids))}")
+    assert info["state"] == "SUCCESS" and info["worker"] == hostname
+
+    worker.signal(signal.SIGTERM)
+    worker.wait(timeout=30)
+    poll(lambda: flower.get("/api/workers?status=true").get(hostname) is False, 15, "worker offline")
