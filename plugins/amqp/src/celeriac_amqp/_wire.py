@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
 
+from celeriac.errors import ConfigError
 from celeriac.protocols import Envelope
 
 if TYPE_CHECKING:
@@ -55,14 +56,30 @@ def connection_parameters(url: str, settings: AmqpConfig) -> pika.URLParameters:
     parameters.blocked_connection_timeout = settings.operation_timeout
     parameters.client_properties = {"connection_name": "celeriac"}
     if url.startswith("amqps:"):
-        context = ssl.create_default_context(cafile=settings.ssl_ca_certs)
-        if settings.ssl_certfile:
-            context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile)
-        context.check_hostname = settings.ssl_check_hostname and settings.ssl_verify
-        if not settings.ssl_verify:
-            context.verify_mode = ssl.CERT_NONE
-        parameters.ssl_options = pika.SSLOptions(context, server_hostname=parameters.host)
+        parameters.ssl_options = pika.SSLOptions(tls_context(settings), server_hostname=parameters.host)
     return parameters
+
+
+def tls_context(settings: AmqpConfig) -> ssl.SSLContext:
+    """The TLS context of ``amqps://`` from ``[amqp] ssl_*``; a bad file is a ConfigError naming it."""
+    try:
+        context = ssl.create_default_context(cafile=settings.ssl_ca_certs)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"[amqp] ssl_ca_certs {settings.ssl_ca_certs!r} cannot be used: {exc}") from exc
+    if settings.ssl_certfile:
+        try:
+            context.load_cert_chain(settings.ssl_certfile, settings.ssl_keyfile)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"[amqp] ssl_certfile {settings.ssl_certfile!r} / ssl_keyfile {settings.ssl_keyfile!r} "
+                f"cannot be used: {exc}"
+            ) from exc
+    elif settings.ssl_keyfile:
+        raise ConfigError("[amqp] ssl_keyfile is set without ssl_certfile")
+    context.check_hostname = settings.ssl_check_hostname and settings.ssl_verify
+    if not settings.ssl_verify:
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def queue_arguments(settings: AmqpConfig) -> dict[str, Any]:
