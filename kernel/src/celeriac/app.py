@@ -176,12 +176,15 @@ class Celeriac:
         options = evolve(options, **from_file)
         if options.queue is None:
             options = evolve(options, queue=route(name, self.config.task_routes))
-        if options.rate_limit is not None:
+        for key in ("rate_limit", "global_rate_limit"):
+            value = getattr(options, key)
+            if value is None:
+                continue
             try:
-                parse_rate(options.rate_limit)
+                parse_rate(value)
             except ValueError as exc:
-                source = self.config.source_of(f"tasks.{name}.rate_limit")
-                raise ConfigError(f"task {name!r}: {exc} (from {source})") from None
+                source = self.config.source_of(f"tasks.{name}.{key}")
+                raise ConfigError(f"task {name!r}: {key}: {exc} (from {source})") from None
         return options
 
     def add_periodic_task(

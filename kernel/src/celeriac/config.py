@@ -92,6 +92,7 @@ class TaskConfig:
     time_limit: float | None = None
     soft_time_limit: float | None = None
     rate_limit: str | None = None
+    global_rate_limit: str | None = None
     serializer: str | None = None
     expires: float | None = None
     retry_backoff: float | None = None

@@ -203,6 +203,17 @@ class ChordCounter(Protocol):
 
 
 @runtime_checkable
+class SharedRateLimiter(Protocol):
+    """A rate limit shared by every worker using the same store (``global_rate_limit``), an
+    optional capability of a transport or result store."""
+
+    def reserve_slot(self, key: str, interval: float, max_wait: float) -> float:
+        """Book the next free slot of ``key``, slots being ``interval`` seconds apart, and
+        return the seconds until it (0: now). When that is more than ``max_wait``, book
+        nothing and return it all the same, so the caller can come back later."""
+
+
+@runtime_checkable
 class ReplyQueue(Protocol):
     """Results come back as messages to a queue of the client's own (``rpc://``), an optional
     result-store capability: the app names that queue in ``reply_to`` of every task it sends,

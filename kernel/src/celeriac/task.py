@@ -49,6 +49,8 @@ class TaskOptions:
     time_limit: float | None = None
     soft_time_limit: float | None = None
     rate_limit: str | None = None
+    #: A limit shared by every worker, through a store that can (Redis, SQLite on one host).
+    global_rate_limit: str | None = None
     serializer: str | None = None
     expires: float | None = None
     autoretry_for: tuple[type[BaseException], ...] = field(default=(), converter=tuple)

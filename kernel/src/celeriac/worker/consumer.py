@@ -29,6 +29,7 @@ from celeriac import states
 from celeriac.bootsteps import StepContext
 from celeriac.config import Config
 from celeriac.errors import CeleriacError
+from celeriac.errors import ConfigError
 from celeriac.errors import MessageError
 from celeriac.errors import NotRegisteredError
 from celeriac.message import TaskMessage
@@ -36,9 +37,9 @@ from celeriac.outcome import Disposition
 from celeriac.outcome import Outcome
 from celeriac.protocols import Delivery
 from celeriac.protocols import Pool
+from celeriac.protocols import SharedRateLimiter
 from celeriac.protocols import Transport
-from celeriac.ratelimit import TokenBucket
-from celeriac.ratelimit import parse_rate
+from celeriac.ratelimit import RateLimits
 from celeriac.request import TaskRequest
 from celeriac.worker.events import EventDispatcher
 from celeriac.worker.keys import CONSUMER
@@ -60,6 +61,19 @@ ETA_TOLERANCE = 1.0
 #: A rate-limited request waits in the worker up to this long; longer, it goes back to the
 #: transport delayed, so a tight limit never fills the worker with messages it cannot run.
 RATE_HOLD_LIMIT = 1.0
+
+
+def _check_shared_limits(app: Celeriac, shared: SharedRateLimiter | None) -> None:
+    """A task with a shared limit needs a store to share it in: refuse to start without one."""
+    if shared is not None:
+        return
+    for name, task in app.tasks.items():
+        if task.options.global_rate_limit:
+            raise ConfigError(
+                f"task {name!r} has global_rate_limit = {task.options.global_rate_limit!r}, but neither "
+                f"the broker nor the result store can share a rate limit between workers (Redis and "
+                f"SQLite can); remove it or use rate_limit, which is per worker"
+            )
 
 
 class UnprocessableMessageError(MessageError):
@@ -103,7 +117,13 @@ class Consumer:
         self._stopping = threading.Event()
         self._settled_all = threading.Event()
         self._settler = threading.Thread(target=self._settle_loop, name="celeriac-settler", daemon=True)
-        self._buckets: dict[str, TokenBucket | None] = {}
+        shared: SharedRateLimiter | None = None
+        for candidate in (transport, self._store):
+            if shared is None and isinstance(candidate, SharedRateLimiter):
+                shared = candidate
+        self.rates = RateLimits(shared, RATE_HOLD_LIMIT)
+        self._limited: set[str] = set()  # tasks whose limit was changed by remote control
+        _check_shared_limits(app, shared)
         self._running: dict[int, float] = {}  # token -> when it started
         self._held: set[int] = set()  # tokens of rate-limited requests waiting for their slot
 
@@ -231,11 +251,9 @@ class Consumer:
                 # Not in Celery's task-received; monitors label per-queue metrics with it.
                 queue=delivery.queue,
             )
-        bucket = self._bucket(task.name, task.options.rate_limit)
-        if bucket is not None:
-            wait = bucket.reserve()
+        if task.options.rate_limit or task.options.global_rate_limit or task.name in self._limited:
+            wait = self.rates.reserve(task.name, task.options)
             if wait > RATE_HOLD_LIMIT:
-                bucket.refund()
                 self._hand_back(delivery, request.token, wait)
                 return
             if wait > 0:
@@ -244,12 +262,6 @@ class Consumer:
                 self.timer.call_later(wait, lambda: self._release(request))
                 return
         self.pool.submit(request, self.started, self._done.put)
-
-    def _bucket(self, name: str, rate_limit: str | None) -> TokenBucket | None:
-        if name not in self._buckets:
-            rate = parse_rate(rate_limit) if rate_limit else 0.0
-            self._buckets[name] = TokenBucket(rate) if rate > 0 else None
-        return self._buckets[name]
 
     def _release(self, request: TaskRequest) -> None:
         with self._space:
@@ -338,8 +350,8 @@ class Consumer:
 
     def set_rate_limit(self, task_name: str, rate_limit: str | None) -> None:
         """Replace a task's rate limit in this worker (``None`` or ``"0"`` removes it)."""
-        rate = parse_rate(rate_limit) if rate_limit else 0.0
-        self._buckets[task_name] = TokenBucket(rate) if rate > 0 else None
+        self.rates.set_local(task_name, rate_limit)
+        self._limited.add(task_name)
 
     def add_queue(self, queue_name: str) -> None:
         if queue_name not in self.queues:

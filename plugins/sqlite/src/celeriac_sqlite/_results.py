@@ -1,4 +1,5 @@
-"""The SQLite result store: one row per task, polled by waiters."""
+"""The SQLite result store: one row per task, polled by waiters; chord counters and shared
+rate-limit slots for the workers of one host."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ CREATE TABLE IF NOT EXISTS chord_parts (
     done_at REAL NOT NULL,
     PRIMARY KEY (group_id, task_id)
 );
+CREATE TABLE IF NOT EXISTS rate_slots (key TEXT PRIMARY KEY, next_free REAL NOT NULL);
 COMMIT;
 """
 # A SUCCESS row is final (a duplicate run after a redelivery must not undo it) until it expires.
@@ -52,6 +54,10 @@ ON CONFLICT (task_id) DO UPDATE SET
     updated_at = excluded.updated_at,
     expires_at = excluded.expires_at
 WHERE results.state != 'SUCCESS' OR results.expires_at <= excluded.updated_at
+"""
+_BOOK_SLOT = """
+INSERT INTO rate_slots (key, next_free) VALUES (?, ?)
+ON CONFLICT (key) DO UPDATE SET next_free = excluded.next_free
 """
 _GET = """
 SELECT task_id, state, payload, content_type, content_encoding FROM results
@@ -137,6 +143,19 @@ class SqliteResultStore:
                 "SELECT count(*) FROM chord_parts WHERE group_id = ?", (group_id,)
             ).fetchone()
             return bool(count == size)
+
+    def reserve_slot(self, key: str, interval: float, max_wait: float) -> float:
+        """Book the next slot of ``key`` (a shared rate limit): each booking moves the next
+        free time ``interval`` on; a wait longer than ``max_wait`` books nothing. Times are
+        this host's clock, which every process sharing the file shares."""
+        with self._db.transaction() as conn:
+            now = time.time()
+            row = conn.execute("SELECT next_free FROM rate_slots WHERE key = ?", (key,)).fetchone()
+            slot = max(float(row[0]) if row is not None else now, now)
+            wait = slot - now
+            if wait <= max_wait:
+                conn.execute(_BOOK_SLOT, (key, slot + interval))
+        return wait
 
     def close(self) -> None:
         self._db.close()
