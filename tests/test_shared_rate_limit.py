@@ -3,6 +3,7 @@ here; Redis in plugins/redis/tests)."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -32,7 +33,7 @@ def make(url: str) -> tuple[Celeriac, list[float]]:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> Iterator[str]:
-    yield f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    return f"sqlite:///{tmp_path / 'shared.sqlite3'}"
 
 
 def test_two_workers_share_one_limit_and_run_everything(sqlite_url: str) -> None:
@@ -47,7 +48,7 @@ def test_two_workers_share_one_limit_and_run_everything(sqlite_url: str) -> None
         second.close()
     assert first_starts and second_starts, "both workers should have run some"
     starts = sorted(first_starts + second_starts)
-    gaps = [later - earlier for earlier, later in zip(starts, starts[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
     assert min(gaps) >= 0.2 - 0.02, gaps  # 5/s across both workers, not 5/s each
 
 
