@@ -39,6 +39,7 @@ bench: install
 	$(PY) benchmarks/run.py --broker redis
 	$(PY) benchmarks/serializers.py
 	$(PY) benchmarks/pools.py
+	$(PY) benchmarks/canvas.py
 	$(PY) plugins/events/benchmarks/events_overhead.py
 	$(PY) plugins/webhooks/benchmarks/sink_overhead.py
 

@@ -225,7 +225,15 @@ class Settings:
     celery_sqlite_defaults: bool
 
 
-class Side(Protocol):
+class WorkerSpec(Protocol):
+    """What :func:`start_workers` needs: the worker's command line and its environment."""
+
+    def worker_command(self) -> list[str]: ...
+
+    def worker_env(self) -> dict[str, str]: ...
+
+
+class Side(WorkerSpec, Protocol):
     """One framework on one broker, for one run: a producer app and a worker command."""
 
     name: str
@@ -233,10 +241,6 @@ class Side(Protocol):
     def publish(self) -> Handle: ...
 
     def round_trip(self) -> None: ...
-
-    def worker_command(self) -> list[str]: ...
-
-    def worker_env(self) -> dict[str, str]: ...
 
     def close(self) -> None: ...
 
@@ -499,7 +503,7 @@ class Workers:
             stop_worker(proc)
 
 
-def start_workers(side: Side, tmp: Path, count: int) -> Workers:
+def start_workers(side: WorkerSpec, tmp: Path, count: int) -> Workers:
     env = side.worker_env()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")]))
     procs = []
