@@ -1,9 +1,10 @@
 """What monitoring events cost a worker: drain rate with events off and on, and the hot-path cost.
 
-``python plugins/events/benchmarks/events_overhead.py [--n 5000] [--repeats 3]``
+``python plugins/events/benchmarks/events_overhead.py [--n 5000] [--repeats 3] [--broker URL]``
 
 Drain, as in ``benchmarks/run.py`` and ``plugins/prefork/benchmarks/drain.py``: N no-op
-tasks (plus one untimed) are published to a fresh SQLite file with no worker running; a
+tasks (plus one untimed) are published to a fresh SQLite file (or, with ``--broker
+redis://…``, under a fresh key prefix on that Redis, deleted afterwards) with no worker running; a
 worker (``celeriac -A bench_celeriac worker -P threads -c C``, with ``-E`` when events are
 on) is started, and the clock runs from the first task's result being ready to the last
 one's. Modes:
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 import signal
 import statistics
 import subprocess
@@ -60,16 +62,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def drain(mode: str, n: int, concurrency: int) -> tuple[float, float]:
+def drain(mode: str, n: int, concurrency: int, broker: str | None) -> tuple[float, float]:
     """Drain rate (tasks/s) and the worker's CPU time per task (microseconds) while draining."""
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
-        app = bench_celeriac.make_app(url)
+        url = broker or f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+        prefix = f"bench-events-{secrets.token_hex(4)}:" if broker else ""
+        app = bench_celeriac.make_app(url, prefix or None)
         task = app.tasks[bench_celeriac.TASK_NAME]
         first = task.delay()
         handles = [task.delay() for _ in range(n)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_")}
-        env.update(BENCH_BROKER_URL=url, PYTHONPATH=str(ROOT / "benchmarks"))
+        # An inherited PYTHONPATH stays in front, so another source tree can be compared.
+        path = [p for p in (os.environ.get("PYTHONPATH"), str(ROOT / "benchmarks")) if p]
+        env.update(BENCH_BROKER_URL=url, BENCH_KEY_PREFIX=prefix, PYTHONPATH=os.pathsep.join(path))
         celeriac = [sys.executable, "-m", "celeriac", "-A", "bench_celeriac"]
         procs: list[subprocess.Popen[bytes]] = []
         quiet: dict[str, Any] = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
@@ -100,6 +105,18 @@ def drain(mode: str, n: int, concurrency: int) -> tuple[float, float]:
             for proc in reversed(procs):
                 _stop(proc)
             app.close()
+            if prefix:
+                _delete_prefixed(url, prefix)
+
+
+def _delete_prefixed(url: str, prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    for start in range(0, len(keys), 500):
+        client.delete(*keys[start : start + 500])
+    client.close()
 
 
 def micro() -> None:
@@ -136,13 +153,14 @@ def main() -> None:
     parser.add_argument("-c", "--concurrency", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--micro", action="store_true", help="also time one event on the hot path")
+    parser.add_argument("--broker", help="a redis:// URL on loopback (default: a fresh SQLite file per run)")
     args = parser.parse_args()
     modes = args.modes.split(",")
     rates: dict[str, list[float]] = {mode: [] for mode in modes}
     cpus: dict[str, list[float]] = {mode: [] for mode in modes}
     for repeat in range(args.repeats):
         for mode in modes if repeat % 2 == 0 else reversed(modes):
-            rate, cpu = drain(mode, args.n, args.concurrency)
+            rate, cpu = drain(mode, args.n, args.concurrency, args.broker)
             rates[mode].append(rate)
             cpus[mode].append(cpu)
             print(f"  {mode:10} run {repeat + 1}: {rate:8.0f} tasks/s  {cpu:6.0f} us CPU/task", flush=True)

@@ -7,6 +7,7 @@ and buffered ``task.multi`` lists) and :func:`subscribe_events` captures.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from celery.events.receiver import EventReceiver
 
 from celeriac.config import Config
 from celeriac.protocols import Broadcaster
+from celeriac.protocols import Envelope
 from celeriac_events import BrokerSink
 from celeriac_events import subscribe_events
 
@@ -138,3 +140,20 @@ def test_we_read_celerys_single_and_buffered_events(broker: Broker) -> None:
         ["worker-online", "task-received", "task-succeeded", "worker-offline"]
     )
     assert {e["hostname"] for e in found} == {"c1@interop"}
+
+
+def test_our_receiver_reads_our_sink_and_unrouted_broadcasts(broker: Broker) -> None:
+    with subscribe_events(broker.transport) as receiver:
+        sink = BrokerSink(broker.transport, interval=30.0)
+        sink.send(_event("worker-online"))
+        sink.send(_event("task-received", uuid="t1"))
+        sink.send(_event("task-succeeded", uuid="t1"))
+        sink.close()
+        # What workers before routing keys sent: a list with no routing key (Redis: the bare channel).
+        old = json.dumps([_event("task-started", uuid="t2")]).encode()
+        broker.transport.broadcast("celeryev", Envelope(body=old, content_type="application/json"))
+        found: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 10
+        while len(found) < 4 and time.monotonic() < deadline:
+            found.extend(receiver.get(timeout=0.5))
+    assert [e["type"] for e in found] == ["worker-online", "task-received", "task-succeeded", "task-started"]
