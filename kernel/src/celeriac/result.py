@@ -146,6 +146,10 @@ def _value(meta: ResultMeta) -> Any:
     return meta.result
 
 
+#: Results of a group read in one round trip by :meth:`GroupResult.get`.
+_READ_CHUNK = 1000
+
+
 class GroupResult:
     """The results of a group's tasks, in the order they were given."""
 
@@ -195,12 +199,31 @@ class GroupResult:
         return any(state == states.FAILURE for state in self._states())
 
     def get(self, timeout: float | None = None, propagate: bool = True) -> list[Any]:
-        """Every task's value, in order; the first failure is raised when ``propagate``."""
+        """Every task's value, in order; the first failure (in order) is raised when ``propagate``.
+
+        Results are read ``_READ_CHUNK`` at a time in one round trip each; only a task not
+        finished yet is waited for on its own, so a finished group of ten thousand costs ten
+        round trips, not ten thousand.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
+        store = self.app.result_store
         values = []
-        for result in self.results:
-            remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-            values.append(result.get(timeout=remaining, propagate=propagate))
+        for start in range(0, len(self.results), _READ_CHUNK):
+            chunk = self.results[start : start + _READ_CHUNK]
+            records = store.get_many([r.id for r in chunk])
+            for result, found in zip(chunk, records, strict=True):
+                record = found
+                if record is None or record.state not in states.READY_STATES:
+                    remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+                    record = store.wait(result.id, states.READY_STATES, remaining)
+                    if record is None:
+                        raise TimeoutError(f"task {result.id} of group {self.id} not ready after {timeout} s")
+                meta = self.app.results.decode(record)
+                value = _value(meta)
+                if propagate and meta.state in states.PROPAGATE_STATES:
+                    assert isinstance(value, BaseException)
+                    raise value
+                values.append(value)
         return values
 
     join = get
