@@ -55,6 +55,21 @@ if added == 1 and redis.call('SCARD', KEYS[1]) == tonumber(ARGV[2]) then return 
 return 0
 """)
 
+# A shared rate limit's next free slot, in microseconds of the server's clock (one clock for
+# every worker, wherever it runs). ARGV: interval and longest wait booked, both in µs.
+_BOOK_SLOT = Lua(r"""
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local free = tonumber(redis.call('GET', KEYS[1]) or '0')
+if free < now then free = now end
+local wait = free - now
+if wait <= tonumber(ARGV[2]) then
+  local after = free + tonumber(ARGV[1])
+  redis.call('SET', KEYS[1], string.format('%d', after), 'PX', math.ceil((after - now) / 1000) + 1000)
+end
+return wait
+""")
+
 # SUCCESS is final: a duplicate run after a redelivery must not undo it. The state is read
 # from the stored value itself: JSON's "status" field (cjson), or the header line otherwise.
 _STORE = Lua(r"""
@@ -155,6 +170,12 @@ class RedisResultStore:
         key = f"{self._prefix.removesuffix('celery-task-meta-')}celeriac-chord-{group_id}"
         done: int = self._direct.run(_CHORD_PART, (key,), (task_id, size, self._expires_ms))
         return done == 1
+
+    def reserve_slot(self, key: str, interval: float, max_wait: float) -> float:
+        """Book the next slot of a shared rate limit (``global_rate_limit``), on the server's clock."""
+        name = f"{self._prefix.removesuffix('celery-task-meta-')}celeriac-rate-{key}"
+        wait: int = self._direct.run(_BOOK_SLOT, (name,), (int(interval * 1e6), int(max_wait * 1e6)))
+        return wait / 1e6
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,63 @@
+"""``global_rate_limit`` on Redis: slots booked on the server's clock, shared by every worker."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+
+import pytest
+
+from celeriac.app import Celeriac
+from celeriac.protocols import SharedRateLimiter
+from celeriac.testing import worker_thread
+from celeriac_redis import RedisResultStore
+
+from .conftest import make_config
+
+
+def test_slots_are_booked_in_order_and_a_far_one_books_nothing(redis_url: str, prefix: str) -> None:
+    store = RedisResultStore(redis_url, make_config(prefix))
+    try:
+        assert isinstance(store, SharedRateLimiter)
+        waits = [store.reserve_slot("k", 0.5, 1.0) for _ in range(4)]
+        assert waits[0] == 0.0
+        assert waits[1:3] == pytest.approx([0.5, 1.0], abs=0.05)
+        assert waits[3] == pytest.approx(1.5, abs=0.05)  # over max_wait: told, not booked
+        assert store.reserve_slot("k", 0.5, 2.0) == pytest.approx(1.5, abs=0.05)
+        assert store.reserve_slot("other", 0.5, 1.0) == 0.0  # one limit per key
+    finally:
+        store.close()
+
+
+def test_two_workers_share_one_limit_and_run_everything(redis_url: str, prefix: str) -> None:
+    starts: list[float] = []
+    lock = threading.Lock()
+    apps = []
+    for _ in range(2):
+        app = Celeriac(
+            "tests",
+            broker=redis_url,
+            env={},
+            config=False,
+            redis={"key_prefix": prefix, "result_key_prefix": prefix},
+        )
+
+        @app.task(name="t.limited", global_rate_limit="5/s")
+        def limited(i: int) -> int:
+            with lock:
+                starts.append(time.time())
+            return i
+
+        apps.append(app)
+    first, second = apps
+    try:
+        with worker_thread(first, concurrency=4), worker_thread(second, concurrency=4):
+            results = [first.tasks["t.limited"].delay(i) for i in range(12)]
+            assert sorted(r.get(timeout=30) for r in results) == list(range(12))
+    finally:
+        for app in apps:
+            app.close()
+    ordered = sorted(starts)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(ordered)]
+    assert min(gaps) >= 0.2 - 0.02, gaps  # 5/s across both workers
