@@ -371,6 +371,8 @@ def from_dict(data: Mapping[str, Any], app: Celeriac | None = None) -> Canvas:
     """Any primitive from Celery's dict, by its ``subtask_type``."""
     kind = data.get("subtask_type")
     options = dict(data.get("options") or {})
+    if data.get("chord_size") and "chord_size" not in options:
+        options["chord_size"] = data["chord_size"]  # where Celery keeps a chord body's size
     kwargs = data.get("kwargs") or {}
     if kind == "chain":
         return evolve(chain(*(from_dict(t, app) for t in kwargs["tasks"])), options=options)

@@ -25,6 +25,7 @@ from celeriac.canvas import from_dict
 from celeriac.canvas import result_of
 from celeriac.message import Embed
 from celeriac.message import TaskMessage
+from celeriac.protocols import CeleryChords
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
@@ -75,6 +76,8 @@ def messages(
             return messages(app, upgraded, parent_id=parent_id, root_id=root_id, rest=rest[:-1])
         return _group_messages(app, node, parent_id=parent_id, root_id=root_id)
     app.require_chord_support()
+    if isinstance(store := app.result_store, CeleryChords):
+        store.chord_started(node.header.id, len(node.header))
     body = node.body.set(chord_size=len(node.header))
     if rest:
         body = body.set(chain=list(rest))

@@ -196,10 +196,23 @@ class ResultStore(Protocol):
 class ChordCounter(Protocol):
     """Atomic counting of a chord's finished header tasks, an optional result-store capability."""
 
-    def chord_part_done(self, group_id: str, task_id: str, size: int) -> bool:
-        """Record that ``task_id`` of the group finished; True for exactly one caller: the
-        one whose call completed the count. Idempotent per task id, so a redelivered header
-        task cannot complete a chord twice or early."""
+    def chord_part_done(self, group_id: str, task_id: str, size: int, index: int | None = None) -> bool:
+        """Record that ``task_id`` (at ``index`` in the group) finished; True for exactly one
+        caller: the one whose call completed the count. Idempotent per task id, so a
+        redelivered header task cannot complete a chord twice or early."""
+
+
+@runtime_checkable
+class CeleryChords(Protocol):
+    """A result store shared with Celery, whose workers count chord parts their own way: an
+    optional capability, so a chord sent here can be finished by Celery workers, and one sent
+    by a Celery client (which saves no group) by workers here."""
+
+    def chord_started(self, group_id: str, size: int) -> None:
+        """Note a chord's size where Celery's workers look for it, before its header is sent."""
+
+    def chord_members(self, group_id: str) -> list[str]:
+        """The ids of the chord's finished header tasks, in group order."""
 
 
 @runtime_checkable

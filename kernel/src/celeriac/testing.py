@@ -242,7 +242,7 @@ class MemoryResultStore:
         with self._cond:
             self._records.pop(task_id, None)
 
-    def chord_part_done(self, group_id: str, task_id: str, size: int) -> bool:
+    def chord_part_done(self, group_id: str, task_id: str, size: int, index: int | None = None) -> bool:
         with self._cond:
             parts = self._chords.setdefault(group_id, set())
             if task_id in parts:

@@ -20,6 +20,7 @@ from celeriac.canvas import from_dict
 from celeriac.dispatch import continue_with
 from celeriac.dispatch import send
 from celeriac.errors import ChordError
+from celeriac.protocols import CeleryChords
 from celeriac.protocols import ChordCounter
 from celeriac.request import TaskRequest
 
@@ -48,38 +49,50 @@ def after_task(app: Celeriac, request: TaskRequest, state: str, value: Any) -> N
             # Celery's classic errback signature: the id of the task that failed comes first.
             continue_with(app, errback, (message.id,), request)
     if embed.chord and message.group and (state in states.READY_STATES or state == states.IGNORED):
-        part_done(app, message.group, message.id, from_dict(embed.chord, app))
+        part_done(app, message.group, message.id, from_dict(embed.chord, app), message.group_index)
 
 
-def part_done(app: Celeriac, group_id: str, task_id: str, body: Canvas) -> None:
+def part_done(app: Celeriac, group_id: str, task_id: str, body: Canvas, index: int | None = None) -> None:
     """Count one finished header task; the call that completes the count runs the body."""
     store = app.result_store
     if not isinstance(store, ChordCounter):
         log.error("chord %s cannot complete: the result store counts no chord parts", group_id)
         return
-    if store.chord_part_done(group_id, task_id, int(body.options.get("chord_size") or 0)):
+    if store.chord_part_done(group_id, task_id, int(body.options.get("chord_size") or 0), index):
         complete_chord(app, group_id, body)
 
 
 def complete_chord(app: Celeriac, group_id: str, body: Canvas) -> None:
     """All header tasks finished: run the body with their results, or fail it with a ChordError."""
-    from celeriac.result import GroupResult
-
-    header = GroupResult.restore(group_id, app)
-    records = app.result_store.get_many([r.id for r in header.results])
+    member_ids = _header_ids(app, group_id)
+    if member_ids is None:
+        _fail_chord(app, body, ChordError(f"chord {group_id}: its header group was not saved"))
+        return
+    records = app.result_store.get_many(member_ids)
     values = []
-    for member, record in zip(header.results, records, strict=True):
+    for member_id, record in zip(member_ids, records, strict=True):
         meta = app.results.decode(record) if record is not None else None
         if meta is None or meta.state != states.SUCCESS:
             state = meta.state if meta is not None else "missing"
             detail = meta.result if meta is not None else None
-            _fail_chord(
-                app, body, ChordError(f"chord {group_id}: header task {member.id} ended {state}: {detail}")
-            )
+            error = ChordError(f"chord {group_id}: header task {member_id} ended {state}: {detail}")
+            _fail_chord(app, body, error)
             return
         values.append(meta.result)
     rest = body.options.get("chain") or ()
     send(app, body.clone((values,)), parent_id=group_id, root_id=group_id, rest=rest)
+
+
+def _header_ids(app: Celeriac, group_id: str) -> list[str] | None:
+    """The header's task ids in order: from the saved group, else (a chord sent by a Celery
+    client, which saves none) from the store's count of its parts."""
+    from celeriac.result import GroupResult
+
+    try:
+        return [r.id for r in GroupResult.restore(group_id, app).results]
+    except KeyError:
+        store = app.result_store
+        return store.chord_members(group_id) if isinstance(store, CeleryChords) else None
 
 
 def _fail_chord(app: Celeriac, body: Canvas, error: ChordError) -> None:

@@ -51,6 +51,10 @@ def greet(name, punctuation="!"):
 @app.task(name="proj.fail")
 def fail():
     raise ValueError("broken on purpose")
+
+@app.task(name="proj.total")
+def total(values):
+    return sum(values)
 """
 
 

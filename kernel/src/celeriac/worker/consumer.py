@@ -450,7 +450,8 @@ class Consumer:
             from celeriac.workflow import part_done
 
             # A revoked header task still counts, so its chord fails instead of waiting forever.
-            part_done(self.app, message.group, message.id, from_dict(message.embed.chord, self.app))
+            body = from_dict(message.embed.chord, self.app)
+            part_done(self.app, message.group, message.id, body, message.group_index)
         self.transport.ack([delivery])
 
     def _store_state(self, task_id: str, state: str, value: Any, reply_to: str | None = None) -> None:

@@ -12,6 +12,7 @@ a short header naming their content type and state (a layout only celeriac reads
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -43,15 +44,17 @@ JSON = "application/json"
 MAGIC = b"\x01celeriac-result\n"
 #: Seconds between two reads of the key while waiting, in case a message was missed
 #: (pub/sub delivers at most once: a reconnect loses what was published meanwhile).
+log = logging.getLogger("celeriac.redis")
 _RECHECK = 2.0
 _MGET_CHUNK = 1000
 
-# A chord's finished header tasks, as a set: SADD is idempotent per task id (a redelivered
-# part counts once), and only the call whose SADD made the set complete returns 1.
+# A chord's finished header tasks, scored by their place in the group: ZADD NX is idempotent
+# per task id (a redelivered part counts once), only the call whose ZADD made the set
+# complete returns 1, and the set lists the members in order for a group no client saved.
 _CHORD_PART = Lua(r"""
-local added = redis.call('SADD', KEYS[1], ARGV[1])
+local added = redis.call('ZADD', KEYS[1], 'NX', ARGV[4], ARGV[1])
 if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-if added == 1 and redis.call('SCARD', KEYS[1]) == tonumber(ARGV[2]) then return 1 end
+if added == 1 and redis.call('ZCARD', KEYS[1]) == tonumber(ARGV[2]) then return 1 end
 return 0
 """)
 
@@ -165,11 +168,41 @@ class RedisResultStore:
     def forget(self, task_id: str) -> None:
         self._direct.call("DEL", self.key(task_id))
 
-    def chord_part_done(self, group_id: str, task_id: str, size: int) -> bool:
-        """Count a finished header task of a chord; True for the one call that completes it."""
-        key = f"{self._prefix.removesuffix('celery-task-meta-')}celeriac-chord-{group_id}"
-        done: int = self._direct.run(_CHORD_PART, (key,), (task_id, size, self._expires_ms))
+    def chord_part_done(self, group_id: str, task_id: str, size: int, index: int | None = None) -> bool:
+        """Count a finished header task of a chord; True for the one call that completes it.
+
+        A chord sent by a Celery client carries no size in its body: it is read where Celery
+        keeps it (``celery-taskset-meta-<group id>.s``)."""
+        if size <= 0:
+            size = int(self._direct.call("GET", self._celery_group_key(group_id, ".s")) or 0)
+        if size <= 0:
+            log.error("chord %s: its size is known neither from its body nor from the store", group_id)
+            return False
+        score = "+inf" if index is None else index
+        done: int = self._direct.run(
+            _CHORD_PART, (self._chord_key(group_id),), (task_id, size, self._expires_ms, score)
+        )
         return done == 1
+
+    def chord_started(self, group_id: str, size: int) -> None:
+        """Set the size Celery's workers read (``.s``), so they can finish a chord sent here."""
+        self._direct.call("DEL", self._celery_group_key(group_id, ".c"))
+        key = self._celery_group_key(group_id, ".s")
+        if self._expires_ms:
+            self._direct.call("SET", key, size, "PX", self._expires_ms)
+        else:
+            self._direct.call("SET", key, size)
+
+    def chord_members(self, group_id: str) -> list[str]:
+        """The finished header tasks of a chord, in group order."""
+        members: list[bytes] = self._direct.call("ZRANGE", self._chord_key(group_id), 0, -1)
+        return [member.decode() for member in members]
+
+    def _chord_key(self, group_id: str) -> str:
+        return f"{self._prefix.removesuffix('celery-task-meta-')}celeriac-chord-parts-{group_id}"
+
+    def _celery_group_key(self, group_id: str, suffix: str) -> str:
+        return f"{self._prefix.removesuffix('celery-task-meta-')}celery-taskset-meta-{group_id}{suffix}"
 
     def reserve_slot(self, key: str, interval: float, max_wait: float) -> float:
         """Book the next slot of a shared rate limit (``global_rate_limit``), on the server's clock."""

@@ -125,7 +125,7 @@ class SqliteResultStore:
         with self._db.connection() as conn:
             conn.execute("DELETE FROM results WHERE task_id = ?", (task_id,))
 
-    def chord_part_done(self, group_id: str, task_id: str, size: int) -> bool:
+    def chord_part_done(self, group_id: str, task_id: str, size: int, index: int | None = None) -> bool:
         """Count a finished header task once; True for the call that completes the chord.
 
         Insert and count run in one write transaction, so two workers finishing the last two
