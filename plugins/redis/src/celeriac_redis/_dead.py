@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
 
+from celeriac.errors import MessageError
 from celeriac.protocols import DeadLetter
+from celeriac.protocols import Envelope
 from celeriac_redis._client import command
 from celeriac_redis._packing import unpack
 
@@ -53,7 +55,16 @@ def _letter(queue: str, entry: Any) -> DeadLetter:
     return DeadLetter(
         id=f"{queue}@{text(entry_id)}",
         queue=queue,
-        envelope=unpack(fields[b"m"]),
+        envelope=_envelope(fields.get(b"m", b"")),
         reason=fields.get(b"reason", b"").decode(errors="replace"),
         failed_at=int(fields.get(b"failed_at", b"0")) / 1000,
     )
+
+
+def _envelope(data: bytes) -> Envelope:
+    # An entry that never was a packed envelope (another program's, dead-lettered for that)
+    # is listed with its bytes as the body, instead of making the whole listing fail.
+    try:
+        return unpack(data)
+    except MessageError:
+        return Envelope(body=data, content_type="application/octet-stream")

@@ -201,7 +201,9 @@ local entry = redis.call('XRANGE', key, id, id)[1]
 if entry then
   local f = fields(entry[2])
   local count = tonumber(f['n'] or '0') + tonumber(ARGV[5])
-  redis.call('XADD', KEYS[nb + 1], 'MAXLEN', '~', ARGV[8], '*', 'm', f['m'], 'reason', ARGV[6],
+  -- An entry another program added may lack 'm'; a nil argument would fail the script and
+  -- leave the entry pending, to come back and fail again after every visibility timeout.
+  redis.call('XADD', KEYS[nb + 1], 'MAXLEN', '~', ARGV[8], '*', 'm', f['m'] or '', 'reason', ARGV[6],
     'queue', ARGV[7], 'band', ARGV[3], 'deliveries', count, 'failed_at', now_ms())
 end
 redis.call('XACK', key, ARGV[1], id)
@@ -215,7 +217,7 @@ REQUEUE_DEAD = """
 local nb = #KEYS - 1
 local entry = redis.call('XRANGE', KEYS[nb + 1], ARGV[1], ARGV[1])[1]
 if not entry then return 0 end
-local m, band = nil, 0
+local m, band = '', 0
 for i = 1, #entry[2], 2 do
   if entry[2][i] == 'm' then m = entry[2][i + 1] end
   if entry[2][i] == 'band' then band = math.min(tonumber(entry[2][i + 1]), nb - 1) end
