@@ -37,6 +37,7 @@ bench: install
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/run.py --broker redis
+	$(PY) benchmarks/run.py --broker amqp
 	$(PY) benchmarks/serializers.py
 	$(PY) benchmarks/pools.py
 	$(PY) benchmarks/canvas.py

@@ -7,6 +7,7 @@ its producer app with :func:`make_app` so that each run gets a fresh database fi
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celeriac.app import Celeriac
 
@@ -17,17 +18,27 @@ def noop() -> None:
     return None
 
 
-def make_app(broker: str, key_prefix: str | None = None) -> Celeriac:
+def make_app(broker: str, key_prefix: str | None = None, result_store: str | None = None) -> Celeriac:
     """An app on ``broker`` with no config file and no ``CELERIAC_*`` overrides.
 
     :param key_prefix: on Redis, the prefix of every key the run creates (queues and results),
         so that runs share a server without seeing, or deleting, each other's keys.
+    :param result_store: where results go when the broker is not a result store (``rpc://``
+        on RabbitMQ); None: the broker's own.
     """
-    settings = {"redis": {"key_prefix": key_prefix, "result_key_prefix": key_prefix}} if key_prefix else {}
+    settings: dict[str, Any] = (
+        {"redis": {"key_prefix": key_prefix, "result_key_prefix": key_prefix}} if key_prefix else {}
+    )
+    if result_store:
+        settings["result_store"] = result_store
     app = Celeriac("bench", broker=broker, config=False, env={}, **settings)
     app.task(name=TASK_NAME)(noop)
     return app
 
 
 if "BENCH_BROKER_URL" in os.environ:
-    app = make_app(os.environ["BENCH_BROKER_URL"], os.environ.get("BENCH_KEY_PREFIX") or None)
+    app = make_app(
+        os.environ["BENCH_BROKER_URL"],
+        os.environ.get("BENCH_KEY_PREFIX") or None,
+        os.environ.get("BENCH_RESULT_STORE") or None,
+    )

@@ -2,7 +2,7 @@
 drain rate, round-trip latency.
 
 Run it with ``make bench`` (which installs ``requirements-bench.txt``) or
-``.venv/bin/python benchmarks/run.py [--broker sqlite|redis] [--peers celery,huey|all|none]
+``.venv/bin/python benchmarks/run.py [--broker sqlite|redis|amqp] [--peers celery,huey|all|none]
 [--n 2000] [--m 100] [--repeats 3]``. ``--peers`` chooses the frameworks measured against
 celeriac: Celery on SQLite (the only other one here with a SQLite broker); on Redis Celery
 and Huey by default, and Dramatiq too with ``--peers all`` (about a minute more, left out of
@@ -58,6 +58,23 @@ option, with which ``result.get(blocking=True)`` waits with ``BLPOP`` instead of
 50 ms up. Every key of a run starts with its prefix (Huey, which cannot prefix keys, carries it
 in its name: ``huey.<kind>.<name>``), and the run deletes exactly those keys afterwards.
 
+On RabbitMQ
+-----------
+``--broker amqp``: one server (``BENCH_AMQP_URL``, by default ``amqp://guest:guest@127.0.0.1:5672//``),
+celeriac and Celery each with its defaults on it: celeriac's pika transport (publisher
+confirms, a queue with ``x-max-priority``) and its ``rpc://`` result store; Celery's kombu/py-amqp
+transport and its ``rpc://`` result backend. So results travel as messages to the client's
+reply queue on both sides, and nothing but RabbitMQ is involved. Both clients consume their
+reply queue: celeriac's ``ready()`` looks in what arrived; Celery's ``ready()`` would empty the
+queue with ``basic.get`` and fail past 1000 waiting replies, so its results are watched with
+``get(timeout=0.001)`` instead, the way its rpc backend is used. Celery's client buffers at
+most 8192 replies nobody asked for yet, hence N = 5000. celeriac's ``delay()`` returns once
+RabbitMQ confirmed the message (publisher confirms, a disk write for a persistent message);
+Celery's does not wait for a confirmation, which the publish figure shows. When
+``rabbitmqctl`` can reach the server (a local RabbitMQ) every run gets a vhost of its own,
+deleted afterwards with everything in it; otherwise runs share the URL's vhost and each
+deletes the queues it used.
+
 Fairness on SQLite
 ------------------
 celeriac uses ``sqlite:///<file>`` (broker and results in one file). Celery uses kombu's
@@ -80,6 +97,7 @@ Everything else is each framework's default (prefetch, acks, serializer: JSON on
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -148,6 +166,8 @@ class BrokerConfig:
     cleanup: Callable[[Path], None] = lambda tmp: None
     #: The frameworks measured against celeriac unless ``--peers`` says otherwise.
     peers: tuple[str, ...] = ("celery",)
+    #: celeriac's result store when the broker is none (RabbitMQ); None: the broker's own.
+    celeriac_result_store: str | None = None
 
 
 def redis_url() -> str:
@@ -175,6 +195,74 @@ def redis_cleanup(tmp: Path) -> None:
     client.close()
 
 
+def amqp_base_url() -> str:
+    """The server of ``--broker amqp``: ``BENCH_AMQP_URL``, by default the local RabbitMQ's vhost "/"."""
+    return os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def amqp_vhost(tmp: Path) -> str:
+    return f"bench-{tmp.name}"
+
+
+def _rabbitmqctl(*args: str) -> bool:
+    """Run ``rabbitmqctl`` (a local server's); False when it is absent or refuses."""
+    import shutil
+
+    binary = shutil.which("rabbitmqctl")
+    if binary is None:
+        return False
+    try:
+        done = subprocess.run([binary, *args], capture_output=True, timeout=60, check=False)
+    except subprocess.TimeoutExpired:
+        return False
+    return done.returncode == 0
+
+
+def amqp_url(tmp: Path) -> str:
+    """The run's own vhost on a local server (made on first use), else ``BENCH_AMQP_URL`` as it is."""
+    import urllib.parse
+
+    base = amqp_base_url()
+    parts = urllib.parse.urlsplit(base)
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        return base
+    vhost = amqp_vhost(tmp)
+    marker = tmp / ".amqp-vhost"
+    if not marker.exists():
+        if not (
+            _rabbitmqctl("add_vhost", vhost)
+            and _rabbitmqctl("set_permissions", "-p", vhost, parts.username or "guest", ".*", ".*", ".*")
+        ):
+            return base
+        marker.write_text(vhost)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, "/" + vhost, "", ""))
+
+
+def amqp_cleanup(tmp: Path) -> None:
+    """Delete the run's vhost with everything in it; on a shared vhost, the queues a run uses."""
+    marker = tmp / ".amqp-vhost"
+    if marker.exists():
+        _rabbitmqctl("delete_vhost", marker.read_text())
+        return
+    import urllib.parse
+
+    import pika
+
+    parameters = pika.URLParameters(amqp_base_url())
+    path = urllib.parse.urlsplit(amqp_base_url()).path  # kombu's vhost convention: "//" is "/"
+    parameters.virtual_host = urllib.parse.unquote(path[1:]) if len(path) > 1 else "/"
+    connection = pika.BlockingConnection(parameters)
+    try:
+        for queue in ("celery", "celery.dead"):
+            channel = connection.channel()
+            with suppress(Exception):
+                channel.queue_delete(queue)
+            with suppress(Exception):
+                channel.close()
+    finally:
+        connection.close()
+
+
 BROKERS: dict[str, BrokerConfig] = {
     "sqlite": BrokerConfig(
         name="sqlite",
@@ -197,6 +285,19 @@ BROKERS: dict[str, BrokerConfig] = {
         cleanup=redis_cleanup,
         # Dramatiq (about a minute more for 3 repeats) with --peers all: keeps make bench short.
         peers=("celery", "huey"),
+    ),
+    "amqp": BrokerConfig(
+        name="amqp",
+        description="one RabbitMQ server, tasks and rpc:// results, a fresh vhost per framework and run",
+        celeriac_url=amqp_url,
+        celery_broker_url=amqp_url,
+        celery_backend_url=lambda tmp: "rpc://",
+        celeriac_result_store="rpc://",
+        # Celery's rpc:// client buffers at most 8192 replies it was not asked for yet.
+        n=5000,
+        m=500,
+        workers=2,
+        cleanup=amqp_cleanup,
     ),
 }
 
@@ -253,8 +354,9 @@ class CeleriacSide:
 
         self.url = settings.broker.celeriac_url(tmp)
         self.prefix = settings.broker.key_prefix(tmp)
+        self.result_store = settings.broker.celeriac_result_store
         self.concurrency = settings.concurrency
-        self.app = bench_celeriac.make_app(self.url, self.prefix)
+        self.app = bench_celeriac.make_app(self.url, self.prefix, self.result_store)
         self.task = self.app.tasks[bench_celeriac.TASK_NAME]
 
     def publish(self) -> Handle:
@@ -271,10 +373,40 @@ class CeleriacSide:
 
     def worker_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_")}
-        return {**env, "BENCH_BROKER_URL": self.url, "BENCH_KEY_PREFIX": self.prefix or ""}
+        return {
+            **env,
+            "BENCH_BROKER_URL": self.url,
+            "BENCH_KEY_PREFIX": self.prefix or "",
+            "BENCH_RESULT_STORE": self.result_store or "",
+        }
 
     def close(self) -> None:
         self.app.close()
+
+
+class CeleryRpcHandle:
+    """Celery's result on its ``rpc://`` backend, asked the way that backend is meant to be:
+    with ``get()``, which consumes the reply queue. Its ``ready()`` instead empties the queue
+    with ``basic.get`` at every call and raises ``BacklogLimitExceeded`` once 1000 replies
+    wait, which two busy workers reach within one poll."""
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+        self.state: str | None = None
+
+    def ready(self) -> bool:
+        if self.state is None:
+            from celery.exceptions import TimeoutError as CeleryTimeoutError
+
+            try:
+                self.result.get(timeout=0.001, propagate=False)
+            except CeleryTimeoutError:
+                return False
+            self.state = str(self.result.state)
+        return True
+
+    def successful(self) -> bool:
+        return self.ready() and self.state == "SUCCESS"
 
 
 class CelerySide:
@@ -292,10 +424,14 @@ class CelerySide:
         self.app = bench_celery.make_app(
             self.broker_url, self.backend_url, self.poll_interval, wal=self.wal, key_prefix=self.prefix
         )
+        self.names = itertools.count(1)
         self.task = self.app.tasks[bench_celery.TASK_NAME]
 
     def publish(self) -> Handle:
-        handle: Handle = self.task.delay()
+        result = self.task.delay()
+        if self.backend_url.startswith("rpc:"):
+            return CeleryRpcHandle(result)
+        handle: Handle = result
         return handle
 
     def round_trip(self) -> None:
@@ -309,6 +445,9 @@ class CelerySide:
             *(sys.executable, "-m", "celery", "-A", "bench_celery", "worker"),
             *("-P", "threads", "-c", str(self.concurrency), "-l", "WARNING"),
             *("--without-gossip", "--without-mingle", "--without-heartbeat"),
+            # A node name per worker: on RabbitMQ two workers named alike fight over one
+            # exclusive remote-control queue (<name>.celery.pidbox) and one of them exits.
+            *("-n", f"bench{next(self.names)}@%h"),
         ]
 
     def worker_env(self) -> dict[str, str]:
@@ -450,7 +589,7 @@ class Framework:
     #: Modules whose absence means the framework cannot be measured here.
     needs: tuple[str, ...] = ()
     #: Brokers (keys of BROKERS) it can be measured on.
-    brokers: tuple[str, ...] = ("sqlite", "redis")
+    brokers: tuple[str, ...] = ("sqlite", "redis", "amqp")
 
 
 FRAMEWORKS: dict[str, Framework] = {
@@ -772,8 +911,11 @@ def machine() -> dict[str, Any]:
         "celeriac",
         "celeriac-sqlite",
         "celeriac-redis",
+        "celeriac-amqp",
+        "pika",
         "celery",
         "kombu",
+        "amqp",
         "sqlalchemy",
         "dramatiq",
         "huey",
@@ -828,10 +970,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--broker", choices=sorted(BROKERS), default="sqlite", help="broker for both sides")
     parser.add_argument(
-        "--n", type=int, help="tasks published and drained per run (sqlite 2000, redis 20000)"
+        "--n", type=int, help="tasks published and drained per run (sqlite 2000, redis 20000, amqp 5000)"
     )
-    parser.add_argument("--m", type=int, help="sequential round trips per run (sqlite 100, redis 500)")
-    parser.add_argument("--workers", type=int, help="worker processes (sqlite 1, redis 2)")
+    parser.add_argument(
+        "--m", type=int, help="sequential round trips per run (sqlite 100, redis 500, amqp 500)"
+    )
+    parser.add_argument("--workers", type=int, help="worker processes (sqlite 1, redis 2, amqp 2)")
     parser.add_argument(
         "--concurrency", type=int, default=CONCURRENCY, help=f"threads per worker (default {CONCURRENCY})"
     )
