@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import shutil
+import subprocess
 import sys
 import textwrap
 import time
@@ -89,6 +91,24 @@ def test_records_without_a_reply_queue_stay_in_this_process(stores: tuple[Any, A
 def test_reply_to_a_client_that_has_gone_is_dropped(stores: tuple[Any, Any]) -> None:
     _, worker = stores
     worker.store(record("t1", states.SUCCESS, "celeriac.reply.nobody-listens"))  # no error, no wait
+
+
+@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl (a local RabbitMQ)")
+def test_reply_queue_outlives_a_dropped_connection(stores: tuple[Any, Any]) -> None:
+    client, worker = stores
+    queue = client.reply_queue()
+    generation = client._link.generation
+    vhost = client._link._parameters.virtual_host
+    subprocess.run(
+        ["rabbitmqctl", "close_all_connections", "-p", vhost, "test: connection dropped"],
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
+    worker.store(record("t9", states.SUCCESS, queue, 9))  # sent while the client reconnects, or after
+    done = client.wait("t9", states.READY_STATES, timeout=20)
+    assert done is not None and done.state == states.SUCCESS
+    assert client._link.generation > generation and client.reply_queue() == queue
 
 
 def test_configuration_errors_name_the_cause(amqp_url: str) -> None:
