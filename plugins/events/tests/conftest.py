@@ -277,6 +277,9 @@ def client(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     import proj
 
     yield proj.app
+    sent = proj.app.plugins.pm.get_plugin("events.task_sent")
+    if sent is not None:
+        sent.close()  # its flushing thread would otherwise outlive the test
     proj.app.close()
     sys.modules.pop("proj", None)
 

@@ -65,6 +65,7 @@ def test_published_tasks_are_reported_with_celerys_fields() -> None:
     assert one["root_id"] == first.id and one["parent_id"] is None
     assert events[1]["kwargs"] == "{'y': 2}"
     assert {"timestamp", "utcoffset", "pid", "clock", "expires"} <= set(one)
+    sent.close()
     app.close()
 
 
@@ -74,4 +75,5 @@ def test_publish_does_not_wait_for_the_broadcast() -> None:
     assert isinstance(sent, SentEvents)
     app.send_task("tests.anything", (1,))
     assert sent.flush() == 1  # still buffered after publish returned: it went out only now
+    sent.close()
     app.close()

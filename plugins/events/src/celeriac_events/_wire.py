@@ -82,23 +82,22 @@ def encode_events(events: Sequence[Event]) -> list[Envelope]:
     """The messages for a flush, in order: each run of one group becomes one ``<group>.multi``
     list, a run of one event and every worker event a message of its own."""
     envelopes: list[Envelope] = []
-    run: list[Event] = []
-
-    def close_run() -> None:
-        if len(run) == 1:
-            envelopes.append(encode_event(run[0]))
-        elif run:
-            envelopes.append(encode_batch(run))
-        run.clear()
-
-    for event in events:
-        group = group_of(event)
-        if group in SINGLE_GROUPS:
-            close_run()
-            envelopes.append(encode_event(event))
+    run_start, run_group = 0, None
+    # On the sink's thread, but under the GIL the worker pays for it too: one pass, no calls per event.
+    for index, event in enumerate(events):
+        type_ = event.get("type")
+        group = type_.partition("-")[0] if isinstance(type_, str) else ""
+        if group == run_group:
             continue
-        if run and group_of(run[0]) != group:
-            close_run()
-        run.append(event)
-    close_run()
+        _close_run(envelopes, events[run_start:index])
+        run_start, run_group = index, group
+    _close_run(envelopes, events[run_start:])
     return envelopes
+
+
+def _close_run(envelopes: list[Envelope], run: Sequence[Event]) -> None:
+    """One run of a group: a list, or one message per event (worker events, a run of one)."""
+    if len(run) == 1 or (run and group_of(run[0]) in SINGLE_GROUPS):
+        envelopes.extend(encode_event(event) for event in run)
+    elif run:
+        envelopes.append(encode_batch(run))
