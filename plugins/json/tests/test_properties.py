@@ -9,6 +9,7 @@ nor ``Decimal("1.0")`` for ``Decimal("1")``; tuples come back as lists, as in Ce
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from datetime import datetime
 from datetime import time
@@ -25,8 +26,19 @@ from hypothesis import strategies as st
 
 from celeriac_json import JsonSerializer
 
+
+def installed(name: str) -> bool:
+    """Is ``name`` importable? (``find_spec`` raises for kombu once it is imported: kombu
+    replaces its module in ``sys.modules`` with one whose ``__spec__`` is None.)"""
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
+
+
 HAS_ORJSON = importlib.util.find_spec("orjson") is not None
-HAS_KOMBU = importlib.util.find_spec("kombu") is not None
+HAS_KOMBU = installed("kombu")
 BACKENDS = [
     "stdlib",
     pytest.param(
@@ -36,12 +48,12 @@ BACKENDS = [
 # Modest counts: the whole file runs in a few seconds.
 PROPERTY = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-# Fixed UTC offsets, down to the microsecond, as isoformat writes and fromisoformat reads them.
-# (Zones whose offset depends on ``fold`` are left out: an aware datetime in a repeated hour
-# never compares equal across zones, whatever the serializer does.)
-offsets = st.none() | st.builds(
-    timezone,
-    st.timedeltas(min_value=timedelta(hours=-23, minutes=-59), max_value=timedelta(hours=23, minutes=59)),
+# Fixed UTC offsets in whole minutes, as real zones have. (kombu's reader keeps only whole
+# minutes of an offset, so a sub-minute one cannot round-trip through it; zones whose offset
+# depends on ``fold`` are left out: an aware datetime in a repeated hour never compares equal
+# across zones, whatever the serializer does.)
+offsets = st.none() | st.integers(min_value=-1439, max_value=1439).map(
+    lambda minutes: timezone(timedelta(minutes=minutes))
 )
 tagged = st.one_of(
     st.datetimes(timezones=offsets),
