@@ -67,7 +67,10 @@ transport and its ``rpc://`` result backend. So results travel as messages to th
 reply queue on both sides, and nothing but RabbitMQ is involved. Both clients consume their
 reply queue: celeriac's ``ready()`` looks in what arrived; Celery's ``ready()`` would empty the
 queue with ``basic.get`` and fail past 1000 waiting replies, so its results are watched with
-``get(timeout=0.001)`` instead, the way its rpc backend is used. Celery's client buffers at
+``get(timeout=0.05)`` instead, the way its rpc backend is used: the client then reads its
+reply queue almost all the time, as celeriac's does on its own thread (a client that reads
+its replies only now and then slows the workers down: RabbitMQ holds back publishers whose
+messages pile up for a slow consumer). Celery's client buffers at
 most 8192 replies nobody asked for yet, hence N = 5000. celeriac's ``delay()`` returns once
 RabbitMQ confirmed the message (publisher confirms, a disk write for a persistent message);
 Celery's does not wait for a confirmation, which the publish figure shows. When
@@ -388,7 +391,8 @@ class CeleryRpcHandle:
     """Celery's result on its ``rpc://`` backend, asked the way that backend is meant to be:
     with ``get()``, which consumes the reply queue. Its ``ready()`` instead empties the queue
     with ``basic.get`` at every call and raises ``BacklogLimitExceeded`` once 1000 replies
-    wait, which two busy workers reach within one poll."""
+    wait, which two busy workers reach within one poll. ``get`` waits up to 50 ms, so that
+    replies are read nearly all the time; a result that arrives meanwhile returns at once."""
 
     def __init__(self, result: Any) -> None:
         self.result = result
@@ -399,7 +403,7 @@ class CeleryRpcHandle:
             from celery.exceptions import TimeoutError as CeleryTimeoutError
 
             try:
-                self.result.get(timeout=0.001, propagate=False)
+                self.result.get(timeout=0.05, propagate=False)
             except CeleryTimeoutError:
                 return False
             self.state = str(self.result.state)
