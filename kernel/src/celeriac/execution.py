@@ -22,6 +22,7 @@ from celeriac.errors import Replaced
 from celeriac.errors import Retry
 from celeriac.outcome import Disposition
 from celeriac.outcome import Outcome
+from celeriac.outcome import describe
 from celeriac.request import TaskRequest
 from celeriac.running import children_meta
 from celeriac.running import running
@@ -37,8 +38,12 @@ log = logging.getLogger("celeriac.worker")
 class Executor:
     """Executes requests for the tasks registered with ``app``."""
 
-    def __init__(self, app: Celeriac, *, revoked: Container[str] = frozenset()) -> None:
+    def __init__(
+        self, app: Celeriac, *, revoked: Container[str] = frozenset(), describe_results: bool = False
+    ) -> None:
         self.app = app
+        #: Put a short repr of each return value in the outcome (for task-succeeded events).
+        self.describe_results = describe_results
         #: Ids revoked while their request waited in the pool: checked again just before running.
         self.revoked = revoked
         self.lifecycle = app.plugins.lifecycle
@@ -124,6 +129,7 @@ class Executor:
             runtime=runtime,
             reason=reason,
             traceback=trace,
+            result=describe(retval) if self.describe_results and state == states.SUCCESS else None,
         )
 
     def _failed(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import reprlib
 
 from attrs import frozen
 
@@ -36,3 +37,24 @@ class Outcome:
     reason: str | None = None
     #: The worker's traceback of a failure or retry, for events and logs.
     traceback: str | None = None
+    #: A short repr of the return value, for ``task-succeeded`` events (when the executor
+    #: describes results: a worker started with events on).
+    result: str | None = None
+
+
+#: The longest repr of a result put in an event, as Celery's ``resultrepr_maxsize``.
+RESULT_REPR_MAX = 1024
+_PLAIN = (type(None), bool, int, float)
+
+
+def describe(value: object) -> str:
+    """A repr of ``value`` at most :data:`RESULT_REPR_MAX` characters long, built without
+    formatting more than that of a large container (``reprlib``)."""
+    if type(value) in _PLAIN:
+        return repr(value)
+    limited = reprlib.Repr()
+    limited.maxlevel = 3
+    limited.maxdict = limited.maxlist = limited.maxtuple = limited.maxset = 20
+    limited.maxstring = limited.maxother = RESULT_REPR_MAX
+    text = limited.repr(value)
+    return text if len(text) <= RESULT_REPR_MAX else text[: RESULT_REPR_MAX - 3] + "..."

@@ -126,6 +126,7 @@ def test_a_worker_broadcasts_celery_events(make_app: AppFactory, fast_heartbeat:
     assert first(seen, "task-started", uuid=ok.id)
     succeeded = first(seen, "task-succeeded", uuid=ok.id)
     assert isinstance(succeeded["runtime"], float) and succeeded["runtime"] >= 0
+    assert succeeded["result"] == "5"  # a repr, as Celery sends it
     failed = first(seen, "task-failed", uuid=bad.id)
     assert "ValueError" in failed["exception"] and "boom" in failed["exception"]
     beat = first(seen, "worker-heartbeat")

@@ -147,3 +147,57 @@ def test_factory_reads_the_prefork_section() -> None:
     settings = PreforkConfig(start_method="forkserver")
     with pytest.raises(ConfigError, match="needs the app's import path"):
         PreforkPool(lambda request: None, concurrency=1, settings=settings, app=app)  # type: ignore[arg-type,return-value]
+
+
+class RecordingSink:
+    """Events the worker sends, kept in memory."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, object]] = []
+
+    @hookimpl
+    def celeriac_add_event_sinks(self) -> list[RecordingSink]:
+        return [self]
+
+    def send(self, event: dict[str, object]) -> None:
+        self.events.append(dict(event))
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def test_events_carry_the_childs_result_and_traceback(tmp_path: Path, ready: Ready) -> None:
+    sink = RecordingSink()
+    app = Celeriac(
+        "t",
+        broker="memory://",
+        result_store=f"sqlite:///{tmp_path / 'results.sqlite3'}",
+        plugins=[testing, ready, sink],
+        env={},
+        config=False,
+    )
+
+    @app.task
+    def double(x: int) -> dict[str, int]:
+        return {"double": x * 2}
+
+    @app.task
+    def fail() -> None:
+        raise KeyError("missing")
+
+    try:
+        with worker_thread(app, pool="prefork", concurrency=1, send_events=True):
+            assert ready.event.wait(10)
+            ok, bad = double.delay(4), fail.delay()
+            assert ok.get(timeout=10) == {"double": 8}
+            with pytest.raises(KeyError):
+                bad.get(timeout=10)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not any(e["type"] == "task-failed" for e in sink.events):
+                time.sleep(0.02)
+    finally:
+        app.close()
+    [succeeded] = [e for e in sink.events if e["type"] == "task-succeeded"]
+    assert succeeded["uuid"] == ok.id and succeeded["result"] == "{'double': 8}"
+    [failed] = [e for e in sink.events if e["type"] == "task-failed"]
+    assert "KeyError" in str(failed["traceback"]) and "raise KeyError" in str(failed["traceback"])

@@ -464,7 +464,7 @@ class Consumer:
     def _send_outcome_event(self, outcome: Outcome) -> None:
         uuid = outcome.request.id
         if outcome.state == states.SUCCESS:
-            self.events.send("task-succeeded", uuid=uuid, runtime=outcome.runtime)
+            self.events.send("task-succeeded", uuid=uuid, result=outcome.result, runtime=outcome.runtime)
         elif outcome.state == states.RETRY:
             self.events.send("task-retried", uuid=uuid, exception=outcome.reason, traceback=outcome.traceback)
         elif outcome.state == states.REVOKED:

@@ -27,7 +27,8 @@ class PoolStep:
     def run(self, ctx: StepContext) -> Iterator[None]:
         spec = ctx.app.plugins.pool(ctx.config.worker.pool)
         revoked = ctx.require(REVOKED)
-        pool = spec.factory(ctx.config, Executor(ctx.app, revoked=revoked))
+        execute = Executor(ctx.app, revoked=revoked, describe_results=ctx.config.worker.send_events)
+        pool = spec.factory(ctx.config, execute)
         pool.start()
         ctx.provide(POOL, pool)
         try:

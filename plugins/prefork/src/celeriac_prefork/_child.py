@@ -31,16 +31,19 @@ from celeriac.outcome import Outcome
 from celeriac.pools import run_safely
 from celeriac.request import TaskRequest
 
-Frame = tuple[str, str, float, str | None, bool, int]
+# state, disposition, runtime, reason, retire, rss (KiB), traceback, result repr
+Frame = tuple[str, str, float, str | None, bool, int, str | None, str | None]
 _PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024 if hasattr(os, "sysconf") else 4
 
 
 @frozen(kw_only=True)
 class ChildLimits:
-    """When a child retires itself: after ``max_tasks`` tasks or above ``max_memory_kib``."""
+    """When a child retires itself: after ``max_tasks`` tasks or above ``max_memory_kib``;
+    and whether it describes results for events (``describe_results``)."""
 
     max_tasks: int = 0
     max_memory_kib: int = 0
+    describe_results: bool = False
 
 
 def encode_request(request: TaskRequest, soft_time_limit: float | None) -> bytes:
@@ -136,6 +139,8 @@ def serve(conn: Connection, execute: Callable[[TaskRequest], Outcome], limits: C
             outcome.reason,
             retire,
             rss,
+            outcome.traceback,
+            outcome.result,
         )
         conn.send_bytes(pickle.dumps(frame, pickle.HIGHEST_PROTOCOL))
         if retire:

@@ -32,7 +32,13 @@ if TYPE_CHECKING:
 
 def command(import_path: str, loglevel: str, limits: ChildLimits) -> list[str]:
     """The command line that starts a forkserver zygote (its socket's descriptor is appended)."""
-    payload = json.dumps({"max_tasks": limits.max_tasks, "max_memory_kib": limits.max_memory_kib})
+    payload = json.dumps(
+        {
+            "max_tasks": limits.max_tasks,
+            "max_memory_kib": limits.max_memory_kib,
+            "describe_results": limits.describe_results,
+        }
+    )
     return [sys.executable, "-m", "celeriac_prefork", import_path, loglevel, payload]
 
 
@@ -76,7 +82,7 @@ def main(argv: list[str]) -> None:
         stream=sys.stderr,
     )
     app = load_app(import_path, None)
-    execute = Executor(app)
     limits = ChildLimits(**json.loads(payload))
+    execute = Executor(app, describe_results=limits.describe_results)
     sock.send(READY)
     serve_forks(sock, lambda conn: serve(conn, execute, limits), parent_pid)

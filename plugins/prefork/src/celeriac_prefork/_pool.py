@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import final
 
+from celeriac.execution import Executor
 from celeriac.outcome import Disposition
 from celeriac.outcome import Outcome
 from celeriac.pools import run_safely
@@ -91,7 +92,9 @@ class PreforkPool:
         self._revoked = revoked
         self._limit_overrides: dict[str, Limits] = {}
         self._limits = ChildLimits(
-            max_tasks=settings.max_tasks_per_child, max_memory_kib=settings.max_memory_per_child
+            max_tasks=settings.max_tasks_per_child,
+            max_memory_kib=settings.max_memory_per_child,
+            describe_results=isinstance(execute, Executor) and execute.describe_results,
         )
         self._autoscaling = scale.autoscaling
         self._keepalive = settings.autoscale_keepalive
@@ -381,7 +384,7 @@ class PreforkPool:
         self._finished(child, data)
 
     def _finished(self, child: Child, data: bytes) -> None:
-        state, disposition, runtime, reason, retire, rss = decode_frame(data)
+        state, disposition, runtime, reason, retire, rss, trace, result = decode_frame(data)
         next_job: Job | None = None
         with self._changed:
             job, child.job, child.deadline = child.job, None, None
@@ -413,6 +416,8 @@ class PreforkPool:
                 disposition=Disposition(disposition),
                 runtime=runtime,
                 reason=reason,
+                traceback=trace,
+                result=result,
             )
             _call(job.on_done, outcome)
 
