@@ -68,6 +68,7 @@ class Link:
         self._closing = threading.Event()
         self._connection: Any = None  # pika BlockingConnection, only touched by the I/O thread
         self._publisher: BlockingChannel | None = None
+        self._unconfirmed: BlockingChannel | None = None
         self._consumer: BlockingChannel | None = None
         self._thread: threading.Thread | None = None
         #: Bumped at every (re)connect; delivery tags of older generations are void.
@@ -120,6 +121,14 @@ class Link:
         return self._publisher
 
     @property
+    def unconfirmed(self) -> BlockingChannel:
+        """A channel without publisher confirms, for messages sent at most once (replies)."""
+        if self._unconfirmed is None or not self._unconfirmed.is_open:
+            self._unconfirmed = self._connection.channel()
+        assert self._unconfirmed is not None
+        return self._unconfirmed
+
+    @property
     def consumer(self) -> BlockingChannel:
         """The channel that consumes with manual acknowledgements (opened on first use)."""
         if self._consumer is None or not self._consumer.is_open:
@@ -165,7 +174,7 @@ class Link:
         from celeriac_amqp._properties import connect
 
         self._connection = connect(self._parameters)
-        self._publisher = self._consumer = None
+        self._publisher = self._consumer = self._unconfirmed = None
         self.generation += 1
         if self.generation > 1:
             log.info("reconnected to RabbitMQ (connection %d)", self.generation)
@@ -198,7 +207,7 @@ class Link:
 
     def _drop_connection(self) -> None:
         connection, self._connection = self._connection, None
-        self._publisher = self._consumer = None
+        self._publisher = self._consumer = self._unconfirmed = None
         if connection is not None and connection.is_open:
             with contextlib.suppress(Exception):
                 connection.close()

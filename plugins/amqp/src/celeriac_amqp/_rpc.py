@@ -176,8 +176,10 @@ class AmqpRpcResultStore:
             delivery_mode=1,  # transient, as Celery's result_persistent = False
         )
         reply_to = record.reply_to
-        # Not mandatory: a client that is gone (its queue expired) drops its results, as in Celery.
-        self._link.call(lambda link: link.publisher.basic_publish("", reply_to, record.payload, props))
+        # Neither mandatory nor confirmed, as Celery sends replies: a client that is gone
+        # drops its results, and the reply (transient anyway) is handed to the socket, not
+        # waited for. This returns once it is written, before the task's message is acked.
+        self._link.call(lambda link: link.unconfirmed.basic_publish("", reply_to, record.payload, props))
 
     def close(self) -> None:
         self._link.close()
