@@ -45,8 +45,11 @@ from celeriac_redis._packing import unpack
 
 log = logging.getLogger("celeriac.redis")
 SEP = "\x06\x16"
-#: An ETA closer than this is delivered, not parked (the kernel tolerates one second).
-_PARK_AFTER = 0.5
+#: A message whose ETA is further ahead than this is parked until due, not delivered. Zero:
+#: a celeriac client on this layout pushes countdown tasks at once (as Celery does), and the
+#: worker runs a delivered ETA up to a second ahead at once (its tolerance for producers'
+#: clocks), so anything not parked would run early (``countdown=0.4`` ran after 60 ms).
+_PARK_AFTER = 0.0
 _FIRST_POLL = 0.002
 #: Set anew on every publish: a republished message must not share an ``unacked`` entry.
 _FRESH_PROPERTIES = frozenset({"delivery_tag", "delivery_info", "body_encoding"})
