@@ -16,6 +16,7 @@ from celeriac.result_meta import exception_from_meta
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
+    from celeriac.protocols import ResultRecord
 
 
 class ResultHandle(Protocol):
@@ -107,12 +108,7 @@ class AsyncResult:
         record = self.app.result_store.wait(self.id, states.READY_STATES, timeout)
         if record is None:
             raise TimeoutError(f"task {self.id} not ready after {timeout} s")
-        meta = self.app.results.decode(record)
-        value = _value(meta)
-        if propagate and meta.state in states.PROPAGATE_STATES:
-            assert isinstance(value, BaseException)
-            raise value
-        return value
+        return _finished_value(self.app, record, propagate)
 
     wait = get
 
@@ -136,6 +132,16 @@ class AsyncResult:
         """``(result, value)`` for this task and, depth first, every task it started and
         those started in turn, waiting for each (``timeout`` per result)."""
         yield from _collect(self, timeout)
+
+
+def _finished_value(app: Celeriac, record: ResultRecord, propagate: bool) -> Any:
+    """A finished task's value; its exception raised instead when ``propagate``."""
+    meta = app.results.decode(record)
+    value = _value(meta)
+    if propagate and meta.state in states.PROPAGATE_STATES:
+        assert isinstance(value, BaseException)
+        raise value
+    return value
 
 
 def _value(meta: ResultMeta) -> Any:
@@ -218,12 +224,7 @@ class GroupResult:
                     record = store.wait(result.id, states.READY_STATES, remaining)
                     if record is None:
                         raise TimeoutError(f"task {result.id} of group {self.id} not ready after {timeout} s")
-                meta = self.app.results.decode(record)
-                value = _value(meta)
-                if propagate and meta.state in states.PROPAGATE_STATES:
-                    assert isinstance(value, BaseException)
-                    raise value
-                values.append(value)
+                values.append(_finished_value(self.app, record, propagate))
         return values
 
     join = get

@@ -24,21 +24,11 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from celeriac.testing import importable
 from celeriac_json import JsonSerializer
 
-
-def installed(name: str) -> bool:
-    """Is ``name`` importable? (``find_spec`` raises for kombu once it is imported: kombu
-    replaces its module in ``sys.modules`` with one whose ``__spec__`` is None.)"""
-    try:
-        importlib.import_module(name)
-    except ImportError:
-        return False
-    return True
-
-
 HAS_ORJSON = importlib.util.find_spec("orjson") is not None
-HAS_KOMBU = installed("kombu")
+HAS_KOMBU = importable("kombu")
 BACKENDS = [
     "stdlib",
     pytest.param(

@@ -8,8 +8,6 @@ are compared by type and exact text form; tuples come back as lists, as in kombu
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import uuid
 from datetime import date
 from datetime import datetime
@@ -25,19 +23,9 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from celeriac.testing import importable
 from celeriac_msgpack import MsgpackSerializer
 from celeriac_msgpack import _ext
-
-
-def installed(name: str) -> bool:
-    """Is ``name`` importable? (``find_spec`` raises for kombu once it is imported: kombu
-    replaces its module in ``sys.modules`` with one whose ``__spec__`` is None.)"""
-    try:
-        importlib.import_module(name)
-    except ImportError:
-        return False
-    return True
-
 
 pytest.importorskip("msgpack")
 
@@ -121,7 +109,7 @@ def test_each_extension_type_has_its_code(value: Any) -> None:
     assert packed.code == code[type(value)]
 
 
-@pytest.mark.skipif(not installed("kombu"), reason="kombu is not installed")
+@pytest.mark.skipif(not importable("kombu"), reason="kombu is not installed")
 @PROPERTY
 @given(value=plain_values)
 def test_plain_values_are_packed_as_kombu_packs_them(value: Any) -> None:

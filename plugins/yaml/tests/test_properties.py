@@ -8,8 +8,6 @@ offset, which is what a YAML timestamp can hold), ``date``, lists, tuples (as li
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from datetime import datetime
 from datetime import timedelta
 from datetime import timezone
@@ -21,18 +19,8 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from celeriac.testing import importable
 from celeriac_yaml import YamlSerializer
-
-
-def installed(name: str) -> bool:
-    """Is ``name`` importable? (``find_spec`` raises for kombu once it is imported: kombu
-    replaces its module in ``sys.modules`` with one whose ``__spec__`` is None.)"""
-    try:
-        importlib.import_module(name)
-    except ImportError:
-        return False
-    return True
-
 
 pytest.importorskip("yaml")
 
@@ -92,7 +80,7 @@ def test_round_trip(value: Any) -> None:
     assert canon(serializer.loads(data)) == canon(value)
 
 
-@pytest.mark.skipif(not installed("kombu"), reason="kombu is not installed")
+@pytest.mark.skipif(not importable("kombu"), reason="kombu is not installed")
 @PROPERTY
 @given(value=values)
 def test_kombu_reads_ours_and_we_read_kombus(value: Any) -> None:
