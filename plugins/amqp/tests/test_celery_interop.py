@@ -1,9 +1,10 @@
 """Celery 5 and celeriac on one RabbitMQ vhost, both directions, with the real ``celery`` package.
 
 A Celery client sends to a celeriac worker process, and a celeriac client to a Celery worker
-process; both publish to the default exchange with the queue name as routing key, and the
-queue is declared alike (``x-max-priority`` 10). Results go through Redis under Celery's keys.
-Needs ``celery`` (plugins/amqp/requirements-test.txt); skipped without it.
+process: tasks with kwargs, a countdown, a failure with its traceback, a chain. Both publish
+to the default exchange with the queue name as routing key, and the queue is declared alike
+(``x-max-priority`` 10). Results go through Redis under Celery's keys. Needs ``celery``
+(plugins/amqp/requirements-test.txt); skipped without it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 
 from celeriac import Celeriac
+from celeriac.canvas import signature
 
 from .conftest import REDIS_URL
 from .conftest import WorkerProcess
@@ -88,6 +90,13 @@ def test_celery_client_to_celeriac_worker(
         failed.get(timeout=20)
     assert failed.status == "FAILURE"
     assert "ValueError: broken on purpose" in failed.traceback
+    from celery import chain as celery_chain
+
+    last = celery_chain(
+        celery_app.signature("proj.add", (2, 2)), celery_app.signature("proj.add", (4,))
+    ).delay()
+    assert last.get(timeout=20) == 8  # the chain travels in embed.chain and continues here
+    assert last.parent.get(timeout=5) == 4
     assert worker.proc.poll() is None
 
 
@@ -113,3 +122,6 @@ def test_celeriac_client_to_celery_worker(
         failed.get(timeout=20)
     assert failed.state == "FAILURE"
     assert "ValueError: broken on purpose" in (failed.traceback or "")
+    last = (signature("proj.add", (2, 2), app=client) | signature("proj.add", (4,), app=client)).delay()
+    assert last.get(timeout=20) == 8  # the Celery worker sends the next step
+    assert last.parent is not None and last.parent.get(timeout=5) == 4
