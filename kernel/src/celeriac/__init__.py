@@ -14,6 +14,7 @@ from celeriac.protocols import Compressor
 from celeriac.protocols import ControlCommand
 from celeriac.protocols import DeadLetter
 from celeriac.protocols import Delivery
+from celeriac.protocols import DirectReplies
 from celeriac.protocols import Envelope
 from celeriac.protocols import EventSink
 from celeriac.protocols import Pool
@@ -51,6 +52,7 @@ __all__ = [
     "ControlCommand",
     "DeadLetter",
     "Delivery",
+    "DirectReplies",
     "Disposition",
     "Envelope",
     "EventSink",

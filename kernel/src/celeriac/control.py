@@ -1,8 +1,11 @@
 """Remote control, the client side: commands broadcast to workers, replies gathered.
 
 Messages follow Celery's mailbox naming: requests go to the ``celery.pidbox`` channel as
-``{"method", "arguments", "destination", "ticket", "reply_to"}``, and workers answer on
-``reply.celery.pidbox`` with ``{hostname: result}`` and the request's ticket.
+``{"method", "arguments", "destination", "ticket", "reply_to"}``, and workers answer with
+``{hostname: result}`` and the request's ticket. Where the transport routes replies as kombu
+does (:class:`~celeriac.protocols.DirectReplies`), the client reads them from a queue of its
+own bound to the direct exchange ``reply.celery.pidbox`` under the ``reply_to`` routing key,
+so Celery's workers reach it too; elsewhere they come on the fan-out channel of that name.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from typing import Any
 from celeriac import states
 from celeriac.errors import CeleriacError
 from celeriac.protocols import Broadcaster
+from celeriac.protocols import DirectReplies
 from celeriac.protocols import Envelope
+from celeriac.protocols import Subscription
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
@@ -57,7 +62,8 @@ class Control:
         """
         channel = self._broadcaster()
         ticket = str(uuid.uuid4()) if reply else None
-        subscription = channel.subscribe(REPLIES) if reply else None
+        # The ticket doubles as the routing key of the reply queue (kombu's oid): one queue per call.
+        subscription = self._replies(channel, ticket) if ticket else None
         body = {
             "method": method,
             "arguments": arguments or {},
@@ -65,16 +71,23 @@ class Control:
             "ticket": ticket,
             "reply_to": {"exchange": REPLIES, "routing_key": ticket} if reply else None,
         }
-        channel.broadcast(MAILBOX, self.envelope(body))
         if subscription is None:
+            channel.broadcast(MAILBOX, self.envelope(body))
             return []
         try:
+            channel.broadcast(MAILBOX, self.envelope(body))
             return self._gather(subscription, ticket, timeout, limit)
         finally:
             subscription.close()
 
+    @staticmethod
+    def _replies(channel: Broadcaster, routing_key: str) -> Subscription:
+        if isinstance(channel, DirectReplies):
+            return channel.reply_queue(REPLIES, routing_key)
+        return channel.subscribe(REPLIES)
+
     def _gather(
-        self, subscription: Any, ticket: str | None, timeout: float, limit: int | None
+        self, subscription: Subscription, ticket: str | None, timeout: float, limit: int | None
     ) -> list[dict[str, Any]]:
         replies: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout

@@ -146,6 +146,26 @@ class Broadcaster(Protocol):
     def subscribe(self, channel: str) -> Subscription: ...
 
 
+@runtime_checkable
+class DirectReplies(Protocol):
+    """Replies routed by a direct exchange, as kombu's pidbox routes them: an optional
+    capability of a transport that shares its broker with Celery.
+
+    A client binds a queue of its own to ``exchange`` under a routing key and names both in
+    the request's ``reply_to``; whoever answers publishes to that exchange with that key.
+    The queue is Celery's ``<routing key>.<exchange>``, so a Celery client's queue is reached
+    the same way. Delivery is at-most-once, like :class:`Broadcaster`: a reply to a queue no
+    longer bound is dropped. Transports without it answer on a fan-out channel instead.
+    """
+
+    def send_reply(self, exchange: str, routing_key: str, envelope: Envelope) -> None:
+        """Deliver the envelope to every queue bound to ``exchange`` under ``routing_key``."""
+
+    def reply_queue(self, exchange: str, routing_key: str) -> Subscription:
+        """Declare and bind a queue for replies sent under ``routing_key``, ready before this
+        returns; closing the subscription unbinds and deletes it."""
+
+
 @frozen(kw_only=True)
 class ResultRecord:
     """A task's stored state.

@@ -25,6 +25,7 @@ from celeriac.control import REPLIES
 from celeriac.control import Control
 from celeriac.errors import CeleriacError
 from celeriac.protocols import Broadcaster
+from celeriac.protocols import DirectReplies
 from celeriac.protocols import Envelope
 from celeriac.worker.commands import KERNEL_COMMANDS
 from celeriac.worker.commands import Command
@@ -118,5 +119,21 @@ def handle(
             log.exception("remote control command %s failed", method)
             result = {"error": f"{type(exc).__name__}: {exc}"}
     ticket = request.get("ticket")
-    if ticket:
-        transport.broadcast(REPLIES, control.envelope({mailbox.hostname: result}, ticket=ticket))
+    if not ticket:
+        return
+    reply = control.envelope({mailbox.hostname: result}, ticket=ticket)
+    route = _reply_route(request.get("reply_to"))
+    if route is not None and isinstance(transport, DirectReplies):
+        transport.send_reply(*route, reply)  # as kombu's pidbox: Celery's clients read it there
+    else:
+        transport.broadcast(REPLIES, reply)
+
+
+def _reply_route(reply_to: Any) -> tuple[str, str] | None:
+    """``(exchange, routing_key)`` from a request's ``reply_to``, or None when it names none."""
+    if not isinstance(reply_to, Mapping):
+        return None
+    exchange, routing_key = reply_to.get("exchange"), reply_to.get("routing_key")
+    if isinstance(exchange, str) and exchange and isinstance(routing_key, str) and routing_key:
+        return exchange, routing_key
+    return None
