@@ -13,6 +13,7 @@ import redis
 
 from celeriac import Broadcaster
 from celeriac import Delivery
+from celeriac import DirectReplies
 from celeriac import Envelope
 from celeriac import Transport
 from celeriac_redis._kombu import KombuRedisTransport
@@ -224,3 +225,67 @@ def test_broadcast_on_kombus_fanout_channel(
     assert raw is not None and json.loads(raw)["properties"]["body_encoding"] == "base64"
     listener.close()
     subscription.close()
+
+
+# --- remote-control replies through kombu's direct exchange -------------------------------
+
+REPLIES = "reply.celery.pidbox"
+
+
+def test_is_a_direct_replies_transport(transport: KombuRedisTransport) -> None:
+    assert isinstance(transport, DirectReplies)
+
+
+def test_reply_queue_gets_what_kombu_publishes_to_the_direct_exchange(
+    transport: KombuRedisTransport, redis_client: redis.Redis, redis_url: str, prefix: str
+) -> None:
+    """A Celery worker's reply: kombu looks the binding up and LPUSHes onto our queue."""
+    kombu = pytest.importorskip("kombu")
+    oid = "oid-" + prefix.rstrip(":")
+    replies = transport.reply_queue(REPLIES, oid)
+    table = f"{prefix}_kombu.binding.{REPLIES}"
+    member = f"{oid}\x06\x16\x06\x16{oid}.{REPLIES}".encode()
+    assert member in redis_client.smembers(table)
+    exchange = kombu.Exchange(REPLIES, type="direct", durable=False, delivery_mode="transient")
+    with kombu.Connection(redis_url, transport_options={"global_keyprefix": prefix}) as conn:
+        producer = kombu.Producer(conn.default_channel)
+        producer.publish(
+            {"w@h": {"ok": "pong"}}, exchange=exchange, routing_key=oid, headers={"ticket": "t1"}
+        )
+    [reply] = replies.get(timeout=2)
+    assert json.loads(reply.body) == {"w@h": {"ok": "pong"}}
+    assert reply.headers["ticket"] == "t1"
+    assert replies.get(timeout=0.05) == []
+    replies.close()
+    assert member not in redis_client.smembers(table)
+    assert not redis_client.exists(f"{prefix}{oid}.{REPLIES}")
+
+
+def test_send_reply_reaches_a_kombu_reply_queue(
+    transport: KombuRedisTransport, redis_client: redis.Redis, redis_url: str, prefix: str
+) -> None:
+    """A Celery client's reply queue, declared and bound by kombu as Celery's Mailbox does."""
+    kombu = pytest.importorskip("kombu")
+    oid = "oid-" + prefix.rstrip(":")
+    exchange = kombu.Exchange(REPLIES, type="direct", durable=False, delivery_mode="transient")
+    queue = kombu.Queue(
+        f"{oid}.{REPLIES}",
+        exchange=exchange,
+        routing_key=oid,
+        auto_delete=True,
+        expires=10.0,
+        message_ttl=300.0,
+    )
+    transport.send_reply(REPLIES, "nobody-bound", _envelope('{"lost": true}', ticket="t0"))  # dropped
+    with kombu.Connection(redis_url, transport_options={"global_keyprefix": prefix}) as conn:
+        bound = queue(conn.default_channel)
+        bound.declare()
+        transport.send_reply(REPLIES, oid, _envelope('{"w@h": {"ok": "pong"}}', ticket="t1", clock=3))
+        message = bound.get(no_ack=True)
+        assert message is not None
+        assert message.payload == {"w@h": {"ok": "pong"}}
+        assert message.headers["ticket"] == "t1"
+        assert message.delivery_info["routing_key"] == oid
+        assert bound.get(no_ack=True) is None
+        bound.delete()
+    assert redis_client.llen(f"{prefix}nobody-bound.{REPLIES}") == 0

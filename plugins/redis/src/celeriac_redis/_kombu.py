@@ -39,6 +39,8 @@ from celeriac_redis._dead import split_id
 from celeriac_redis._fanout import Fanout
 from celeriac_redis._fanout import RedisSubscription
 from celeriac_redis._keys import band_of
+from celeriac_redis._kombu_replies import KombuReplies
+from celeriac_redis._kombu_replies import KombuReplyQueue
 from celeriac_redis._kombu_restore import Restorer
 from celeriac_redis._packing import pack
 from celeriac_redis._packing import unpack
@@ -93,6 +95,7 @@ class KombuRedisTransport:
         path = urlsplit(url).path.strip("/")
         fanout_prefix = f"{global_prefix}/{path or 0}."
         self._fanout = Fanout(self._client, lambda channel: fanout_prefix + channel, _encode, _decode)
+        self._replies = KombuReplies(self._client, global_prefix, settings)
         from redis.exceptions import ResponseError
 
         self._response_error = ResponseError
@@ -282,6 +285,13 @@ class KombuRedisTransport:
 
     def subscribe(self, channel: str) -> RedisSubscription:
         return self._fanout.subscribe(channel)
+
+    def send_reply(self, exchange: str, routing_key: str, envelope: Envelope) -> None:
+        """Through kombu's direct exchange: LPUSH onto the queues bound under the routing key."""
+        self._replies.send_reply(exchange, routing_key, envelope)
+
+    def reply_queue(self, exchange: str, routing_key: str) -> KombuReplyQueue:
+        return self._replies.reply_queue(exchange, routing_key)
 
     def close(self) -> None:
         self._client.close()
