@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import secrets
 import shutil
 import subprocess
 import time
@@ -12,6 +14,7 @@ import pika.exceptions
 import pytest
 
 from celeriac import Broadcaster
+from celeriac import DirectReplies
 from celeriac import Envelope
 from celeriac import Transport
 from celeriac_amqp import AmqpConfig
@@ -270,3 +273,71 @@ def pika_channel(url: str) -> Any:
     from .conftest import _parameters
 
     return pika.BlockingConnection(_parameters(url)).channel()
+
+
+# --- remote-control replies through the direct exchange, as kombu's pidbox sends them -----
+
+REPLIES = "reply.celery.pidbox"
+
+
+def _kombu_exchange(kombu: Any) -> Any:
+    return kombu.Exchange(REPLIES, type="direct", durable=False, delivery_mode="transient")
+
+
+def test_is_a_direct_replies_transport(transport: Any) -> None:
+    assert isinstance(transport, DirectReplies)
+
+
+def test_reply_queue_gets_what_kombu_publishes_to_the_direct_exchange(amqp_url: str, transport: Any) -> None:
+    """A Celery worker's reply (declaring the exchange as kombu does: no PRECONDITION_FAILED)."""
+    kombu = pytest.importorskip("kombu")
+    oid = f"oid-{secrets.token_hex(6)}"
+    replies = transport.reply_queue(REPLIES, oid)
+    with kombu.Connection(amqp_url) as conn:
+        producer = kombu.Producer(conn.default_channel)
+        body = {"w@h": {"ok": "pong"}}
+        producer.publish(
+            body,
+            exchange=_kombu_exchange(kombu),
+            routing_key=oid,
+            headers={"ticket": "t1"},
+            declare=[_kombu_exchange(kombu)],
+        )
+        producer.publish(
+            body, exchange=_kombu_exchange(kombu), routing_key="someone-else", headers={"ticket": "t2"}
+        )
+    [reply] = replies.get(5.0)
+    assert json.loads(reply.body) == {"w@h": {"ok": "pong"}}
+    assert reply.headers["ticket"] == "t1"
+    assert replies.get(0.1) == []
+    replies.close()
+    with kombu.Connection(amqp_url) as conn, pytest.raises(conn.channel_errors):
+        conn.default_channel.queue_declare(f"{oid}.{REPLIES}", passive=True)  # deleted
+
+
+def test_send_reply_reaches_a_kombu_reply_queue(amqp_url: str, transport: Any) -> None:
+    """A Celery client's reply queue, declared and bound by kombu as Celery's Mailbox does."""
+    kombu = pytest.importorskip("kombu")
+    oid = f"oid-{secrets.token_hex(6)}"
+    queue = kombu.Queue(
+        f"{oid}.{REPLIES}",
+        exchange=_kombu_exchange(kombu),
+        routing_key=oid,
+        exclusive=True,
+        auto_delete=True,
+        expires=10.0,
+        message_ttl=300.0,
+    )
+    with kombu.Connection(amqp_url) as conn:
+        bound = queue(conn.default_channel)
+        bound.declare()
+        transport.send_reply(REPLIES, oid, env(b'{"w@h": {"ok": "pong"}}', ticket="t1", clock=3))
+        deadline = time.monotonic() + 5
+        message = None
+        while message is None and time.monotonic() < deadline:
+            message = bound.get(no_ack=True)
+            time.sleep(0.02)
+        assert message is not None
+        assert message.payload == {"w@h": {"ok": "pong"}}
+        assert message.headers["ticket"] == "t1"
+        bound.delete()

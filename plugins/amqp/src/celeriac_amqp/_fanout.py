@@ -4,6 +4,10 @@
 kombu uses so Celery and celeriac can share a vhost. Delivery is at-most-once: messages are
 transient and consumed without acknowledgement, and a subscriber's queue exists only while
 its connection does (it is declared again, empty, after a reconnect).
+
+Remote-control replies go as kombu's pidbox sends them: to the direct exchange named in the
+request's ``reply_to`` under its routing key. A client's reply queue is Celery's
+``<routing key>.<exchange>``, declared with the flags and arguments of Celery's own.
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ if TYPE_CHECKING:
     import pika
 
     from celeriac_amqp._link import Link
+
+
+#: Celery's reply queue arguments: ``control_queue_expires`` (10 s), ``control_queue_ttl`` (300 s).
+REPLY_QUEUE_ARGUMENTS: Mapping[str, Any] = {"x-expires": 10_000, "x-message-ttl": 300_000}
 
 
 def _kind(channel: str) -> tuple[str, bool]:
@@ -60,9 +68,10 @@ class Fanout:
         self._subscriptions: dict[int, AmqpSubscription] = {}
         self._ids = itertools.count(1)
 
-    def _exchange(self, link: Link, channel: str) -> None:
+    def _exchange(self, link: Link, channel: str, direct: bool = False) -> None:
         if channel not in self._exchanges:
-            kind, durable = _kind(channel)
+            # A reply exchange is direct and transient whatever its name (kombu's pidbox).
+            kind, durable = ("direct", False) if direct else _kind(channel)
             link.publisher.exchange_declare(channel, exchange_type=kind, durable=durable)
             self._exchanges.add(channel)
 
@@ -82,12 +91,35 @@ class Fanout:
         self._link.call(lambda link: self._start(link, subscription))
         return subscription
 
+    def send_reply(self, exchange: str, routing_key: str, envelope: Envelope) -> None:
+        """Publish to the direct exchange under the routing key, transient and unconfirmed."""
+        props = wire.properties(envelope, 0, persistent=False)
+
+        def run(link: Link) -> None:
+            self._exchange(link, exchange, direct=True)
+            link.unconfirmed.basic_publish(exchange, routing_key, envelope.body, props)
+
+        self._link.call(run)
+
+    def reply_queue(self, exchange: str, routing_key: str) -> AmqpSubscription:
+        """Celery's reply queue ``<routing key>.<exchange>``, bound and consumed before returning."""
+        subscription = AmqpSubscription(
+            self, next(self._ids), exchange, queue_name=f"{routing_key}.{exchange}", routing_key=routing_key
+        )
+        self._link.call(lambda link: self._start(link, subscription))
+        return subscription
+
     def _start(self, link: Link, subscription: AmqpSubscription) -> None:
-        self._exchange(link, subscription.channel)
+        reply = subscription.routing_key is not None
+        self._exchange(link, subscription.channel, direct=reply)
         channel = link.consumer
-        declared = channel.queue_declare("", exclusive=True, auto_delete=True)
+        arguments = dict(REPLY_QUEUE_ARGUMENTS) if reply else None
+        declared = channel.queue_declare(
+            subscription.queue_name, exclusive=True, auto_delete=True, arguments=arguments
+        )
         name = declared.method.queue
-        channel.queue_bind(name, subscription.channel, routing_key=_routing_key(subscription.channel, None))
+        key = subscription.routing_key if reply else _routing_key(subscription.channel, None)
+        channel.queue_bind(name, subscription.channel, routing_key=key)
         subscription.consumer_tag = channel.basic_consume(name, subscription.on_message, auto_ack=True)
         subscription.generation = link.generation
         self._subscriptions[subscription.id] = subscription
@@ -116,10 +148,20 @@ class Fanout:
 class AmqpSubscription:
     """Broadcast envelopes of one channel, buffered by the I/O thread until :meth:`get`."""
 
-    def __init__(self, fanout: Fanout, number: int, channel: str) -> None:
+    def __init__(
+        self,
+        fanout: Fanout,
+        number: int,
+        channel: str,
+        queue_name: str = "",
+        routing_key: str | None = None,
+    ) -> None:
         self._fanout = fanout
         self.id = number
         self.channel = channel
+        #: The queue's name, or "" for one named by the broker; a routing key makes it a reply queue.
+        self.queue_name = queue_name
+        self.routing_key = routing_key
         self.consumer_tag = ""
         self.generation = 0
         self._received: queue.SimpleQueue[Envelope] = queue.SimpleQueue()

@@ -353,6 +353,12 @@ class AmqpTransport:
     def subscribe(self, channel: str) -> AmqpSubscription:
         return self._fanout.subscribe(channel)
 
+    def send_reply(self, exchange: str, routing_key: str, envelope: Envelope) -> None:
+        self._fanout.send_reply(exchange, routing_key, envelope)
+
+    def reply_queue(self, exchange: str, routing_key: str) -> AmqpSubscription:
+        return self._fanout.reply_queue(exchange, routing_key)
+
 
 def _fields(envelope: Envelope) -> dict[str, Any]:
     return {
