@@ -1,9 +1,9 @@
 """Flower 2, started as a subprocess on the same broker, shows celeriac workers and their tasks.
 
 What Flower shows comes from two sources: events (``/api/workers?status=true``, the task
-list ``/api/tasks``) and remote-control replies (``/api/workers`` without ``status``). The
-first works; the second needs replies Celery's clients can read (see
-test_remote_control_interop.py), so it stays empty.
+list ``/api/tasks``) and remote-control replies (``/api/workers`` without ``status``: the
+worker pages), which celeriac workers send where Celery's clients read them (see
+test_remote_control_interop.py).
 """
 
 from __future__ import annotations
@@ -50,3 +50,22 @@ def test_flower_shows_celeriac_workers_and_tasks(project: Any, client: Any, flow
     worker.signal(signal.SIGTERM)
     worker.wait(timeout=30)
     poll(lambda: flower.get("/api/workers?status=true").get(hostname) is False, 15, "worker offline")
+
+
+def test_flower_worker_pages_show_a_celeriac_workers_replies(project: Any, flower: Any, poll: Any) -> None:
+    hostname = f"w-{secrets.token_hex(3)}@interop"
+    project.celeriac_worker(hostname)
+    poll(lambda: flower.get("/api/workers?status=true").get(hostname), 15, "worker online in Flower")
+
+    def inspected() -> dict[str, Any] | None:
+        info = flower.get("/api/workers?refresh=1").get(hostname) or {}
+        return info if {"stats", "registered", "active_queues", "conf"} <= info.keys() else None
+
+    info = poll(inspected, 30, "Flower's inspect replies")
+    assert info["stats"]["sw_ident"] == "celeriac"
+    assert info["stats"]["pool"]["max-concurrency"] >= 1
+    assert "proj.add" in info["registered"]
+    assert {"name": "celery", "routing_key": "celery"} in info["active_queues"]
+    one = flower.get(f"/api/workers?workername={hostname}&refresh=1")[hostname]
+    assert one["active"] == one["reserved"] == one["scheduled"] == []
+    assert isinstance(one["revoked"], list)

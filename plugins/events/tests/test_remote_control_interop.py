@@ -1,17 +1,17 @@
 """Remote control between Celery's tools and celeriac workers, and back, on Redis and RabbitMQ.
 
-Commands travel both ways: the request body and the ``celery.pidbox`` fan-out are the
-same. Replies do not yet: Celery's clients read them from a queue bound to the direct
-exchange ``reply.celery.pidbox`` under their own routing key (on Redis a list found through
-kombu's binding set), while celeriac workers answer on a fan-out channel, and celeriac's
-clients listen only there. The strict xfails below say so and turn into failures (to be
-promoted to tests) once replies are routed the way kombu routes them.
+Commands and replies travel both ways. Requests share the ``celery.pidbox`` fan-out; replies
+go as kombu's pidbox sends them, to the direct exchange ``reply.celery.pidbox`` under the
+client's routing key (on Redis, LPUSHed onto the lists found through kombu's binding set),
+so each side's client reads the other side's workers' answers from a queue of its own.
 """
 
 from __future__ import annotations
 
+import importlib
 import secrets
 import signal
+import sys
 from typing import Any
 
 import pytest
@@ -35,9 +35,6 @@ def test_celeriac_control_commands_reach_a_celery_worker(project: Any) -> None:
     assert "Got shutdown from remote" in worker.output()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="celeriac workers reply on a fan-out channel Celery's clients do not read"
-)
 def test_celery_inspect_ping_gets_a_celeriac_workers_reply(project: Any) -> None:
     hostname = f"w-{secrets.token_hex(3)}@interop"
     project.celeriac_worker(hostname)
@@ -47,9 +44,6 @@ def test_celery_inspect_ping_gets_a_celeriac_workers_reply(project: Any) -> None
     assert "pong" in output, output
 
 
-@pytest.mark.xfail(
-    strict=True, reason="Celery workers reply to the direct reply exchange celeriac does not bind"
-)
 def test_celeriac_ping_gets_a_celery_workers_reply(project: Any) -> None:
     hostname = f"c-{secrets.token_hex(3)}@interop"
     worker = project.celery_worker(hostname)
@@ -58,5 +52,47 @@ def test_celeriac_ping_gets_a_celery_workers_reply(project: Any) -> None:
             "-m", "celeriac", "-A", "proj", "control", "ping", "-d", hostname, "--timeout", "3"
         )
         assert "pong" in output, output
+    finally:
+        worker.signal(signal.SIGTERM)
+
+
+def test_celery_inspect_gets_a_celeriac_workers_stats_in_process(project: Any, monkeypatch: Any) -> None:
+    """Celery's ``app.control.inspect()``, as Flower calls it, with more than one reply each."""
+    hostname = f"w-{secrets.token_hex(3)}@interop"
+    project.celeriac_worker(hostname)
+    monkeypatch.setenv("INTEROP_URL", project.url)
+    monkeypatch.syspath_prepend(str(project.directory))
+    celery_proj = importlib.import_module("celery_proj")
+    try:
+        inspect = celery_proj.app.control.inspect(destination=[hostname], timeout=3)
+        assert inspect.ping() == {hostname: {"ok": "pong"}}
+        stats = inspect.stats()[hostname]
+        assert stats["sw_ident"] == "celeriac" and stats["pool"]["max-concurrency"] >= 1
+        assert "proj.add" in inspect.registered()[hostname]
+        control = celery_proj.app.control
+        [limited] = control.rate_limit("proj.add", "10/m", destination=[hostname], reply=True, timeout=3)
+        assert limited[hostname] == {"ok": "rate limit of proj.add set to 10/m"}
+        # What celeriac has no command for is answered, not left to time out.
+        [refused] = control.broadcast("pool_restart", destination=[hostname], reply=True, timeout=3)
+        assert "unknown command" in refused[hostname]["error"]
+    finally:
+        celery_proj.app.close()
+        sys.modules.pop("celery_proj", None)
+
+
+def test_celeriac_ping_gets_a_celeriac_workers_reply(project: Any, client: Any) -> None:
+    """celeriac to celeriac: the reply comes back through the same direct route."""
+    hostname = f"w-{secrets.token_hex(3)}@interop"
+    project.celeriac_worker(hostname)
+    assert client.control.ping(destination=[hostname], timeout=5, limit=1) == [{hostname: {"ok": "pong"}}]
+
+
+def test_celeriac_and_celery_workers_both_answer_one_ping(project: Any, client: Any) -> None:
+    ours, theirs = f"w-{secrets.token_hex(3)}@interop", f"c-{secrets.token_hex(3)}@interop"
+    project.celeriac_worker(ours)
+    worker = project.celery_worker(theirs)
+    try:
+        replies = client.control.ping(destination=[ours, theirs], timeout=5, limit=2)
+        assert sorted(next(iter(reply)) for reply in replies) == sorted([ours, theirs])
     finally:
         worker.signal(signal.SIGTERM)
