@@ -368,3 +368,22 @@ def test_each_success_is_logged_like_celery(caplog: pytest.LogCaptureFixture) ->
         result.get(timeout=5)
     assert f"Task tests.seven[{result.id}] succeeded in" in caplog.text
     assert caplog.text.rstrip().count(": 7") >= 1
+
+
+def test_a_message_arriving_just_before_its_eta_waits_for_it() -> None:
+    """A producer that did not ask the broker to delay (a Celery client on RabbitMQ) sends a
+    task due in half a second: the worker holds it until then, it does not start early."""
+    app = Celeriac("tests", broker="memory://", plugins=[testing], env={}, config=False)
+    started: list[float] = []
+
+    @app.task(name="t.stamp")
+    def stamp() -> None:
+        started.append(time.time())
+
+    with worker_thread(app):
+        message = app.build_message("t.stamp", countdown=0.5)
+        assert message.eta is not None
+        app.publish_message(message, "celery", delay_from_eta=False)  # visible at once
+        app.AsyncResult(message.id).get(timeout=10)
+    assert started[0] >= message.eta.timestamp() - 0.01
+    app.close()

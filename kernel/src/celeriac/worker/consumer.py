@@ -56,7 +56,8 @@ if TYPE_CHECKING:
     from celeriac.worker.timer import Timer
 
 log = logging.getLogger("celeriac.worker")
-#: An ETA further ahead than this is handed back to the transport to delay, not held.
+#: An ETA further ahead than this is handed back to the transport to delay; a nearer one is
+#: held in the worker until due.
 ETA_TOLERANCE = 1.0
 #: A rate-limited request waits in the worker up to this long; longer, it goes back to the
 #: transport delayed, so a tight limit never fills the worker with messages it cannot run.
@@ -251,16 +252,20 @@ class Consumer:
                 # Not in Celery's task-received; monitors label per-queue metrics with it.
                 queue=delivery.queue,
             )
+        # An ETA at most ETA_TOLERANCE ahead (a transport's delay rounding, a producer that
+        # did not ask for a delay) is waited for here: eta means "not earlier than".
+        hold = (message.eta - now).total_seconds() if message.eta is not None else 0.0
         if task.options.rate_limit or task.options.global_rate_limit or task.name in self._limited:
             wait = self.rates.reserve(task.name, task.options)
             if wait > RATE_HOLD_LIMIT:
                 self._hand_back(delivery, request.token, wait)
                 return
-            if wait > 0:
-                with self._space:
-                    self._held.add(request.token)
-                self.timer.call_later(wait, lambda: self._release(request))
-                return
+            hold = max(hold, wait)
+        if hold > 0:
+            with self._space:
+                self._held.add(request.token)
+            self.timer.call_later(hold, lambda: self._release(request))
+            return
         self.pool.submit(request, self.started, self._done.put)
 
     def _release(self, request: TaskRequest) -> None:
