@@ -29,6 +29,7 @@ import pytest
 
 from celeriac.config import Config
 from celeriac.testing import WorkerProcess
+from celeriac.testing import service_unreachable
 from celeriac_amqp import AmqpConfig
 from celeriac_amqp import make_transport
 
@@ -53,12 +54,6 @@ def _parameters(url: str) -> pika.URLParameters:
     return parameters
 
 
-def _need(problem: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{problem} (CI=true: these tests must run)")
-    pytest.skip(problem)
-
-
 def _rabbitmqctl(*args: str) -> bool:
     binary = shutil.which("rabbitmqctl")
     if binary is None:
@@ -77,7 +72,9 @@ def amqp_url() -> Iterator[str]:
     try:
         pika.BlockingConnection(_parameters(url)).close()
     except Exception as exc:
-        _need(f"RabbitMQ at {url} is unreachable ({exc!r}); set AMQP_URL or run rabbitmq-server -detached")
+        service_unreachable(
+            f"RabbitMQ at {url} is unreachable ({exc!r}); set AMQP_URL or run rabbitmq-server -detached"
+        )
     host = urllib.parse.urlsplit(url).hostname
     vhost = f"celeriac-test-{secrets.token_hex(4)}"
     user = urllib.parse.urlsplit(url).username or "guest"
@@ -170,7 +167,7 @@ def redis_reachable() -> str | None:
 def result_prefix() -> Iterator[str]:
     problem = redis_reachable()
     if problem is not None:
-        _need(problem)
+        service_unreachable(problem)
     import redis
 
     prefix = f"celeriac-amqp-test-{secrets.token_hex(6)}:"

@@ -34,15 +34,10 @@ from typing import Any
 import pytest
 
 from celeriac.testing import WorkerProcess
+from celeriac.testing import service_unreachable
 
 REDIS_DEFAULT = "redis://127.0.0.1:6379/15"
 AMQP_DEFAULT = "amqp://guest:guest@127.0.0.1:5672//"
-
-
-def _need(problem: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{problem} (CI=true: these tests must run)")
-    pytest.skip(problem)
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +50,7 @@ def redis_url() -> str:
         client.ping()
         client.close()
     except (redis.RedisError, OSError) as exc:
-        _need(f"Redis at {url} is unreachable ({exc}); set REDIS_URL or start redis-server")
+        service_unreachable(f"Redis at {url} is unreachable ({exc}); set REDIS_URL or start redis-server")
     return url
 
 
@@ -97,7 +92,9 @@ def amqp_url() -> Iterator[str]:
     try:
         pika.BlockingConnection(parameters).close()
     except Exception as exc:
-        _need(f"RabbitMQ at {url} is unreachable ({exc!r}); set AMQP_URL or run rabbitmq-server -detached")
+        service_unreachable(
+            f"RabbitMQ at {url} is unreachable ({exc!r}); set AMQP_URL or run rabbitmq-server -detached"
+        )
     parts = urllib.parse.urlsplit(url)
     vhost = f"celeriac-test-{secrets.token_hex(4)}"
     if parts.hostname in ("127.0.0.1", "localhost", "::1") and _rabbitmqctl("add_vhost", vhost):
