@@ -211,3 +211,14 @@ def test_enable_events_without_a_sink_says_how_to_get_one() -> None:
     mailbox: Any = SimpleNamespace(events=EventDispatcher([], "h", enabled=False))
     assert enable_events(mailbox) == {"error": "no event sink is installed (pip install celeriac-events)"}
     assert mailbox.events.enabled is False
+
+
+def test_revoke_gathers_replies_from_the_workers_named(make_app: AppFactory) -> None:
+    app = make_app()
+    with worker_thread(app, hostname=HOST):
+        wait_ready(app)
+        [reply] = app.control.revoke(["r-1", "r-2"], reply=True, timeout=3, destination=[HOST])
+        assert reply == {HOST: {"ok": "tasks r-1, r-2 flagged as revoked"}}
+        assert app.control.revoke("r-3", reply=True, timeout=0.3, destination=["other@host"]) == []
+        assert ask(app, "revoked") == ["r-1", "r-2"]  # the worker not named was not told
+    assert app.AsyncResult("r-3").state == "REVOKED"  # recorded in the store whoever answers

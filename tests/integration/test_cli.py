@@ -180,6 +180,10 @@ def test_status_inspect_and_control(project: Path, start_worker: Callable[..., W
     assert "proj.add" in json.loads(registered.stdout)["cli@test"]
     limited = run_cli(project, "control", "rate_limit", "proj.add", "5/s", "--timeout", "2")
     assert "rate limit of proj.add set to 5/s" in limited.stdout
+    revoked = run_cli(
+        project, "control", "revoke", "t-1", "t-2", "--json", "-d", "cli@test", "--timeout", "2"
+    )
+    assert json.loads(revoked.stdout) == {"cli@test": {"ok": "tasks t-1, t-2 flagged as revoked"}}
     nobody = run_cli(project, "inspect", "stats", "-d", "gone@host", "--timeout", "0.5")
     assert nobody.returncode == 1
     assert "no reply" in nobody.stderr

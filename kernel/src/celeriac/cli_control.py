@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from celeriac import states
 from celeriac.cli_app import app_for
 
 console = Console()
@@ -157,15 +158,31 @@ _control_command(
 @control.command("revoke")
 @click.argument("task_ids", nargs=-1, required=True)
 @click.option("--terminate", is_flag=True, help="Also stop running ones (process pools only).")
+@click.option("--signal", "signal_name", default="SIGTERM", show_default=True, help="Signal for --terminate.")
+@click.option("--timeout", type=float, default=1.0, show_default=True, help="Seconds to wait for replies.")
+@click.option("-d", "--destination", multiple=True, help="Only this worker (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the replies as JSON.")
 @click.pass_context
-def control_revoke(ctx: click.Context, task_ids: tuple[str, ...], terminate: bool) -> None:
-    """Tell every worker not to run these tasks; their state becomes REVOKED."""
+def control_revoke(
+    ctx: click.Context,
+    task_ids: tuple[str, ...],
+    terminate: bool,
+    signal_name: str,
+    timeout: float,
+    destination: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Tell workers not to run these tasks (their state becomes REVOKED) and print what each
+    worker answers; a revoke reaches workers that do not answer in time too."""
+    arguments = {"task_id": list(task_ids), "terminate": terminate, "signal": signal_name}
     app = app_for(ctx.find_root())
     try:
-        app.control.revoke(list(task_ids), terminate=terminate)
+        if app.result_store_url is not None:
+            for task_id in task_ids:
+                app.result_store.store(app.results.encode(task_id, states.REVOKED, "revoked"))
     finally:
         app.close()
-    click.echo(f"revoked {len(task_ids)} task(s)")
+    _ask(ctx, "revoke", arguments, timeout, destination, as_json)
 
 
 @click.command()

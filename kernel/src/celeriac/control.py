@@ -107,19 +107,29 @@ class Control:
         )
 
     def revoke(
-        self, task_id: str | Sequence[str], *, terminate: bool = False, signal: str = "SIGTERM"
-    ) -> None:
+        self,
+        task_id: str | Sequence[str],
+        *,
+        terminate: bool = False,
+        signal: str = "SIGTERM",
+        destination: Sequence[str] | None = None,
+        reply: bool = False,
+        timeout: float = 1.0,
+    ) -> list[dict[str, Any]]:
         """Stop tasks from running: each worker skips them and records REVOKED.
 
         The REVOKED state is also written to the result store at once (a finished task's
         SUCCESS stays). ``terminate`` also stops a task that is already running, where the
-        pool can (process pools); thread pools cannot interrupt a running task.
+        pool can (process pools), with ``signal``; thread pools cannot interrupt a running
+        task. With ``reply``, each worker's answer (what it revoked and terminated) is
+        gathered for ``timeout`` seconds; ``destination`` names the only workers to tell.
         """
         ids = [task_id] if isinstance(task_id, str) else list(task_id)
         if self.app.result_store_url is not None:
             for one in ids:
                 self.app.result_store.store(self.app.results.encode(one, states.REVOKED, "revoked"))
-        self.broadcast("revoke", {"task_id": ids, "terminate": terminate, "signal": signal})
+        arguments = {"task_id": ids, "terminate": terminate, "signal": signal}
+        return self.broadcast("revoke", arguments, destination=destination, reply=reply, timeout=timeout)
 
     def ping(
         self, *, timeout: float = 1.0, destination: Sequence[str] | None = None, limit: int | None = None
