@@ -17,6 +17,7 @@ from cattrs.errors import ForbiddenExtraKeysError
 from cattrs.errors import IterableValidationError
 
 from celeriac.errors import ConfigError
+from celeriac.routing import TaskRoute
 
 T = TypeVar("T")
 
@@ -39,6 +40,16 @@ def make_config_converter() -> cattrs.Converter:
     converter.register_structure_hook(int, _strict(int, (int,)))
     converter.register_structure_hook(float, _strict(float, (int, float)))
     converter.register_structure_hook(bool, _strict(bool, (bool,)))
+
+    def task_route(value: Any, _: Any) -> str | TaskRoute:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, Mapping):
+            route: TaskRoute = converter.structure(value, TaskRoute)
+            return route
+        raise TypeError("expected a queue name or a table of queue, exchange, routing_key")
+
+    converter.register_structure_hook(str | TaskRoute, task_route)
     return converter
 
 

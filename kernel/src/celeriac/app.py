@@ -7,7 +7,6 @@ Connections to the broker and result store open on first use, not here.
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 import os
 import socket
 import threading
@@ -46,6 +45,11 @@ from celeriac.result import AsyncResult
 from celeriac.result import GroupResult
 from celeriac.result import ResultHandle
 from celeriac.result_meta import ResultEncoder
+from celeriac.routing import TaskRoute
+from celeriac.routing import resolve_exchange
+from celeriac.routing import route
+from celeriac.routing import route_problem
+from celeriac.routing import with_exchange
 from celeriac.running import CURRENT
 from celeriac.task import Task
 from celeriac.task import TaskOptions
@@ -174,8 +178,18 @@ class Celeriac:
         if from_file.get("max_retries") == -1:  # TOML has no null: -1 means no limit
             from_file["max_retries"] = None
         options = evolve(options, **from_file)
-        if options.queue is None:
-            options = evolve(options, queue=route(name, self.config.task_routes))
+        if options.queue is None and options.exchange is None:
+            matched = route(name, self.config.task_routes)
+            if matched is not None:
+                problem = route_problem(matched)
+                if problem is not None:
+                    raise ConfigError(f"task_routes: the route of task {name!r}: {problem}")
+                options = evolve(
+                    options, queue=matched.queue, exchange=matched.exchange, routing_key=matched.routing_key
+                )
+        if options.routing_key is not None and options.exchange is None:
+            problem = route_problem(TaskRoute(queue=options.queue, routing_key=options.routing_key))
+            raise ConfigError(f"task {name!r}: {problem}")
         for key in ("rate_limit", "global_rate_limit"):
             value = getattr(options, key)
             if value is None:
@@ -273,8 +287,14 @@ class Celeriac:
         ignore_result: bool | None = None,
         parent_id: str | None = None,
         root_id: str | None = None,
+        exchange: str | None = None,
+        routing_key: str | None = None,
     ) -> ResultHandle:
-        """Queue a task by name (it need not be registered here): Celery's ``send_task``."""
+        """Queue a task by name (it need not be registered here): Celery's ``send_task``.
+
+        ``exchange`` and ``routing_key``: each the call's, else the task's; a call naming
+        only a ``queue`` goes to that queue. Brokers without exchanges use the queue.
+        """
         task = self.tasks.get(name)
         if self.config.task_always_eager and task is not None:
             from celeriac.eager import apply_eagerly
@@ -296,7 +316,23 @@ class Celeriac:
             parent_id=parent_id,
             root_id=root_id,
         )
-        self.publish_message(message, self.queue_for(name, queue), serializer=serializer)
+        options = self.options_for(name)
+        if exchange is None and routing_key is None and (queue is not None or options.exchange is None):
+            self.publish_message(
+                message, queue or options.queue or self.config.default_queue, serializer=serializer
+            )
+            return AsyncResult(message.id, self)
+        target = resolve_exchange(
+            queue=queue,
+            exchange=exchange,
+            routing_key=routing_key,
+            task_exchange=options.exchange,
+            task_routing_key=options.routing_key,
+        )
+        if target is not None and not target[0]:
+            # The default exchange routes by queue name, on every broker.
+            queue, target = target[1] or queue, None
+        self.publish_message(message, self.queue_for(name, queue), serializer=serializer, exchange=target)
         return AsyncResult(message.id, self)
 
     def build_message(
@@ -375,16 +411,27 @@ class Celeriac:
         return queue or self.options_for(name).queue or self.config.default_queue
 
     def send_message(self, outgoing: tuple[TaskMessage, str | None]) -> None:
-        """Publish one built message; ``None`` as queue means the task's own."""
+        """Publish one built message; ``None`` as queue means the task's own (or its exchange)."""
         message, queue = outgoing
-        self.publish_message(message, self.queue_for(message.task, queue))
+        self.publish_message(
+            message, self.queue_for(message.task, queue), exchange=self._exchange_of(message.task, queue)
+        )
+
+    def _exchange_of(self, name: str, queue: str | None) -> tuple[str, str] | None:
+        """The task's own exchange and routing key, unless the call named a queue."""
+        if queue is not None:
+            return None
+        options = self.options_for(name)
+        if options.exchange is None:
+            return None
+        return options.exchange, options.routing_key or ""
 
     def send_messages(self, outgoing: Iterable[tuple[TaskMessage, str | None]]) -> None:
         """Publish many messages in one transport call per queue and priority, where they
         need no delay: a group of a thousand tasks is one round trip, not a thousand."""
         batches: dict[tuple[str, int, str | None], list[TaskMessage]] = {}
         for message, queue in outgoing:
-            if message.eta is not None:
+            if message.eta is not None or self._exchange_of(message.task, queue) is not None:
                 self.send_message((message, queue))
                 continue
             name = self.queue_for(message.task, queue)
@@ -415,12 +462,25 @@ class Celeriac:
         return options
 
     def publish_message(
-        self, message: TaskMessage, queue: str, *, serializer: str | None = None, delay_from_eta: bool = True
+        self,
+        message: TaskMessage,
+        queue: str,
+        *,
+        serializer: str | None = None,
+        delay_from_eta: bool = True,
+        exchange: tuple[str, str] | None = None,
     ) -> None:
-        """Encode and publish one message; the transport delays it until its ETA."""
+        """Encode and publish one message; the transport delays it until its ETA.
+
+        :param exchange: an exchange and routing key, written into the message properties
+            as kombu's ``delivery_info``; a transport with exchanges publishes there, the
+            others to ``queue``.
+        """
         lifecycle = self.plugins.lifecycle
         lifecycle.before_publish(message, queue, self)
         envelope = self.codec.encode_task(message, serializer or self._serializer_of(message.task))
+        if exchange is not None:
+            envelope = with_exchange(envelope, *exchange)
         delay = 0.0
         if delay_from_eta and message.eta is not None:
             delay = max(0.0, (message.eta - dt.datetime.now(dt.UTC)).total_seconds())
@@ -456,11 +516,6 @@ class Celeriac:
         from celeriac.worker.worker import Worker
 
         return Worker(self, **overrides)
-
-
-def route(name: str, routes: Mapping[str, str]) -> str | None:
-    """The queue of the first ``task_routes`` glob matching the task name, in file order."""
-    return next((queue for pattern, queue in routes.items() if fnmatch.fnmatchcase(name, pattern)), None)
 
 
 def _first_set(*values: int | None) -> int | None:

@@ -22,6 +22,7 @@ from attrs import frozen
 
 from celeriac._structure import structure_or_explain
 from celeriac.errors import ConfigError
+from celeriac.routing import TaskRoute
 
 T = TypeVar("T")
 
@@ -84,6 +85,9 @@ class TaskConfig:
     """``[tasks."name"]``: options for one task, over the defaults and under ``apply_async``."""
 
     queue: str | None = None
+    #: An exchange and routing key to publish to, on brokers that have exchanges (RabbitMQ).
+    exchange: str | None = None
+    routing_key: str | None = None
     priority: int | None = None
     ignore_result: bool | None = None
     acks_late: bool | None = None
@@ -132,9 +136,10 @@ class Config:
     worker: WorkerConfig = field(factory=WorkerConfig)
     plugins: PluginsConfig = field(factory=PluginsConfig)
     tasks: Mapping[str, TaskConfig] = field(factory=dict)
-    #: Glob pattern of task names -> queue, first match wins (``"proj.reports.*" = "slow"``);
-    #: used for tasks whose code and ``[tasks."name"]`` name no queue.
-    task_routes: Mapping[str, str] = field(factory=dict)
+    #: Glob pattern of task names -> queue, first match wins (``"proj.reports.*" = "slow"``),
+    #: or a table (``{exchange = "media", routing_key = "media.video"}``); used for tasks
+    #: whose code and ``[tasks."name"]`` name neither a queue nor an exchange.
+    task_routes: Mapping[str, str | TaskRoute] = field(factory=dict)
     #: Sections contributed by plugins, keyed by section name.
     sections: Mapping[str, Any] = field(factory=dict)
     #: Dotted key -> where its value came from ("default" when absent).

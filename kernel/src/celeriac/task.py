@@ -41,6 +41,10 @@ class TaskOptions:
     """Per-task settings; the TOML ``[tasks."name"]`` table overrides what code declares."""
 
     queue: str | None = None
+    #: Publish to this exchange with ``routing_key`` on brokers that have exchanges
+    #: (RabbitMQ); the others put the message in ``queue`` as always.
+    exchange: str | None = None
+    routing_key: str | None = None
     priority: int | None = None
     ignore_result: bool = False
     acks_late: bool = True
@@ -118,9 +122,13 @@ class Task(Generic[P, R]):
         task_id: str | None = None,
         serializer: str | None = None,
         ignore_result: bool | None = None,
+        exchange: str | None = None,
+        routing_key: str | None = None,
     ) -> ResultHandle:
         """Queue the task. Times: ``countdown`` seconds from now or an ``eta``; ``expires``
-        in seconds or as a time, after which the task is revoked instead of run."""
+        in seconds or as a time, after which the task is revoked instead of run.
+        ``exchange`` and ``routing_key`` route through a broker's exchange (RabbitMQ);
+        brokers without exchanges use the queue (see docs/tasks.md, Routing)."""
         return self.app.send_task(
             self.name,
             args,
@@ -134,6 +142,8 @@ class Task(Generic[P, R]):
             task_id=task_id,
             serializer=serializer,
             ignore_result=ignore_result,
+            exchange=exchange,
+            routing_key=routing_key,
         )
 
     def apply(
