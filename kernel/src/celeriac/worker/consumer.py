@@ -238,20 +238,7 @@ class Consumer:
         with self._space:
             self._inflight[request.token] = (delivery, request, task.options.acks_late)
         if self.events.enabled:
-            self.events.send(
-                "task-received",
-                uuid=message.id,
-                name=message.task,
-                args=message.argsrepr,
-                kwargs=message.kwargsrepr,
-                retries=message.retries,
-                root_id=message.root_id,
-                parent_id=message.parent_id,
-                eta=message.eta.isoformat() if message.eta else None,
-                expires=message.expires.isoformat() if message.expires else None,
-                # Not in Celery's task-received; monitors label per-queue metrics with it.
-                queue=delivery.queue,
-            )
+            self.events.task_received(message, delivery.queue)
         # An ETA at most ETA_TOLERANCE ahead (a transport's delay rounding, a producer that
         # did not ask for a delay) is waited for here: eta means "not earlier than".
         hold = (message.eta - now).total_seconds() if message.eta is not None else 0.0
@@ -325,7 +312,7 @@ class Consumer:
         for outcome, delivery in settled:
             self.processed += 1
             if self.events.enabled:
-                self._send_outcome_event(outcome)
+                self.events.task_finished(outcome)
             if delivery is None:
                 continue
             if outcome.disposition is Disposition.ACK:
@@ -465,17 +452,6 @@ class Consumer:
             self._store.store(self.app.results.encode(task_id, state, value, reply_to=reply_to))
         except Exception:
             log.exception("could not record %s for task %s", state, task_id)
-
-    def _send_outcome_event(self, outcome: Outcome) -> None:
-        uuid = outcome.request.id
-        if outcome.state == states.SUCCESS:
-            self.events.send("task-succeeded", uuid=uuid, result=outcome.result, runtime=outcome.runtime)
-        elif outcome.state == states.RETRY:
-            self.events.send("task-retried", uuid=uuid, exception=outcome.reason, traceback=outcome.traceback)
-        elif outcome.state == states.REVOKED:
-            self.events.send("task-revoked", uuid=uuid, terminated=False, signum=None, expired=False)
-        else:
-            self.events.send("task-failed", uuid=uuid, exception=outcome.reason, traceback=outcome.traceback)
 
 
 @frozen

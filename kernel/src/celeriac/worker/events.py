@@ -19,8 +19,11 @@ from typing import ClassVar
 
 from attrs import frozen
 
+from celeriac import states
 from celeriac.bootsteps import StepContext
 from celeriac.config import Config
+from celeriac.message import TaskMessage
+from celeriac.outcome import Outcome
 from celeriac.protocols import EventSink
 from celeriac.worker.keys import EVENTS
 
@@ -57,6 +60,35 @@ class EventDispatcher:
             except Exception:
                 # A monitoring failure must never stop task processing.
                 log.exception("event sink %r failed on %s", sink, type_)
+
+    def task_received(self, message: TaskMessage, queue: str) -> None:
+        """``task-received``, with Celery's fields (and the queue, which Celery's lacks)."""
+        self.send(
+            "task-received",
+            uuid=message.id,
+            name=message.task,
+            args=message.argsrepr,
+            kwargs=message.kwargsrepr,
+            retries=message.retries,
+            root_id=message.root_id,
+            parent_id=message.parent_id,
+            eta=message.eta.isoformat() if message.eta else None,
+            expires=message.expires.isoformat() if message.expires else None,
+            # Not in Celery's task-received; monitors label per-queue metrics with it.
+            queue=queue,
+        )
+
+    def task_finished(self, outcome: Outcome) -> None:
+        """The event of how a task ended: succeeded, retried, revoked or failed."""
+        uuid = outcome.request.id
+        if outcome.state == states.SUCCESS:
+            self.send("task-succeeded", uuid=uuid, result=outcome.result, runtime=outcome.runtime)
+        elif outcome.state == states.RETRY:
+            self.send("task-retried", uuid=uuid, exception=outcome.reason, traceback=outcome.traceback)
+        elif outcome.state == states.REVOKED:
+            self.send("task-revoked", uuid=uuid, terminated=False, signum=None, expired=False)
+        else:
+            self.send("task-failed", uuid=uuid, exception=outcome.reason, traceback=outcome.traceback)
 
     def close(self) -> None:
         for sink in self.sinks:
