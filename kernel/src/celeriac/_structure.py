@@ -83,6 +83,8 @@ def _explain(exc: BaseException, path: str, value: Any, provenance: Mapping[str,
             sub_value = _child(value, note) if note is not None else value
             problems.extend(_explain(sub, key, sub_value, provenance))
         return problems
+    if isinstance(exc, KeyError):  # cattrs reports a missing required key as KeyError('key')
+        return [f"{_source(provenance, path)}: key {path!r} is required"]
     expected = str(exc) or type(exc).__name__
     return [f"{_source(provenance, path)}: key {path!r} = {value!r}: {expected}"]
 

@@ -31,6 +31,10 @@ class SerializationError(CeleriacError):
     """A value could not be encoded by the chosen serializer."""
 
 
+class RoutingError(CeleriacError):
+    """The broker could not route a message: no such exchange, or no queue bound for its key."""
+
+
 class NotRegisteredError(CeleriacError):
     """The task name is not registered with the app."""
 

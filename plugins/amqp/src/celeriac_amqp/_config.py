@@ -2,9 +2,63 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
+from attrs import field
 from attrs import frozen
+
+ExchangeType = Literal["direct", "topic", "fanout"]
+
+
+@frozen(kw_only=True)
+class AmqpBinding:
+    """One more binding of a queue: ``bindings = [{exchange = "media", routing_key = "media.*"}]``.
+
+    :param exchange: the exchange, declared durable (as Celery's ``Exchange``) if missing.
+    :param exchange_type: ``direct`` (the default, as Celery's), ``topic`` or ``fanout``.
+    :param routing_key: the binding key (a pattern on a topic exchange); default the queue's name.
+    """
+
+    exchange: str
+    exchange_type: ExchangeType = "direct"
+    routing_key: str | None = None
+
+
+@frozen(kw_only=True)
+class AmqpQueue:
+    """``[amqp.queues.<name>]``: a task queue bound to exchanges, as Celery's ``task_queues``.
+
+    ``exchange``, ``exchange_type`` and ``routing_key`` give one binding (Celery's
+    ``Queue(name, Exchange(exchange, type=...), routing_key=...)``); ``bindings`` adds more.
+    The queue, its exchanges and bindings are declared when a worker consumes the queue and
+    when a client publishes to the queue or to one of its exchanges.
+    """
+
+    exchange: str | None = None
+    exchange_type: ExchangeType = "direct"
+    routing_key: str | None = None
+    bindings: tuple[AmqpBinding, ...] = field(default=(), converter=tuple)
+
+    def all_bindings(self, name: str) -> tuple[AmqpBinding, ...]:
+        """Every binding of the queue called ``name``, routing keys defaulted to that name."""
+        first = (
+            (
+                AmqpBinding(
+                    exchange=self.exchange, exchange_type=self.exchange_type, routing_key=self.routing_key
+                ),
+            )
+            if self.exchange is not None
+            else ()
+        )
+        return tuple(
+            AmqpBinding(
+                exchange=b.exchange,
+                exchange_type=b.exchange_type,
+                routing_key=b.routing_key if b.routing_key is not None else name,
+            )
+            for b in (*first, *self.bindings)
+        )
 
 
 @frozen(kw_only=True)
@@ -28,6 +82,8 @@ class AmqpConfig:
     :param rpc_queue_expires: seconds the reply queue of an ``rpc://`` client is kept once
         unused (its ``x-expires``): long enough to outlive a reconnect, short enough that
         the queues of clients that have gone do not pile up.
+    :param queues: task queues bound to exchanges, by queue name (``[amqp.queues.media]``,
+        see :class:`AmqpQueue`); a queue not listed is bound to the default exchange only.
     :param ssl_*: TLS for ``amqps://`` URLs: CA bundle, client certificate and key, whether
         the server's certificate and host name are checked.
     """
@@ -49,3 +105,4 @@ class AmqpConfig:
     ssl_keyfile: str | None = None
     ssl_verify: bool = True
     ssl_check_hostname: bool = True
+    queues: Mapping[str, AmqpQueue] = field(factory=dict)

@@ -18,11 +18,15 @@ from celeriac.config import Config
 from celeriac.protocols import DeadLetter
 from celeriac.protocols import Delivery
 from celeriac.protocols import Envelope
+from celeriac.routing import exchange_of
 from celeriac_amqp import _wire as wire
 from celeriac_amqp._config import AmqpConfig
 from celeriac_amqp._fanout import AmqpSubscription
 from celeriac_amqp._fanout import Fanout
 from celeriac_amqp._link import Link
+from celeriac_amqp._topology import Topology
+from celeriac_amqp._topology import missing_exchange
+from celeriac_amqp._topology import unroutable
 
 if TYPE_CHECKING:
     import pika
@@ -45,6 +49,7 @@ class AmqpTransport:
     def __init__(self, url: str, config: Config) -> None:
         self.settings = config.section("amqp", AmqpConfig)
         self._arguments = wire.queue_arguments(self.settings)
+        self._topology = Topology(self.settings)  # checked here: a bad [amqp.queues] fails at once
         self._link = Link(wire.connection_parameters(url, self.settings), self.settings, self._on_connect)
         self._fanout = Fanout(self._link)
         # Touched only by the I/O thread:
@@ -63,6 +68,7 @@ class AmqpTransport:
     def _on_connect(self, link: Link) -> None:
         """On every (re)connect: what was delivered on the old connection is void; consume again."""
         self._declared.clear()
+        self._topology.exchanges.clear()
         self._consumers.clear()
         self._unacked.clear()
         with self._ready:
@@ -99,14 +105,24 @@ class AmqpTransport:
             )
             link.publisher.queue_declare(queue, passive=True)
         link.publisher.queue_declare(queue + wire.DEAD_SUFFIX, durable=True)
+        self._topology.bind(link.publisher, queue)
         self._declared.add(queue)
         self._known.add(queue)
 
     def publish(
         self, queue: str, envelopes: Sequence[Envelope], *, priority: int = 0, delay: float = 0.0
     ) -> None:
-        """Publish and return once RabbitMQ confirmed every message (publisher confirms)."""
+        """Publish and return once RabbitMQ confirmed every message (publisher confirms).
+
+        Envelopes naming an exchange in ``delivery_info`` go to that exchange with their
+        routing key, mandatory: see :mod:`celeriac_amqp._topology`.
+        """
         if not envelopes:
+            return
+        target = exchange_of(envelopes[0])
+        if target is not None or any(exchange_of(e) is not None for e in envelopes[1:]):
+            for envelope in envelopes:  # rare: one call per destination
+                self._publish_routed(exchange_of(envelope), queue, envelope, priority, delay)
             return
         messages = [(envelope.body, wire.properties(envelope, priority)) for envelope in envelopes]
         if delay > 0:
@@ -127,12 +143,58 @@ class AmqpTransport:
                 self._declare(link, queue)
                 link.publisher.basic_publish("", queue, body, props, mandatory=True)
 
-    def _publish_delayed(
-        self, link: Link, queue: str, delay: float, messages: list[tuple[bytes, pika.BasicProperties]]
+    def _publish_routed(
+        self, target: tuple[str, str] | None, queue: str, envelope: Envelope, priority: int, delay: float
     ) -> None:
-        self._declare(link, queue)  # the target must exist when the messages expire into it
+        messages = [(envelope.body, wire.properties(envelope, priority))]
+        if target is None:
+            if delay > 0:
+                self._link.call(lambda link: self._publish_delayed(link, queue, delay, messages))
+            else:
+                self._link.call(lambda link: self._publish(link, queue, messages))
+            return
+        exchange, key = target
+        if delay > 0:
+            self._link.call(lambda link: self._publish_delayed(link, queue, delay, messages, target))
+        else:
+            self._link.call(lambda link: self._publish_to_exchange(link, exchange, key, messages))
+
+    def _prepare_exchange(self, link: Link, exchange: str) -> None:
+        """Declare the configured queues bound to the exchange (and so the exchange), so that
+        a message sent before any worker started is kept; else check that it exists."""
+        for queue in self._topology.queues_of.get(exchange, ()):
+            self._declare(link, queue)
+        self._topology.check_exchange(link.publisher, exchange)
+
+    def _publish_to_exchange(
+        self, link: Link, exchange: str, key: str, messages: list[tuple[bytes, pika.BasicProperties]]
+    ) -> None:
+        import pika.exceptions as errors
+
+        self._prepare_exchange(link, exchange)
+        for body, props in messages:
+            try:
+                link.publisher.basic_publish(exchange, key, body, props, mandatory=True)
+            except errors.UnroutableError:
+                raise unroutable(exchange, key) from None
+            except errors.ChannelClosedByBroker as exc:  # deleted since it was checked
+                self._topology.exchanges.discard(exchange)
+                raise missing_exchange(exchange, exc) from None
+
+    def _publish_delayed(
+        self,
+        link: Link,
+        queue: str,
+        delay: float,
+        messages: list[tuple[bytes, pika.BasicProperties]],
+        target: tuple[str, str] | None = None,
+    ) -> None:
+        if target is None:
+            self._declare(link, queue)  # the target must exist when the messages expire into it
+        else:
+            self._prepare_exchange(link, target[0])
         ms = wire.delay_bucket(delay, self.settings.delay_precision)
-        name, arguments = wire.delay_queue(queue, ms, self.settings)
+        name, arguments = wire.delay_queue(queue, ms, self.settings, target)
         # Declared at every publish: that resets its x-expires, so it cannot vanish with messages.
         link.publisher.queue_declare(name, durable=True, arguments=arguments)
         for body, props in messages:

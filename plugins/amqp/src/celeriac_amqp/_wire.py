@@ -3,7 +3,8 @@
 Celery's protocol 2 on AMQP: the headers are the AMQP headers table, the body is raw bytes,
 and ``correlation_id``, ``reply_to``, ``priority``, ``delivery_mode``, ``content_type`` and
 ``content_encoding`` are AMQP properties. Messages go to the default exchange ``""`` with the
-queue name as routing key, as Celery's default direct routing does.
+queue name as routing key, as Celery's default direct routing does, unless the envelope's
+``delivery_info`` names an exchange (``apply_async(exchange=..., routing_key=...)``).
 """
 
 from __future__ import annotations
@@ -101,16 +102,22 @@ def delay_bucket(delay: float, digits: int) -> int:
     return bucket
 
 
-def delay_queue(queue: str, ms: int, settings: AmqpConfig) -> tuple[str, dict[str, Any]]:
-    """The delay queue of one bucket and target: its messages expire into the target queue."""
+def delay_queue(
+    queue: str, ms: int, settings: AmqpConfig, target: tuple[str, str] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The delay queue of one bucket and target: its messages expire into the target queue,
+    or into the ``target`` exchange under its routing key."""
+    exchange, key = target if target is not None else ("", queue)
     arguments = {
         "x-message-ttl": ms,
-        "x-dead-letter-exchange": "",
-        "x-dead-letter-routing-key": queue,
+        "x-dead-letter-exchange": exchange,
+        "x-dead-letter-routing-key": key,
         # Redeclared at every delayed publish, so it outlives its last message by this much.
         "x-expires": ms + int(settings.delay_queue_expires * 1000),
     }
-    return f"{DELAY_PREFIX}{ms}.{queue}", arguments
+    # "|" keeps an exchange's delay queues apart from those of a queue named alike.
+    name = f"{DELAY_PREFIX}{ms}.{queue}" if target is None else f"{DELAY_PREFIX}{ms}.{exchange}|{key}"
+    return name, arguments
 
 
 def properties(envelope: Envelope, priority: int, *, persistent: bool = True) -> pika.BasicProperties:
