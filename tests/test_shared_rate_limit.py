@@ -40,13 +40,18 @@ def test_two_workers_share_one_limit_and_run_everything(sqlite_url: str) -> None
     first, first_starts = make(sqlite_url)
     second, second_starts = make(sqlite_url)
     try:
-        with worker_thread(first, concurrency=4), worker_thread(second, concurrency=4):
-            results = [first.tasks["t.limited"].delay(i) for i in range(12)]
+        # Each worker has a queue of its own, so both run tasks and share only the limit.
+        with (
+            worker_thread(first, concurrency=4, queues=["a"]),
+            worker_thread(second, concurrency=4, queues=["b"]),
+        ):
+            limited = first.tasks["t.limited"]
+            results = [limited.apply_async((i,), queue="ab"[i % 2]) for i in range(12)]
             assert sorted(r.get(timeout=30) for r in results) == list(range(12))  # delayed, never dropped
     finally:
         first.close()
         second.close()
-    assert first_starts and second_starts, "both workers should have run some"
+    assert len(first_starts) == len(second_starts) == 6
     starts = sorted(first_starts + second_starts)
     gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
     assert min(gaps) >= 0.2 - 0.02, gaps  # 5/s across both workers, not 5/s each

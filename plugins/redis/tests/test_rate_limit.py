@@ -52,8 +52,13 @@ def test_two_workers_share_one_limit_and_run_everything(redis_url: str, prefix: 
         apps.append(app)
     first, second = apps
     try:
-        with worker_thread(first, concurrency=4), worker_thread(second, concurrency=4):
-            results = [first.tasks["t.limited"].delay(i) for i in range(12)]
+        # Each worker has a queue of its own, so both run tasks and share only the limit.
+        with (
+            worker_thread(first, concurrency=4, queues=["a"]),
+            worker_thread(second, concurrency=4, queues=["b"]),
+        ):
+            limited = first.tasks["t.limited"]
+            results = [limited.apply_async((i,), queue="ab"[i % 2]) for i in range(12)]
             assert sorted(r.get(timeout=30) for r in results) == list(range(12))
     finally:
         for app in apps:
