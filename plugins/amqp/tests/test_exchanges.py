@@ -169,3 +169,16 @@ def test_bad_queue_tables_are_config_errors(project: Path, toml: str, message: s
 
     with pytest.raises(ConfigError, match=message):
         connect()
+
+
+def test_consuming_declares_and_binds(project: Path, names: Names, amqp_url: str) -> None:
+    queue, exchange = names("consumed"), names("consumed-x")
+    sender = Celeriac("proj", broker=amqp_url, result_store="", config=False, env={})
+    worker_side = make_app(project, queue_toml(queue, exchange, "topic", "jobs.*"))
+    try:
+        assert worker_side.transport.fetch([queue], 1, 0) == []  # as `worker -Q <queue>` does
+        sent = sender.send_task("proj.add", (1, 2), exchange=exchange, routing_key="jobs.one")
+        assert received(worker_side, queue, 1) == [sent.id]
+    finally:
+        sender.close()
+        worker_side.close()

@@ -3,7 +3,8 @@
 Durable queues, persistent messages and publisher confirms; manual acknowledgements with
 a QoS prefetch; priorities; a dead-letter queue per queue; delayed delivery through TTL
 delay queues that dead-letter into the target queue; fan-out broadcast for remote control
-and events; ``result_store = "rpc://"``, results sent back to the client's reply queue.
+and events; ``result_store = "rpc://"``, results sent back to the client's reply queue;
+named direct, topic and fanout exchanges with the queues bound to them (``[amqp.queues]``).
 Celery's names and message layout, so Celery 5 shares the queues.
 Importing this module imports neither pika nor anything that connects.
 """
@@ -19,7 +20,9 @@ from celeriac import TransportSpec
 from celeriac import hookimpl
 from celeriac.config import Config
 from celeriac.config import ConfigSection
+from celeriac_amqp._config import AmqpBinding
 from celeriac_amqp._config import AmqpConfig
+from celeriac_amqp._config import AmqpQueue
 from celeriac_amqp._wire import SCHEMES
 
 try:
@@ -27,7 +30,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0"
 
-__all__ = ["AmqpConfig", "__version__", "make_result_store", "make_transport"]
+__all__ = ["AmqpBinding", "AmqpConfig", "AmqpQueue", "__version__", "make_result_store", "make_transport"]
 
 
 def make_transport(url: str, config: Config) -> Transport:
