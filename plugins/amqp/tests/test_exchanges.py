@@ -156,6 +156,10 @@ def test_unknown_exchange_is_an_error_naming_it(project: Path, names: Names) -> 
         ),
         ('[amqp.queues.q]\nexchange = "x"\nexchange_type = "headers"\n', "exchange_type"),
         ('[amqp.queues.q]\nexchange = "amq.topic"\n', "'amq.topic' cannot be bound"),
+        (
+            '[amqp.queues.q]\nbindings = [{routing_key = "k"}]\n',
+            r"'amqp.queues.q.bindings.0.exchange' is required",
+        ),
     ],
 )
 def test_bad_queue_tables_are_config_errors(project: Path, toml: str, message: str) -> None:
