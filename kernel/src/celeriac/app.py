@@ -22,8 +22,6 @@ from typing import ParamSpec
 from typing import TypeVar
 from typing import overload
 
-from attrs import evolve
-
 from celeriac.builtins import register_builtins
 from celeriac.codec import Codec
 from celeriac.config import Config
@@ -40,19 +38,16 @@ from celeriac.protocols import ChordCounter
 from celeriac.protocols import ReplyQueue
 from celeriac.protocols import ResultStore
 from celeriac.protocols import Transport
-from celeriac.ratelimit import parse_rate
 from celeriac.result import AsyncResult
 from celeriac.result import GroupResult
 from celeriac.result import ResultHandle
 from celeriac.result_meta import ResultEncoder
-from celeriac.routing import TaskRoute
 from celeriac.routing import resolve_exchange
-from celeriac.routing import route
-from celeriac.routing import route_problem
 from celeriac.routing import with_exchange
 from celeriac.running import CURRENT
 from celeriac.task import Task
 from celeriac.task import TaskOptions
+from celeriac.task_options import resolve_task_options
 
 if TYPE_CHECKING:
     from celeriac.canvas import Signature
@@ -169,37 +164,7 @@ class Celeriac:
         return f"{module}.{function.__qualname__}"
 
     def _task_options(self, name: str, declared: Mapping[str, Any]) -> TaskOptions:
-        """Defaults, then what code declares, then ``[tasks."name"]``, then ``task_routes``."""
-        try:
-            options = TaskOptions(**{"acks_late": self.config.acks_late, **declared})
-        except TypeError as exc:
-            raise TypeError(f"task {name!r}: {exc}") from None
-        from_file = {k: v for k, v in vars_of(self.config.task(name)).items() if v is not None}
-        if from_file.get("max_retries") == -1:  # TOML has no null: -1 means no limit
-            from_file["max_retries"] = None
-        options = evolve(options, **from_file)
-        if options.queue is None and options.exchange is None:
-            matched = route(name, self.config.task_routes)
-            if matched is not None:
-                problem = route_problem(matched)
-                if problem is not None:
-                    raise ConfigError(f"task_routes: the route of task {name!r}: {problem}")
-                options = evolve(
-                    options, queue=matched.queue, exchange=matched.exchange, routing_key=matched.routing_key
-                )
-        if options.routing_key is not None and options.exchange is None:
-            problem = route_problem(TaskRoute(queue=options.queue, routing_key=options.routing_key))
-            raise ConfigError(f"task {name!r}: {problem}")
-        for key in ("rate_limit", "global_rate_limit"):
-            value = getattr(options, key)
-            if value is None:
-                continue
-            try:
-                parse_rate(value)
-            except ValueError as exc:
-                source = self.config.source_of(f"tasks.{name}.{key}")
-                raise ConfigError(f"task {name!r}: {key}: {exc} (from {source})") from None
-        return options
+        return resolve_task_options(self.config, name, declared)
 
     def add_periodic_task(
         self,
@@ -520,13 +485,6 @@ class Celeriac:
 
 def _first_set(*values: int | None) -> int | None:
     return next((value for value in values if value is not None), None)
-
-
-def vars_of(instance: Any) -> dict[str, Any]:
-    """An attrs instance's fields as a dict, shallow."""
-    from attrs import asdict
-
-    return asdict(instance, recurse=False)
 
 
 def _no_reply_queue() -> None:
