@@ -273,3 +273,15 @@ def test_attrs_arguments_cross_the_wire(make_app: AppFactory) -> None:
     app.transport.reject([delivery], requeue=True)
     with worker_thread(app):
         assert result.get(timeout=5) == 10
+
+
+def test_an_eager_result_reads_like_an_async_one(make_app: AppFactory) -> None:
+    app = make_app(task_always_eager=True)
+
+    @app.task
+    def double(x: int) -> int:
+        return x * 2
+
+    result = double.delay(4)
+    assert result.children == []
+    assert [value for _, value in result.collect()] == [8]

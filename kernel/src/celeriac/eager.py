@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import traceback
 import uuid
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -48,6 +49,15 @@ class EagerResult:
 
     def forget(self) -> None:
         """Nothing is stored for an eager result."""
+
+    @property
+    def children(self) -> list[Any]:
+        """Tasks an eager task sends are not tracked as its children."""
+        return []
+
+    def collect(self, timeout: float | None = None) -> Iterator[tuple[EagerResult, Any]]:
+        """Just this result: an eager run has no tracked children."""
+        yield self, self.get()
 
 
 def apply_eagerly(task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> EagerResult:

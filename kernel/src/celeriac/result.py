@@ -43,6 +43,11 @@ class ResultHandle(Protocol):
 
     def forget(self) -> None: ...
 
+    @property
+    def children(self) -> list[Any] | None: ...
+
+    def collect(self, timeout: float | None = None) -> Iterator[tuple[Any, Any]]: ...
+
 
 class AsyncResult:
     """The result of a queued task, read from the app's result store."""
