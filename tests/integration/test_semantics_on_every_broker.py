@@ -246,7 +246,8 @@ def test_killed_worker_late_ack_task_runs_again_early_ack_task_does_not(
     first = start_worker("-c", "2", "--prefetch", "1")
     late = client.send_task("semtasks.hold", (str(late_started), str(release)))
     early = client.send_task("semtasks.hold_early_ack", (str(early_started), str(release)))
-    wait_for(lambda: late_started.exists() and early_started.exists(), 10, "both tasks started")
+    # The files' lines, not their existence: a task creates its file before writing to it.
+    wait_for(lambda: bool(lines(late_started) and lines(early_started)), 10, "both tasks started")
     first.signal(signal.SIGKILL)
     first.wait(timeout=10)
     killed_at = time.monotonic()
