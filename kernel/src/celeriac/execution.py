@@ -88,6 +88,18 @@ class Executor:
             self._store(request, states.STARTED, {"pid": os.getpid(), "hostname": request.hostname}, None)
         return None
 
+    def begins_without_io(self, request: TaskRequest) -> bool:
+        """Would :meth:`begin` do no I/O for ``request``, so an event loop may call it? True
+        unless the request is revoked (REVOKED is stored), its task records STARTED, or a
+        plugin has a ``task_prerun`` hook (which may block)."""
+        task = self.app.tasks.get(request.task)
+        return (
+            task is not None
+            and not task.options.track_started
+            and request.id not in self.revoked
+            and not self.lifecycle.implements("celeriac_task_prerun")
+        )
+
     def finish(
         self,
         request: TaskRequest,

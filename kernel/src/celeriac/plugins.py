@@ -348,6 +348,10 @@ class Lifecycle:
             name for name in _LIFECYCLE_HOOKS if getattr(pm.hook, name).get_hookimpls()
         )
 
+    def implements(self, hook: str) -> bool:
+        """Does any plugin implement this lifecycle hook (``"celeriac_task_prerun"``)?"""
+        return hook in self._implemented
+
     def before_publish(self, message: TaskMessage, queue: str, app: Celeriac) -> None:
         if "celeriac_before_publish" in self._implemented:
             self._hook.celeriac_before_publish(message=message, queue=queue, app=app)

@@ -237,3 +237,46 @@ def test_revoked_while_waiting_is_not_run(app: Celeriac) -> None:
     pool.stop(wait=True)
     assert outcomes["t1"].state == states.REVOKED
     assert ran == [0]
+
+
+def test_start_on_the_loop_only_when_it_does_no_io(hooks: Hooks) -> None:
+    """Without hooks a late-acked task starts on the loop; STARTED to store, an early ack or
+    a prerun hook send the start to a thread. Each way the tasks run and report."""
+    plain = Celeriac("t", broker="memory://", plugins=[testing], env={}, config=False)
+    try:
+
+        @plain.task(name="t.quick")
+        async def quick() -> str:
+            return "quick"
+
+        @plain.task(name="t.tracked", track_started=True)
+        async def tracked() -> str:
+            return "tracked"
+
+        @plain.task(name="t.early", acks_late=False)
+        async def early() -> str:
+            return "early"
+
+        executor = Executor(plain)
+        request = TaskRequest(message=TaskMessage(id="q1", task="t.quick"), queue="celery")
+        assert executor.begins_without_io(request)
+        assert not executor.begins_without_io(
+            TaskRequest(message=TaskMessage(id="t1", task="t.tracked"), queue="celery")
+        )
+        assert not Executor(plain, revoked={"q1"}).begins_without_io(request)
+        with worker_thread(plain, pool="asyncio", concurrency=10):
+            results = [quick.delay(), tracked.delay(), early.delay()]
+            assert [r.get(timeout=5) for r in results] == ["quick", "tracked", "early"]
+    finally:
+        plain.close()
+    hooked = Celeriac("t", broker="memory://", plugins=[testing, hooks], env={}, config=False)
+    try:
+
+        @hooked.task(name="t.quick")
+        async def quick_hooked() -> str:
+            return "quick"
+
+        request = TaskRequest(message=TaskMessage(id="q2", task="t.quick"), queue="celery")
+        assert not Executor(hooked).begins_without_io(request)  # a plugin's prerun hook may block
+    finally:
+        hooked.close()

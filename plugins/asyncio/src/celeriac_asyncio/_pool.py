@@ -190,7 +190,10 @@ class AsyncioPool:
         assert self._executor is not None
         loop = asyncio.get_running_loop()
         request = job.request
-        skipped = await loop.run_in_executor(self._bookkeeping, self._begin, job)
+        if self._quick_start(request):
+            skipped = self._begin(job)  # no I/O to do: spare the loop two thread hops
+        else:
+            skipped = await loop.run_in_executor(self._bookkeeping, self._begin, job)
         if skipped is not None:
             return skipped
         me = asyncio.current_task()
@@ -226,6 +229,14 @@ class AsyncioPool:
         return await loop.run_in_executor(
             self._bookkeeping, finish, request, retval, error, runtime, run.children
         )
+
+    def _quick_start(self, request: TaskRequest) -> bool:
+        """Can the request start on the loop itself? Only when starting it does no I/O: the
+        executor's part (see ``Executor.begins_without_io``), and the consumer's, which
+        acknowledges an early-acked task as it starts."""
+        assert self._executor is not None
+        task = self._executor.app.tasks.get(request.task)
+        return task is not None and task.options.acks_late and self._executor.begins_without_io(request)
 
     def _begin(self, job: _Job) -> Outcome | None:
         assert self._executor is not None
