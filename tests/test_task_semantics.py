@@ -285,3 +285,38 @@ def test_an_eager_result_reads_like_an_async_one(make_app: AppFactory) -> None:
     result = double.delay(4)
     assert result.children == []
     assert [value for _, value in result.collect()] == [8]
+
+
+def test_task_defaults_apply_to_every_task_under_code_and_per_task_tables(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    config = tmp_path / "defaults.toml"
+    config.write_text(
+        '[task_defaults]\ntime_limit = 60\nmax_retries = -1\ntrack_started = true\nrate_limit = "10/s"\n'
+        '[tasks."t.strict"]\nmax_retries = 1\n'
+    )
+    app = make_app(config=config)
+
+    @app.task(name="t.plain")
+    def plain() -> None:
+        """Takes every default."""
+
+    @app.task(name="t.coded", time_limit=5)
+    def coded() -> None:
+        """Code wins over task_defaults."""
+
+    @app.task(name="t.strict", max_retries=3)
+    def strict() -> None:
+        """[tasks."name"] wins over code."""
+
+    assert (plain.options.time_limit, plain.options.max_retries) == (60, None)
+    assert plain.options.track_started and plain.options.rate_limit == "10/s"
+    assert coded.options.time_limit == 5
+    assert strict.options.max_retries == 1
+
+
+def test_where_tasks_go_is_not_a_default(make_app: AppFactory, tmp_path: Path) -> None:
+    config = tmp_path / "defaults.toml"
+    config.write_text('[task_defaults]\nqueue = "everything"\n')
+    with pytest.raises(ConfigError, match=r"task_defaults.queue = 'everything'.*default_queue"):
+        make_app(config=config)  # refused as the app registers its first (built-in) task

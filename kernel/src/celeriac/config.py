@@ -136,6 +136,9 @@ class Config:
     worker: WorkerConfig = field(factory=WorkerConfig)
     plugins: PluginsConfig = field(factory=PluginsConfig)
     tasks: Mapping[str, TaskConfig] = field(factory=dict)
+    #: Options for every task (Celery's ``task_time_limit``, ``task_track_started`` ...), under
+    #: what code declares and ``[tasks."name"]``; where a task goes is not among them.
+    task_defaults: TaskConfig = field(factory=TaskConfig)
     #: Glob pattern of task names -> queue, first match wins (``"proj.reports.*" = "slow"``),
     #: or a table (``{exchange = "media", routing_key = "media.video"}``); used for tasks
     #: whose code and ``[tasks."name"]`` name neither a queue nor an exchange.

@@ -11,6 +11,7 @@ from attrs import asdict
 from attrs import evolve
 
 from celeriac.config import Config
+from celeriac.config import TaskConfig
 from celeriac.errors import ConfigError
 from celeriac.ratelimit import parse_rate
 from celeriac.routing import TaskRoute
@@ -18,17 +19,25 @@ from celeriac.routing import route
 from celeriac.routing import route_problem
 from celeriac.task import TaskOptions
 
+#: Where a task goes is chosen per task, by route or by ``default_queue``, never for all at once.
+_NOT_DEFAULTS = ("queue", "exchange", "routing_key")
+
 
 def resolve_task_options(config: Config, name: str, declared: Mapping[str, Any]) -> TaskOptions:
-    """Defaults, then what code declares, then ``[tasks."name"]``, then ``task_routes``."""
+    """Defaults, then ``[task_defaults]``, then what code declares, then ``[tasks."name"]``,
+    then ``task_routes``."""
+    defaults = _set_in_file(config.task_defaults)
+    for key in _NOT_DEFAULTS:
+        if key in defaults:
+            raise ConfigError(
+                f"task_defaults.{key} = {defaults[key]!r}: where tasks go is not a default; "
+                "use default_queue, task_routes or the task's own options"
+            )
     try:
-        options = TaskOptions(**{"acks_late": config.acks_late, **declared})
+        options = TaskOptions(**{"acks_late": config.acks_late, **defaults, **declared})
     except TypeError as exc:
         raise TypeError(f"task {name!r}: {exc}") from None
-    from_file = {k: v for k, v in vars_of(config.task(name)).items() if v is not None}
-    if from_file.get("max_retries") == -1:  # TOML has no null: -1 means no limit
-        from_file["max_retries"] = None
-    options = evolve(options, **from_file)
+    options = evolve(options, **_set_in_file(config.task(name)))
     if options.queue is None and options.exchange is None:
         matched = route(name, config.task_routes)
         if matched is not None:
@@ -51,6 +60,14 @@ def resolve_task_options(config: Config, name: str, declared: Mapping[str, Any])
             source = config.source_of(f"tasks.{name}.{key}")
             raise ConfigError(f"task {name!r}: {key}: {exc} (from {source})") from None
     return options
+
+
+def _set_in_file(table: TaskConfig) -> dict[str, Any]:
+    """The options a ``[tasks."name"]`` or ``[task_defaults]`` table sets."""
+    values = {key: value for key, value in vars_of(table).items() if value is not None}
+    if values.get("max_retries") == -1:  # TOML has no null: -1 means no limit
+        values["max_retries"] = None
+    return values
 
 
 def vars_of(instance: Any) -> dict[str, Any]:
