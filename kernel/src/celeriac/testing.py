@@ -6,7 +6,8 @@ the worker without a server. Register this module as a plugin to use it:
 ``Celeriac(broker="memory://", plugins=[celeriac.testing])``; each app gets its own
 broker, so produce and consume with the same app. Shipped to pytest through
 the ``pytest11`` entry point, which adds the ``celeriac_app`` fixture; ``worker_thread``
-is a context manager that runs a worker in a background thread.
+is a context manager that runs a worker in a background thread, and ``process_group``
+starts worker processes for end-to-end tests and kills them by PID afterwards.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import itertools
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -30,6 +32,7 @@ from queue import SimpleQueue
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import NoReturn
+from typing import final
 
 import pytest
 
@@ -337,6 +340,81 @@ class WorkerProcess:
             self.proc.wait(timeout=timeout)
 
 
+def subprocess_env(directory: Path, *, drop: Sequence[str] = ("CELERIAC_",), **extra: str) -> dict[str, str]:
+    """This process's environment for a process of a test project in ``directory``.
+
+    Variables starting with one of ``drop`` are left out, so that the project's own files are
+    its whole configuration whatever the developer's shell exports; ``directory`` is the
+    import path, so ``-A proj`` finds the project's tasks module.
+
+    :param extra: more variables to set.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(tuple(drop))}
+    env["PYTHONPATH"] = str(directory)
+    env.update(extra)
+    return env
+
+
+def celeriac_command(app: str, *args: str) -> list[str]:
+    """``python -m celeriac -A app ARGS`` with this interpreter (the test's virtualenv)."""
+    return [sys.executable, "-m", "celeriac", "-A", app, *args]
+
+
+@final
+class ProcessGroup:
+    """The processes one test started in a project directory, each killed by its PID at the end.
+
+    :param directory: the working directory of every process, where their logs go too.
+    :param env: their environment (:func:`subprocess_env` by default).
+    """
+
+    def __init__(self, directory: Path, env: Mapping[str, str] | None = None) -> None:
+        self.directory = directory
+        self.env = dict(env) if env is not None else subprocess_env(directory)
+        self.started: list[WorkerProcess] = []
+
+    def start(
+        self,
+        command: Sequence[str],
+        *,
+        ready: str | None = "ready: consuming",
+        timeout: float = 20.0,
+        log: str = "worker",
+    ) -> WorkerProcess:
+        """Start ``command`` and wait (at most ``timeout`` s) for the line ``ready`` in its output.
+
+        :param ready: None to return at once, without waiting.
+        :param log: the log file's stem; a counter keeps each process's log apart.
+        """
+        path = self.directory / f"{log}-{len(self.started)}.log"
+        process = WorkerProcess.start(command, cwd=self.directory, log=path, env=self.env)
+        self.started.append(process)
+        if ready is not None:
+            process.wait_ready(timeout=timeout, line=ready)
+        return process
+
+    def kill(self) -> None:
+        """SIGKILL every process still running and reap it, each wait bounded to 10 s.
+
+        A kill, not a stop: a test is over, and a process that ignores SIGTERM must not hold
+        up the suite or outlive it.
+        """
+        for process in self.started:
+            if process.proc.poll() is None:
+                process.signal(signal.SIGKILL)
+                process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def process_group(directory: Path, env: Mapping[str, str] | None = None) -> Iterator[ProcessGroup]:
+    """A :class:`ProcessGroup` whose processes are killed on leaving, however the test ended."""
+    group = ProcessGroup(directory, env)
+    try:
+        yield group
+    finally:
+        group.kill()
+
+
 def importable(name: str) -> bool:
     """Can the module ``name`` be imported here? (``importlib.util.find_spec`` would raise for
     kombu once it is imported: kombu replaces its entry in ``sys.modules`` with an object
@@ -380,8 +458,6 @@ def celeriac_app() -> Iterator[Celeriac]:
 
     Each app builds its own ``memory://`` broker: produce and consume with the same app.
     """
-    import sys
-
     from celeriac.app import Celeriac
 
     app = Celeriac("tests", broker="memory://", plugins=[sys.modules[__name__]], env={}, config=False)
