@@ -8,8 +8,6 @@ afterwards; nothing is flushed.
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
 import signal
 import socket
@@ -28,10 +26,12 @@ import redis
 
 from celeriac.config import Config
 from celeriac.testing import WorkerProcess
-from celeriac.testing import service_unreachable
+from celeriac.testing import celeriac_command
+from celeriac.testing import process_group
 from celeriac_redis import RedisConfig
-
-DEFAULT_URL = "redis://127.0.0.1:6379/15"
+from celeriac_redis.testing import private_prefix
+from celeriac_redis.testing import require_redis
+from celeriac_redis.testing import server_url
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
@@ -42,23 +42,9 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "
         time.sleep(0.02)
 
 
-def _unreachable(url: str) -> str | None:
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-        client.ping()
-        client.close()
-    except (redis.RedisError, OSError) as exc:
-        return f"Redis at {url} is unreachable ({exc}); set REDIS_URL or start redis-server"
-    return None
-
-
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    url = os.environ.get("REDIS_URL", DEFAULT_URL)
-    problem = _unreachable(url)
-    if problem is not None:
-        service_unreachable(problem)
-    return url
+    return require_redis(server_url())
 
 
 @pytest.fixture
@@ -69,17 +55,10 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def prefix(redis_client: redis.Redis) -> Iterator[str]:
+def prefix(redis_url: str) -> Iterator[str]:
     """A key prefix of this test's own; its keys are deleted afterwards, and only they."""
-    value = f"celeriac-test-{secrets.token_hex(6)}:"
-    yield value
-    delete_prefixed(redis_client, value)
-
-
-def delete_prefixed(client: redis.Redis, prefix: str) -> None:
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    for start in range(0, len(keys), 500):
-        client.delete(*keys[start : start + 500])
+    with private_prefix(redis_url) as value:
+        yield value
 
 
 def make_config(prefix: str, **settings: Any) -> Config:
@@ -232,22 +211,10 @@ def client(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 @pytest.fixture
 def start_worker(project: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    started: list[WorkerProcess] = []
+    with process_group(project) as processes:
 
-    def start(*args: str, ready: bool = True) -> WorkerProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_")}
-        env["PYTHONPATH"] = str(project)
-        command = [sys.executable, "-m", "celeriac", "-A", "proj", "worker", *args]
-        worker = WorkerProcess.start(
-            command, cwd=project, log=project / f"worker-{len(started)}.log", env=env
-        )
-        started.append(worker)
-        if ready:
-            worker.wait_ready()
-        return worker
+        def start(*args: str, ready: bool = True) -> WorkerProcess:
+            command = celeriac_command("proj", "worker", *args)
+            return processes.start(command, ready="ready: consuming" if ready else None)
 
-    yield start
-    for worker in started:
-        if worker.proc.poll() is None:
-            worker.signal(signal.SIGKILL)
-            worker.wait(timeout=10)
+        yield start
