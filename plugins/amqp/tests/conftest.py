@@ -9,31 +9,27 @@ Redis (``REDIS_URL``, default db 13) holds results for the worker and Celery tes
 
 from __future__ import annotations
 
-import contextlib
-import os
 import secrets
-import shutil
-import signal
-import subprocess
-import sys
 import textwrap
 import time
-import urllib.parse
 from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pika
 import pytest
 
 from celeriac.config import Config
 from celeriac.testing import WorkerProcess
-from celeriac.testing import service_unreachable
+from celeriac.testing import celeriac_command
+from celeriac.testing import process_group
+from celeriac.testing import subprocess_env
 from celeriac_amqp import AmqpConfig
 from celeriac_amqp import make_transport
+from celeriac_amqp import testing as amqp_testing
+from celeriac_amqp.testing import delete_queues
+from celeriac_redis import testing as redis_testing
 
-DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672//"
 REDIS_URL = "redis://127.0.0.1:6379/13"
 
 
@@ -45,59 +41,11 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "
         time.sleep(0.02)
 
 
-def _parameters(url: str) -> pika.URLParameters:
-    parameters = pika.URLParameters(url)
-    path = urllib.parse.urlsplit(url).path
-    parameters.virtual_host = urllib.parse.unquote(path[1:]) if len(path) > 1 else "/"
-    parameters.socket_timeout = 2
-    parameters.blocked_connection_timeout = 5
-    return parameters
-
-
-def _rabbitmqctl(*args: str) -> bool:
-    binary = shutil.which("rabbitmqctl")
-    if binary is None:
-        return False
-    try:
-        done = subprocess.run([binary, *args], capture_output=True, timeout=30, check=False)
-    except subprocess.TimeoutExpired:
-        return False
-    return done.returncode == 0
-
-
 @pytest.fixture(scope="session")
 def amqp_url() -> Iterator[str]:
     """The broker URL, on a vhost of this session's own when ``rabbitmqctl`` can make one."""
-    url = os.environ.get("AMQP_URL", DEFAULT_URL)
-    try:
-        pika.BlockingConnection(_parameters(url)).close()
-    except Exception as exc:
-        service_unreachable(
-            f"RabbitMQ at {url} is unreachable ({exc!r}); set AMQP_URL or run rabbitmq-server -detached"
-        )
-    host = urllib.parse.urlsplit(url).hostname
-    vhost = f"celeriac-test-{secrets.token_hex(4)}"
-    user = urllib.parse.urlsplit(url).username or "guest"
-    if host in ("127.0.0.1", "localhost", "::1") and _rabbitmqctl("add_vhost", vhost):
-        _rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
-        base = url[: url.index("/", url.index("//") + 2)]
-        yield f"{base}/{urllib.parse.quote(vhost, safe='')}"
-        _rabbitmqctl("delete_vhost", vhost)
-    else:
+    with amqp_testing.private_vhost(amqp_testing.server_url()) as url:
         yield url
-
-
-def delete_queues(url: str, names: list[str]) -> None:
-    connection = pika.BlockingConnection(_parameters(url))
-    try:
-        for name in names:
-            channel = connection.channel()
-            with contextlib.suppress(Exception):
-                channel.queue_delete(name)
-            with contextlib.suppress(Exception):
-                channel.close()
-    finally:
-        connection.close()
 
 
 @pytest.fixture
@@ -151,32 +99,12 @@ def fail():
 """
 
 
-def redis_reachable() -> str | None:
-    import redis
-
-    try:
-        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-        client.ping()
-        client.close()
-    except Exception as exc:
-        return f"Redis at {REDIS_URL} (the result store of these tests) is unreachable ({exc!r})"
-    return None
-
-
 @pytest.fixture
 def result_prefix() -> Iterator[str]:
-    problem = redis_reachable()
-    if problem is not None:
-        service_unreachable(problem)
-    import redis
-
-    prefix = f"celeriac-amqp-test-{secrets.token_hex(6)}:"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{prefix}*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    """A key prefix of this test's own for its results; its keys are deleted afterwards."""
+    redis_testing.require_redis(REDIS_URL)
+    with redis_testing.private_prefix(REDIS_URL, name="celeriac-amqp-test") as prefix:
+        yield prefix
 
 
 @pytest.fixture
@@ -206,23 +134,16 @@ def client(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 @pytest.fixture
 def start_process(project: Path, amqp_url: str, result_prefix: str) -> Iterator[Callable[..., WorkerProcess]]:
     """Start a process in the project directory and wait for its ready line; killed afterwards."""
-    started: list[WorkerProcess] = []
+    env = subprocess_env(
+        project, drop=("CELERIAC_", "CELERY_"), INTEROP_URL=amqp_url, INTEROP_PREFIX=result_prefix
+    )
+    with process_group(project, env) as processes:
 
-    def start(command: list[str], ready_line: str = "ready: consuming") -> WorkerProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERIAC_", "CELERY_"))}
-        env.update(PYTHONPATH=str(project), INTEROP_URL=amqp_url, INTEROP_PREFIX=result_prefix)
-        log = project / f"process-{len(started)}.log"
-        process = WorkerProcess.start(command, cwd=project, log=log, env=env)
-        started.append(process)
-        process.wait_ready(timeout=30, line=ready_line)
-        return process
+        def start(command: list[str], ready_line: str = "ready: consuming") -> WorkerProcess:
+            return processes.start(command, ready=ready_line, timeout=30, log="process")
 
-    yield start
-    for process in started:
-        if process.proc.poll() is None:
-            process.signal(signal.SIGKILL)
-            process.wait(timeout=10)
+        yield start
 
 
 def celeriac_worker(*args: str) -> list[str]:
-    return [sys.executable, "-m", "celeriac", "-A", "proj", "worker", *args]
+    return celeriac_command("proj", "worker", *args)

@@ -20,10 +20,10 @@ import pika
 import pytest
 
 from celeriac import Celeriac
+from celeriac_amqp.testing import connection_parameters
 
 from .conftest import REDIS_URL
 from .conftest import WorkerProcess
-from .conftest import _parameters
 from .conftest import celeriac_worker
 
 pytest.importorskip("celery")
@@ -55,7 +55,7 @@ def add(x, y):
 def exchange(amqp_url: str, queue_name: str) -> Iterator[str]:
     name = f"{queue_name}-x"
     yield name
-    connection = pika.BlockingConnection(_parameters(amqp_url))
+    connection = pika.BlockingConnection(connection_parameters(amqp_url))
     with contextlib.suppress(Exception):
         connection.channel().exchange_delete(name)
     connection.close()

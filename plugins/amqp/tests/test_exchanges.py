@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
 
-import pika
 import pytest
 
 from celeriac import Celeriac
 from celeriac.errors import ConfigError
 from celeriac.errors import RoutingError
+from celeriac_amqp.testing import delete_exchanges
+from celeriac_amqp.testing import delete_queues
 
 from .conftest import WorkerProcess
-from .conftest import _parameters
 from .conftest import celeriac_worker
-from .conftest import delete_queues
 from .conftest import wait_for
 
 pytestmark = [pytest.mark.integration]
@@ -39,16 +37,7 @@ def names(amqp_url: str) -> Iterator[Names]:
 
     yield name
     delete_queues(amqp_url, [q for n in made for q in (n, f"{n}.dead")])
-    connection = pika.BlockingConnection(_parameters(amqp_url))
-    try:
-        for exchange in made:
-            channel = connection.channel()
-            with contextlib.suppress(Exception):
-                channel.exchange_delete(exchange)
-            with contextlib.suppress(Exception):
-                channel.close()
-    finally:
-        connection.close()
+    delete_exchanges(amqp_url, made)
 
 
 def make_app(project: Path, toml: str) -> Celeriac:

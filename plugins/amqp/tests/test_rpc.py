@@ -25,11 +25,11 @@ from celeriac.protocols import ResultRecord
 from celeriac.protocols import ResultStore
 from celeriac_amqp import AmqpConfig
 from celeriac_amqp import make_result_store
+from celeriac_amqp.testing import delete_queues
 
 from .conftest import TASKS
 from .conftest import WorkerProcess
 from .conftest import celeriac_worker
-from .conftest import delete_queues
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,8 @@ from celeriac import Transport
 from celeriac_amqp import AmqpConfig
 from celeriac_amqp import _wire as wire
 from celeriac_amqp import make_transport
+from celeriac_amqp.testing import delete_queues
 
-from .conftest import delete_queues
 from .conftest import make_config
 
 pytestmark = pytest.mark.integration
@@ -270,9 +270,9 @@ def test_queue_length_leaves_out_delayed_messages(transport: Any, queue_name: st
 
 
 def pika_channel(url: str) -> Any:
-    from .conftest import _parameters
+    from celeriac_amqp.testing import connection_parameters
 
-    return pika.BlockingConnection(_parameters(url)).channel()
+    return pika.BlockingConnection(connection_parameters(url)).channel()
 
 
 # --- remote-control replies through the direct exchange, as kombu's pidbox sends them -----
