@@ -31,7 +31,6 @@ from celeriac import testing
 from celeriac.hookspecs import hookimpl
 from celeriac.message import TaskMessage
 from celeriac.protocols import ScheduleStoreSpec
-from celeriac.testing import service_unreachable
 
 #: 2025-06-02 10:00:00 UTC, a Monday.
 T0 = 1748858400.0
@@ -148,14 +147,6 @@ def subprocess_env(project: Path) -> dict[str, str]:
 def redis_url() -> str:
     """The Redis of ``$REDIS_URL`` (db 15 of the local one by default): skipped when unreachable,
     except under ``CI=true``, where that fails (as in plugins/redis/tests)."""
-    import redis
+    from celeriac_redis import testing
 
-    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-        client.ping()
-        client.close()
-    except (redis.RedisError, OSError) as exc:
-        problem = f"Redis at {url} is unreachable ({exc}); set REDIS_URL or start redis-server"
-        service_unreachable(problem)
-    return url
+    return testing.require_redis(testing.server_url())

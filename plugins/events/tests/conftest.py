@@ -14,10 +14,7 @@ stopped by PID and waited for with a bound.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -33,75 +30,33 @@ from typing import Any
 
 import pytest
 
+from celeriac.testing import ProcessGroup
 from celeriac.testing import WorkerProcess
-from celeriac.testing import service_unreachable
-
-REDIS_DEFAULT = "redis://127.0.0.1:6379/15"
-AMQP_DEFAULT = "amqp://guest:guest@127.0.0.1:5672//"
+from celeriac.testing import subprocess_env
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    import redis
+    from celeriac_redis import testing
 
-    url = os.environ.get("REDIS_URL", REDIS_DEFAULT)
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-        client.ping()
-        client.close()
-    except (redis.RedisError, OSError) as exc:
-        service_unreachable(f"Redis at {url} is unreachable ({exc}); set REDIS_URL or start redis-server")
-    return url
+    return testing.require_redis(testing.server_url())
 
 
 @pytest.fixture
 def redis_prefix(redis_url: str) -> Iterator[str]:
     """A key prefix of this test's own; its keys are deleted afterwards, and only they."""
-    import redis
+    from celeriac_redis import testing
 
-    prefix = f"celeriac-test-{secrets.token_hex(6)}:"
-    yield prefix
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
-
-
-def _rabbitmqctl(*args: str) -> bool:
-    binary = shutil.which("rabbitmqctl")
-    if binary is None:
-        return False
-    try:
-        done = subprocess.run([binary, *args], capture_output=True, timeout=30, check=False)
-    except subprocess.TimeoutExpired:
-        return False
-    return done.returncode == 0
+    with testing.private_prefix(redis_url) as prefix:
+        yield prefix
 
 
 @pytest.fixture(scope="session")
 def amqp_url() -> Iterator[str]:
     """The broker URL, on a vhost of this session's own when ``rabbitmqctl`` can make one."""
-    import pika
+    from celeriac_amqp import testing
 
-    url = os.environ.get("AMQP_URL", AMQP_DEFAULT)
-    parameters = pika.URLParameters(url)
-    path = urllib.parse.urlsplit(url).path
-    parameters.virtual_host = urllib.parse.unquote(path[1:]) if len(path) > 1 else "/"
-    parameters.socket_timeout = 2
-    try:
-        pika.BlockingConnection(parameters).close()
-    except Exception as exc:
-        service_unreachable(
-            f"RabbitMQ at {url} is unreachable ({exc!r}); set AMQP_URL or run rabbitmq-server -detached"
-        )
-    parts = urllib.parse.urlsplit(url)
-    vhost = f"celeriac-test-{secrets.token_hex(4)}"
-    if parts.hostname in ("127.0.0.1", "localhost", "::1") and _rabbitmqctl("add_vhost", vhost):
-        _rabbitmqctl("set_permissions", "-p", vhost, parts.username or "guest", ".*", ".*", ".*")
-        yield f"{url[: url.index('/', url.index('//') + 2)]}/{urllib.parse.quote(vhost, safe='')}"
-        _rabbitmqctl("delete_vhost", vhost)
-    else:
+    with testing.private_vhost(testing.server_url()) as url:
         yield url
 
 
@@ -161,7 +116,7 @@ class Project:
     def __init__(self, directory: Path, kind: str, url: str, prefix: str = "") -> None:
         self.directory = directory
         self.url = url
-        self.processes: list[WorkerProcess] = []
+        self.processes = ProcessGroup(directory, self.env)
         plugins = (
             ["redis", "json", "threads", "events"]
             if kind == "redis"
@@ -183,15 +138,15 @@ class Project:
 
     @property
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERIAC_", "CELERY_"))}
-        env.update(PYTHONPATH=str(self.directory), INTEROP_URL=self.url, FLOWER_UNAUTHENTICATED_API="true")
-        return env
+        return subprocess_env(
+            self.directory,
+            drop=("CELERIAC_", "CELERY_"),
+            INTEROP_URL=self.url,
+            FLOWER_UNAUTHENTICATED_API="true",
+        )
 
     def start(self, *args: str, name: str) -> WorkerProcess:
-        log = self.directory / f"{name}-{len(self.processes)}.log"
-        process = WorkerProcess.start([sys.executable, *args], cwd=self.directory, log=log, env=self.env)
-        self.processes.append(process)
-        return process
+        return self.processes.start([sys.executable, *args], ready=None, log=name)
 
     def celeriac_worker(self, hostname: str) -> WorkerProcess:
         worker = self.start("-m", "celeriac", "-A", "proj", "worker", "-E", "-n", hostname, name="celeriac")
@@ -222,10 +177,7 @@ class Project:
         return done.stdout + done.stderr
 
     def stop_all(self) -> None:
-        for process in self.processes:
-            if process.proc.poll() is None:
-                process.signal(signal.SIGKILL)
-                process.wait(timeout=10)
+        self.processes.kill()
 
 
 class Flower:

@@ -8,7 +8,6 @@ fail. Each test uses keys under its own prefix and deletes only those.
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 import sys
 import textwrap
@@ -20,13 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from celeriac.testing import WorkerProcess
-from celeriac.testing import service_unreachable
-
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 
 TASKS = """
 from celeriac import Celeriac
@@ -90,27 +85,18 @@ def eventually(port: int, check: Callable[[str], bool], timeout: float = 15.0) -
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    url = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-        client.ping()
-        client.close()
-    except (redis.RedisError, OSError) as exc:
-        problem = f"Redis at {url} is unreachable ({exc}); set REDIS_URL or start redis-server"
-        service_unreachable(problem)
-    return url
+    from celeriac_redis import testing
+
+    return testing.require_redis(testing.server_url())
 
 
 @pytest.fixture
 def redis_prefix(redis_url: str) -> Iterator[str]:
     """A key prefix of this test's own; its keys are deleted afterwards, and only they."""
-    prefix = f"celeriac-prometheus-test-{secrets.token_hex(6)}:"
-    yield prefix
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-    for start in range(0, len(keys), 500):
-        client.delete(*keys[start : start + 500])
-    client.close()
+    from celeriac_redis import testing
+
+    with testing.private_prefix(redis_url, name="celeriac-prometheus-test") as prefix:
+        yield prefix
 
 
 def write_project(directory: Path, settings: str = "", *, broker: str = "sqlite:///broker.sqlite3") -> None:
