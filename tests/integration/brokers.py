@@ -19,25 +19,21 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import secrets
-import shutil
-import subprocess
 import textwrap
 import time
-import urllib.parse
 from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from attrs import frozen
 
-from celeriac.testing import service_unreachable
+from celeriac_amqp import testing as amqp_testing
+from celeriac_redis import testing as redis_testing
 
 BROKERS = ("sqlite", "redis", "redis-kombu", "amqp")
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
-AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+REDIS_URL = redis_testing.server_url()
+AMQP_URL = amqp_testing.server_url()
 #: Seconds before a dead worker's messages come back (SQLite, Redis); RabbitMQ needs none.
 VISIBILITY_TIMEOUT = 2.0
 
@@ -128,97 +124,6 @@ class BrokerCase:
     key_prefix: str = ""
 
 
-def require_redis() -> str:
-    """``REDIS_URL`` when Redis answers; otherwise skip (fail under ``CI=true``)."""
-    import redis
-
-    try:
-        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
-        client.ping()
-        client.close()
-    except (redis.RedisError, OSError) as exc:
-        service_unreachable(
-            f"Redis at {REDIS_URL} is unreachable ({exc}); set REDIS_URL or start redis-server"
-        )
-    return REDIS_URL
-
-
-def _rabbitmqctl(*args: str) -> bool:
-    binary = shutil.which("rabbitmqctl")
-    if binary is None:
-        return False
-    try:
-        done = subprocess.run([binary, *args], capture_output=True, timeout=30, check=False)
-    except subprocess.TimeoutExpired:
-        return False
-    return done.returncode == 0
-
-
-def _pika_parameters(url: str) -> Any:
-    import pika
-
-    parameters = pika.URLParameters(url)
-    path = urllib.parse.urlsplit(url).path
-    parameters.virtual_host = urllib.parse.unquote(path[1:]) if len(path) > 1 else "/"
-    parameters.socket_timeout = 2
-    parameters.blocked_connection_timeout = 5
-    return parameters
-
-
-@contextlib.contextmanager
-def amqp_vhost() -> Iterator[str]:
-    """``AMQP_URL`` on a vhost of its own when ``rabbitmqctl`` can make one (deleted on leaving).
-
-    Skips (fails under ``CI=true``) when RabbitMQ does not answer.
-    """
-    import pika
-
-    try:
-        pika.BlockingConnection(_pika_parameters(AMQP_URL)).close()
-    except Exception as exc:
-        service_unreachable(
-            f"RabbitMQ at {AMQP_URL} is unreachable ({exc!r}); set AMQP_URL or start rabbitmq-server"
-        )
-    parts = urllib.parse.urlsplit(AMQP_URL)
-    vhost = f"celeriac-semantics-{secrets.token_hex(4)}"
-    if parts.hostname in ("127.0.0.1", "localhost", "::1") and _rabbitmqctl("add_vhost", vhost):
-        _rabbitmqctl("set_permissions", "-p", vhost, parts.username or "guest", ".*", ".*", ".*")
-        base = AMQP_URL[: AMQP_URL.index("/", AMQP_URL.index("//") + 2)]
-        try:
-            yield f"{base}/{urllib.parse.quote(vhost, safe='')}"
-        finally:
-            _rabbitmqctl("delete_vhost", vhost)
-    else:
-        yield AMQP_URL
-
-
-def _delete_redis_prefix(url: str, prefix: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        for start in range(0, len(keys), 500):
-            client.delete(*keys[start : start + 500])
-    finally:
-        client.close()
-
-
-def _delete_amqp_queues(url: str, names: list[str]) -> None:
-    import pika
-
-    connection = pika.BlockingConnection(_pika_parameters(url))
-    try:
-        for name in names:
-            channel = connection.channel()
-            with contextlib.suppress(Exception):
-                channel.queue_delete(name)
-            with contextlib.suppress(Exception):
-                channel.close()
-    finally:
-        connection.close()
-
-
 def _settings(top: str, plugins: str, extra: str = "") -> str:
     """A ``celeriac.toml``: top-level keys first (TOML puts later keys in the last table)."""
     return (
@@ -231,8 +136,8 @@ def _settings(top: str, plugins: str, extra: str = "") -> str:
 def broker_case(name: str, server_url: str | None) -> Iterator[BrokerCase]:
     """The broker ``name`` on a namespace of its own, whose keys or queues go on leaving.
 
-    :param server_url: the Redis or RabbitMQ URL (from :func:`require_redis` or
-        :func:`amqp_vhost`); None for SQLite, whose file lives in the project directory.
+    :param server_url: the Redis or RabbitMQ URL (one that answers, on a vhost of its own for
+        RabbitMQ); None for SQLite, whose file lives in the project directory.
     """
     token = secrets.token_hex(5)
     cleanup: Callable[[], None] = lambda: None  # noqa: E731 - SQLite's file goes with tmp_path
@@ -260,7 +165,7 @@ def broker_case(name: str, server_url: str | None) -> Iterator[BrokerCase]:
             server_url=url,
             key_prefix=prefix,
         )
-        cleanup = functools.partial(_delete_redis_prefix, url, prefix)
+        cleanup = functools.partial(redis_testing.delete_prefixed, url, prefix)
     elif name == "amqp":
         url = str(server_url)
         queue = f"celeriac-semantics-{token}"
@@ -274,7 +179,9 @@ def broker_case(name: str, server_url: str | None) -> Iterator[BrokerCase]:
             served_first=9,
             server_url=url,
         )
-        cleanup = functools.partial(_delete_amqp_queues, url, [queue, f"{queue}.dead", "q2", "q2.dead"])
+        cleanup = functools.partial(
+            amqp_testing.delete_queues, url, [queue, f"{queue}.dead", "q2", "q2.dead"]
+        )
     else:
         raise ValueError(f"no broker case {name!r}; known: {', '.join(BROKERS)}")
     try:
@@ -316,7 +223,7 @@ def publish_raw_garbage(case: BrokerCase, queue: str) -> None:
     elif case.name == "amqp":
         import pika
 
-        connection = pika.BlockingConnection(_pika_parameters(str(case.server_url)))
+        connection = pika.BlockingConnection(amqp_testing.connection_parameters(str(case.server_url)))
         try:
             channel = connection.channel()
             for garbage in RAW_GARBAGE:

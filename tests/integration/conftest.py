@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -15,6 +14,8 @@ import pytest
 
 from celeriac import Celeriac
 from celeriac.testing import WorkerProcess
+from celeriac.testing import celeriac_command
+from celeriac.testing import process_group
 
 TASKS = """
 import os, time
@@ -66,24 +67,9 @@ def client(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Celeriac]
 
 @pytest.fixture
 def start_worker(project: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    started: list[WorkerProcess] = []
-
-    def start(*args: str) -> WorkerProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_")}
-        env["PYTHONPATH"] = str(project)
-        command = [sys.executable, "-m", "celeriac", "-A", "proj", "worker", *args]
-        worker = WorkerProcess.start(
-            command, cwd=project, log=project / f"worker-{len(started)}.log", env=env
-        )
-        started.append(worker)
-        worker.wait_ready()
-        return worker
-
-    yield start
-    for worker in started:
-        if worker.proc.poll() is None:
-            worker.signal(signal.SIGKILL)
-            worker.wait(timeout=10)
+    """Start ``celeriac worker`` processes in the project; each is killed by its PID afterwards."""
+    with process_group(project) as processes:
+        yield lambda *args: processes.start(celeriac_command("proj", "worker", *args))
 
 
 def run_cli(

@@ -24,7 +24,11 @@ from celeriac import states
 from celeriac.errors import MaxRetriesExceededError
 from celeriac.protocols import Envelope
 from celeriac.testing import WorkerProcess
+from celeriac.testing import celeriac_command
+from celeriac.testing import process_group
 from celeriac.testing import worker_thread
+from celeriac_amqp import testing as amqp_testing
+from celeriac_redis import testing as redis_testing
 
 from . import brokers
 from .brokers import BROKERS
@@ -41,12 +45,13 @@ ONE_AT_A_TIME: dict[str, Any] = {"concurrency": 1, "prefetch": 1}
 
 @pytest.fixture(scope="module")
 def redis_url() -> str:
-    return brokers.require_redis()
+    return redis_testing.require_redis(brokers.REDIS_URL)
 
 
 @pytest.fixture(scope="module")
 def amqp_url() -> Iterator[str]:
-    with brokers.amqp_vhost() as url:
+    """``AMQP_URL`` on a vhost of this module's own when ``rabbitmqctl`` can make one."""
+    with amqp_testing.private_vhost(brokers.AMQP_URL, prefix="celeriac-semantics") as url:
         yield url
 
 
@@ -81,23 +86,8 @@ def client(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 @pytest.fixture
 def start_worker(project: Path) -> Iterator[Callable[..., WorkerProcess]]:
     """Start ``celeriac worker`` processes in the project; each is killed by its PID afterwards."""
-    started: list[WorkerProcess] = []
-
-    def start(*args: str) -> WorkerProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_")}
-        env["PYTHONPATH"] = str(project)
-        command = [sys.executable, "-m", "celeriac", "-A", "semtasks", "worker", *args]
-        log = project / f"worker-{len(started)}.log"
-        worker = WorkerProcess.start(command, cwd=project, log=log, env=env)
-        started.append(worker)
-        worker.wait_ready()
-        return worker
-
-    yield start
-    for worker in started:
-        if worker.proc.poll() is None:
-            worker.signal(signal.SIGKILL)
-            worker.wait(timeout=10)
+    with process_group(project) as processes:
+        yield lambda *args: processes.start(celeriac_command("semtasks", "worker", *args))
 
 
 def reason_of(result: Any) -> str:

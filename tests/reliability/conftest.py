@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from celeriac import Celeriac
+from celeriac.testing import subprocess_env
 
 TASKS = """
 import asyncio, os, time
@@ -200,15 +201,12 @@ def start_worker(project: Path) -> Iterator[Callable[..., WorkerProcess]]:
         if prefork:
             (project / "celeriac.toml").write_text(CONFIG + "[prefork]\n" + textwrap.dedent(prefork))
         log = project / f"worker-{len(started)}.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_")}
-        env["PYTHONPATH"] = str(project)
+        command = [sys.executable, "-m", launcher, "-A", "proj", "worker", "-P", pool, *args]
+        # Started as the kernel's WorkerProcess does; this suite's own class adds the pool's
+        # children, which it must see to kill them by PID.
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", launcher, "-A", "proj", "worker", "-P", pool, *args],
-                cwd=project,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
+                command, cwd=project, env=subprocess_env(project), stdout=out, stderr=subprocess.STDOUT
             )
         worker = WorkerProcess(proc, log)
         started.append(worker)
