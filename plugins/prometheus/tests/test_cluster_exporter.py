@@ -75,10 +75,10 @@ def test_cluster_exporter_on_sqlite(
 
 def test_cluster_exporter_on_redis(
     tmp_path: Path,
+    redis_url: str,
+    redis_prefix: str,  # before start_process, so its keys go after the processes stopped
     start_process: Callable[..., WorkerProcess],
     load_project: Callable[[], Any],
-    redis_url: str,
-    redis_prefix: str,
 ) -> None:
     redis = f'[redis]\nkey_prefix = "{redis_prefix}"\nresult_key_prefix = "{redis_prefix}"\n'
     write_project(tmp_path, SETTINGS + redis, broker=redis_url)
