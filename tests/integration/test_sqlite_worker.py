@@ -37,7 +37,7 @@ def test_task_of_a_worker_killed_mid_task_is_delivered_again(
     marker = project / "attempts.txt"
     first = start_worker("-c", "1")
     result = client.send_task("proj.slow", (1.0,), {"marker": str(marker)})
-    wait_for(marker.exists)
+    wait_for(lambda: _started(marker))
     first.signal(signal.SIGKILL)
     first.wait()
     assert result.state == states.PENDING
@@ -65,7 +65,7 @@ def test_sigterm_finishes_running_task_and_gives_back_the_rest(
     marker = project / "attempts.txt"
     worker = start_worker("-c", "1", "--prefetch", "4")
     running = client.send_task("proj.slow", (1.0,), {"marker": str(marker)})
-    wait_for(marker.exists)
+    wait_for(lambda: _started(marker))
     waiting = [client.send_task("proj.noop") for _ in range(3)]
     time.sleep(0.5)
     worker.signal(signal.SIGTERM)
@@ -82,7 +82,7 @@ def test_second_signal_is_a_cold_shutdown(
     marker = project / "attempts.txt"
     worker = start_worker("-c", "1")
     running = client.send_task("proj.slow", (30.0,), {"marker": str(marker)})
-    wait_for(marker.exists)
+    wait_for(lambda: _started(marker))
     worker.signal(signal.SIGTERM)
     time.sleep(0.3)
     worker.signal(signal.SIGINT)
@@ -99,3 +99,8 @@ def test_several_workers_share_the_queue_without_duplicates(
     results = [client.send_task("proj.add", (n, 1)) for n in range(300)]
     assert sorted(r.get(timeout=30) for r in results) == [n + 1 for n in range(300)]
     assert client.transport.queue_length("celery") == 0
+
+
+def _started(marker: Path) -> bool:
+    """Has the task written its pid? (It creates the file before writing to it.)"""
+    return marker.exists() and bool(marker.read_text().strip())

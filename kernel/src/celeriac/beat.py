@@ -377,11 +377,16 @@ class Beat:
         store = self._store_of()
         stored: list[PeriodicTask] = []
         if isinstance(store, EntryStore):
-            version = store.entries_version()
-            if version == self._entries_version:
+            try:
+                version = store.entries_version()
+                if version == self._entries_version:
+                    return
+                stored = load_stored_entries(self.app, store)
+            except Exception:
+                # The store is unreachable or busy: keep the entries known so far, try again.
+                log.exception("reading the stored beat entries failed; trying again in %s s", _POLL)
                 return
             self._entries_version = version
-            stored = load_stored_entries(self.app, store)
         by_name = {entry.name: entry for entry in self._config_entries}
         for entry in stored:
             if entry.name in by_name:

@@ -54,7 +54,7 @@ def test_task_of_a_worker_killed_mid_task_runs_again(
     marker = project / "attempts.txt"
     first = start_process(celeriac_worker("-c", "1"))
     result = client.send_task("proj.slow", (1.0,), {"marker": str(marker)})
-    wait_for(marker.exists, what="task start")
+    wait_for(lambda: _started(marker), what="task start")
     first.proc.send_signal(signal.SIGKILL)
     first.proc.wait(timeout=10)
     assert result.state == states.PENDING
@@ -84,3 +84,8 @@ def test_worker_survives_a_dropped_connection(
     assert [r.get(timeout=30) for r in after] == [n + 1 for n in range(10)]
     assert worker.proc.poll() is None
     assert "reconnected to RabbitMQ" in worker.output() or "connection lost" in worker.output()
+
+
+def _started(marker: Path) -> bool:
+    """Has the task written its pid? (It creates the file before writing to it.)"""
+    return marker.exists() and bool(marker.read_text().strip())

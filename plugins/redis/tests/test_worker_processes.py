@@ -57,7 +57,7 @@ def test_task_of_a_worker_killed_mid_task_runs_again(
     marker = project / "attempts.txt"
     first = start_worker("-c", "1")
     result = client.send_task("proj.slow", (1.0,), {"marker": str(marker)})
-    wait_for(marker.exists, what="task start")
+    wait_for(lambda: _started(marker), what="task start")
     first.proc.send_signal(signal.SIGKILL)
     first.proc.wait(timeout=10)
     assert result.state == states.PENDING
@@ -149,3 +149,8 @@ def test_no_task_lost_across_a_redis_restart(
     finally:
         app.close()
         sys.modules.pop("proj", None)
+
+
+def _started(marker: Path) -> bool:
+    """Has the task written its pid? (It creates the file before writing to it.)"""
+    return marker.exists() and bool(marker.read_text().strip())

@@ -121,13 +121,30 @@ def _open(path: Path, settings: SqliteConfig, schema: str) -> sqlite3.Connection
         raise ConfigError(f"cannot open SQLite database {path}: {exc}") from exc
     try:
         # WAL lets readers (queue_length, result polling) run while one process writes.
-        conn.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(conn, settings.busy_timeout)
         conn.execute(f"PRAGMA synchronous={settings.synchronous}")
         conn.executescript(schema)
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def _switch_to_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while another process holds the file: SQLite does
+    not apply the busy timeout to this switch, so two processes opening a new file at the
+    same moment (a worker and beat) would otherwise fail with "database is locked"."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
 
 def poll(attempt: Callable[[], T | None], timeout: float | None, *, first: float, cap: float) -> T | None:
