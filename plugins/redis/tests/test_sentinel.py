@@ -14,8 +14,10 @@ import pytest
 import redis
 
 from celeriac.config import Config
+from celeriac.protocols import ResultRecord
 from celeriac.testing import WorkerProcess
 from celeriac_redis import RedisConfig
+from celeriac_redis import RedisResultStore
 from celeriac_redis import RedisScheduleStore
 
 from .conftest import wait_for
@@ -134,3 +136,23 @@ def test_beat_lock_through_sentinel_with_kombus_url(deployment: SentinelDeployme
         assert store.acquire("beat", "two", 10)
     finally:
         store.close()
+
+
+def test_results_and_queues_live_on_the_master_sentinel_names(deployment: SentinelDeployment) -> None:
+    """Every command goes to the master the Sentinels name, the hot path's own connections
+    included (an unconnected one would otherwise go to the default 127.0.0.1:6379)."""
+    settings = RedisConfig(key_prefix="sentinel-where:", result_key_prefix="sentinel-where:")
+    store = RedisResultStore(deployment.url, Config(sections={"redis": settings}))
+    try:
+        payload = b'{"status": "SUCCESS"}'
+        record = ResultRecord(task_id="t1", state="SUCCESS", payload=payload, content_type="application/json")
+        store.store(record)
+        assert store.get("t1") is not None
+        assert store.wait("t1", frozenset({"SUCCESS"}), 2) is not None
+    finally:
+        store.close()
+    master = redis.Redis(port=deployment.master_port)
+    try:
+        assert master.exists("sentinel-where:celery-task-meta-t1") == 1
+    finally:
+        master.close()

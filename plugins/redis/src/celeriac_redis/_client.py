@@ -175,6 +175,11 @@ class Connection(Protocol):
 
     def can_read(self, timeout: float = 0) -> bool: ...
 
+    @property
+    def is_connected(self) -> bool: ...
+
+    def connect(self) -> None: ...
+
     def disconnect(self) -> None: ...
 
 
@@ -271,6 +276,15 @@ class Direct:
         if self._slots is not None:
             self._slots.release()
 
+    @staticmethod
+    def ready(connection: Connection) -> Connection:
+        """Connect a new connection through its own ``connect()``: a Sentinel-managed one asks
+        the Sentinels where the master is there, while a command sent on an unconnected one
+        would connect to the default address (127.0.0.1:6379) instead. A no-op when connected."""
+        if not connection.is_connected:
+            connection.connect()
+        return connection
+
     def new_connection(self) -> Connection:
         """A connection outside the free list (for a subscriber); :meth:`close` closes it too."""
         return self._new()
@@ -329,7 +343,7 @@ class Direct:
             try:
                 if packed is None:
                     packed = connection.pack_command(*args)
-                connection.send_packed_command(packed)
+                self.ready(connection).send_packed_command(packed)
                 return connection.read_response()
             except self.retryable:
                 connection.disconnect()  # sent again on a fresh connection, or raised
@@ -348,7 +362,7 @@ class Direct:
         while True:
             connection = self.take()
             try:
-                connection.send_packed_command(connection.pack_commands(commands))
+                self.ready(connection).send_packed_command(connection.pack_commands(commands))
                 replies: list[Any] = []
                 for _ in commands:
                     try:

@@ -273,7 +273,7 @@ class RedisResultStore:
         commands: list[tuple[str, str]] = [("SUBSCRIBE", key), ("GET", key)]
         if stale is not None and stale != key:
             commands.insert(0, ("UNSUBSCRIBE", stale))
-        connection.send_packed_command(connection.pack_commands(commands))
+        Direct.ready(connection).send_packed_command(connection.pack_commands(commands))
         channel = key.encode()
         subscribed = read = False
         found: ResultRecord | None = None
