@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import socket
 import struct
@@ -135,6 +136,12 @@ def is_cluster(client: redis.Redis) -> bool:
     return isinstance(client, RedisCluster)
 
 
+log = logging.getLogger("celeriac.redis")
+
+#: Seconds between two questions to the Sentinels about which server is the master.
+_MASTER_CHECK_INTERVAL = 1.0
+
+
 def make_direct(client: redis.Redis, settings: RedisConfig, **overrides: Any) -> Direct | ClusterDirect:
     """The hot-path command layer for ``client``: one server's, or one per cluster node."""
     if is_cluster(client):
@@ -258,6 +265,14 @@ class Direct:
         #: Every connection made and still referenced (idle, in use, or a subscriber's):
         #: what close() disconnects. One dropped after an error goes with the garbage.
         self._created: weakref.WeakSet[Any] = weakref.WeakSet()
+        #: Behind Sentinel: the pool that knows the master, and when it was last asked.
+        self._sentinel_pool: Any = (
+            self._kwargs.get("connection_pool")
+            if hasattr(self._kwargs.get("connection_pool"), "get_master_address")
+            else None
+        )
+        self._master: Any = None
+        self._master_checked = 0.0
         forget_after_fork(self)
 
     # --- connections ------------------------------------------------------------------------
@@ -267,9 +282,39 @@ class Direct:
         if self._slots is not None and not self._slots.acquire(timeout=self._slot_timeout):
             raise TimeoutError(f"no free Redis connection in {self._slot_timeout:.0f} s (max_connections)")
         try:
-            return self._idle.pop()
+            connection = self._idle.pop()
         except IndexError:
             return self._new()
+        if self._sentinel_pool is not None:
+            self._follow_master(connection)
+        return connection
+
+    def _follow_master(self, connection: Any) -> None:
+        """Behind Sentinel, drop a connection to a server that is no longer the master.
+
+        A connection asks the Sentinels for the master only when it connects; one made before
+        a failover would keep writing to the old master until that is turned into a replica
+        (seconds later), and what it wrote would be lost. So the Sentinels are asked again at
+        most once a second, and a connection to another address reconnects.
+        """
+        now = time.monotonic()
+        if now - self._master_checked >= _MASTER_CHECK_INTERVAL:
+            self._master_checked = now
+            try:
+                self._master = tuple(self._sentinel_pool.get_master_address())
+            except Exception:  # Sentinels unreachable: keep the connection; commands will tell
+                log.warning("could not ask the Sentinels for the master; keeping the connection")
+        master = self._master
+        if (
+            master is not None
+            and connection.is_connected
+            and (connection.host, int(connection.port))
+            != (
+                master[0],
+                int(master[1]),
+            )
+        ):
+            connection.disconnect()  # ready() connects it to the master the Sentinels name
 
     def give(self, connection: Connection) -> None:
         self._idle.append(connection)
