@@ -69,11 +69,19 @@ class Retry(CeleriacError):  # noqa: N818 - control flow, named for the intent a
     """Raised by ``Task.retry`` to end the current run; the worker records RETRY."""
 
     def __init__(
-        self, message: str = "", exc: BaseException | None = None, when: float | None = None
+        self,
+        message: str = "",
+        exc: BaseException | None = None,
+        when: float | None = None,
+        *,
+        recorded: bool = False,
     ) -> None:
         super().__init__(message or (repr(exc) if exc is not None else "retry"))
         self.exc = exc
         self.when = when
+        #: RETRY is stored already (before the new message was sent, so that a quick rerun's
+        #: final state cannot be overwritten by it).
+        self.recorded = recorded
 
 
 class MaxRetriesExceededError(CeleriacError):

@@ -159,7 +159,8 @@ class Executor:
         if isinstance(exc, Retry):
             cause = exc.exc or exc
             trace = _traceback(cause)
-            self._store(request, states.RETRY, cause, trace)
+            if not exc.recorded:
+                self._store(request, states.RETRY, cause, trace)
             self.lifecycle.task_retry(task, request, cause)
             log.info("Task %s[%s] will retry: %r", task.name, request.id, cause)
             return states.RETRY, cause, trace

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import traceback
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from attrs import evolve
 from attrs import field
 from attrs import frozen
 
+from celeriac import states
 from celeriac.arguments import TaskArguments
 from celeriac.errors import MaxRetriesExceededError
 from celeriac.errors import Replaced
@@ -246,6 +248,16 @@ class TaskCall:
             countdown = self.task.options.default_retry_delay
         if self.request.eager:
             raise Retry(exc=exc, when=countdown)
+        # RETRY is stored before the new message goes out: stored after, it could overwrite the
+        # final state of a rerun that was quicker than this run's bookkeeping.
+        cause = exc if exc is not None else Retry()
+        if self.app.result_store_url is not None and not self.request.message.ignore_result:
+            trace = "".join(traceback.format_exception(cause)) if exc is not None else None
+            self.app.result_store.store(
+                self.app.results.encode(
+                    self.request.id, states.RETRY, cause, trace, reply_to=self.request.message.reply_to
+                )
+            )
         message = evolve(
             self.request.message,
             retries=retries + 1,
@@ -255,7 +267,7 @@ class TaskCall:
         self.app.publish_message(
             message, queue or self.request.queue, serializer=self.task.options.serializer
         )
-        raise Retry(exc=exc, when=countdown)
+        raise Retry(exc=exc, when=countdown, recorded=True)
 
     def replace(self, sig: Canvas) -> NoReturn:
         """End this run and send ``sig`` in its place: the replacement takes this task's id
