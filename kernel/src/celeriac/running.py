@@ -9,36 +9,42 @@ never see each other's, and unset outside a task.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
-
-from attrs import Factory
-from attrs import define
+from contextvars import Token
 
 from celeriac.request import TaskRequest
 
 
-@define
 class Running:
-    """A request being run, and the ids of the tasks it has sent so far."""
+    """A request being run, and the ids of the tasks it has sent so far.
 
-    request: TaskRequest
-    children: list[str] = Factory(list)
+    Used as ``with Running(request) as run:``; a plain class rather than a generator-based
+    context manager, which would cost about a microsecond more per task.
+    """
+
+    __slots__ = ("_token", "children", "request")
+
+    def __init__(self, request: TaskRequest) -> None:
+        self.request = request
+        self.children: list[str] = []
+        self._token: Token[Running | None] | None = None
+
+    def __enter__(self) -> Running:
+        self._token = CURRENT.set(self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            CURRENT.reset(self._token)
+            self._token = None
 
 
 CURRENT: ContextVar[Running | None] = ContextVar("celeriac_running", default=None)
 
 
-@contextmanager
-def running(request: TaskRequest) -> Iterator[Running]:
-    """Mark ``request`` as the one running here until the block ends."""
-    run = Running(request)
-    token = CURRENT.set(run)
-    try:
-        yield run
-    finally:
-        CURRENT.reset(token)
+def running(request: TaskRequest) -> Running:
+    """Mark ``request`` as the one running here until the ``with`` block ends."""
+    return Running(request)
 
 
 def children_meta(children: list[str]) -> list[object]:
