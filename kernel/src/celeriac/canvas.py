@@ -182,12 +182,16 @@ class Signature(_Sending):
         links = _sequence(self.options.get("link"))
         errors = _sequence(self.options.get("link_error"))
         base = embed or Embed()
-        embed = evolve(
-            base,
-            callbacks=(*(base.callbacks or ()), *(_dict(s) for s in links)) or None,
-            errbacks=(*(base.errbacks or ()), *(_dict(s) for s in errors)) or None,
-            chord=base.chord or self.options.get("chord"),
-        )
+        chord = self.options.get("chord")
+        if links or errors or (chord and not base.chord):  # else, the common case: as it came
+            embed = evolve(
+                base,
+                callbacks=(*(base.callbacks or ()), *(_dict(s) for s in links)) or None,
+                errbacks=(*(base.errbacks or ()), *(_dict(s) for s in errors)) or None,
+                chord=base.chord or chord,
+            )
+        else:
+            embed = base
         message = app.build_message(
             self.task,
             self.args,
