@@ -17,6 +17,7 @@ from celeriac.app import Celeriac
 from celeriac.config import Config
 from celeriac.errors import MaxRetriesExceededError
 from celeriac.errors import PluginError
+from celeriac.errors import SerializationError
 from celeriac.hookspecs import hookimpl
 from celeriac.task import TaskCall
 from celeriac.testing import worker_thread
@@ -387,3 +388,30 @@ def test_a_message_arriving_just_before_its_eta_waits_for_it() -> None:
         app.AsyncResult(message.id).get(timeout=10)
     assert started[0] >= message.eta.timestamp() - 0.01
     app.close()
+
+
+@pytest.mark.parametrize("pool", ["threads", "solo"])
+def test_a_return_value_the_result_serializer_cannot_carry_fails_the_task_once(pool: str) -> None:
+    """As in Celery: FAILURE with the serializer's error, the message acknowledged; it used to
+    come back until max_deliveries, running the task each time."""
+    app = make_app()
+    runs: list[int] = []
+
+    @app.task(autoretry_for=(Exception,), max_retries=3)
+    def unstorable() -> object:
+        runs.append(1)
+        return object()
+
+    @app.task
+    def fine() -> int:
+        return 1
+
+    with worker_thread(app, pool=pool, concurrency=2):
+        result = unstorable.delay()
+        with pytest.raises(SerializationError, match="cannot encode an object of type object"):
+            result.get(timeout=5)
+        assert fine.delay().get(timeout=5) == 1
+        time.sleep(0.3)  # a redelivery or a retry would have run it again by now
+    assert result.state == states.FAILURE
+    assert runs == [1]
+    assert app.transport.queue_length("celery") == 0

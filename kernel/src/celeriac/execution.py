@@ -6,6 +6,7 @@ stored in parallel, and only the acknowledgement goes back to the consumer.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import os
@@ -20,9 +21,12 @@ from celeriac import states
 from celeriac.errors import Ignore
 from celeriac.errors import Replaced
 from celeriac.errors import Retry
+from celeriac.errors import SerializationError
 from celeriac.outcome import Disposition
 from celeriac.outcome import Outcome
 from celeriac.outcome import describe
+from celeriac.protocols import BatchStore
+from celeriac.protocols import ResultRecord
 from celeriac.request import TaskRequest
 from celeriac.running import children_meta
 from celeriac.running import running
@@ -33,6 +37,9 @@ if TYPE_CHECKING:
     from celeriac.task import Task
 
 log = logging.getLogger("celeriac.worker")
+
+#: What :meth:`Executor.finish` takes: request, return value, exception, runtime, children.
+Finished = tuple[TaskRequest, Any, Exception | None, float, Sequence[str]]
 
 
 class Executor:
@@ -54,6 +61,12 @@ class Executor:
         early = self.begin(request)
         if early is not None:
             return early
+        return self.finish(*self.call(request))
+
+    def call(self, request: TaskRequest) -> Finished:
+        """The task function alone, inside :func:`~celeriac.running.running`: what
+        :meth:`finish` takes. Pools that store results in batches call it between
+        :meth:`begin` and :meth:`finish_many`."""
         task = self.app.tasks[request.task]
         started = time.perf_counter()
         retval: Any = None
@@ -68,7 +81,7 @@ class Executor:
                     )
             except Exception as exc:
                 retval, error = None, exc
-        return self.finish(request, retval, error, time.perf_counter() - started, run.children)
+        return request, retval, error, time.perf_counter() - started, run.children
 
     def begin(self, request: TaskRequest) -> Outcome | None:
         """Before the task function: hooks and STARTED. An outcome means: do not run it.
@@ -100,6 +113,28 @@ class Executor:
             and not self.lifecycle.implements("celeriac_task_prerun")
         )
 
+    def finish_many(self, finished: Sequence[Finished]) -> list[Outcome]:
+        """:meth:`finish` for several requests: with a store that can (:class:`BatchStore`),
+        their SUCCESS records are saved in one call first, then each request's hooks and
+        workflow run in turn, as ``finish`` runs them after its own record."""
+        store = self.app.result_store if self.stores_results and len(finished) > 1 else None
+        if not isinstance(store, BatchStore):
+            return [self.finish(*each) for each in finished]
+        records: list[ResultRecord] = []
+        stored: list[bool] = []
+        for request, retval, error, _, children in finished:
+            record = None
+            if error is None and self._keeps(request):
+                # One that cannot be encoded is left to finish(), which fails the task.
+                with contextlib.suppress(SerializationError):
+                    record = self._record(request, states.SUCCESS, retval, None, children)
+            if record is not None:
+                records.append(record)
+            stored.append(record is not None)
+        if records:
+            store.store_many(records)
+        return [self.finish(*each, success_stored=done) for each, done in zip(finished, stored, strict=True)]
+
     def finish(
         self,
         request: TaskRequest,
@@ -107,23 +142,36 @@ class Executor:
         error: Exception | None,
         runtime: float,
         children: Sequence[str] = (),
+        *,
+        success_stored: bool = False,
     ) -> Outcome:
         """After the task function: record what it returned (``retval``) or raised (``error``),
-        continue its workflow and say what becomes of the message."""
+        continue its workflow and say what becomes of the message. ``success_stored``: the
+        SUCCESS record was saved already (:meth:`finish_many`)."""
         task = self.app.tasks[request.task]
         lifecycle = self.lifecycle
         reason: str | None = None
         trace: str | None = None
         state = states.SUCCESS
+        record: ResultRecord | None = None
+        unstorable = False
+        if error is None and not success_stored and self._keeps(request):
+            try:
+                record = self._record(request, state, retval, None, children)
+            except SerializationError as exc:
+                # As in Celery: a return value the result serializer cannot carry fails the
+                # task, stored as FAILURE, rather than the message coming back to run again.
+                error, unstorable = exc, True
         if isinstance(error, Replaced):
             state, reason = states.IGNORED, "replaced"
         elif isinstance(error, Ignore):
             state, reason = states.IGNORED, "ignored"
         elif error is not None:
-            state, retval, trace = self._failed(task, request, error)
+            state, retval, trace = self._failed(task, request, error, may_retry=not unstorable)
             reason = f"{type(retval).__name__}: {retval}"
         if state == states.SUCCESS:
-            self._store(request, state, retval, None, children)
+            if record is not None:
+                self.app.result_store.store(record)
             lifecycle.task_success(task, request, retval)
             if log.isEnabledFor(logging.INFO):
                 log.info("Task %s[%s] succeeded in %.4fs: %.200r", task.name, request.id, runtime, retval)
@@ -145,10 +193,10 @@ class Executor:
         )
 
     def _failed(
-        self, task: Task[Any, Any], request: TaskRequest, exc: Exception
+        self, task: Task[Any, Any], request: TaskRequest, exc: Exception, *, may_retry: bool = True
     ) -> tuple[str, BaseException, str]:
         """Record a retry or a failure; returns the state, the exception to report and its traceback."""
-        if self.autoretries(task, exc):
+        if may_retry and self.autoretries(task, exc):
             from celeriac.task import TaskCall
             from celeriac.task import retry_delay
 
@@ -184,14 +232,21 @@ class Executor:
     def _store(
         self, request: TaskRequest, state: str, value: Any, trace: str | None, children: Sequence[str] = ()
     ) -> None:
-        # As in Celery, an ignored result stores no state at all, failures included.
-        if not self.stores_results or request.message.ignore_result:
-            return
+        if self._keeps(request):
+            self.app.result_store.store(self._record(request, state, value, trace, children))
+
+    def _keeps(self, request: TaskRequest) -> bool:
+        """Is a state of this request stored? As in Celery, an ignored result stores no
+        state at all, failures included."""
+        return self.stores_results and not request.message.ignore_result
+
+    def _record(
+        self, request: TaskRequest, state: str, value: Any, trace: str | None, children: Sequence[str]
+    ) -> ResultRecord:
         extra = {"children": children_meta(list(children))} if children else {}
-        record = self.app.results.encode(
+        return self.app.results.encode(
             request.id, state, value, trace, reply_to=request.message.reply_to, **extra
         )
-        self.app.result_store.store(record)
 
 
 def _traceback(exc: BaseException) -> str:

@@ -236,6 +236,16 @@ class CeleryChords(Protocol):
 
 
 @runtime_checkable
+class BatchStore(Protocol):
+    """Saving several records in one round trip, an optional result-store capability: a pool
+    that finishes many tasks at once (asyncio) stores their results together."""
+
+    def store_many(self, records: Sequence[ResultRecord]) -> None:
+        """``store`` each record, with the same rule (SUCCESS is never replaced), in as few
+        round trips as the store allows."""
+
+
+@runtime_checkable
 class SharedRateLimiter(Protocol):
     """A rate limit shared by every worker using the same store (``global_rate_limit``), an
     optional capability of a transport or result store."""

@@ -228,6 +228,10 @@ class MemoryResultStore:
                 self._records[record.task_id] = record
             self._cond.notify_all()
 
+    def store_many(self, records: Sequence[ResultRecord]) -> None:
+        for record in records:
+            self.store(record)
+
     def get(self, task_id: str) -> ResultRecord | None:
         with self._cond:
             return self._records.get(task_id)
