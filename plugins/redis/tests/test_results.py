@@ -12,6 +12,7 @@ import redis
 
 from celeriac import ResultRecord
 from celeriac import ResultStore
+from celeriac.protocols import BatchStore
 from celeriac_redis import RedisResultStore
 from celeriac_redis import RedisScheduleStore
 
@@ -57,6 +58,32 @@ def test_success_is_never_overwritten(results: RedisResultStore, later: str) -> 
     results.store(_record("t", "SUCCESS", 42))
     results.store(_record("t", later, "late"))
     assert results.get("t") == _record("t", "SUCCESS", 42)
+
+
+def test_store_many_saves_each_under_the_same_rule(
+    results: RedisResultStore, redis_client: redis.Redis, prefix: str
+) -> None:
+    assert isinstance(results, BatchStore)
+    results.store(_record("done", "SUCCESS", 1))
+    seen: list[tuple[ResultRecord | None, float]] = []
+
+    def wait() -> None:
+        seen.append((results.wait("t7", frozenset({"SUCCESS"}), 5), time.monotonic()))
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.2)
+    stored = time.monotonic()
+    results.store_many([_record(f"t{n}", "SUCCESS", n) for n in range(10)] + [_record("done", "FAILURE")])
+    waiter.join(5)
+    assert results.get_many([f"t{n}" for n in range(10)]) == [
+        _record(f"t{n}", "SUCCESS", n) for n in range(10)
+    ]
+    assert results.get("done") == _record("done", "SUCCESS", 1)  # SUCCESS is never replaced
+    assert 86400 - 5 < redis_client.ttl(f"{prefix}celery-task-meta-t9") <= 86400
+    [(record, woken)] = seen
+    assert record == _record("t7", "SUCCESS", 7)
+    assert woken - stored < 0.1  # woken by the publish, as by store()
 
 
 def test_non_json_results_keep_type_state_and_the_rule(results: RedisResultStore) -> None:

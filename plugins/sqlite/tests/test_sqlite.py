@@ -23,6 +23,7 @@ from celeriac import Envelope
 from celeriac import ResultRecord
 from celeriac.config import Config
 from celeriac.errors import ConfigError
+from celeriac.protocols import BatchStore
 from celeriac_sqlite import SqliteConfig
 from celeriac_sqlite import SqliteResultStore
 from celeriac_sqlite import SqliteScheduleStore
@@ -382,6 +383,25 @@ def test_success_is_never_overwritten(results: SqliteResultStore, later: str) ->
     results.store(_record("t", "SUCCESS", b"42"))
     results.store(_record("t", later, b"late"))
     assert results.get("t") == _record("t", "SUCCESS", b"42")
+
+
+def test_store_many_saves_each_under_the_same_rule(results: SqliteResultStore, db_url: str) -> None:
+    assert isinstance(results, BatchStore)
+    results.store(_record("done", "SUCCESS", b"1"))
+    results.store_many(
+        [_record(f"t{n}", "SUCCESS", b"%d" % n) for n in range(10)] + [_record("done", "FAILURE")]
+    )
+    assert results.get_many([f"t{n}" for n in range(10)]) == [
+        _record(f"t{n}", "SUCCESS", b"%d" % n) for n in range(10)
+    ]
+    assert results.get("done") == _record("done", "SUCCESS", b"1")
+    expiring = SqliteResultStore(db_url, Config(result_expires=0.2))
+    expiring.store(_record("old", "STARTED"))
+    time.sleep(0.25)
+    expiring.store_many([_record(f"new-{n}", "SUCCESS") for n in range(1000)])  # crosses a sweep
+    with expiring._db.connection() as conn:
+        assert conn.execute("SELECT count(*) FROM results WHERE task_id = 'old'").fetchone() == (0,)
+    expiring.close()
 
 
 def test_wait_returns_when_state_is_reached(results: SqliteResultStore, db_url: str) -> None:

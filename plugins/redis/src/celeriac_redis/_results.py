@@ -134,6 +134,12 @@ class RedisResultStore:
         """Save and publish the state, unless a SUCCESS is stored already (one script run)."""
         self._direct.run(_STORE, (self._prefix + record.task_id,), (_encode(record), self._expires_ms, MAGIC))
 
+    def store_many(self, records: Sequence[ResultRecord]) -> None:
+        """``store`` for each record, all in one round trip (a cluster: one per node)."""
+        self._direct.run_many(
+            [(_STORE, (self._prefix + r.task_id,), (_encode(r), self._expires_ms, MAGIC)) for r in records]
+        )
+
     def get(self, task_id: str) -> ResultRecord | None:
         value: bytes | None = self._direct.call("GET", self._prefix + task_id)
         return None if value is None else _decode(task_id, value)

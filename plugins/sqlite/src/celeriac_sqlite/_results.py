@@ -95,6 +95,20 @@ class SqliteResultStore:
                 conn.execute("DELETE FROM results WHERE expires_at <= ?", (now,))
             self._writes += 1
 
+    def store_many(self, records: Sequence[ResultRecord]) -> None:
+        """``store`` for each record, in one transaction."""
+        now = time.time()
+        expires_at = now + self._expires if self._expires > 0 else None
+        rows = [
+            (r.task_id, r.state, r.payload, r.content_type, r.content_encoding, now, expires_at)
+            for r in records
+        ]
+        with self._db.transaction() as conn:
+            conn.executemany(_UPSERT, rows)
+            if self._writes // _SWEEP_EVERY != (self._writes + len(rows)) // _SWEEP_EVERY:
+                conn.execute("DELETE FROM results WHERE expires_at <= ?", (now,))
+            self._writes += len(rows)
+
     def get(self, task_id: str) -> ResultRecord | None:
         with self._db.connection() as conn:
             row = conn.execute(_GET, (task_id, time.time())).fetchone()
