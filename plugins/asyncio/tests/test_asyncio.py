@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from celeriac.errors import MaxRetriesExceededError
 from celeriac.errors import SoftTimeLimitExceededError
 from celeriac.errors import TimeLimitExceededError
 from celeriac.execution import Executor
+from celeriac.outcome import Disposition
 from celeriac.outcome import Outcome
 from celeriac.task import Task
 from celeriac.testing import worker_thread
@@ -280,3 +282,94 @@ def test_start_on_the_loop_only_when_it_does_no_io(hooks: Hooks) -> None:
         assert not Executor(hooked).begins_without_io(request)  # a plugin's prerun hook may block
     finally:
         hooked.close()
+
+
+# --- bookkeeping in batches ------------------------------------------------------------
+
+
+class CountingStore:
+    """The app's in-memory store, counting the records of each call (or failing batches)."""
+
+    def __init__(self, app: Celeriac, *, fail: bool = False) -> None:
+        self.store = app.result_store
+        self.batches: list[int] = []  # records per call: store_many's, or 1 for store's
+        self.fail = fail
+        self._store = functools.partial(type(self.store).store, self.store)  # not the patched one
+        self.store.store_many = self.store_many  # type: ignore[attr-defined]
+        self.store.store = self.store_one  # type: ignore[method-assign]
+
+    def store_many(self, records: Any) -> None:
+        self.batches.append(len(records))
+        if self.fail:
+            raise ConnectionError("result store unreachable")
+        for record in records:
+            self._store(record)
+
+    def store_one(self, record: Any) -> None:
+        self.batches.append(1)
+        self._store(record)
+
+
+def test_coroutines_finishing_together_store_their_results_together(app: Celeriac) -> None:
+    @app.task(name="nap")
+    async def nap(n: int) -> int:
+        await asyncio.sleep(0.2)
+        return n
+
+    counting = CountingStore(app)
+    pool = AsyncioPool(Executor(app), concurrency=100)
+    pool.start()
+    rec = Recorder()
+    try:
+        for n in range(50):
+            pool.submit(request("nap", n, n), rec.on_start, rec.on_done)
+        outcomes = rec.wait(50)
+    finally:
+        pool.stop(wait=True)
+    assert {o.state for o in outcomes} == {states.SUCCESS}
+    assert [app.AsyncResult(f"t{n}").get(timeout=1) for n in range(50)] == list(range(50))
+    assert sum(counting.batches) == 50
+    assert len(counting.batches) <= 25  # waits that end together are stored together
+
+
+def test_an_unstorable_result_fails_only_its_own_task_in_a_batch(app: Celeriac) -> None:
+    @app.task(name="nap")
+    async def nap(n: int) -> object:
+        await asyncio.sleep(0.2)
+        return object() if n == 3 else n
+
+    CountingStore(app)
+    pool = AsyncioPool(Executor(app), concurrency=10)
+    pool.start()
+    rec = Recorder()
+    try:
+        for n in range(6):
+            pool.submit(request("nap", n, n), rec.on_start, rec.on_done)
+        outcomes = {o.request.id: o for o in rec.wait(6)}
+    finally:
+        pool.stop(wait=True)
+    assert outcomes["t3"].state == states.FAILURE
+    assert "SerializationError" in (outcomes["t3"].reason or "")
+    assert app.AsyncResult("t3").state == states.FAILURE
+    assert [outcomes[f"t{n}"].state for n in (0, 1, 2, 4, 5)] == [states.SUCCESS] * 5
+
+
+def test_a_batch_the_store_refuses_gives_every_message_back(app: Celeriac) -> None:
+    @app.task(name="nap")
+    async def nap(n: int) -> int:
+        await asyncio.sleep(0.2)
+        return n
+
+    counting = CountingStore(app, fail=True)
+    pool = AsyncioPool(Executor(app), concurrency=10)
+    pool.start()
+    rec = Recorder()
+    try:
+        for n in range(5):
+            pool.submit(request("nap", n, n), rec.on_start, rec.on_done)
+        outcomes = rec.wait(5)
+    finally:
+        pool.stop(wait=True)
+    assert max(counting.batches) > 1  # the batch path was taken
+    assert {o.disposition for o in outcomes} == {Disposition.REQUEUE}
+    assert all("result store unreachable" in (o.reason or "") for o in outcomes)

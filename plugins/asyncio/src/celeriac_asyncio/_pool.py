@@ -23,6 +23,7 @@ from typing import final
 
 from celeriac.errors import TimeLimitExceededError
 from celeriac.execution import Executor
+from celeriac.execution import Finished
 from celeriac.outcome import Outcome
 from celeriac.pools import run_safely
 from celeriac.request import TaskRequest
@@ -78,6 +79,11 @@ class AsyncioPool:
         self._sync_busy = 0
         self._stopping = False
         self._running: dict[asyncio.Task[Outcome], tuple[_Job, Limits]] = {}  # the loop's own
+        self._pump_due = False  # a _pump is scheduled on the loop and has not started yet
+        #: Coroutines done and waiting for their bookkeeping (the loop's own), and whether
+        #: a flush of them is scheduled: finished together, stored together.
+        self._to_finish: list[tuple[Finished, asyncio.Future[Outcome]]] = []
+        self._flush_due = False
         self._is_async: dict[str, bool] = {}
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._run_loop, name="celeriac-asyncio", daemon=True)
@@ -110,7 +116,9 @@ class AsyncioPool:
         if self._coroutine_task(request.task):
             with self._lock:
                 self._pending.append(job)
-            self._loop.call_soon_threadsafe(self._pump)
+                wake, self._pump_due = not self._pump_due, True
+            if wake:  # one wake-up of the loop for a burst of submissions, not one each
+                self._loop.call_soon_threadsafe(self._pump)
         else:
             with self._changed:
                 self._sync_pending.append(job)
@@ -173,6 +181,8 @@ class AsyncioPool:
 
     def _pump(self) -> None:
         """Start waiting coroutine requests while there is room."""
+        with self._lock:
+            self._pump_due = False
         while True:
             with self._lock:
                 if self._stopping and not self._pending:
@@ -225,10 +235,26 @@ class AsyncioPool:
         runtime = time.perf_counter() - started
         if error is not None and not isinstance(error, Exception):
             raise error  # not a task failure (KeyboardInterrupt ...): the pool requeues
-        finish = self._executor.finish
-        return await loop.run_in_executor(
-            self._bookkeeping, finish, request, retval, error, runtime, run.children
+        return await self._finish_soon((request, retval, error, runtime, run.children))
+
+    def _finish_soon(self, finished: Finished) -> asyncio.Future[Outcome]:
+        """Queue a coroutine's bookkeeping (its result, hooks, workflow) for the next flush:
+        all that finish in one turn of the loop go to a bookkeeping thread together, their
+        results stored in one round trip where the store can."""
+        future = self._loop.create_future()
+        self._to_finish.append((finished, future))
+        if not self._flush_due:
+            self._flush_due = True
+            self._loop.call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        assert self._executor is not None
+        batch, self._to_finish, self._flush_due = self._to_finish, [], False
+        done = self._loop.run_in_executor(
+            self._bookkeeping, self._executor.finish_many, [finished for finished, _ in batch]
         )
+        done.add_done_callback(lambda done: _settle(done, [future for _, future in batch]))
 
     def _quick_start(self, request: TaskRequest) -> bool:
         """Can the request start on the loop itself? Only when starting it does no I/O: the
@@ -308,6 +334,21 @@ class AsyncioPool:
                 hard = hard if hard is not None else task.options.time_limit
                 soft = soft if soft is not None else task.options.soft_time_limit
         return hard or None, soft or None
+
+
+def _settle(done: asyncio.Future[list[Outcome]], futures: list[asyncio.Future[Outcome]]) -> None:
+    """Hand each coroutine waiting on a flush its outcome, or the flush's error."""
+    error = None if done.cancelled() else done.exception()
+    outcomes = done.result() if error is None and not done.cancelled() else None
+    for index, future in enumerate(futures):
+        if future.done():  # cancelled meanwhile (a cold stop)
+            continue
+        if outcomes is not None:
+            future.set_result(outcomes[index])
+        elif error is not None:
+            future.set_exception(error)
+        else:
+            future.cancel()
 
 
 def _fire(limits: Limits, kind: str, task: asyncio.Task[Any]) -> None:
