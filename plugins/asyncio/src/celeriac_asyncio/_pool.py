@@ -251,10 +251,17 @@ class AsyncioPool:
     def _flush(self) -> None:
         assert self._executor is not None
         batch, self._to_finish, self._flush_due = self._to_finish, [], False
-        done = self._loop.run_in_executor(
-            self._bookkeeping, self._executor.finish_many, [finished for finished, _ in batch]
-        )
-        done.add_done_callback(lambda done: _settle(done, [future for _, future in batch]))
+        futures = [future for _, future in batch]
+        try:
+            done = self._loop.run_in_executor(
+                self._bookkeeping, self._executor.finish_many, [finished for finished, _ in batch]
+            )
+        except RuntimeError as exc:  # the bookkeeping threads are gone (a stop): give them back
+            for future in futures:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        done.add_done_callback(lambda done: _settle(done, futures))
 
     def _quick_start(self, request: TaskRequest) -> bool:
         """Can the request start on the loop itself? Only when starting it does no I/O: the
