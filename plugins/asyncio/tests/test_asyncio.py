@@ -288,7 +288,7 @@ def test_start_on_the_loop_only_when_it_does_no_io(hooks: Hooks) -> None:
 
 
 class CountingStore:
-    """The app's in-memory store, counting the records of each call (or failing batches)."""
+    """The app's in-memory store, counting the records of each call (or failing them all)."""
 
     def __init__(self, app: Celeriac, *, fail: bool = False) -> None:
         self.store = app.result_store
@@ -307,47 +307,67 @@ class CountingStore:
 
     def store_one(self, record: Any) -> None:
         self.batches.append(1)
+        if self.fail:
+            raise ConnectionError("result store unreachable")
         self._store(record)
 
 
+class Gate:
+    """Holds coroutines until ``size`` of them wait, then lets them all go in the same turn
+    of the loop: they then finish together, whatever the machine's timing."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.waiting = 0
+        self.event: asyncio.Event | None = None
+
+    async def wait(self) -> None:
+        self.event = self.event or asyncio.Event()
+        self.waiting += 1
+        if self.waiting == self.size:
+            self.event.set()
+        await self.event.wait()
+
+
+def run_gated(app: Celeriac, count: int, concurrency: int) -> dict[str, Outcome]:
+    """Submit ``count`` requests of the task "nap" (argument: their number) to a new pool."""
+    pool = AsyncioPool(Executor(app), concurrency=concurrency)
+    pool.start()
+    rec = Recorder()
+    try:
+        for n in range(count):
+            pool.submit(request("nap", n, n), rec.on_start, rec.on_done)
+        return {o.request.id: o for o in rec.wait(count)}
+    finally:
+        pool.stop(wait=True)
+
+
 def test_coroutines_finishing_together_store_their_results_together(app: Celeriac) -> None:
+    gate = Gate(50)
+
     @app.task(name="nap")
     async def nap(n: int) -> int:
-        await asyncio.sleep(0.2)
+        await gate.wait()
         return n
 
     counting = CountingStore(app)
-    pool = AsyncioPool(Executor(app), concurrency=100)
-    pool.start()
-    rec = Recorder()
-    try:
-        for n in range(50):
-            pool.submit(request("nap", n, n), rec.on_start, rec.on_done)
-        outcomes = rec.wait(50)
-    finally:
-        pool.stop(wait=True)
-    assert {o.state for o in outcomes} == {states.SUCCESS}
+    outcomes = run_gated(app, 50, concurrency=100)
+    assert {o.state for o in outcomes.values()} == {states.SUCCESS}
     assert [app.AsyncResult(f"t{n}").get(timeout=1) for n in range(50)] == list(range(50))
-    assert sum(counting.batches) == 50
-    assert len(counting.batches) <= 25  # waits that end together are stored together
+    assert counting.batches == [50]  # one call for the fifty
 
 
 def test_an_unstorable_result_fails_only_its_own_task_in_a_batch(app: Celeriac) -> None:
+    gate = Gate(6)
+
     @app.task(name="nap")
     async def nap(n: int) -> object:
-        await asyncio.sleep(0.2)
+        await gate.wait()
         return object() if n == 3 else n
 
-    CountingStore(app)
-    pool = AsyncioPool(Executor(app), concurrency=10)
-    pool.start()
-    rec = Recorder()
-    try:
-        for n in range(6):
-            pool.submit(request("nap", n, n), rec.on_start, rec.on_done)
-        outcomes = {o.request.id: o for o in rec.wait(6)}
-    finally:
-        pool.stop(wait=True)
+    counting = CountingStore(app)
+    outcomes = run_gated(app, 6, concurrency=10)
+    assert counting.batches[0] == 5  # the others, stored together
     assert outcomes["t3"].state == states.FAILURE
     assert "SerializationError" in (outcomes["t3"].reason or "")
     assert app.AsyncResult("t3").state == states.FAILURE
@@ -355,21 +375,15 @@ def test_an_unstorable_result_fails_only_its_own_task_in_a_batch(app: Celeriac) 
 
 
 def test_a_batch_the_store_refuses_gives_every_message_back(app: Celeriac) -> None:
+    gate = Gate(5)
+
     @app.task(name="nap")
     async def nap(n: int) -> int:
-        await asyncio.sleep(0.2)
+        await gate.wait()
         return n
 
     counting = CountingStore(app, fail=True)
-    pool = AsyncioPool(Executor(app), concurrency=10)
-    pool.start()
-    rec = Recorder()
-    try:
-        for n in range(5):
-            pool.submit(request("nap", n, n), rec.on_start, rec.on_done)
-        outcomes = rec.wait(5)
-    finally:
-        pool.stop(wait=True)
-    assert max(counting.batches) > 1  # the batch path was taken
-    assert {o.disposition for o in outcomes} == {Disposition.REQUEUE}
-    assert all("result store unreachable" in (o.reason or "") for o in outcomes)
+    outcomes = run_gated(app, 5, concurrency=10)
+    assert counting.batches == [5]
+    assert {o.disposition for o in outcomes.values()} == {Disposition.REQUEUE}
+    assert all("result store unreachable" in (o.reason or "") for o in outcomes.values())
