@@ -415,3 +415,42 @@ def test_a_return_value_the_result_serializer_cannot_carry_fails_the_task_once(p
     assert result.state == states.FAILURE
     assert runs == [1]
     assert app.transport.queue_length("celery") == 0
+
+
+class _SingleStore:
+    """A store without ``store_many`` (a plugin's that predates BatchStore)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.stored: list[str] = []
+
+    def store(self, record: Any) -> None:
+        self.stored.append(record.task_id)
+        self._inner.store(record)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "store_many":
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+
+def test_finishing_several_requests_works_with_a_store_that_cannot_batch() -> None:
+    from celeriac import TaskMessage
+    from celeriac import TaskRequest
+    from celeriac.execution import Executor
+
+    app = make_app()
+
+    @app.task(name="t.double")
+    def double(n: int) -> int:
+        return 2 * n
+
+    single = _SingleStore(app.result_store)
+    app._result_store = single  # type: ignore[assignment]
+    executor = Executor(app)
+    messages = [TaskMessage(id=f"r{n}", task="t.double", args=(n,)) for n in range(3)]
+    requests = [TaskRequest(message=message, queue="celery") for message in messages]
+    outcomes = executor.finish_many([executor.call(request) for request in requests])
+    assert [o.state for o in outcomes] == [states.SUCCESS] * 3
+    assert single.stored == ["r0", "r1", "r2"]
+    assert [app.AsyncResult(f"r{n}").get(timeout=1) for n in range(3)] == [0, 2, 4]
