@@ -238,7 +238,7 @@ class CeleryChords(Protocol):
 @runtime_checkable
 class BatchStore(Protocol):
     """Saving several records in one round trip, an optional result-store capability: a pool
-    that finishes many tasks at once (asyncio) stores their results together."""
+    that finishes many tasks at once (asyncio, gevent) stores their results together."""
 
     def store_many(self, records: Sequence[ResultRecord]) -> None:
         """``store`` each record, with the same rule (SUCCESS is never replaced), in as few
