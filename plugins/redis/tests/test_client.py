@@ -87,3 +87,18 @@ def test_a_forked_child_connects_anew(direct: Direct, redis_url: str, prefix: st
     assert store.wait("x", frozenset({"SUCCESS"}), timeout=0.01) is None
     assert ({id(c) for c in direct._created}, [id(c) for c, _ in store._idle_waiters]) == parent
     store.close()
+
+
+def test_switch_announcements_of_other_masters_or_malformed_are_ignored() -> None:
+    from types import SimpleNamespace
+
+    from celeriac_redis._switches import SwitchWatcher
+
+    heard: list[tuple[str, int]] = []
+    pool = SimpleNamespace(service_name="mymaster", sentinel_manager=SimpleNamespace(sentinels=[]))
+    watcher = SwitchWatcher(pool, heard.append)
+    watcher.handle(b"other 10.0.0.1 6379 10.0.0.2 6380")
+    watcher.handle(b"mymaster 10.0.0.1 6379")
+    watcher.handle(b"mymaster 10.0.0.1 6379 10.0.0.2 port")
+    watcher.handle("mymaster 10.0.0.1 6379 10.0.0.2 6380")
+    assert heard == [("10.0.0.2", 6380)]

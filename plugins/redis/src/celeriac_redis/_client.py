@@ -24,6 +24,7 @@ from attrs import frozen
 
 from celeriac.errors import ConfigError
 from celeriac_redis._config import RedisConfig
+from celeriac_redis._switches import SwitchWatcher
 from celeriac_redis._urls import Target
 from celeriac_redis._urls import parse
 
@@ -273,6 +274,10 @@ class Direct:
         )
         self._master: Any = None
         self._master_checked = 0.0
+        #: Behind Sentinel: told of a failover as it happens, rather than within the second.
+        self._switches = (
+            SwitchWatcher(self._sentinel_pool, self._switched) if self._sentinel_pool is not None else None
+        )
         forget_after_fork(self)
 
     # --- connections ------------------------------------------------------------------------
@@ -281,6 +286,8 @@ class Direct:
         """A connection for this caller alone, until :meth:`give` returns it."""
         if self._slots is not None and not self._slots.acquire(timeout=self._slot_timeout):
             raise TimeoutError(f"no free Redis connection in {self._slot_timeout:.0f} s (max_connections)")
+        if self._switches is not None:
+            self._switches.start()
         try:
             connection = self._idle.pop()
         except IndexError:
@@ -288,6 +295,10 @@ class Direct:
         if self._sentinel_pool is not None:
             self._follow_master(connection)
         return connection
+
+    def _switched(self, master: tuple[str, int]) -> None:
+        """The Sentinels announced a new master: connections taken from now on go there."""
+        self._master, self._master_checked = master, time.monotonic()
 
     def _follow_master(self, connection: Any) -> None:
         """Behind Sentinel, drop a connection to a server that is no longer the master.
@@ -344,6 +355,8 @@ class Direct:
         self._idle = []
         self._created = weakref.WeakSet()
         self._lock = threading.Lock()
+        if self._switches is not None:
+            self._switches.forget()
         if self._slots is not None:
             self._slots = threading.BoundedSemaphore(self._max_connections)
 
@@ -351,6 +364,8 @@ class Direct:
         time.sleep(self._backoff.compute(failures))
 
     def close(self) -> None:
+        if self._switches is not None:
+            self._switches.stop()
         with self._lock:
             created, self._created = list(self._created), weakref.WeakSet()
         self._idle = []
