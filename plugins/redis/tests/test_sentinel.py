@@ -143,24 +143,36 @@ def test_beat_lock_through_sentinel_with_kombus_url(deployment: SentinelDeployme
         store.close()
 
 
+def _results(deployment: SentinelDeployment, prefix: str) -> RedisResultStore:
+    settings = RedisConfig(key_prefix=prefix, result_key_prefix=prefix)
+    return RedisResultStore(deployment.url, Config(sections={"redis": settings}))
+
+
+def _success(task_id: str) -> ResultRecord:
+    return ResultRecord(
+        task_id=task_id, state="SUCCESS", payload=b'{"status": "SUCCESS"}', content_type="application/json"
+    )
+
+
+def _exists_on(port: int, key: str) -> bool:
+    server = redis.Redis(port=port)
+    try:
+        return bool(server.exists(key))
+    finally:
+        server.close()
+
+
 def test_results_and_queues_live_on_the_master_sentinel_names(deployment: SentinelDeployment) -> None:
     """Every command goes to the master the Sentinels name, the hot path's own connections
     included (an unconnected one would otherwise go to the default 127.0.0.1:6379)."""
-    settings = RedisConfig(key_prefix="sentinel-where:", result_key_prefix="sentinel-where:")
-    store = RedisResultStore(deployment.url, Config(sections={"redis": settings}))
+    store = _results(deployment, "sentinel-where:")
     try:
-        payload = b'{"status": "SUCCESS"}'
-        record = ResultRecord(task_id="t1", state="SUCCESS", payload=payload, content_type="application/json")
-        store.store(record)
+        store.store(_success("t1"))
         assert store.get("t1") is not None
         assert store.wait("t1", frozenset({"SUCCESS"}), 2) is not None
     finally:
         store.close()
-    master = redis.Redis(port=deployment.master_port)
-    try:
-        assert master.exists("sentinel-where:celery-task-meta-t1") == 1
-    finally:
-        master.close()
+    assert _exists_on(deployment.master_port, "sentinel-where:celery-task-meta-t1")
 
 
 def test_a_failover_is_heard_at_once(deployment: SentinelDeployment, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -168,24 +180,14 @@ def test_a_failover_is_heard_at_once(deployment: SentinelDeployment, monkeypatch
     pushed out of the way, so only the +switch-master announcement can have told the store
     (before it, such a write went to the demoted master and was lost when it resynced)."""
     monkeypatch.setattr(_client, "_MASTER_CHECK_INTERVAL", 60.0)
-    settings = RedisConfig(key_prefix="sentinel-heard:", result_key_prefix="sentinel-heard:")
-    store = RedisResultStore(deployment.url, Config(sections={"redis": settings}))
-    payload = b'{"status": "SUCCESS"}'
+    store = _results(deployment, "sentinel-heard:")
     try:
-        store.store(
-            ResultRecord(task_id="before", state="SUCCESS", payload=payload, content_type="application/json")
-        )
+        store.store(_success("before"))
         time.sleep(0.3)  # the listener subscribes
         deployment.failover()
         wait_for(lambda: deployment.master_port_now() == deployment.replica_port, 20, "failover")
         time.sleep(0.3)
-        store.store(
-            ResultRecord(task_id="after", state="SUCCESS", payload=payload, content_type="application/json")
-        )
+        store.store(_success("after"))
     finally:
         store.close()
-    new_master = redis.Redis(port=deployment.replica_port)
-    try:
-        assert new_master.exists("sentinel-heard:celery-task-meta-after") == 1
-    finally:
-        new_master.close()
+    assert _exists_on(deployment.replica_port, "sentinel-heard:celery-task-meta-after")
