@@ -25,7 +25,9 @@ from celeriac.errors import TimeLimitExceededError
 from celeriac.execution import Executor
 from celeriac.execution import Finished
 from celeriac.outcome import Outcome
+from celeriac.pools import Job
 from celeriac.pools import run_safely
+from celeriac.pools import time_limits
 from celeriac.request import TaskRequest
 from celeriac.running import running
 from celeriac_asyncio._config import AsyncioConfig
@@ -35,20 +37,6 @@ from celeriac_asyncio._interrupt import Limits
 log = logging.getLogger("celeriac.worker")
 #: Threads for the blocking bookkeeping of coroutines (results, hooks, acks): short calls.
 BOOKKEEPING_THREADS = 8
-
-
-class _Job:
-    __slots__ = ("on_done", "on_start", "request")
-
-    def __init__(
-        self,
-        request: TaskRequest,
-        on_start: Callable[[TaskRequest], None],
-        on_done: Callable[[Outcome], None],
-    ) -> None:
-        self.request = request
-        self.on_start = on_start
-        self.on_done = on_done
 
 
 @final
@@ -73,12 +61,12 @@ class AsyncioPool:
         self._limit = max(1, concurrency)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # pending, running or idleness changed
-        self._pending: collections.deque[_Job] = collections.deque()
-        self._sync_pending: collections.deque[_Job] = collections.deque()
+        self._pending: collections.deque[Job] = collections.deque()
+        self._sync_pending: collections.deque[Job] = collections.deque()
         self._in_flight = 0  # coroutine requests started and not finished
         self._sync_busy = 0
         self._stopping = False
-        self._running: dict[asyncio.Task[Outcome], tuple[_Job, Limits]] = {}  # the loop's own
+        self._running: dict[asyncio.Task[Outcome], tuple[Job, Limits]] = {}  # the loop's own
         self._pump_due = False  # a _pump is scheduled on the loop and has not started yet
         #: Coroutines done and waiting for their bookkeeping (the loop's own), and whether
         #: a flush of them is scheduled: finished together, stored together.
@@ -112,7 +100,7 @@ class AsyncioPool:
         on_start: Callable[[TaskRequest], None],
         on_done: Callable[[Outcome], None],
     ) -> None:
-        job = _Job(request, on_start, on_done)
+        job = Job(request, on_start, on_done)
         if self._coroutine_task(request.task):
             with self._lock:
                 self._pending.append(job)
@@ -191,12 +179,12 @@ class AsyncioPool:
                     return
                 job = self._pending.popleft()
                 self._in_flight += 1
-            limits = Limits(*self._time_limits(job.request))
+            limits = Limits(*time_limits(self._executor.app if self._executor else None, job.request))
             task = self._loop.create_task(self._run(job, limits))
             self._running[task] = (job, limits)
             task.add_done_callback(self._finished)
 
-    async def _run(self, job: _Job, limits: Limits) -> Outcome:
+    async def _run(self, job: Job, limits: Limits) -> Outcome:
         assert self._executor is not None
         loop = asyncio.get_running_loop()
         request = job.request
@@ -271,7 +259,7 @@ class AsyncioPool:
         task = self._executor.app.tasks.get(request.task)
         return task is not None and task.options.acks_late and self._executor.begins_without_io(request)
 
-    def _begin(self, job: _Job) -> Outcome | None:
+    def _begin(self, job: Job) -> Outcome | None:
         assert self._executor is not None
         try:
             job.on_start(job.request)
@@ -331,16 +319,6 @@ class AsyncioPool:
             known = task is not None and inspect.iscoroutinefunction(task.fn)
             self._is_async[name] = known
         return known
-
-    def _time_limits(self, request: TaskRequest) -> tuple[float | None, float | None]:
-        """(hard, soft): the message's ``timelimit`` header, else the task's options."""
-        hard, soft = request.message.timelimit
-        if self._executor is not None:
-            task = self._executor.app.tasks.get(request.task)
-            if task is not None:
-                hard = hard if hard is not None else task.options.time_limit
-                soft = soft if soft is not None else task.options.soft_time_limit
-        return hard or None, soft or None
 
 
 def _settle(done: asyncio.Future[list[Outcome]], futures: list[asyncio.Future[Outcome]]) -> None:

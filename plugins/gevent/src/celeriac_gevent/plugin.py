@@ -29,7 +29,9 @@ from celeriac.errors import TimeLimitExceededError
 from celeriac.execution import Executor
 from celeriac.execution import Finished
 from celeriac.outcome import Disposition
+from celeriac.pools import Job
 from celeriac.pools import run_safely
+from celeriac.pools import time_limits
 
 if TYPE_CHECKING:
     import gevent
@@ -44,20 +46,6 @@ log = logging.getLogger("celeriac.worker")
 
 class _HardLimit(BaseException):
     """Raised into a greenlet at its hard time limit; the executor's ``except Exception`` lets it by."""
-
-
-class _Job:
-    __slots__ = ("on_done", "on_start", "request")
-
-    def __init__(
-        self,
-        request: TaskRequest,
-        on_start: Callable[[TaskRequest], None],
-        on_done: Callable[[Outcome], None],
-    ) -> None:
-        self.request = request
-        self.on_start = on_start
-        self.on_done = on_done
 
 
 @final
@@ -75,7 +63,7 @@ class GeventPool:
         self._executor = execute if isinstance(execute, Executor) else None
         self._app = app
         self._limit = max(1, concurrency)
-        self._pending: collections.deque[_Job] = collections.deque()
+        self._pending: collections.deque[Job] = collections.deque()
         self._greenlets: set[gevent.Greenlet[Any, Any]] = set()
         self._active = 0  # greenlets running _work: the ones that will take pending jobs
         self._stopping = False
@@ -100,7 +88,7 @@ class GeventPool:
     ) -> None:
         import gevent
 
-        job = _Job(request, on_start, on_done)
+        job = Job(request, on_start, on_done)
         # Counted here and uncounted by _work itself, not by the greenlet's link callback,
         # which runs later: a request arriving in between would wait with no greenlet left.
         if self._active < self._limit and not self._pending:
@@ -131,7 +119,7 @@ class GeventPool:
     def stats(self) -> dict[str, Any]:
         return {"pool": "gevent", "max-concurrency": self._limit, "running": self._active}
 
-    def _work(self, job: _Job | None) -> None:
+    def _work(self, job: Job | None) -> None:
         try:
             while job is not None:
                 outcome = self._run(job)
@@ -144,11 +132,11 @@ class GeventPool:
             # No yield between the empty-queue check above and this: greenlets are cooperative.
             self._active -= 1
 
-    def _run(self, job: _Job) -> Outcome:
+    def _run(self, job: Job) -> Outcome:
         import gevent
 
         request = job.request
-        hard, soft = self._time_limits(request)
+        hard, soft = time_limits(self._app, request)
         try:
             job.on_start(request)
         except Exception:
@@ -226,15 +214,6 @@ class GeventPool:
         return Outcome(
             request=request, state=states.FAILURE, disposition=failed, reason=f"TimeLimitExceededError: {exc}"
         )
-
-    def _time_limits(self, request: TaskRequest) -> tuple[float | None, float | None]:
-        """(hard, soft): the message's ``timelimit`` header, else the task's options."""
-        hard, soft = request.message.timelimit
-        task = self._app.tasks.get(request.task) if self._app is not None else None
-        if task is not None:
-            hard = hard if hard is not None else task.options.time_limit
-            soft = soft if soft is not None else task.options.soft_time_limit
-        return hard or None, soft or None
 
 
 def _raiser(error: BaseException) -> Callable[[TaskRequest], Outcome]:

@@ -19,6 +19,7 @@ from celeriac.errors import TimeLimitExceededError
 from celeriac.errors import WorkerLostError
 from celeriac.outcome import Disposition
 from celeriac.outcome import Outcome
+from celeriac.pools import time_limits as pool_time_limits
 from celeriac.request import TaskRequest
 from celeriac.task import TaskOptions
 
@@ -46,6 +47,7 @@ def time_limits(app: Celeriac | None, request: TaskRequest, overrides: Mapping[s
     if override is not None:
         hard, soft = override
         return hard or None, soft or None
+    return pool_time_limits(app, request)
     hard, soft = request.message.timelimit
     if app is not None and (hard is None or soft is None):
         task = app.tasks.get(request.task)
