@@ -60,12 +60,24 @@ class _Sending:
         self, args: Iterable[Any] = (), kwargs: Mapping[str, Any] | None = None, **options: Any
     ) -> Any:
         """Send the workflow, ``args`` prepended to its first tasks' (Celery's partial
-        arguments); returns its result (the last task's, a GroupResult for a group)."""
+        arguments); returns its result (the last task's, a GroupResult for a group).
+        With ``task_always_eager`` it runs here instead, as :meth:`apply`."""
         from celeriac.dispatch import send
 
         node = cast("Canvas", self)
         app = _app_of(node, options.pop("app", None))
+        if app.config.task_always_eager:
+            return self.apply(args, kwargs, app=app, **options)
         return send(app, node.clone(args, kwargs, **options))
+
+    def apply(self, args: Iterable[Any] = (), kwargs: Mapping[str, Any] | None = None, **options: Any) -> Any:
+        """Run the workflow here and now, every task in this thread, as a worker would run
+        them in turn (eager mode); returns finished results (EagerResult, EagerGroupResult)."""
+        from celeriac.eager_canvas import apply_canvas
+
+        node = cast("Canvas", self)
+        app = _app_of(node, options.pop("app", None))
+        return apply_canvas(app, node.clone(args, kwargs, **options).freeze())
 
     def __or__(self, other: Canvas) -> Chain:
         return chain(cast("Canvas", self), other)

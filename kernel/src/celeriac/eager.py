@@ -60,12 +60,14 @@ class EagerResult:
         yield self, self.get()
 
 
-def apply_eagerly(task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> EagerResult:
+def apply_eagerly(
+    task: Task[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], *, task_id: str | None = None
+) -> EagerResult:
     """Run ``task`` now; a retry runs it again at once, up to ``max_retries``.
 
     With ``task_eager_propagates`` an exception reaches the caller.
     """
-    task_id = str(uuid.uuid4())
+    task_id = task_id or str(uuid.uuid4())
     message = TaskMessage(id=task_id, task=task.name, args=args, kwargs=kwargs, root_id=task_id)
     queue = task.options.queue or task.app.config.default_queue
     while True:
