@@ -138,3 +138,16 @@ def test_apply_runs_eagerly_without_the_setting(calls: list[tuple[str, Any]]) ->
     register(app, calls)
     assert chord([s(app, "t.add", 1, 2)], s(app, "t.total")).apply().get() == 3
     assert group(s(app, "t.add", 1, 2), s(app, "t.add", 3, 4)).apply().get() == [3, 7]
+
+
+def test_a_lone_signature_of_a_task_elsewhere_is_sent_as_send_task_sends_it(tmp_path: Any) -> None:
+    """As in Celery: an eager app still sends what it cannot run, one task at a time."""
+    app = Celeriac(
+        "eager", broker=f"sqlite:///{tmp_path}/b.sqlite3", env={}, config=False, task_always_eager=True
+    )
+    try:
+        result = signature("elsewhere.task", args=(1,), app=app).delay()
+        assert result.state == states.PENDING
+        assert app.transport.queue_length("celery") == 1
+    finally:
+        app.close()
