@@ -107,6 +107,34 @@ def test_groups_keep_the_exchange_of_their_tasks() -> None:
     assert sorted(found, key=str) == [("media", "media.video"), ("media", "media.video"), None]
 
 
+def test_a_signature_can_name_its_exchange_and_routing_key() -> None:
+    """``sig.set(exchange=, routing_key=)``, as in Celery, for a lone call, a group member and
+    a later step of a chain (continued from its dict, as a worker continues it)."""
+    from celeriac.canvas import chain
+    from celeriac.canvas import from_dict
+    from celeriac.canvas import group
+    from celeriac.dispatch import send
+
+    app = make_app()
+
+    @app.task
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    add.s(1, 1).set(exchange="media", routing_key="media.video").delay()
+    assert delivery_info(app, "celery") == ("media", "media.video")
+    group(add.s(1, 1), add.s(2, 2).set(exchange="media", routing_key="media.audio")).delay()
+    found = [exchange_of(d.envelope) for d in app.transport.fetch(["celery"], 10, 0)]
+    assert sorted(found, key=str) == [("media", "media.audio"), None]
+    add.s(1, 1).set(queue="q", exchange="", routing_key="other").delay()  # the default exchange: by name
+    assert delivery_info(app, "other") is None
+    step = chain(add.s(1, 1), add.s(5).set(exchange="media", routing_key="later")).tasks[1]
+    send(app, from_dict(step.to_dict(), app).clone((2,)))  # the previous result, as a worker adds it
+    assert delivery_info(app, "celery") == ("media", "later")
+    with pytest.raises(ValueError, match="routing_key='k' needs an exchange"):
+        add.s(1, 1).set(routing_key="k").delay()
+
+
 @pytest.mark.parametrize(
     ("toml", "message"),
     [

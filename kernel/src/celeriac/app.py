@@ -42,6 +42,7 @@ from celeriac.result import AsyncResult
 from celeriac.result import GroupResult
 from celeriac.result import ResultHandle
 from celeriac.result_meta import ResultEncoder
+from celeriac.routing import TaskRoute
 from celeriac.routing import resolve_exchange
 from celeriac.routing import with_exchange
 from celeriac.running import CURRENT
@@ -281,12 +282,17 @@ class Celeriac:
             parent_id=parent_id,
             root_id=root_id,
         )
+        where, target = self._resolve(name, queue, exchange, routing_key)
+        self.publish_message(message, where, serializer=serializer, exchange=target)
+        return AsyncResult(message.id, self)
+
+    def _resolve(
+        self, name: str, queue: str | None, exchange: str | None, routing_key: str | None
+    ) -> tuple[str, tuple[str, str] | None]:
+        """The queue, and the exchange and routing key if any, of one call (see send_task)."""
         options = self.options_for(name)
         if exchange is None and routing_key is None and (queue is not None or options.exchange is None):
-            self.publish_message(
-                message, queue or options.queue or self.config.default_queue, serializer=serializer
-            )
-            return AsyncResult(message.id, self)
+            return queue or options.queue or self.config.default_queue, None
         target = resolve_exchange(
             queue=queue,
             exchange=exchange,
@@ -297,8 +303,7 @@ class Celeriac:
         if target is not None and not target[0]:
             # The default exchange routes by queue name, on every broker.
             queue, target = target[1] or queue, None
-        self.publish_message(message, self.queue_for(name, queue), serializer=serializer, exchange=target)
-        return AsyncResult(message.id, self)
+        return self.queue_for(name, queue), target
 
     def build_message(
         self,
@@ -375,12 +380,19 @@ class Celeriac:
         """Where a task goes: the call's queue, else its options' (code, TOML, routes), else the default."""
         return queue or self.options_for(name).queue or self.config.default_queue
 
-    def send_message(self, outgoing: tuple[TaskMessage, str | None]) -> None:
+    def send_message(self, outgoing: tuple[TaskMessage, str | TaskRoute | None]) -> None:
         """Publish one built message; ``None`` as queue means the task's own (or its exchange)."""
-        message, queue = outgoing
-        self.publish_message(
-            message, self.queue_for(message.task, queue), exchange=self._exchange_of(message.task, queue)
-        )
+        message, where = outgoing
+        queue, exchange = self.destination(message.task, where)
+        self.publish_message(message, queue, exchange=exchange)
+
+    def destination(self, name: str, where: str | TaskRoute | None) -> tuple[str, tuple[str, str] | None]:
+        """Where one built message goes: the queue, and the exchange and routing key if any.
+        ``where`` is the call's queue, its TaskRoute (a signature's ``exchange=`` and
+        ``routing_key=`` options), or None for the task's own."""
+        if isinstance(where, TaskRoute):
+            return self._resolve(name, where.queue, where.exchange, where.routing_key)
+        return self.queue_for(name, where), self._exchange_of(name, where)
 
     def _exchange_of(self, name: str, queue: str | None) -> tuple[str, str] | None:
         """The task's own exchange and routing key, unless the call named a queue."""
@@ -391,15 +403,15 @@ class Celeriac:
             return None
         return options.exchange, options.routing_key or ""
 
-    def send_messages(self, outgoing: Iterable[tuple[TaskMessage, str | None]]) -> None:
+    def send_messages(self, outgoing: Iterable[tuple[TaskMessage, str | TaskRoute | None]]) -> None:
         """Publish many messages in one transport call per queue and priority, where they
         need no delay: a group of a thousand tasks is one round trip, not a thousand."""
         batches: dict[tuple[str, int, str | None], list[TaskMessage]] = {}
-        for message, queue in outgoing:
-            if message.eta is not None or self._exchange_of(message.task, queue) is not None:
-                self.send_message((message, queue))
+        for message, where in outgoing:
+            name, exchange = self.destination(message.task, where)
+            if message.eta is not None or exchange is not None:
+                self.publish_message(message, name, exchange=exchange)
                 continue
-            name = self.queue_for(message.task, queue)
             batches.setdefault((name, message.priority or 0, self._serializer_of(message.task)), []).append(
                 message
             )

@@ -29,6 +29,7 @@ from attrs import frozen
 
 from celeriac.message import Embed
 from celeriac.message import TaskMessage
+from celeriac.routing import TaskRoute
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
@@ -190,8 +191,9 @@ class Signature(_Sending):
         parent_id: str | None = None,
         root_id: str | None = None,
         embed: Embed | None = None,
-    ) -> tuple[TaskMessage, str | None]:
-        """The protocol 2 message for this call and the queue it goes to (None: the task's)."""
+    ) -> tuple[TaskMessage, str | TaskRoute | None]:
+        """The protocol 2 message for this call and where it goes: a queue, a TaskRoute for an
+        ``exchange``/``routing_key`` set on the signature (kombu's), or None: the task's own."""
         task_id = self.options.get("task_id") or _new_id()
         links = _sequence(self.options.get("link"))
         errors = _sequence(self.options.get("link_error"))
@@ -218,7 +220,11 @@ class Signature(_Sending):
             group_index=self.options.get("group_index"),
             **{k: self.options[k] for k in CALL_OPTIONS if k in self.options},
         )
-        return message, self.options.get("queue")
+        queue: str | None = self.options.get("queue")
+        exchange, routing_key = self.options.get("exchange"), self.options.get("routing_key")
+        if exchange is None and routing_key is None:
+            return message, queue
+        return message, TaskRoute(queue=queue, exchange=exchange, routing_key=routing_key)
 
 
 @frozen(kw_only=True)

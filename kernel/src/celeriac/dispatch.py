@@ -26,12 +26,13 @@ from celeriac.canvas import result_of
 from celeriac.message import Embed
 from celeriac.message import TaskMessage
 from celeriac.protocols import CeleryChords
+from celeriac.routing import TaskRoute
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
     from celeriac.request import TaskRequest
 
-Outgoing = tuple[TaskMessage, str | None]
+Outgoing = tuple[TaskMessage, str | TaskRoute | None]
 
 
 def send(

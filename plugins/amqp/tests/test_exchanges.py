@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from celeriac import Celeriac
+from celeriac.canvas import chain
+from celeriac.canvas import signature
 from celeriac.errors import ConfigError
 from celeriac.errors import RoutingError
 from celeriac_amqp.testing import delete_exchanges
@@ -117,6 +119,28 @@ def test_fanout_exchange_runs_one_task_on_two_workers(
         assert result.get(timeout=20) == 0
         wait_for(lambda: marker.exists() and len(marker.read_text().split()) == 2, what="two runs")
         assert len(set(marker.read_text().split())) == 2  # two worker processes ran it
+    finally:
+        app.close()
+
+
+def test_a_chain_step_goes_to_the_exchange_its_signature_names(
+    project: Path, names: Names, start_process: Callable[..., WorkerProcess]
+) -> None:
+    """``.set(exchange=, routing_key=)`` on a later step of a chain: the worker that continues
+    the chain publishes that step to the exchange, and its bound queue's worker runs it."""
+    first, media, exchange = names("first"), names("media"), names("media-x")
+    app = make_app(project, queue_toml(media, exchange, "topic", "media.#"))
+    try:
+        app.transport.declare_queue(media)  # declared and bound before anything is routed there
+        start_process(celeriac_worker("-Q", f"{first},{media}", "-c", "2"))
+        add = signature("proj.add", app=app)
+        workflow = chain(
+            add.clone((1, 2)).set(queue=first),
+            add.clone((10,)).set(exchange=exchange, routing_key="media.video"),
+        )
+        assert workflow.delay().get(timeout=20) == 13
+        with pytest.raises(RoutingError, match=exchange):  # nothing is bound to "other.key"
+            add.clone((1, 1)).set(exchange=exchange, routing_key="other.key").delay()
     finally:
         app.close()
 
