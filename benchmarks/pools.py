@@ -38,15 +38,12 @@ import asyncio
 import json
 import os
 import platform
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextlib import suppress
 from dataclasses import asdict
 from dataclasses import dataclass
@@ -61,7 +58,6 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/12"
 BOOT_TIMEOUT = 60.0
 DRAIN_TIMEOUT = 300.0
 IO_TIMEOUT = 120.0
-STOP_GRACE = 5.0
 #: A run in which no result is stored for this long has stalled: it fails rather than waits.
 STALL_TIMEOUT = 20.0
 POLL = 0.005
@@ -232,9 +228,7 @@ class RunError(RuntimeError):
     """A run that could not finish: a worker exited, a deadline passed or a task failed."""
 
 
-# --- worker processes -----------------------------------------------------------------------
-
-_RUNNING: dict[int, subprocess.Popen[bytes]] = {}
+# --- worker processes: started here, registered, stopped and tailed by run.py's helpers -----
 
 
 class Workers:
@@ -259,7 +253,7 @@ class Workers:
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # its own group: stopped by its pid, with its children
                 )
-            _RUNNING[proc.pid] = proc
+            run_helpers()._RUNNING[proc.pid] = proc
             self.procs.append((proc, log))
 
     @property
@@ -269,49 +263,22 @@ class Workers:
     def check_alive(self) -> None:
         for proc, log in self.procs:
             if proc.poll() is not None:
-                raise RunError(f"a worker exited with code {proc.returncode}:\n{tail(log)}")
+                raise RunError(f"a worker exited with code {proc.returncode}:\n{run_helpers().log_tail(log)}")
 
     def tail(self) -> str:
-        return "\n".join(tail(log) for _, log in self.procs)
+        return "\n".join(run_helpers().log_tail(log) for _, log in self.procs)
 
     def stop(self) -> None:
         for proc, _ in self.procs:
-            stop_worker(proc)
+            run_helpers().stop_worker(proc)
 
 
-def stop_worker(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL after a grace period; then its process group, by the worker's pid."""
-    try:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=STOP_GRACE)
-        with suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    finally:
-        _RUNNING.pop(proc.pid, None)
+def run_helpers() -> Any:
+    """benchmarks/run.py, imported when first needed: this module is also the app the
+    workers load, and they need none of it."""
+    import run
 
-
-def tail(log: Path, lines: int = 30) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) or "(nothing printed)"
-
-
-@contextmanager
-def workers_stopped_on_exit() -> Iterator[None]:
-    def on_signal(signum: int, _frame: object) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for proc in list(_RUNNING.values()):
-            stop_worker(proc)
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    return run
 
 
 # --- one run --------------------------------------------------------------------------------
@@ -690,7 +657,7 @@ def main(argv: list[str] | None = None) -> int:
         f"[bold]pools[/] on {url}: drain N={args.n:,}, I/O N={args.io_n:,}, {args.repeats} repeat(s), "
         f"{os.cpu_count()} CPUs, commit {report.machine['commit']}, load {os.getloadavg()}"
     )
-    with workers_stopped_on_exit():
+    with run_helpers().workers_stopped_on_exit():
         for scenario, cases in plan:
             for repeat in range(args.repeats):
                 shift = repeat % max(len(cases), 1)
