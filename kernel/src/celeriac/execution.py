@@ -25,6 +25,7 @@ from celeriac.errors import SerializationError
 from celeriac.outcome import Disposition
 from celeriac.outcome import Outcome
 from celeriac.outcome import describe
+from celeriac.pools import run_safely
 from celeriac.protocols import BatchStore
 from celeriac.protocols import ResultRecord
 from celeriac.request import TaskRequest
@@ -119,7 +120,7 @@ class Executor:
         workflow run in turn, as ``finish`` runs them after its own record."""
         store = self.app.result_store if self.stores_results and len(finished) > 1 else None
         if not isinstance(store, BatchStore):
-            return [self.finish(*each) for each in finished]
+            return [self._finish_one(each, success_stored=False) for each in finished]
         records: list[ResultRecord] = []
         stored: list[bool] = []
         for request, retval, error, _, children in finished:
@@ -133,7 +134,14 @@ class Executor:
             stored.append(record is not None)
         if records:
             store.store_many(records)
-        return [self.finish(*each, success_stored=done) for each, done in zip(finished, stored, strict=True)]
+        return [
+            self._finish_one(each, success_stored=done) for each, done in zip(finished, stored, strict=True)
+        ]
+
+    def _finish_one(self, finished: Finished, *, success_stored: bool) -> Outcome:
+        """:meth:`finish` for one request of a batch; an error outside its task (its callback
+        could not be published ...) gives back this request's message, not the batch's."""
+        return run_safely(lambda _: self.finish(*finished, success_stored=success_stored), finished[0])
 
     def finish(
         self,

@@ -23,6 +23,7 @@ from celeriac.errors import MaxRetriesExceededError
 from celeriac.errors import SoftTimeLimitExceededError
 from celeriac.errors import TimeLimitExceededError
 from celeriac.execution import Executor
+from celeriac.message import Embed
 from celeriac.outcome import Disposition
 from celeriac.outcome import Outcome
 from celeriac.task import Task
@@ -387,3 +388,30 @@ def test_a_batch_the_store_refuses_gives_every_message_back(app: Celeriac) -> No
     assert counting.batches == [5]
     assert {o.disposition for o in outcomes.values()} == {Disposition.REQUEUE}
     assert all("result store unreachable" in (o.reason or "") for o in outcomes.values())
+
+
+def test_a_request_whose_workflow_fails_is_given_back_alone(app: Celeriac) -> None:
+    """One request of a batch whose callback cannot be sent (a routing key with no exchange)
+    goes back to the broker; the others of the batch finish and are acknowledged."""
+    gate = Gate(3)
+
+    @app.task(name="nap")
+    async def nap(n: int) -> int:
+        await gate.wait()
+        return n
+
+    unsendable = app.tasks["nap"].s().set(routing_key="nowhere").to_dict()
+    pool = AsyncioPool(Executor(app), concurrency=10)
+    pool.start()
+    rec = Recorder()
+    try:
+        for n in range(3):
+            embed = Embed(callbacks=(unsendable,)) if n == 1 else Embed()
+            message = TaskMessage(id=f"t{n}", task="nap", args=(n,), embed=embed)
+            pool.submit(TaskRequest(message=message, queue="celery", token=n), rec.on_start, rec.on_done)
+        outcomes = {o.request.id: o for o in rec.wait(3)}
+    finally:
+        pool.stop(wait=True)
+    assert outcomes["t1"].disposition is Disposition.REQUEUE
+    assert "needs an exchange" in (outcomes["t1"].reason or "")
+    assert [outcomes[t].disposition for t in ("t0", "t2")] == [Disposition.ACK, Disposition.ACK]
