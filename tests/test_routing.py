@@ -131,8 +131,14 @@ def test_a_signature_can_name_its_exchange_and_routing_key() -> None:
     step = chain(add.s(1, 1), add.s(5).set(exchange="media", routing_key="later")).tasks[1]
     send(app, from_dict(step.to_dict(), app).clone((2,)))  # the previous result, as a worker adds it
     assert delivery_info(app, "celery") == ("media", "later")
-    with pytest.raises(ValueError, match="routing_key='k' needs an exchange"):
+    with pytest.raises(ValueError, match=r"routing_key='k' of \S+add needs an exchange"):
         add.s(1, 1).set(routing_key="k").delay()
+    # On a later step too, before anything is sent (the worker continuing the chain would fail).
+    with pytest.raises(ValueError, match=r"routing_key='k' of \S+add needs an exchange"):
+        chain(add.s(1, 1), group(add.s(2), add.s(3).set(routing_key="k"))).delay()
+    with pytest.raises(ValueError, match="routing_key='k'"):
+        add.s(1, 1).link(add.s(1).set(routing_key="k")).delay()
+    assert app.transport.queue_length("celery") == 0
 
 
 @pytest.mark.parametrize(

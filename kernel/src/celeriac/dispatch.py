@@ -46,8 +46,45 @@ def send(
     """Send a workflow; ``rest`` are the steps of an enclosing chain that follow it
     (reversed, as in ``embed.chain``). Returns its result handle."""
     node = node.freeze()
+    check_routing(app, node)
     app.send_messages(messages(app, node, parent_id=parent_id, root_id=root_id, rest=rest))
     return result_of(node, app)
+
+
+def check_routing(app: Celeriac, node: Canvas) -> None:
+    """Refuse, before anything is sent, a ``routing_key`` that no exchange goes with (the
+    signature's or its task's), anywhere in the workflow: on a later step it would
+    otherwise fail in the worker that continues the chain, not here.
+
+    :raises ValueError: naming the task and the key.
+    """
+    if isinstance(node, Chain):
+        for step in node.tasks:
+            check_routing(app, step)
+    elif isinstance(node, Group):
+        for member in node.tasks:
+            check_routing(app, member)
+    elif isinstance(node, Chord):
+        check_routing(app, node.header)
+        check_routing(app, node.body)
+    else:
+        key = node.options.get("routing_key")
+        if (
+            key is not None
+            and node.options.get("exchange") is None
+            and app.options_for(node.task).exchange is None
+        ):
+            raise ValueError(
+                f"routing_key={key!r} of {node.task} needs an exchange (or name the queue with queue=)"
+            )
+        for linked in (*_listed(node.options.get("link")), *_listed(node.options.get("link_error"))):
+            check_routing(app, from_dict(linked, app) if isinstance(linked, dict) else linked)
+
+
+def _listed(value: Any) -> Sequence[Any]:
+    if not value:
+        return ()
+    return value if isinstance(value, list | tuple) else (value,)
 
 
 def messages(
