@@ -182,7 +182,11 @@ class GeventPool:
         self._to_finish.append((finished, waiter))
         if not self._flush_due:
             self._flush_due = True
-            gevent.spawn(self._flush)  # starts once the greenlets woken with this one have run
+            # Starts once the greenlets woken with this one have run. Tracked with the task
+            # greenlets: a warm stop waits for it, a cold one kills it.
+            flusher = gevent.spawn(self._flush)
+            self._greenlets.add(flusher)
+            flusher.link(self._greenlets.discard)
         outcome: Outcome = waiter.get()
         return outcome
 
