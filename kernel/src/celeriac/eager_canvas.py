@@ -165,4 +165,5 @@ def _linked(app: Celeriac, value: Any) -> list[Canvas]:
     if not value:
         return []
     items = value if isinstance(value, list | tuple) else [value]
-    return [from_dict(item, app) if isinstance(item, Mapping) else item for item in items]
+    # Frozen, so an errback of a callback is given the callback's id.
+    return [(from_dict(item, app) if isinstance(item, Mapping) else item).freeze() for item in items]
