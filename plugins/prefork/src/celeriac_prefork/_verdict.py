@@ -48,13 +48,6 @@ def time_limits(app: Celeriac | None, request: TaskRequest, overrides: Mapping[s
         hard, soft = override
         return hard or None, soft or None
     return pool_time_limits(app, request)
-    hard, soft = request.message.timelimit
-    if app is not None and (hard is None or soft is None):
-        task = app.tasks.get(request.task)
-        if task is not None:
-            hard = hard if hard is not None else task.options.time_limit
-            soft = soft if soft is not None else task.options.soft_time_limit
-    return hard or None, soft or None
 
 
 def verdict(
