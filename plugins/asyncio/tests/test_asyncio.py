@@ -358,6 +358,22 @@ def test_coroutines_finishing_together_store_their_results_together(app: Celeria
     assert counting.batches == [50]  # one call for the fifty
 
 
+def test_a_large_batch_is_finished_in_parts_on_several_threads(app: Celeriac) -> None:
+    """A thousand coroutines finishing together: their bookkeeping (workflows, hooks) is
+    spread over the bookkeeping threads in parts, each part's results stored in one call."""
+    gate = Gate(1000)
+
+    @app.task(name="nap")
+    async def nap(n: int) -> int:
+        await gate.wait()
+        return n
+
+    counting = CountingStore(app)
+    outcomes = run_gated(app, 1000, concurrency=1000)
+    assert {o.state for o in outcomes.values()} == {states.SUCCESS}
+    assert sorted(counting.batches) == [104] + [128] * 7  # 1,000 in parts of at least 128
+
+
 def test_an_unstorable_result_fails_only_its_own_task_in_a_batch(app: Celeriac) -> None:
     gate = Gate(6)
 

@@ -37,6 +37,8 @@ from celeriac_asyncio._interrupt import Limits
 log = logging.getLogger("celeriac.worker")
 #: Threads for the blocking bookkeeping of coroutines (results, hooks, acks): short calls.
 BOOKKEEPING_THREADS = 8
+#: The smallest part of a batch of finished coroutines given to one bookkeeping thread.
+MIN_PART = 128
 
 
 @final
@@ -237,12 +239,20 @@ class AsyncioPool:
         return future
 
     def _flush(self) -> None:
-        assert self._executor is not None
+        """Hand the coroutines that finished in this turn to the bookkeeping threads: a large
+        batch in up to one part per thread, so that their workflows (each step a publish)
+        and hooks still run in parallel, each part's results stored in one round trip."""
         batch, self._to_finish, self._flush_due = self._to_finish, [], False
-        futures = [future for _, future in batch]
+        size = max(MIN_PART, -(-len(batch) // BOOKKEEPING_THREADS))
+        for start in range(0, len(batch), size):
+            self._finish_part(batch[start : start + size])
+
+    def _finish_part(self, part: list[tuple[Finished, asyncio.Future[Outcome]]]) -> None:
+        assert self._executor is not None
+        futures = [future for _, future in part]
         try:
             done = self._loop.run_in_executor(
-                self._bookkeeping, self._executor.finish_many, [finished for finished, _ in batch]
+                self._bookkeeping, self._executor.finish_many, [finished for finished, _ in part]
             )
         except RuntimeError as exc:  # the bookkeeping threads are gone (a stop): give them back
             for future in futures:

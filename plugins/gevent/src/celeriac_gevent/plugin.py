@@ -42,6 +42,10 @@ if TYPE_CHECKING:
 __all__ = ["GeventPool", "celeriac_add_pools"]
 
 log = logging.getLogger("celeriac.worker")
+#: A batch of finished requests is finished in up to this many parts at once...
+FLUSH_PARTS = 8
+#: ...of at least this many requests each.
+MIN_PART = 128
 
 
 class _HardLimit(BaseException):
@@ -175,31 +179,44 @@ class GeventPool:
         """Wait for the next flush to store this result with the others that finished
         meanwhile: a thousand greenlets waking together share a few round trips, not a
         thousand connections."""
-        import gevent
         from gevent.event import AsyncResult
 
         waiter: AsyncResult[Outcome] = AsyncResult()
         self._to_finish.append((finished, waiter))
         if not self._flush_due:
             self._flush_due = True
-            # Starts once the greenlets woken with this one have run. Tracked with the task
-            # greenlets: a warm stop waits for it, a cold one kills it.
-            flusher = gevent.spawn(self._flush)
-            self._greenlets.add(flusher)
-            flusher.link(self._greenlets.discard)
+            self._spawn(self._flush)  # starts once the greenlets woken with this one have run
         outcome: Outcome = waiter.get()
         return outcome
 
+    def _spawn(self, function: Callable[..., None], *args: Any) -> None:
+        """A bookkeeping greenlet, tracked with the task greenlets: a warm stop waits for it,
+        a cold one kills it."""
+        import gevent
+
+        greenlet = gevent.spawn(function, *args)
+        self._greenlets.add(greenlet)
+        greenlet.link(self._greenlets.discard)
+
     def _flush(self) -> None:
-        assert self._executor is not None
+        """Finish what returned meanwhile: a large batch in parts, each on a greenlet of its
+        own, so that their workflows (each step a publish) and hooks still interleave."""
         batch, self._to_finish, self._flush_due = self._to_finish, [], False
+        size = max(MIN_PART, -(-len(batch) // FLUSH_PARTS))
+        parts = [batch[start : start + size] for start in range(0, len(batch), size)]
+        for part in parts[1:]:
+            self._spawn(self._finish_part, part)
+        self._finish_part(parts[0])
+
+    def _finish_part(self, part: list[tuple[Finished, AsyncResult[Outcome]]]) -> None:
+        assert self._executor is not None
         try:
-            outcomes = self._executor.finish_many([finished for finished, _ in batch])
+            outcomes = self._executor.finish_many([finished for finished, _ in part])
         except BaseException as exc:  # each waiting greenlet gives its message back
-            for _, waiter in batch:
+            for _, waiter in part:
                 waiter.set_exception(exc)
             return
-        for (_, waiter), outcome in zip(batch, outcomes, strict=True):
+        for (_, waiter), outcome in zip(part, outcomes, strict=True):
             waiter.set(outcome)
 
     def _timed_out(self, request: TaskRequest, hard: float) -> Outcome:
