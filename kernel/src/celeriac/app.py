@@ -392,16 +392,7 @@ class Celeriac:
         ``routing_key=`` options), or None for the task's own."""
         if isinstance(where, TaskRoute):
             return self._resolve(name, where.queue, where.exchange, where.routing_key)
-        return self.queue_for(name, where), self._exchange_of(name, where)
-
-    def _exchange_of(self, name: str, queue: str | None) -> tuple[str, str] | None:
-        """The task's own exchange and routing key, unless the call named a queue."""
-        if queue is not None:
-            return None
-        options = self.options_for(name)
-        if options.exchange is None:
-            return None
-        return options.exchange, options.routing_key or ""
+        return self._resolve(name, where, None, None)
 
     def send_messages(self, outgoing: Iterable[tuple[TaskMessage, str | TaskRoute | None]]) -> None:
         """Publish many messages in one transport call per queue and priority, where they
