@@ -9,7 +9,6 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from celeriac import states
 from celeriac.cli_app import app_for
 
 console = Console()
@@ -54,6 +53,11 @@ def _ask(
         )
     finally:
         app.close()
+    _show(ctx, replies, timeout, as_json)
+
+
+def _show(ctx: click.Context, replies: list[dict[str, Any]], timeout: float, as_json: bool) -> None:
+    """Print each worker's reply; exit 1 when nobody answered."""
     merged = {host: answer for reply in replies for host, answer in reply.items()}
     if as_json:
         click.echo(json.dumps(merged, indent=2, default=str))
@@ -174,15 +178,20 @@ def control_revoke(
 ) -> None:
     """Tell workers not to run these tasks (their state becomes REVOKED) and print what each
     worker answers; a revoke reaches workers that do not answer in time too."""
-    arguments = {"task_id": list(task_ids), "terminate": terminate, "signal": signal_name}
     app = app_for(ctx.find_root())
     try:
-        if app.result_store_url is not None:
-            for task_id in task_ids:
-                app.result_store.store(app.results.encode(task_id, states.REVOKED, "revoked"))
+        replies = app.control.revoke(
+            list(task_ids),
+            terminate=terminate,
+            signal=signal_name,
+            destination=destination or None,
+            reply=True,
+            timeout=timeout,
+            limit=len(destination) or None,
+        )
     finally:
         app.close()
-    _ask(ctx, "revoke", arguments, timeout, destination, as_json)
+    _show(ctx, replies, timeout, as_json)
 
 
 @click.command()

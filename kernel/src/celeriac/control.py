@@ -115,6 +115,7 @@ class Control:
         destination: Sequence[str] | None = None,
         reply: bool = False,
         timeout: float = 1.0,
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
         """Stop tasks from running: each worker skips them and records REVOKED.
 
@@ -122,14 +123,17 @@ class Control:
         SUCCESS stays). ``terminate`` also stops a task that is already running, where the
         pool can (process pools), with ``signal``; thread pools cannot interrupt a running
         task. With ``reply``, each worker's answer (what it revoked and terminated) is
-        gathered for ``timeout`` seconds; ``destination`` names the only workers to tell.
+        gathered for ``timeout`` seconds (or until ``limit`` answered); ``destination`` names the
+        only workers to tell.
         """
         ids = [task_id] if isinstance(task_id, str) else list(task_id)
         if self.app.result_store_url is not None:
             for one in ids:
                 self.app.result_store.store(self.app.results.encode(one, states.REVOKED, "revoked"))
         arguments = {"task_id": ids, "terminate": terminate, "signal": signal}
-        return self.broadcast("revoke", arguments, destination=destination, reply=reply, timeout=timeout)
+        return self.broadcast(
+            "revoke", arguments, destination=destination, reply=reply, timeout=timeout, limit=limit
+        )
 
     def ping(
         self, *, timeout: float = 1.0, destination: Sequence[str] | None = None, limit: int | None = None
