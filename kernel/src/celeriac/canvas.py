@@ -133,6 +133,12 @@ class Signature(_Sending):
         """Run ``errback`` with this task's id when it fails."""
         return self.set(link_error=[*_sequence(self.options.get("link_error")), errback])
 
+    def linked(self, key: str, app: Celeriac | None = None) -> list[Canvas]:
+        """The callbacks (``"link"``) or errbacks (``"link_error"``) as primitives; options
+        may hold them in Celery's dict form (a message's, a Celery client's)."""
+        app = app or self.app
+        return [from_dict(s, app) if isinstance(s, Mapping) else s for s in _sequence(self.options.get(key))]
+
     def freeze(self) -> Signature:
         """This call with its task id fixed, so its result can be known before it is sent."""
         return self if self.options.get("task_id") else self.set(task_id=_new_id())

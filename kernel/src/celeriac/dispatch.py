@@ -77,14 +77,8 @@ def check_routing(app: Celeriac, node: Canvas) -> None:
             raise ValueError(
                 f"routing_key={key!r} of {node.task} needs an exchange (or name the queue with queue=)"
             )
-        for linked in (*_listed(node.options.get("link")), *_listed(node.options.get("link_error"))):
-            check_routing(app, from_dict(linked, app) if isinstance(linked, dict) else linked)
-
-
-def _listed(value: Any) -> Sequence[Any]:
-    if not value:
-        return ()
-    return value if isinstance(value, list | tuple) else (value,)
+        for linked in (*node.linked("link", app), *node.linked("link_error", app)):
+            check_routing(app, linked)
 
 
 def messages(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
@@ -25,7 +24,6 @@ from celeriac.canvas import Chord
 from celeriac.canvas import Group
 from celeriac.canvas import Signature
 from celeriac.canvas import final_task
-from celeriac.canvas import from_dict
 from celeriac.eager import EagerResult
 from celeriac.eager import apply_eagerly
 from celeriac.errors import ChordError
@@ -103,7 +101,7 @@ def _signature(app: Celeriac, sig: Signature, previous: tuple[Any, ...]) -> Eage
         _errbacks(app, sig, None)
         raise
     if result.successful():
-        for callback in _linked(app, sig.options.get("link")):
+        for callback in _linked(app, sig, "link"):
             _with_previous(app, callback, (result.result,))
     else:
         _errbacks(app, sig, result.id)
@@ -113,7 +111,7 @@ def _signature(app: Celeriac, sig: Signature, previous: tuple[Any, ...]) -> Eage
 def _errbacks(app: Celeriac, sig: Signature, task_id: str | None) -> None:
     """Celery's classic errback call: the failed task's id first."""
     failed = task_id or str(sig.options.get("task_id") or "")
-    for errback in _linked(app, sig.options.get("link_error")):
+    for errback in _linked(app, sig, "link_error"):
         _with_previous(app, errback, (failed,))
 
 
@@ -160,10 +158,6 @@ def _failure(result: EagerResult | EagerGroupResult) -> Any:
     return next((_failure(member) for member in result.results if not member.successful()), None)
 
 
-def _linked(app: Celeriac, value: Any) -> list[Canvas]:
-    """Callbacks or errbacks as primitives (options may hold their dict form)."""
-    if not value:
-        return []
-    items = value if isinstance(value, list | tuple) else [value]
-    # Frozen, so an errback of a callback is given the callback's id.
-    return [(from_dict(item, app) if isinstance(item, Mapping) else item).freeze() for item in items]
+def _linked(app: Celeriac, sig: Signature, key: str) -> list[Canvas]:
+    """Callbacks or errbacks, frozen so that an errback of a callback is given its id."""
+    return [node.freeze() for node in sig.linked(key, app)]

@@ -99,6 +99,5 @@ def _fail_chord(app: Celeriac, body: Canvas, error: ChordError) -> None:
     body = body.freeze()
     log.error("%s; the chord body %s is not run", error, body.id)
     app.result_store.store(app.results.encode(body.id, states.FAILURE, error))
-    for errback in final_task(body).options.get("link_error") or ():
-        errback_sig = from_dict(errback, app) if isinstance(errback, dict) else errback
-        send(app, errback_sig.clone((body.id,)), parent_id=body.id, root_id=body.id)
+    for errback in final_task(body).linked("link_error", app):
+        send(app, errback.clone((body.id,)), parent_id=body.id, root_id=body.id)
