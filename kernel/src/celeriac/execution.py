@@ -214,13 +214,13 @@ class Executor:
                 exc = raised
         if isinstance(exc, Retry):
             cause = exc.exc or exc
-            trace = _traceback(cause)
+            trace = format_traceback(cause)
             if not exc.recorded:
                 self._store(request, states.RETRY, cause, trace)
             self.lifecycle.task_retry(task, request, cause)
             log.info("Task %s[%s] will retry: %r", task.name, request.id, cause)
             return states.RETRY, cause, trace
-        trace = _traceback(exc)
+        trace = format_traceback(exc)
         self._store(request, states.FAILURE, exc, trace)
         self.lifecycle.task_failure(task, request, exc, trace)
         log.error("Task %s[%s] raised %s: %s\n%s", task.name, request.id, type(exc).__name__, exc, trace)
@@ -251,11 +251,21 @@ class Executor:
     def _record(
         self, request: TaskRequest, state: str, value: Any, trace: str | None, children: Sequence[str]
     ) -> ResultRecord:
-        extra = {"children": children_meta(list(children))} if children else {}
-        return self.app.results.encode(
-            request.id, state, value, trace, reply_to=request.message.reply_to, **extra
-        )
+        return result_record(self.app, request, state, value, trace, children)
 
 
-def _traceback(exc: BaseException) -> str:
+def result_record(
+    app: Celeriac,
+    request: TaskRequest,
+    state: str,
+    value: Any,
+    trace: str | None,
+    children: Sequence[str] = (),
+) -> ResultRecord:
+    """The record of one state of ``request``: for its reply queue, with its children."""
+    extra = {"children": children_meta(list(children))} if children else {}
+    return app.results.encode(request.id, state, value, trace, reply_to=request.message.reply_to, **extra)
+
+
+def format_traceback(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc))

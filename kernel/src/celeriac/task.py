@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import traceback
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
@@ -250,14 +249,15 @@ class TaskCall:
             raise Retry(exc=exc, when=countdown)
         # RETRY is stored before the new message goes out: stored after, it could overwrite the
         # final state of a rerun that was quicker than this run's bookkeeping.
-        cause = exc if exc is not None else Retry()
         if self.app.result_store_url is not None and not self.request.message.ignore_result:
-            trace = "".join(traceback.format_exception(cause)) if exc is not None else None
-            self.app.result_store.store(
-                self.app.results.encode(
-                    self.request.id, states.RETRY, cause, trace, reply_to=self.request.message.reply_to
-                )
+            from celeriac.execution import format_traceback
+            from celeriac.execution import result_record
+
+            trace = format_traceback(exc) if exc is not None else None
+            record = result_record(
+                self.app, self.request, states.RETRY, exc if exc is not None else Retry(), trace
             )
+            self.app.result_store.store(record)
         message = evolve(
             self.request.message,
             retries=retries + 1,
