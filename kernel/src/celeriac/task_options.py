@@ -48,8 +48,7 @@ def resolve_task_options(config: Config, name: str, declared: Mapping[str, Any])
                 options, queue=matched.queue, exchange=matched.exchange, routing_key=matched.routing_key
             )
     if options.routing_key is not None and options.exchange is None:
-        problem = route_problem(TaskRoute(queue=options.queue, routing_key=options.routing_key))
-        raise ConfigError(f"task {name!r}: {problem}")
+        raise ConfigError(f"task {name!r}: {route_problem(TaskRoute(routing_key=options.routing_key))}")
     for key in ("rate_limit", "global_rate_limit"):
         value = getattr(options, key)
         if value is None:
@@ -64,12 +63,7 @@ def resolve_task_options(config: Config, name: str, declared: Mapping[str, Any])
 
 def _set_in_file(table: TaskConfig) -> dict[str, Any]:
     """The options a ``[tasks."name"]`` or ``[task_defaults]`` table sets."""
-    values = {key: value for key, value in vars_of(table).items() if value is not None}
+    values = {key: value for key, value in asdict(table, recurse=False).items() if value is not None}
     if values.get("max_retries") == -1:  # TOML has no null: -1 means no limit
         values["max_retries"] = None
     return values
-
-
-def vars_of(instance: Any) -> dict[str, Any]:
-    """An attrs instance's fields as a dict, shallow."""
-    return asdict(instance, recurse=False)
