@@ -9,6 +9,7 @@ Redis (``REDIS_URL``, default db 13) holds results for the worker and Celery tes
 
 from __future__ import annotations
 
+import importlib.util
 import secrets
 import textwrap
 import time
@@ -147,3 +148,18 @@ def start_process(project: Path, amqp_url: str, result_prefix: str) -> Iterator[
 
 def celeriac_worker(*args: str) -> list[str]:
     return celeriac_command("proj", "worker", *args)
+
+
+def load_celery_project(
+    project: Path, module: str, source: str, monkeypatch: pytest.MonkeyPatch, **env: str
+) -> Any:
+    """Write a Celery project module into ``project``, set the ``env`` variables it reads
+    (here and in the worker processes it starts), import it and return its Celery app."""
+    (project / f"{module}.py").write_text(textwrap.dedent(source))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    spec = importlib.util.spec_from_file_location(module, project / f"{module}.py")
+    assert spec is not None and spec.loader is not None
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded.app

@@ -7,24 +7,21 @@ declares first without upsetting the other. Needs ``celery``; skipped without it
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import sys
-import textwrap
 from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pika
 import pytest
 
 from celeriac import Celeriac
-from celeriac_amqp.testing import connection_parameters
+from celeriac_amqp.testing import delete_exchanges
 
 from .conftest import REDIS_URL
 from .conftest import WorkerProcess
 from .conftest import celeriac_worker
+from .conftest import load_celery_project
 
 pytest.importorskip("celery")
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -55,10 +52,7 @@ def add(x, y):
 def exchange(amqp_url: str, queue_name: str) -> Iterator[str]:
     name = f"{queue_name}-x"
     yield name
-    connection = pika.BlockingConnection(connection_parameters(amqp_url))
-    with contextlib.suppress(Exception):
-        connection.channel().exchange_delete(name)
-    connection.close()
+    delete_exchanges(amqp_url, [name])
 
 
 @pytest.fixture
@@ -70,21 +64,19 @@ def celery_app(
     result_prefix: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Any]:
-    (project / "celery_routed.py").write_text(textwrap.dedent(CELERY_PROJECT))
-    for key, value in {
-        "INTEROP_URL": amqp_url,
-        "INTEROP_BACKEND": REDIS_URL,
-        "INTEROP_QUEUE": queue_name,
-        "INTEROP_EXCHANGE": exchange,
-        "INTEROP_PREFIX": result_prefix,
-    }.items():
-        monkeypatch.setenv(key, value)  # read by the Celery module here and in its worker
-    spec = importlib.util.spec_from_file_location("celery_routed", project / "celery_routed.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module.app
-    module.app.close()
+    app = load_celery_project(
+        project,
+        "celery_routed",
+        CELERY_PROJECT,
+        monkeypatch,
+        INTEROP_URL=amqp_url,
+        INTEROP_BACKEND=REDIS_URL,
+        INTEROP_QUEUE=queue_name,
+        INTEROP_EXCHANGE=exchange,
+        INTEROP_PREFIX=result_prefix,
+    )
+    yield app
+    app.close()
 
 
 def test_celery_client_routes_to_celeriac_worker_on_the_bound_queue(

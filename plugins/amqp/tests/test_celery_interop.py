@@ -9,9 +9,7 @@ to the default exchange with the queue name as routing key, and the queue is dec
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-import textwrap
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -26,6 +24,7 @@ from celeriac.canvas import signature
 from .conftest import REDIS_URL
 from .conftest import WorkerProcess
 from .conftest import celeriac_worker
+from .conftest import load_celery_project
 
 pytest.importorskip("celery")
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -61,17 +60,18 @@ def fail():
 def celery_app(
     project: Path, amqp_url: str, queue_name: str, result_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Any]:
-    (project / "celery_proj.py").write_text(textwrap.dedent(CELERY_PROJECT))
-    monkeypatch.setenv("INTEROP_URL", amqp_url)
-    monkeypatch.setenv("INTEROP_BACKEND", REDIS_URL)
-    monkeypatch.setenv("INTEROP_QUEUE", queue_name)
-    monkeypatch.setenv("INTEROP_PREFIX", result_prefix)
-    spec = importlib.util.spec_from_file_location("celery_proj", project / "celery_proj.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module.app
-    module.app.close()
+    app = load_celery_project(
+        project,
+        "celery_proj",
+        CELERY_PROJECT,
+        monkeypatch,
+        INTEROP_URL=amqp_url,
+        INTEROP_BACKEND=REDIS_URL,
+        INTEROP_QUEUE=queue_name,
+        INTEROP_PREFIX=result_prefix,
+    )
+    yield app
+    app.close()
 
 
 def test_celery_client_to_celeriac_worker(
