@@ -207,23 +207,11 @@ def amqp_vhost(tmp: Path) -> str:
     return f"bench-{tmp.name}"
 
 
-def _rabbitmqctl(*args: str) -> bool:
-    """Run ``rabbitmqctl`` (a local server's); False when it is absent or refuses."""
-    import shutil
-
-    binary = shutil.which("rabbitmqctl")
-    if binary is None:
-        return False
-    try:
-        done = subprocess.run([binary, *args], capture_output=True, timeout=60, check=False)
-    except subprocess.TimeoutExpired:
-        return False
-    return done.returncode == 0
-
-
 def amqp_url(tmp: Path) -> str:
     """The run's own vhost on a local server (made on first use), else ``BENCH_AMQP_URL`` as it is."""
     import urllib.parse
+
+    from celeriac_amqp.testing import rabbitmqctl  # a local server's; False when it refuses
 
     base = amqp_base_url()
     parts = urllib.parse.urlsplit(base)
@@ -233,8 +221,8 @@ def amqp_url(tmp: Path) -> str:
     marker = tmp / ".amqp-vhost"
     if not marker.exists():
         if not (
-            _rabbitmqctl("add_vhost", vhost)
-            and _rabbitmqctl("set_permissions", "-p", vhost, parts.username or "guest", ".*", ".*", ".*")
+            rabbitmqctl("add_vhost", vhost)
+            and rabbitmqctl("set_permissions", "-p", vhost, parts.username or "guest", ".*", ".*", ".*")
         ):
             return base
         marker.write_text(vhost)
@@ -243,18 +231,17 @@ def amqp_url(tmp: Path) -> str:
 
 def amqp_cleanup(tmp: Path) -> None:
     """Delete the run's vhost with everything in it; on a shared vhost, the queues a run uses."""
+    from celeriac_amqp.testing import rabbitmqctl
+
     marker = tmp / ".amqp-vhost"
     if marker.exists():
-        _rabbitmqctl("delete_vhost", marker.read_text())
+        rabbitmqctl("delete_vhost", marker.read_text())
         return
-    import urllib.parse
-
     import pika
 
-    parameters = pika.URLParameters(amqp_base_url())
-    path = urllib.parse.urlsplit(amqp_base_url()).path  # kombu's vhost convention: "//" is "/"
-    parameters.virtual_host = urllib.parse.unquote(path[1:]) if len(path) > 1 else "/"
-    connection = pika.BlockingConnection(parameters)
+    from celeriac_amqp.testing import connection_parameters  # kombu's vhost convention: "//" is "/"
+
+    connection = pika.BlockingConnection(connection_parameters(amqp_base_url()))
     try:
         for queue in ("celery", "celery.dead"):
             channel = connection.channel()
