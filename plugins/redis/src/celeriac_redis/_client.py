@@ -272,7 +272,7 @@ class Direct:
             if hasattr(self._kwargs.get("connection_pool"), "get_master_address")
             else None
         )
-        self._master: Any = None
+        self._master: tuple[str, int] | None = None
         self._master_checked = 0.0
         #: Behind Sentinel: told of a failover as it happens, rather than within the second.
         self._switches = (
@@ -312,18 +312,15 @@ class Direct:
         if now - self._master_checked >= _MASTER_CHECK_INTERVAL:
             self._master_checked = now
             try:
-                self._master = tuple(self._sentinel_pool.get_master_address())
+                host, port = self._sentinel_pool.get_master_address()
+                self._master = (host, int(port))
             except Exception:  # Sentinels unreachable: keep the connection; commands will tell
                 log.warning("could not ask the Sentinels for the master; keeping the connection")
         master = self._master
         if (
             master is not None
             and connection.is_connected
-            and (connection.host, int(connection.port))
-            != (
-                master[0],
-                int(master[1]),
-            )
+            and (connection.host, int(connection.port)) != master
         ):
             connection.disconnect()  # ready() connects it to the master the Sentinels name
 
