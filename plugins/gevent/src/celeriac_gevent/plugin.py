@@ -90,16 +90,12 @@ class GeventPool:
         on_start: Callable[[TaskRequest], None],
         on_done: Callable[[Outcome], None],
     ) -> None:
-        import gevent
-
         job = Job(request, on_start, on_done)
         # Counted here and uncounted by _work itself, not by the greenlet's link callback,
         # which runs later: a request arriving in between would wait with no greenlet left.
         if self._active < self._limit and not self._pending:
             self._active += 1
-            greenlet = gevent.spawn(self._work, job)
-            self._greenlets.add(greenlet)
-            greenlet.link(self._greenlets.discard)
+            self._spawn(self._work, job)
         else:
             self._pending.append(job)
 
@@ -190,8 +186,8 @@ class GeventPool:
         return outcome
 
     def _spawn(self, function: Callable[..., None], *args: Any) -> None:
-        """A bookkeeping greenlet, tracked with the task greenlets: a warm stop waits for it,
-        a cold one kills it."""
+        """A greenlet of this pool (a request's or a flush's): a warm stop waits for it, a
+        cold one kills it."""
         import gevent
 
         greenlet = gevent.spawn(function, *args)
