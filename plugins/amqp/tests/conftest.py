@@ -150,6 +150,27 @@ def celeriac_worker(*args: str) -> list[str]:
     return celeriac_command("proj", "worker", *args)
 
 
+#: The start of the Celery project module of the interop tests: the app on the test's broker,
+#: queue and result prefix (read from the environment, here and in its worker), and ``proj.add``.
+CELERY_PROJECT_BASE = """
+import os
+from celery import Celery
+
+app = Celery(__name__, broker=os.environ["INTEROP_URL"], backend=os.environ["INTEROP_BACKEND"])
+app.conf.update(
+    task_default_queue=os.environ["INTEROP_QUEUE"],
+    task_queue_max_priority=10,
+    result_backend_transport_options={"global_keyprefix": os.environ["INTEROP_PREFIX"]},
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+)
+
+@app.task(name="proj.add")
+def add(x, y):
+    return x + y
+"""
+
+
 def load_celery_project(
     project: Path, module: str, source: str, monkeypatch: pytest.MonkeyPatch, **env: str
 ) -> Any:

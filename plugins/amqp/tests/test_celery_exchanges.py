@@ -18,6 +18,7 @@ import pytest
 from celeriac import Celeriac
 from celeriac_amqp.testing import delete_exchanges
 
+from .conftest import CELERY_PROJECT_BASE
 from .conftest import REDIS_URL
 from .conftest import WorkerProcess
 from .conftest import celeriac_worker
@@ -26,26 +27,15 @@ from .conftest import load_celery_project
 pytest.importorskip("celery")
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
-CELERY_PROJECT = """
-import os
-from celery import Celery
+CELERY_PROJECT = (
+    CELERY_PROJECT_BASE
+    + """
 from kombu import Exchange, Queue
 
-app = Celery("celery_routed", broker=os.environ["INTEROP_URL"], backend=os.environ["INTEROP_BACKEND"])
 media = Exchange(os.environ["INTEROP_EXCHANGE"], type="topic")
-app.conf.update(
-    task_queues=[Queue(os.environ["INTEROP_QUEUE"], media, routing_key="media.#")],
-    task_default_queue=os.environ["INTEROP_QUEUE"],
-    task_queue_max_priority=10,
-    result_backend_transport_options={"global_keyprefix": os.environ["INTEROP_PREFIX"]},
-    broker_connection_retry_on_startup=True,
-    worker_hijack_root_logger=False,
-)
-
-@app.task(name="proj.add")
-def add(x, y):
-    return x + y
+app.conf.task_queues = [Queue(os.environ["INTEROP_QUEUE"], media, routing_key="media.#")]
 """
+)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ import pytest
 from celeriac import Celeriac
 from celeriac.canvas import signature
 
+from .conftest import CELERY_PROJECT_BASE
 from .conftest import REDIS_URL
 from .conftest import WorkerProcess
 from .conftest import celeriac_worker
@@ -29,23 +30,9 @@ from .conftest import load_celery_project
 pytest.importorskip("celery")
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
-CELERY_PROJECT = """
-import os
-from celery import Celery
-
-app = Celery("celery_proj", broker=os.environ["INTEROP_URL"], backend=os.environ["INTEROP_BACKEND"])
-app.conf.update(
-    task_default_queue=os.environ["INTEROP_QUEUE"],
-    task_queue_max_priority=10,
-    result_backend_transport_options={"global_keyprefix": os.environ["INTEROP_PREFIX"]},
-    broker_connection_retry_on_startup=True,
-    worker_hijack_root_logger=False,
-)
-
-@app.task(name="proj.add")
-def add(x, y):
-    return x + y
-
+CELERY_PROJECT = (
+    CELERY_PROJECT_BASE
+    + """
 @app.task(name="proj.greet")
 def greet(name, punctuation="!"):
     return f"hello {name}{punctuation}"
@@ -54,6 +41,7 @@ def greet(name, punctuation="!"):
 def fail():
     raise ValueError("broken on purpose")
 """
+)
 
 
 @pytest.fixture
