@@ -2,30 +2,57 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# Each plugin is its own distribution; extras in brackets pull optional accelerators.
+# Each plugin is its own distribution; requirements-workspace.txt lists them (editable, with extras).
 PLUGINS := sqlite json threads solo prefork asyncio gevent redis pickle yaml msgpack compression signing events cron webhooks amqp prometheus
-INSTALLS := -e kernel -e plugins/sqlite -e 'plugins/json[fast]' -e plugins/threads -e plugins/solo \
-	-e plugins/prefork -e plugins/asyncio -e plugins/gevent \
-	-e 'plugins/redis[hiredis,fast]' -e plugins/pickle -e plugins/yaml -e plugins/msgpack \
-	-e 'plugins/compression[zstd]' -e plugins/signing -e 'plugins/events[fast]' -e 'plugins/cron[test]' \
-	-e plugins/webhooks -e plugins/amqp -e plugins/prometheus -e contrib/plugin-template
 SOURCES := kernel/src $(foreach p,$(PLUGINS),plugins/$(p)/src) contrib/plugin-template/src
 STAMP := $(VENV)/.installed
+# Every third-party version the development, test, lint and benchmark environments install is
+# pinned in requirements.lock (written by `make lock` with uv) and applied as constraints, build
+# requirements (setuptools) included, so a fresh clone installs what CI tested.
+UV_VERSION := 0.13.9
+UV := $(VENV)/bin/uv
+LOCK := requirements.lock
+LOCK_INPUTS := requirements-workspace.txt requirements-dev.txt requirements-bench.txt requirements-build.txt
+PIP_INSTALL := $(UV) pip install --quiet --python $(PY)
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-latest test-lowest lint lock bench clean
 
 install: $(STAMP)
 
-$(STAMP): Makefile kernel/pyproject.toml $(foreach p,$(PLUGINS),plugins/$(p)/pyproject.toml) contrib/plugin-template/pyproject.toml requirements-dev.txt
+$(UV):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet $(INSTALLS) -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(STAMP): $(UV) Makefile $(LOCK) $(LOCK_INPUTS) kernel/pyproject.toml $(foreach p,$(PLUGINS),plugins/$(p)/pyproject.toml) contrib/plugin-template/pyproject.toml
+	$(PIP_INSTALL) -c $(LOCK) --build-constraint $(LOCK) -r requirements-workspace.txt -r requirements-dev.txt
 	touch $(STAMP)
+
+# Refresh the lock to the newest releases the inputs allow (then run `make test lint` and commit it).
+# The workspace's own editable distributions are left out: constraints name third-party releases.
+lock: $(UV)
+	$(UV) pip compile --quiet --universal --python-version 3.11 --upgrade --custom-compile-command "make lock" \
+		$(LOCK_INPUTS) -o $(LOCK).tmp
+	awk '/^-e /{skip=1; next} skip && /^ /{next} {skip=0; print}' $(LOCK).tmp > $(LOCK) && rm $(LOCK).tmp
 
 demo: install
 	cd contrib/examples/demo && ../../../$(PY) run_demo.py
 
 test: install
+	$(PY) -m pytest -n 2 tests plugins contrib
+
+# The suite against the newest releases, without the lock: drift shows here before it breaks CI.
+# Not run by CI. Uses its own environment, .venv-latest.
+test-latest:
+	$(MAKE) --no-print-directory VENV=.venv-latest LOCK_MODE=latest _suite
+
+# The suite against the lowest releases the distributions' own pyproject files admit (uv's
+# lowest-direct resolution): the lower bounds they declare are tested, not guessed. Not run by CI.
+test-lowest:
+	$(MAKE) --no-print-directory VENV=.venv-lowest LOCK_MODE=lowest-direct _suite
+
+_suite: $(UV)
+	$(PIP_INSTALL) --resolution $(if $(filter latest,$(LOCK_MODE)),highest,$(LOCK_MODE)) --upgrade \
+		-r requirements-workspace.txt -r requirements-dev.txt
 	$(PY) -m pytest -n 2 tests plugins contrib
 
 lint: install
@@ -34,7 +61,7 @@ lint: install
 	$(VENV)/bin/mypy $(SOURCES)
 
 bench: install
-	$(PY) -m pip install --quiet -r requirements-bench.txt
+	$(PIP_INSTALL) -c $(LOCK) -r requirements-bench.txt
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/run.py --broker redis
 	$(PY) benchmarks/run.py --broker amqp
@@ -45,4 +72,4 @@ bench: install
 	$(PY) plugins/webhooks/benchmarks/sink_overhead.py
 
 clean:
-	rm -rf $(VENV) contrib/examples/demo/*.sqlite3*
+	rm -rf $(VENV) .venv-latest .venv-lowest contrib/examples/demo/*.sqlite3*

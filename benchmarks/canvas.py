@@ -394,10 +394,10 @@ def main(argv: list[str] | None = None) -> int:
     frameworks = ["celeriac"]
     if not args.celeriac_only:
         why = run.missing(run.Framework("Celery", run.CelerySide, needs=("celery", "redis")))
-        if why is None:
-            frameworks.append("Celery")
-        else:
-            console.print(f"[yellow]Celery {run.INSTALL_HINT}[/] ({why})")
+        if why is not None:
+            console.print(f"[red]error:[/] Celery {run.INSTALL_HINT} ({why})")
+            return 2
+        frameworks.append("Celery")
     report = Report(
         settings={
             "group_size": args.group_size,

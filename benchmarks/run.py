@@ -139,9 +139,9 @@ DRAIN_TIMEOUT = 180.0
 GET_TIMEOUT = 30.0
 STOP_GRACE = 5.0
 INSTALL_HINT = (
-    "is not installed, so it is not measured. Install the other frameworks with [bold]make bench[/] "
-    "(which installs requirements-bench.txt) or "
-    "[bold].venv/bin/pip install -r requirements-bench.txt[/]."
+    "cannot run here, and a comparison without it would be no comparison. Install the other "
+    "frameworks with [bold]make bench[/] (which installs requirements-bench.txt under the lock), or "
+    "leave it out on purpose with --peers."
 )
 
 console = Console()
@@ -1050,13 +1050,14 @@ def main(argv: list[str] | None = None) -> int:
         celery_poll_interval=None if args.celery_defaults else args.celery_poll_interval,
         celery_sqlite_defaults=args.celery_sqlite_defaults or args.celery_defaults,
     )
-    frameworks = ["celeriac"]
+    frameworks = ["celeriac", *args.peers]
     for peer in args.peers:
         why = missing(FRAMEWORKS[peer])
-        if why is None:
-            frameworks.append(peer)
-        else:
-            console.print(f"[yellow]{peer} {INSTALL_HINT}[/] ({why})")
+        if why is not None:
+            # A peer asked for (by default or by --peers) that cannot run fails the run: a table
+            # that silently drops a column reads as a comparison that was made.
+            console.print(f"[red]error:[/] {peer} {INSTALL_HINT} ({why})")
+            return 2
 
     report = Report(
         settings={
