@@ -59,6 +59,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy $(SOURCES)
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PIP_INSTALL) -c $(LOCK) -r requirements-bench.txt

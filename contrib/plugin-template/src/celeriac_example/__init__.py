@@ -23,14 +23,14 @@ from attrs import field
 from attrs import frozen
 from attrs import validators
 
-from celeriac import Serializer
-from celeriac import hookimpl
-from celeriac.bootsteps import Bootstep
-from celeriac.bootsteps import StepContext
-from celeriac.config import Config
-from celeriac.config import ConfigSection
-from celeriac.worker.keys import CONSUMER
-from celeriac.worker.keys import TIMER
+from celeriac.plugin import CONSUMER
+from celeriac.plugin import TIMER
+from celeriac.plugin import Bootstep
+from celeriac.plugin import Config
+from celeriac.plugin import ConfigSection
+from celeriac.plugin import Serializer
+from celeriac.plugin import StepContext
+from celeriac.plugin import hookimpl
 
 __all__ = [
     "SECTION",

@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
-from celeriac import ResultStore
-from celeriac import ResultStoreSpec
-from celeriac import Transport
-from celeriac import TransportSpec
-from celeriac import hookimpl
-from celeriac.config import Config
-from celeriac.config import ConfigSection
+from celeriac.plugin import Config
+from celeriac.plugin import ConfigSection
+from celeriac.plugin import ResultStore
+from celeriac.plugin import ResultStoreSpec
+from celeriac.plugin import Transport
+from celeriac.plugin import TransportSpec
+from celeriac.plugin import hookimpl
 from celeriac_amqp._config import AmqpBinding
 from celeriac_amqp._config import AmqpConfig
 from celeriac_amqp._config import AmqpQueue

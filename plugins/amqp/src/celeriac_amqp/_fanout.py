@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import final
 
-from celeriac.protocols import Envelope
+from celeriac.plugin import Envelope
 from celeriac_amqp import _wire as wire
 
 if TYPE_CHECKING:

@@ -24,9 +24,9 @@ from typing import Any
 from typing import final
 
 from celeriac import states as celeriac_states
-from celeriac.config import Config
-from celeriac.errors import ConfigError
-from celeriac.protocols import ResultRecord
+from celeriac.plugin import Config
+from celeriac.plugin import ConfigError
+from celeriac.plugin import ResultRecord
 from celeriac_amqp import _wire as wire
 from celeriac_amqp._config import AmqpConfig
 from celeriac_amqp._link import Link

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import final
 
-from celeriac.errors import ConfigError
-from celeriac.errors import RoutingError
+from celeriac.plugin import ConfigError
+from celeriac.plugin import RoutingError
 from celeriac_amqp._config import AmqpBinding
 from celeriac_amqp._config import AmqpConfig
 

@@ -14,11 +14,11 @@ from typing import final
 
 from attrs import frozen
 
-from celeriac.config import Config
-from celeriac.protocols import DeadLetter
-from celeriac.protocols import Delivery
-from celeriac.protocols import Envelope
-from celeriac.routing import exchange_of
+from celeriac.plugin import Config
+from celeriac.plugin import DeadLetter
+from celeriac.plugin import Delivery
+from celeriac.plugin import Envelope
+from celeriac.plugin import exchange_of
 from celeriac_amqp import _wire as wire
 from celeriac_amqp._config import AmqpConfig
 from celeriac_amqp._fanout import AmqpSubscription

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
 
-from celeriac.errors import ConfigError
-from celeriac.protocols import Envelope
+from celeriac.plugin import ConfigError
+from celeriac.plugin import Envelope
 
 if TYPE_CHECKING:
     import pika

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Sequence
 
-from celeriac import Outcome
-from celeriac import PoolSpec
-from celeriac import TaskRequest
-from celeriac import hookimpl
-from celeriac.config import Config
-from celeriac.config import ConfigSection
+from celeriac.plugin import Config
+from celeriac.plugin import ConfigSection
+from celeriac.plugin import Outcome
+from celeriac.plugin import PoolSpec
+from celeriac.plugin import TaskRequest
+from celeriac.plugin import hookimpl
 from celeriac_asyncio._config import AsyncioConfig
 from celeriac_asyncio._pool import AsyncioPool
 

@@ -17,7 +17,7 @@ from typing import Any
 from typing import Generic
 from typing import TypeVar
 
-from celeriac.errors import SoftTimeLimitExceededError
+from celeriac.plugin import SoftTimeLimitExceededError
 
 T = TypeVar("T")
 

@@ -21,15 +21,15 @@ from collections.abc import Callable
 from typing import Any
 from typing import final
 
-from celeriac.errors import TimeLimitExceededError
-from celeriac.execution import Executor
-from celeriac.execution import Finished
-from celeriac.outcome import Outcome
-from celeriac.pools import Job
-from celeriac.pools import run_safely
-from celeriac.pools import time_limits
-from celeriac.request import TaskRequest
-from celeriac.running import running
+from celeriac.plugin import Executor
+from celeriac.plugin import Finished
+from celeriac.plugin import Job
+from celeriac.plugin import Outcome
+from celeriac.plugin import TaskRequest
+from celeriac.plugin import TimeLimitExceededError
+from celeriac.plugin import run_safely
+from celeriac.plugin import running
+from celeriac.plugin import time_limits
 from celeriac_asyncio._config import AsyncioConfig
 from celeriac_asyncio._interrupt import Interruptible
 from celeriac_asyncio._interrupt import Limits

@@ -19,10 +19,10 @@ from attrs import Attribute
 from attrs import field
 from attrs import frozen
 
-from celeriac import Compressor
-from celeriac import hookimpl
-from celeriac.config import Config
-from celeriac.config import ConfigSection
+from celeriac.plugin import Compressor
+from celeriac.plugin import Config
+from celeriac.plugin import ConfigSection
+from celeriac.plugin import hookimpl
 from celeriac_compression._bounded import TooLargeError
 from celeriac_compression._compressors import DEFAULT_MAX_SIZE
 from celeriac_compression._compressors import DEFAULT_THRESHOLD

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from celeriac.errors import MessageError
+from celeriac.plugin import MessageError
 
 #: Input fed to the zstandard package at a time when a limit is set: it has no output limit
 #: of its own, and a zstd block of a few bytes can expand to 128 KiB.

@@ -21,8 +21,8 @@ from attrs import Attribute
 from attrs import field
 from attrs import frozen
 
-from celeriac.errors import MessageError
-from celeriac.errors import PluginError
+from celeriac.plugin import MessageError
+from celeriac.plugin import PluginError
 from celeriac_compression import _bounded
 
 DEFAULT_THRESHOLD: Final = 1024

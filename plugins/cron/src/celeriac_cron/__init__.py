@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
-from celeriac import ScheduleType
-from celeriac import hookimpl
+from celeriac.plugin import ScheduleType
+from celeriac.plugin import hookimpl
 from celeriac_cron import _clocked
 from celeriac_cron import _crontab
 from celeriac_cron import _solar

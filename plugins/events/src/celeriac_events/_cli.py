@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from celeriac import Broadcaster
-from celeriac.errors import CeleriacError
+from celeriac.plugin import Broadcaster
+from celeriac.plugin import CeleriacError
 from celeriac_events._receiver import EventReceiver
 from celeriac_events._receiver import subscribe_events
 from celeriac_events._state import ClusterState
@@ -39,7 +39,7 @@ _POLL = 0.5
 @click.pass_context
 def events_command(ctx: click.Context, dump: bool, duration: float | None, max_tasks: int) -> None:
     """Watch workers and tasks live from their events (workers need -E), or --dump them."""
-    from celeriac.cli_app import load_app
+    from celeriac.plugin import load_app
 
     root: dict[str, Any] = ctx.find_root().obj or {}
     app = load_app(root.get("app"), root.get("config"))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from celeriac import EventSink
-from celeriac import hookimpl
-from celeriac.config import Config
-from celeriac.config import ConfigSection
+from celeriac.plugin import Config
+from celeriac.plugin import ConfigSection
+from celeriac.plugin import EventSink
+from celeriac.plugin import hookimpl
 from celeriac_events._config import SECTION
 from celeriac_events._config import EventsConfig
 from celeriac_events._sent import PLUGIN_NAME
@@ -21,9 +21,9 @@ from celeriac_events._step import BrokerSinkStep
 if TYPE_CHECKING:
     import click
 
-    from celeriac.app import Celeriac
-    from celeriac.bootsteps import Bootstep
-    from celeriac.message import TaskMessage
+    from celeriac.plugin import Bootstep
+    from celeriac.plugin import Celeriac
+    from celeriac.plugin import TaskMessage
 
 
 def make_sinks(settings: EventsConfig) -> list[EventSink]:

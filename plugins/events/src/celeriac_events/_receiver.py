@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import final
 
-from celeriac import Broadcaster
-from celeriac import Envelope
-from celeriac import Subscription
+from celeriac.plugin import Broadcaster
+from celeriac.plugin import Envelope
+from celeriac.plugin import Subscription
 from celeriac_events._wire import CONTENT_TYPE
 from celeriac_events._wire import EVENT_CHANNEL
 
 if TYPE_CHECKING:
-    from celeriac.codec import Codec
+    from celeriac.plugin import Codec
 
 log = logging.getLogger("celeriac.events")
 

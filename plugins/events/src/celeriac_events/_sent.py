@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import final
 
-from celeriac import Broadcaster
-from celeriac import Envelope
-from celeriac import Subscription
+from celeriac.plugin import Broadcaster
+from celeriac.plugin import Envelope
+from celeriac.plugin import Subscription
 from celeriac_events._config import EventsConfig
 from celeriac_events._sinks import BrokerSink
 
 if TYPE_CHECKING:
-    from celeriac.app import Celeriac
-    from celeriac.message import TaskMessage
+    from celeriac.plugin import Celeriac
+    from celeriac.plugin import TaskMessage
 
 log = logging.getLogger("celeriac.events")
 #: The name the per-app publisher is registered under in the app's plugin manager.

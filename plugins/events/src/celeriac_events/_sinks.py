@@ -16,8 +16,8 @@ from typing import IO
 from typing import Any
 from typing import final
 
-from celeriac import Broadcaster
-from celeriac import Envelope
+from celeriac.plugin import Broadcaster
+from celeriac.plugin import Envelope
 from celeriac_events._buffer import BATCH_SIZE
 from celeriac_events._buffer import Event
 from celeriac_events._buffer import EventBuffer

@@ -23,7 +23,7 @@ from typing import final
 from attrs import define
 
 from celeriac import states
-from celeriac.states import precedence
+from celeriac.plugin import precedence
 
 #: A worker is considered gone after this many heartbeat intervals without news.
 HEARTBEAT_EXPIRY = 3

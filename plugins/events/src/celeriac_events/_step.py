@@ -17,11 +17,11 @@ from typing import ClassVar
 
 from attrs import frozen
 
-from celeriac import Broadcaster
-from celeriac.bootsteps import StepContext
-from celeriac.config import Config
-from celeriac.worker.keys import EVENTS
-from celeriac.worker.keys import TRANSPORT
+from celeriac.plugin import EVENTS
+from celeriac.plugin import TRANSPORT
+from celeriac.plugin import Broadcaster
+from celeriac.plugin import Config
+from celeriac.plugin import StepContext
 from celeriac_events._config import SECTION
 from celeriac_events._config import EventsConfig
 from celeriac_events._sinks import BrokerSink

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Any
 
-from celeriac import Envelope
+from celeriac.plugin import Envelope
 from celeriac_events._buffer import Event
 
 #: The fan-out channel events travel on: Celery's event exchange.

@@ -8,9 +8,9 @@ def main() -> None:
     # First, before celeriac, the app, or any library they use is imported.
     monkey.patch_all()
 
-    from celeriac.cli import main as celeriac
+    from celeriac.plugin import run_cli
 
-    celeriac(prog_name="celeriac-gevent")
+    run_cli(prog_name="celeriac-gevent")
 
 
 if __name__ == "__main__":

@@ -17,27 +17,27 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import final
 
-from celeriac import Outcome
-from celeriac import PoolSpec
-from celeriac import TaskRequest
-from celeriac import hookimpl
 from celeriac import states
-from celeriac.config import Config
-from celeriac.errors import ConfigError
-from celeriac.errors import SoftTimeLimitExceededError
-from celeriac.errors import TimeLimitExceededError
-from celeriac.execution import Executor
-from celeriac.execution import Finished
-from celeriac.outcome import Disposition
-from celeriac.pools import Job
-from celeriac.pools import run_safely
-from celeriac.pools import time_limits
+from celeriac.plugin import Config
+from celeriac.plugin import ConfigError
+from celeriac.plugin import Disposition
+from celeriac.plugin import Executor
+from celeriac.plugin import Finished
+from celeriac.plugin import Job
+from celeriac.plugin import Outcome
+from celeriac.plugin import PoolSpec
+from celeriac.plugin import SoftTimeLimitExceededError
+from celeriac.plugin import TaskRequest
+from celeriac.plugin import TimeLimitExceededError
+from celeriac.plugin import hookimpl
+from celeriac.plugin import run_safely
+from celeriac.plugin import time_limits
 
 if TYPE_CHECKING:
     import gevent
     from gevent.event import AsyncResult
 
-    from celeriac.app import Celeriac
+    from celeriac.plugin import Celeriac
 
 __all__ = ["GeventPool", "celeriac_add_pools"]
 

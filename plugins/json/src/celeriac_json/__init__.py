@@ -16,9 +16,9 @@ from typing import Any
 from typing import Literal
 from typing import final
 
-from celeriac import Serializer
-from celeriac import hookimpl
-from celeriac.errors import PluginError
+from celeriac.plugin import PluginError
+from celeriac.plugin import Serializer
+from celeriac.plugin import hookimpl
 from celeriac_json._stdlib import Codec
 from celeriac_json._stdlib import StdlibCodec
 

@@ -15,8 +15,8 @@ from typing import Final
 from typing import Protocol
 from typing import final
 
-from celeriac.errors import MessageError
-from celeriac.errors import SerializationError
+from celeriac.plugin import MessageError
+from celeriac.plugin import SerializationError
 from celeriac_json._tags import UnsupportedTypeError
 from celeriac_json._tags import encode_special
 from celeriac_json._tags import may_have_tags

@@ -31,7 +31,7 @@ from datetime import time
 from decimal import Decimal
 from typing import Any
 
-from celeriac.errors import MessageError
+from celeriac.plugin import MessageError
 
 TYPE_KEY = "__type__"
 VALUE_KEY = "__value__"

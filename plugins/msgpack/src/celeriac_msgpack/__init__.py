@@ -16,11 +16,11 @@ from typing import Any
 from typing import Final
 from typing import final
 
-from celeriac import Serializer
-from celeriac import hookimpl
-from celeriac.errors import MessageError
-from celeriac.errors import PluginError
-from celeriac.errors import SerializationError
+from celeriac.plugin import MessageError
+from celeriac.plugin import PluginError
+from celeriac.plugin import SerializationError
+from celeriac.plugin import Serializer
+from celeriac.plugin import hookimpl
 from celeriac_msgpack import _ext
 from celeriac_msgpack._ext import ExtValueError
 from celeriac_msgpack._ext import UnsupportedTypeError

@@ -20,15 +20,15 @@ from typing import final
 from attrs import field
 from attrs import frozen
 
-from celeriac import Serializer
-from celeriac import hookimpl
-from celeriac.config import Config
-from celeriac.config import ConfigSection
-from celeriac.errors import MessageError
-from celeriac.errors import SerializationError
+from celeriac.plugin import Config
+from celeriac.plugin import ConfigSection
+from celeriac.plugin import MessageError
+from celeriac.plugin import SerializationError
+from celeriac.plugin import Serializer
+from celeriac.plugin import hookimpl
 
 if TYPE_CHECKING:
-    from celeriac.worker.worker import Worker
+    from celeriac.plugin import Worker
 
 try:
     __version__ = _version("celeriac-pickle")

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Sequence
 
-from celeriac import Outcome
-from celeriac import PoolSpec
-from celeriac import TaskRequest
-from celeriac import hookimpl
-from celeriac.config import Config
-from celeriac.config import ConfigSection
-from celeriac.execution import Executor
+from celeriac.plugin import Config
+from celeriac.plugin import ConfigSection
+from celeriac.plugin import Executor
+from celeriac.plugin import Outcome
+from celeriac.plugin import PoolSpec
+from celeriac.plugin import TaskRequest
+from celeriac.plugin import hookimpl
 from celeriac_prefork._config import Bounds
 from celeriac_prefork._config import PreforkConfig
 from celeriac_prefork._pool import PreforkPool

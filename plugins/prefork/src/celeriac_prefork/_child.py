@@ -25,11 +25,11 @@ from types import FrameType
 from attrs import frozen
 
 from celeriac import states
-from celeriac.errors import SoftTimeLimitExceededError
-from celeriac.outcome import Disposition
-from celeriac.outcome import Outcome
-from celeriac.pools import run_safely
-from celeriac.request import TaskRequest
+from celeriac.plugin import Disposition
+from celeriac.plugin import Outcome
+from celeriac.plugin import SoftTimeLimitExceededError
+from celeriac.plugin import TaskRequest
+from celeriac.plugin import run_safely
 
 # state, disposition, runtime, reason, retire, rss (KiB), traceback, result repr
 Frame = tuple[str, str, float, str | None, bool, int, str | None, str | None]

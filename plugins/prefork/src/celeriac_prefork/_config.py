@@ -6,7 +6,7 @@ from typing import Literal
 
 from attrs import frozen
 
-from celeriac.errors import ConfigError
+from celeriac.plugin import ConfigError
 
 
 @frozen(kw_only=True)

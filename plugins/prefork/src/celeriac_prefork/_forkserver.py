@@ -15,9 +15,9 @@ import socket
 import sys
 from typing import TYPE_CHECKING
 
-from celeriac.cli_app import load_app
-from celeriac.errors import ConfigError
-from celeriac.execution import Executor
+from celeriac.plugin import ConfigError
+from celeriac.plugin import Executor
+from celeriac.plugin import load_app
 from celeriac_prefork._child import ChildLimits
 from celeriac_prefork._child import serve
 from celeriac_prefork._config import PreforkConfig
@@ -27,7 +27,7 @@ from celeriac_prefork._zygote import reset_signals
 from celeriac_prefork._zygote import serve_forks
 
 if TYPE_CHECKING:
-    from celeriac.app import Celeriac
+    from celeriac.plugin import Celeriac
 
 
 def command(import_path: str, loglevel: str, limits: ChildLimits) -> list[str]:

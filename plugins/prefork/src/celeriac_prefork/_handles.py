@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from celeriac.outcome import Outcome
-from celeriac.request import TaskRequest
+from celeriac.plugin import Outcome
+from celeriac.plugin import TaskRequest
 from celeriac_prefork._zygote import Spawned
 
 if TYPE_CHECKING:

@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import final
 
-from celeriac.execution import Executor
-from celeriac.outcome import Disposition
-from celeriac.outcome import Outcome
-from celeriac.pools import run_safely
-from celeriac.request import TaskRequest
+from celeriac.plugin import Disposition
+from celeriac.plugin import Executor
+from celeriac.plugin import Outcome
+from celeriac.plugin import TaskRequest
+from celeriac.plugin import run_safely
 from celeriac_prefork._child import ChildLimits
 from celeriac_prefork._child import decode_frame
 from celeriac_prefork._child import encode_request
@@ -53,7 +53,7 @@ from celeriac_prefork._zygote import ZygoteLostError
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
-    from celeriac.app import Celeriac
+    from celeriac.plugin import Celeriac
 
 log = logging.getLogger("celeriac.worker")
 #: The supervisor looks at deadlines, scaling and stopping at least this often (seconds).

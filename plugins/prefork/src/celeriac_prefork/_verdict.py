@@ -13,19 +13,19 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from celeriac import states
-from celeriac.errors import CeleriacError
-from celeriac.errors import TaskRevokedError
-from celeriac.errors import TimeLimitExceededError
-from celeriac.errors import WorkerLostError
-from celeriac.outcome import Disposition
-from celeriac.outcome import Outcome
-from celeriac.pools import time_limits as pool_time_limits
-from celeriac.request import TaskRequest
-from celeriac.task import TaskOptions
+from celeriac.plugin import CeleriacError
+from celeriac.plugin import Disposition
+from celeriac.plugin import Outcome
+from celeriac.plugin import TaskOptions
+from celeriac.plugin import TaskRequest
+from celeriac.plugin import TaskRevokedError
+from celeriac.plugin import TimeLimitExceededError
+from celeriac.plugin import WorkerLostError
+from celeriac.plugin import time_limits as pool_time_limits
 
 if TYPE_CHECKING:
-    from celeriac.app import Celeriac
-    from celeriac.task import Task
+    from celeriac.plugin import Celeriac
+    from celeriac.plugin import Task
 
 log = logging.getLogger("celeriac.worker")
 _DEFAULT_OPTIONS = TaskOptions()

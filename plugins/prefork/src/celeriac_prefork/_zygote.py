@@ -39,7 +39,7 @@ from typing import final
 
 from attrs import frozen
 
-from celeriac.errors import CeleriacError
+from celeriac.plugin import CeleriacError
 
 log = logging.getLogger("celeriac.worker")
 _PID = struct.Struct("!i")

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from celeriac import Broadcaster
-from celeriac.errors import CeleriacError
+from celeriac.plugin import Broadcaster
+from celeriac.plugin import CeleriacError
 from celeriac_prometheus._config import SECTION
 from celeriac_prometheus._config import PrometheusConfig
 from celeriac_prometheus._metrics import TaskMetrics
@@ -34,7 +34,7 @@ def prometheus_command(
     ctx: click.Context, port: int | None, address: str | None, duration: float | None
 ) -> None:
     """Serve Prometheus metrics for every worker, from their events (workers need -E)."""
-    from celeriac.cli_app import load_app
+    from celeriac.plugin import load_app
     from celeriac_events import EVENT_CHANNEL
     from celeriac_events import subscribe_events
 

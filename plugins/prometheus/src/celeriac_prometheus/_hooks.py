@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from celeriac import EventSink
-from celeriac import hookimpl
-from celeriac.config import Config
-from celeriac.config import ConfigSection
+from celeriac.plugin import Config
+from celeriac.plugin import ConfigSection
+from celeriac.plugin import EventSink
+from celeriac.plugin import hookimpl
 from celeriac_prometheus._config import SECTION
 from celeriac_prometheus._config import PrometheusConfig
 from celeriac_prometheus._metrics import TaskMetrics
@@ -18,7 +18,7 @@ from celeriac_prometheus._step import ExporterStep
 if TYPE_CHECKING:
     import click
 
-    from celeriac.bootsteps import Bootstep
+    from celeriac.plugin import Bootstep
 
 
 @hookimpl

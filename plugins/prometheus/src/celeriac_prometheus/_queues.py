@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from typing import final
 
-from celeriac.protocols import Transport
+from celeriac.plugin import Transport
 from celeriac_prometheus._metrics import TaskMetrics
 
 log = logging.getLogger("celeriac.prometheus")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry
 from prometheus_client import start_http_server
 
-from celeriac.errors import ConfigError
+from celeriac.plugin import ConfigError
 
 
 @contextlib.contextmanager

@@ -15,12 +15,12 @@ from typing import ClassVar
 
 from attrs import frozen
 
-from celeriac.bootsteps import StepContext
-from celeriac.config import Config
-from celeriac.errors import ConfigError
-from celeriac.worker.keys import EVENTS
-from celeriac.worker.keys import TIMER
-from celeriac.worker.keys import TRANSPORT
+from celeriac.plugin import EVENTS
+from celeriac.plugin import TIMER
+from celeriac.plugin import TRANSPORT
+from celeriac.plugin import Config
+from celeriac.plugin import ConfigError
+from celeriac.plugin import StepContext
 from celeriac_prometheus._config import SECTION
 from celeriac_prometheus._config import PrometheusConfig
 from celeriac_prometheus._queues import QueueSampler

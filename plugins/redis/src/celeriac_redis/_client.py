@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from attrs import field
 from attrs import frozen
 
-from celeriac.errors import ConfigError
+from celeriac.plugin import ConfigError
 from celeriac_redis._config import RedisConfig
 from celeriac_redis._switches import SwitchWatcher
 from celeriac_redis._urls import Target

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
 
-from celeriac.errors import MessageError
-from celeriac.protocols import DeadLetter
-from celeriac.protocols import Envelope
+from celeriac.plugin import DeadLetter
+from celeriac.plugin import Envelope
+from celeriac.plugin import MessageError
 from celeriac_redis._client import command
 from celeriac_redis._packing import unpack
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import final
 
-from celeriac.protocols import Envelope
+from celeriac.plugin import Envelope
 from celeriac_redis._client import pubsub as make_pubsub
 
 if TYPE_CHECKING:

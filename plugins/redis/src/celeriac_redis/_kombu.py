@@ -21,14 +21,14 @@ from urllib.parse import urlsplit
 from attrs import evolve
 from attrs import frozen
 
-from celeriac.config import Config
-from celeriac.errors import MessageError
-from celeriac.kombu_envelope import from_kombu
-from celeriac.kombu_envelope import to_kombu
-from celeriac.message import parse_datetime
-from celeriac.protocols import DeadLetter
-from celeriac.protocols import Delivery
-from celeriac.protocols import Envelope
+from celeriac.plugin import Config
+from celeriac.plugin import DeadLetter
+from celeriac.plugin import Delivery
+from celeriac.plugin import Envelope
+from celeriac.plugin import MessageError
+from celeriac.plugin import from_kombu
+from celeriac.plugin import parse_datetime
+from celeriac.plugin import to_kombu
 from celeriac_redis import _kombu_scripts as scripts
 from celeriac_redis._client import command
 from celeriac_redis._client import make_client

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from typing import final
 
-from celeriac.errors import MessageError
-from celeriac.kombu_envelope import from_kombu
-from celeriac.kombu_envelope import to_kombu
-from celeriac.protocols import Envelope
+from celeriac.plugin import Envelope
+from celeriac.plugin import MessageError
+from celeriac.plugin import from_kombu
+from celeriac.plugin import to_kombu
 from celeriac_redis._client import block_ms
 from celeriac_redis._client import command
 from celeriac_redis._config import RedisConfig

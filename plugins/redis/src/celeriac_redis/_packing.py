@@ -25,8 +25,8 @@ try:
 except ImportError:  # pragma: no cover - an optional accelerator
     _orjson = None  # type: ignore[assignment]
 
-from celeriac.errors import MessageError
-from celeriac.protocols import Envelope
+from celeriac.plugin import Envelope
+from celeriac.plugin import MessageError
 
 _HEADER = struct.Struct(">HHII")
 

@@ -23,8 +23,8 @@ from typing import Any
 from typing import final
 
 from celeriac import states as celeriac_states
-from celeriac.config import Config
-from celeriac.protocols import ResultRecord
+from celeriac.plugin import Config
+from celeriac.plugin import ResultRecord
 from celeriac_redis._client import Connection
 from celeriac_redis._client import Direct
 from celeriac_redis._client import Lua

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 from typing import final
 
-from celeriac.config import Config
+from celeriac.plugin import Config
 from celeriac_redis._client import command
 from celeriac_redis._client import make_client
 from celeriac_redis._config import RedisConfig

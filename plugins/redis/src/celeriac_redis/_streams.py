@@ -24,11 +24,11 @@ from typing import final
 
 from attrs import frozen
 
-from celeriac.config import Config
-from celeriac.errors import MessageError
-from celeriac.protocols import DeadLetter
-from celeriac.protocols import Delivery
-from celeriac.protocols import Envelope
+from celeriac.plugin import Config
+from celeriac.plugin import DeadLetter
+from celeriac.plugin import Delivery
+from celeriac.plugin import Envelope
+from celeriac.plugin import MessageError
 from celeriac_redis import _scripts
 from celeriac_redis._client import Direct
 from celeriac_redis._client import Lua

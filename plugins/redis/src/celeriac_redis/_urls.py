@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from attrs import frozen
 
-from celeriac.errors import ConfigError
+from celeriac.plugin import ConfigError
 
 SINGLE_SCHEMES = ("redis", "rediss", "redis+socket")
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel", "sentinel")

@@ -17,11 +17,11 @@ from importlib.metadata import version as _version
 from typing import TYPE_CHECKING
 from typing import Final
 
-from celeriac import Serializer
-from celeriac import hookimpl
-from celeriac.config import Config
-from celeriac.config import ConfigSection
-from celeriac.errors import ConfigError
+from celeriac.plugin import Config
+from celeriac.plugin import ConfigError
+from celeriac.plugin import ConfigSection
+from celeriac.plugin import Serializer
+from celeriac.plugin import hookimpl
 from celeriac_signing._config import DIGESTS
 from celeriac_signing._config import SigningConfig
 from celeriac_signing._serializer import CONTENT_TYPE
@@ -29,7 +29,7 @@ from celeriac_signing._serializer import SignatureError
 from celeriac_signing._serializer import SigningSerializer
 
 if TYPE_CHECKING:
-    from celeriac.worker.worker import Worker
+    from celeriac.plugin import Worker
 
 try:
     __version__ = _version("celeriac-signing")

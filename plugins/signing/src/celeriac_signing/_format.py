@@ -14,7 +14,7 @@ from typing import Final
 
 from attrs import frozen
 
-from celeriac.errors import MessageError
+from celeriac.plugin import MessageError
 
 SEPARATOR: Final = b"\x00\x01"
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import inspect
 from importlib.metadata import entry_points
 
-from celeriac import Serializer
-from celeriac.config import Config
-from celeriac.errors import ConfigError
+from celeriac.plugin import Config
+from celeriac.plugin import ConfigError
+from celeriac.plugin import Serializer
 
 ENTRY_POINT_GROUP = "celeriac.plugins"
 

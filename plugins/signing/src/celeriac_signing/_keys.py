@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from celeriac.errors import ConfigError
+from celeriac.plugin import ConfigError
 
 log = logging.getLogger("celeriac.signing")
 

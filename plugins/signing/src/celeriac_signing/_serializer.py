@@ -8,11 +8,11 @@ from typing import Any
 from typing import Final
 from typing import final
 
-from celeriac import Serializer
-from celeriac.config import Config
-from celeriac.errors import ConfigError
-from celeriac.errors import MessageError
-from celeriac.errors import SerializationError
+from celeriac.plugin import Config
+from celeriac.plugin import ConfigError
+from celeriac.plugin import MessageError
+from celeriac.plugin import SerializationError
+from celeriac.plugin import Serializer
 from celeriac_signing._config import SigningConfig
 from celeriac_signing._format import Payload
 from celeriac_signing._format import pack

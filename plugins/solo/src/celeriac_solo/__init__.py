@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Sequence
 
-from celeriac import Outcome
-from celeriac import PoolSpec
-from celeriac import TaskRequest
-from celeriac import hookimpl
-from celeriac.config import Config
-from celeriac.pools import run_safely
+from celeriac.plugin import Config
+from celeriac.plugin import Outcome
+from celeriac.plugin import PoolSpec
+from celeriac.plugin import TaskRequest
+from celeriac.plugin import hookimpl
+from celeriac.plugin import run_safely
 
 __all__ = ["SoloPool", "celeriac_add_pools"]
 

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
-from celeriac import ResultStoreSpec
-from celeriac import ScheduleStoreSpec
-from celeriac import TransportSpec
-from celeriac import hookimpl
-from celeriac.config import ConfigSection
+from celeriac.plugin import ConfigSection
+from celeriac.plugin import ResultStoreSpec
+from celeriac.plugin import ScheduleStoreSpec
+from celeriac.plugin import TransportSpec
+from celeriac.plugin import hookimpl
 from celeriac_sqlite._config import SqliteConfig
 from celeriac_sqlite._db import SCHEME
 from celeriac_sqlite._results import SqliteResultStore

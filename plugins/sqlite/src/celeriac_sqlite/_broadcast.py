@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import final
 
-from celeriac.protocols import Envelope
+from celeriac.plugin import Envelope
 from celeriac_sqlite._config import SqliteConfig
 from celeriac_sqlite._db import Database
 from celeriac_sqlite._db import poll

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 from typing import final
 
-from celeriac.errors import ConfigError
+from celeriac.plugin import ConfigError
 from celeriac_sqlite._config import SqliteConfig
 
 T = TypeVar("T")

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 from typing import final
 
-from celeriac.config import Config
-from celeriac.protocols import ResultRecord
+from celeriac.plugin import Config
+from celeriac.plugin import ResultRecord
 from celeriac_sqlite._config import SqliteConfig
 from celeriac_sqlite._db import Database
 from celeriac_sqlite._db import database_path

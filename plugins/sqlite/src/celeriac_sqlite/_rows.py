@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from celeriac.protocols import Envelope
+from celeriac.plugin import Envelope
 
 
 def envelope_columns(envelope: Envelope) -> tuple[bytes, str, str, str, str]:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 from typing import final
 
-from celeriac.config import Config
+from celeriac.plugin import Config
 from celeriac_sqlite._config import SqliteConfig
 from celeriac_sqlite._db import Database
 from celeriac_sqlite._db import database_path

@@ -11,10 +11,10 @@ from typing import final
 
 from attrs import frozen
 
-from celeriac.config import Config
-from celeriac.protocols import DeadLetter
-from celeriac.protocols import Delivery
-from celeriac.protocols import Envelope
+from celeriac.plugin import Config
+from celeriac.plugin import DeadLetter
+from celeriac.plugin import Delivery
+from celeriac.plugin import Envelope
 from celeriac_sqlite._broadcast import SqliteBroadcast
 from celeriac_sqlite._broadcast import SqliteSubscription
 from celeriac_sqlite._config import SqliteConfig

@@ -8,12 +8,12 @@ import threading
 from collections.abc import Callable
 from collections.abc import Sequence
 
-from celeriac import Outcome
-from celeriac import PoolSpec
-from celeriac import TaskRequest
-from celeriac import hookimpl
-from celeriac.config import Config
-from celeriac.pools import run_safely
+from celeriac.plugin import Config
+from celeriac.plugin import Outcome
+from celeriac.plugin import PoolSpec
+from celeriac.plugin import TaskRequest
+from celeriac.plugin import hookimpl
+from celeriac.plugin import run_safely
 
 __all__ = ["ThreadPool", "celeriac_add_pools"]
 

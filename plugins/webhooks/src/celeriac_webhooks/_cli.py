@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from celeriac.errors import ConfigError
-from celeriac.errors import TimeoutError as CeleriacTimeoutError
+from celeriac.plugin import ConfigError
+from celeriac.plugin import TimeoutError as CeleriacTimeoutError
 
 
 def _header(values: tuple[str, ...]) -> dict[str, str]:
@@ -50,7 +50,7 @@ def call_url_command(
     wait_timeout: float | None,
 ) -> None:
     """Queue an HTTP request for a worker to make (a celeriac.webhook task); print its id."""
-    from celeriac.cli_app import load_app
+    from celeriac.plugin import load_app
     from celeriac_webhooks._task import send_url
 
     body: Any = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from celeriac.errors import CeleriacError
+from celeriac.plugin import CeleriacError
 
 
 class WebhookError(CeleriacError):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from celeriac import EventSink
-from celeriac import hookimpl
-from celeriac.config import Config
-from celeriac.config import ConfigSection
+from celeriac.plugin import Config
+from celeriac.plugin import ConfigSection
+from celeriac.plugin import EventSink
+from celeriac.plugin import hookimpl
 from celeriac_webhooks._config import SECTION
 from celeriac_webhooks._config import WebhooksConfig
 from celeriac_webhooks._sink import WebhookSink
@@ -17,7 +17,7 @@ from celeriac_webhooks._task import register
 if TYPE_CHECKING:
     import click
 
-    from celeriac.app import Celeriac
+    from celeriac.plugin import Celeriac
 
 
 def make_sinks(settings: WebhooksConfig) -> list[WebhookSink]:

@@ -16,12 +16,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from celeriac.app import Celeriac
-from celeriac.canvas import Signature
-from celeriac.result import ResultHandle
-from celeriac.task import Task
-from celeriac.task import TaskCall
-from celeriac.task import retry_delay
+from celeriac.plugin import Celeriac
+from celeriac.plugin import ResultHandle
+from celeriac.plugin import Signature
+from celeriac.plugin import Task
+from celeriac.plugin import TaskCall
+from celeriac.plugin import retry_delay
 from celeriac_webhooks._config import SECTION
 from celeriac_webhooks._config import WebhooksConfig
 from celeriac_webhooks._errors import WebhookConnectionError
