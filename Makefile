@@ -15,7 +15,7 @@ LOCK := requirements.lock
 LOCK_INPUTS := requirements-workspace.txt requirements-dev.txt requirements-bench.txt requirements-build.txt
 PIP_INSTALL := $(UV) pip install --quiet --python $(PY)
 
-.PHONY: install demo test test-latest test-lowest lint lock bench clean
+.PHONY: install demo test test-latest test-lowest lint lock lock-upgrade bench clean
 
 install: $(STAMP)
 
@@ -27,12 +27,19 @@ $(STAMP): $(UV) Makefile $(LOCK) $(LOCK_INPUTS) kernel/pyproject.toml $(foreach 
 	$(PIP_INSTALL) -c $(LOCK) --build-constraint $(LOCK) -r requirements-workspace.txt -r requirements-dev.txt
 	touch $(STAMP)
 
-# Refresh the lock to the newest releases the inputs allow (then run `make test lint` and commit it).
-# The workspace's own editable distributions are left out: constraints name third-party releases.
+# `make lock` rewrites the lock from its inputs, keeping every pin they still allow (so adding a
+# dependency pins only what is new); `make lock-upgrade` moves every pin to the newest release.
+# Then run `make test lint` and commit requirements.lock. The workspace's own editable
+# distributions are left out: constraints name third-party releases only.
 lock: $(UV)
-	$(UV) pip compile --quiet --universal --python-version 3.11 --upgrade --custom-compile-command "make lock" \
+	# uv keeps the pins it finds in its output file: start from the current lock.
+	if [ -f $(LOCK) ]; then cp $(LOCK) $(LOCK).tmp; fi
+	$(UV) pip compile --quiet --universal --python-version 3.11 $(LOCK_FLAGS) --custom-compile-command "make lock" \
 		$(LOCK_INPUTS) -o $(LOCK).tmp
 	awk '/^-e /{skip=1; next} skip && /^ /{next} {skip=0; print}' $(LOCK).tmp > $(LOCK) && rm $(LOCK).tmp
+
+lock-upgrade:
+	$(MAKE) --no-print-directory lock LOCK_FLAGS=--upgrade
 
 demo: install
 	cd contrib/examples/demo && ../../../$(PY) run_demo.py
