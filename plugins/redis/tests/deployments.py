@@ -125,7 +125,8 @@ class SentinelDeployment:
         replica.close()
 
     def _replica_known(self, sentinel: redis.Redis) -> bool:
-        replicas = sentinel.execute_command("SENTINEL", "REPLICAS", MASTER_NAME)  # type: ignore[no-untyped-call]
+        # sentinel_slaves parses the reply into dicts in every redis-py version.
+        replicas = sentinel.sentinel_slaves(MASTER_NAME)
         return any(
             int(entry["port"]) == self.replica_port and "s_down" not in entry["flags"] for entry in replicas
         )

@@ -185,9 +185,6 @@ class Connection(Protocol):
 
     def can_read(self, timeout: float = 0) -> bool: ...
 
-    @property
-    def is_connected(self) -> bool: ...
-
     def connect(self) -> None: ...
 
     def disconnect(self) -> None: ...
@@ -319,12 +316,10 @@ class Direct:
             except Exception:  # Sentinels unreachable: keep the connection; commands will tell
                 log.warning("could not ask the Sentinels for the master; keeping the connection")
         master = self._master
-        if (
-            master is not None
-            and connection.is_connected
-            and (connection.host, int(connection.port)) != master
-        ):
-            connection.disconnect()  # ready() connects it to the master the Sentinels name
+        if master is not None and (connection.host, int(connection.port)) != master:
+            # A no-op on a connection not connected yet; ready() connects it to the master the
+            # Sentinels name.
+            connection.disconnect()
 
     def give(self, connection: Connection) -> None:
         self._idle.append(connection)
@@ -335,9 +330,9 @@ class Direct:
     def ready(connection: Connection) -> Connection:
         """Connect a new connection through its own ``connect()``: a Sentinel-managed one asks
         the Sentinels where the master is there, while a command sent on an unconnected one
-        would connect to the default address (127.0.0.1:6379) instead. A no-op when connected."""
-        if not connection.is_connected:
-            connection.connect()
+        would connect to the default address (127.0.0.1:6379) instead. ``connect()`` returns at
+        once when the connection is connected (redis-py checks its socket first)."""
+        connection.connect()
         return connection
 
     def new_connection(self) -> Connection:
