@@ -83,8 +83,12 @@ def test_celerys_event_receiver_reads_ours(broker: Broker) -> None:
     app = broker.celery()
     captured: list[dict[str, Any]] = []
     done = threading.Event()
+    heard = threading.Event()
 
     def on_event(event: dict[str, Any]) -> None:
+        if event.get("probe"):
+            heard.set()
+            return
         captured.append(event)
         if event["type"] == "worker-offline":
             done.set()
@@ -97,6 +101,15 @@ def test_celerys_event_receiver_reads_ours(broker: Broker) -> None:
         )
         thread.start()
         assert ready.wait(10), "Celery's receiver did not start consuming"
+        # On Redis, kombu subscribes to the fan-out channel after on_consume_ready, and pub/sub
+        # drops what is published before that: probe until the receiver hears one.
+        deadline = time.monotonic() + 10
+        while not heard.is_set():
+            assert time.monotonic() < deadline, "Celery's receiver never heard a probe"
+            probe = BrokerSink(broker.transport, interval=30.0)
+            probe.send(_event("worker-heartbeat", probe=True, freq=2.0, active=0, processed=0))
+            probe.close()
+            heard.wait(0.1)
         sink = BrokerSink(broker.transport, interval=30.0)
         for event in (
             _event("worker-online", sw_ident="celeriac"),
