@@ -1,0 +1,347 @@
+"""The SQL result store: Celery's tables through an SQLAlchemy 2 engine.
+
+- The engine keeps a pool of connections, each checked before use (``pool_pre_ping``), so a
+  database restart costs the first query after it one reconnect, not an error; a connection
+  that breaks mid-statement is retried once on a fresh one. A process forked from one that
+  used the engine (a prefork child) starts its own pool.
+- Tables are created on first use, by whichever process comes first.
+- ``store`` is one transaction: an UPDATE that skips a SUCCESS row, then an INSERT when no row
+  existed; two writers inserting one id at once make one retry.
+- A chord part is a row in ``celeriac_chord_parts`` (its primary key makes a redelivered part
+  count once) and an increment of the chord's row in ``celeriac_chords``, in one transaction:
+  the row lock makes concurrent increments take turns, so one sees the final count.
+- Rows expire ``result_expires`` after ``date_done`` (as Celery's ``backend_cleanup`` has
+  it): readers skip them and a writer deletes them every ``sweep_interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import Any
+from typing import TypeVar
+from typing import final
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
+
+from celeriac.plugin import Config
+from celeriac.plugin import ConfigError
+from celeriac.plugin import ResultRecord
+from celeriac.plugin import StoreUnreachableError
+from celeriac.plugin import redact_url
+from celeriac_sqlalchemy._config import SqlConfig
+from celeriac_sqlalchemy._tables import SUCCESS
+from celeriac_sqlalchemy._tables import group_record
+from celeriac_sqlalchemy._tables import make_tables
+from celeriac_sqlalchemy._tables import record_of
+from celeriac_sqlalchemy._tables import row_values
+from celeriac_sqlalchemy._tables import utcnow
+
+T = TypeVar("T")
+log = logging.getLogger("celeriac.sqlalchemy")
+_CHUNK = 500
+_ATTEMPTS = 4
+
+
+def engine_url(url: str) -> str:
+    """Celery's ``db+postgresql://...`` as SQLAlchemy's ``postgresql://...``."""
+    if not url.startswith("db+"):
+        raise ConfigError(f"result_store {redact_url(url)!r}: SQL stores are given as db+<SQLAlchemy URL>")
+    return url[len("db+") :]
+
+
+@final
+class SqlResultStore:
+    """Task results in Celery's ``celery_taskmeta`` table, chords counted in celeriac's tables.
+
+    :param url: ``db+<dialect>[+driver]://...``, as Celery's ``result_backend`` takes it.
+    """
+
+    def __init__(self, url: str, config: Config) -> None:
+        self.url = url
+        self._settings = config.section("sqlalchemy", SqlConfig)
+        self._sa_url = engine_url(url)
+        self._horizon = config.result_expires if config.result_expires > 0 else None
+        s = self._settings
+        self._metadata, self.tasks, self.groups, self.chords, self.parts = make_tables(
+            s.task_table, s.group_table, s.schema
+        )
+        self._engine: sa.Engine | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+        self._next_sweep = time.monotonic() + s.sweep_interval
+        self._sweeping = threading.Lock()
+        t = self.tasks.c
+        self._columns = (t.task_id, t.status, t.result, t.traceback, t.children, t.date_done)
+
+    # --- connections --------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The engine of this process, made (and the tables created) on first use."""
+        engine = self._engine
+        if engine is not None and self._pid == os.getpid():
+            return engine
+        with self._lock:
+            if self._engine is not None and self._pid != os.getpid():
+                self._engine.dispose(close=False)  # the parent's connections stay the parent's
+                self._engine = None
+            if self._engine is None:
+                self._engine = self._create()
+                self._pid = os.getpid()
+            return self._engine
+
+    def _create(self) -> sa.Engine:
+        s = self._settings
+        try:
+            engine = sa.create_engine(
+                self._sa_url,
+                pool_pre_ping=True,
+                pool_recycle=s.pool_recycle,
+                **({"pool_size": s.pool_size, "max_overflow": s.max_overflow} if not self._is_sqlite else {}),
+            )
+        except ImportError as exc:
+            raise ConfigError(
+                f"result_store {redact_url(self.url)}: its database driver is not installed ({exc})"
+            ) from exc
+        except sa.exc.ArgumentError as exc:
+            raise ConfigError(f"result_store {redact_url(self.url)}: {exc}") from exc
+        self._run(lambda: self._create_tables(engine))
+        return engine
+
+    @property
+    def _is_sqlite(self) -> bool:
+        return self._sa_url.startswith("sqlite")
+
+    def _create_tables(self, engine: sa.Engine) -> None:
+        # Two processes may both find a table missing and both create it: the loser's error
+        # is the table existing, so looking again succeeds.
+        for attempt in range(_ATTEMPTS):
+            try:
+                self._metadata.create_all(engine, checkfirst=True)
+                return
+            except (sa.exc.ProgrammingError, sa.exc.IntegrityError, sa.exc.OperationalError):
+                if attempt == _ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+
+    def _run(self, work: Callable[[], T]) -> T:
+        """Run ``work``; retry a connection that broke, a deadlock or a lost insert race;
+        a database that cannot be reached becomes a StoreUnreachableError naming the URL."""
+        for attempt in range(_ATTEMPTS):
+            try:
+                return work()
+            except sa.exc.IntegrityError:
+                if attempt == _ATTEMPTS - 1:
+                    raise
+            except sa.exc.DBAPIError as exc:
+                retryable = exc.connection_invalidated or _deadlock(exc)
+                if not retryable or attempt == _ATTEMPTS - 1:
+                    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+                        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+                        raise StoreUnreachableError(self.url, redact_url(reason)) from exc
+                    raise
+            time.sleep(0.01 * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    # --- results ------------------------------------------------------------------------------
+
+    def store(self, record: ResultRecord) -> None:
+        """Save the state, unless a SUCCESS is stored already (one transaction)."""
+        values = row_values(record)
+        t = self.tasks.c
+
+        def write() -> None:
+            with self.engine.begin() as conn:
+                changed = conn.execute(
+                    sa.update(self.tasks)
+                    .where(t.task_id == record.task_id, t.status != SUCCESS)
+                    .values(**values)
+                ).rowcount
+                if changed:
+                    return
+                exists = conn.execute(sa.select(t.id).where(t.task_id == record.task_id)).first()
+                if exists is None:
+                    conn.execute(sa.insert(self.tasks).values(task_id=record.task_id, **values))
+
+        self._run(write)
+        self._sweep_when_due()
+
+    def get(self, task_id: str) -> ResultRecord | None:
+        found = self.get_many([task_id])[0]
+        if found is None:
+            return self._celery_group(task_id)
+        return found
+
+    def get_many(self, task_ids: Sequence[str]) -> list[ResultRecord | None]:
+        t = self.tasks.c
+
+        def read() -> dict[str, ResultRecord]:
+            found: dict[str, ResultRecord] = {}
+            with self.engine.connect() as conn:
+                for start in range(0, len(task_ids), _CHUNK):
+                    query = sa.select(*self._columns).where(t.task_id.in_(task_ids[start : start + _CHUNK]))
+                    cutoff = self._cutoff()
+                    if cutoff is not None:
+                        query = query.where(sa.or_(t.date_done.is_(None), t.date_done > cutoff))
+                    found.update((row[0], record_of(row)) for row in conn.execute(query))
+            return found
+
+        found = self._run(read) if task_ids else {}
+        return [found.get(task_id) for task_id in task_ids]
+
+    def _celery_group(self, group_id: str) -> ResultRecord | None:
+        """A group Celery saved in its group table, as celeriac's group record."""
+        g = self.groups.c
+
+        def read() -> Any:
+            with self.engine.connect() as conn:
+                return conn.execute(sa.select(g.result).where(g.taskset_id == group_id)).scalar()
+
+        value = self._run(read)
+        return None if value is None else group_record(group_id, value)
+
+    def wait(self, task_id: str, states: frozenset[str], timeout: float | None) -> ResultRecord | None:
+        """Read until the task reaches one of ``states``: every 2 ms at first, doubling up to
+        ``[sqlalchemy] poll_interval``; None when ``timeout`` passes first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.002
+        while True:
+            record = self.get_many([task_id])[0]
+            if record is not None and record.state in states:
+                return record
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return None
+            time.sleep(delay if remaining is None else min(delay, remaining))
+            delay = min(delay * 2, self._settings.poll_interval)
+
+    def forget(self, task_id: str) -> None:
+        def delete() -> None:
+            with self.engine.begin() as conn:
+                conn.execute(sa.delete(self.tasks).where(self.tasks.c.task_id == task_id))
+
+        self._run(delete)
+
+    # --- chords -------------------------------------------------------------------------------
+
+    def chord_part_done(self, group_id: str, task_id: str, size: int, index: int | None = None) -> bool:
+        """Count a finished header task once; True for the call that completes the chord."""
+        if size <= 0:
+            log.error("chord %s: its size is not in its body (sent by a Celery client?)", group_id)
+            return False
+        return self._run(lambda: self._count_part(group_id, task_id)) == size
+
+    def _count_part(self, group_id: str, task_id: str) -> int:
+        now = utcnow()
+        c = self.chords.c
+        with self.engine.begin() as conn:
+            part = self._insert_ignore(self.parts, group_id=group_id, task_id=task_id, done_at=now)
+            try:
+                added = conn.execute(part)
+            except sa.exc.IntegrityError:  # a database without an insert-or-ignore: counted already
+                return 0
+            if not added.rowcount:
+                return 0
+            dialect = conn.dialect.name
+            if dialect in ("postgresql", "sqlite"):
+                insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+                upsert = (
+                    insert(self.chords)
+                    .values(group_id=group_id, done=1, updated_at=now)
+                    .on_conflict_do_update(
+                        index_elements=[c.group_id], set_={"done": c.done + 1, "updated_at": now}
+                    )
+                    .returning(c.done)
+                )
+                done: int = conn.execute(upsert).scalar_one()
+                return done
+            if dialect in ("mysql", "mariadb"):
+                bump = (
+                    mysql.insert(self.chords)
+                    .values(group_id=group_id, done=1, updated_at=now)
+                    .on_duplicate_key_update(done=c.done + 1, updated_at=now)
+                )
+                conn.execute(bump)
+            # Any other database: lock the row by updating it, insert it the first time.
+            elif not conn.execute(
+                sa.update(self.chords).where(c.group_id == group_id).values(done=c.done + 1, updated_at=now)
+            ).rowcount:
+                conn.execute(sa.insert(self.chords).values(group_id=group_id, done=1, updated_at=now))
+            # Our increment holds the row's lock until commit: this locking read sees it.
+            query = sa.select(c.done).where(c.group_id == group_id).with_for_update()
+            counted: int = conn.execute(query).scalar_one()
+            return counted
+
+    def _insert_ignore(self, table: sa.Table, **values: Any) -> sa.Executable:
+        dialect = self.engine.dialect.name
+        statement: sa.Executable
+        if dialect == "postgresql":
+            statement = postgresql.insert(table).values(**values).on_conflict_do_nothing()
+        elif dialect == "sqlite":
+            statement = sqlite.insert(table).values(**values).on_conflict_do_nothing()
+        elif dialect in ("mysql", "mariadb"):
+            statement = sa.insert(table).values(**values).prefix_with("IGNORE")
+        else:
+            statement = sa.insert(table).values(
+                **values
+            )  # a duplicate raises; _run retries, then it counts 0
+        return statement
+
+    # --- expiry -------------------------------------------------------------------------------
+
+    def _cutoff(self) -> dt.datetime | None:
+        return None if self._horizon is None else utcnow() - dt.timedelta(seconds=self._horizon)
+
+    def sweep(self) -> int:
+        """Delete expired results, Celery's expired groups and celeriac's chord rows now."""
+        self._next_sweep = time.monotonic() + self._settings.sweep_interval
+        cutoff = self._cutoff()
+        if cutoff is None:
+            return 0
+
+        def delete() -> int:
+            with self.engine.begin() as conn:
+                deleted = conn.execute(sa.delete(self.tasks).where(self.tasks.c.date_done < cutoff)).rowcount
+                deleted += conn.execute(
+                    sa.delete(self.groups).where(self.groups.c.date_done < cutoff)
+                ).rowcount
+                conn.execute(sa.delete(self.parts).where(self.parts.c.done_at < cutoff))
+                conn.execute(sa.delete(self.chords).where(self.chords.c.updated_at < cutoff))
+                return int(deleted)
+
+        return self._run(delete)
+
+    def _sweep_when_due(self) -> None:
+        if self._horizon is None or time.monotonic() < self._next_sweep:
+            return
+        if not self._sweeping.acquire(blocking=False):
+            return
+        try:
+            if time.monotonic() >= self._next_sweep:
+                self.sweep()
+        except Exception:  # a failed sweep loses nothing: the next one catches up
+            log.warning("sweeping expired results failed", exc_info=True)
+        finally:
+            self._sweeping.release()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._engine is not None and self._pid == os.getpid():
+                self._engine.dispose()
+            self._engine = None
+
+
+def _deadlock(exc: sa.exc.DBAPIError) -> bool:
+    """A deadlock or serialization failure: the transaction may simply run again."""
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    args = getattr(exc.orig, "args", ())
+    return code in ("40001", "40P01") or bool(args and args[0] in (1213, 1205))
