@@ -35,9 +35,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         return
     server = mariadb_url() if kind == "mariadb" else postgres_url()
     with private_database(server) as url:
-        if kind == "postgresql":  # Celery's plain form: SQLAlchemy's default driver, psycopg2
-            url = url.replace("postgresql+psycopg://", "postgresql://")
-        yield f"db+{url}"
+        # Celery's plain form "postgresql://": SQLAlchemy's default driver, psycopg2.
+        plain = url.replace("postgresql+psycopg://", "postgresql://") if kind == "postgresql" else url
+        yield f"db+{plain}"
 
 
 def make_app(url: str, **settings: Any) -> Celeriac:
