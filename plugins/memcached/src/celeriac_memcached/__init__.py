@@ -41,6 +41,9 @@ class MemcachedConfig:
     :param max_item_size: the largest value stored, in bytes; set it to the servers' ``-I``
         less 512 bytes when they run with a larger item size than memcached's 1 MiB.
     :param key_prefix: put before every key, so that apps can share servers.
+    :param retry_timeout: how long, in seconds, a process that has reached the servers before
+        keeps trying when they stop answering (a restart): a finishing task waits that long
+        before its message is given back. Servers never reached fail at once.
     """
 
     connect_timeout: float = field(default=2.0, validator=validators.gt(0))
@@ -48,6 +51,7 @@ class MemcachedConfig:
     max_pool_size: int = field(default=32, validator=validators.gt(0))
     max_item_size: int = field(default=1024 * 1024 - 512, validator=validators.gt(0))
     key_prefix: str = ""
+    retry_timeout: float = field(default=30.0, validator=validators.ge(0))
 
 
 def memcached_result_store(url: str, config: Config) -> KeyValueResultStore:
@@ -59,6 +63,7 @@ def memcached_result_store(url: str, config: Config) -> KeyValueResultStore:
         timeout=settings.timeout,
         max_pool_size=settings.max_pool_size,
         max_item_size=settings.max_item_size,
+        retry_timeout=settings.retry_timeout,
     )
     return KeyValueResultStore(kv, config, key_prefix=settings.key_prefix)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -23,11 +24,13 @@ from typing import final
 from celeriac.plugin import ConfigError
 from celeriac.plugin import StoreUnreachableError
 from celeriac.plugin import ValueRefusedError
+from celeriac.plugin import redact_url
 
 if TYPE_CHECKING:
     from pymemcache.client.base import PooledClient
 
 T = TypeVar("T")
+log = logging.getLogger("celeriac.memcached")
 #: memcached reads an expiry over 30 days as a Unix time, not a number of seconds.
 _RELATIVE_LIMIT = 30 * 24 * 3600
 _MAX_KEY = 250
@@ -73,6 +76,7 @@ class MemcachedKeyValue:
 
     :param max_item_size: the largest value stored, in bytes (memcached's ``-I``, 1 MiB by
         default, less room for the key and the item's header); larger ones are refused.
+    :param retry_timeout: seconds to keep trying servers that stopped answering.
     """
 
     def __init__(
@@ -83,12 +87,15 @@ class MemcachedKeyValue:
         timeout: float = 5.0,
         max_pool_size: int = 32,
         max_item_size: int = 1024 * 1024 - 512,
+        retry_timeout: float = 30.0,
     ) -> None:
         from pymemcache.client.base import PooledClient
         from pymemcache.client.rendezvous import RendezvousHash
 
         self.url = url
         self.max_item_size = max_item_size
+        self.retry_timeout = retry_timeout
+        self._reached = False  # has this process reached the servers yet?
         self._clients: dict[str, PooledClient] = {}
         for host, port in servers_of(url):
             self._clients[f"{host}:{port}"] = PooledClient(
@@ -106,13 +113,27 @@ class MemcachedKeyValue:
         return self._only or self._clients[self._hash.get_node(key)]
 
     def _call(self, call: Callable[[], T]) -> T:
-        """Run one command; a server that cannot be reached becomes a StoreUnreachableError."""
+        """Run one command. Once this process has reached the servers, one that stops
+        answering (a restart) is tried again with back-off for up to ``retry_timeout``
+        seconds; then, or at once for servers never reached, a StoreUnreachableError."""
         from pymemcache.exceptions import MemcacheUnexpectedCloseError
 
-        try:
-            return call()
-        except (TimeoutError, OSError, MemcacheUnexpectedCloseError) as exc:
-            raise StoreUnreachableError(self.url, f"{type(exc).__name__}: {exc}") from exc
+        deadline: float | None = None
+        delay = 0.05
+        while True:
+            try:
+                result = call()
+            except (OSError, MemcacheUnexpectedCloseError) as exc:
+                if self._reached:
+                    deadline = deadline or time.monotonic() + self.retry_timeout
+                    if time.monotonic() < deadline:
+                        log.warning("%s: %s; trying again in %.2f s", redact_url(self.url), exc, delay)
+                        time.sleep(delay)
+                        delay = min(delay * 2, 1.0)
+                        continue
+                raise StoreUnreachableError(self.url, f"{type(exc).__name__}: {exc}") from exc
+            self._reached = True
+            return result
 
     def get(self, key: str) -> bytes | None:
         key = safe_key(key)

@@ -20,6 +20,9 @@ class SqlConfig:
         idle timeout closes it).
     :param poll_interval: the longest sleep, in seconds, between two reads of a result being waited for.
     :param sweep_interval: least seconds between two deletions of expired rows by one process.
+    :param retry_timeout: how long, in seconds, a process that has reached the database
+        before keeps trying when it stops answering (a restart): a finishing task waits that
+        long for it before its message is given back. A database never reached fails at once.
     """
 
     task_table: str = "celery_taskmeta"
@@ -30,3 +33,4 @@ class SqlConfig:
     pool_recycle: int = 3600
     poll_interval: float = field(default=0.1, validator=validators.gt(0))
     sweep_interval: float = field(default=60.0, validator=validators.gt(0))
+    retry_timeout: float = field(default=30.0, validator=validators.ge(0))

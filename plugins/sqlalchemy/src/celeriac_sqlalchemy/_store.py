@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import os
 import threading
@@ -76,6 +77,7 @@ class SqlResultStore:
         )
         self._engine: sa.Engine | None = None
         self._pid = 0
+        self._reached = False  # has this process reached the database yet?
         self._lock = threading.Lock()
         self._next_sweep = time.monotonic() + s.sweep_interval
         self._sweeping = threading.Lock()
@@ -134,22 +136,38 @@ class SqlResultStore:
                 time.sleep(0.05 * (attempt + 1))
 
     def _run(self, work: Callable[[], T]) -> T:
-        """Run ``work``; retry a connection that broke, a deadlock or a lost insert race;
-        a database that cannot be reached becomes a StoreUnreachableError naming the URL."""
-        for attempt in range(_ATTEMPTS):
+        """Run ``work``, retrying what a retry can fix: a lost insert race or a deadlock (at
+        once), and, once this process has reached the database, a connection that broke or
+        is refused (a restart), with back-off for up to ``retry_timeout`` seconds. A database
+        not reached is a StoreUnreachableError naming the URL with its password masked."""
+        deadline: float | None = None
+        delay = 0.05
+        for attempt in itertools.count():
             try:
-                return work()
+                result = work()
             except sa.exc.IntegrityError:
-                if attempt == _ATTEMPTS - 1:
+                if attempt >= _ATTEMPTS - 1:
                     raise
+                continue
             except sa.exc.DBAPIError as exc:
-                retryable = exc.connection_invalidated or _deadlock(exc)
-                if not retryable or attempt == _ATTEMPTS - 1:
-                    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
-                        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-                        raise StoreUnreachableError(self.url, redact_url(reason)) from exc
+                if _deadlock(exc) and attempt < _ATTEMPTS - 1:
+                    continue
+                if not isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) and not (
+                    exc.connection_invalidated
+                ):
                     raise
-            time.sleep(0.01 * attempt)
+                if self._reached:
+                    deadline = deadline or time.monotonic() + self._settings.retry_timeout
+                    if time.monotonic() < deadline:
+                        log.warning(
+                            "%s: %s; trying again in %.2f s", redact_url(self.url), _first_line(exc), delay
+                        )
+                        time.sleep(delay)
+                        delay = min(delay * 2, 1.0)
+                        continue
+                raise StoreUnreachableError(self.url, redact_url(_first_line(exc))) from exc
+            self._reached = True
+            return result
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     # --- results ------------------------------------------------------------------------------
@@ -338,6 +356,11 @@ class SqlResultStore:
             if self._engine is not None and self._pid == os.getpid():
                 self._engine.dispose()
             self._engine = None
+
+
+def _first_line(exc: sa.exc.DBAPIError) -> str:
+    text = str(exc.orig).strip() if exc.orig is not None else str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _deadlock(exc: sa.exc.DBAPIError) -> bool:
