@@ -76,6 +76,7 @@ bench: install
 	$(PY) benchmarks/serializers.py
 	$(PY) benchmarks/pools.py
 	$(PY) benchmarks/canvas.py
+	$(PY) benchmarks/result_stores.py
 	$(PY) plugins/events/benchmarks/events_overhead.py
 	$(PY) plugins/webhooks/benchmarks/sink_overhead.py
 

@@ -125,11 +125,12 @@ def test_chord_parts_count_once_under_concurrent_stores(db_url: str) -> None:
 
 
 def test_results_expire_and_are_swept(db_url: str) -> None:
-    app = make_app(db_url, result_expires=1.0, sqlalchemy={"sweep_interval": 0.1})
+    # 2 s: MySQL's DATETIME (Celery's column) keeps whole seconds, so a row may look up to 1 s older.
+    app = make_app(db_url, result_expires=2.0, sqlalchemy={"sweep_interval": 0.1})
     store = app.result_store
     store.store(app.results.encode("sql-brief", states.SUCCESS, 1))
     assert store.get("sql-brief") is not None
-    assert store.wait("sql-brief", frozenset({"NEVER"}), timeout=1.2) is None  # waits past the expiry
+    assert store.wait("sql-brief", frozenset({"NEVER"}), timeout=2.2) is None  # waits past the expiry
     assert store.get("sql-brief") is None
     store.store(app.results.encode("sql-later", states.SUCCESS, 2))  # a write past sweep_interval sweeps
     from celeriac_sqlalchemy._store import SqlResultStore

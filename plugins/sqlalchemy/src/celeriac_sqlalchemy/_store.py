@@ -1,8 +1,9 @@
 """The SQL result store: Celery's tables through an SQLAlchemy 2 engine.
 
-- The engine keeps a pool of connections, each checked before use (``pool_pre_ping``), so a
-  database restart costs the first query after it one reconnect, not an error; a connection
-  that breaks mid-statement is retried once on a fresh one. A process forked from one that
+- The engine keeps a pool of connections. One the server closed (a restart, an idle
+  timeout) fails its statement, which SQLAlchemy reports as a disconnect, dropping the pool's
+  older connections: the work is run again at once on a new one (``pool_pre_ping`` would
+  instead test each connection with a round trip before every use). A process forked from one that
   used the engine (a prefork child) starts its own pool.
 - Tables are created on first use, by whichever process comes first.
 - ``store`` is one transaction: an UPDATE that skips a SUCCESS row, then an INSERT when no row
@@ -106,7 +107,7 @@ class SqlResultStore:
         try:
             engine = sa.create_engine(
                 self._sa_url,
-                pool_pre_ping=True,
+                pool_pre_ping=s.pool_pre_ping,
                 pool_recycle=s.pool_recycle,
                 **({"pool_size": s.pool_size, "max_overflow": s.max_overflow} if not self._is_sqlite else {}),
             )
@@ -142,6 +143,7 @@ class SqlResultStore:
         not reached is a StoreUnreachableError naming the URL with its password masked."""
         deadline: float | None = None
         delay = 0.05
+        stale_retried = False
         for attempt in itertools.count():
             try:
                 result = work()
@@ -151,6 +153,11 @@ class SqlResultStore:
                 continue
             except sa.exc.DBAPIError as exc:
                 if _deadlock(exc) and attempt < _ATTEMPTS - 1:
+                    continue
+                if exc.connection_invalidated and not stale_retried:
+                    # A pooled connection the server closed (a restart, an idle timeout):
+                    # SQLAlchemy has dropped the pool's older connections; a new one may work.
+                    stale_retried = True
                     continue
                 if not isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError) and not (
                     exc.connection_invalidated
@@ -173,25 +180,62 @@ class SqlResultStore:
     # --- results ------------------------------------------------------------------------------
 
     def store(self, record: ResultRecord) -> None:
-        """Save the state, unless a SUCCESS is stored already (one transaction)."""
-        values = row_values(record)
-        t = self.tasks.c
+        """Save the state, unless a SUCCESS is stored already: one statement on PostgreSQL,
+        MySQL/MariaDB and SQLite (an upsert that leaves a SUCCESS row as it is)."""
+        self.store_many([record])
+
+    def store_many(self, records: Sequence[ResultRecord]) -> None:
+        """``store`` for each record, in one transaction (and one statement where the
+        database has an upsert): pools that finish many tasks at once save them together."""
+        rows = [{"task_id": record.task_id, **row_values(record)} for record in records]
 
         def write() -> None:
             with self.engine.begin() as conn:
-                changed = conn.execute(
-                    sa.update(self.tasks)
-                    .where(t.task_id == record.task_id, t.status != SUCCESS)
-                    .values(**values)
-                ).rowcount
-                if changed:
+                upsert = self._upsert(conn.dialect.name)
+                if upsert is not None:
+                    conn.execute(upsert, rows)
                     return
-                exists = conn.execute(sa.select(t.id).where(t.task_id == record.task_id)).first()
-                if exists is None:
-                    conn.execute(sa.insert(self.tasks).values(task_id=record.task_id, **values))
+                t = self.tasks.c
+                for row in rows:  # any other database: update, else insert
+                    values = {k: v for k, v in row.items() if k != "task_id"}
+                    changed = conn.execute(
+                        sa.update(self.tasks)
+                        .where(t.task_id == row["task_id"], t.status != SUCCESS)
+                        .values(**values)
+                    ).rowcount
+                    if (
+                        not changed
+                        and conn.execute(sa.select(t.id).where(t.task_id == row["task_id"])).first() is None
+                    ):
+                        conn.execute(sa.insert(self.tasks).values(**row))
 
-        self._run(write)
-        self._sweep_when_due()
+        if rows:
+            self._run(write)
+            self._sweep_when_due()
+
+    def _upsert(self, dialect: str) -> sa.Executable | None:
+        """Insert a task row, or update it unless it holds a SUCCESS; None: no upsert here."""
+        t = self.tasks.c
+        columns = ("result", "traceback", "children", "date_done", "status")
+        statement: sa.Executable
+        if dialect in ("postgresql", "sqlite"):
+            insert = postgresql.insert(self.tasks) if dialect == "postgresql" else sqlite.insert(self.tasks)
+            statement = insert.on_conflict_do_update(
+                index_elements=[t.task_id],
+                set_={name: insert.excluded[name] for name in columns},
+                where=t.status != SUCCESS,
+            )
+            return statement
+        if dialect in ("mysql", "mariadb"):
+            mysql_insert = mysql.insert(self.tasks)
+            # Assignments run left to right and see the ones before: status goes last, so
+            # every condition reads the row's old status.
+            kept = t.status == SUCCESS
+            statement = mysql_insert.on_duplicate_key_update(
+                [(name, sa.case((kept, t[name]), else_=mysql_insert.inserted[name])) for name in columns]
+            )
+            return statement
+        return None
 
     def get(self, task_id: str) -> ResultRecord | None:
         found = self.get_many([task_id])[0]
