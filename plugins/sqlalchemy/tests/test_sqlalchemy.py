@@ -17,6 +17,7 @@ from celeriac import states
 from celeriac.plugin import ConfigError
 from celeriac.plugin import ResultRecord
 from celeriac.plugin import StoreUnreachableError
+from celeriac.plugin import ValueRefusedError
 from celeriac.testing import worker_thread
 from celeriac_sqlalchemy import sql_result_store
 from celeriac_sqlalchemy.testing import mariadb_url
@@ -141,6 +142,25 @@ def test_results_expire_and_are_swept(db_url: str) -> None:
 
         ids = set(conn.execute(sa.select(store.tasks.c.task_id)).scalars())
     assert "sql-brief" not in ids and "sql-later" in ids
+    app.close()
+
+
+def test_a_result_the_column_cannot_hold_fails_its_task(db_url: str) -> None:
+    # Celery's result column is a BLOB on MySQL/MariaDB: 65,535 bytes. Elsewhere it holds this.
+    app = make_app(db_url)
+
+    @app.task
+    def big(n: int) -> str:
+        return "x" * n
+
+    with worker_thread(app, concurrency=1):
+        result = big.delay(100_000)
+        if "mysql" in db_url:
+            with pytest.raises(ValueRefusedError, match=r"the database refused the result: .*Data too long"):
+                result.get(timeout=20)
+            assert result.state == states.FAILURE
+        else:
+            assert result.get(timeout=20) == "x" * 100_000
     app.close()
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import os
 import secrets
 import threading
@@ -73,10 +74,13 @@ class FilesystemKeyValue:
         self.directory = directory
         self.horizon = expires
         self.fsync = fsync
+        self._root = str(directory)
         self._ready = False
         self._lock = threading.Lock()
+        self._temp_prefix = ""
+        self._temps = itertools.count()
 
-    def _path(self, key: str) -> Path:
+    def _path(self, key: str) -> str:
         if not self._ready:
             try:
                 self.directory.mkdir(parents=True, exist_ok=True)
@@ -86,7 +90,9 @@ class FilesystemKeyValue:
             except OSError as exc:
                 raise StoreUnreachableError(self.url, f"the directory cannot be written: {exc}") from exc
             self._ready = True
-        return self.directory / file_name(key)
+            # Temporary names: unique per process (pid, which a forked child changes) and call.
+            self._temp_prefix = os.path.join(self._root, f"{_TEMP}{secrets.token_hex(4)}-")
+        return os.path.join(self._root, file_name(key))
 
     def get(self, key: str) -> bytes | None:
         try:
@@ -102,26 +108,27 @@ class FilesystemKeyValue:
 
     def set(self, key: str, value: bytes, expires: float | None) -> None:
         path = self._path(key)
-        temp = self.directory / f"{_TEMP}{secrets.token_hex(8)}"
+        temp = f"{self._temp_prefix}{os.getpid()}-{next(self._temps)}"
         try:
             with open(temp, "wb") as file:
                 file.write(value)
                 if self.fsync:
                     file.flush()
                     os.fsync(file.fileno())
-            stamp = self._stamp(expires, time.time())
-            os.utime(temp, (stamp, stamp))
+            if self.horizon is not None and expires != self.horizon:  # else writing set the right time
+                stamp = self._stamp(expires, time.time())
+                os.utime(temp, (stamp, stamp))
             os.replace(temp, path)
         except BaseException:
             with contextlib.suppress(OSError):
-                temp.unlink()
+                os.unlink(temp)
             raise
         if self.fsync:
             self._sync_directory()
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
-            self._path(key).unlink()
+            os.unlink(self._path(key))
 
     def add_member(self, key: str, member: str, expires: float | None) -> int:
         if "\n" in member:
@@ -154,7 +161,7 @@ class FilesystemKeyValue:
         return now + expires - self.horizon
 
     @contextlib.contextmanager
-    def _locked(self, path: Path) -> Iterator[BufferedRandom]:
+    def _locked(self, path: str) -> Iterator[BufferedRandom]:
         with self._lock, open(path, "a+b") as file:
             fcntl.flock(file.fileno(), fcntl.LOCK_EX)
             try:

@@ -30,16 +30,16 @@ from typing import TypeVar
 from typing import final
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects import sqlite
 
 from celeriac.plugin import Config
 from celeriac.plugin import ConfigError
 from celeriac.plugin import ResultRecord
 from celeriac.plugin import StoreUnreachableError
+from celeriac.plugin import ValueRefusedError
 from celeriac.plugin import redact_url
 from celeriac_sqlalchemy._config import SqlConfig
+from celeriac_sqlalchemy._statements import count_part
+from celeriac_sqlalchemy._statements import upsert_tasks
 from celeriac_sqlalchemy._tables import SUCCESS
 from celeriac_sqlalchemy._tables import group_record
 from celeriac_sqlalchemy._tables import make_tables
@@ -117,6 +117,8 @@ class SqlResultStore:
             ) from exc
         except sa.exc.ArgumentError as exc:
             raise ConfigError(f"result_store {redact_url(self.url)}: {exc}") from exc
+        if engine.dialect.name in ("mysql", "mariadb"):
+            sa.event.listen(engine, "connect", _strict_mysql)
         self._run(lambda: self._create_tables(engine))
         return engine
 
@@ -151,6 +153,10 @@ class SqlResultStore:
                 if attempt >= _ATTEMPTS - 1:
                     raise
                 continue
+            except sa.exc.DataError as exc:
+                # A value the column cannot hold (over a MySQL BLOB's 64 KiB): the task fails
+                # with the reason rather than coming back to fail the same way.
+                raise ValueRefusedError(f"the database refused the result: {_first_line(exc)}") from exc
             except sa.exc.DBAPIError as exc:
                 if _deadlock(exc) and attempt < _ATTEMPTS - 1:
                     continue
@@ -191,7 +197,7 @@ class SqlResultStore:
 
         def write() -> None:
             with self.engine.begin() as conn:
-                upsert = self._upsert(conn.dialect.name)
+                upsert = upsert_tasks(self.tasks, conn.dialect.name)
                 if upsert is not None:
                     conn.execute(upsert, rows)
                     return
@@ -212,30 +218,6 @@ class SqlResultStore:
         if rows:
             self._run(write)
             self._sweep_when_due()
-
-    def _upsert(self, dialect: str) -> sa.Executable | None:
-        """Insert a task row, or update it unless it holds a SUCCESS; None: no upsert here."""
-        t = self.tasks.c
-        columns = ("result", "traceback", "children", "date_done", "status")
-        statement: sa.Executable
-        if dialect in ("postgresql", "sqlite"):
-            insert = postgresql.insert(self.tasks) if dialect == "postgresql" else sqlite.insert(self.tasks)
-            statement = insert.on_conflict_do_update(
-                index_elements=[t.task_id],
-                set_={name: insert.excluded[name] for name in columns},
-                where=t.status != SUCCESS,
-            )
-            return statement
-        if dialect in ("mysql", "mariadb"):
-            mysql_insert = mysql.insert(self.tasks)
-            # Assignments run left to right and see the ones before: status goes last, so
-            # every condition reads the row's old status.
-            kept = t.status == SUCCESS
-            statement = mysql_insert.on_duplicate_key_update(
-                [(name, sa.case((kept, t[name]), else_=mysql_insert.inserted[name])) for name in columns]
-            )
-            return statement
-        return None
 
     def get(self, task_id: str) -> ResultRecord | None:
         found = self.get_many([task_id])[0]
@@ -303,60 +285,8 @@ class SqlResultStore:
         return self._run(lambda: self._count_part(group_id, task_id)) == size
 
     def _count_part(self, group_id: str, task_id: str) -> int:
-        now = utcnow()
-        c = self.chords.c
         with self.engine.begin() as conn:
-            part = self._insert_ignore(self.parts, group_id=group_id, task_id=task_id, done_at=now)
-            try:
-                added = conn.execute(part)
-            except sa.exc.IntegrityError:  # a database without an insert-or-ignore: counted already
-                return 0
-            if not added.rowcount:
-                return 0
-            dialect = conn.dialect.name
-            if dialect in ("postgresql", "sqlite"):
-                insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-                upsert = (
-                    insert(self.chords)
-                    .values(group_id=group_id, done=1, updated_at=now)
-                    .on_conflict_do_update(
-                        index_elements=[c.group_id], set_={"done": c.done + 1, "updated_at": now}
-                    )
-                    .returning(c.done)
-                )
-                done: int = conn.execute(upsert).scalar_one()
-                return done
-            if dialect in ("mysql", "mariadb"):
-                bump = (
-                    mysql.insert(self.chords)
-                    .values(group_id=group_id, done=1, updated_at=now)
-                    .on_duplicate_key_update(done=c.done + 1, updated_at=now)
-                )
-                conn.execute(bump)
-            # Any other database: lock the row by updating it, insert it the first time.
-            elif not conn.execute(
-                sa.update(self.chords).where(c.group_id == group_id).values(done=c.done + 1, updated_at=now)
-            ).rowcount:
-                conn.execute(sa.insert(self.chords).values(group_id=group_id, done=1, updated_at=now))
-            # Our increment holds the row's lock until commit: this locking read sees it.
-            query = sa.select(c.done).where(c.group_id == group_id).with_for_update()
-            counted: int = conn.execute(query).scalar_one()
-            return counted
-
-    def _insert_ignore(self, table: sa.Table, **values: Any) -> sa.Executable:
-        dialect = self.engine.dialect.name
-        statement: sa.Executable
-        if dialect == "postgresql":
-            statement = postgresql.insert(table).values(**values).on_conflict_do_nothing()
-        elif dialect == "sqlite":
-            statement = sqlite.insert(table).values(**values).on_conflict_do_nothing()
-        elif dialect in ("mysql", "mariadb"):
-            statement = sa.insert(table).values(**values).prefix_with("IGNORE")
-        else:
-            statement = sa.insert(table).values(
-                **values
-            )  # a duplicate raises; _run retries, then it counts 0
-        return statement
+            return count_part(conn, self.chords, self.parts, group_id, task_id)
 
     # --- expiry -------------------------------------------------------------------------------
 
@@ -400,6 +330,15 @@ class SqlResultStore:
             if self._engine is not None and self._pid == os.getpid():
                 self._engine.dispose()
             self._engine = None
+
+
+def _strict_mysql(dbapi_connection: Any, _record: Any) -> None:
+    """A value too long for its column is an error, never cut (MySQL's non-strict modes truncate)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SET SESSION sql_mode = CONCAT_WS(',', @@sql_mode, 'STRICT_TRANS_TABLES')")
+    finally:
+        cursor.close()
 
 
 def _first_line(exc: sa.exc.DBAPIError) -> str:
