@@ -84,9 +84,10 @@ class PluginInfo:
 
 def builtin_plugins() -> list[tuple[str, object]]:
     """The kernel's own plugins; always registered, like pytest's essential plugins."""
+    from celeriac import _memory
     from celeriac.worker import steps
 
-    return [("kernel", steps)]
+    return [("kernel", steps), ("memory", _memory)]
 
 
 def installed_plugin_names() -> list[str]:

@@ -1,34 +1,31 @@
-"""Test support: an in-memory broker and result store, and pytest fixtures.
+"""Test support for celeriac apps and plugins, shipped to pytest as a plugin.
 
-``memory://`` is a real transport with the same contract as the others (leases,
-redelivery, delay, priorities, dead letters) inside one process, so unit tests exercise
-the worker without a server. Register this module as a plugin to use it:
-``Celeriac(broker="memory://", plugins=[celeriac.testing])``; each app gets its own
-broker, so produce and consume with the same app. Shipped to pytest through
-the ``pytest11`` entry point, which adds the ``celeriac_app`` fixture; ``worker_thread``
-is a context manager that runs a worker in a background thread, and ``process_group``
-starts worker processes for end-to-end tests and kills them by PID afterwards.
+For task authors (fixtures, loaded through the ``pytest11`` entry point when celeriac is
+installed): ``celeriac_app`` is an isolated app on the in-process ``memory://`` broker and
+result store (settings from the ``celeriac_config`` fixture, which a conftest overrides, a
+broker URL included), ``celeriac_worker`` runs a worker for it in a thread of the test, and
+:func:`join` returns once every message in the worker's queues has been run and settled,
+so a test waits on that fact instead of sleeping. docs/testing.md has a worked example.
+
+For plugin authors: :func:`worker_thread`, :func:`process_group` (worker processes killed by
+PID afterwards), :func:`service_unreachable` (skip, or fail under ``CI=true``) and the
+``memory://`` classes to build test doubles on.
 """
 
 from __future__ import annotations
 
 import contextlib
-import heapq
 import importlib
-import itertools
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from pathlib import Path
-from queue import Empty
-from queue import SimpleQueue
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import NoReturn
@@ -36,260 +33,37 @@ from typing import final
 
 import pytest
 
-from celeriac.hookspecs import hookimpl
-from celeriac.kvstore_testing import MemoryKeyValue  # noqa: F401 - re-exported for store plugins' tests
-from celeriac.kvstore_testing import check_key_value  # noqa: F401 - re-exported for store plugins' tests
-from celeriac.protocols import DeadLetter
-from celeriac.protocols import Delivery
-from celeriac.protocols import Envelope
-from celeriac.protocols import ResultRecord
-from celeriac.protocols import ResultStoreSpec
-from celeriac.protocols import TransportSpec
-from celeriac.states import SUCCESS
+from celeriac._memory import MemoryResultStore
+from celeriac._memory import MemorySubscription
+from celeriac._memory import MemoryTransport
+from celeriac.errors import TimeoutError  # noqa: A004 - celeriac's own, raised by join()
+from celeriac.kvstore_testing import MemoryKeyValue
+from celeriac.kvstore_testing import check_key_value
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
     from celeriac.worker.worker import Worker
 
-
-class MemoryTransport:
-    """One process's broker: per-queue heaps ordered by (visible time, -priority, sequence)."""
-
-    def __init__(self, visibility_timeout: float = 300.0) -> None:
-        self.visibility_timeout = visibility_timeout
-        self._queues: dict[str, list[tuple[float, int, int, Envelope, int]]] = {}
-        self._leased: dict[int, tuple[str, Envelope, int, int, float]] = {}
-        self._dead: dict[str, DeadLetter] = {}
-        self._subscribers: dict[str, list[MemorySubscription]] = {}
-        self._seq = itertools.count()
-        self._cond = threading.Condition()
-
-    def declare_queue(self, queue: str) -> None:
-        with self._cond:
-            self._queues.setdefault(queue, [])
-
-    def publish(
-        self, queue: str, envelopes: Sequence[Envelope], *, priority: int = 0, delay: float = 0.0
-    ) -> None:
-        with self._cond:
-            for envelope in envelopes:
-                self._push(queue, envelope, priority, time.monotonic() + delay, 0)
-            self._cond.notify_all()
-
-    def _push(self, queue: str, envelope: Envelope, priority: int, visible: float, count: int) -> None:
-        heapq.heappush(
-            self._queues.setdefault(queue, []), (visible, -priority, next(self._seq), envelope, count)
-        )
-
-    def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Delivery]:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                self._expire_leases()
-                found = self._take(queues, limit)
-                remaining = deadline - time.monotonic()
-                if found or remaining <= 0:
-                    return found
-                self._cond.wait(min(remaining, 0.05))
-
-    def _take(self, queues: Sequence[str], limit: int) -> list[Delivery]:
-        now = time.monotonic()
-        ready = []
-        for name in queues:
-            for visible, neg_priority, seq, envelope, count in self._queues.get(name, []):
-                if visible <= now:
-                    ready.append((neg_priority, seq, name, envelope, count, visible))
-        ready.sort(key=lambda item: (item[0], item[1]))
-        taken = []
-        for neg_priority, seq, name, envelope, count, visible in ready[:limit]:
-            self._queues[name].remove((visible, neg_priority, seq, envelope, count))
-            heapq.heapify(self._queues[name])
-            self._leased[seq] = (name, envelope, -neg_priority, count + 1, now + self.visibility_timeout)
-            taken.append(Delivery(envelope=envelope, queue=name, tag=seq, delivery_count=count + 1))
-        return taken
-
-    def _expire_leases(self) -> None:
-        now = time.monotonic()
-        for tag, (queue, envelope, priority, count, until) in list(self._leased.items()):
-            if until <= now:
-                del self._leased[tag]
-                self._push(queue, envelope, priority, now, count)
-
-    def ack(self, deliveries: Sequence[Delivery]) -> None:
-        with self._cond:
-            for delivery in deliveries:
-                self._leased.pop(delivery.tag, None)
-
-    def reject(self, deliveries: Sequence[Delivery], *, requeue: bool) -> None:
-        with self._cond:
-            for delivery in deliveries:
-                leased = self._leased.pop(delivery.tag, None)
-                if leased is not None and requeue:
-                    queue, envelope, priority, count, _ = leased
-                    self._push(queue, envelope, priority, time.monotonic(), count)
-            self._cond.notify_all()
-
-    def extend(self, deliveries: Sequence[Delivery]) -> None:
-        with self._cond:
-            for delivery in deliveries:
-                if delivery.tag in self._leased:
-                    queue, envelope, priority, count, _ = self._leased[delivery.tag]
-                    self._leased[delivery.tag] = (
-                        queue,
-                        envelope,
-                        priority,
-                        count,
-                        time.monotonic() + self.visibility_timeout,
-                    )
-
-    def dead_letter(self, delivery: Delivery, reason: str) -> None:
-        with self._cond:
-            self._leased.pop(delivery.tag, None)
-            dead_id = str(uuid.uuid4())
-            self._dead[dead_id] = DeadLetter(
-                id=dead_id,
-                queue=delivery.queue,
-                envelope=delivery.envelope,
-                reason=reason,
-                failed_at=time.time(),
-            )
-
-    def dead_letters(self, queue: str | None = None, limit: int = 100) -> list[DeadLetter]:
-        with self._cond:
-            letters = [d for d in self._dead.values() if queue is None or d.queue == queue]
-        return sorted(letters, key=lambda d: d.failed_at)[:limit]
-
-    def requeue_dead_letter(self, dead_letter_id: str) -> bool:
-        with self._cond:
-            letter = self._dead.pop(dead_letter_id, None)
-            if letter is None:
-                return False
-            self._push(letter.queue, letter.envelope, 0, time.monotonic(), 0)
-            self._cond.notify_all()
-            return True
-
-    def purge(self, queue: str) -> int:
-        with self._cond:
-            count = len(self._queues.get(queue, []))
-            self._queues[queue] = []
-            return count
-
-    def queue_length(self, queue: str) -> int:
-        with self._cond:
-            return len(self._queues.get(queue, []))
-
-    def broadcast(self, channel: str, envelope: Envelope) -> None:
-        with self._cond:
-            for subscription in self._subscribers.get(channel, []):
-                subscription.put(envelope)
-
-    def subscribe(self, channel: str) -> MemorySubscription:
-        subscription = MemorySubscription()
-        with self._cond:
-            self._subscribers.setdefault(channel, []).append(subscription)
-        return subscription
-
-    def close(self) -> None:
-        """Messages stay: several apps in one test may share the transport."""
-
-
-class MemorySubscription:
-    """One subscriber's queue of broadcast envelopes."""
-
-    def __init__(self) -> None:
-        self._queue: SimpleQueue[Envelope] = SimpleQueue()
-
-    def put(self, envelope: Envelope) -> None:
-        self._queue.put(envelope)
-
-    def get(self, timeout: float) -> list[Envelope]:
-        try:
-            received = [self._queue.get(timeout=timeout)]
-        except Empty:
-            return []
-        while not self._queue.empty():
-            received.append(self._queue.get_nowait())
-        return received
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-
-class MemoryResultStore:
-    """Results in a dict, with the SUCCESS-is-final rule of every store."""
-
-    def __init__(self) -> None:
-        self._records: dict[str, ResultRecord] = {}
-        self._chords: dict[str, set[str]] = {}
-        self._cond = threading.Condition()
-
-    def store(self, record: ResultRecord) -> None:
-        with self._cond:
-            current = self._records.get(record.task_id)
-            if current is None or current.state != SUCCESS:
-                self._records[record.task_id] = record
-            self._cond.notify_all()
-
-    def store_many(self, records: Sequence[ResultRecord]) -> None:
-        for record in records:
-            self.store(record)
-
-    def get(self, task_id: str) -> ResultRecord | None:
-        with self._cond:
-            return self._records.get(task_id)
-
-    def wait(self, task_id: str, states: frozenset[str], timeout: float | None) -> ResultRecord | None:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while True:
-                record = self._records.get(task_id)
-                if record is not None and record.state in states:
-                    return record
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return None
-                self._cond.wait(remaining)
-
-    def forget(self, task_id: str) -> None:
-        with self._cond:
-            self._records.pop(task_id, None)
-
-    def chord_part_done(self, group_id: str, task_id: str, size: int, index: int | None = None) -> bool:
-        with self._cond:
-            parts = self._chords.setdefault(group_id, set())
-            if task_id in parts:
-                return False
-            parts.add(task_id)
-            return len(parts) == size
-
-    def get_many(self, task_ids: Sequence[str]) -> list[ResultRecord | None]:
-        with self._cond:
-            return [self._records.get(task_id) for task_id in task_ids]
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-
-@hookimpl
-def celeriac_add_transports() -> Sequence[TransportSpec]:
-    return [
-        TransportSpec(
-            schemes=("memory",),
-            factory=lambda url, config: MemoryTransport(config.visibility_timeout),
-            description="in-process broker for tests",
-        )
-    ]
-
-
-@hookimpl
-def celeriac_add_result_stores() -> Sequence[ResultStoreSpec]:
-    return [
-        ResultStoreSpec(
-            schemes=("memory",),
-            factory=lambda url, config: MemoryResultStore(),
-            description="in-process result store for tests",
-        )
-    ]
+__all__ = [
+    "MemoryKeyValue",
+    "MemoryResultStore",
+    "MemorySubscription",
+    "MemoryTransport",
+    "ProcessGroup",
+    "WorkerProcess",
+    "celeriac_app",
+    "celeriac_command",
+    "celeriac_config",
+    "celeriac_worker",
+    "celeriac_worker_options",
+    "check_key_value",
+    "importable",
+    "join",
+    "process_group",
+    "service_unreachable",
+    "subprocess_env",
+    "worker_thread",
+]
 
 
 class WorkerProcess:
@@ -442,14 +216,29 @@ def service_unreachable(problem: str) -> NoReturn:
 
 @contextlib.contextmanager
 def worker_thread(app: Celeriac, **overrides: Any) -> Iterator[Worker]:
-    """Run a worker for ``app`` in a background thread; stop it (warm) on leaving.
+    """Run a worker for ``app`` in a background thread, started and consuming when this
+    yields; stop it (warm) on leaving.
 
     Polls the broker every 0.1 s (not 1 s) so that stopping is quick in tests.
+
+    :param overrides: ``[worker]`` settings (``concurrency``, ``pool``, ``queues`` ...).
     """
     worker = app.worker(**{"poll_timeout": 0.1, **overrides})
-    thread = threading.Thread(target=worker.run, name="celeriac-test-worker", daemon=True)
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            worker.run()
+        except BaseException as exc:
+            failed.append(exc)
+            raise
+
+    thread = threading.Thread(target=run, name="celeriac-test-worker", daemon=True)
     thread.start()
     try:
+        while not worker.wait_started(0.05):
+            if not thread.is_alive():
+                raise RuntimeError(f"the worker thread exited before it was ready: {failed or 'no error'}")
         yield worker
     finally:
         worker.stop()
@@ -458,14 +247,85 @@ def worker_thread(app: Celeriac, **overrides: Any) -> Iterator[Worker]:
             raise RuntimeError("worker thread did not stop within 30 s")
 
 
-@pytest.fixture
-def celeriac_app() -> Iterator[Celeriac]:
-    """An app on its own in-memory broker and result store, with the installed plugins loaded.
+def join(worker: Worker, queues: Sequence[str] | None = None, *, timeout: float = 10.0) -> None:
+    """Return when every message in ``queues`` has been run and settled by ``worker``.
 
-    Each app builds its own ``memory://`` broker: produce and consume with the same app.
+    Settled means the task ran (or was refused, dead-lettered, revoked), its result was
+    stored and its message acknowledged; messages the tasks sent meanwhile (retries,
+    callbacks, chain steps) are waited for too, as are countdowns the transport counts in
+    its queue length. The worker runs in this process (:func:`worker_thread`, the
+    ``celeriac_worker`` fixture); the broker may be ``memory://`` or a real one.
+
+    :param queues: the queues to wait for; by default every queue the worker consumes.
+    :param timeout: seconds; :class:`celeriac.errors.TimeoutError` names what is left.
     """
+    names = tuple(queues) if queues is not None else worker.queues
+    strangers = [name for name in names if name not in worker.queues]
+    if strangers:
+        raise ValueError(
+            f"join: {worker.hostname} does not consume {', '.join(strangers)} "
+            f"(it consumes {', '.join(worker.queues)}); nothing would ever drain them"
+        )
+    deadline = time.monotonic() + timeout
+    transport = worker.app.transport
+    if not worker.wait_started(timeout):
+        raise TimeoutError(f"join: {worker.hostname} did not start within {timeout} s")
+    while True:
+        first = worker.activity()
+        waiting = {name: transport.queue_length(name) for name in names}
+        remaining = deadline - time.monotonic()
+        idle = first is not None and first.held == 0 and not any(waiting.values())
+        # A message fetched while we looked is received by the end of the round under way:
+        # idle at both ends of that round, with nothing taken, is idle.
+        if idle and first is not None and worker.wait_round(first.rounds, max(remaining, 0.0)):
+            second = worker.activity()
+            if second is not None and second.held == 0 and second.taken == first.taken:
+                return
+            continue
+        if remaining <= 0:
+            held = first.held if first is not None else 0
+            left = ", ".join(f"{count} in {name!r}" for name, count in waiting.items() if count)
+            raise TimeoutError(
+                f"join: not settled after {timeout} s: {held} held by {worker.hostname}"
+                + (f", waiting {left}" if left else "")
+            )
+        # Not idle: look again when the consumer finishes its next fetch round (it also
+        # ends at each poll timeout), but at least every 50 ms while it waits for space.
+        if first is not None:
+            worker.wait_round(first.rounds, min(remaining, 0.05))
+
+
+# --- fixtures -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def celeriac_config() -> dict[str, Any]:
+    """Settings for ``celeriac_app`` (the keys of celeriac.toml); override this fixture in a
+    conftest or a test module to change them, ``broker`` included (``memory://`` by default)."""
+    return {}
+
+
+@pytest.fixture
+def celeriac_app(celeriac_config: dict[str, Any]) -> Iterator[Celeriac]:
+    """An isolated app: no config file, no ``CELERIAC_*`` environment, the installed plugins
+    loaded, on its own ``memory://`` broker and result store unless ``celeriac_config`` names
+    others. Each app builds its own in-memory broker: produce and consume with the same app."""
     from celeriac.app import Celeriac
 
-    app = Celeriac("tests", broker="memory://", plugins=[sys.modules[__name__]], env={}, config=False)
+    app = Celeriac("tests", env={}, config=False, **{"broker": "memory://", **celeriac_config})
     yield app
     app.close()
+
+
+@pytest.fixture
+def celeriac_worker_options() -> dict[str, Any]:
+    """``[worker]`` settings for ``celeriac_worker`` (``concurrency``, ``pool``, ``queues`` ...)."""
+    return {}
+
+
+@pytest.fixture
+def celeriac_worker(celeriac_app: Celeriac, celeriac_worker_options: dict[str, Any]) -> Iterator[Worker]:
+    """A worker for ``celeriac_app`` running in a thread of this test, consuming when the test
+    starts and stopped (warm) after it; pass it to :func:`join`."""
+    with worker_thread(celeriac_app, **celeriac_worker_options) as worker:
+        yield worker

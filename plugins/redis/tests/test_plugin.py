@@ -160,3 +160,22 @@ def test_bad_input_is_dead_lettered_and_the_worker_goes_on(app: Celeriac) -> Non
     assert "JSON" in reasons[2] or "json" in reasons[2]
     assert "unregistered task 't.nope'" in reasons[3]
     assert app.AsyncResult("p").state == states.FAILURE  # recorded for the ones with an id
+
+
+def test_join_settles_everything_on_a_real_broker(app: Celeriac) -> None:
+    """celeriac.testing.join with an in-process worker on Redis: countdowns and chain steps
+    included, every result is stored when it returns."""
+    from celeriac.canvas import chain
+    from celeriac.testing import join
+
+    @app.task
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    with worker_thread(app, concurrency=4) as worker:
+        results = [add.delay(n, n) for n in range(100)]
+        later = add.apply_async((1, 2), countdown=0.3)
+        chained = chain(add.s(1, 1), add.s(1), add.s(1)).apply_async()
+        join(worker)
+        stored = app.result_store.get_many([r.id for r in [*results, later, chained]])
+        assert [record.state if record else "PENDING" for record in stored] == [states.SUCCESS] * 102

@@ -77,6 +77,17 @@ def _check_shared_limits(app: Celeriac, shared: SharedRateLimiter | None) -> Non
             )
 
 
+@frozen(kw_only=True)
+class Activity:
+    """A consumer's counters at one instant: messages it holds (reserved, held for an ETA or
+    a rate limit, running, or finished and not yet acknowledged), deliveries taken since it
+    started, and fetch rounds completed."""
+
+    held: int
+    taken: int
+    rounds: int
+
+
 class UnprocessableMessageError(MessageError):
     """Recorded as a task's FAILURE when its message could not be processed."""
 
@@ -127,6 +138,12 @@ class Consumer:
         _check_shared_limits(app, shared)
         self._running: dict[int, float] = {}  # token -> when it started
         self._held: set[int] = set()  # tokens of rate-limited requests waiting for their slot
+        # Deliveries taken and fetch rounds completed, for Activity (a test's join()); a
+        # round ends after its deliveries were received, so a message fetched while someone
+        # looked is counted in ``taken`` by the end of the round under way.
+        self._taken = 0
+        self._rounds = 0
+        self._round_done = threading.Condition()
 
     @property
     def capacity(self) -> int:
@@ -140,6 +157,16 @@ class Consumer:
     @property
     def active_count(self) -> int:
         return len(self._inflight)
+
+    def activity(self) -> Activity:
+        """What this consumer holds and has taken so far, read at one instant."""
+        with self._round_done, self._space:
+            return Activity(held=len(self._inflight), taken=self._taken, rounds=self._rounds)
+
+    def wait_round(self, after: int, timeout: float) -> bool:
+        """Wait until a fetch round ends after round ``after``; False if ``timeout`` passed first."""
+        with self._round_done:
+            return self._round_done.wait_for(lambda: self._rounds > after, timeout)
 
     # --- the two loops ----------------------------------------------------------------
 
@@ -174,6 +201,10 @@ class Consumer:
                     log.exception("could not dispatch a message from %r; giving it back", delivery.queue)
                     with contextlib.suppress(Exception):
                         self.transport.reject([delivery], requeue=True)
+            with self._round_done:
+                self._taken += len(deliveries)
+                self._rounds += 1
+                self._round_done.notify_all()
 
     def _settle_loop(self) -> None:
         while not self._settled_all.is_set():

@@ -25,6 +25,8 @@ from celeriac.worker.shutdown import ShutdownState
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
+    from celeriac.worker.consumer import Activity
+    from celeriac.worker.consumer import Consumer
 
 log = logging.getLogger("celeriac.worker")
 
@@ -47,6 +49,8 @@ class Worker:
         self.hostname = worker_config.hostname or f"celeriac@{socket.gethostname()}"
         self.shutdown = ShutdownState(worker_config.shutdown_timeout)
         self._signals = 0
+        self._consumer: Consumer | None = None
+        self._started = threading.Event()
 
     def blueprint(self) -> Blueprint:
         return Blueprint(self.app.plugins.bootsteps(self.config), self.config)
@@ -61,19 +65,33 @@ class Worker:
         with blueprint.start(
             self.app, self.config, hostname=self.hostname, shutdown=self.shutdown
         ) as registry:
+            consumer = registry.lookup(CONSUMER)
+            self._consumer = consumer[0] if consumer is not None else None
+            self._started.set()
             self.app.plugins.lifecycle.worker_ready(self)
             log.info("%s ready: consuming %s", self.hostname, ", ".join(self.queues))
             self.shutdown.requested.wait()
             # Stop fetching and give reserved messages back now, before the other steps'
             # teardown (which runs first, in reverse order) gives a running task time to
             # finish and its pool time to start a reserved one.
-            consumer = registry.lookup(CONSUMER)
-            if consumer is not None:
-                consumer[0].stop()
+            if self._consumer is not None:
+                self._consumer.stop()
             log.info("%s shutting down (%s)", self.hostname, "cold" if self.shutdown.cold else "warm")
             self.app.plugins.lifecycle.worker_shutdown(self)
         log.info("%s stopped", self.hostname)
         return self.shutdown.exit_code
+
+    def wait_started(self, timeout: float) -> bool:
+        """Wait until every step started and the consumer runs; False if ``timeout`` passed."""
+        return self._started.wait(timeout)
+
+    def activity(self) -> Activity | None:
+        """The consumer's counters now (see :class:`Activity`); None before it started."""
+        return None if self._consumer is None else self._consumer.activity()
+
+    def wait_round(self, after: int, timeout: float) -> bool:
+        """Wait until the consumer completes a fetch round after round ``after``."""
+        return self._consumer is not None and self._consumer.wait_round(after, timeout)
 
     def stop(self, *, cold: bool = False) -> None:
         """Ask the worker to shut down, from any thread."""
