@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # Each plugin is its own distribution; requirements-workspace.txt lists them (editable, with extras).
-PLUGINS := sqlite json threads solo prefork asyncio gevent redis pickle yaml msgpack compression signing events cron webhooks amqp prometheus
+PLUGINS := sqlite json threads solo prefork asyncio gevent redis pickle yaml msgpack compression signing events cron webhooks amqp prometheus filesystem memcached sqlalchemy
 SOURCES := kernel/src $(foreach p,$(PLUGINS),plugins/$(p)/src) contrib/plugin-template/src
 STAMP := $(VENV)/.installed
 # Every third-party version the development, test, lint and benchmark environments install is
@@ -76,6 +76,7 @@ bench: install
 	$(PY) benchmarks/serializers.py
 	$(PY) benchmarks/pools.py
 	$(PY) benchmarks/canvas.py
+	$(PY) benchmarks/result_stores.py
 	$(PY) plugins/events/benchmarks/events_overhead.py
 	$(PY) plugins/webhooks/benchmarks/sink_overhead.py
 

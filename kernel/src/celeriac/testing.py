@@ -37,12 +37,15 @@ from celeriac._memory import MemoryResultStore
 from celeriac._memory import MemorySubscription
 from celeriac._memory import MemoryTransport
 from celeriac.errors import TimeoutError  # noqa: A004 - celeriac's own, raised by join()
+from celeriac.kvstore_testing import MemoryKeyValue
+from celeriac.kvstore_testing import check_key_value
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac
     from celeriac.worker.worker import Worker
 
 __all__ = [
+    "MemoryKeyValue",
     "MemoryResultStore",
     "MemorySubscription",
     "MemoryTransport",
@@ -53,6 +56,7 @@ __all__ = [
     "celeriac_config",
     "celeriac_worker",
     "celeriac_worker_options",
+    "check_key_value",
     "importable",
     "join",
     "process_group",
