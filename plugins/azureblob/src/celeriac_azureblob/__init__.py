@@ -1,0 +1,1 @@
+"""Azure Blob Storage result store for celeriac: expiry, chords."""

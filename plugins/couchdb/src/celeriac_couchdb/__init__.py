@@ -1,0 +1,1 @@
+"""CouchDB result store for celeriac (its HTTP API, through httpx): expiry, chords."""

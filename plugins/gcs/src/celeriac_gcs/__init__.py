@@ -1,0 +1,1 @@
+"""Google Cloud Storage result store for celeriac: expiry, chords."""
