@@ -168,7 +168,9 @@ def test_dead_letter_list_and_requeue(make_app: MakeApp, sqs: Any, prefix: str) 
     transport.ack([again])
 
 
-def test_redrive_policy_queue_is_used_and_its_moves_are_listed(make_app: MakeApp, sqs: Any, prefix: str) -> None:
+def test_redrive_policy_queue_is_used_and_its_moves_are_listed(
+    make_app: MakeApp, sqs: Any, prefix: str
+) -> None:
     dlq = sqs.create_queue(QueueName=f"{prefix}mine-dlq")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     policy = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 1})
@@ -207,5 +209,5 @@ def test_several_queues_are_all_served(make_app: MakeApp) -> None:
 
 def test_missing_queue_is_an_error_when_creation_is_off(make_app: MakeApp) -> None:
     transport = make_app(sqs={"create_queues": False}).transport
-    with pytest.raises(SqsError, match="does not exist at http://127.0.0.1:.*create_queues is false"):
+    with pytest.raises(SqsError, match=r"does not exist at http://127\.0\.0\.1:.*create_queues is false"):
         transport.publish("nowhere", [envelope()])

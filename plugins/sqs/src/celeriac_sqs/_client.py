@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 from typing import TypeVar
@@ -109,8 +110,10 @@ def call(endpoint: Endpoint, what: str, method: Callable[..., T], **kwargs: Any)
     except EndpointConnectionError as exc:
         raise SqsError(f"{endpoint.label} is unreachable while {what}: {exc}") from exc
     except ClientError as exc:
-        if code_of(exc) in REFUSED:
-            message = exc.response.get("Error", {}).get("Message", "")
+        if refused(exc):
+            message = str(exc.response.get("Error", {}).get("Message", ""))
+            found = re.search(r"<Message>([^<]+)</Message>", message)
+            message = found.group(1) if found else message
             raise SqsError(
                 f"{endpoint.label} refused the credentials while {what}: {code_of(exc)}: {message}"
             ) from exc
@@ -119,9 +122,25 @@ def call(endpoint: Endpoint, what: str, method: Callable[..., T], **kwargs: Any)
         raise SqsError(f"{endpoint.label} failed while {what}: {exc}") from exc
 
 
+def refused(exc: BaseException) -> bool:
+    """Did AWS refuse the caller? Its code says so, or a 403 (an emulator's error may not parse)."""
+    response = getattr(exc, "response", None)
+    status = (
+        response.get("ResponseMetadata", {}).get("HTTPStatusCode") if isinstance(response, dict) else None
+    )
+    return code_of(exc) in REFUSED or status == 403
+
+
 def code_of(exc: BaseException) -> str:
-    """The AWS error code of a botocore ``ClientError`` (``""`` for anything else)."""
+    """The AWS error code of a botocore ``ClientError`` (``""`` for anything else).
+
+    moto answers SQS's JSON protocol with an XML error body, which botocore does not parse:
+    the code is then read from that XML.
+    """
     response = getattr(exc, "response", None)
     if not isinstance(response, dict):
         return ""
-    return str(response.get("Error", {}).get("Code", ""))
+    error = response.get("Error", {})
+    code = str(error.get("Code", ""))
+    found = re.search(r"<Code>([^<]+)</Code>", str(error.get("Message", "")))
+    return found.group(1) if found and code.isdigit() else code

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 import uuid
@@ -165,7 +166,9 @@ class SqsSubscription:
             client.receive_message,
             QueueUrl=self._url,
             MaxNumberOfMessages=10,
-            WaitTimeSeconds=max(0, min(20, int(timeout))),
+            # At least a second of long polling: a listener asking every half second must not
+            # turn into a loop of empty short polls.
+            WaitTimeSeconds=max(0, min(20, math.ceil(timeout))) if timeout > 0 else 0,
         )
         messages: list[dict[str, Any]] = response.get("Messages", [])
         if not messages:
