@@ -73,6 +73,7 @@ bench: install
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/run.py --broker redis
 	$(PY) benchmarks/run.py --broker amqp
+	$(PY) benchmarks/run.py --broker sqs
 	$(PY) benchmarks/serializers.py
 	$(PY) benchmarks/pools.py
 	$(PY) benchmarks/canvas.py
