@@ -161,14 +161,14 @@ class Executor:
         reason: str | None = None
         trace: str | None = None
         state = states.SUCCESS
-        record: ResultRecord | None = None
         unstorable = False
         if error is None and not success_stored and self._keeps(request):
             try:
-                record = self._record(request, state, retval, None, children)
+                self.app.result_store.store(self._record(request, state, retval, None, children))
             except SerializationError as exc:
                 # As in Celery: a return value the result serializer cannot carry fails the
-                # task, stored as FAILURE, rather than the message coming back to run again.
+                # task, stored as FAILURE, rather than the message coming back to run again;
+                # so does one the store refuses to keep (too large: kvstore.ValueRefusedError).
                 error, unstorable = exc, True
         if isinstance(error, Replaced):
             state, reason = states.IGNORED, "replaced"
@@ -178,8 +178,6 @@ class Executor:
             state, retval, trace = self._failed(task, request, error, may_retry=not unstorable)
             reason = f"{type(retval).__name__}: {retval}"
         if state == states.SUCCESS:
-            if record is not None:
-                self.app.result_store.store(record)
             lifecycle.task_success(task, request, retval)
             if log.isEnabledFor(logging.INFO):
                 log.info("Task %s[%s] succeeded in %.4fs: %.200r", task.name, request.id, runtime, retval)

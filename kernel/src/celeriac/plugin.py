@@ -39,6 +39,12 @@ from celeriac.execution import Finished
 from celeriac.hookspecs import hookimpl
 from celeriac.kombu_envelope import from_kombu
 from celeriac.kombu_envelope import to_kombu
+from celeriac.kvstore import KeyValue
+from celeriac.kvstore import KeyValueResultStore
+from celeriac.kvstore import StoreUnreachableError
+from celeriac.kvstore import ValueRefusedError
+from celeriac.kvstore import decode_value
+from celeriac.kvstore import encode_value
 from celeriac.message import TaskMessage
 from celeriac.message import parse_datetime
 from celeriac.outcome import Disposition
@@ -71,6 +77,7 @@ from celeriac.protocols import SharedRateLimiter
 from celeriac.protocols import Subscription
 from celeriac.protocols import Transport
 from celeriac.protocols import TransportSpec
+from celeriac.redaction import redact_url
 from celeriac.request import TaskRequest
 from celeriac.result import ResultHandle
 from celeriac.routing import exchange_of
@@ -143,6 +150,8 @@ __all__ = [
     "Finished",
     "Job",
     "Key",
+    "KeyValue",
+    "KeyValueResultStore",
     "MessageError",
     "Outcome",
     "PeriodicTask",
@@ -166,6 +175,7 @@ __all__ = [
     "Signature",
     "SoftTimeLimitExceededError",
     "StepContext",
+    "StoreUnreachableError",
     "Subscription",
     "Task",
     "TaskCall",
@@ -177,14 +187,18 @@ __all__ = [
     "TimeoutError",
     "Transport",
     "TransportSpec",
+    "ValueRefusedError",
     "Worker",
     "WorkerLostError",
+    "decode_value",
+    "encode_value",
     "exchange_of",
     "from_kombu",
     "hookimpl",
     "load_app",
     "parse_datetime",
     "precedence",
+    "redact_url",
     "retry_delay",
     "run_cli",
     "run_safely",

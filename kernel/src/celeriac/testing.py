@@ -37,6 +37,8 @@ from typing import final
 import pytest
 
 from celeriac.hookspecs import hookimpl
+from celeriac.kvstore_testing import MemoryKeyValue  # noqa: F401 - re-exported for store plugins' tests
+from celeriac.kvstore_testing import check_key_value  # noqa: F401 - re-exported for store plugins' tests
 from celeriac.protocols import DeadLetter
 from celeriac.protocols import Delivery
 from celeriac.protocols import Envelope
