@@ -15,7 +15,7 @@ LOCK := requirements.lock
 LOCK_INPUTS := requirements-workspace.txt requirements-dev.txt requirements-bench.txt requirements-build.txt
 PIP_INSTALL := $(UV) pip install --quiet --python $(PY)
 
-.PHONY: install demo test test-latest test-lowest lint lock lock-upgrade bench clean
+.PHONY: emulators install demo test test-latest test-lowest lint lock lock-upgrade bench clean
 
 install: $(STAMP)
 
@@ -44,7 +44,21 @@ lock-upgrade:
 demo: install
 	cd contrib/examples/demo && ../../../$(PY) run_demo.py
 
-test: install
+# Emulators the result-store tests start on free ports, from npm, outside the committed tree:
+# Azurite (Azure Blob Storage; 3.35.0 is the last that runs on Node.js 20) and pouchdb-server
+# (CouchDB's HTTP API). The tests look for them in $(NPM_PREFIX)/node_modules/.bin.
+NPM_PREFIX := .cache/npm
+EMULATORS := azurite@3.35.0 pouchdb-server@4.2.0
+NPM_STAMP := $(NPM_PREFIX)/.installed-$(subst @,-,$(subst $(eval) ,_,$(EMULATORS)))
+
+emulators: $(NPM_STAMP)
+
+$(NPM_STAMP):
+	mkdir -p $(NPM_PREFIX)
+	npm install --prefix $(NPM_PREFIX) --no-save --no-audit --no-fund --loglevel=error $(EMULATORS)
+	touch $@
+
+test: install emulators
 	$(PY) -m pytest -n 2 tests plugins contrib
 
 # The suite against the newest releases, without the lock: drift shows here before it breaks CI.
