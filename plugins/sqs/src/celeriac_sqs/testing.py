@@ -24,6 +24,8 @@ AWS_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_CONFIG_FILE": os.devnull,
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    # A client given no endpoint goes nowhere (the discard port on loopback), never to AWS.
+    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
 }
 
 
