@@ -190,3 +190,17 @@ def test_refused_credentials_are_named(
         with pytest.raises(StoreUnreachableError, match=r"credentials were refused") as info:
             app.AsyncResult("nope").state  # noqa: B018
     assert url in str(info.value) and "not-the-secret" not in str(info.value)
+
+
+def test_an_expired_chord_set_starts_anew(make_app: MakeApp) -> None:
+    """A chord outliving result_expires: its expired set (not yet deleted) is not counted on."""
+    kv = make_app().result_store.kv  # type: ignore[attr-defined]
+    key = f"celeriac-chord-parts-{secrets.token_hex(4)}"
+    assert kv.add_member(key, "a", 1.0) == 1
+    expired_at = time.time() + 1.0
+    while time.time() <= expired_at:  # the entry's own clock, not a synchronisation
+        time.sleep(0.05)
+    assert kv.add_member(key, "b", 60.0) == 1
+    assert kv.add_member(key, "a", 60.0) == 2
+    assert kv.add_member(key, "b", 60.0) == 0
+    kv.delete(key)

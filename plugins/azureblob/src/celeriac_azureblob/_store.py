@@ -111,7 +111,7 @@ class AzureBlobKeyValue:
         with contextlib.suppress(ResourceExistsError):
             self._translate(self.container.create_container)
 
-    def _read(self, key: str) -> tuple[bytes, str] | None:
+    def _read(self, key: str, *, expired_as_empty: bool = False) -> tuple[bytes, str] | None:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
@@ -121,7 +121,8 @@ class AzureBlobKeyValue:
             return None
         expires = (download.properties.metadata or {}).get(EXPIRES)
         if expires is not None and float(expires) <= time.time():
-            return None
+            # A chord's expired set is replaced in place (its tag kept for the condition).
+            return (b"[]", str(download.properties.etag)) if expired_as_empty else None
         return body, str(download.properties.etag)
 
     def get(self, key: str) -> bytes | None:
@@ -148,7 +149,7 @@ class AzureBlobKeyValue:
         from azure.core.exceptions import ResourceModifiedError
 
         for attempt in range(CAS_ATTEMPTS):
-            found = self._read(key)
+            found = self._read(key, expired_as_empty=True)
             members: list[str] = json.loads(found[0]) if found is not None else []
             if member in members:
                 return 0

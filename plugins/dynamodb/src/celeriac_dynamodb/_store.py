@@ -139,29 +139,70 @@ class DynamoKeyValue:
         self._call(self.client.delete_item, TableName=self.table, Key={"id": {"S": key}})
 
     def add_member(self, key: str, member: str, expires: float | None) -> int:
+        """One conditional ``ADD`` to the set; a set whose ``ttl`` passed (not yet deleted by
+        DynamoDB) is replaced, under the condition that it still has that ``ttl``."""
         from botocore.exceptions import ClientError
 
+        now = int(time.time())
         update = "ADD members :m"
-        values: dict[str, Any] = {":m": {"SS": [member]}, ":member": {"S": member}}
+        values: dict[str, Any] = {":m": {"SS": [member]}, ":member": {"S": member}, ":now": {"N": str(now)}}
         if expires is not None:
             update += " SET #t = :t"
             values[":t"] = {"N": str(int(time.time() + expires + 0.999))}
+        for _ in range(100):
+            try:
+                response = self._call(
+                    self.client.update_item,
+                    TableName=self.table,
+                    Key={"id": {"S": key}},
+                    UpdateExpression=update,
+                    ConditionExpression=(
+                        "(attribute_not_exists(members) OR NOT contains(members, :member))"
+                        " AND (attribute_not_exists(#t) OR #t > :now)"
+                    ),
+                    ExpressionAttributeValues=values,
+                    ExpressionAttributeNames={"#t": "ttl"},
+                    ReturnValues="ALL_NEW",
+                )
+                return len(response["Attributes"]["members"]["SS"])
+            except ClientError as exc:
+                if code_of(exc) != "ConditionalCheckFailedException":
+                    raise
+            replaced = self._replace_expired(key, member, values.get(":t"), now)
+            if replaced is not None:
+                return replaced
+        raise RuntimeError(f"{self.where}: chord parts of {key!r} not counted after 100 attempts")
+
+    def _replace_expired(self, key: str, member: str, ttl: dict[str, str] | None, now: int) -> int | None:
+        """After a failed add: 0 when the set is live (the member is in it then); 1 when its
+        ``ttl`` had passed and it was started anew with the member; None when another writer
+        changed it meanwhile (add again)."""
+        from botocore.exceptions import ClientError
+
+        item = self._call(
+            self.client.get_item, TableName=self.table, Key={"id": {"S": key}}, ConsistentRead=True
+        ).get("Item")
+        old = None if item is None else item.get("ttl")
+        if item is not None and (old is None or float(old["N"]) > now):
+            return 0
+        fresh: dict[str, Any] = {"id": {"S": key}, "members": {"SS": [member]}}
+        if ttl is not None:
+            fresh["ttl"] = ttl
+        condition = "attribute_not_exists(id)" if item is None else "#t = :old"
+        extra: dict[str, Any] = (
+            {}
+            if item is None
+            else {"ExpressionAttributeNames": {"#t": "ttl"}, "ExpressionAttributeValues": {":old": old}}
+        )
         try:
-            response = self._call(
-                self.client.update_item,
-                TableName=self.table,
-                Key={"id": {"S": key}},
-                UpdateExpression=update,
-                ConditionExpression="attribute_not_exists(members) OR NOT contains(members, :member)",
-                ExpressionAttributeValues=values,
-                **({"ExpressionAttributeNames": {"#t": "ttl"}} if expires is not None else {}),
-                ReturnValues="ALL_NEW",
+            self._call(
+                self.client.put_item, TableName=self.table, Item=fresh, ConditionExpression=condition, **extra
             )
         except ClientError as exc:
-            if code_of(exc) == "ConditionalCheckFailedException":
-                return 0
-            raise
-        return len(response["Attributes"]["members"]["SS"])
+            if code_of(exc) != "ConditionalCheckFailedException":
+                raise
+            return None
+        return 1
 
     def sweep(self) -> int:
         """DynamoDB's TTL deletes expired items itself; reads ignore them until then."""

@@ -104,7 +104,7 @@ class GcsKeyValue:
         with contextlib.suppress(Conflict):  # created meanwhile by another process
             self._translate(self.bucket.create, **self._kw)
 
-    def _read(self, key: str) -> tuple[bytes, int] | None:
+    def _read(self, key: str, *, expired_as_empty: bool = False) -> tuple[bytes, int] | None:
         """The live object's content and generation, or None."""
         from google.api_core.exceptions import NotFound
         from google.api_core.exceptions import PreconditionFailed
@@ -115,13 +115,14 @@ class GcsKeyValue:
                 return None
             expires = (blob.metadata or {}).get(EXPIRES)
             if expires is not None and float(expires) <= time.time():
-                return None
+                # A chord's expired set is replaced in place (its generation kept for the condition).
+                return (b"[]", int(blob.generation)) if expired_as_empty else None
             generation = int(blob.generation)
             body = self._call(blob.download_as_bytes, if_generation_match=generation, **self._kw)
         except NotFound:  # deleted between the two requests
             return None
         except PreconditionFailed:  # replaced between the two requests: read it again
-            return self._read(key)
+            return self._read(key, expired_as_empty=expired_as_empty)
         return bytes(body), generation
 
     def get(self, key: str) -> bytes | None:
@@ -151,7 +152,7 @@ class GcsKeyValue:
         from google.api_core.exceptions import PreconditionFailed
 
         for attempt in range(CAS_ATTEMPTS):
-            found = self._read(key)
+            found = self._read(key, expired_as_empty=True)
             members: list[str] = json.loads(found[0]) if found is not None else []
             if member in members:
                 return 0

@@ -79,7 +79,7 @@ class S3KeyValue:
                 extra["CreateBucketConfiguration"] = {"LocationConstraint": region}
             call(self.where, self.client.create_bucket, Bucket=self.bucket, **extra)
 
-    def _read(self, key: str) -> tuple[bytes, str] | None:
+    def _read(self, key: str, *, expired_as_empty: bool = False) -> tuple[bytes, str] | None:
         """The live object's body and ETag, or None."""
         from botocore.exceptions import ClientError
 
@@ -92,7 +92,8 @@ class S3KeyValue:
         body: bytes = found["Body"].read()
         expires = found.get("Metadata", {}).get(EXPIRES)
         if expires is not None and float(expires) <= time.time():
-            return None
+            # A chord's expired set is replaced in place (its tag kept for the condition).
+            return (b"[]", str(found["ETag"])) if expired_as_empty else None
         return body, str(found["ETag"])
 
     def get(self, key: str) -> bytes | None:
@@ -112,7 +113,7 @@ class S3KeyValue:
         from botocore.exceptions import ClientError
 
         for attempt in range(CAS_ATTEMPTS):
-            found = self._read(key)
+            found = self._read(key, expired_as_empty=True)
             members: list[str] = json.loads(found[0]) if found is not None else []
             if member in members:
                 return 0
