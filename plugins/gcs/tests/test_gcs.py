@@ -171,7 +171,7 @@ def test_an_expired_chord_set_starts_anew(make_app: MakeApp) -> None:
     kv = make_app().result_store.kv  # type: ignore[attr-defined]
     key = f"celeriac-chord-parts-{secrets.token_hex(4)}"
     assert kv.add_member(key, "a", 1.0) == 1
-    expired_at = time.time() + 1.0
+    expired_at = time.time() + 2.0  # a second, rounded up to whole seconds (DynamoDB's ttl)
     while time.time() <= expired_at:  # the entry's own clock, not a synchronisation
         time.sleep(0.05)
     assert kv.add_member(key, "b", 60.0) == 1
