@@ -147,7 +147,7 @@ def test_results_chords_and_celerys_layout(make_app: MakeApp, endpoint: str, url
             fail.delay().get(timeout=20)
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
     item = dynamodb.get_item(
-        TableName=url.split("//")[1], Key={"id": {"S": f"celery-task-meta-{result.id}"}}
+        TableName=url.split("//")[1], Key={"id": {"S": f"b'celery-task-meta-{result.id}'"}}
     )["Item"]
     assert float(item["ttl"]["N"]) > time.time() + 3600  # result_expires: a day
     meta = json.loads(item["result"]["B"])  # what Celery's DynamoDB backend reads
@@ -218,3 +218,23 @@ def test_an_expired_chord_set_starts_anew(make_app: MakeApp) -> None:
     assert kv.add_member(key, "a", 60.0) == 2
     assert kv.add_member(key, "b", 60.0) == 0
     kv.delete(key)
+
+
+def test_celery_reads_the_results(make_app: MakeApp, endpoint: str, url: str) -> None:
+    """Celery's own DynamoDB backend, on the same table, reads what celeriac stored."""
+    celery = pytest.importorskip("celery")
+    app = make_app()
+
+    @app.task
+    def double(x: int) -> int:
+        return 2 * x
+
+    with worker_thread(app, concurrency=1):
+        done = double.delay(21)
+        assert done.get(timeout=20) == 42
+    port = endpoint.rsplit(":", 1)[1]
+    table = url.split("//")[1]
+    reader = celery.Celery(
+        "reader", broker="memory://", backend=f"dynamodb://testing:testing@127.0.0.1:{port}/{table}"
+    )
+    assert reader.AsyncResult(done.id).get(timeout=10) == 42

@@ -204,3 +204,35 @@ def test_an_expired_chord_set_starts_anew(make_app: MakeApp) -> None:
     assert kv.add_member(key, "a", 60.0) == 2
     assert kv.add_member(key, "b", 60.0) == 0
     kv.delete(key)
+
+
+def test_celery_reads_the_results(make_app: MakeApp, endpoint: str, url: str) -> None:
+    """Celery's own S3 backend, on the same bucket and base path, reads what celeriac stored."""
+    celery = pytest.importorskip("celery")
+    app = make_app()
+
+    @app.task
+    def double(x: int) -> int:
+        return 2 * x
+
+    @app.task
+    def fail() -> None:
+        raise ValueError("broken on purpose")
+
+    with worker_thread(app, concurrency=1):
+        done, failed = double.delay(21), fail.delay()
+        assert done.get(timeout=20) == 42
+        with pytest.raises(ValueError):
+            failed.get(timeout=20)
+    reader = celery.Celery("reader", broker="memory://", backend="s3")
+    reader.conf.update(
+        s3_bucket=url.split("/")[2],
+        s3_base_path="some/prefix/",
+        s3_endpoint_url=endpoint,
+        s3_region="us-east-1",
+        s3_access_key_id="testing",
+        s3_secret_access_key="testing",
+    )
+    assert reader.AsyncResult(done.id).get(timeout=10) == 42
+    with pytest.raises(ValueError, match="broken on purpose"):
+        reader.AsyncResult(failed.id).get(timeout=10)

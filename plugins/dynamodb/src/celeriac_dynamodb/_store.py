@@ -91,11 +91,21 @@ class DynamoKeyValue:
             TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"},
         )
 
+    def _id(self, key: str) -> str:
+        """The item's ``id``: Celery's DynamoDB backend keeps ``str()`` of its bytes key, so its
+        ids read ``b'celery-task-meta-<task id>'``; with ``celery_ids`` (the default) ours do too."""
+        return f"b'{key}'" if self.settings.celery_ids else key
+
+    def _key(self, item_id: str) -> str:
+        if self.settings.celery_ids and item_id.startswith("b'") and item_id.endswith("'"):
+            return item_id[2:-1]
+        return item_id
+
     def get(self, key: str) -> bytes | None:
         found = self._call(
             self.client.get_item,
             TableName=self.table,
-            Key={"id": {"S": key}},
+            Key={"id": {"S": self._id(key)}},
             ConsistentRead=self.settings.consistent_read,
             ProjectionExpression="#r, #t",
             ExpressionAttributeNames={"#r": "result", "#t": "ttl"},
@@ -108,14 +118,14 @@ class DynamoKeyValue:
         for start in range(0, len(unique), BATCH_GET):
             request: dict[str, Any] = {
                 self.table: {
-                    "Keys": [{"id": {"S": key}} for key in unique[start : start + BATCH_GET]],
+                    "Keys": [{"id": {"S": self._id(key)}} for key in unique[start : start + BATCH_GET]],
                     "ConsistentRead": self.settings.consistent_read,
                 }
             }
             while request:
                 response = self._call(self.client.batch_get_item, RequestItems=request)
                 for item in response.get("Responses", {}).get(self.table, []):
-                    found[item["id"]["S"]] = _value(item)
+                    found[self._key(item["id"]["S"])] = _value(item)
                 request = response.get("UnprocessedKeys") or {}
                 if request:
                     time.sleep(0.05)  # throttled: the rest is asked again
@@ -127,7 +137,7 @@ class DynamoKeyValue:
                 f"a result of {len(value)} bytes is over DynamoDB's item size (400 KB) in {self.where}"
             )
         item: dict[str, Any] = {
-            "id": {"S": key},
+            "id": {"S": self._id(key)},
             "result": {"B": value},
             "timestamp": {"N": repr(round(time.time(), 3))},
         }
@@ -136,7 +146,7 @@ class DynamoKeyValue:
         self._call(self.client.put_item, TableName=self.table, Item=item)
 
     def delete(self, key: str) -> None:
-        self._call(self.client.delete_item, TableName=self.table, Key={"id": {"S": key}})
+        self._call(self.client.delete_item, TableName=self.table, Key={"id": {"S": self._id(key)}})
 
     def add_member(self, key: str, member: str, expires: float | None) -> int:
         """One conditional ``ADD`` to the set; a set whose ``ttl`` passed (not yet deleted by
@@ -154,7 +164,7 @@ class DynamoKeyValue:
                 response = self._call(
                     self.client.update_item,
                     TableName=self.table,
-                    Key={"id": {"S": key}},
+                    Key={"id": {"S": self._id(key)}},
                     UpdateExpression=update,
                     ConditionExpression=(
                         "(attribute_not_exists(members) OR NOT contains(members, :member))"
@@ -180,12 +190,12 @@ class DynamoKeyValue:
         from botocore.exceptions import ClientError
 
         item = self._call(
-            self.client.get_item, TableName=self.table, Key={"id": {"S": key}}, ConsistentRead=True
+            self.client.get_item, TableName=self.table, Key={"id": {"S": self._id(key)}}, ConsistentRead=True
         ).get("Item")
         old = None if item is None else item.get("ttl")
         if item is not None and (old is None or float(old["N"]) > now):
             return 0
-        fresh: dict[str, Any] = {"id": {"S": key}, "members": {"SS": [member]}}
+        fresh: dict[str, Any] = {"id": {"S": self._id(key)}, "members": {"SS": [member]}}
         if ttl is not None:
             fresh["ttl"] = ttl
         condition = "attribute_not_exists(id)" if item is None else "#t = :old"
