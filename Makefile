@@ -71,7 +71,7 @@ test-latest:
 test-lowest:
 	$(MAKE) --no-print-directory VENV=.venv-lowest LOCK_MODE=lowest-direct _suite
 
-_suite: $(UV)
+_suite: $(UV) emulators
 	$(PIP_INSTALL) --resolution $(if $(filter latest,$(LOCK_MODE)),highest,$(LOCK_MODE)) --upgrade \
 		-r requirements-workspace.txt -r requirements-dev.txt
 	$(PY) -m pytest -n 2 tests plugins contrib
