@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # Each plugin is its own distribution; requirements-workspace.txt lists them (editable, with extras).
-PLUGINS := sqlite json threads solo prefork asyncio gevent redis pickle yaml msgpack compression signing events cron webhooks amqp prometheus filesystem memcached sqlalchemy
+PLUGINS := sqlite json threads solo prefork asyncio gevent redis pickle yaml msgpack compression signing events cron webhooks amqp prometheus filesystem memcached sqlalchemy sqs s3 dynamodb azureblob gcs couchdb
 SOURCES := kernel/src $(foreach p,$(PLUGINS),plugins/$(p)/src) contrib/plugin-template/src
 STAMP := $(VENV)/.installed
 # Every third-party version the development, test, lint and benchmark environments install is
@@ -15,7 +15,7 @@ LOCK := requirements.lock
 LOCK_INPUTS := requirements-workspace.txt requirements-dev.txt requirements-bench.txt requirements-build.txt
 PIP_INSTALL := $(UV) pip install --quiet --python $(PY)
 
-.PHONY: install demo test test-latest test-lowest lint lock lock-upgrade bench clean
+.PHONY: emulators install demo test test-latest test-lowest lint lock lock-upgrade bench clean
 
 install: $(STAMP)
 
@@ -44,7 +44,21 @@ lock-upgrade:
 demo: install
 	cd contrib/examples/demo && ../../../$(PY) run_demo.py
 
-test: install
+# Emulators the result-store tests start on free ports, from npm, outside the committed tree:
+# Azurite (Azure Blob Storage; 3.35.0 is the last that runs on Node.js 20) and pouchdb-server
+# (CouchDB's HTTP API). The tests look for them in $(NPM_PREFIX)/node_modules/.bin.
+NPM_PREFIX := .cache/npm
+EMULATORS := azurite@3.35.0 pouchdb-server@4.2.0
+NPM_STAMP := $(NPM_PREFIX)/.installed-$(subst @,-,$(subst $(eval) ,_,$(EMULATORS)))
+
+emulators: $(NPM_STAMP)
+
+$(NPM_STAMP):
+	mkdir -p $(NPM_PREFIX)
+	npm install --prefix $(NPM_PREFIX) --no-save --no-audit --no-fund --loglevel=error $(EMULATORS)
+	touch $@
+
+test: install emulators
 	$(PY) -m pytest -n 2 tests plugins contrib
 
 # The suite against the newest releases, without the lock: drift shows here before it breaks CI.
@@ -57,7 +71,7 @@ test-latest:
 test-lowest:
 	$(MAKE) --no-print-directory VENV=.venv-lowest LOCK_MODE=lowest-direct _suite
 
-_suite: $(UV)
+_suite: $(UV) emulators
 	$(PIP_INSTALL) --resolution $(if $(filter latest,$(LOCK_MODE)),highest,$(LOCK_MODE)) --upgrade \
 		-r requirements-workspace.txt -r requirements-dev.txt
 	$(PY) -m pytest -n 2 tests plugins contrib
@@ -73,6 +87,7 @@ bench: install
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/run.py --broker redis
 	$(PY) benchmarks/run.py --broker amqp
+	$(PY) benchmarks/run.py --broker sqs
 	$(PY) benchmarks/serializers.py
 	$(PY) benchmarks/pools.py
 	$(PY) benchmarks/canvas.py

@@ -31,6 +31,9 @@ def make_app(broker: str, key_prefix: str | None = None, result_store: str | Non
     )
     if result_store:
         settings["result_store"] = result_store
+    if broker.startswith("sqs:"):  # moto's server, started by run.py
+        endpoint = os.environ["BENCH_SQS_ENDPOINT"]
+        settings["sqs"] = {"endpoint_url": endpoint, "queue_prefix": key_prefix or "", "region": "us-east-1"}
     app = Celeriac("bench", broker=broker, config=False, env={}, **settings)
     app.task(name=TASK_NAME)(noop)
     return app

@@ -56,7 +56,16 @@ def make_app(
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
     )
-    if key_prefix:
+    if broker.startswith("sqs:"):  # moto's server, started by run.py; kombu's SQS options
+        app.conf.update(
+            broker_transport_options={
+                "region": "us-east-1",
+                "queue_name_prefix": key_prefix or "",
+                "polling_interval": DEFAULT_POLLING_INTERVAL if poll_interval is None else poll_interval,
+            },
+            result_backend_transport_options={"global_keyprefix": key_prefix or ""},
+        )
+    elif key_prefix:
         app.conf.update(
             broker_transport_options={"global_keyprefix": key_prefix},
             result_backend_transport_options={"global_keyprefix": key_prefix},

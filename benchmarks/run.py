@@ -2,7 +2,7 @@
 drain rate, round-trip latency.
 
 Run it with ``make bench`` (which installs ``requirements-bench.txt``) or
-``.venv/bin/python benchmarks/run.py [--broker sqlite|redis|amqp] [--peers celery,huey|all|none]
+``.venv/bin/python benchmarks/run.py [--broker sqlite|redis|amqp|sqs] [--peers celery,huey|all|none]
 [--n 2000] [--m 100] [--repeats 3]``. ``--peers`` chooses the frameworks measured against
 celeriac: Celery on SQLite (the only other one here with a SQLite broker); on Redis Celery
 and Huey by default, and Dramatiq too with ``--peers all`` (about a minute more, left out of
@@ -77,6 +77,18 @@ Celery's does not wait for a confirmation, which the publish figure shows. When
 ``rabbitmqctl`` can reach the server (a local RabbitMQ) every run gets a vhost of its own,
 deleted afterwards with everything in it; otherwise runs share the URL's vhost and each
 deletes the queues it used.
+
+On SQS
+------
+``--broker sqs``: moto's server (``moto[server]`` from PyPI), started by the benchmark on a
+free loopback port and killed by its PID at the end, with fake credentials; it is the only
+SQS here. celeriac's SQS transport against kombu's (Celery's ``sqs`` extra, pycurl for its
+worker), each queue under a prefix of the run's own; results for both on the local Redis (as
+``--broker redis``), so only the broker differs. Celery's idle worker sleeps
+``polling_interval`` after an empty receive; it gets ``--celery-poll-interval`` as on SQLite.
+moto answers every call in Python on the same two cores as the workers and the producer, so
+the figures measure mostly the emulator: they compare the two clients' use of it, not what
+either reaches on Amazon's SQS (where each call is a network round trip, and is billed).
 
 Fairness on SQLite
 ------------------
@@ -253,6 +265,40 @@ def amqp_cleanup(tmp: Path) -> None:
         connection.close()
 
 
+def celery_sqs_url() -> str:
+    """kombu's SQS URL for the emulator that :func:`broker_server` started (http, with its port)."""
+    from urllib.parse import urlsplit
+
+    endpoint = urlsplit(os.environ["BENCH_SQS_ENDPOINT"])
+    return f"sqs://testing:testing@{endpoint.hostname}:{endpoint.port}"
+
+
+@contextmanager
+def broker_server(broker: BrokerConfig) -> Iterator[None]:
+    """Start what the broker needs that the machine does not run: moto's server for ``sqs``.
+
+    It listens on a free loopback port for the whole benchmark, with fake credentials in this
+    process's environment (which the workers inherit), and is killed by its PID at the end.
+    """
+    if broker.name != "sqs":
+        yield
+        return
+    from celeriac_sqs.testing import AWS_ENV
+    from celeriac_sqs.testing import moto_server
+
+    with tempfile.TemporaryDirectory(prefix="bench-moto-") as tmpdir, moto_server(Path(tmpdir)) as endpoint:
+        saved = {name: os.environ.get(name) for name in (*AWS_ENV, "BENCH_SQS_ENDPOINT")}
+        os.environ.update(AWS_ENV, BENCH_SQS_ENDPOINT=endpoint)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
 BROKERS: dict[str, BrokerConfig] = {
     "sqlite": BrokerConfig(
         name="sqlite",
@@ -288,6 +334,24 @@ BROKERS: dict[str, BrokerConfig] = {
         m=500,
         workers=2,
         cleanup=amqp_cleanup,
+    ),
+    "sqs": BrokerConfig(
+        name="sqs",
+        description=(
+            "moto's SQS server started on a free port (queues under a fresh prefix per framework and run), "
+            "results on one Redis"
+        ),
+        celeriac_url=lambda tmp: "sqs://",
+        celery_broker_url=lambda tmp: celery_sqs_url(),
+        celery_backend_url=lambda tmp: redis_url(),
+        celeriac_result_store=redis_url(),
+        # moto answers every call in Python on the same two cores, and its ReceiveMessage walks
+        # the whole queue: past a few hundred waiting messages it, not the clients, sets the pace.
+        n=500,
+        m=100,
+        workers=2,
+        key_prefix=redis_prefix,
+        cleanup=redis_cleanup,
     ),
 }
 
@@ -580,12 +644,17 @@ class Framework:
     #: Modules whose absence means the framework cannot be measured here.
     needs: tuple[str, ...] = ()
     #: Brokers (keys of BROKERS) it can be measured on.
-    brokers: tuple[str, ...] = ("sqlite", "redis", "amqp")
+    brokers: tuple[str, ...] = ("sqlite", "redis", "amqp", "sqs")
 
 
 FRAMEWORKS: dict[str, Framework] = {
     "celeriac": Framework("celeriac", CeleriacSide),
-    "Celery": Framework("Celery", CelerySide, needs=("celery", "kombu.transport.sqlalchemy", "sqlalchemy")),
+    "Celery": Framework(
+        "Celery",
+        CelerySide,
+        needs=("celery", "kombu.transport.sqlalchemy", "sqlalchemy"),
+        brokers=("sqlite", "redis", "amqp", "sqs"),
+    ),
     "Dramatiq": Framework("Dramatiq", DramatiqSide, needs=("dramatiq", "redis"), brokers=("redis",)),
     "Huey": Framework("Huey", HueySide, needs=("huey", "redis"), brokers=("redis",)),
 }
@@ -961,12 +1030,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--broker", choices=sorted(BROKERS), default="sqlite", help="broker for both sides")
     parser.add_argument(
-        "--n", type=int, help="tasks published and drained per run (sqlite 2000, redis 20000, amqp 5000)"
+        "--n",
+        type=int,
+        help="tasks published and drained per run (sqlite 2000, redis 20000, amqp 5000, sqs 500)",
     )
     parser.add_argument(
-        "--m", type=int, help="sequential round trips per run (sqlite 100, redis 500, amqp 500)"
+        "--m", type=int, help="sequential round trips per run (sqlite 100, redis 500, amqp 500, sqs 100)"
     )
-    parser.add_argument("--workers", type=int, help="worker processes (sqlite 1, redis 2, amqp 2)")
+    parser.add_argument("--workers", type=int, help="worker processes (sqlite 1, redis 2, amqp 2, sqs 2)")
     parser.add_argument(
         "--concurrency", type=int, default=CONCURRENCY, help=f"threads per worker (default {CONCURRENCY})"
     )
@@ -1092,7 +1163,7 @@ def main(argv: list[str] | None = None) -> int:
         console=console,
         transient=True,
     )
-    with workers_stopped_on_exit(), progress:
+    with workers_stopped_on_exit(), broker_server(settings.broker), progress:
         overall = progress.add_task("runs", total=settings.repeats * len(frameworks))
         display = Display(progress, overall, progress.add_task("", total=1))
         for repeat in range(settings.repeats):

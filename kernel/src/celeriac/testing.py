@@ -57,8 +57,10 @@ __all__ = [
     "celeriac_worker",
     "celeriac_worker_options",
     "check_key_value",
+    "free_port",
     "importable",
     "join",
+    "local_server",
     "process_group",
     "service_unreachable",
     "subprocess_env",
@@ -329,3 +331,55 @@ def celeriac_worker(celeriac_app: Celeriac, celeriac_worker_options: dict[str, A
     starts and stopped (warm) after it; pass it to :func:`join`."""
     with worker_thread(celeriac_app, **celeriac_worker_options) as worker:
         yield worker
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (the OS picks it)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def local_server(
+    command: Sequence[str],
+    port: int,
+    *,
+    log: Path,
+    timeout: float = 30.0,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[WorkerProcess]:
+    """Run a server (an emulator of a cloud service ...) that the test started, on ``port``.
+
+    Waits until 127.0.0.1:``port`` accepts connections, at most ``timeout`` seconds (failing
+    with the server's output if it exits or does not listen in time), and kills the process
+    by its PID on leaving, however the test ended.
+
+    :param log: the file the server's output goes to.
+    """
+    import socket
+
+    process = WorkerProcess.start(command, cwd=log.parent, log=log, env=env)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if process.proc.poll() is not None:
+                    raise AssertionError(
+                        f"{command[0]} exited with {process.proc.returncode}:\n{process.output()}"
+                    ) from None
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"{command[0]} not listening on {port} after {timeout} s:\n{process.output()}"
+                    ) from None
+                time.sleep(0.05)
+        yield process
+    finally:
+        if process.proc.poll() is None:
+            process.signal(signal.SIGKILL)
+            process.wait(timeout=10)
