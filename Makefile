@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # Each plugin is its own distribution; requirements-workspace.txt lists them (editable, with extras).
-PLUGINS := sqlite json threads solo prefork asyncio gevent eventlet redis pickle yaml msgpack compression signing events cron webhooks amqp prometheus
+PLUGINS := sqlite json threads solo prefork asyncio gevent eventlet redis pickle yaml msgpack compression signing events cron webhooks amqp prometheus migrate
 SOURCES := kernel/src $(foreach p,$(PLUGINS),plugins/$(p)/src) contrib/plugin-template/src
 STAMP := $(VENV)/.installed
 # Every third-party version the development, test, lint and benchmark environments install is
