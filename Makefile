@@ -15,7 +15,7 @@ LOCK := requirements.lock
 LOCK_INPUTS := requirements-workspace.txt requirements-dev.txt requirements-bench.txt requirements-build.txt
 PIP_INSTALL := $(UV) pip install --quiet --python $(PY)
 
-.PHONY: install demo test test-latest test-lowest lint lock lock-upgrade bench clean
+.PHONY: install demo test test-latest test-lowest lint lock lock-upgrade bench dist clean
 
 install: $(STAMP)
 
@@ -78,6 +78,15 @@ bench: install
 	$(PY) benchmarks/canvas.py
 	$(PY) plugins/events/benchmarks/events_overhead.py
 	$(PY) plugins/webhooks/benchmarks/sink_overhead.py
+
+# Every distribution (the kernel and each plugin) as a wheel and an sdist in dist/, built with
+# uv under the lock's build constraints, after checking their versions are in step; then they
+# are installed together in a fresh venv (the minimum set runs a task, then celeriac[all]).
+dist: install
+	rm -rf dist
+	$(PY) tools/distributions.py check
+	$(PY) tools/distributions.py build --out dist --uv $(UV)
+	$(PY) tools/distributions.py verify --out dist --uv $(UV)
 
 clean:
 	rm -rf $(VENV) .venv-latest .venv-lowest contrib/examples/demo/*.sqlite3*
