@@ -71,6 +71,10 @@ def problems() -> list[str]:
         found.append(f"kernel/pyproject.toml: extra all must list every plugin at =={version}")
     for extra in set(extras) - {"all", *(name.removeprefix("celeriac-") for name in plugins)}:
         found.append(f"kernel/pyproject.toml: extra {extra} names no plugin of this repository")
+    bootstrapped = re.search(r"^UV_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    locked = re.search(r"^uv==(\S+)", LOCK.read_text(), re.MULTILINE)
+    if not (bootstrapped and locked and bootstrapped.group(1) == locked.group(1)):
+        found.append("the Makefile's UV_VERSION and the lock's uv pin differ (make dist uses the first)")
     return found
 
 
