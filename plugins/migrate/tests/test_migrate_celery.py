@@ -352,6 +352,12 @@ def test_a_missing_app_is_one_clear_error(project: Project, migrate: Migrate) ->
     error = "error: cannot import the Celery app 'proj.celery:app': ImportError: no module named kombu_extra"
     assert error in run.err
     assert migrate("proj.nothing_here:app").code == 2
+    project(celery="import os\n\nBROKER = os.environ['BROKER']\n")
+    run = migrate()
+    assert (run.code, run.err.strip()) == (
+        2,
+        "error: cannot import the Celery app 'proj.celery:app': KeyError: 'BROKER'",
+    )
 
 
 def _key_pair(directory: Path) -> tuple[Path, Path]:

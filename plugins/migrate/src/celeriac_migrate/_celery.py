@@ -33,15 +33,17 @@ def load_app(spec: str) -> Celery:
         sys.path.insert(0, os.getcwd())
     try:
         app = find_app(spec)
-    except (ImportError, AttributeError) as exc:
+    except Exception as exc:  # the project's own code ran: any error is reported as one line
         raise ConfigError(f"cannot import the Celery app {spec!r}: {type(exc).__name__}: {exc}") from exc
     if not isinstance(app, Celery):
         raise ConfigError(f"{spec!r} is a {type(app).__name__}, not a Celery app")
     try:
         app.loader.import_default_modules()
         app.finalize(auto=True)
-    except ImportError as exc:
-        raise ConfigError(f"the Celery app {spec!r} imports modules that fail: {exc}") from exc
+    except Exception as exc:
+        raise ConfigError(
+            f"the Celery app {spec!r} imports modules that fail: {type(exc).__name__}: {exc}"
+        ) from exc
     return app
 
 
