@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # Each plugin is its own distribution; requirements-workspace.txt lists them (editable, with extras).
-PLUGINS := sqlite json threads solo prefork asyncio gevent redis pickle yaml msgpack compression signing events cron webhooks amqp prometheus filesystem memcached sqlalchemy sqs s3 dynamodb azureblob gcs couchdb
+PLUGINS := sqlite json threads solo prefork asyncio gevent redis pickle yaml msgpack compression signing events cron webhooks amqp prometheus filesystem memcached sqlalchemy sqs s3 dynamodb azureblob gcs couchdb eventlet migrate
 SOURCES := kernel/src $(foreach p,$(PLUGINS),plugins/$(p)/src) contrib/plugin-template/src
 STAMP := $(VENV)/.installed
 # Every third-party version the development, test, lint and benchmark environments install is
@@ -15,7 +15,7 @@ LOCK := requirements.lock
 LOCK_INPUTS := requirements-workspace.txt requirements-dev.txt requirements-bench.txt requirements-build.txt
 PIP_INSTALL := $(UV) pip install --quiet --python $(PY)
 
-.PHONY: emulators install demo test test-latest test-lowest lint lock lock-upgrade bench clean
+.PHONY: emulators install demo test test-latest test-lowest lint lock lock-upgrade bench clean dist
 
 install: $(STAMP)
 
@@ -94,6 +94,15 @@ bench: install
 	$(PY) benchmarks/result_stores.py
 	$(PY) plugins/events/benchmarks/events_overhead.py
 	$(PY) plugins/webhooks/benchmarks/sink_overhead.py
+
+# Every distribution (the kernel and each plugin) as a wheel and an sdist in dist/, built with
+# uv under the lock's build constraints, after checking their versions are in step; then they
+# are installed together in a fresh venv (the minimum set runs a task, then celeriac[all]).
+dist: install
+	rm -rf dist
+	$(PY) tools/distributions.py check
+	$(PY) tools/distributions.py build --out dist --uv $(UV)
+	$(PY) tools/distributions.py verify --out dist --uv $(UV)
 
 clean:
 	rm -rf $(VENV) .venv-latest .venv-lowest contrib/examples/demo/*.sqlite3*

@@ -23,6 +23,7 @@ from attrs import frozen
 from stevedore import NamedExtensionManager
 
 from celeriac import hookspecs
+from celeriac._catalogue import install_hint
 from celeriac.config import PluginsConfig
 from celeriac.errors import PluginError
 
@@ -440,7 +441,7 @@ def _pick(found: dict[str, tuple[Any, str]], name: str, kind: str, key: str, sho
     available = ", ".join(f"{n} (from {p})" for n, (_, p) in sorted(found.items())) or "none installed"
     raise PluginError(
         f"no plugin provides the {kind} {name!r} (config key {key!r} = {shown or name!r}); "
-        f"available: {available}. Install the plugin that provides it, e.g. celeriac-{name}"
+        f"available: {available}. {install_hint(kind, name, {n: p for n, (_, p) in found.items()})}"
     )
 
 

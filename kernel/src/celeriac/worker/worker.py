@@ -7,6 +7,7 @@ started, let running tasks finish and acknowledge them); a second one makes it c
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -58,7 +59,9 @@ class Worker:
     def run(self) -> int:
         """Start every step, wait for a shutdown request, stop every step; returns the exit code."""
         blueprint = self.blueprint()
-        if threading.current_thread() is threading.main_thread():
+        # Asking signal.signal, not comparing current_thread() with main_thread(): under
+        # eventlet's patching the two differ even on the main thread.
+        with contextlib.suppress(ValueError):  # not the main thread: whoever runs us stops us
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
         # The app's connections stay open: whoever owns the app closes it (the CLI does).
