@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from celeriac import Envelope
-from celeriac.config import Config
+from celeriac._model.config import Config
 from celeriac_sqlite import SqliteConfig
 from celeriac_sqlite import SqliteTransport
 

@@ -9,12 +9,12 @@ from typing import ClassVar
 import pytest
 from attrs import frozen
 
+from celeriac._model.config import Config
+from celeriac._model.errors import BootstepError
 from celeriac.app import Celeriac
 from celeriac.bootsteps import Blueprint
 from celeriac.bootsteps import Key
 from celeriac.bootsteps import StepContext
-from celeriac.config import Config
-from celeriac.errors import BootstepError
 from celeriac.worker.shutdown import ShutdownState
 
 NUMBER: Key[int] = Key("number")

@@ -12,6 +12,8 @@ import pytest
 
 from celeriac import states
 from celeriac import testing
+from celeriac._model.errors import ChordError
+from celeriac._model.errors import Ignore
 from celeriac.app import Celeriac
 from celeriac.canvas import Signature
 from celeriac.canvas import chain
@@ -19,8 +21,6 @@ from celeriac.canvas import chord
 from celeriac.canvas import from_dict
 from celeriac.canvas import group
 from celeriac.canvas import signature
-from celeriac.errors import ChordError
-from celeriac.errors import Ignore
 from celeriac.result import AsyncResult
 from celeriac.result import GroupResult
 from celeriac.task import TaskCall

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from celeriac import states
+from celeriac._model.errors import ChordError
+from celeriac._model.errors import NotRegisteredError
 from celeriac.app import Celeriac
 from celeriac.canvas import chain
 from celeriac.canvas import chord
@@ -16,8 +18,6 @@ from celeriac.canvas import group
 from celeriac.canvas import signature
 from celeriac.eager import EagerResult
 from celeriac.eager_canvas import EagerGroupResult
-from celeriac.errors import ChordError
-from celeriac.errors import NotRegisteredError
 
 
 def make_app(**settings: Any) -> Celeriac:

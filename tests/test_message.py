@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from celeriac._model.errors import ContentDisallowedError
+from celeriac._model.errors import MessageError
+from celeriac._model.message import TaskMessage
 from celeriac.app import Celeriac
-from celeriac.errors import ContentDisallowedError
-from celeriac.errors import MessageError
 from celeriac.kombu_envelope import from_kombu
 from celeriac.kombu_envelope import to_kombu
-from celeriac.message import TaskMessage
 from celeriac.protocols import Envelope
 
 # Captured from celery 5.7.0 / kombu 5.7.0: add.apply_async((2, 3), countdown=10, priority=5)

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from celeriac import testing
+from celeriac._model.errors import ConfigError
 from celeriac.app import Celeriac
-from celeriac.errors import ConfigError
 from celeriac.routing import TaskRoute
 from celeriac.routing import exchange_of
 from celeriac.routing import resolve_exchange

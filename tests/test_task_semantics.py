@@ -14,11 +14,11 @@ from attrs import frozen
 
 from celeriac import states
 from celeriac import testing
+from celeriac._model.errors import ConfigError
+from celeriac._model.errors import MaxRetriesExceededError
+from celeriac._model.ratelimit import TokenBucket
+from celeriac._model.ratelimit import parse_rate
 from celeriac.app import Celeriac
-from celeriac.errors import ConfigError
-from celeriac.errors import MaxRetriesExceededError
-from celeriac.ratelimit import TokenBucket
-from celeriac.ratelimit import parse_rate
 from celeriac.task import TaskCall
 from celeriac.task import TaskOptions
 from celeriac.task import retry_delay

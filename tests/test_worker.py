@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 
 from celeriac import states
+from celeriac._model.errors import MaxRetriesExceededError
+from celeriac._model.errors import NotRegisteredError
+from celeriac._model.errors import TaskError
+from celeriac._model.errors import TaskRevokedError
+from celeriac._model.errors import TimeoutError  # noqa: A004
+from celeriac._model.message import TaskMessage
 from celeriac.app import Celeriac
-from celeriac.errors import MaxRetriesExceededError
-from celeriac.errors import NotRegisteredError
-from celeriac.errors import TaskError
-from celeriac.errors import TaskRevokedError
-from celeriac.errors import TimeoutError  # noqa: A004
 from celeriac.hookspecs import hookimpl
-from celeriac.message import TaskMessage
 from celeriac.protocols import Envelope
 from celeriac.task import TaskCall
 from celeriac.testing import worker_thread

@@ -13,11 +13,11 @@ from attrs import frozen
 
 from celeriac import states
 from celeriac import testing
+from celeriac._model.config import Config
+from celeriac._model.errors import MaxRetriesExceededError
+from celeriac._model.errors import PluginError
+from celeriac._model.errors import SerializationError
 from celeriac.app import Celeriac
-from celeriac.config import Config
-from celeriac.errors import MaxRetriesExceededError
-from celeriac.errors import PluginError
-from celeriac.errors import SerializationError
 from celeriac.hookspecs import hookimpl
 from celeriac.task import TaskCall
 from celeriac.testing import worker_thread

@@ -28,8 +28,8 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 from celeriac import Celeriac
 from celeriac import testing
+from celeriac._model.message import TaskMessage
 from celeriac.hookspecs import hookimpl
-from celeriac.message import TaskMessage
 from celeriac.protocols import ScheduleStoreSpec
 
 #: 2025-06-02 10:00:00 UTC, a Monday.

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from celeriac import Celeriac
+from celeriac._model.message import TaskMessage
 from celeriac.beat import Beat
-from celeriac.message import TaskMessage
 
 from .conftest import beat_plugins
 from .conftest import drain

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from celeriac import Celeriac
+from celeriac._model.errors import ConfigError
 from celeriac.beat import Beat
-from celeriac.errors import ConfigError
 from celeriac.schedule_edit import StoredSchedule
 
 from .conftest import FakeClock

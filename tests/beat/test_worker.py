@@ -16,9 +16,9 @@ import pytest
 from attrs import frozen
 
 from celeriac import Celeriac
+from celeriac._model.config import Config
 from celeriac.beat import Beat
 from celeriac.bootsteps import StepContext
-from celeriac.config import Config
 from celeriac.hookspecs import hookimpl
 from celeriac.testing import worker_thread
 from celeriac.worker.beat import BeatStep

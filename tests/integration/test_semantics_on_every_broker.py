@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from celeriac import states
-from celeriac.errors import MaxRetriesExceededError
+from celeriac._model.errors import MaxRetriesExceededError
 from celeriac.protocols import Envelope
 from celeriac.testing import WorkerProcess
 from celeriac.testing import celeriac_command

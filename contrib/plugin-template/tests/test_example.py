@@ -18,8 +18,8 @@ import pytest
 import celeriac_example
 from celeriac import Serializer
 from celeriac import testing
+from celeriac._model.errors import ConfigError
 from celeriac.app import Celeriac
-from celeriac.errors import ConfigError
 from celeriac.plugins import AUTOLOAD_KILL_SWITCH
 from celeriac.testing import worker_thread
 from celeriac_example import ExampleConfig

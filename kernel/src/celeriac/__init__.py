@@ -3,11 +3,16 @@
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
+from celeriac._model import states
+from celeriac._model.message import TaskMessage
+from celeriac._model.outcome import Disposition
+from celeriac._model.outcome import Outcome
+from celeriac._model.request import TaskRequest
+from celeriac._model.schedules import BeatLock
+from celeriac._model.schedules import PeriodicTask
+from celeriac._model.schedules import Schedule
 from celeriac.app import Celeriac
 from celeriac.hookspecs import hookimpl
-from celeriac.message import TaskMessage
-from celeriac.outcome import Disposition
-from celeriac.outcome import Outcome
 from celeriac.protocols import Broadcaster
 from celeriac.protocols import ChordCounter
 from celeriac.protocols import Compressor
@@ -29,11 +34,7 @@ from celeriac.protocols import Serializer
 from celeriac.protocols import Subscription
 from celeriac.protocols import Transport
 from celeriac.protocols import TransportSpec
-from celeriac.request import TaskRequest
 from celeriac.result import AsyncResult
-from celeriac.schedules import BeatLock
-from celeriac.schedules import PeriodicTask
-from celeriac.schedules import Schedule
 from celeriac.task import Task
 from celeriac.task import TaskCall
 
@@ -77,4 +78,5 @@ __all__ = [
     "TransportSpec",
     "__version__",
     "hookimpl",
+    "states",
 ]

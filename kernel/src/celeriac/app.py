@@ -22,16 +22,17 @@ from typing import ParamSpec
 from typing import TypeVar
 from typing import overload
 
+from celeriac._model.config import Config
+from celeriac._model.config import build_config
+from celeriac._model.config import plugins_config
+from celeriac._model.config import read_layers
+from celeriac._model.errors import ConfigError
+from celeriac._model.message import Embed
+from celeriac._model.message import TaskMessage
+from celeriac._model.running import CURRENT
 from celeriac.builtins import register_builtins
 from celeriac.codec import Codec
-from celeriac.config import Config
-from celeriac.config import build_config
-from celeriac.config import plugins_config
-from celeriac.config import read_layers
 from celeriac.control import Control
-from celeriac.errors import ConfigError
-from celeriac.message import Embed
-from celeriac.message import TaskMessage
 from celeriac.plugins import Plugins
 from celeriac.plugins import make_plugins
 from celeriac.protocols import ChordCounter
@@ -45,15 +46,14 @@ from celeriac.result_meta import ResultEncoder
 from celeriac.routing import TaskRoute
 from celeriac.routing import resolve_exchange
 from celeriac.routing import with_exchange
-from celeriac.running import CURRENT
 from celeriac.task import Task
 from celeriac.task import TaskOptions
 from celeriac.task_options import resolve_task_options
 
 if TYPE_CHECKING:
+    from celeriac._model.schedules import PeriodicTask
+    from celeriac._model.schedules import Schedule
     from celeriac.canvas import Signature
-    from celeriac.schedules import PeriodicTask
-    from celeriac.schedules import Schedule
     from celeriac.worker.worker import Worker
 
 P = ParamSpec("P")

@@ -3,7 +3,7 @@
 Each pass of the loop works out every entry's next due time from its last run (kept in the
 schedule store, so it survives restarts), sends what is due with ``app.send_task``, and
 sleeps until the nearest due time, at most ``[beat] max_interval`` seconds. When the store
-offers a :class:`~celeriac.schedules.BeatLock`, only the instance holding the lease sends;
+offers a :class:`~celeriac._model.schedules.BeatLock`, only the instance holding the lease sends;
 the others try to take it over every ``renew_interval`` seconds. A run is *claimed* in the
 store under the lock before it is sent and recorded after, so a new leader neither repeats
 a run the old one recorded nor skips one it claimed (see docs/periodic-tasks.md for the one window
@@ -29,17 +29,17 @@ from typing import Any
 
 from attrs import evolve
 
-from celeriac.errors import ConfigError
-from celeriac.errors import PluginError
-from celeriac.schedules import BeatConfig
-from celeriac.schedules import BeatLock
-from celeriac.schedules import EntryStore
-from celeriac.schedules import MissedPolicy
-from celeriac.schedules import PeriodicTask
-from celeriac.schedules import Schedule
-from celeriac.schedules import build_schedule
-from celeriac.schedules import entry_from_table
-from celeriac.schedules import zone
+from celeriac._model.errors import ConfigError
+from celeriac._model.errors import PluginError
+from celeriac._model.schedules import BeatConfig
+from celeriac._model.schedules import BeatLock
+from celeriac._model.schedules import EntryStore
+from celeriac._model.schedules import MissedPolicy
+from celeriac._model.schedules import PeriodicTask
+from celeriac._model.schedules import Schedule
+from celeriac._model.schedules import build_schedule
+from celeriac._model.schedules import entry_from_table
+from celeriac._model.schedules import zone
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -356,8 +356,8 @@ class Beat:
 
     def reload(self) -> None:
         """Replace the entries with those of the config file as it is now; keep them on errors."""
-        from celeriac.config import build_config
-        from celeriac.config import read_layers
+        from celeriac._model.config import build_config
+        from celeriac._model.config import read_layers
 
         try:
             raw = read_layers(self.app.config_file or False)

@@ -21,11 +21,11 @@ from typing import Protocol
 from typing import TypeVar
 from typing import runtime_checkable
 
-from celeriac.errors import BootstepError
+from celeriac._model.errors import BootstepError
 
 if TYPE_CHECKING:
+    from celeriac._model.config import Config
     from celeriac.app import Celeriac
-    from celeriac.config import Config
     from celeriac.worker.shutdown import ShutdownState
 
 T = TypeVar("T")

@@ -27,8 +27,8 @@ from attrs import evolve
 from attrs import field
 from attrs import frozen
 
-from celeriac.message import Embed
-from celeriac.message import TaskMessage
+from celeriac._model.message import Embed
+from celeriac._model.message import TaskMessage
 from celeriac.routing import TaskRoute
 
 if TYPE_CHECKING:

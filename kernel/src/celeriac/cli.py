@@ -14,15 +14,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from celeriac._model.errors import CeleriacError
+from celeriac._model.redaction import redact
 from celeriac.app import Celeriac
 from celeriac.cli_app import app_for
 from celeriac.cli_beat import beat
 from celeriac.cli_control import control
 from celeriac.cli_control import inspect
 from celeriac.cli_control import status
-from celeriac.errors import CeleriacError
 from celeriac.plugins import make_plugins
-from celeriac.redaction import redact
 
 console = Console()
 err_console = Console(stderr=True)
@@ -40,8 +40,8 @@ class CeleriacGroup(click.Group):
         cached: dict[str, click.Command] | None = ctx.meta.get("celeriac.plugin_commands")
         if cached is not None:
             return cached
-        from celeriac.config import plugins_config
-        from celeriac.config import read_layers
+        from celeriac._model.config import plugins_config
+        from celeriac._model.config import read_layers
 
         try:
             raw = read_layers(ctx.params.get("config_path"))
@@ -237,8 +237,8 @@ def dead_letters_requeue(ctx: click.Context, ids: tuple[str, ...]) -> None:
 @click.pass_context
 def plugins(ctx: click.Context) -> None:
     """List installed plugins, what each provides, and any that failed to load."""
-    from celeriac.config import plugins_config
-    from celeriac.config import read_layers
+    from celeriac._model.config import plugins_config
+    from celeriac._model.config import read_layers
 
     raw = read_layers(ctx.obj["config"])
     manager = make_plugins(_lenient(plugins_config(raw)))

@@ -14,9 +14,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from celeriac._model.config import toml_literal
+from celeriac._model.errors import ConfigError
 from celeriac.cli_app import app_for
-from celeriac.config import toml_literal
-from celeriac.errors import ConfigError
 
 
 @click.group(invoke_without_command=True)

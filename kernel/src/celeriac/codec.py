@@ -10,11 +10,11 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from typing import Any
 
-from celeriac.errors import ConfigError
-from celeriac.errors import ContentDisallowedError
-from celeriac.errors import MessageError
-from celeriac.errors import SerializationError
-from celeriac.message import TaskMessage
+from celeriac._model.errors import ConfigError
+from celeriac._model.errors import ContentDisallowedError
+from celeriac._model.errors import MessageError
+from celeriac._model.errors import SerializationError
+from celeriac._model.message import TaskMessage
 from celeriac.protocols import Compressor
 from celeriac.protocols import Envelope
 from celeriac.protocols import Serializer

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
 
-from celeriac import states
-from celeriac.errors import CeleriacError
+from celeriac._model import states
+from celeriac._model.errors import CeleriacError
 from celeriac.protocols import Broadcaster
 from celeriac.protocols import DirectReplies
 from celeriac.protocols import Envelope

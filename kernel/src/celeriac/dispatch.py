@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
 
+from celeriac._model.message import Embed
+from celeriac._model.message import TaskMessage
 from celeriac.canvas import Canvas
 from celeriac.canvas import Chain
 from celeriac.canvas import Chord
@@ -23,14 +25,12 @@ from celeriac.canvas import Signature
 from celeriac.canvas import chain
 from celeriac.canvas import from_dict
 from celeriac.canvas import result_of
-from celeriac.message import Embed
-from celeriac.message import TaskMessage
 from celeriac.protocols import CeleryChords
 from celeriac.routing import TaskRoute
 
 if TYPE_CHECKING:
+    from celeriac._model.request import TaskRequest
     from celeriac.app import Celeriac
-    from celeriac.request import TaskRequest
 
 Outgoing = tuple[TaskMessage, str | TaskRoute | None]
 

@@ -10,11 +10,11 @@ from typing import Any
 
 from attrs import evolve
 
-from celeriac import states
-from celeriac.errors import Retry
+from celeriac._model import states
+from celeriac._model.errors import Retry
+from celeriac._model.message import TaskMessage
+from celeriac._model.request import TaskRequest
 from celeriac.execution import Executor
-from celeriac.message import TaskMessage
-from celeriac.request import TaskRequest
 from celeriac.task import TaskCall
 
 if TYPE_CHECKING:

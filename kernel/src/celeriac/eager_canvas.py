@@ -17,7 +17,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
 
-from celeriac import states
+from celeriac._model import states
+from celeriac._model.errors import ChordError
+from celeriac._model.errors import NotRegisteredError
 from celeriac.canvas import Canvas
 from celeriac.canvas import Chain
 from celeriac.canvas import Chord
@@ -26,8 +28,6 @@ from celeriac.canvas import Signature
 from celeriac.canvas import final_task
 from celeriac.eager import EagerResult
 from celeriac.eager import apply_eagerly
-from celeriac.errors import ChordError
-from celeriac.errors import NotRegisteredError
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac

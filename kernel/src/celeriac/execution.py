@@ -17,20 +17,20 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
 
-from celeriac import states
-from celeriac.errors import Ignore
-from celeriac.errors import Replaced
-from celeriac.errors import Retry
-from celeriac.errors import SerializationError
-from celeriac.outcome import Disposition
-from celeriac.outcome import Outcome
-from celeriac.outcome import describe
+from celeriac._model import states
+from celeriac._model.errors import Ignore
+from celeriac._model.errors import Replaced
+from celeriac._model.errors import Retry
+from celeriac._model.errors import SerializationError
+from celeriac._model.outcome import Disposition
+from celeriac._model.outcome import Outcome
+from celeriac._model.outcome import describe
+from celeriac._model.request import TaskRequest
+from celeriac._model.running import children_meta
+from celeriac._model.running import running
 from celeriac.pools import run_safely
 from celeriac.protocols import BatchStore
 from celeriac.protocols import ResultRecord
-from celeriac.request import TaskRequest
-from celeriac.running import children_meta
-from celeriac.running import running
 from celeriac.workflow import after_task
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class Executor:
         return self.finish(*self.call(request))
 
     def call(self, request: TaskRequest) -> Finished:
-        """The task function alone, inside :func:`~celeriac.running.running`: what
+        """The task function alone, inside :func:`~celeriac._model.running.running`: what
         :meth:`finish` takes. Pools that store results in batches call it between
         :meth:`begin` and :meth:`finish_many`."""
         task = self.app.tasks[request.task]
@@ -88,7 +88,7 @@ class Executor:
         """Before the task function: hooks and STARTED. An outcome means: do not run it.
 
         Pools that run the function themselves (an awaited coroutine) call this, the
-        function inside :func:`~celeriac.running.running`, then :meth:`finish`.
+        function inside :func:`~celeriac._model.running.running`, then :meth:`finish`.
         """
         if request.id in self.revoked:
             self._store(request, states.REVOKED, "revoked", None)

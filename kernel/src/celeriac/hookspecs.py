@@ -25,11 +25,12 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from celeriac._model.config import Config
+    from celeriac._model.config import ConfigSection
+    from celeriac._model.message import TaskMessage
+    from celeriac._model.request import TaskRequest
     from celeriac.app import Celeriac
     from celeriac.bootsteps import Bootstep
-    from celeriac.config import Config
-    from celeriac.config import ConfigSection
-    from celeriac.message import TaskMessage
     from celeriac.protocols import Compressor
     from celeriac.protocols import ControlCommand
     from celeriac.protocols import EventSink
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from celeriac.protocols import ScheduleType
     from celeriac.protocols import Serializer
     from celeriac.protocols import TransportSpec
-    from celeriac.request import TaskRequest
     from celeriac.task import Task
     from celeriac.worker.worker import Worker
 
@@ -107,7 +107,7 @@ def celeriac_add_schedule_types() -> Sequence[ScheduleType]:
     """Offer kinds of beat schedule (interval, crontab ...), keyed by their TOML field.
 
     Each ``ScheduleType.factory`` receives the TOML value of its key (or what code passed) and
-    returns a :class:`celeriac.schedules.Schedule`; a ValueError or TypeError it raises is
+    returns a :class:`celeriac._model.schedules.Schedule`; a ValueError or TypeError it raises is
     reported with the entry's name. Called once per app, when beat starts.
     """
 
@@ -116,7 +116,7 @@ def celeriac_add_schedule_types() -> Sequence[ScheduleType]:
 def celeriac_add_schedule_stores() -> Sequence[ScheduleStoreSpec]:
     """Offer stores for beat's last-run times, each for one or more URL schemes.
 
-    A store that also implements :class:`celeriac.schedules.BeatLock` lets several beat
+    A store that also implements :class:`celeriac._model.schedules.BeatLock` lets several beat
     instances run on it, one of them sending; beat runs alone (with a warning) on others.
     """
 

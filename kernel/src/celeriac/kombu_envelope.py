@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from celeriac.errors import MessageError
+from celeriac._model.errors import MessageError
 from celeriac.protocols import Envelope
 
 

@@ -12,6 +12,32 @@ used) and the change is listed in docs/writing-plugins.md. Hooks follow pluggy's
 arguments may be added, never renamed or removed.
 """
 
+from celeriac._model.config import Config
+from celeriac._model.config import ConfigSection
+from celeriac._model.errors import BootstepError
+from celeriac._model.errors import CeleriacError
+from celeriac._model.errors import ConfigError
+from celeriac._model.errors import ContentDisallowedError
+from celeriac._model.errors import MessageError
+from celeriac._model.errors import PluginError
+from celeriac._model.errors import RoutingError
+from celeriac._model.errors import SerializationError
+from celeriac._model.errors import SoftTimeLimitExceededError
+from celeriac._model.errors import TaskRevokedError
+from celeriac._model.errors import TimeLimitExceededError
+from celeriac._model.errors import TimeoutError  # noqa: A004 - celeriac's own, as Celery's celery.exceptions.TimeoutError
+from celeriac._model.errors import WorkerLostError
+from celeriac._model.message import TaskMessage
+from celeriac._model.message import parse_datetime
+from celeriac._model.outcome import Disposition
+from celeriac._model.outcome import Outcome
+from celeriac._model.request import TaskRequest
+from celeriac._model.running import Running
+from celeriac._model.running import running
+from celeriac._model.schedules import BeatLock
+from celeriac._model.schedules import PeriodicTask
+from celeriac._model.schedules import Schedule
+from celeriac._model.states import precedence
 from celeriac.app import Celeriac
 from celeriac.bootsteps import Bootstep
 from celeriac.bootsteps import Key
@@ -19,30 +45,11 @@ from celeriac.bootsteps import StepContext
 from celeriac.canvas import Signature
 from celeriac.cli_app import load_app
 from celeriac.codec import Codec
-from celeriac.config import Config
-from celeriac.config import ConfigSection
-from celeriac.errors import BootstepError
-from celeriac.errors import CeleriacError
-from celeriac.errors import ConfigError
-from celeriac.errors import ContentDisallowedError
-from celeriac.errors import MessageError
-from celeriac.errors import PluginError
-from celeriac.errors import RoutingError
-from celeriac.errors import SerializationError
-from celeriac.errors import SoftTimeLimitExceededError
-from celeriac.errors import TaskRevokedError
-from celeriac.errors import TimeLimitExceededError
-from celeriac.errors import TimeoutError  # noqa: A004 - celeriac's own, as Celery's celery.exceptions.TimeoutError
-from celeriac.errors import WorkerLostError
 from celeriac.execution import Executor
 from celeriac.execution import Finished
 from celeriac.hookspecs import hookimpl
 from celeriac.kombu_envelope import from_kombu
 from celeriac.kombu_envelope import to_kombu
-from celeriac.message import TaskMessage
-from celeriac.message import parse_datetime
-from celeriac.outcome import Disposition
-from celeriac.outcome import Outcome
 from celeriac.pools import Job
 from celeriac.pools import run_safely
 from celeriac.pools import time_limits
@@ -71,15 +78,8 @@ from celeriac.protocols import SharedRateLimiter
 from celeriac.protocols import Subscription
 from celeriac.protocols import Transport
 from celeriac.protocols import TransportSpec
-from celeriac.request import TaskRequest
 from celeriac.result import ResultHandle
 from celeriac.routing import exchange_of
-from celeriac.running import Running
-from celeriac.running import running
-from celeriac.schedules import BeatLock
-from celeriac.schedules import PeriodicTask
-from celeriac.schedules import Schedule
-from celeriac.states import precedence
 from celeriac.task import Task
 from celeriac.task import TaskCall
 from celeriac.task import TaskOptions

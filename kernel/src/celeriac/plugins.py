@@ -23,16 +23,17 @@ from attrs import frozen
 from stevedore import NamedExtensionManager
 
 from celeriac import hookspecs
-from celeriac.config import PluginsConfig
-from celeriac.errors import PluginError
+from celeriac._model.config import PluginsConfig
+from celeriac._model.errors import PluginError
 
 if TYPE_CHECKING:
     import click
 
+    from celeriac._model.config import Config
+    from celeriac._model.message import TaskMessage
+    from celeriac._model.request import TaskRequest
     from celeriac.app import Celeriac
     from celeriac.bootsteps import Bootstep
-    from celeriac.config import Config
-    from celeriac.message import TaskMessage
     from celeriac.protocols import Compressor
     from celeriac.protocols import ControlCommand
     from celeriac.protocols import EventSink
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
     from celeriac.protocols import ScheduleType
     from celeriac.protocols import Serializer
     from celeriac.protocols import TransportSpec
-    from celeriac.request import TaskRequest
     from celeriac.task import Task
     from celeriac.worker.worker import Worker
 
@@ -227,7 +227,7 @@ class Plugins:
 
     def config_sections(self) -> dict[str, type[Any]]:
         sections = self._named("celeriac_add_config_sections", _name_of)
-        from celeriac.config import CORE_KEYS
+        from celeriac._model.config import CORE_KEYS
 
         for name, (_, plugin) in sections.items():
             if name in CORE_KEYS:
@@ -413,7 +413,7 @@ _LIFECYCLE_HOOKS = (
 
 
 def _default_config() -> Config:
-    from celeriac.config import Config
+    from celeriac._model.config import Config
 
     return Config()
 

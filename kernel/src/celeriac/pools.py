@@ -6,10 +6,10 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from celeriac import states
-from celeriac.outcome import Disposition
-from celeriac.outcome import Outcome
-from celeriac.request import TaskRequest
+from celeriac._model import states
+from celeriac._model.outcome import Disposition
+from celeriac._model.outcome import Outcome
+from celeriac._model.request import TaskRequest
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac

@@ -19,9 +19,9 @@ from attrs import field
 from attrs import frozen
 
 if TYPE_CHECKING:
-    from celeriac.config import Config
-    from celeriac.outcome import Outcome
-    from celeriac.request import TaskRequest
+    from celeriac._model.config import Config
+    from celeriac._model.outcome import Outcome
+    from celeriac._model.request import TaskRequest
 
 
 @frozen(kw_only=True)

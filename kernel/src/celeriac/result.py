@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import Protocol
 
-from celeriac import states
-from celeriac.errors import TaskRevokedError
-from celeriac.errors import TimeoutError  # noqa: A004 - Celery's name, for migration
+from celeriac._model import states
+from celeriac._model.errors import TaskRevokedError
+from celeriac._model.errors import TimeoutError  # noqa: A004 - Celery's name, for migration
 from celeriac.result_meta import ResultMeta
 from celeriac.result_meta import exception_from_meta
 
@@ -107,7 +107,7 @@ class AsyncResult:
     def get(self, timeout: float | None = None, propagate: bool = True) -> Any:
         """Wait for the task to finish and return its value.
 
-        :param timeout: seconds to wait; :class:`~celeriac.errors.TimeoutError` after that.
+        :param timeout: seconds to wait; :class:`~celeriac._model.errors.TimeoutError` after that.
         :param propagate: re-raise the task's exception on FAILURE (or REVOKED).
         """
         record = self.app.result_store.wait(self.id, states.READY_STATES, timeout)

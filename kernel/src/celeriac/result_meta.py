@@ -14,9 +14,9 @@ from typing import Any
 
 from attrs import frozen
 
-from celeriac import states
+from celeriac._model import states
+from celeriac._model.errors import TaskError
 from celeriac.codec import Codec
-from celeriac.errors import TaskError
 from celeriac.protocols import ResultRecord
 
 

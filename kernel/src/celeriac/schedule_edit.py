@@ -13,14 +13,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
 
+from celeriac._model.errors import ConfigError
+from celeriac._model.schedules import BeatConfig
+from celeriac._model.schedules import EntryStore
+from celeriac._model.schedules import PeriodicTask
+from celeriac._model.schedules import entry_from_table
 from celeriac.beat import check_entry_arguments
 from celeriac.beat import load_entries
 from celeriac.beat import store_url
-from celeriac.errors import ConfigError
-from celeriac.schedules import BeatConfig
-from celeriac.schedules import EntryStore
-from celeriac.schedules import PeriodicTask
-from celeriac.schedules import entry_from_table
 
 if TYPE_CHECKING:
     from types import TracebackType

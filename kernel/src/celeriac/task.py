@@ -18,19 +18,19 @@ from attrs import evolve
 from attrs import field
 from attrs import frozen
 
-from celeriac import states
-from celeriac.arguments import TaskArguments
-from celeriac.errors import MaxRetriesExceededError
-from celeriac.errors import Replaced
-from celeriac.errors import Retry
+from celeriac._model import states
+from celeriac._model.arguments import TaskArguments
+from celeriac._model.errors import MaxRetriesExceededError
+from celeriac._model.errors import Replaced
+from celeriac._model.errors import Retry
 
 if TYPE_CHECKING:
+    from celeriac._model.request import TaskRequest
     from celeriac.app import Celeriac
     from celeriac.canvas import Canvas
     from celeriac.canvas import Group
     from celeriac.canvas import Signature
     from celeriac.eager import EagerResult
-    from celeriac.request import TaskRequest
     from celeriac.result import ResultHandle
 
 P = ParamSpec("P")

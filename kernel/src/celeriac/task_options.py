@@ -10,10 +10,10 @@ from typing import Any
 from attrs import asdict
 from attrs import evolve
 
-from celeriac.config import Config
-from celeriac.config import TaskConfig
-from celeriac.errors import ConfigError
-from celeriac.ratelimit import parse_rate
+from celeriac._model.config import Config
+from celeriac._model.config import TaskConfig
+from celeriac._model.errors import ConfigError
+from celeriac._model.ratelimit import parse_rate
 from celeriac.routing import TaskRoute
 from celeriac.routing import route
 from celeriac.routing import route_problem

@@ -36,6 +36,7 @@ from typing import final
 
 import pytest
 
+from celeriac._model.states import SUCCESS
 from celeriac.hookspecs import hookimpl
 from celeriac.protocols import DeadLetter
 from celeriac.protocols import Delivery
@@ -43,7 +44,6 @@ from celeriac.protocols import Envelope
 from celeriac.protocols import ResultRecord
 from celeriac.protocols import ResultStoreSpec
 from celeriac.protocols import TransportSpec
-from celeriac.states import SUCCESS
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac

@@ -13,16 +13,16 @@ import logging
 from typing import TYPE_CHECKING
 from typing import Any
 
-from celeriac import states
+from celeriac._model import states
+from celeriac._model.errors import ChordError
+from celeriac._model.request import TaskRequest
 from celeriac.canvas import Canvas
 from celeriac.canvas import final_task
 from celeriac.canvas import from_dict
 from celeriac.dispatch import continue_with
 from celeriac.dispatch import send
-from celeriac.errors import ChordError
 from celeriac.protocols import CeleryChords
 from celeriac.protocols import ChordCounter
-from celeriac.request import TaskRequest
 
 if TYPE_CHECKING:
     from celeriac.app import Celeriac

@@ -18,8 +18,8 @@ import pytest
 
 from celeriac import Celeriac
 from celeriac import states
-from celeriac.config import Config
-from celeriac.errors import ConfigError
+from celeriac._model.config import Config
+from celeriac._model.errors import ConfigError
 from celeriac.protocols import ReplyQueue
 from celeriac.protocols import ResultRecord
 from celeriac.protocols import ResultStore

@@ -9,9 +9,9 @@ import pluggy
 import celeriac_cron
 from celeriac import Celeriac
 from celeriac import testing
+from celeriac._model.schedules import BeatConfig
 from celeriac.beat import load_entries
 from celeriac.plugins import make_plugins
-from celeriac.schedules import BeatConfig
 
 
 def test_hook_offers_four_types() -> None:

@@ -17,7 +17,7 @@ import pytest
 from celery import Celery
 from celery.events.receiver import EventReceiver
 
-from celeriac.config import Config
+from celeriac._model.config import Config
 from celeriac.protocols import Broadcaster
 from celeriac.protocols import Envelope
 from celeriac_events import BrokerSink

@@ -13,8 +13,8 @@ import pytest
 
 import celeriac_events
 from celeriac import testing
+from celeriac._model.errors import ConfigError
 from celeriac.app import Celeriac
-from celeriac.errors import ConfigError
 from celeriac.plugins import AUTOLOAD_KILL_SWITCH
 from celeriac_events import BrokerSink
 from celeriac_events import EventsConfig

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from celeriac import states
+from celeriac._model.errors import SoftTimeLimitExceededError
+from celeriac._model.errors import TimeLimitExceededError
 from celeriac.app import Celeriac
-from celeriac.errors import SoftTimeLimitExceededError
-from celeriac.errors import TimeLimitExceededError
 
 pytest.importorskip("gevent")
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 TASKS = """
 import time
 from celeriac import Celeriac
-from celeriac.errors import SoftTimeLimitExceededError
+from celeriac._model.errors import SoftTimeLimitExceededError
 
 app = Celeriac("proj")
 

@@ -31,11 +31,11 @@ import pytest
 import celeriac_json
 from celeriac import Serializer
 from celeriac import hookspecs
+from celeriac._model.config import Config
+from celeriac._model.errors import MessageError
+from celeriac._model.errors import PluginError
+from celeriac._model.errors import SerializationError
 from celeriac.app import Celeriac
-from celeriac.config import Config
-from celeriac.errors import MessageError
-from celeriac.errors import PluginError
-from celeriac.errors import SerializationError
 from celeriac.testing import worker_thread
 from celeriac_json import Backend
 from celeriac_json import JsonSerializer

@@ -22,10 +22,10 @@ import celeriac_msgpack
 from celeriac import Serializer
 from celeriac import hookspecs
 from celeriac import testing
+from celeriac._model.config import Config
+from celeriac._model.errors import MessageError
+from celeriac._model.errors import SerializationError
 from celeriac.app import Celeriac
-from celeriac.config import Config
-from celeriac.errors import MessageError
-from celeriac.errors import SerializationError
 from celeriac.testing import worker_thread
 from celeriac_msgpack import MsgpackSerializer
 

@@ -21,8 +21,8 @@ from celeriac import Outcome
 from celeriac import TaskMessage
 from celeriac import TaskRequest
 from celeriac import states
-from celeriac.errors import ConfigError
-from celeriac.errors import SoftTimeLimitExceededError
+from celeriac._model.errors import ConfigError
+from celeriac._model.errors import SoftTimeLimitExceededError
 from celeriac_prefork import PreforkConfig
 from celeriac_prefork import PreforkPool
 from celeriac_prefork._child import rss_kib

@@ -19,10 +19,10 @@ import pytest
 from celeriac import hookimpl
 from celeriac import states
 from celeriac import testing
+from celeriac._model.errors import ConfigError
+from celeriac._model.errors import TimeLimitExceededError
+from celeriac._model.errors import WorkerLostError
 from celeriac.app import Celeriac
-from celeriac.errors import ConfigError
-from celeriac.errors import TimeLimitExceededError
-from celeriac.errors import WorkerLostError
 from celeriac.testing import worker_thread
 from celeriac.worker.worker import Worker
 from celeriac_prefork import PreforkConfig

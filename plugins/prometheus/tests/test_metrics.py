@@ -15,8 +15,8 @@ from prometheus_client import generate_latest
 import celeriac.hookspecs
 import celeriac.testing
 import celeriac_prometheus
+from celeriac._model.errors import ConfigError
 from celeriac.app import Celeriac
-from celeriac.errors import ConfigError
 from celeriac_prometheus import DEFAULT_BUCKETS
 from celeriac_prometheus import TaskMetrics
 from celeriac_prometheus import serving

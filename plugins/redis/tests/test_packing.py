@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from celeriac import Envelope
-from celeriac.errors import MessageError
+from celeriac._model.errors import MessageError
 from celeriac_redis import _packing
 
 CASES: list[dict[Any, Any]] = [

@@ -17,7 +17,7 @@ import celeriac_redis
 import celeriac_threads
 from celeriac import Celeriac
 from celeriac import states
-from celeriac.errors import ConfigError
+from celeriac._model.errors import ConfigError
 from celeriac.testing import worker_thread
 from celeriac_redis import RedisConfig
 from celeriac_redis import RedisResultStore
@@ -52,7 +52,7 @@ def test_hooks_offer_the_redis_schemes_and_config_section() -> None:
 
 def test_import_and_construction_neither_import_redis_nor_connect() -> None:
     code = (
-        "import sys, celeriac_redis as r; from celeriac.config import Config;"
+        "import sys, celeriac_redis as r; from celeriac._model.config import Config;"
         "assert 'redis' not in sys.modules, 'import pulled in redis';"
         "r.RedisTransport('redis://127.0.0.1:1/0', Config());"
         "r.RedisResultStore('redis://127.0.0.1:1/0', Config());"
@@ -64,7 +64,7 @@ def test_import_and_construction_neither_import_redis_nor_connect() -> None:
 @pytest.mark.parametrize("url", ["http://x", "redis://host:notaport/0"])
 def test_bad_url_is_a_config_error(url: str) -> None:
     with pytest.raises(ConfigError, match="Redis URL"):
-        RedisTransport(url, celeriac.config.Config())
+        RedisTransport(url, celeriac._model.config.Config())
 
 
 def test_config_section_from_toml_and_unknown_keys(tmp_path: Path) -> None:

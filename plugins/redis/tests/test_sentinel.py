@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import redis
 
-from celeriac.config import Config
+from celeriac._model.config import Config
 from celeriac.protocols import ResultRecord
 from celeriac.testing import WorkerProcess
 from celeriac_redis import RedisConfig

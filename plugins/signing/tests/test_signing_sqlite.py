@@ -25,8 +25,8 @@ from cryptography.x509.oid import NameOID
 
 from celeriac import states
 from celeriac import testing
+from celeriac._model.message import TaskMessage
 from celeriac.app import Celeriac
-from celeriac.message import TaskMessage
 from celeriac.protocols import DeadLetter
 from celeriac.testing import worker_thread
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from celeriac.config import Config
-from celeriac.schedules import BeatLock
+from celeriac._model.config import Config
+from celeriac._model.schedules import BeatLock
 from celeriac_sqlite import SqliteScheduleStore
 
 

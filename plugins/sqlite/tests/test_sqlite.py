@@ -21,8 +21,8 @@ import celeriac_sqlite
 from celeriac import Delivery
 from celeriac import Envelope
 from celeriac import ResultRecord
-from celeriac.config import Config
-from celeriac.errors import ConfigError
+from celeriac._model.config import Config
+from celeriac._model.errors import ConfigError
 from celeriac.protocols import BatchStore
 from celeriac_sqlite import SqliteConfig
 from celeriac_sqlite import SqliteResultStore
@@ -91,7 +91,7 @@ def test_hooks_offer_the_sqlite_scheme_and_config_section() -> None:
 
 def test_import_and_construction_create_no_file(tmp_path: Path) -> None:
     code = (
-        "import celeriac_sqlite as s; from celeriac.config import Config;"
+        "import celeriac_sqlite as s; from celeriac._model.config import Config;"
         "s.SqliteTransport('sqlite:///t.sqlite3', Config());"
         "s.SqliteResultStore('sqlite:///r.sqlite3', Config());"
         "s.SqliteScheduleStore('sqlite:///s.sqlite3', Config())"

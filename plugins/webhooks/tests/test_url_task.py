@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from celeriac import states
+from celeriac._model.errors import MaxRetriesExceededError
 from celeriac.app import Celeriac
 from celeriac.canvas import chain
-from celeriac.errors import MaxRetriesExceededError
 from celeriac.testing import worker_thread
 from celeriac_webhooks import TASK_NAME
 from celeriac_webhooks import WebhookHTTPError

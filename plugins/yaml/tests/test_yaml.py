@@ -24,11 +24,11 @@ from celeriac import Serializer
 from celeriac import hookspecs
 from celeriac import states
 from celeriac import testing
+from celeriac._model.config import Config
+from celeriac._model.errors import MessageError
+from celeriac._model.errors import SerializationError
+from celeriac._model.message import TaskMessage
 from celeriac.app import Celeriac
-from celeriac.config import Config
-from celeriac.errors import MessageError
-from celeriac.errors import SerializationError
-from celeriac.message import TaskMessage
 from celeriac.protocols import DeadLetter
 from celeriac.testing import worker_thread
 from celeriac_yaml import YamlSerializer

@@ -13,9 +13,9 @@ from typing import ClassVar
 
 from attrs import frozen
 
+from celeriac._model.config import Config
 from celeriac.beat import Beat
 from celeriac.bootsteps import StepContext
-from celeriac.config import Config
 
 #: Seconds teardown waits for the beat thread to give its lock up.
 STOP_TIMEOUT = 10.0

@@ -17,16 +17,16 @@ from typing import Any
 from attrs import asdict
 from attrs import frozen
 
+from celeriac._model.redaction import redact
+from celeriac._model.redaction import redact_url
+from celeriac._model.request import TaskRequest
 from celeriac.protocols import Pool
-from celeriac.redaction import redact
-from celeriac.redaction import redact_url
-from celeriac.request import TaskRequest
 from celeriac.worker.events import EventDispatcher
 from celeriac.worker.state import RevokedSet
 
 if TYPE_CHECKING:
+    from celeriac._model.config import Config
     from celeriac.app import Celeriac
-    from celeriac.config import Config
     from celeriac.worker.consumer import Consumer
     from celeriac.worker.shutdown import ShutdownState
 

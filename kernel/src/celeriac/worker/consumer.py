@@ -25,22 +25,22 @@ from typing import ClassVar
 
 from attrs import frozen
 
-from celeriac import states
+from celeriac._model import states
+from celeriac._model.config import Config
+from celeriac._model.errors import CeleriacError
+from celeriac._model.errors import ConfigError
+from celeriac._model.errors import MessageError
+from celeriac._model.errors import NotRegisteredError
+from celeriac._model.message import TaskMessage
+from celeriac._model.outcome import Disposition
+from celeriac._model.outcome import Outcome
+from celeriac._model.ratelimit import RateLimits
+from celeriac._model.request import TaskRequest
 from celeriac.bootsteps import StepContext
-from celeriac.config import Config
-from celeriac.errors import CeleriacError
-from celeriac.errors import ConfigError
-from celeriac.errors import MessageError
-from celeriac.errors import NotRegisteredError
-from celeriac.message import TaskMessage
-from celeriac.outcome import Disposition
-from celeriac.outcome import Outcome
 from celeriac.protocols import Delivery
 from celeriac.protocols import Pool
 from celeriac.protocols import SharedRateLimiter
 from celeriac.protocols import Transport
-from celeriac.ratelimit import RateLimits
-from celeriac.request import TaskRequest
 from celeriac.worker.events import EventDispatcher
 from celeriac.worker.keys import CONSUMER
 from celeriac.worker.keys import EVENTS

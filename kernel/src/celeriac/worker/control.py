@@ -18,12 +18,12 @@ from typing import ClassVar
 
 from attrs import frozen
 
+from celeriac._model.config import Config
+from celeriac._model.errors import CeleriacError
 from celeriac.bootsteps import StepContext
-from celeriac.config import Config
 from celeriac.control import MAILBOX
 from celeriac.control import REPLIES
 from celeriac.control import Control
-from celeriac.errors import CeleriacError
 from celeriac.protocols import Broadcaster
 from celeriac.protocols import DirectReplies
 from celeriac.protocols import Envelope

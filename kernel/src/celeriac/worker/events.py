@@ -19,11 +19,11 @@ from typing import ClassVar
 
 from attrs import frozen
 
-from celeriac import states
+from celeriac._model import states
+from celeriac._model.config import Config
+from celeriac._model.message import TaskMessage
+from celeriac._model.outcome import Outcome
 from celeriac.bootsteps import StepContext
-from celeriac.config import Config
-from celeriac.message import TaskMessage
-from celeriac.outcome import Outcome
 from celeriac.protocols import EventSink
 from celeriac.worker.keys import EVENTS
 

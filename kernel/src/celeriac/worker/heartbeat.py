@@ -9,8 +9,8 @@ from typing import ClassVar
 
 from attrs import frozen
 
+from celeriac._model.config import Config
 from celeriac.bootsteps import StepContext
-from celeriac.config import Config
 from celeriac.worker.events import software
 from celeriac.worker.keys import CONSUMER
 from celeriac.worker.keys import EVENTS

@@ -8,8 +8,8 @@ from typing import ClassVar
 
 from attrs import frozen
 
+from celeriac._model.config import Config
 from celeriac.bootsteps import StepContext
-from celeriac.config import Config
 from celeriac.execution import Executor
 from celeriac.worker.keys import POOL
 from celeriac.worker.keys import REVOKED

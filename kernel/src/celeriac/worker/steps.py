@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from celeriac._model.config import Config
+from celeriac._model.config import ConfigSection
+from celeriac._model.schedules import BeatConfig
 from celeriac.bootsteps import Bootstep
-from celeriac.config import Config
-from celeriac.config import ConfigSection
 from celeriac.hookspecs import hookimpl
-from celeriac.schedules import BeatConfig
 from celeriac.worker.beat import BeatStep
 from celeriac.worker.connection import ConnectionStep
 from celeriac.worker.connection import ResultStoreStep

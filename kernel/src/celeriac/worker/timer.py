@@ -13,8 +13,8 @@ from typing import ClassVar
 
 from attrs import frozen
 
+from celeriac._model.config import Config
 from celeriac.bootsteps import StepContext
-from celeriac.config import Config
 from celeriac.worker.keys import TIMER
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ from typing import Any
 
 from attrs import evolve
 
+from celeriac._model.config import Config
 from celeriac.bootsteps import Blueprint
-from celeriac.config import Config
 from celeriac.worker.keys import CONSUMER
 from celeriac.worker.shutdown import ShutdownState
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from attrs import frozen
 
-from celeriac.message import TaskMessage
+from celeriac._model.message import TaskMessage
 
 
 @frozen(kw_only=True)

@@ -15,7 +15,7 @@ from typing import Any
 from attrs import field
 from attrs import frozen
 
-from celeriac.errors import MessageError
+from celeriac._model.errors import MessageError
 
 #: Header keys Celery 5 emits, in its order; anything else in a header table is a custom header.
 KNOWN_HEADERS = (

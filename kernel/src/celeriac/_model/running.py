@@ -12,7 +12,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from contextvars import Token
 
-from celeriac.request import TaskRequest
+from celeriac._model.request import TaskRequest
 
 
 class Running:

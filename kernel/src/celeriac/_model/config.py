@@ -20,8 +20,8 @@ from attrs import field
 from attrs import fields
 from attrs import frozen
 
-from celeriac._structure import structure_or_explain
-from celeriac.errors import ConfigError
+from celeriac._model._structure import structure_or_explain
+from celeriac._model.errors import ConfigError
 from celeriac.routing import TaskRoute
 
 T = TypeVar("T")

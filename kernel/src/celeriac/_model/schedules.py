@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfoNotFoundError
 from attrs import field
 from attrs import frozen
 
-from celeriac.errors import ConfigError
+from celeriac._model.errors import ConfigError
 
 if TYPE_CHECKING:
     from celeriac.protocols import ScheduleType

@@ -16,7 +16,7 @@ from cattrs.errors import ClassValidationError
 from cattrs.errors import ForbiddenExtraKeysError
 from cattrs.errors import IterableValidationError
 
-from celeriac.errors import ConfigError
+from celeriac._model.errors import ConfigError
 from celeriac.routing import TaskRoute
 
 T = TypeVar("T")

@@ -7,7 +7,7 @@ import reprlib
 
 from attrs import frozen
 
-from celeriac.request import TaskRequest
+from celeriac._model.request import TaskRequest
 
 
 class Disposition(enum.Enum):
