@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from celeriac import testing
-from celeriac.app import Celeriac
+from celeriac._client.app import Celeriac
 
 
 @pytest.fixture

@@ -9,13 +9,13 @@ from typing import ClassVar
 import pytest
 from attrs import frozen
 
+from celeriac._client.app import Celeriac
+from celeriac._contract.bootsteps import Blueprint
+from celeriac._contract.bootsteps import Key
+from celeriac._contract.bootsteps import StepContext
 from celeriac._model.config import Config
 from celeriac._model.errors import BootstepError
-from celeriac.app import Celeriac
-from celeriac.bootsteps import Blueprint
-from celeriac.bootsteps import Key
-from celeriac.bootsteps import StepContext
-from celeriac.worker.shutdown import ShutdownState
+from celeriac._worker.shutdown import ShutdownState
 
 NUMBER: Key[int] = Key("number")
 

@@ -12,18 +12,18 @@ import pytest
 
 from celeriac import states
 from celeriac import testing
+from celeriac._client.app import Celeriac
+from celeriac._client.canvas import Signature
+from celeriac._client.canvas import chain
+from celeriac._client.canvas import chord
+from celeriac._client.canvas import from_dict
+from celeriac._client.canvas import group
+from celeriac._client.canvas import signature
+from celeriac._client.result import AsyncResult
+from celeriac._client.result import GroupResult
+from celeriac._client.task import TaskCall
 from celeriac._model.errors import ChordError
 from celeriac._model.errors import Ignore
-from celeriac.app import Celeriac
-from celeriac.canvas import Signature
-from celeriac.canvas import chain
-from celeriac.canvas import chord
-from celeriac.canvas import from_dict
-from celeriac.canvas import group
-from celeriac.canvas import signature
-from celeriac.result import AsyncResult
-from celeriac.result import GroupResult
-from celeriac.task import TaskCall
 from celeriac.testing import worker_thread
 
 

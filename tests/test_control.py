@@ -12,8 +12,8 @@ import pytest
 
 from celeriac import states
 from celeriac import testing
+from celeriac._client.app import Celeriac
 from celeriac._model.errors import TaskRevokedError
-from celeriac.app import Celeriac
 from celeriac.testing import worker_thread
 
 AppFactory = Callable[..., Celeriac]

@@ -14,11 +14,11 @@ from celeriac import Envelope
 from celeriac import TransportSpec
 from celeriac import hookimpl
 from celeriac import testing
-from celeriac.app import Celeriac
+from celeriac._client.app import Celeriac
+from celeriac._worker.control import _reply_route
 from celeriac.testing import MemorySubscription
 from celeriac.testing import MemoryTransport
 from celeriac.testing import worker_thread
-from celeriac.worker.control import _reply_route
 
 
 class DirectMemoryTransport(MemoryTransport):

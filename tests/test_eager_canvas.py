@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 
 from celeriac import states
+from celeriac._client.app import Celeriac
+from celeriac._client.canvas import chain
+from celeriac._client.canvas import chord
+from celeriac._client.canvas import group
+from celeriac._client.canvas import signature
+from celeriac._client.eager import EagerResult
+from celeriac._client.eager_canvas import EagerGroupResult
 from celeriac._model.errors import ChordError
 from celeriac._model.errors import NotRegisteredError
-from celeriac.app import Celeriac
-from celeriac.canvas import chain
-from celeriac.canvas import chord
-from celeriac.canvas import group
-from celeriac.canvas import signature
-from celeriac.eager import EagerResult
-from celeriac.eager_canvas import EagerGroupResult
 
 
 def make_app(**settings: Any) -> Celeriac:

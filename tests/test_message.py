@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
+from celeriac._client.app import Celeriac
+from celeriac._contract.protocols import Envelope
 from celeriac._model.errors import ContentDisallowedError
 from celeriac._model.errors import MessageError
 from celeriac._model.message import TaskMessage
-from celeriac.app import Celeriac
 from celeriac.kombu_envelope import from_kombu
 from celeriac.kombu_envelope import to_kombu
-from celeriac.protocols import Envelope
 
 # Captured from celery 5.7.0 / kombu 5.7.0: add.apply_async((2, 3), countdown=10, priority=5)
 # as LPUSHed to Redis (ids shortened to whole UUIDs here, everything else verbatim).

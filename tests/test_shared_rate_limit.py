@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from celeriac import testing
+from celeriac._client.app import Celeriac
 from celeriac._model.errors import ConfigError
-from celeriac.app import Celeriac
 from celeriac.testing import worker_thread
 
 

@@ -14,14 +14,14 @@ from attrs import frozen
 
 from celeriac import states
 from celeriac import testing
+from celeriac._client.app import Celeriac
+from celeriac._client.task import TaskCall
+from celeriac._client.task import TaskOptions
+from celeriac._client.task import retry_delay
 from celeriac._model.errors import ConfigError
 from celeriac._model.errors import MaxRetriesExceededError
 from celeriac._model.ratelimit import TokenBucket
 from celeriac._model.ratelimit import parse_rate
-from celeriac.app import Celeriac
-from celeriac.task import TaskCall
-from celeriac.task import TaskOptions
-from celeriac.task import retry_delay
 from celeriac.testing import worker_thread
 
 AppFactory = Callable[..., Celeriac]

@@ -13,13 +13,13 @@ from attrs import frozen
 
 from celeriac import states
 from celeriac import testing
+from celeriac._client.app import Celeriac
+from celeriac._client.task import TaskCall
+from celeriac._contract.hookspecs import hookimpl
 from celeriac._model.config import Config
 from celeriac._model.errors import MaxRetriesExceededError
 from celeriac._model.errors import PluginError
 from celeriac._model.errors import SerializationError
-from celeriac.app import Celeriac
-from celeriac.hookspecs import hookimpl
-from celeriac.task import TaskCall
 from celeriac.testing import worker_thread
 
 
@@ -437,7 +437,7 @@ class _SingleStore:
 def test_finishing_several_requests_works_with_a_store_that_cannot_batch() -> None:
     from celeriac import TaskMessage
     from celeriac import TaskRequest
-    from celeriac.execution import Executor
+    from celeriac._client.execution import Executor
 
     app = make_app()
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from celeriac import Celeriac
-from celeriac.beat import Beat
-from celeriac.beat import add_periodic_task
-from celeriac.beat import run_id
+from celeriac._beat.beat import Beat
+from celeriac._beat.beat import add_periodic_task
+from celeriac._beat.beat import run_id
 from celeriac_sqlite import SqliteScheduleStore
 
 from .conftest import T0

@@ -8,13 +8,13 @@ from datetime import timedelta
 import pytest
 
 from celeriac import Celeriac
+from celeriac._beat.beat import Beat
+from celeriac._beat.beat import add_periodic_task
+from celeriac._beat.beat import load_entries
+from celeriac._beat.beat import periodic_tasks
 from celeriac._model.errors import ConfigError
 from celeriac._model.schedules import BeatConfig
 from celeriac._model.schedules import PeriodicTask
-from celeriac.beat import Beat
-from celeriac.beat import add_periodic_task
-from celeriac.beat import load_entries
-from celeriac.beat import periodic_tasks
 
 MakeApp = Callable[..., Celeriac]
 celeriac_cron = pytest.importorskip("celeriac_cron")

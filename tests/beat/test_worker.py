@@ -16,12 +16,12 @@ import pytest
 from attrs import frozen
 
 from celeriac import Celeriac
+from celeriac._beat.beat import Beat
+from celeriac._contract.bootsteps import StepContext
+from celeriac._contract.hookspecs import hookimpl
 from celeriac._model.config import Config
-from celeriac.beat import Beat
-from celeriac.bootsteps import StepContext
-from celeriac.hookspecs import hookimpl
+from celeriac._worker.beat import BeatStep
 from celeriac.testing import worker_thread
-from celeriac.worker.beat import BeatStep
 
 from .conftest import wait_for
 

@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from celeriac import states
-from celeriac.app import Celeriac
+from celeriac._client.app import Celeriac
 from celeriac.testing import process_group
 from celeriac.testing import subprocess_env
 from celeriac_redis import testing as redis_testing

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from celeriac import states
-from celeriac.app import Celeriac
+from celeriac._client.app import Celeriac
 
 from .conftest import WorkerProcess
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from celeriac import states
+from celeriac._client.app import Celeriac
 from celeriac._model.errors import TimeLimitExceededError
 from celeriac._model.errors import WorkerLostError
-from celeriac.app import Celeriac
 
 from .conftest import WorkerProcess
 from .conftest import alive

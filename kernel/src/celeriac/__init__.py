@@ -3,6 +3,32 @@
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
+from celeriac._client.app import Celeriac
+from celeriac._client.result import AsyncResult
+from celeriac._client.task import Task
+from celeriac._client.task import TaskCall
+from celeriac._contract.hookspecs import hookimpl
+from celeriac._contract.protocols import Broadcaster
+from celeriac._contract.protocols import ChordCounter
+from celeriac._contract.protocols import Compressor
+from celeriac._contract.protocols import ControlCommand
+from celeriac._contract.protocols import DeadLetter
+from celeriac._contract.protocols import Delivery
+from celeriac._contract.protocols import DirectReplies
+from celeriac._contract.protocols import Envelope
+from celeriac._contract.protocols import EventSink
+from celeriac._contract.protocols import Pool
+from celeriac._contract.protocols import PoolSpec
+from celeriac._contract.protocols import ResultRecord
+from celeriac._contract.protocols import ResultStore
+from celeriac._contract.protocols import ResultStoreSpec
+from celeriac._contract.protocols import ScheduleStore
+from celeriac._contract.protocols import ScheduleStoreSpec
+from celeriac._contract.protocols import ScheduleType
+from celeriac._contract.protocols import Serializer
+from celeriac._contract.protocols import Subscription
+from celeriac._contract.protocols import Transport
+from celeriac._contract.protocols import TransportSpec
 from celeriac._model import states
 from celeriac._model.message import TaskMessage
 from celeriac._model.outcome import Disposition
@@ -11,32 +37,6 @@ from celeriac._model.request import TaskRequest
 from celeriac._model.schedules import BeatLock
 from celeriac._model.schedules import PeriodicTask
 from celeriac._model.schedules import Schedule
-from celeriac.app import Celeriac
-from celeriac.hookspecs import hookimpl
-from celeriac.protocols import Broadcaster
-from celeriac.protocols import ChordCounter
-from celeriac.protocols import Compressor
-from celeriac.protocols import ControlCommand
-from celeriac.protocols import DeadLetter
-from celeriac.protocols import Delivery
-from celeriac.protocols import DirectReplies
-from celeriac.protocols import Envelope
-from celeriac.protocols import EventSink
-from celeriac.protocols import Pool
-from celeriac.protocols import PoolSpec
-from celeriac.protocols import ResultRecord
-from celeriac.protocols import ResultStore
-from celeriac.protocols import ResultStoreSpec
-from celeriac.protocols import ScheduleStore
-from celeriac.protocols import ScheduleStoreSpec
-from celeriac.protocols import ScheduleType
-from celeriac.protocols import Serializer
-from celeriac.protocols import Subscription
-from celeriac.protocols import Transport
-from celeriac.protocols import TransportSpec
-from celeriac.result import AsyncResult
-from celeriac.task import Task
-from celeriac.task import TaskCall
 
 try:
     __version__ = _version("celeriac")

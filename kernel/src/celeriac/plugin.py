@@ -12,6 +12,50 @@ used) and the change is listed in docs/writing-plugins.md. Hooks follow pluggy's
 arguments may be added, never renamed or removed.
 """
 
+from celeriac._cli.app import load_app
+from celeriac._client.app import Celeriac
+from celeriac._client.canvas import Signature
+from celeriac._client.execution import Executor
+from celeriac._client.execution import Finished
+from celeriac._client.pools import Job
+from celeriac._client.pools import run_safely
+from celeriac._client.pools import time_limits
+from celeriac._client.result import ResultHandle
+from celeriac._client.routing import exchange_of
+from celeriac._client.task import Task
+from celeriac._client.task import TaskCall
+from celeriac._client.task import TaskOptions
+from celeriac._client.task import retry_delay
+from celeriac._contract.bootsteps import Bootstep
+from celeriac._contract.bootsteps import Key
+from celeriac._contract.bootsteps import StepContext
+from celeriac._contract.codec import Codec
+from celeriac._contract.hookspecs import hookimpl
+from celeriac._contract.protocols import BatchStore
+from celeriac._contract.protocols import Broadcaster
+from celeriac._contract.protocols import CeleryChords
+from celeriac._contract.protocols import ChordCounter
+from celeriac._contract.protocols import Compressor
+from celeriac._contract.protocols import ControlCommand
+from celeriac._contract.protocols import DeadLetter
+from celeriac._contract.protocols import Delivery
+from celeriac._contract.protocols import DirectReplies
+from celeriac._contract.protocols import Envelope
+from celeriac._contract.protocols import EventSink
+from celeriac._contract.protocols import Pool
+from celeriac._contract.protocols import PoolSpec
+from celeriac._contract.protocols import ReplyQueue
+from celeriac._contract.protocols import ResultRecord
+from celeriac._contract.protocols import ResultStore
+from celeriac._contract.protocols import ResultStoreSpec
+from celeriac._contract.protocols import ScheduleStore
+from celeriac._contract.protocols import ScheduleStoreSpec
+from celeriac._contract.protocols import ScheduleType
+from celeriac._contract.protocols import Serializer
+from celeriac._contract.protocols import SharedRateLimiter
+from celeriac._contract.protocols import Subscription
+from celeriac._contract.protocols import Transport
+from celeriac._contract.protocols import TransportSpec
 from celeriac._model.config import Config
 from celeriac._model.config import ConfigSection
 from celeriac._model.errors import BootstepError
@@ -38,60 +82,16 @@ from celeriac._model.schedules import BeatLock
 from celeriac._model.schedules import PeriodicTask
 from celeriac._model.schedules import Schedule
 from celeriac._model.states import precedence
-from celeriac.app import Celeriac
-from celeriac.bootsteps import Bootstep
-from celeriac.bootsteps import Key
-from celeriac.bootsteps import StepContext
-from celeriac.canvas import Signature
-from celeriac.cli_app import load_app
-from celeriac.codec import Codec
-from celeriac.execution import Executor
-from celeriac.execution import Finished
-from celeriac.hookspecs import hookimpl
+from celeriac._worker.keys import CONSUMER
+from celeriac._worker.keys import EVENTS
+from celeriac._worker.keys import POOL
+from celeriac._worker.keys import RESULT_STORE
+from celeriac._worker.keys import REVOKED
+from celeriac._worker.keys import TIMER
+from celeriac._worker.keys import TRANSPORT
+from celeriac._worker.worker import Worker
 from celeriac.kombu_envelope import from_kombu
 from celeriac.kombu_envelope import to_kombu
-from celeriac.pools import Job
-from celeriac.pools import run_safely
-from celeriac.pools import time_limits
-from celeriac.protocols import BatchStore
-from celeriac.protocols import Broadcaster
-from celeriac.protocols import CeleryChords
-from celeriac.protocols import ChordCounter
-from celeriac.protocols import Compressor
-from celeriac.protocols import ControlCommand
-from celeriac.protocols import DeadLetter
-from celeriac.protocols import Delivery
-from celeriac.protocols import DirectReplies
-from celeriac.protocols import Envelope
-from celeriac.protocols import EventSink
-from celeriac.protocols import Pool
-from celeriac.protocols import PoolSpec
-from celeriac.protocols import ReplyQueue
-from celeriac.protocols import ResultRecord
-from celeriac.protocols import ResultStore
-from celeriac.protocols import ResultStoreSpec
-from celeriac.protocols import ScheduleStore
-from celeriac.protocols import ScheduleStoreSpec
-from celeriac.protocols import ScheduleType
-from celeriac.protocols import Serializer
-from celeriac.protocols import SharedRateLimiter
-from celeriac.protocols import Subscription
-from celeriac.protocols import Transport
-from celeriac.protocols import TransportSpec
-from celeriac.result import ResultHandle
-from celeriac.routing import exchange_of
-from celeriac.task import Task
-from celeriac.task import TaskCall
-from celeriac.task import TaskOptions
-from celeriac.task import retry_delay
-from celeriac.worker.keys import CONSUMER
-from celeriac.worker.keys import EVENTS
-from celeriac.worker.keys import POOL
-from celeriac.worker.keys import RESULT_STORE
-from celeriac.worker.keys import REVOKED
-from celeriac.worker.keys import TIMER
-from celeriac.worker.keys import TRANSPORT
-from celeriac.worker.worker import Worker
 
 #: The version of this API (major, minor): a plugin may check it at import.
 API_VERSION = (1, 0)
@@ -103,7 +103,7 @@ def run_cli(prog_name: str = "celeriac") -> None:
     For plugins that ship their own launcher (``celeriac-gevent`` patches the standard library,
     then hands over); the command line is imported here, when called, not with this module.
     """
-    from celeriac.cli import main
+    from celeriac._cli.main import main
 
     main(prog_name=prog_name)
 

@@ -36,18 +36,18 @@ from typing import final
 
 import pytest
 
+from celeriac._contract.hookspecs import hookimpl
+from celeriac._contract.protocols import DeadLetter
+from celeriac._contract.protocols import Delivery
+from celeriac._contract.protocols import Envelope
+from celeriac._contract.protocols import ResultRecord
+from celeriac._contract.protocols import ResultStoreSpec
+from celeriac._contract.protocols import TransportSpec
 from celeriac._model.states import SUCCESS
-from celeriac.hookspecs import hookimpl
-from celeriac.protocols import DeadLetter
-from celeriac.protocols import Delivery
-from celeriac.protocols import Envelope
-from celeriac.protocols import ResultRecord
-from celeriac.protocols import ResultStoreSpec
-from celeriac.protocols import TransportSpec
 
 if TYPE_CHECKING:
-    from celeriac.app import Celeriac
-    from celeriac.worker.worker import Worker
+    from celeriac._client.app import Celeriac
+    from celeriac._worker.worker import Worker
 
 
 class MemoryTransport:
@@ -462,7 +462,7 @@ def celeriac_app() -> Iterator[Celeriac]:
 
     Each app builds its own ``memory://`` broker: produce and consume with the same app.
     """
-    from celeriac.app import Celeriac
+    from celeriac._client.app import Celeriac
 
     app = Celeriac("tests", broker="memory://", plugins=[sys.modules[__name__]], env={}, config=False)
     yield app

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from celeriac import Celeriac
+from celeriac._client.canvas import chain
+from celeriac._client.canvas import signature
 from celeriac._model.errors import ConfigError
 from celeriac._model.errors import RoutingError
-from celeriac.canvas import chain
-from celeriac.canvas import signature
 from celeriac_amqp.testing import delete_exchanges
 from celeriac_amqp.testing import delete_queues
 

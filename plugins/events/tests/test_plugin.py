@@ -13,9 +13,9 @@ import pytest
 
 import celeriac_events
 from celeriac import testing
+from celeriac._client.app import Celeriac
+from celeriac._contract.plugins import AUTOLOAD_KILL_SWITCH
 from celeriac._model.errors import ConfigError
-from celeriac.app import Celeriac
-from celeriac.plugins import AUTOLOAD_KILL_SWITCH
 from celeriac_events import BrokerSink
 from celeriac_events import EventsConfig
 from celeriac_events import JsonlSink

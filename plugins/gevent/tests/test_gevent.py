@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from celeriac import states
+from celeriac._client.app import Celeriac
 from celeriac._model.errors import SoftTimeLimitExceededError
 from celeriac._model.errors import TimeLimitExceededError
-from celeriac.app import Celeriac
 
 pytest.importorskip("gevent")
 pytestmark = [pytest.mark.slow, pytest.mark.integration]

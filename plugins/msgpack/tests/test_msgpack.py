@@ -20,12 +20,12 @@ import pytest
 
 import celeriac_msgpack
 from celeriac import Serializer
-from celeriac import hookspecs
 from celeriac import testing
+from celeriac._client.app import Celeriac
+from celeriac._contract import hookspecs
 from celeriac._model.config import Config
 from celeriac._model.errors import MessageError
 from celeriac._model.errors import SerializationError
-from celeriac.app import Celeriac
 from celeriac.testing import worker_thread
 from celeriac_msgpack import MsgpackSerializer
 

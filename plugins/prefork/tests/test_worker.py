@@ -19,12 +19,12 @@ import pytest
 from celeriac import hookimpl
 from celeriac import states
 from celeriac import testing
+from celeriac._client.app import Celeriac
 from celeriac._model.errors import ConfigError
 from celeriac._model.errors import TimeLimitExceededError
 from celeriac._model.errors import WorkerLostError
-from celeriac.app import Celeriac
+from celeriac._worker.worker import Worker
 from celeriac.testing import worker_thread
-from celeriac.worker.worker import Worker
 from celeriac_prefork import PreforkConfig
 from celeriac_prefork import PreforkPool
 

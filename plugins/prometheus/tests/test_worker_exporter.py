@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from celeriac import TaskCall
+from celeriac._client.app import Celeriac
 from celeriac._model.errors import ConfigError
-from celeriac.app import Celeriac
 from celeriac.testing import WorkerProcess
 from celeriac.testing import worker_thread
 

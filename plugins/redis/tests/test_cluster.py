@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from redis.cluster import RedisCluster
 
+from celeriac._client.canvas import chord
+from celeriac._client.canvas import group
+from celeriac._client.canvas import signature
 from celeriac._model.config import Config
-from celeriac.canvas import chord
-from celeriac.canvas import group
-from celeriac.canvas import signature
 from celeriac.testing import WorkerProcess
 from celeriac_redis import RedisConfig
 from celeriac_redis import RedisScheduleStore

@@ -11,7 +11,7 @@ from pathlib import Path
 import pluggy
 import pytest
 
-import celeriac.hookspecs
+import celeriac._contract.hookspecs
 import celeriac_json
 import celeriac_redis
 import celeriac_threads
@@ -33,8 +33,8 @@ def test_entry_point_is_registered() -> None:
 
 
 def test_hooks_offer_the_redis_schemes_and_config_section() -> None:
-    pm = pluggy.PluginManager(celeriac.hookspecs.PROJECT)
-    pm.add_hookspecs(celeriac.hookspecs)
+    pm = pluggy.PluginManager(celeriac._contract.hookspecs.PROJECT)
+    pm.add_hookspecs(celeriac._contract.hookspecs)
     pm.register(celeriac_redis)
     pm.check_pending()
     for hook in (pm.hook.celeriac_add_transports, pm.hook.celeriac_add_result_stores):

@@ -12,7 +12,7 @@ import redis
 
 from celeriac import ResultRecord
 from celeriac import ResultStore
-from celeriac.protocols import BatchStore
+from celeriac._contract.protocols import BatchStore
 from celeriac_redis import RedisResultStore
 from celeriac_redis import RedisScheduleStore
 
@@ -249,8 +249,8 @@ def test_chord_parts_complete_once(results: RedisResultStore) -> None:
 def test_chord_runs_its_body_once_on_redis(redis_url: str, prefix: str) -> None:
     from celeriac import Celeriac
     from celeriac import testing
-    from celeriac.canvas import chord
-    from celeriac.canvas import group
+    from celeriac._client.canvas import chord
+    from celeriac._client.canvas import group
 
     app = Celeriac(
         "tests",

@@ -35,14 +35,14 @@ import celeriac_signing
 from celeriac import Serializer
 from celeriac import states
 from celeriac import testing
+from celeriac._client.app import Celeriac
+from celeriac._contract.protocols import DeadLetter
+from celeriac._contract.protocols import Envelope
 from celeriac._model.config import Config
 from celeriac._model.errors import ConfigError
 from celeriac._model.errors import MessageError
 from celeriac._model.errors import SerializationError
 from celeriac._model.message import TaskMessage
-from celeriac.app import Celeriac
-from celeriac.protocols import DeadLetter
-from celeriac.protocols import Envelope
 from celeriac.testing import worker_thread
 from celeriac_signing import SignatureError
 from celeriac_signing import SigningConfig

@@ -12,7 +12,7 @@ from celeriac import TaskMessage
 from celeriac import TaskRequest
 from celeriac import states
 from celeriac import testing
-from celeriac.app import Celeriac
+from celeriac._client.app import Celeriac
 from celeriac.testing import worker_thread
 from celeriac_threads import ThreadPool
 

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from celeriac import testing
-from celeriac.app import Celeriac
+from celeriac._client.app import Celeriac
 from celeriac.testing import worker_thread
 
 

@@ -17,7 +17,7 @@ from attrs import field
 from attrs import frozen
 
 from celeriac import testing
-from celeriac.app import Celeriac
+from celeriac._client.app import Celeriac
 from celeriac.testing import worker_thread
 
 #: Fast, deterministic retries for the URL task in tests.

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from celeriac import states
+from celeriac._client.app import Celeriac
+from celeriac._client.canvas import chain
 from celeriac._model.errors import MaxRetriesExceededError
-from celeriac.app import Celeriac
-from celeriac.canvas import chain
 from celeriac.testing import worker_thread
 from celeriac_webhooks import TASK_NAME
 from celeriac_webhooks import WebhookHTTPError

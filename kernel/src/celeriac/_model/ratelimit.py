@@ -4,7 +4,7 @@ A limit delays tasks, never drops them: a worker holds a rate-limited request un
 slot comes, while renewing the message's lease, or hands it back to the broker delayed when
 the slot is far off. ``rate_limit`` is per worker (a token bucket here); ``global_rate_limit``
 is shared by every worker through a store that can book slots (a
-:class:`~celeriac.protocols.SharedRateLimiter`).
+:class:`~celeriac._contract.protocols.SharedRateLimiter`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from celeriac.protocols import SharedRateLimiter
-    from celeriac.task import TaskOptions
+    from celeriac._client.task import TaskOptions
+    from celeriac._contract.protocols import SharedRateLimiter
 
 log = logging.getLogger("celeriac.worker")
 

@@ -4,7 +4,7 @@ Kinds of schedule (interval, crontab, solar ...) come from plugins through
 ``celeriac_add_schedule_types``; stores for last-run times through
 ``celeriac_add_schedule_stores``. A store that can also elect a leader between several beat
 instances implements :class:`BeatLock` as well, the way a transport that can broadcast
-implements :class:`~celeriac.protocols.Broadcaster`.
+implements :class:`~celeriac._contract.protocols.Broadcaster`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from attrs import frozen
 from celeriac._model.errors import ConfigError
 
 if TYPE_CHECKING:
-    from celeriac.protocols import ScheduleType
+    from celeriac._contract.protocols import ScheduleType
 
 #: What beat does with runs that fell due while no beat was running (or more than
 #: ``[beat] grace`` seconds ago): send one of them now, or none.
@@ -135,7 +135,7 @@ class BeatConfig:
     lease: float = 5.0
     #: Seconds between two renewals (leader) or two attempts to take over (standby).
     renew_interval: float = 1.5
-    #: ``[beat.schedule.NAME]`` tables as written; see :func:`celeriac.beat.load_entries`.
+    #: ``[beat.schedule.NAME]`` tables as written; see :func:`celeriac._beat.beat.load_entries`.
     schedule: Mapping[str, Mapping[str, Any]] = field(factory=dict)
 
 
