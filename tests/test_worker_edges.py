@@ -435,9 +435,9 @@ class _SingleStore:
 
 
 def test_finishing_several_requests_works_with_a_store_that_cannot_batch() -> None:
-    from celeriac import TaskMessage
-    from celeriac import TaskRequest
     from celeriac._client.execution import Executor
+    from celeriac.plugin import TaskMessage
+    from celeriac.plugin import TaskRequest
 
     app = make_app()
 

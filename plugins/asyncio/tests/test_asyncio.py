@@ -13,9 +13,6 @@ from typing import Any
 import pytest
 
 from celeriac import TaskCall
-from celeriac import TaskMessage
-from celeriac import TaskRequest
-from celeriac import hookimpl
 from celeriac import states
 from celeriac import testing
 from celeriac._client.app import Celeriac
@@ -27,6 +24,9 @@ from celeriac._model.errors import TimeLimitExceededError
 from celeriac._model.message import Embed
 from celeriac._model.outcome import Disposition
 from celeriac._model.outcome import Outcome
+from celeriac.plugin import TaskMessage
+from celeriac.plugin import TaskRequest
+from celeriac.plugin import hookimpl
 from celeriac.testing import worker_thread
 from celeriac_asyncio import AsyncioConfig
 from celeriac_asyncio import AsyncioPool

@@ -19,7 +19,6 @@ import pluggy
 import pytest
 
 import celeriac_compression
-from celeriac import Compressor
 from celeriac import states
 from celeriac import testing
 from celeriac._client.app import Celeriac
@@ -31,6 +30,7 @@ from celeriac._model.errors import ConfigError
 from celeriac._model.errors import MessageError
 from celeriac._model.errors import PluginError
 from celeriac._model.message import TaskMessage
+from celeriac.plugin import Compressor
 from celeriac.testing import worker_thread
 from celeriac_compression import Bzip2Compressor
 from celeriac_compression import CompressionConfig

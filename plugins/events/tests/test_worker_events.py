@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from celeriac import Broadcaster
-from celeriac import TransportSpec
-from celeriac import hookimpl
 from celeriac import testing
 from celeriac._client.app import Celeriac
 from celeriac._contract.plugins import AUTOLOAD_KILL_SWITCH
 from celeriac._worker import heartbeat
+from celeriac.plugin import Broadcaster
+from celeriac.plugin import TransportSpec
+from celeriac.plugin import hookimpl
 from celeriac.testing import MemoryTransport
 from celeriac.testing import worker_thread
 from celeriac_events import ClusterState

@@ -29,13 +29,13 @@ import pluggy
 import pytest
 
 import celeriac_json
-from celeriac import Serializer
 from celeriac._client.app import Celeriac
 from celeriac._contract import hookspecs
 from celeriac._model.config import Config
 from celeriac._model.errors import MessageError
 from celeriac._model.errors import PluginError
 from celeriac._model.errors import SerializationError
+from celeriac.plugin import Serializer
 from celeriac.testing import worker_thread
 from celeriac_json import Backend
 from celeriac_json import JsonSerializer

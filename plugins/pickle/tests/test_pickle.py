@@ -17,7 +17,6 @@ import pluggy
 import pytest
 
 import celeriac_pickle
-from celeriac import Serializer
 from celeriac import states
 from celeriac import testing
 from celeriac._client.app import Celeriac
@@ -28,6 +27,7 @@ from celeriac._model.errors import ConfigError
 from celeriac._model.errors import MessageError
 from celeriac._model.errors import SerializationError
 from celeriac._model.message import TaskMessage
+from celeriac.plugin import Serializer
 from celeriac.testing import worker_thread
 from celeriac_pickle import PickleConfig
 from celeriac_pickle import PickleSerializer

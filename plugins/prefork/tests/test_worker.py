@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from celeriac import hookimpl
 from celeriac import states
 from celeriac import testing
 from celeriac._client.app import Celeriac
@@ -24,6 +23,7 @@ from celeriac._model.errors import ConfigError
 from celeriac._model.errors import TimeLimitExceededError
 from celeriac._model.errors import WorkerLostError
 from celeriac._worker.worker import Worker
+from celeriac.plugin import hookimpl
 from celeriac.testing import worker_thread
 from celeriac_prefork import PreforkConfig
 from celeriac_prefork import PreforkPool

@@ -130,7 +130,7 @@ def test_tasks_run_and_results_come_back(app: Celeriac) -> None:
 
 
 def test_bad_input_is_dead_lettered_and_the_worker_goes_on(app: Celeriac) -> None:
-    from celeriac import Envelope
+    from celeriac.plugin import Envelope
 
     @app.task
     def add(x: int, y: int) -> int:

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from celeriac import ResultRecord
-from celeriac import ResultStore
 from celeriac._contract.protocols import BatchStore
+from celeriac.plugin import ResultRecord
+from celeriac.plugin import ResultStore
 from celeriac_redis import RedisResultStore
 from celeriac_redis import RedisScheduleStore
 

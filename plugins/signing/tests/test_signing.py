@@ -32,7 +32,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 import celeriac_signing
-from celeriac import Serializer
 from celeriac import states
 from celeriac import testing
 from celeriac._client.app import Celeriac
@@ -43,6 +42,7 @@ from celeriac._model.errors import ConfigError
 from celeriac._model.errors import MessageError
 from celeriac._model.errors import SerializationError
 from celeriac._model.message import TaskMessage
+from celeriac.plugin import Serializer
 from celeriac.testing import worker_thread
 from celeriac_signing import SignatureError
 from celeriac_signing import SigningConfig

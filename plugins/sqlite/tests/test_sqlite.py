@@ -18,12 +18,12 @@ import pytest
 
 import celeriac._contract.hookspecs
 import celeriac_sqlite
-from celeriac import Delivery
-from celeriac import Envelope
-from celeriac import ResultRecord
 from celeriac._contract.protocols import BatchStore
 from celeriac._model.config import Config
 from celeriac._model.errors import ConfigError
+from celeriac.plugin import Delivery
+from celeriac.plugin import Envelope
+from celeriac.plugin import ResultRecord
 from celeriac_sqlite import SqliteConfig
 from celeriac_sqlite import SqliteResultStore
 from celeriac_sqlite import SqliteScheduleStore

@@ -20,7 +20,6 @@ import pluggy
 import pytest
 
 import celeriac_yaml
-from celeriac import Serializer
 from celeriac import states
 from celeriac import testing
 from celeriac._client.app import Celeriac
@@ -30,6 +29,7 @@ from celeriac._model.config import Config
 from celeriac._model.errors import MessageError
 from celeriac._model.errors import SerializationError
 from celeriac._model.message import TaskMessage
+from celeriac.plugin import Serializer
 from celeriac.testing import worker_thread
 from celeriac_yaml import YamlSerializer
 

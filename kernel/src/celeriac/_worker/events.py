@@ -25,6 +25,7 @@ from celeriac._model import states
 from celeriac._model.config import Config
 from celeriac._model.message import TaskMessage
 from celeriac._model.outcome import Outcome
+from celeriac._model.version import __version__
 from celeriac._worker.keys import EVENTS
 
 log = logging.getLogger("celeriac.worker.events")
@@ -119,6 +120,4 @@ class EventsStep:
 
 def software() -> dict[str, str]:
     """Celery's ``sw_ident``/``sw_ver``/``sw_sys`` fields of worker events (monitors show them)."""
-    from celeriac import __version__
-
     return {"sw_ident": "celeriac", "sw_ver": __version__, "sw_sys": platform.system()}
