@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from celeriac._client.app import Celeriac
-from celeriac._contract.protocols import Envelope
 from celeriac._model.errors import ContentDisallowedError
 from celeriac._model.errors import MessageError
 from celeriac._model.message import TaskMessage
+from celeriac._model.records import Envelope
 from celeriac.kombu_envelope import from_kombu
 from celeriac.kombu_envelope import to_kombu
 

@@ -9,10 +9,10 @@ import pytest
 
 from celeriac import testing
 from celeriac._client.app import Celeriac
-from celeriac._client.routing import TaskRoute
-from celeriac._client.routing import exchange_of
-from celeriac._client.routing import resolve_exchange
 from celeriac._model.errors import ConfigError
+from celeriac._model.routing import TaskRoute
+from celeriac._model.routing import exchange_of
+from celeriac._model.routing import resolve_exchange
 
 
 def make_app(config: Path | bool = False, **settings: Any) -> Celeriac:

@@ -16,8 +16,8 @@ from celeriac import states
 from celeriac import testing
 from celeriac._client.app import Celeriac
 from celeriac._client.task import TaskCall
-from celeriac._client.task import TaskOptions
-from celeriac._client.task import retry_delay
+from celeriac._client.task_options import TaskOptions
+from celeriac._client.task_options import retry_delay
 from celeriac._model.errors import ConfigError
 from celeriac._model.errors import MaxRetriesExceededError
 from celeriac._model.ratelimit import TokenBucket

@@ -14,13 +14,13 @@ from celeriac import states
 from celeriac._client.app import Celeriac
 from celeriac._client.task import TaskCall
 from celeriac._contract.hookspecs import hookimpl
-from celeriac._contract.protocols import Envelope
 from celeriac._model.errors import MaxRetriesExceededError
 from celeriac._model.errors import NotRegisteredError
 from celeriac._model.errors import TaskError
 from celeriac._model.errors import TaskRevokedError
 from celeriac._model.errors import TimeoutError  # noqa: A004
 from celeriac._model.message import TaskMessage
+from celeriac._model.records import Envelope
 from celeriac.testing import worker_thread
 
 

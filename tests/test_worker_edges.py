@@ -14,6 +14,7 @@ from attrs import frozen
 from celeriac import states
 from celeriac import testing
 from celeriac._client.app import Celeriac
+from celeriac._client.publish import Outgoing
 from celeriac._client.task import TaskCall
 from celeriac._contract.hookspecs import hookimpl
 from celeriac._model.config import Config
@@ -384,7 +385,7 @@ def test_a_message_arriving_just_before_its_eta_waits_for_it() -> None:
     with worker_thread(app):
         message = app.build_message("t.stamp", countdown=0.5)
         assert message.eta is not None
-        app.publish_message(message, "celery", delay_from_eta=False)  # visible at once
+        app.publish([Outgoing(message=message, route="celery", delay_from_eta=False)])  # visible at once
         app.AsyncResult(message.id).get(timeout=10)
     assert started[0] >= message.eta.timestamp() - 0.01
     app.close()

@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 from celeriac import Celeriac
 from celeriac import testing
 from celeriac._contract.hookspecs import hookimpl
-from celeriac._contract.protocols import ScheduleStoreSpec
+from celeriac._contract.specs import ScheduleStoreSpec
 from celeriac._model.message import TaskMessage
 
 #: 2025-06-02 10:00:00 UTC, a Monday.

@@ -16,8 +16,8 @@ import pytest
 
 from celeriac import Celeriac
 from celeriac._beat.beat import Beat
-from celeriac._beat.beat import add_periodic_task
-from celeriac._beat.beat import run_id
+from celeriac._beat.entries import run_id
+from celeriac._client.periodic import add_periodic_task
 from celeriac_sqlite import SqliteScheduleStore
 
 from .conftest import T0

@@ -9,9 +9,9 @@ import pytest
 
 from celeriac import Celeriac
 from celeriac._beat.beat import Beat
-from celeriac._beat.beat import add_periodic_task
-from celeriac._beat.beat import load_entries
-from celeriac._beat.beat import periodic_tasks
+from celeriac._beat.entries import load_entries
+from celeriac._client.periodic import add_periodic_task
+from celeriac._client.periodic import periodic_tasks
 from celeriac._model.errors import ConfigError
 from celeriac._model.schedules import BeatConfig
 from celeriac._model.schedules import PeriodicTask

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from celeriac import states
-from celeriac._contract.protocols import Envelope
 from celeriac._model.errors import MaxRetriesExceededError
+from celeriac._model.records import Envelope
 from celeriac.testing import WorkerProcess
 from celeriac.testing import celeriac_command
 from celeriac.testing import process_group

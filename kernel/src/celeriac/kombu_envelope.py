@@ -13,8 +13,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from celeriac._contract.protocols import Envelope
 from celeriac._model.errors import MessageError
+from celeriac._model.records import Envelope
 
 
 def to_kombu(envelope: Envelope, *, exchange: str = "", routing_key: str = "") -> dict[str, Any]:

@@ -37,12 +37,12 @@ from typing import final
 import pytest
 
 from celeriac._contract.hookspecs import hookimpl
-from celeriac._contract.protocols import DeadLetter
-from celeriac._contract.protocols import Delivery
-from celeriac._contract.protocols import Envelope
-from celeriac._contract.protocols import ResultRecord
-from celeriac._contract.protocols import ResultStoreSpec
-from celeriac._contract.protocols import TransportSpec
+from celeriac._contract.specs import ResultStoreSpec
+from celeriac._contract.specs import TransportSpec
+from celeriac._model.records import DeadLetter
+from celeriac._model.records import Delivery
+from celeriac._model.records import Envelope
+from celeriac._model.records import ResultRecord
 from celeriac._model.states import SUCCESS
 
 if TYPE_CHECKING:

@@ -19,10 +19,10 @@ import pytest
 from celeriac import Celeriac
 from celeriac import states
 from celeriac._contract.protocols import ReplyQueue
-from celeriac._contract.protocols import ResultRecord
 from celeriac._contract.protocols import ResultStore
 from celeriac._model.config import Config
 from celeriac._model.errors import ConfigError
+from celeriac._model.records import ResultRecord
 from celeriac_amqp import AmqpConfig
 from celeriac_amqp import make_result_store
 from celeriac_amqp.testing import delete_queues

@@ -9,7 +9,7 @@ import pluggy
 import celeriac_cron
 from celeriac import Celeriac
 from celeriac import testing
-from celeriac._beat.beat import load_entries
+from celeriac._beat.entries import load_entries
 from celeriac._contract.plugins import make_plugins
 from celeriac._model.schedules import BeatConfig
 

@@ -18,8 +18,8 @@ from celery import Celery
 from celery.events.receiver import EventReceiver
 
 from celeriac._contract.protocols import Broadcaster
-from celeriac._contract.protocols import Envelope
 from celeriac._model.config import Config
+from celeriac._model.records import Envelope
 from celeriac_events import BrokerSink
 from celeriac_events import subscribe_events
 

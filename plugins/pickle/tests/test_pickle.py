@@ -21,12 +21,12 @@ from celeriac import states
 from celeriac import testing
 from celeriac._client.app import Celeriac
 from celeriac._contract import hookspecs
-from celeriac._contract.protocols import DeadLetter
 from celeriac._model.config import Config
 from celeriac._model.errors import ConfigError
 from celeriac._model.errors import MessageError
 from celeriac._model.errors import SerializationError
 from celeriac._model.message import TaskMessage
+from celeriac._model.records import DeadLetter
 from celeriac.plugin import Serializer
 from celeriac.testing import worker_thread
 from celeriac_pickle import PickleConfig

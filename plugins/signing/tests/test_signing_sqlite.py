@@ -26,8 +26,8 @@ from cryptography.x509.oid import NameOID
 from celeriac import states
 from celeriac import testing
 from celeriac._client.app import Celeriac
-from celeriac._contract.protocols import DeadLetter
 from celeriac._model.message import TaskMessage
+from celeriac._model.records import DeadLetter
 from celeriac.testing import worker_thread
 
 _PLUGINS = {ep.name for ep in entry_points(group="celeriac.plugins")}

@@ -22,193 +22,36 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
-from typing import Any
 
 from attrs import evolve
 
+from celeriac._beat.entries import load_entries
+from celeriac._beat.entries import load_stored_entries
+from celeriac._beat.entries import run_id
+from celeriac._beat.entries import store_url
 from celeriac._model.errors import ConfigError
-from celeriac._model.errors import PluginError
 from celeriac._model.schedules import BeatConfig
 from celeriac._model.schedules import BeatLock
 from celeriac._model.schedules import EntryStore
-from celeriac._model.schedules import MissedPolicy
 from celeriac._model.schedules import PeriodicTask
-from celeriac._model.schedules import Schedule
-from celeriac._model.schedules import build_schedule
-from celeriac._model.schedules import entry_from_table
 from celeriac._model.schedules import zone
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
     from celeriac._client.app import Celeriac
-    from celeriac._client.canvas import Signature
-    from celeriac._client.task import Task
     from celeriac._contract.protocols import ScheduleStore
 
 log = logging.getLogger("celeriac.beat")
 
-#: The store used when neither ``[beat] schedule_store`` nor the broker's scheme names one.
-FALLBACK_STORE = "sqlite:///celeriac-beat.sqlite3"
-#: Task ids of beat's runs are uuid5 of the entry and run time in this namespace, so the same
-#: run sent twice (the one window docs/periodic-tasks.md describes) carries the same id.
-RUN_ID_NAMESPACE = uuid.UUID("6c3f5e8e-2b0a-4f57-9d1e-63a1c0beca7d")
 _RETRY_DELAY = 1.0
 #: The loop looks at requests to stop or reload at least this often (seconds).
 _POLL = 1.0
 #: Runs of one entry sent in one pass at most: a 1 s interval that fell 15 s behind (a leader
 #: change) catches up in bursts of this size rather than starving the other entries.
 _MAX_BURST = 100
-
-
-# --- entries ---------------------------------------------------------------------------
-
-
-def periodic_tasks(app: Celeriac) -> dict[str, PeriodicTask]:
-    """The entries declared in code on ``app`` (``add_periodic_task``), by name."""
-    return app.periodic_tasks
-
-
-def add_periodic_task(
-    app: Celeriac,
-    schedule: Schedule | Mapping[str, Any] | float | dt.timedelta,
-    task: str | Task[Any, Any] | Signature,
-    args: Sequence[Any] = (),
-    kwargs: Mapping[str, Any] | None = None,
-    *,
-    name: str | None = None,
-    queue: str | None = None,
-    priority: int | None = None,
-    expires: float | None = None,
-    missed: MissedPolicy | None = None,
-    timezone: str | None = None,
-) -> PeriodicTask:
-    """Declare a periodic task in code: ``add_periodic_task(app, 30, "proj.ping")``.
-
-    :param schedule: a schedule object (``celeriac_cron.crontab("0 3 * * *")``), a table such
-        as ``{"cron": "0 3 * * *"}`` (as in TOML), or seconds / a timedelta (``every``).
-    :param task: the task, its name, or a signature (``add.s(2, 3)``, as in Celery) whose
-        arguments come first and whose ``queue``, ``priority`` and ``expires`` are defaults.
-    :param name: the entry's name (default: the task's name); a ``[beat.schedule.NAME]``
-        table of the same name replaces the entry.
-    :raises ConfigError: naming the entry, when something is invalid or the name is taken.
-    """
-    from celeriac._client.canvas import Signature
-
-    options: dict[str, Any] = {}
-    if isinstance(task, Signature):
-        args, kwargs = (*task.args, *args), {**task.kwargs, **(kwargs or {})}
-        options = dict(task.options)
-        task_name = task.task
-    else:
-        task_name = task if isinstance(task, str) else task.name
-    name = name or task_name
-    registry = periodic_tasks(app)
-    if name in registry:
-        raise ConfigError(f"beat entry {name!r} (code) is declared twice; give each a name=")
-    unsupported = sorted(set(options) - {"queue", "priority", "expires"})
-    if unsupported:
-        raise ConfigError(
-            f"beat entry {name!r} (code): the signature's {', '.join(unsupported)} cannot be sent "
-            "by beat (queue, priority and expires can)"
-        )
-    table: dict[str, Any] = {"task": task_name, "args": list(args), "kwargs": dict(kwargs or {})}
-    given = {"queue": queue, "priority": priority, "expires": expires, "missed": missed, "timezone": timezone}
-    table.update({key: value for key, value in options.items() if value is not None})
-    table.update({key: value for key, value in given.items() if value is not None})
-    types = app.plugins.schedule_types()
-    built: Schedule | None = None
-    if isinstance(schedule, Mapping):
-        table.update(schedule)
-    elif isinstance(schedule, Schedule):
-        built = schedule
-    else:
-        seconds = schedule.total_seconds() if isinstance(schedule, dt.timedelta) else schedule
-        if "every" not in types:
-            raise ConfigError(f"beat entry {name!r} (code): no plugin offers 'every'; install celeriac-cron")
-        problems: list[str] = []
-        built = build_schedule("every", seconds, types, problems)
-        if built is None:
-            raise ConfigError(f"beat entry {name!r} (code): {'; '.join(problems)}")
-    entry = entry_from_table(name, table, types, source="code", schedule=built)
-    check_entry_arguments(app, entry)
-    registry[name] = entry
-    return entry
-
-
-def load_entries(
-    app: Celeriac, config: BeatConfig, source_of: Callable[[str], str] | None = None
-) -> list[PeriodicTask]:
-    """Entries from code and from ``[beat.schedule.*]`` (a table replaces a code entry).
-
-    :param source_of: where a dotted key came from (default: the app's configuration's).
-    :raises ConfigError: listing the problems of every invalid entry, each naming it.
-    """
-    types = app.plugins.schedule_types()
-    source_of = source_of or app.config.source_of
-    entries = dict(periodic_tasks(app))
-    problems: list[str] = []
-    for name, table in config.schedule.items():
-        sources = (source_of(f"beat.schedule.{name}.{key}") for key in table)
-        source = next((found for found in sources if found != "default"), "config")
-        try:
-            entry = entry_from_table(name, table, types, source=source)
-            check_entry_arguments(app, entry)
-        except ConfigError as exc:
-            problems.append(str(exc))
-            continue
-        if name in entries:
-            log.info("beat entry %r from %s replaces the one declared in code", name, source)
-        entries[name] = entry
-    if problems:
-        raise ConfigError("invalid beat schedule:\n  " + "\n  ".join(problems))
-    return list(entries.values())
-
-
-def check_entry_arguments(app: Celeriac, entry: PeriodicTask) -> None:
-    """A task registered here is checked now; one known only by name, when a worker runs it."""
-    task = app.tasks.get(entry.task)
-    if task is None:
-        return
-    try:
-        task.arguments.check(entry.task, entry.args, entry.kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"beat entry {entry.name!r} ({entry.source}): {exc}") from None
-
-
-def load_stored_entries(app: Celeriac, store: EntryStore) -> list[PeriodicTask]:
-    """The entries kept in the store (``celeriac beat schedule add``); an invalid one (a
-    plugin since uninstalled, a task since changed) is logged, naming it, and left out."""
-    types = app.plugins.schedule_types()
-    entries = []
-    for name, table in store.stored_entries().items():
-        try:
-            entry = entry_from_table(name, table, types, source="schedule store")
-            check_entry_arguments(app, entry)
-        except ConfigError as exc:
-            log.error("stored beat entry left out: %s", exc)
-            continue
-        entries.append(entry)
-    return entries
-
-
-def store_url(app: Celeriac, config: BeatConfig) -> str:
-    """``[beat] schedule_store``, else the broker's URL if a store serves it, else a local file."""
-    if config.schedule_store:
-        return config.schedule_store
-    try:
-        app.plugins.schedule_store(app.config.broker)
-    except PluginError:
-        return FALLBACK_STORE
-    return app.config.broker
-
-
-def run_id(entry: str, when: float) -> str:
-    """The task id of ``entry``'s run at ``when``: the same wherever and however often computed."""
-    return str(uuid.uuid5(RUN_ID_NAMESPACE, f"{entry}@{when!r}"))
 
 
 # --- the service -----------------------------------------------------------------------

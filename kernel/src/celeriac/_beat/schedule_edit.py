@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
 
-from celeriac._beat.beat import check_entry_arguments
-from celeriac._beat.beat import load_entries
-from celeriac._beat.beat import store_url
+from celeriac._beat.entries import load_entries
+from celeriac._beat.entries import store_url
+from celeriac._client.periodic import check_entry_arguments
 from celeriac._model.errors import ConfigError
 from celeriac._model.schedules import BeatConfig
 from celeriac._model.schedules import EntryStore

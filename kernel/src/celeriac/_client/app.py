@@ -10,7 +10,6 @@ import datetime as dt
 import os
 import socket
 import threading
-import uuid
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
@@ -24,14 +23,17 @@ from typing import overload
 
 from celeriac._client.builtins import register_builtins
 from celeriac._client.control import Control
+from celeriac._client.dispatch import send
+from celeriac._client.eager import apply_eagerly
+from celeriac._client.eager_canvas import apply_canvas
+from celeriac._client.periodic import add_periodic_task
+from celeriac._client.publish import Outgoing
+from celeriac._client.publish import Publisher
 from celeriac._client.result import AsyncResult
 from celeriac._client.result import GroupResult
 from celeriac._client.result import ResultHandle
-from celeriac._client.routing import TaskRoute
-from celeriac._client.routing import resolve_exchange
-from celeriac._client.routing import with_exchange
 from celeriac._client.task import Task
-from celeriac._client.task import TaskOptions
+from celeriac._client.task_options import TaskOptions
 from celeriac._client.task_options import resolve_task_options
 from celeriac._contract.codec import Codec
 from celeriac._contract.plugins import Plugins
@@ -46,11 +48,11 @@ from celeriac._model.config import build_config
 from celeriac._model.config import plugins_config
 from celeriac._model.config import read_layers
 from celeriac._model.errors import ConfigError
-from celeriac._model.message import Embed
 from celeriac._model.message import TaskMessage
-from celeriac._model.running import CURRENT
+from celeriac._model.routing import TaskRoute
 
 if TYPE_CHECKING:
+    from celeriac._client.canvas import Canvas
     from celeriac._client.canvas import Signature
     from celeriac._model.schedules import PeriodicTask
     from celeriac._model.schedules import Schedule
@@ -116,6 +118,7 @@ class Celeriac:
         self._result_store: ResultStore | None = None
         #: Names the result store's reply queue (``rpc://``) or returns None; None: not asked yet.
         self._replies: Callable[[], str | None] | None = None
+        self.publisher = Publisher(self)
         register_builtins(self)
         self.plugins.lifecycle.app_configured(self)
 
@@ -182,7 +185,6 @@ class Celeriac:
         signature (``add.s(2, 3)``). ``options``: ``name`` (default: the task's name),
         ``queue``, ``priority``, ``expires``, ``missed``, ``timezone``. See docs/periodic-tasks.md.
         """
-        from celeriac._beat.beat import add_periodic_task
 
         return add_periodic_task(self, schedule, task, args, kwargs, **options)
 
@@ -263,8 +265,6 @@ class Celeriac:
         """
         task = self.tasks.get(name)
         if self.config.task_always_eager and task is not None:
-            from celeriac._client.eager import apply_eagerly
-
             task.arguments.check(name, tuple(args or ()), dict(kwargs or {}))
             eager: ResultHandle = apply_eagerly(task, tuple(args or ()), dict(kwargs or {}))
             return eager
@@ -282,92 +282,35 @@ class Celeriac:
             parent_id=parent_id,
             root_id=root_id,
         )
-        where, target = self._resolve(name, queue, exchange, routing_key)
-        self.publish_message(message, where, serializer=serializer, exchange=target)
+        route: str | TaskRoute | None = queue
+        if exchange is not None or routing_key is not None:
+            route = TaskRoute(queue=queue, exchange=exchange, routing_key=routing_key)
+        self.publish([Outgoing(message=message, route=route, serializer=serializer)])
         return AsyncResult(message.id, self)
-
-    def _resolve(
-        self, name: str, queue: str | None, exchange: str | None, routing_key: str | None
-    ) -> tuple[str, tuple[str, str] | None]:
-        """The queue, and the exchange and routing key if any, of one call (see send_task)."""
-        options = self.options_for(name)
-        if exchange is None and routing_key is None and (queue is not None or options.exchange is None):
-            return queue or options.queue or self.config.default_queue, None
-        target = resolve_exchange(
-            queue=queue,
-            exchange=exchange,
-            routing_key=routing_key,
-            task_exchange=options.exchange,
-            task_routing_key=options.routing_key,
-        )
-        if target is not None and not target[0]:
-            # The default exchange routes by queue name, on every broker.
-            queue, target = target[1] or queue, None
-        return self.queue_for(name, queue), target
 
     def build_message(
         self,
         name: str,
         args: Iterable[Any] | None = None,
         kwargs: Mapping[str, Any] | None = None,
-        *,
-        task_id: str | None = None,
-        countdown: float | None = None,
-        eta: dt.datetime | None = None,
-        expires: float | dt.datetime | None = None,
-        priority: int | None = None,
-        headers: Mapping[str, Any] | None = None,
-        ignore_result: bool | None = None,
-        parent_id: str | None = None,
-        root_id: str | None = None,
-        embed: Embed | None = None,
-        group: str | None = None,
-        group_index: int | None = None,
+        **call: Any,
     ) -> TaskMessage:
-        """The protocol 2 message for a call: arguments checked, times made absolute (UTC)."""
-        task = self.tasks.get(name)
-        options = self.options_for(name)
-        args, kwargs = tuple(args or ()), dict(kwargs or {})
-        if task is not None:
-            task.arguments.check(name, args, kwargs)
-            args, kwargs = task.arguments.unstructure(args, kwargs)
-        now = dt.datetime.now(dt.UTC)
-        if countdown is not None:
-            eta = now + dt.timedelta(seconds=countdown)
-        elif eta is not None and eta.tzinfo is None:
-            eta = eta.replace(tzinfo=dt.UTC)
-        expires = expires if expires is not None else options.expires
-        if isinstance(expires, int | float):
-            expires = now + dt.timedelta(seconds=expires)
-        elif isinstance(expires, dt.datetime) and expires.tzinfo is None:
-            expires = expires.replace(tzinfo=dt.UTC)
-        task_id = task_id or str(uuid.uuid4())
-        if parent_id is None and (run := CURRENT.get()) is not None:
-            # Sent by a running task: its child, in the same tree (Celery's parent/root ids).
-            parent_id = run.request.id
-            root_id = root_id or run.request.message.root_id or run.request.id
-            run.children.append(task_id)
-        return TaskMessage(
-            id=task_id,
-            task=name,
-            args=args,
-            kwargs=kwargs,
-            embed=embed or Embed(),
-            eta=eta,
-            expires=expires,
-            group=group,
-            group_index=group_index,
-            timelimit=(options.time_limit, options.soft_time_limit),
-            root_id=root_id or task_id,
-            parent_id=parent_id,
-            origin=self.origin,
-            ignore_result=options.ignore_result if ignore_result is None else ignore_result,
-            extra_headers=dict(headers or {}),
-            priority=_first_set(priority, options.priority, self.config.default_priority),
-            reply_to=self._reply_queue(),
-        )
+        """The protocol 2 message for a call (see :meth:`Publisher.build`), not yet sent."""
+        return self.publisher.build(name, args, kwargs, **call)
 
-    def _reply_queue(self) -> str | None:
+    def publish(self, outgoing: Iterable[Outgoing]) -> None:
+        """Publish built messages: the one path every send takes (see :class:`Publisher`)."""
+        self.publisher.publish(outgoing)
+
+    def send_workflow(self, node: Canvas, **options: Any) -> Any:
+        """Send a workflow (a signature, chain, group or chord); returns its result handle."""
+        return send(self, node, **options)
+
+    def apply_workflow(self, node: Canvas) -> Any:
+        """Run a frozen workflow here and now, as eager mode does."""
+        return apply_canvas(self, node)
+
+    def reply_queue(self) -> str | None:
         """The queue results come back to, when the result store works that way (``rpc://``)."""
         replies = self._replies
         if replies is None:  # decided once: this runs for every message sent
@@ -375,48 +318,6 @@ class Celeriac:
             store = self.result_store if url is not None and self.plugins.has_result_store(url) else None
             replies = self._replies = store.reply_queue if isinstance(store, ReplyQueue) else _no_reply_queue
         return replies()
-
-    def queue_for(self, name: str, queue: str | None = None) -> str:
-        """Where a task goes: the call's queue, else its options' (code, TOML, routes), else the default."""
-        return queue or self.options_for(name).queue or self.config.default_queue
-
-    def send_message(self, outgoing: tuple[TaskMessage, str | TaskRoute | None]) -> None:
-        """Publish one built message; ``None`` as queue means the task's own (or its exchange)."""
-        message, where = outgoing
-        queue, exchange = self.destination(message.task, where)
-        self.publish_message(message, queue, exchange=exchange)
-
-    def destination(self, name: str, where: str | TaskRoute | None) -> tuple[str, tuple[str, str] | None]:
-        """Where one built message goes: the queue, and the exchange and routing key if any.
-        ``where`` is the call's queue, its TaskRoute (a signature's ``exchange=`` and
-        ``routing_key=`` options), or None for the task's own."""
-        if isinstance(where, TaskRoute):
-            return self._resolve(name, where.queue, where.exchange, where.routing_key)
-        return self._resolve(name, where, None, None)
-
-    def send_messages(self, outgoing: Iterable[tuple[TaskMessage, str | TaskRoute | None]]) -> None:
-        """Publish many messages in one transport call per queue and priority, where they
-        need no delay: a group of a thousand tasks is one round trip, not a thousand."""
-        batches: dict[tuple[str, int, str | None], list[TaskMessage]] = {}
-        for message, where in outgoing:
-            name, exchange = self.destination(message.task, where)
-            if message.eta is not None or exchange is not None:
-                self.publish_message(message, name, exchange=exchange)
-                continue
-            batches.setdefault((name, message.priority or 0, self._serializer_of(message.task)), []).append(
-                message
-            )
-        lifecycle = self.plugins.lifecycle
-        for (queue_name, priority, serializer), messages in batches.items():
-            for message in messages:
-                lifecycle.before_publish(message, queue_name, self)
-            envelopes = [self.codec.encode_task(message, serializer) for message in messages]
-            self.transport.publish(queue_name, envelopes, priority=priority)
-            for message in messages:
-                lifecycle.after_publish(message, queue_name, self)
-
-    def _serializer_of(self, name: str) -> str | None:
-        return self.options_for(name).serializer
 
     def options_for(self, name: str) -> TaskOptions:
         """A task's options; for a task not registered here (sent by name), built once from
@@ -428,32 +329,6 @@ class Celeriac:
         if options is None:
             options = self._unregistered_options[name] = self._task_options(name, {})
         return options
-
-    def publish_message(
-        self,
-        message: TaskMessage,
-        queue: str,
-        *,
-        serializer: str | None = None,
-        delay_from_eta: bool = True,
-        exchange: tuple[str, str] | None = None,
-    ) -> None:
-        """Encode and publish one message; the transport delays it until its ETA.
-
-        :param exchange: an exchange and routing key, written into the message properties
-            as kombu's ``delivery_info``; a transport with exchanges publishes there, the
-            others to ``queue``.
-        """
-        lifecycle = self.plugins.lifecycle
-        lifecycle.before_publish(message, queue, self)
-        envelope = self.codec.encode_task(message, serializer or self._serializer_of(message.task))
-        if exchange is not None:
-            envelope = with_exchange(envelope, *exchange)
-        delay = 0.0
-        if delay_from_eta and message.eta is not None:
-            delay = max(0.0, (message.eta - dt.datetime.now(dt.UTC)).total_seconds())
-        self.transport.publish(queue, [envelope], priority=message.priority or 0, delay=delay)
-        lifecycle.after_publish(message, queue, self)
 
     def require_chord_support(self) -> None:
         """Chords need a result store that counts finished parts atomically."""
@@ -484,10 +359,6 @@ class Celeriac:
         from celeriac._worker.worker import Worker
 
         return Worker(self, **overrides)
-
-
-def _first_set(*values: int | None) -> int | None:
-    return next((value for value in values if value is not None), None)
 
 
 def _no_reply_queue() -> None:

@@ -27,14 +27,14 @@ from attrs import evolve
 from attrs import field
 from attrs import frozen
 
-from celeriac._client.routing import TaskRoute
+from celeriac._client.publish import Outgoing
+from celeriac._client.result import AsyncResult
+from celeriac._client.result import GroupResult
 from celeriac._model.message import Embed
-from celeriac._model.message import TaskMessage
+from celeriac._model.routing import TaskRoute
 
 if TYPE_CHECKING:
     from celeriac._client.app import Celeriac
-    from celeriac._client.result import AsyncResult
-    from celeriac._client.result import GroupResult
 
 #: Options a signature may carry that apply_async understands; the rest are kept as they came.
 CALL_OPTIONS = ("countdown", "eta", "expires", "priority", "headers")
@@ -63,24 +63,20 @@ class _Sending:
         """Send the workflow, ``args`` prepended to its first tasks' (Celery's partial
         arguments); returns its result (the last task's, a GroupResult for a group).
         With ``task_always_eager`` it runs here instead, as :meth:`apply`."""
-        from celeriac._client.dispatch import send
-
         node = cast("Canvas", self)
         app = _app_of(node, options.pop("app", None))
         # In an eager app a workflow runs here; a lone signature of a task this app does not
         # have is sent, as send_task sends it (Celery does both the same way).
         if app.config.task_always_eager and not (isinstance(node, Signature) and node.task not in app.tasks):
             return self.apply(args, kwargs, app=app, **options)
-        return send(app, node.clone(args, kwargs, **options))
+        return app.send_workflow(node.clone(args, kwargs, **options))
 
     def apply(self, args: Iterable[Any] = (), kwargs: Mapping[str, Any] | None = None, **options: Any) -> Any:
         """Run the workflow here and now, every task in this thread, as a worker would run
         them in turn (eager mode); returns finished results (EagerResult, EagerGroupResult)."""
-        from celeriac._client.eager_canvas import apply_canvas
-
         node = cast("Canvas", self)
         app = _app_of(node, options.pop("app", None))
-        return apply_canvas(app, node.clone(args, kwargs, **options).freeze())
+        return app.apply_workflow(node.clone(args, kwargs, **options).freeze())
 
     def __or__(self, other: Canvas) -> Chain:
         return chain(cast("Canvas", self), other)
@@ -197,7 +193,7 @@ class Signature(_Sending):
         parent_id: str | None = None,
         root_id: str | None = None,
         embed: Embed | None = None,
-    ) -> tuple[TaskMessage, str | TaskRoute | None]:
+    ) -> Outgoing:
         """The protocol 2 message for this call and where it goes: a queue, a TaskRoute for an
         ``exchange``/``routing_key`` set on the signature (kombu's), or None: the task's own."""
         task_id = self.options.get("task_id") or _new_id()
@@ -229,8 +225,10 @@ class Signature(_Sending):
         queue: str | None = self.options.get("queue")
         exchange, routing_key = self.options.get("exchange"), self.options.get("routing_key")
         if exchange is None and routing_key is None:
-            return message, queue
-        return message, TaskRoute(queue=queue, exchange=exchange, routing_key=routing_key)
+            return Outgoing(message=message, route=queue)
+        return Outgoing(
+            message=message, route=TaskRoute(queue=queue, exchange=exchange, routing_key=routing_key)
+        )
 
 
 @frozen(kw_only=True)
@@ -530,9 +528,6 @@ def final_task(node: Canvas) -> Signature:
 
 def result_of(node: Canvas, app: Celeriac, parent: AsyncResult | GroupResult | None = None) -> Any:
     """The result handle of a frozen primitive: what ``apply_async`` returns."""
-    from celeriac._client.result import AsyncResult
-    from celeriac._client.result import GroupResult
-
     if isinstance(node, Signature):
         return AsyncResult(node.id, app, parent=parent)
     if isinstance(node, Chain):

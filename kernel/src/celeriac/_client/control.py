@@ -18,10 +18,10 @@ from typing import Any
 
 from celeriac._contract.protocols import Broadcaster
 from celeriac._contract.protocols import DirectReplies
-from celeriac._contract.protocols import Envelope
 from celeriac._contract.protocols import Subscription
 from celeriac._model import states
 from celeriac._model.errors import CeleriacError
+from celeriac._model.records import Envelope
 
 if TYPE_CHECKING:
     from celeriac._client.app import Celeriac

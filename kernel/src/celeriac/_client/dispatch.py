@@ -23,16 +23,13 @@ from celeriac._client.canvas import Signature
 from celeriac._client.canvas import chain
 from celeriac._client.canvas import from_dict
 from celeriac._client.canvas import result_of
-from celeriac._client.routing import TaskRoute
+from celeriac._client.publish import Outgoing
 from celeriac._contract.protocols import CeleryChords
 from celeriac._model.message import Embed
-from celeriac._model.message import TaskMessage
 
 if TYPE_CHECKING:
     from celeriac._client.app import Celeriac
     from celeriac._model.request import TaskRequest
-
-Outgoing = tuple[TaskMessage, str | TaskRoute | None]
 
 
 def send(
@@ -47,7 +44,7 @@ def send(
     (reversed, as in ``embed.chain``). Returns its result handle."""
     node = node.freeze()
     check_routing(app, node)
-    app.send_messages(messages(app, node, parent_id=parent_id, root_id=root_id, rest=rest))
+    app.publish(messages(app, node, parent_id=parent_id, root_id=root_id, rest=rest))
     return result_of(node, app)
 
 

@@ -11,7 +11,6 @@ from typing import Any
 from attrs import evolve
 
 from celeriac._client.execution import Executor
-from celeriac._client.task import TaskCall
 from celeriac._model import states
 from celeriac._model.errors import Retry
 from celeriac._model.message import TaskMessage
@@ -78,7 +77,7 @@ def apply_eagerly(
             except Exception as exc:
                 if not Executor.autoretries(task, exc):
                     raise
-                TaskCall(task, request).retry(exc=exc)  # raises Retry, or MaxRetriesExceededError
+                task.bound(request).retry(exc=exc)  # raises Retry, or MaxRetriesExceededError
         except Retry:
             message = evolve(message, retries=message.retries + 1)
             continue

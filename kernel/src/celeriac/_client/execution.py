@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from celeriac._client.pools import run_safely
+from celeriac._client.task_options import retry_delay
 from celeriac._client.workflow import after_task
 from celeriac._contract.protocols import BatchStore
-from celeriac._contract.protocols import ResultRecord
 from celeriac._model import states
 from celeriac._model.errors import Ignore
 from celeriac._model.errors import Replaced
@@ -29,6 +29,7 @@ from celeriac._model.errors import SerializationError
 from celeriac._model.outcome import Disposition
 from celeriac._model.outcome import Outcome
 from celeriac._model.outcome import describe
+from celeriac._model.records import ResultRecord
 from celeriac._model.request import TaskRequest
 from celeriac._model.running import children_meta
 from celeriac._model.running import running
@@ -205,11 +206,8 @@ class Executor:
     ) -> tuple[str, BaseException, str]:
         """Record a retry or a failure; returns the state, the exception to report and its traceback."""
         if may_retry and self.autoretries(task, exc):
-            from celeriac._client.task import TaskCall
-            from celeriac._client.task import retry_delay
-
             try:
-                TaskCall(task, request).retry(exc=exc, countdown=retry_delay(task.options, request.retries))
+                task.bound(request).retry(exc=exc, countdown=retry_delay(task.options, request.retries))
             except Exception as raised:  # Retry, or MaxRetriesExceededError once the limit is reached
                 exc = raised
         if isinstance(exc, Retry):

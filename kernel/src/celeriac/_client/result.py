@@ -16,7 +16,7 @@ from celeriac._model.errors import TimeoutError  # noqa: A004 - Celery's name, f
 
 if TYPE_CHECKING:
     from celeriac._client.app import Celeriac
-    from celeriac._contract.protocols import ResultRecord
+    from celeriac._model.records import ResultRecord
 
 
 class ResultHandle(Protocol):

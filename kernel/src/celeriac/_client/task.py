@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import random
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
@@ -15,9 +14,16 @@ from typing import ParamSpec
 from typing import TypeVar
 
 from attrs import evolve
-from attrs import field
-from attrs import frozen
 
+from celeriac._client.canvas import Signature
+from celeriac._client.canvas import chunks
+from celeriac._client.canvas import starmap
+from celeriac._client.canvas import xmap
+from celeriac._client.dispatch import replace
+from celeriac._client.eager import apply_eagerly
+from celeriac._client.execution import format_traceback
+from celeriac._client.execution import result_record
+from celeriac._client.publish import Outgoing
 from celeriac._model import states
 from celeriac._model.arguments import TaskArguments
 from celeriac._model.errors import MaxRetriesExceededError
@@ -28,58 +34,13 @@ if TYPE_CHECKING:
     from celeriac._client.app import Celeriac
     from celeriac._client.canvas import Canvas
     from celeriac._client.canvas import Group
-    from celeriac._client.canvas import Signature
     from celeriac._client.eager import EagerResult
     from celeriac._client.result import ResultHandle
+    from celeriac._client.task_options import TaskOptions
     from celeriac._model.request import TaskRequest
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-@frozen(kw_only=True)
-class TaskOptions:
-    """Per-task settings; the TOML ``[tasks."name"]`` table overrides what code declares."""
-
-    queue: str | None = None
-    #: Publish to this exchange with ``routing_key`` on brokers that have exchanges
-    #: (RabbitMQ); the others put the message in ``queue`` as always.
-    exchange: str | None = None
-    routing_key: str | None = None
-    priority: int | None = None
-    ignore_result: bool = False
-    acks_late: bool = True
-    max_retries: int | None = 3
-    default_retry_delay: float = 180.0
-    time_limit: float | None = None
-    soft_time_limit: float | None = None
-    rate_limit: str | None = None
-    #: A limit shared by every worker, through a store that can (Redis, SQLite on one host).
-    global_rate_limit: str | None = None
-    serializer: str | None = None
-    expires: float | None = None
-    autoretry_for: tuple[type[BaseException], ...] = field(default=(), converter=tuple)
-    #: Exceptions that never trigger an automatic retry, even when ``autoretry_for`` matches.
-    dont_autoretry_for: tuple[type[BaseException], ...] = field(default=(), converter=tuple)
-    #: Automatic retries wait exponentially: ``retry_backoff`` seconds (True means 1) doubled
-    #: on each retry, at most ``retry_backoff_max``, with full jitter when ``retry_jitter``.
-    retry_backoff: float = field(default=0.0, converter=float)
-    retry_backoff_max: float = 600.0
-    retry_jitter: bool = True
-    #: Record STARTED when a worker begins the task.
-    track_started: bool = False
-    #: With late acks: acknowledge a task that failed (True), or dead-letter it (False).
-    acks_on_failure_or_timeout: bool = True
-    #: With late acks: requeue a task whose worker process died, instead of failing it.
-    reject_on_worker_lost: bool = False
-
-
-def retry_delay(options: TaskOptions, retries: int, rng: random.Random | None = None) -> float:
-    """The countdown of an automatic retry: exponential back-off with optional full jitter."""
-    if not options.retry_backoff:
-        return options.default_retry_delay
-    delay = min(options.retry_backoff_max, options.retry_backoff * (2**retries))
-    return (rng or random).uniform(0, delay) if options.retry_jitter else delay
 
 
 class Task(Generic[P, R]):
@@ -99,6 +60,10 @@ class Task(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<task {self.name}>"
+
+    def bound(self, request: TaskRequest) -> TaskCall:
+        """What a bound task receives for ``request``: its ``.request``, ``.retry`` ..."""
+        return TaskCall(self, request)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         if self.bind:
@@ -151,14 +116,10 @@ class Task(Generic[P, R]):
         self, args: tuple[Any, ...] | list[Any] | None = None, kwargs: Mapping[str, Any] | None = None
     ) -> EagerResult:
         """Run the task here and now, returning an already-finished result (eager mode)."""
-        from celeriac._client.eager import apply_eagerly
-
         return apply_eagerly(self, tuple(args or ()), dict(kwargs or {}))
 
     def s(self, *args: Any, **kwargs: Any) -> Signature:
         """A signature of a call of this task, for chains, groups, chords and callbacks."""
-        from celeriac._client.canvas import Signature
-
         return Signature(task=self.name, args=args, kwargs=kwargs, app=self.app)
 
     def si(self, *args: Any, **kwargs: Any) -> Signature:
@@ -168,18 +129,12 @@ class Task(Generic[P, R]):
     signature = s
 
     def map(self, items: Iterable[Any]) -> Signature:
-        from celeriac._client.canvas import xmap
-
         return xmap(self.s(), items)
 
     def starmap(self, items: Iterable[Iterable[Any]]) -> Signature:
-        from celeriac._client.canvas import starmap
-
         return starmap(self.s(), items)
 
     def chunks(self, items: Iterable[Any], size: int) -> Group:
-        from celeriac._client.canvas import chunks
-
         return chunks(self.s(), items, size)
 
     def run(self, request: TaskRequest) -> R:
@@ -250,9 +205,6 @@ class TaskCall:
         # RETRY is stored before the new message goes out: stored after, it could overwrite the
         # final state of a rerun that was quicker than this run's bookkeeping.
         if self.app.result_store_url is not None and not self.request.message.ignore_result:
-            from celeriac._client.execution import format_traceback
-            from celeriac._client.execution import result_record
-
             trace = format_traceback(exc) if exc is not None else None
             record = result_record(
                 self.app, self.request, states.RETRY, exc if exc is not None else Retry(), trace
@@ -264,8 +216,14 @@ class TaskCall:
             eta=eta if eta is not None else dt.datetime.now(dt.UTC) + dt.timedelta(seconds=countdown or 0),
             priority=priority if priority is not None else self.request.message.priority,
         )
-        self.app.publish_message(
-            message, queue or self.request.queue, serializer=self.task.options.serializer
+        self.app.publish(
+            [
+                Outgoing(
+                    message=message,
+                    route=queue or self.request.queue,
+                    serializer=self.task.options.serializer,
+                )
+            ]
         )
         raise Retry(exc=exc, when=countdown, recorded=True)
 
@@ -280,7 +238,5 @@ class TaskCall:
             raise RuntimeError(
                 f"{self.name}.replace() needs a worker: the replacement is sent as a new message"
             )
-        from celeriac._client.dispatch import replace
-
         replace(self.app, self.request, sig)
         raise Replaced(f"{self.name}[{self.request.id}] replaced by {sig!r}")

@@ -11,13 +11,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from celeriac._contract.protocols import Compressor
-from celeriac._contract.protocols import Envelope
 from celeriac._contract.protocols import Serializer
 from celeriac._model.errors import ConfigError
 from celeriac._model.errors import ContentDisallowedError
 from celeriac._model.errors import MessageError
 from celeriac._model.errors import SerializationError
 from celeriac._model.message import TaskMessage
+from celeriac._model.records import Envelope
 
 
 class Codec:

@@ -29,14 +29,14 @@ if TYPE_CHECKING:
     from celeriac._client.task import Task
     from celeriac._contract.bootsteps import Bootstep
     from celeriac._contract.protocols import Compressor
-    from celeriac._contract.protocols import ControlCommand
     from celeriac._contract.protocols import EventSink
-    from celeriac._contract.protocols import PoolSpec
-    from celeriac._contract.protocols import ResultStoreSpec
-    from celeriac._contract.protocols import ScheduleStoreSpec
-    from celeriac._contract.protocols import ScheduleType
     from celeriac._contract.protocols import Serializer
-    from celeriac._contract.protocols import TransportSpec
+    from celeriac._contract.specs import ControlCommand
+    from celeriac._contract.specs import PoolSpec
+    from celeriac._contract.specs import ResultStoreSpec
+    from celeriac._contract.specs import ScheduleStoreSpec
+    from celeriac._contract.specs import ScheduleType
+    from celeriac._contract.specs import TransportSpec
     from celeriac._model.config import Config
     from celeriac._model.config import ConfigSection
     from celeriac._model.message import TaskMessage

@@ -22,6 +22,7 @@ import pluggy
 from attrs import frozen
 from stevedore import NamedExtensionManager
 
+from celeriac._contract import builtin
 from celeriac._contract import hookspecs
 from celeriac._model.config import PluginsConfig
 from celeriac._model.errors import PluginError
@@ -33,14 +34,14 @@ if TYPE_CHECKING:
     from celeriac._client.task import Task
     from celeriac._contract.bootsteps import Bootstep
     from celeriac._contract.protocols import Compressor
-    from celeriac._contract.protocols import ControlCommand
     from celeriac._contract.protocols import EventSink
-    from celeriac._contract.protocols import PoolSpec
-    from celeriac._contract.protocols import ResultStoreSpec
-    from celeriac._contract.protocols import ScheduleStoreSpec
-    from celeriac._contract.protocols import ScheduleType
     from celeriac._contract.protocols import Serializer
-    from celeriac._contract.protocols import TransportSpec
+    from celeriac._contract.specs import ControlCommand
+    from celeriac._contract.specs import PoolSpec
+    from celeriac._contract.specs import ResultStoreSpec
+    from celeriac._contract.specs import ScheduleStoreSpec
+    from celeriac._contract.specs import ScheduleType
+    from celeriac._contract.specs import TransportSpec
     from celeriac._model.config import Config
     from celeriac._model.message import TaskMessage
     from celeriac._model.request import TaskRequest
@@ -84,9 +85,7 @@ class PluginInfo:
 
 def builtin_plugins() -> list[tuple[str, object]]:
     """The kernel's own plugins; always registered, like pytest's essential plugins."""
-    from celeriac._worker import steps
-
-    return [("kernel", steps)]
+    return [("kernel", builtin)]
 
 
 def installed_plugin_names() -> list[str]:
@@ -244,10 +243,10 @@ class Plugins:
 
     # --- hooks that take the configuration ----------------------------------------
 
-    def bootsteps(self, config: Config) -> list[Bootstep]:
-        """Kernel steps first, then plugin steps; a plugin step may replace a kernel step
-        by name, but two plugins contributing the same name is an error naming both."""
-        kernel: list[Bootstep] = []
+    def bootsteps(self, config: Config, kernel: Sequence[Bootstep] = ()) -> list[Bootstep]:
+        """The ``kernel`` steps (the worker's own) first, then plugin steps; a plugin step may
+        replace a kernel step by name, but two plugins contributing the same name is an error
+        naming both."""
         owners: dict[str, str] = {}
         contributed: list[Bootstep] = []
         for impl in self.pm.hook.celeriac_add_bootsteps.get_hookimpls():
@@ -255,9 +254,6 @@ class Plugins:
             # opt-in arguments (an implementation may leave out ``config``).
             arguments = dict.fromkeys(impl.argnames, config)
             steps: Sequence[Bootstep] = impl.function(**arguments) or ()  # type: ignore[assignment]
-            if impl.plugin_name == "kernel":
-                kernel.extend(steps)
-                continue
             for step in steps:
                 if step.name in owners:
                     raise PluginError(
@@ -266,7 +262,7 @@ class Plugins:
                     )
                 owners[step.name] = impl.plugin_name
                 contributed.append(step)
-        return kernel + contributed
+        return [*kernel, *contributed]
 
     def event_sinks(self, config: Config, app: Celeriac | None = None) -> list[EventSink]:
         sinks: list[EventSink] = []

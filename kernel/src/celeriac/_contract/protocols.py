@@ -15,59 +15,14 @@ from typing import Any
 from typing import Protocol
 from typing import runtime_checkable
 
-from attrs import field
-from attrs import frozen
+from celeriac._model.records import DeadLetter
+from celeriac._model.records import Delivery
+from celeriac._model.records import Envelope
+from celeriac._model.records import ResultRecord
 
 if TYPE_CHECKING:
-    from celeriac._model.config import Config
     from celeriac._model.outcome import Outcome
     from celeriac._model.request import TaskRequest
-
-
-@frozen(kw_only=True)
-class Envelope:
-    """One message as a transport carries it: an opaque body plus metadata.
-
-    ``headers`` and ``properties`` follow Celery's protocol 2 naming so that any transport
-    can map them onto its broker's native fields (AMQP headers and properties, the kombu
-    JSON envelope on Redis, columns in SQLite).
-    """
-
-    body: bytes
-    content_type: str
-    content_encoding: str = "utf-8"
-    headers: Mapping[str, Any] = field(factory=dict)
-    properties: Mapping[str, Any] = field(factory=dict)
-
-
-@frozen(kw_only=True)
-class Delivery:
-    """A message handed to a consumer and not yet acknowledged.
-
-    :param tag: transport-specific handle used to ack, reject or extend the lease.
-    :param delivery_count: how many times the message has been delivered, this time included;
-        the worker dead-letters a message delivered more than ``worker.max_deliveries`` times.
-    """
-
-    envelope: Envelope
-    queue: str
-    tag: Any
-    delivery_count: int = 1
-
-    @property
-    def redelivered(self) -> bool:
-        return self.delivery_count > 1
-
-
-@frozen(kw_only=True)
-class DeadLetter:
-    """A message that could not be processed, kept with the reason so it can be inspected."""
-
-    id: str
-    queue: str
-    envelope: Envelope
-    reason: str
-    failed_at: float
 
 
 @runtime_checkable
@@ -164,25 +119,6 @@ class DirectReplies(Protocol):
     def reply_queue(self, exchange: str, routing_key: str) -> Subscription:
         """Declare and bind a queue for replies sent under ``routing_key``, ready before this
         returns; closing the subscription unbinds and deletes it."""
-
-
-@frozen(kw_only=True)
-class ResultRecord:
-    """A task's stored state.
-
-    ``payload`` is the result meta (``status``, ``result``, ``traceback``, ``children``,
-    ``date_done``, ``task_id``) encoded by the result serializer, which is exactly what
-    Celery's key-value backends store, so stores can stay byte-for-byte compatible.
-    """
-
-    task_id: str
-    state: str
-    payload: bytes
-    content_type: str
-    content_encoding: str = "utf-8"
-    #: The ``reply_to`` of the task's message (the sending client's queue), for stores that
-    #: send results back to the client (:class:`ReplyQueue`); other stores ignore it.
-    reply_to: str | None = None
 
 
 @runtime_checkable
@@ -356,65 +292,3 @@ class ScheduleStore(Protocol):
     def set_last_run_at(self, entry: str, when: float) -> None: ...
 
     def close(self) -> None: ...
-
-
-@frozen(kw_only=True)
-class TransportSpec:
-    """A transport a plugin offers, picked by the scheme of the ``broker`` URL."""
-
-    schemes: tuple[str, ...]
-    factory: Callable[[str, Config], Transport]
-    description: str = ""
-
-
-@frozen(kw_only=True)
-class ResultStoreSpec:
-    """A result store a plugin offers, picked by the scheme of the ``result_store`` URL."""
-
-    schemes: tuple[str, ...]
-    factory: Callable[[str, Config], ResultStore]
-    description: str = ""
-
-
-@frozen(kw_only=True)
-class PoolSpec:
-    """An execution pool a plugin offers, picked by ``worker.pool``.
-
-    The factory receives the config and the function that executes one request in this
-    process; pools that run requests elsewhere (child processes) build their own from the config.
-    """
-
-    name: str
-    factory: Callable[[Config, Callable[[TaskRequest], Outcome]], Pool]
-    description: str = ""
-
-
-@frozen(kw_only=True)
-class ScheduleStoreSpec:
-    """A beat schedule store a plugin offers, picked by URL scheme."""
-
-    schemes: tuple[str, ...]
-    factory: Callable[[str, Config], ScheduleStore]
-    description: str = ""
-
-
-@frozen(kw_only=True)
-class ControlCommand:
-    """A remote-control command a plugin adds to every worker.
-
-    ``handler(mailbox, **arguments)`` runs in the worker's control thread and returns the
-    reply (by convention ``{"ok": ...}``, ``{"error": ...}`` or data for inspect commands).
-    """
-
-    name: str
-    handler: Callable[..., Any]
-    description: str = ""
-
-
-@frozen(kw_only=True)
-class ScheduleType:
-    """A kind of schedule for beat entries (``every``, ``cron`` ...), keyed by its TOML field."""
-
-    key: str
-    factory: Callable[[Any], Any]
-    description: str = ""

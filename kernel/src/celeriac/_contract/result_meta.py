@@ -15,9 +15,9 @@ from typing import Any
 from attrs import frozen
 
 from celeriac._contract.codec import Codec
-from celeriac._contract.protocols import ResultRecord
 from celeriac._model import states
 from celeriac._model.errors import TaskError
+from celeriac._model.records import ResultRecord
 
 
 @frozen(kw_only=True)

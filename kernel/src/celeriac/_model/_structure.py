@@ -16,8 +16,8 @@ from cattrs.errors import ClassValidationError
 from cattrs.errors import ForbiddenExtraKeysError
 from cattrs.errors import IterableValidationError
 
-from celeriac._client.routing import TaskRoute
 from celeriac._model.errors import ConfigError
+from celeriac._model.routing import TaskRoute
 
 T = TypeVar("T")
 

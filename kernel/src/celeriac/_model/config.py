@@ -20,9 +20,9 @@ from attrs import field
 from attrs import fields
 from attrs import frozen
 
-from celeriac._client.routing import TaskRoute
 from celeriac._model._structure import structure_or_explain
 from celeriac._model.errors import ConfigError
+from celeriac._model.routing import TaskRoute
 
 T = TypeVar("T")
 

@@ -27,7 +27,7 @@ from attrs import frozen
 from celeriac._model.errors import ConfigError
 
 if TYPE_CHECKING:
-    from celeriac._contract.protocols import ScheduleType
+    from celeriac._contract.specs import ScheduleType
 
 #: What beat does with runs that fell due while no beat was running (or more than
 #: ``[beat] grace`` seconds ago): send one of them now, or none.

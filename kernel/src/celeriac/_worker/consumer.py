@@ -26,7 +26,6 @@ from typing import ClassVar
 from attrs import frozen
 
 from celeriac._contract.bootsteps import StepContext
-from celeriac._contract.protocols import Delivery
 from celeriac._contract.protocols import Pool
 from celeriac._contract.protocols import SharedRateLimiter
 from celeriac._contract.protocols import Transport
@@ -39,7 +38,7 @@ from celeriac._model.errors import NotRegisteredError
 from celeriac._model.message import TaskMessage
 from celeriac._model.outcome import Disposition
 from celeriac._model.outcome import Outcome
-from celeriac._model.ratelimit import RateLimits
+from celeriac._model.records import Delivery
 from celeriac._model.request import TaskRequest
 from celeriac._worker.events import EventDispatcher
 from celeriac._worker.keys import CONSUMER
@@ -48,6 +47,7 @@ from celeriac._worker.keys import POOL
 from celeriac._worker.keys import REVOKED
 from celeriac._worker.keys import TIMER
 from celeriac._worker.keys import TRANSPORT
+from celeriac._worker.ratelimits import RateLimits
 
 if TYPE_CHECKING:
     from celeriac._client.app import Celeriac

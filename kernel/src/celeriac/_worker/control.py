@@ -24,9 +24,9 @@ from celeriac._client.control import Control
 from celeriac._contract.bootsteps import StepContext
 from celeriac._contract.protocols import Broadcaster
 from celeriac._contract.protocols import DirectReplies
-from celeriac._contract.protocols import Envelope
 from celeriac._model.config import Config
 from celeriac._model.errors import CeleriacError
+from celeriac._model.records import Envelope
 from celeriac._worker.commands import KERNEL_COMMANDS
 from celeriac._worker.commands import Command
 from celeriac._worker.commands import Mailbox

@@ -1,14 +1,11 @@
-"""The kernel's own bootsteps, contributed through the same hook as any plugin's."""
+"""The worker's own bootsteps: the graph every worker starts from, which plugin steps join
+(and may replace by name)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from celeriac._contract.bootsteps import Bootstep
-from celeriac._contract.hookspecs import hookimpl
-from celeriac._model.config import Config
-from celeriac._model.config import ConfigSection
-from celeriac._model.schedules import BeatConfig
 from celeriac._worker.beat import BeatStep
 from celeriac._worker.connection import ConnectionStep
 from celeriac._worker.connection import ResultStoreStep
@@ -21,8 +18,8 @@ from celeriac._worker.state import StateStep
 from celeriac._worker.timer import TimerStep
 
 
-@hookimpl(tryfirst=True)
-def celeriac_add_bootsteps(config: Config) -> Sequence[Bootstep]:
+def kernel_steps() -> Sequence[Bootstep]:
+    """One of each kernel step, in the order they are listed to the graph."""
     return [
         ConnectionStep(),
         ResultStoreStep(),
@@ -35,8 +32,3 @@ def celeriac_add_bootsteps(config: Config) -> Sequence[Bootstep]:
         ControlStep(),
         BeatStep(),
     ]
-
-
-@hookimpl
-def celeriac_add_config_sections() -> Sequence[ConfigSection]:
-    return [ConfigSection(name="beat", cls=BeatConfig, description="the periodic-task scheduler")]

@@ -22,6 +22,7 @@ from celeriac._contract.bootsteps import Blueprint
 from celeriac._model.config import Config
 from celeriac._worker.keys import CONSUMER
 from celeriac._worker.shutdown import ShutdownState
+from celeriac._worker.steps import kernel_steps
 
 if TYPE_CHECKING:
     from celeriac._client.app import Celeriac
@@ -49,7 +50,7 @@ class Worker:
         self._signals = 0
 
     def blueprint(self) -> Blueprint:
-        return Blueprint(self.app.plugins.bootsteps(self.config), self.config)
+        return Blueprint(self.app.plugins.bootsteps(self.config, kernel_steps()), self.config)
 
     def run(self) -> int:
         """Start every step, wait for a shutdown request, stop every step; returns the exit code."""

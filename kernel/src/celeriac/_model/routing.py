@@ -17,7 +17,7 @@ from attrs import evolve
 from attrs import frozen
 
 if TYPE_CHECKING:
-    from celeriac._contract.protocols import Envelope
+    from celeriac._model.records import Envelope
 
 
 @frozen(kw_only=True)
