@@ -451,7 +451,7 @@ def test_finishing_several_requests_works_with_a_store_that_cannot_batch() -> No
     executor = Executor(app)
     messages = [TaskMessage(id=f"r{n}", task="t.double", args=(n,)) for n in range(3)]
     requests = [TaskRequest(message=message, queue="celery") for message in messages]
-    outcomes = executor.finish_many([executor.call(request) for request in requests])
+    outcomes = executor.finish([executor.run(request) for request in requests])
     assert [o.state for o in outcomes] == [states.SUCCESS] * 3
     assert single.stored == ["r0", "r1", "r2"]
     assert [app.AsyncResult(f"r{n}").get(timeout=1) for n in range(3)] == [0, 2, 4]

@@ -18,6 +18,7 @@ from celeriac._client.canvas import Signature
 from celeriac._client.execution import Executor
 from celeriac._client.execution import Finished
 from celeriac._client.pools import Job
+from celeriac._client.pools import PoolContext
 from celeriac._client.pools import run_safely
 from celeriac._client.pools import time_limits
 from celeriac._client.result import ResultHandle
@@ -148,6 +149,7 @@ __all__ = [
     "PeriodicTask",
     "PluginError",
     "Pool",
+    "PoolContext",
     "PoolSpec",
     "ReplyQueue",
     "ResultHandle",

@@ -23,6 +23,8 @@ from celeriac._model.errors import ConfigError
 from celeriac._model.errors import TimeLimitExceededError
 from celeriac._model.errors import WorkerLostError
 from celeriac._worker.worker import Worker
+from celeriac.plugin import Executor
+from celeriac.plugin import PoolContext
 from celeriac.plugin import hookimpl
 from celeriac.testing import worker_thread
 from celeriac_prefork import PreforkConfig
@@ -140,7 +142,14 @@ def test_factory_reads_the_prefork_section() -> None:
         config=False,
         prefork={"autoscale": "6,2"},
     )
-    pool = app.plugins.pool("prefork").factory(app.worker().config, lambda request: None)  # type: ignore[arg-type,return-value]
+    context = PoolContext(
+        config=app.worker().config,
+        app=app,
+        executor=Executor(app),
+        revoked=frozenset(),
+        hooks=app.plugins.lifecycle,
+    )
+    pool = app.plugins.pool("prefork").factory(context)  # type: ignore[call-arg]
     assert isinstance(pool, PreforkPool)
     assert pool.limit == 6
     app.import_path = None

@@ -12,10 +12,13 @@ import logging
 import os
 import time
 import traceback
+import warnings
 from collections.abc import Container
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
+
+from attrs import frozen
 
 from celeriac._client.pools import run_safely
 from celeriac._client.task_options import retry_delay
@@ -40,12 +43,30 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("celeriac.worker")
 
-#: What :meth:`Executor.finish` takes: request, return value, exception, runtime, children.
-Finished = tuple[TaskRequest, Any, Exception | None, float, Sequence[str]]
+
+@frozen
+class Finished:
+    """A task function's run, waiting for :meth:`Executor.finish` to record it.
+
+    :param retval: what the function returned (None if it raised).
+    :param error: what it raised, or None.
+    :param runtime: seconds the function ran.
+    :param children: ids of the tasks it sent.
+    """
+
+    request: TaskRequest
+    retval: Any
+    error: Exception | None
+    runtime: float
+    children: Sequence[str] = ()
 
 
 class Executor:
-    """Executes requests for the tasks registered with ``app``."""
+    """Executes requests for the tasks registered with ``app``, in three steps every pool uses:
+    :meth:`begin` (hooks, STARTED; an outcome means do not run), :meth:`run` (the task
+    function) or the pool's own run of it (an awaited coroutine), and :meth:`finish` (results,
+    hooks, workflow) for one request or a batch. Calling the executor does all three for one
+    request, which is all a pool that runs functions on threads needs."""
 
     def __init__(
         self, app: Celeriac, *, revoked: Container[str] = frozenset(), describe_results: bool = False
@@ -59,16 +80,15 @@ class Executor:
         self.stores_results = app.result_store_url is not None
 
     def __call__(self, request: TaskRequest) -> Outcome:
-        """Run ``request`` here: :meth:`begin`, the task function, :meth:`finish`."""
+        """Run ``request`` here: :meth:`begin`, :meth:`run`, :meth:`finish`."""
         early = self.begin(request)
         if early is not None:
             return early
-        return self.finish(*self.call(request))
+        return self._record_one(self.run(request), success_stored=False)
 
-    def call(self, request: TaskRequest) -> Finished:
-        """The task function alone, inside :func:`~celeriac._model.running.running`: what
-        :meth:`finish` takes. Pools that store results in batches call it between
-        :meth:`begin` and :meth:`finish_many`."""
+    def run(self, request: TaskRequest) -> Finished:
+        """The task function alone, inside :func:`~celeriac.plugin.running`: what
+        :meth:`finish` takes."""
         task = self.app.tasks[request.task]
         started = time.perf_counter()
         retval: Any = None
@@ -83,13 +103,13 @@ class Executor:
                     )
             except Exception as exc:
                 retval, error = None, exc
-        return request, retval, error, time.perf_counter() - started, run.children
+        return Finished(request, retval, error, time.perf_counter() - started, run.children)
 
     def begin(self, request: TaskRequest) -> Outcome | None:
         """Before the task function: hooks and STARTED. An outcome means: do not run it.
 
         Pools that run the function themselves (an awaited coroutine) call this, the
-        function inside :func:`~celeriac._model.running.running`, then :meth:`finish`.
+        function inside :func:`~celeriac.plugin.running`, then :meth:`finish`.
         """
         if request.id in self.revoked:
             self._store(request, states.REVOKED, "revoked", None)
@@ -115,21 +135,23 @@ class Executor:
             and not self.lifecycle.implements("celeriac_task_prerun")
         )
 
-    def finish_many(self, finished: Sequence[Finished]) -> list[Outcome]:
-        """:meth:`finish` for several requests: with a store that can (:class:`BatchStore`),
-        their SUCCESS records are saved in one call first, then each request's hooks and
-        workflow run in turn, as ``finish`` runs them after its own record."""
+    def finish(self, finished: Sequence[Finished]) -> list[Outcome]:
+        """After the task functions: record what each returned or raised, continue its
+        workflow and say what becomes of its message. With a store that can
+        (:class:`BatchStore`), the SUCCESS records of a batch are saved in one call first,
+        then each request's hooks and workflow run in turn. An error outside a task (its
+        callback could not be published ...) gives back that request's message alone."""
         store = self.app.result_store if self.stores_results and len(finished) > 1 else None
         if not isinstance(store, BatchStore):
             return [self._finish_one(each, success_stored=False) for each in finished]
         records: list[ResultRecord] = []
         stored: list[bool] = []
-        for request, retval, error, _, children in finished:
+        for each in finished:
             record = None
-            if error is None and self._keeps(request):
-                # One that cannot be encoded is left to finish(), which fails the task.
+            if each.error is None and self._keeps(each.request):
+                # One that cannot be encoded is left to _record_one(), which fails the task.
                 with contextlib.suppress(SerializationError):
-                    record = self._record(request, states.SUCCESS, retval, None, children)
+                    record = self._record(each.request, states.SUCCESS, each.retval, None, each.children)
             if record is not None:
                 records.append(record)
             stored.append(record is not None)
@@ -139,24 +161,28 @@ class Executor:
             self._finish_one(each, success_stored=done) for each, done in zip(finished, stored, strict=True)
         ]
 
-    def _finish_one(self, finished: Finished, *, success_stored: bool) -> Outcome:
-        """:meth:`finish` for one request of a batch; an error outside its task (its callback
-        could not be published ...) gives back this request's message, not the batch's."""
-        return run_safely(lambda _: self.finish(*finished, success_stored=success_stored), finished[0])
+    def call(self, request: TaskRequest) -> Finished:
+        """Deprecated (plugin API 1.1): :meth:`run`."""
+        warnings.warn("Executor.call is deprecated; use Executor.run", DeprecationWarning, stacklevel=2)
+        return self.run(request)
 
-    def finish(
-        self,
-        request: TaskRequest,
-        retval: Any,
-        error: Exception | None,
-        runtime: float,
-        children: Sequence[str] = (),
-        *,
-        success_stored: bool = False,
-    ) -> Outcome:
-        """After the task function: record what it returned (``retval``) or raised (``error``),
-        continue its workflow and say what becomes of the message. ``success_stored``: the
-        SUCCESS record was saved already (:meth:`finish_many`)."""
+    def finish_many(self, finished: Sequence[Finished]) -> list[Outcome]:
+        """Deprecated (plugin API 1.1): :meth:`finish`, which takes a batch."""
+        warnings.warn(
+            "Executor.finish_many is deprecated; use Executor.finish", DeprecationWarning, stacklevel=2
+        )
+        return self.finish(finished)
+
+    def _finish_one(self, finished: Finished, *, success_stored: bool) -> Outcome:
+        return run_safely(
+            lambda _: self._record_one(finished, success_stored=success_stored), finished.request
+        )
+
+    def _record_one(self, finished: Finished, *, success_stored: bool) -> Outcome:
+        """One request's part of :meth:`finish`; ``success_stored``: its SUCCESS record was
+        saved already, with its batch's."""
+        request, retval, error, runtime = finished.request, finished.retval, finished.error, finished.runtime
+        children = finished.children
         task = self.app.tasks[request.task]
         lifecycle = self.lifecycle
         reason: str | None = None

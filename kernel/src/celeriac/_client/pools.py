@@ -1,10 +1,15 @@
-"""Helpers shared by pool plugins."""
+"""What pool plugins are given and share: the typed :class:`PoolContext` a pool factory
+receives, the :class:`Job` a pool holds, the time limits of a request, and
+:func:`run_safely`."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from collections.abc import Container
 from typing import TYPE_CHECKING
+
+from attrs import frozen
 
 from celeriac._model import states
 from celeriac._model.outcome import Disposition
@@ -13,8 +18,35 @@ from celeriac._model.request import TaskRequest
 
 if TYPE_CHECKING:
     from celeriac._client.app import Celeriac
+    from celeriac._client.execution import Executor
+    from celeriac._contract.plugins import Lifecycle
+    from celeriac._model.config import Config
 
 log = logging.getLogger("celeriac.worker")
+
+
+@frozen(kw_only=True)
+class PoolContext:
+    """Everything a pool factory gets from the worker (``PoolSpec.factory(context)``).
+
+    :param config: the worker's configuration (``worker.concurrency``, the pool's section).
+    :param app: the app whose tasks the pool runs.
+    :param executor: runs one request here (``executor(request) -> Outcome``), or in parts
+        for pools that run the task function themselves (see :class:`Executor`).
+    :param revoked: ids revoked while their request waited; live, checked before running.
+    :param hooks: the typed lifecycle hook calls (``hooks.implements(name)`` ...).
+    """
+
+    config: Config
+    app: Celeriac
+    executor: Executor
+    revoked: Container[str]
+    hooks: Lifecycle
+
+    @property
+    def concurrency(self) -> int:
+        """How many requests the pool runs at once (``worker.concurrency``)."""
+        return self.config.worker.concurrency
 
 
 class Job:

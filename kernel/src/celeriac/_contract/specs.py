@@ -13,6 +13,7 @@ from typing import Any
 from attrs import frozen
 
 if TYPE_CHECKING:
+    from celeriac._client.pools import PoolContext
     from celeriac._contract.protocols import Pool
     from celeriac._contract.protocols import ResultStore
     from celeriac._contract.protocols import ScheduleStore
@@ -44,12 +45,14 @@ class ResultStoreSpec:
 class PoolSpec:
     """An execution pool a plugin offers, picked by ``worker.pool``.
 
-    The factory receives the config and the function that executes one request in this
-    process; pools that run requests elsewhere (child processes) build their own from the config.
+    The factory receives a :class:`~celeriac.plugin.PoolContext`: the config, the app, the
+    executor that runs one request in this process, the revoked ids and the hooks. Pools that
+    run requests elsewhere (child processes) build their own executor there. A factory taking
+    ``(config, execute)``, as in API 1.0, is still called so, with a DeprecationWarning.
     """
 
     name: str
-    factory: Callable[[Config, Callable[[TaskRequest], Outcome]], Pool]
+    factory: Callable[[PoolContext], Pool] | Callable[[Config, Callable[[TaskRequest], Outcome]], Pool]
     description: str = ""
 
 

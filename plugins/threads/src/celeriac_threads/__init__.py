@@ -8,8 +8,8 @@ import threading
 from collections.abc import Callable
 from collections.abc import Sequence
 
-from celeriac.plugin import Config
 from celeriac.plugin import Outcome
+from celeriac.plugin import PoolContext
 from celeriac.plugin import PoolSpec
 from celeriac.plugin import TaskRequest
 from celeriac.plugin import hookimpl
@@ -83,8 +83,8 @@ class ThreadPool:
             on_done(run_safely(self._execute, request))
 
 
-def _make_pool(config: Config, execute: Callable[[TaskRequest], Outcome]) -> ThreadPool:
-    return ThreadPool(config.worker.concurrency, execute)
+def _make_pool(context: PoolContext) -> ThreadPool:
+    return ThreadPool(context.concurrency, context.executor)
 
 
 @hookimpl
