@@ -3,6 +3,7 @@ still works, with a DeprecationWarning."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from collections.abc import Sequence
 
@@ -81,7 +82,9 @@ def test_a_factory_taking_config_and_execute_still_runs_tasks_with_a_warning() -
     def add(x: int, y: int) -> int:
         return x + y
 
-    with pytest.warns(DeprecationWarning, match="'legacy'.*PoolContext"), worker_thread(app):
+    with contextlib.ExitStack() as stack:
+        with pytest.warns(DeprecationWarning, match="'legacy'.*PoolContext"):
+            stack.enter_context(worker_thread(app))
         result = add.delay(1, 2)
         assert result.get(timeout=10) == 3
         assert result.state == states.SUCCESS
