@@ -3,7 +3,6 @@ still works, with a DeprecationWarning."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from collections.abc import Sequence
 
@@ -12,6 +11,7 @@ import pytest
 from celeriac import Celeriac
 from celeriac import states
 from celeriac import testing
+from celeriac._worker.pool import build_pool
 from celeriac.plugin import Config
 from celeriac.plugin import Executor
 from celeriac.plugin import Outcome
@@ -75,17 +75,28 @@ def test_a_pool_factory_gets_the_app_the_executor_and_the_revoked_ids() -> None:
     app.close()
 
 
-def test_a_factory_taking_config_and_execute_still_runs_tasks_with_a_warning() -> None:
+@pytest.mark.filterwarnings("ignore:the pool 'legacy'")
+def test_a_factory_taking_config_and_execute_still_runs_tasks() -> None:
     app = make_app(LegacyPool(), "legacy")
 
     @app.task(name="t.add")
     def add(x: int, y: int) -> int:
         return x + y
 
-    with contextlib.ExitStack() as stack:
-        with pytest.warns(DeprecationWarning, match="'legacy'.*PoolContext"):
-            stack.enter_context(worker_thread(app))
+    with worker_thread(app):
         result = add.delay(1, 2)
         assert result.get(timeout=10) == 3
         assert result.state == states.SUCCESS
+    app.close()
+
+
+def test_a_factory_taking_config_and_execute_is_deprecated() -> None:
+    app = make_app(LegacyPool(), "legacy")
+    executor = Executor(app)
+    context = PoolContext(
+        config=app.config, app=app, executor=executor, revoked=frozenset(), hooks=app.plugins.lifecycle
+    )
+    with pytest.warns(DeprecationWarning, match="'legacy'.*PoolContext"):
+        pool = build_pool(app.plugins.pool("legacy"), context)
+    assert isinstance(pool, SoloPool)
     app.close()
