@@ -30,6 +30,7 @@ from celeriac._contract.bootsteps import Bootstep
 from celeriac._contract.bootsteps import Key
 from celeriac._contract.bootsteps import StepContext
 from celeriac._contract.codec import Codec
+from celeriac._contract.fork import after_fork
 from celeriac._contract.hookspecs import hookimpl
 from celeriac._contract.protocols import BatchStore
 from celeriac._contract.protocols import Broadcaster
@@ -181,6 +182,7 @@ __all__ = [
     "TransportSpec",
     "Worker",
     "WorkerLostError",
+    "after_fork",
     "exchange_of",
     "from_kombu",
     "hookimpl",

@@ -153,7 +153,8 @@ def test_a_broker_without_fan_out_is_a_clear_error(tmp_path: Path, monkeypatch: 
     (tmp_path / "plainproj.py").write_text(
         textwrap.dedent(
             """
-            from celeriac import Celeriac, TransportSpec, hookimpl
+            from celeriac import Celeriac
+            from celeriac.plugin import TransportSpec, hookimpl
             from celeriac.testing import MemoryTransport
 
             class Plain:
