@@ -4,14 +4,17 @@ booked in a store every worker sees (``global_rate_limit``)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from celeriac._contract.protocols import SharedRateLimiter
+from celeriac._model.errors import ConfigError
 from celeriac._model.ratelimit import TokenBucket
 from celeriac._model.ratelimit import parse_rate
 
 if TYPE_CHECKING:
+    from celeriac._client.app import Celeriac
     from celeriac._client.task_options import TaskOptions
-    from celeriac._contract.protocols import SharedRateLimiter
 
 log = logging.getLogger("celeriac.worker")
 
@@ -33,6 +36,25 @@ class RateLimits:
         self.shared = shared
         self.hold_limit = hold_limit
         self._buckets: dict[str, TokenBucket | None] = {}
+        self._changed: set[str] = set()  # tasks whose limit was changed by remote control
+
+    @classmethod
+    def for_worker(cls, app: Celeriac, stores: Sequence[object], hold_limit: float) -> RateLimits:
+        """The limits of a worker whose shared limits are booked in the first of ``stores``
+        (the transport, the result store) that can; refuses to start when a task has a
+        shared limit and none can."""
+        shared = next((store for store in stores if isinstance(store, SharedRateLimiter)), None)
+        check_shared_limits(app, shared)
+        return cls(shared, hold_limit)
+
+    def applies(self, name: str, options: TaskOptions) -> bool:
+        """Does a limit apply to task ``name``? (Checked before :meth:`reserve`, which books.)"""
+        return bool(options.rate_limit or options.global_rate_limit or name in self._changed)
+
+    def change(self, name: str, rate_limit: str | None) -> None:
+        """Replace a task's per-worker limit by remote control (``None`` or ``"0"`` removes it)."""
+        self.set_local(name, rate_limit)
+        self._changed.add(name)
 
     def set_local(self, name: str, rate_limit: str | None) -> None:
         """Replace a task's per-worker limit (``None`` or ``"0"`` removes it)."""
@@ -67,3 +89,16 @@ class RateLimits:
         except Exception:
             log.exception("the shared rate limit of %s could not be checked; trying again later", name)
             return SHARED_UNREACHABLE_DELAY + self.hold_limit
+
+
+def check_shared_limits(app: Celeriac, shared: SharedRateLimiter | None) -> None:
+    """A task with a shared limit needs a store to share it in: refuse to start without one."""
+    if shared is not None:
+        return
+    for name, task in app.tasks.items():
+        if task.options.global_rate_limit:
+            raise ConfigError(
+                f"task {name!r} has global_rate_limit = {task.options.global_rate_limit!r}, but neither "
+                f"the broker nor the result store can share a rate limit between workers (Redis and "
+                f"SQLite can); remove it or use rate_limit, which is per worker"
+            )

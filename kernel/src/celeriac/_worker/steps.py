@@ -9,7 +9,7 @@ from celeriac._contract.bootsteps import Bootstep
 from celeriac._worker.beat import BeatStep
 from celeriac._worker.connection import ConnectionStep
 from celeriac._worker.connection import ResultStoreStep
-from celeriac._worker.consumer import ConsumerStep
+from celeriac._worker.consumer_step import ConsumerStep
 from celeriac._worker.control import ControlStep
 from celeriac._worker.events import EventsStep
 from celeriac._worker.heartbeat import HeartbeatStep
