@@ -14,8 +14,8 @@ from celeriac._model.errors import ContentDisallowedError
 from celeriac._model.errors import MessageError
 from celeriac._model.message import TaskMessage
 from celeriac._model.records import Envelope
-from celeriac.kombu_envelope import from_kombu
-from celeriac.kombu_envelope import to_kombu
+from celeriac_redis._kombu_envelope import from_kombu
+from celeriac_redis._kombu_envelope import to_kombu
 
 # Captured from celery 5.7.0 / kombu 5.7.0: add.apply_async((2, 3), countdown=10, priority=5)
 # as LPUSHed to Redis (ids shortened to whole UUIDs here, everything else verbatim).

@@ -10,6 +10,11 @@ This surface is versioned by :data:`API_VERSION`. Within a major version names a
 added; a name to be removed is first deprecated for a whole minor release (it warns when
 used) and the change is listed in docs/writing-plugins.md. Hooks follow pluggy's rules:
 arguments may be added, never renamed or removed.
+
+1.1 added :class:`PoolContext` (what a pool factory receives), :func:`after_fork` and
+:class:`EntryStore`; it deprecated a pool factory taking ``(config, execute)``,
+``Executor.call`` and ``Executor.finish_many`` (now ``run`` and ``finish``), and
+``to_kombu`` / ``from_kombu`` (moved into celeriac-redis). ``Finished`` became a named record.
 """
 
 from celeriac._cli.app import load_app
@@ -32,6 +37,8 @@ from celeriac._contract.bootsteps import StepContext
 from celeriac._contract.codec import Codec
 from celeriac._contract.fork import after_fork
 from celeriac._contract.hookspecs import hookimpl
+from celeriac._contract.kombu_envelope import from_kombu
+from celeriac._contract.kombu_envelope import to_kombu
 from celeriac._contract.protocols import BatchStore
 from celeriac._contract.protocols import Broadcaster
 from celeriac._contract.protocols import CeleryChords
@@ -81,6 +88,7 @@ from celeriac._model.routing import exchange_of
 from celeriac._model.running import Running
 from celeriac._model.running import running
 from celeriac._model.schedules import BeatLock
+from celeriac._model.schedules import EntryStore
 from celeriac._model.schedules import PeriodicTask
 from celeriac._model.schedules import Schedule
 from celeriac._model.states import precedence
@@ -92,11 +100,9 @@ from celeriac._worker.keys import REVOKED
 from celeriac._worker.keys import TIMER
 from celeriac._worker.keys import TRANSPORT
 from celeriac._worker.worker import Worker
-from celeriac.kombu_envelope import from_kombu
-from celeriac.kombu_envelope import to_kombu
 
 #: The version of this API (major, minor): a plugin may check it at import.
-API_VERSION = (1, 0)
+API_VERSION = (1, 1)
 
 
 def run_cli(prog_name: str = "celeriac") -> None:
@@ -139,6 +145,7 @@ __all__ = [
     "Delivery",
     "DirectReplies",
     "Disposition",
+    "EntryStore",
     "Envelope",
     "EventSink",
     "Executor",

@@ -26,9 +26,7 @@ from celeriac.plugin import DeadLetter
 from celeriac.plugin import Delivery
 from celeriac.plugin import Envelope
 from celeriac.plugin import MessageError
-from celeriac.plugin import from_kombu
 from celeriac.plugin import parse_datetime
-from celeriac.plugin import to_kombu
 from celeriac_redis import _kombu_scripts as scripts
 from celeriac_redis._client import command
 from celeriac_redis._client import make_client
@@ -39,6 +37,8 @@ from celeriac_redis._dead import split_id
 from celeriac_redis._fanout import Fanout
 from celeriac_redis._fanout import RedisSubscription
 from celeriac_redis._keys import band_of
+from celeriac_redis._kombu_envelope import from_kombu
+from celeriac_redis._kombu_envelope import to_kombu
 from celeriac_redis._kombu_replies import KombuReplies
 from celeriac_redis._kombu_replies import KombuReplyQueue
 from celeriac_redis._kombu_restore import Restorer

@@ -19,11 +19,11 @@ from typing import final
 
 from celeriac.plugin import Envelope
 from celeriac.plugin import MessageError
-from celeriac.plugin import from_kombu
-from celeriac.plugin import to_kombu
 from celeriac_redis._client import block_ms
 from celeriac_redis._client import command
 from celeriac_redis._config import RedisConfig
+from celeriac_redis._kombu_envelope import from_kombu
+from celeriac_redis._kombu_envelope import to_kombu
 
 if TYPE_CHECKING:
     import redis

@@ -1,15 +1,13 @@
-"""Kombu's JSON envelope, as its virtual transports (Redis, SQS ...) store a message.
-
-``{"body": <base64>, "content-encoding", "content-type", "headers", "properties"}`` with
-``properties.body_encoding = "base64"``, ``delivery_info`` and a ``delivery_tag``. Transports
-that share a broker with Celery use this to read and write the same bytes.
-"""
+"""Deprecated in plugin API 1.1, to be removed in 1.2: kombu's JSON envelope now lives in
+celeriac-redis, the one plugin that uses it. ``celeriac.plugin.to_kombu`` and
+``from_kombu`` warn and do what they did."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import uuid
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,8 +15,18 @@ from celeriac._model.errors import MessageError
 from celeriac._model.records import Envelope
 
 
+def _deprecated(name: str) -> None:
+    warnings.warn(
+        f"celeriac.plugin.{name} is deprecated (plugin API 1.1) and goes in 1.2; "
+        "a transport that shares a kombu virtual-transport broker keeps its own envelope code",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
 def to_kombu(envelope: Envelope, *, exchange: str = "", routing_key: str = "") -> dict[str, Any]:
-    """The envelope as kombu's ``Channel.prepare_message`` would lay it out."""
+    """Deprecated: the envelope as kombu's ``Channel.prepare_message`` would lay it out."""
+    _deprecated("to_kombu")
     properties = dict(envelope.properties)
     properties.setdefault("delivery_info", {"exchange": exchange, "routing_key": routing_key})
     properties["body_encoding"] = "base64"
@@ -33,7 +41,8 @@ def to_kombu(envelope: Envelope, *, exchange: str = "", routing_key: str = "") -
 
 
 def from_kombu(data: Mapping[str, Any]) -> Envelope:
-    """Read a kombu JSON envelope; a missing or non-base64 body is a :class:`MessageError`."""
+    """Deprecated: read a kombu JSON envelope."""
+    _deprecated("from_kombu")
     if not isinstance(data, Mapping) or "body" not in data:
         raise MessageError("not a kombu envelope: no 'body'")
     properties = dict(data.get("properties") or {})
