@@ -16,9 +16,9 @@ from celeriac._client.app import Celeriac
 from celeriac._client.canvas import Signature
 from celeriac._client.canvas import chain
 from celeriac._client.canvas import chord
-from celeriac._client.canvas import from_dict
 from celeriac._client.canvas import group
-from celeriac._client.canvas import signature
+from celeriac._client.canvas_build import signature
+from celeriac._client.canvas_wire import from_dict
 from celeriac._client.result import AsyncResult
 from celeriac._client.result import GroupResult
 from celeriac._client.task import TaskCall

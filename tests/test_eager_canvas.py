@@ -13,7 +13,7 @@ from celeriac._client.app import Celeriac
 from celeriac._client.canvas import chain
 from celeriac._client.canvas import chord
 from celeriac._client.canvas import group
-from celeriac._client.canvas import signature
+from celeriac._client.canvas_build import signature
 from celeriac._client.eager import EagerResult
 from celeriac._client.eager_canvas import EagerGroupResult
 from celeriac._model.errors import ChordError

@@ -111,8 +111,8 @@ def test_a_signature_can_name_its_exchange_and_routing_key() -> None:
     """``sig.set(exchange=, routing_key=)``, as in Celery, for a lone call, a group member and
     a later step of a chain (continued from its dict, as a worker continues it)."""
     from celeriac._client.canvas import chain
-    from celeriac._client.canvas import from_dict
     from celeriac._client.canvas import group
+    from celeriac._client.canvas_wire import from_dict
     from celeriac._client.dispatch import send
 
     app = make_app()

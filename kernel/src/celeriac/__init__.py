@@ -13,11 +13,11 @@ from celeriac._client.canvas import Group
 from celeriac._client.canvas import Signature
 from celeriac._client.canvas import chain
 from celeriac._client.canvas import chord
-from celeriac._client.canvas import chunks
 from celeriac._client.canvas import group
-from celeriac._client.canvas import signature
-from celeriac._client.canvas import starmap
-from celeriac._client.canvas import xmap
+from celeriac._client.canvas_build import chunks
+from celeriac._client.canvas_build import signature
+from celeriac._client.canvas_build import starmap
+from celeriac._client.canvas_build import xmap
 from celeriac._client.result import AsyncResult
 from celeriac._client.result import GroupResult
 from celeriac._client.task import Task

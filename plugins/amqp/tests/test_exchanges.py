@@ -12,7 +12,7 @@ import pytest
 
 from celeriac import Celeriac
 from celeriac._client.canvas import chain
-from celeriac._client.canvas import signature
+from celeriac._client.canvas_build import signature
 from celeriac._model.errors import ConfigError
 from celeriac._model.errors import RoutingError
 from celeriac_amqp.testing import delete_exchanges

@@ -175,7 +175,7 @@ def test_worker_process_replies_to_the_client(
     assert revoked is not None and revoked.state == states.REVOKED  # sent by the consumer, not run
     from celeriac._client.canvas import chord
     from celeriac._client.canvas import group
-    from celeriac._client.canvas import signature
+    from celeriac._client.canvas_build import signature
 
     adds = [signature("proj.add", (n, 1), app=client) for n in range(5)]
     assert group(adds).apply_async().get(timeout=20) == [1, 2, 3, 4, 5]

@@ -16,7 +16,7 @@ from redis.cluster import RedisCluster
 
 from celeriac._client.canvas import chord
 from celeriac._client.canvas import group
-from celeriac._client.canvas import signature
+from celeriac._client.canvas_build import signature
 from celeriac._model.config import Config
 from celeriac.testing import WorkerProcess
 from celeriac_redis import RedisConfig

@@ -8,12 +8,12 @@ body a chain. A chain travels in its first task's message as ``embed.chain``, re
 member's final task carries the group id and index, and in a chord the body, in
 ``embed.chord``; the result store counts finished parts atomically, and the worker that
 finishes the last part starts the body exactly once. How a primitive becomes messages is
-in :mod:`celeriac._client.dispatch`.
+in :mod:`celeriac._client.dispatch`; building helpers (``signature``, ``chunks``, ``xmap``,
+``starmap``) are in :mod:`celeriac._client.canvas_build`, results in :mod:`celeriac._client.canvas_results`.
 """
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -27,17 +27,8 @@ from attrs import evolve
 from attrs import field
 from attrs import frozen
 
-from celeriac._client.publish import Outgoing
-from celeriac._client.result import AsyncResult
-from celeriac._client.result import GroupResult
-from celeriac._model.message import Embed
-from celeriac._model.routing import TaskRoute
-
 if TYPE_CHECKING:
     from celeriac._client.app import Celeriac
-
-#: Options a signature may carry that apply_async understands; the rest are kept as they came.
-CALL_OPTIONS = ("countdown", "eta", "expires", "priority", "headers")
 
 #: Options that place a task in a workflow; they belong to one call and are not inherited.
 MEMBERSHIP_OPTIONS = ("task_id", "group_id", "group_index", "chord", "chord_size", "chain")
@@ -47,7 +38,7 @@ def _tuple(value: Any) -> tuple[Any, ...]:
     return tuple(value) if value is not None else ()
 
 
-def _new_id() -> str:
+def new_id() -> str:
     return str(uuid.uuid4())
 
 
@@ -123,21 +114,15 @@ class Signature(_Sending):
 
     def link(self, callback: Signature) -> Signature:
         """Run ``callback`` with this task's result when it succeeds."""
-        return self.set(link=[*_sequence(self.options.get("link")), callback])
+        return self.set(link=[*as_list(self.options.get("link")), callback])
 
     def link_error(self, errback: Signature) -> Signature:
         """Run ``errback`` with this task's id when it fails."""
-        return self.set(link_error=[*_sequence(self.options.get("link_error")), errback])
-
-    def linked(self, key: str, app: Celeriac | None = None) -> list[Canvas]:
-        """The callbacks (``"link"``) or errbacks (``"link_error"``) as primitives; options
-        may hold them in Celery's dict form (a message's, a Celery client's)."""
-        app = app or self.app
-        return [from_dict(s, app) if isinstance(s, Mapping) else s for s in _sequence(self.options.get(key))]
+        return self.set(link_error=[*as_list(self.options.get("link_error")), errback])
 
     def freeze(self) -> Signature:
         """This call with its task id fixed, so its result can be known before it is sent."""
-        return self if self.options.get("task_id") else self.set(task_id=_new_id())
+        return self if self.options.get("task_id") else self.set(task_id=new_id())
 
     @property
     def id(self) -> str:
@@ -150,7 +135,7 @@ class Signature(_Sending):
         merged = dict(options)
         for key in ("link", "link_error"):
             if key in options:
-                merged[key] = [*_sequence(self.options.get(key)), *options[key]]
+                merged[key] = [*as_list(self.options.get(key)), *options[key]]
         return self.set(**merged)
 
     # --- wire -------------------------------------------------------------------------
@@ -160,7 +145,7 @@ class Signature(_Sending):
         options = {key: value for key, value in self.options.items() if key not in ("link", "link_error")}
         for key in ("link", "link_error"):
             if self.options.get(key):
-                options[key] = [_dict(s) for s in _sequence(self.options[key])]
+                options[key] = [as_dict(s) for s in as_list(self.options[key])]
         return {
             "task": self.task,
             "args": list(self.args),
@@ -172,11 +157,9 @@ class Signature(_Sending):
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], app: Celeriac | None = None) -> Signature:
-        """A plain signature from Celery's dict (see :func:`from_dict` for any primitive)."""
+        """A plain signature from Celery's dict, its callbacks left in their dict form (see
+        :func:`~celeriac._client.canvas_wire.from_dict`, which reads them too)."""
         options = dict(data.get("options") or {})
-        for key in ("link", "link_error"):
-            if options.get(key):
-                options[key] = [from_dict(s, app) for s in _sequence(options[key])]
         return cls(
             task=data["task"],
             args=data.get("args") or (),
@@ -184,50 +167,6 @@ class Signature(_Sending):
             options=options,
             immutable=bool(data.get("immutable", False)),
             app=app,
-        )
-
-    def message(
-        self,
-        app: Celeriac,
-        *,
-        parent_id: str | None = None,
-        root_id: str | None = None,
-        embed: Embed | None = None,
-    ) -> Outgoing:
-        """The protocol 2 message for this call and where it goes: a queue, a TaskRoute for an
-        ``exchange``/``routing_key`` set on the signature (kombu's), or None: the task's own."""
-        task_id = self.options.get("task_id") or _new_id()
-        links = _sequence(self.options.get("link"))
-        errors = _sequence(self.options.get("link_error"))
-        base = embed or Embed()
-        chord = self.options.get("chord")
-        if links or errors or (chord and not base.chord):  # else, the common case: as it came
-            embed = evolve(
-                base,
-                callbacks=(*(base.callbacks or ()), *(_dict(s) for s in links)) or None,
-                errbacks=(*(base.errbacks or ()), *(_dict(s) for s in errors)) or None,
-                chord=base.chord or chord,
-            )
-        else:
-            embed = base
-        message = app.build_message(
-            self.task,
-            self.args,
-            self.kwargs,
-            task_id=task_id,
-            parent_id=parent_id,
-            root_id=root_id,
-            embed=embed,
-            group=self.options.get("group_id"),
-            group_index=self.options.get("group_index"),
-            **{k: self.options[k] for k in CALL_OPTIONS if k in self.options},
-        )
-        queue: str | None = self.options.get("queue")
-        exchange, routing_key = self.options.get("exchange"), self.options.get("routing_key")
-        if exchange is None and routing_key is None:
-            return Outgoing(message=message, route=queue)
-        return Outgoing(
-            message=message, route=TaskRoute(queue=queue, exchange=exchange, routing_key=routing_key)
         )
 
 
@@ -301,7 +240,7 @@ class Group(_Sending):
         return evolve(self, tasks=members, options=mine)
 
     def freeze(self) -> Group:
-        group_id = self.options.get("group_id") or _new_id()
+        group_id = self.options.get("group_id") or new_id()
         return evolve(
             self,
             tasks=tuple(task.freeze() for task in self.tasks),
@@ -378,44 +317,6 @@ class Chord(_Sending):
 Canvas: TypeAlias = Signature | Chain | Group | Chord
 
 
-def signature(
-    task: str | Mapping[str, Any],
-    args: Iterable[Any] = (),
-    kwargs: Mapping[str, Any] | None = None,
-    *,
-    app: Celeriac | None = None,
-    immutable: bool = False,
-    **options: Any,
-) -> Signature:
-    """A signature by task name (or from Celery's dict of a plain signature)."""
-    if isinstance(task, Mapping):
-        return Signature.from_dict(task, app)
-    return Signature(
-        task=task, args=tuple(args), kwargs=dict(kwargs or {}), options=options, immutable=immutable, app=app
-    )
-
-
-def from_dict(data: Mapping[str, Any], app: Celeriac | None = None) -> Canvas:
-    """Any primitive from Celery's dict, by its ``subtask_type``."""
-    kind = data.get("subtask_type")
-    options = dict(data.get("options") or {})
-    if data.get("chord_size") and "chord_size" not in options:
-        options["chord_size"] = data["chord_size"]  # where Celery keeps a chord body's size
-    kwargs = data.get("kwargs") or {}
-    if kind == "chain":
-        return evolve(chain(*(from_dict(t, app) for t in kwargs["tasks"])), options=options)
-    if kind == "group":
-        return Group(tasks=tuple(_member(from_dict(t, app)) for t in kwargs["tasks"]), options=options)
-    if kind == "chord":
-        header = kwargs["header"]
-        members = header["kwargs"]["tasks"] if isinstance(header, Mapping) else header
-        body = from_dict(kwargs["body"], app)
-        if not isinstance(body, Signature | Chain):
-            raise TypeError(f"a chord's body must be a signature or a chain, not {type(body).__name__}")
-        return Chord(header=group(from_dict(t, app) for t in members), body=body, options=options)
-    return Signature.from_dict(data, app)
-
-
 def chain(*tasks: Canvas) -> Chain:
     """``chain(a.s(), b.s())`` or ``a.s() | b.s()``; nested chains are flattened and a group
     followed by another step becomes a chord whose body is that step (as in Celery)."""
@@ -444,9 +345,9 @@ def group(*tasks: Canvas | Iterable[Canvas]) -> Group:
     flat: list[Signature | Chain | Chord] = []
     for task in tasks:
         if isinstance(task, Signature | Chain | Group | Chord):
-            flat.append(_member(task))
+            flat.append(member(task))
         else:
-            flat.extend(_member(t) for t in task)
+            flat.extend(member(t) for t in task)
     return Group(tasks=tuple(flat))
 
 
@@ -455,40 +356,17 @@ def chord(header: Group | Iterable[Canvas], body: Signature | Chain) -> Chord:
     return Chord(header=header if isinstance(header, Group) else group(header), body=body)
 
 
-def chunks(sig: Signature, items: Iterable[Any], size: int) -> Group:
-    """Split ``items`` into tasks of ``size`` argument tuples each, run with ``starmap``."""
-    if size < 1:
-        raise ValueError("chunk size must be at least 1")
-    iterator = iter(items)
-    parts: list[Signature | Chain | Chord] = []
-    while batch := list(itertools.islice(iterator, size)):
-        parts.append(starmap(sig, batch))
-    return Group(tasks=tuple(parts))
-
-
-def xmap(sig: Signature, items: Iterable[Any]) -> Signature:
-    """One task applying ``sig`` to each item in the worker: Celery's ``map``."""
-    return Signature(task="celery.map", kwargs={"task": sig.to_dict(), "it": list(items)}, app=sig.app)
-
-
-def starmap(sig: Signature, items: Iterable[Iterable[Any]]) -> Signature:
-    """One task applying ``sig`` to each argument tuple in the worker: Celery's ``starmap``."""
-    return Signature(
-        task="celery.starmap", kwargs={"task": sig.to_dict(), "it": [list(i) for i in items]}, app=sig.app
-    )
-
-
-def _member(task: Canvas) -> Signature | Chain | Chord:
+def member(task: Canvas) -> Signature | Chain | Chord:
     if isinstance(task, Group):
         raise TypeError("a group cannot be a member of a group or a chord's header; use its tasks instead")
     return task
 
 
-def _dict(value: Any) -> dict[str, Any]:
+def as_dict(value: Any) -> dict[str, Any]:
     return value.to_dict() if isinstance(value, Signature | Chain | Group | Chord) else dict(value)
 
 
-def _sequence(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return list(value) if isinstance(value, list | tuple) else [value]
@@ -513,28 +391,3 @@ def _app_of(node: Canvas, app: Celeriac | None) -> Celeriac:
         name = node.task if isinstance(node, Signature) else type(node).__name__.lower()
         raise ValueError(f"signature {name!r} has no app: build it with task.s(...) or pass app=")
     return found
-
-
-def final_task(node: Canvas) -> Signature:
-    """The task whose result is the workflow's: the last step's, the body's."""
-    if isinstance(node, Signature):
-        return node
-    if isinstance(node, Chain):
-        return final_task(node.tasks[-1])
-    if isinstance(node, Chord):
-        return final_task(node.body)
-    raise TypeError("a group has no single final task")
-
-
-def result_of(node: Canvas, app: Celeriac, parent: AsyncResult | GroupResult | None = None) -> Any:
-    """The result handle of a frozen primitive: what ``apply_async`` returns."""
-    if isinstance(node, Signature):
-        return AsyncResult(node.id, app, parent=parent)
-    if isinstance(node, Chain):
-        result = parent
-        for step in node.tasks:
-            result = result_of(step, app, result)
-        return result
-    if isinstance(node, Group):
-        return GroupResult(node.id, [result_of(task, app) for task in node.tasks], app, parent=parent)
-    return result_of(node.body, app, result_of(node.header, app, parent))

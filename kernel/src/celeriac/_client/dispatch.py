@@ -15,17 +15,24 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
 
+from attrs import evolve
+
 from celeriac._client.canvas import Canvas
 from celeriac._client.canvas import Chain
 from celeriac._client.canvas import Chord
 from celeriac._client.canvas import Group
 from celeriac._client.canvas import Signature
+from celeriac._client.canvas import as_dict
+from celeriac._client.canvas import as_list
 from celeriac._client.canvas import chain
-from celeriac._client.canvas import from_dict
-from celeriac._client.canvas import result_of
+from celeriac._client.canvas import new_id
+from celeriac._client.canvas_results import result_of
+from celeriac._client.canvas_wire import from_dict
+from celeriac._client.canvas_wire import linked
 from celeriac._client.publish import Outgoing
 from celeriac._contract.protocols import CeleryChords
 from celeriac._model.message import Embed
+from celeriac._model.routing import TaskRoute
 
 if TYPE_CHECKING:
     from celeriac._client.app import Celeriac
@@ -74,8 +81,8 @@ def check_routing(app: Celeriac, node: Canvas) -> None:
             raise ValueError(
                 f"routing_key={key!r} of {node.task} needs an exchange (or name the queue with queue=)"
             )
-        for linked in (*node.linked("link", app), *node.linked("link_error", app)):
-            check_routing(app, linked)
+        for callback in (*linked(node, "link", app), *linked(node, "link_error", app)):
+            check_routing(app, callback)
 
 
 def messages(
@@ -89,7 +96,9 @@ def messages(
     """The messages that start a frozen workflow (saving any group it starts)."""
     if isinstance(node, Signature):
         return [
-            node.message(app, parent_id=parent_id, root_id=root_id, embed=Embed(chain=tuple(rest) or None))
+            signature_message(
+                node, app, parent_id=parent_id, root_id=root_id, embed=Embed(chain=tuple(rest) or None)
+            )
         ]
     if isinstance(node, Chain):
         after = (*rest, *(step.to_dict() for step in reversed(node.tasks[1:])))
@@ -163,3 +172,50 @@ def replace(app: Celeriac, request: TaskRequest, node: Canvas) -> None:
         final["link_error"] = [from_dict(e, app) for e in embed.errbacks]
     node = node.set_final(**final)
     send(app, node, parent_id=request.id, root_id=message.root_id or request.id, rest=embed.chain or ())
+
+
+#: Options a signature may carry that apply_async understands; the rest are kept as they came.
+CALL_OPTIONS = ("countdown", "eta", "expires", "priority", "headers")
+
+
+def signature_message(
+    sig: Signature,
+    app: Celeriac,
+    *,
+    parent_id: str | None = None,
+    root_id: str | None = None,
+    embed: Embed | None = None,
+) -> Outgoing:
+    """The protocol 2 message for this call and where it goes: a queue, a TaskRoute for an
+    ``exchange``/``routing_key`` set on the signature (kombu's), or None: the task's own."""
+    task_id = sig.options.get("task_id") or new_id()
+    links = as_list(sig.options.get("link"))
+    errors = as_list(sig.options.get("link_error"))
+    base = embed or Embed()
+    chord = sig.options.get("chord")
+    if links or errors or (chord and not base.chord):  # else, the common case: as it came
+        embed = evolve(
+            base,
+            callbacks=(*(base.callbacks or ()), *(as_dict(s) for s in links)) or None,
+            errbacks=(*(base.errbacks or ()), *(as_dict(s) for s in errors)) or None,
+            chord=base.chord or chord,
+        )
+    else:
+        embed = base
+    message = app.build_message(
+        sig.task,
+        sig.args,
+        sig.kwargs,
+        task_id=task_id,
+        parent_id=parent_id,
+        root_id=root_id,
+        embed=embed,
+        group=sig.options.get("group_id"),
+        group_index=sig.options.get("group_index"),
+        **{k: sig.options[k] for k in CALL_OPTIONS if k in sig.options},
+    )
+    queue: str | None = sig.options.get("queue")
+    exchange, routing_key = sig.options.get("exchange"), sig.options.get("routing_key")
+    if exchange is None and routing_key is None:
+        return Outgoing(message=message, route=queue)
+    return Outgoing(message=message, route=TaskRoute(queue=queue, exchange=exchange, routing_key=routing_key))

@@ -22,7 +22,8 @@ from celeriac._client.canvas import Chain
 from celeriac._client.canvas import Chord
 from celeriac._client.canvas import Group
 from celeriac._client.canvas import Signature
-from celeriac._client.canvas import final_task
+from celeriac._client.canvas_results import final_task
+from celeriac._client.canvas_wire import linked
 from celeriac._client.eager import EagerResult
 from celeriac._client.eager import apply_eagerly
 from celeriac._model import states
@@ -160,4 +161,4 @@ def _failure(result: EagerResult | EagerGroupResult) -> Any:
 
 def _linked(app: Celeriac, sig: Signature, key: str) -> list[Canvas]:
     """Callbacks or errbacks, frozen so that an errback of a callback is given its id."""
-    return [node.freeze() for node in sig.linked(key, app)]
+    return [node.freeze() for node in linked(sig, key, app)]

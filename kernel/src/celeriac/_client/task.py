@@ -16,9 +16,9 @@ from typing import TypeVar
 from attrs import evolve
 
 from celeriac._client.canvas import Signature
-from celeriac._client.canvas import chunks
-from celeriac._client.canvas import starmap
-from celeriac._client.canvas import xmap
+from celeriac._client.canvas_build import chunks
+from celeriac._client.canvas_build import starmap
+from celeriac._client.canvas_build import xmap
 from celeriac._client.dispatch import replace
 from celeriac._client.eager import apply_eagerly
 from celeriac._client.execution import format_traceback

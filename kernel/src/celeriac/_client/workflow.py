@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from celeriac._client.canvas import Canvas
-from celeriac._client.canvas import final_task
-from celeriac._client.canvas import from_dict
+from celeriac._client.canvas_results import final_task
+from celeriac._client.canvas_wire import from_dict
+from celeriac._client.canvas_wire import linked
 from celeriac._client.dispatch import continue_with
 from celeriac._client.dispatch import send
 from celeriac._contract.protocols import CeleryChords
@@ -99,5 +100,5 @@ def _fail_chord(app: Celeriac, body: Canvas, error: ChordError) -> None:
     body = body.freeze()
     log.error("%s; the chord body %s is not run", error, body.id)
     app.result_store.store(app.results.encode(body.id, states.FAILURE, error))
-    for errback in final_task(body).linked("link_error", app):
+    for errback in linked(final_task(body), "link_error", app):
         send(app, errback.clone((body.id,)), parent_id=body.id, root_id=body.id)

@@ -11,7 +11,7 @@ from collections.abc import Container
 from typing import TYPE_CHECKING
 from typing import Any
 
-from celeriac._client.canvas import from_dict
+from celeriac._client.canvas_wire import from_dict
 from celeriac._client.workflow import part_done
 from celeriac._contract.protocols import ResultStore
 from celeriac._contract.protocols import Transport
