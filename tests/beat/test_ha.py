@@ -90,7 +90,7 @@ app = Celeriac("proj")
 """
 MAIN = """
 import logging, sys
-from celeriac._beat.beat import run_beat
+from celeriac._beat.run import run_beat
 import proj
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
 sys.exit(run_beat(proj.app))

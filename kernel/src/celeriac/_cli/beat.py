@@ -36,7 +36,7 @@ def beat(
     ctx.obj["schedule_store"] = schedule_store
     if ctx.invoked_subcommand is not None:
         return
-    from celeriac._beat.beat import run_beat
+    from celeriac._beat.run import run_beat
 
     app = app_for(ctx)
     logging.basicConfig(

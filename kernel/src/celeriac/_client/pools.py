@@ -19,7 +19,7 @@ from celeriac._model.request import TaskRequest
 if TYPE_CHECKING:
     from celeriac._client.app import Celeriac
     from celeriac._client.execution import Executor
-    from celeriac._contract.plugins import Lifecycle
+    from celeriac._contract.lifecycle import Lifecycle
     from celeriac._model.config import Config
 
 log = logging.getLogger("celeriac.worker")
