@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from celeriac._model.config import Config
+from celeriac.plugin import Config
 from celeriac.plugin import Envelope
 from celeriac_sqlite import SqliteConfig
 from celeriac_sqlite import SqliteTransport

@@ -9,13 +9,13 @@ from typing import ClassVar
 import pytest
 from attrs import frozen
 
-from celeriac._client.app import Celeriac
+from celeriac import Celeriac
 from celeriac._contract.bootsteps import Blueprint
-from celeriac._contract.bootsteps import Key
-from celeriac._contract.bootsteps import StepContext
-from celeriac._model.config import Config
-from celeriac._model.errors import BootstepError
 from celeriac._worker.shutdown import ShutdownState
+from celeriac.plugin import BootstepError
+from celeriac.plugin import Config
+from celeriac.plugin import Key
+from celeriac.plugin import StepContext
 
 NUMBER: Key[int] = Key("number")
 

@@ -10,20 +10,20 @@ from typing import Any
 
 import pytest
 
+from celeriac import AsyncResult
+from celeriac import Celeriac
+from celeriac import ChordError
+from celeriac import GroupResult
+from celeriac import Ignore
+from celeriac import Signature
+from celeriac import TaskCall
+from celeriac import chain
+from celeriac import chord
+from celeriac import group
+from celeriac import signature
 from celeriac import states
 from celeriac import testing
-from celeriac._client.app import Celeriac
-from celeriac._client.canvas import Signature
-from celeriac._client.canvas import chain
-from celeriac._client.canvas import chord
-from celeriac._client.canvas import group
-from celeriac._client.canvas_build import signature
 from celeriac._client.canvas_wire import from_dict
-from celeriac._client.result import AsyncResult
-from celeriac._client.result import GroupResult
-from celeriac._client.task import TaskCall
-from celeriac._model.errors import ChordError
-from celeriac._model.errors import Ignore
 from celeriac.testing import worker_thread
 
 

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from attrs import frozen
 
-from celeriac._client.app import Celeriac
-from celeriac._contract.hookspecs import hookimpl
-from celeriac._model.config import ConfigSection
+from celeriac import Celeriac
+from celeriac import ConfigError
+from celeriac import PluginError
 from celeriac._model.config import build_config
 from celeriac._model.config import read_layers
-from celeriac._model.errors import ConfigError
-from celeriac._model.errors import PluginError
+from celeriac.plugin import ConfigSection
+from celeriac.plugin import hookimpl
 
 
 def write(path: Path, text: str) -> Path:

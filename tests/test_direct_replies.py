@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from celeriac import Celeriac
 from celeriac import testing
-from celeriac._client.app import Celeriac
 from celeriac._worker.control import _reply_route
 from celeriac.plugin import DirectReplies
 from celeriac.plugin import Envelope

@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
+from celeriac import Celeriac
+from celeriac import ChordError
+from celeriac import NotRegisteredError
+from celeriac import chain
+from celeriac import chord
+from celeriac import group
+from celeriac import signature
 from celeriac import states
-from celeriac._client.app import Celeriac
-from celeriac._client.canvas import chain
-from celeriac._client.canvas import chord
-from celeriac._client.canvas import group
-from celeriac._client.canvas_build import signature
 from celeriac._client.eager import EagerResult
 from celeriac._client.eager_canvas import EagerGroupResult
-from celeriac._model.errors import ChordError
-from celeriac._model.errors import NotRegisteredError
 
 
 def make_app(**settings: Any) -> Celeriac:

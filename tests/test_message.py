@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from celeriac._client.app import Celeriac
-from celeriac._model.errors import ContentDisallowedError
-from celeriac._model.errors import MessageError
-from celeriac._model.message import TaskMessage
-from celeriac._model.records import Envelope
+from celeriac import Celeriac
+from celeriac import ContentDisallowedError
+from celeriac import MessageError
+from celeriac.plugin import Envelope
+from celeriac.plugin import TaskMessage
 from celeriac_redis._kombu_envelope import from_kombu
 from celeriac_redis._kombu_envelope import to_kombu
 

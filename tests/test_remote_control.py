@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from celeriac import Celeriac
 from celeriac import testing
-from celeriac._client.app import Celeriac
-from celeriac._contract.hookspecs import hookimpl
 from celeriac.plugin import ControlCommand
+from celeriac.plugin import hookimpl
 from celeriac.testing import worker_thread
 
 AppFactory = Callable[..., Celeriac]

@@ -12,16 +12,16 @@ from typing import Any
 import pytest
 from attrs import frozen
 
+from celeriac import Celeriac
+from celeriac import ConfigError
+from celeriac import MaxRetriesExceededError
+from celeriac import TaskCall
 from celeriac import states
 from celeriac import testing
-from celeriac._client.app import Celeriac
-from celeriac._client.task import TaskCall
-from celeriac._client.task_options import TaskOptions
-from celeriac._client.task_options import retry_delay
-from celeriac._model.errors import ConfigError
-from celeriac._model.errors import MaxRetriesExceededError
 from celeriac._model.ratelimit import TokenBucket
 from celeriac._model.ratelimit import parse_rate
+from celeriac.plugin import TaskOptions
+from celeriac.plugin import retry_delay
 from celeriac.testing import worker_thread
 
 AppFactory = Callable[..., Celeriac]

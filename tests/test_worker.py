@@ -10,17 +10,17 @@ from typing import Any
 
 import pytest
 
+from celeriac import Celeriac
+from celeriac import MaxRetriesExceededError
+from celeriac import NotRegisteredError
+from celeriac import TaskCall
+from celeriac import TaskError
+from celeriac import TaskRevokedError
 from celeriac import states
-from celeriac._client.app import Celeriac
-from celeriac._client.task import TaskCall
-from celeriac._contract.hookspecs import hookimpl
-from celeriac._model.errors import MaxRetriesExceededError
-from celeriac._model.errors import NotRegisteredError
-from celeriac._model.errors import TaskError
-from celeriac._model.errors import TaskRevokedError
 from celeriac._model.errors import TimeoutError  # noqa: A004
-from celeriac._model.message import TaskMessage
-from celeriac._model.records import Envelope
+from celeriac.plugin import Envelope
+from celeriac.plugin import TaskMessage
+from celeriac.plugin import hookimpl
 from celeriac.testing import worker_thread
 
 

@@ -11,16 +11,16 @@ from typing import ClassVar
 import pytest
 from attrs import frozen
 
+from celeriac import Celeriac
+from celeriac import MaxRetriesExceededError
+from celeriac import PluginError
+from celeriac import SerializationError
+from celeriac import TaskCall
 from celeriac import states
 from celeriac import testing
-from celeriac._client.app import Celeriac
 from celeriac._client.publish import Outgoing
-from celeriac._client.task import TaskCall
-from celeriac._contract.hookspecs import hookimpl
-from celeriac._model.config import Config
-from celeriac._model.errors import MaxRetriesExceededError
-from celeriac._model.errors import PluginError
-from celeriac._model.errors import SerializationError
+from celeriac.plugin import Config
+from celeriac.plugin import hookimpl
 from celeriac.testing import worker_thread
 
 
@@ -436,7 +436,7 @@ class _SingleStore:
 
 
 def test_finishing_several_requests_works_with_a_store_that_cannot_batch() -> None:
-    from celeriac._client.execution import Executor
+    from celeriac.plugin import Executor
     from celeriac.plugin import TaskMessage
     from celeriac.plugin import TaskRequest
 

@@ -8,13 +8,13 @@ from datetime import timedelta
 import pytest
 
 from celeriac import Celeriac
+from celeriac import ConfigError
+from celeriac import PeriodicTask
 from celeriac._beat.beat import Beat
 from celeriac._beat.entries import load_entries
 from celeriac._client.periodic import add_periodic_task
 from celeriac._client.periodic import periodic_tasks
-from celeriac._model.errors import ConfigError
 from celeriac._model.schedules import BeatConfig
-from celeriac._model.schedules import PeriodicTask
 
 MakeApp = Callable[..., Celeriac]
 celeriac_cron = pytest.importorskip("celeriac_cron")

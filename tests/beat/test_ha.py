@@ -25,7 +25,7 @@ import pytest
 
 from celeriac import Celeriac
 from celeriac._beat.beat import Beat
-from celeriac._model.message import TaskMessage
+from celeriac.plugin import TaskMessage
 
 from .conftest import beat_plugins
 from .conftest import drain

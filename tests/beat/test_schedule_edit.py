@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from celeriac import Celeriac
+from celeriac import ConfigError
+from celeriac import StoredSchedule
 from celeriac._beat.beat import Beat
-from celeriac._beat.schedule_edit import StoredSchedule
-from celeriac._model.errors import ConfigError
 
 from .conftest import FakeClock
 from .conftest import drain

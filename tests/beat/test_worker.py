@@ -17,10 +17,10 @@ from attrs import frozen
 
 from celeriac import Celeriac
 from celeriac._beat.beat import Beat
-from celeriac._contract.bootsteps import StepContext
-from celeriac._contract.hookspecs import hookimpl
-from celeriac._model.config import Config
 from celeriac._worker.beat import BeatStep
+from celeriac.plugin import Config
+from celeriac.plugin import StepContext
+from celeriac.plugin import hookimpl
 from celeriac.testing import worker_thread
 
 from .conftest import wait_for

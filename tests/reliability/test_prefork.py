@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from celeriac import Celeriac
+from celeriac import TimeLimitExceededError
+from celeriac import WorkerLostError
 from celeriac import states
-from celeriac._client.app import Celeriac
-from celeriac._model.errors import TimeLimitExceededError
-from celeriac._model.errors import WorkerLostError
 
 from .conftest import WorkerProcess
 from .conftest import alive

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 import celeriac_example
+from celeriac import Celeriac
+from celeriac import ConfigError
 from celeriac import testing
-from celeriac._client.app import Celeriac
 from celeriac._contract.plugins import AUTOLOAD_KILL_SWITCH
-from celeriac._model.errors import ConfigError
 from celeriac.plugin import Serializer
 from celeriac.testing import worker_thread
 from celeriac_example import ExampleConfig

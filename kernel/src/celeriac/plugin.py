@@ -11,9 +11,10 @@ added; a name to be removed is first deprecated for a whole minor release (it wa
 used) and the change is listed in docs/writing-plugins.md. Hooks follow pluggy's rules:
 arguments may be added, never renamed or removed.
 
-1.1 added :class:`PoolContext` (what a pool factory receives), :func:`after_fork` and
-:class:`EntryStore`; it deprecated a pool factory taking ``(config, execute)``,
-``Executor.call`` and ``Executor.finish_many`` (now ``run`` and ``finish``), and
+1.1 added :class:`PoolContext` (what a pool factory receives), :func:`after_fork`,
+:class:`EntryStore` and the hook specification module ``hookspecs`` (for a plugin's own
+tests: ``pluggy.PluginManager(hookspecs.PROJECT)``); it deprecated a pool factory taking
+``(config, execute)``, ``Executor.call`` and ``Executor.finish_many`` (now ``run`` and ``finish``), and
 ``to_kombu`` / ``from_kombu`` (moved into celeriac-redis). ``Finished`` became a named record.
 """
 
@@ -31,6 +32,7 @@ from celeriac._client.task import Task
 from celeriac._client.task import TaskCall
 from celeriac._client.task_options import TaskOptions
 from celeriac._client.task_options import retry_delay
+from celeriac._contract import hookspecs
 from celeriac._contract.bootsteps import Bootstep
 from celeriac._contract.bootsteps import Key
 from celeriac._contract.bootsteps import StepContext
@@ -193,6 +195,7 @@ __all__ = [
     "exchange_of",
     "from_kombu",
     "hookimpl",
+    "hookspecs",
     "load_app",
     "parse_datetime",
     "precedence",

@@ -12,18 +12,18 @@ from typing import Any
 
 import pytest
 
+from celeriac import Celeriac
+from celeriac import MaxRetriesExceededError
+from celeriac import SoftTimeLimitExceededError
+from celeriac import Task
 from celeriac import TaskCall
+from celeriac import TimeLimitExceededError
 from celeriac import states
 from celeriac import testing
-from celeriac._client.app import Celeriac
-from celeriac._client.execution import Executor
-from celeriac._client.task import Task
-from celeriac._model.errors import MaxRetriesExceededError
-from celeriac._model.errors import SoftTimeLimitExceededError
-from celeriac._model.errors import TimeLimitExceededError
 from celeriac._model.message import Embed
-from celeriac._model.outcome import Disposition
-from celeriac._model.outcome import Outcome
+from celeriac.plugin import Disposition
+from celeriac.plugin import Executor
+from celeriac.plugin import Outcome
 from celeriac.plugin import TaskMessage
 from celeriac.plugin import TaskRequest
 from celeriac.plugin import hookimpl

@@ -19,18 +19,18 @@ import pluggy
 import pytest
 
 import celeriac_compression
+from celeriac import Celeriac
+from celeriac import ConfigError
+from celeriac import MessageError
+from celeriac import PluginError
 from celeriac import states
 from celeriac import testing
-from celeriac._client.app import Celeriac
-from celeriac._contract import hookspecs
-from celeriac._model.config import Config
-from celeriac._model.errors import ConfigError
-from celeriac._model.errors import MessageError
-from celeriac._model.errors import PluginError
-from celeriac._model.message import TaskMessage
-from celeriac._model.records import DeadLetter
-from celeriac._model.records import Envelope
 from celeriac.plugin import Compressor
+from celeriac.plugin import Config
+from celeriac.plugin import DeadLetter
+from celeriac.plugin import Envelope
+from celeriac.plugin import TaskMessage
+from celeriac.plugin import hookspecs
 from celeriac.testing import worker_thread
 from celeriac_compression import Bzip2Compressor
 from celeriac_compression import CompressionConfig

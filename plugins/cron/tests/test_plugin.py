@@ -16,7 +16,7 @@ from celeriac._model.schedules import BeatConfig
 
 def test_hook_offers_four_types() -> None:
     pm = pluggy.PluginManager("celeriac")
-    from celeriac._contract import hookspecs
+    from celeriac.plugin import hookspecs
 
     pm.add_hookspecs(hookspecs)
     pm.register(celeriac_cron)

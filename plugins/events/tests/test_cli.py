@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from celeriac import Celeriac
 from celeriac._cli.main import main
-from celeriac._client.app import Celeriac
 from celeriac.testing import worker_thread
 
 PROJECT = """

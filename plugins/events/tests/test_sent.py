@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from celeriac import Celeriac
 from celeriac import testing
-from celeriac._client.app import Celeriac
 from celeriac._contract.plugins import AUTOLOAD_KILL_SWITCH
 from celeriac.plugin import Broadcaster
 from celeriac_events import SentEvents

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from celeriac import Celeriac
 from celeriac import testing
-from celeriac._client.app import Celeriac
 from celeriac._contract.plugins import AUTOLOAD_KILL_SWITCH
 from celeriac._worker import heartbeat
 from celeriac.plugin import Broadcaster

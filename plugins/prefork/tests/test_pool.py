@@ -16,9 +16,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from celeriac import ConfigError
+from celeriac import SoftTimeLimitExceededError
 from celeriac import states
-from celeriac._model.errors import ConfigError
-from celeriac._model.errors import SoftTimeLimitExceededError
 from celeriac.plugin import Disposition
 from celeriac.plugin import Outcome
 from celeriac.plugin import TaskMessage

@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from celeriac import Celeriac
+from celeriac import ConfigError
+from celeriac import TimeLimitExceededError
+from celeriac import WorkerLostError
 from celeriac import states
 from celeriac import testing
-from celeriac._client.app import Celeriac
-from celeriac._model.errors import ConfigError
-from celeriac._model.errors import TimeLimitExceededError
-from celeriac._model.errors import WorkerLostError
-from celeriac._worker.worker import Worker
 from celeriac.plugin import Executor
 from celeriac.plugin import PoolContext
+from celeriac.plugin import Worker
 from celeriac.plugin import hookimpl
 from celeriac.testing import worker_thread
 from celeriac_prefork import PreforkConfig

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from redis.cluster import RedisCluster
 
-from celeriac._client.canvas import chord
-from celeriac._client.canvas import group
-from celeriac._client.canvas_build import signature
-from celeriac._model.config import Config
+from celeriac import chord
+from celeriac import group
+from celeriac import signature
+from celeriac.plugin import Config
 from celeriac.testing import WorkerProcess
 from celeriac_redis import RedisConfig
 from celeriac_redis import RedisScheduleStore

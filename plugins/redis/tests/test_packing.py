@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from celeriac._model.errors import MessageError
+from celeriac import MessageError
 from celeriac.plugin import Envelope
 from celeriac_redis import _packing
 

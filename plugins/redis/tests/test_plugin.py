@@ -11,13 +11,14 @@ from pathlib import Path
 import pluggy
 import pytest
 
-import celeriac._contract.hookspecs
 import celeriac_json
 import celeriac_redis
 import celeriac_threads
 from celeriac import Celeriac
+from celeriac import ConfigError
 from celeriac import states
-from celeriac._model.errors import ConfigError
+from celeriac.plugin import Config
+from celeriac.plugin import hookspecs
 from celeriac.testing import worker_thread
 from celeriac_redis import RedisConfig
 from celeriac_redis import RedisResultStore
@@ -33,8 +34,8 @@ def test_entry_point_is_registered() -> None:
 
 
 def test_hooks_offer_the_redis_schemes_and_config_section() -> None:
-    pm = pluggy.PluginManager(celeriac._contract.hookspecs.PROJECT)
-    pm.add_hookspecs(celeriac._contract.hookspecs)
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
     pm.register(celeriac_redis)
     pm.check_pending()
     for hook in (pm.hook.celeriac_add_transports, pm.hook.celeriac_add_result_stores):
@@ -64,7 +65,7 @@ def test_import_and_construction_neither_import_redis_nor_connect() -> None:
 @pytest.mark.parametrize("url", ["http://x", "redis://host:notaport/0"])
 def test_bad_url_is_a_config_error(url: str) -> None:
     with pytest.raises(ConfigError, match="Redis URL"):
-        RedisTransport(url, celeriac._model.config.Config())
+        RedisTransport(url, Config())
 
 
 def test_config_section_from_toml_and_unknown_keys(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from celeriac._client.app import Celeriac
-from celeriac._contract.protocols import SharedRateLimiter
+from celeriac import Celeriac
+from celeriac.plugin import SharedRateLimiter
 from celeriac.testing import worker_thread
 from celeriac_redis import RedisResultStore
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import redis
 
-from celeriac._model.config import Config
-from celeriac._model.records import ResultRecord
+from celeriac.plugin import Config
+from celeriac.plugin import ResultRecord
 from celeriac.testing import WorkerProcess
 from celeriac_redis import RedisConfig
 from celeriac_redis import RedisResultStore

@@ -32,17 +32,17 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 import celeriac_signing
+from celeriac import Celeriac
+from celeriac import ConfigError
+from celeriac import MessageError
+from celeriac import SerializationError
 from celeriac import states
 from celeriac import testing
-from celeriac._client.app import Celeriac
-from celeriac._model.config import Config
-from celeriac._model.errors import ConfigError
-from celeriac._model.errors import MessageError
-from celeriac._model.errors import SerializationError
-from celeriac._model.message import TaskMessage
-from celeriac._model.records import DeadLetter
-from celeriac._model.records import Envelope
+from celeriac.plugin import Config
+from celeriac.plugin import DeadLetter
+from celeriac.plugin import Envelope
 from celeriac.plugin import Serializer
+from celeriac.plugin import TaskMessage
 from celeriac.testing import worker_thread
 from celeriac_signing import SignatureError
 from celeriac_signing import SigningConfig

@@ -23,11 +23,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from celeriac import Celeriac
 from celeriac import states
 from celeriac import testing
-from celeriac._client.app import Celeriac
-from celeriac._model.message import TaskMessage
-from celeriac._model.records import DeadLetter
+from celeriac.plugin import DeadLetter
+from celeriac.plugin import TaskMessage
 from celeriac.testing import worker_thread
 
 _PLUGINS = {ep.name for ep in entry_points(group="celeriac.plugins")}

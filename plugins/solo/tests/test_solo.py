@@ -7,9 +7,9 @@ import threading
 import time
 from importlib.metadata import entry_points
 
+from celeriac import Celeriac
 from celeriac import states
 from celeriac import testing
-from celeriac._client.app import Celeriac
 from celeriac.plugin import Outcome
 from celeriac.plugin import TaskMessage
 from celeriac.plugin import TaskRequest

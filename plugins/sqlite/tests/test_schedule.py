@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from celeriac._model.config import Config
-from celeriac._model.schedules import BeatLock
+from celeriac.plugin import BeatLock
+from celeriac.plugin import Config
 from celeriac_sqlite import SqliteScheduleStore
 
 

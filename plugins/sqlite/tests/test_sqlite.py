@@ -16,14 +16,14 @@ from pathlib import Path
 import pluggy
 import pytest
 
-import celeriac._contract.hookspecs
 import celeriac_sqlite
-from celeriac._contract.protocols import BatchStore
-from celeriac._model.config import Config
-from celeriac._model.errors import ConfigError
+from celeriac import ConfigError
+from celeriac.plugin import BatchStore
+from celeriac.plugin import Config
 from celeriac.plugin import Delivery
 from celeriac.plugin import Envelope
 from celeriac.plugin import ResultRecord
+from celeriac.plugin import hookspecs
 from celeriac_sqlite import SqliteConfig
 from celeriac_sqlite import SqliteResultStore
 from celeriac_sqlite import SqliteScheduleStore
@@ -76,8 +76,8 @@ def test_entry_point_is_registered() -> None:
 
 
 def test_hooks_offer_the_sqlite_scheme_and_config_section() -> None:
-    pm = pluggy.PluginManager(celeriac._contract.hookspecs.PROJECT)
-    pm.add_hookspecs(celeriac._contract.hookspecs)
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
     pm.register(celeriac_sqlite)
     pm.check_pending()
     for hook in (pm.hook.celeriac_add_transports, pm.hook.celeriac_add_result_stores):

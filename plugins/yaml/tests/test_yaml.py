@@ -20,16 +20,16 @@ import pluggy
 import pytest
 
 import celeriac_yaml
+from celeriac import Celeriac
+from celeriac import MessageError
+from celeriac import SerializationError
 from celeriac import states
 from celeriac import testing
-from celeriac._client.app import Celeriac
-from celeriac._contract import hookspecs
-from celeriac._model.config import Config
-from celeriac._model.errors import MessageError
-from celeriac._model.errors import SerializationError
-from celeriac._model.message import TaskMessage
-from celeriac._model.records import DeadLetter
+from celeriac.plugin import Config
+from celeriac.plugin import DeadLetter
 from celeriac.plugin import Serializer
+from celeriac.plugin import TaskMessage
+from celeriac.plugin import hookspecs
 from celeriac.testing import worker_thread
 from celeriac_yaml import YamlSerializer
 
