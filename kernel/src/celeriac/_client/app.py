@@ -268,7 +268,8 @@ class Celeriac:
             task.arguments.check(name, tuple(args or ()), dict(kwargs or {}))
             eager: ResultHandle = apply_eagerly(task, tuple(args or ()), dict(kwargs or {}))
             return eager
-        message = self.build_message(
+        publisher = self.publisher  # not through build_message and publish: this is the hot path
+        message = publisher.build(
             name,
             args,
             kwargs,
@@ -285,7 +286,7 @@ class Celeriac:
         route: str | TaskRoute | None = queue
         if exchange is not None or routing_key is not None:
             route = TaskRoute(queue=queue, exchange=exchange, routing_key=routing_key)
-        self.publish([Outgoing(message=message, route=route, serializer=serializer)])
+        publisher.publish([Outgoing(message=message, route=route, serializer=serializer)])
         return AsyncResult(message.id, self)
 
     def build_message(

@@ -24,6 +24,7 @@ from celeriac._model.running import CURRENT
 
 if TYPE_CHECKING:
     from celeriac._client.app import Celeriac
+    from celeriac._client.task_options import TaskOptions
 
 
 @frozen(kw_only=True)
@@ -116,12 +117,16 @@ class Publisher:
         """Where a message of task ``name`` goes: the queue, and the exchange and routing key
         if any. Each of exchange and routing key is the route's, else the task's; a route
         naming only a queue goes to that queue. Brokers without exchanges use the queue."""
+        return self._destination(self.app.options_for(name), route)
+
+    def _destination(
+        self, options: TaskOptions, route: str | TaskRoute | None
+    ) -> tuple[str, tuple[str, str] | None]:
         if isinstance(route, TaskRoute):
             queue, exchange, routing_key = route.queue, route.exchange, route.routing_key
         else:
             queue, exchange, routing_key = route, None, None
         app = self.app
-        options = app.options_for(name)
         if exchange is None and routing_key is None and (queue is not None or options.exchange is None):
             return queue or options.queue or app.config.default_queue, None
         target = resolve_exchange(
@@ -145,8 +150,9 @@ class Publisher:
         batches: dict[tuple[str, int, str | None], list[TaskMessage]] = {}
         for each in outgoing:
             message = each.message
-            queue, exchange = self.destination(message.task, each.route)
-            serializer = each.serializer or app.options_for(message.task).serializer
+            options = app.options_for(message.task)
+            queue, exchange = self._destination(options, each.route)
+            serializer = each.serializer or options.serializer
             delay = 0.0
             if each.delay_from_eta and message.eta is not None:
                 delay = max(0.0, (message.eta - dt.datetime.now(dt.UTC)).total_seconds())
