@@ -59,3 +59,19 @@ def test_the_executor_s_old_entry_names_warn() -> None:
     with pytest.warns(DeprecationWarning, match="Executor.finish_many is deprecated"):
         assert executor.finish_many([]) == []
     app.close()
+
+
+def test_the_executor_s_finish_of_api_1_0_still_records_one_request() -> None:
+    app = celeriac.Celeriac("t", broker="memory://", plugins=[testing], env={}, config=False)
+
+    @app.task(name="t.add")
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    request = celeriac.plugin.TaskRequest(message=app.build_message("t.add", (1, 2)), queue="celery")
+    executor = celeriac.plugin.Executor(app)
+    with pytest.warns(DeprecationWarning, match=r"Executor.finish\(request"):
+        outcome = executor.finish(request, 3, None, 0.01, ())
+    assert outcome.state == celeriac.states.SUCCESS
+    assert app.AsyncResult(request.id).get(timeout=1) == 3
+    app.close()

@@ -14,7 +14,8 @@ arguments may be added, never renamed or removed.
 1.1 added :class:`PoolContext` (what a pool factory receives), :func:`after_fork`,
 :class:`EntryStore` and the hook specification module ``hookspecs`` (for a plugin's own
 tests: ``pluggy.PluginManager(hookspecs.PROJECT)``); it deprecated a pool factory taking
-``(config, execute)``, ``Executor.call`` and ``Executor.finish_many`` (now ``run`` and ``finish``), and
+``(config, execute)``, ``Executor.finish(request, retval, ...)`` for one request,
+``Executor.call`` and ``Executor.finish_many`` (now ``run`` and ``finish``), and
 ``to_kombu`` / ``from_kombu`` (moved into celeriac-redis). ``Finished`` became a named record.
 """
 

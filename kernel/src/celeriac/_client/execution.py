@@ -17,6 +17,7 @@ from collections.abc import Container
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import overload
 
 from attrs import frozen
 
@@ -135,12 +136,48 @@ class Executor:
             and not self.lifecycle.implements("celeriac_task_prerun")
         )
 
-    def finish(self, finished: Sequence[Finished]) -> list[Outcome]:
+    @overload
+    def finish(self, finished: Sequence[Finished]) -> list[Outcome]: ...
+
+    @overload
+    def finish(
+        self,
+        finished: TaskRequest,
+        retval: Any,
+        error: Exception | None,
+        runtime: float,
+        children: Sequence[str] = (),
+        *,
+        success_stored: bool = False,
+    ) -> Outcome: ...
+
+    def finish(
+        self,
+        finished: Sequence[Finished] | TaskRequest,
+        retval: Any = None,
+        error: Exception | None = None,
+        runtime: float = 0.0,
+        children: Sequence[str] = (),
+        *,
+        success_stored: bool = False,
+    ) -> list[Outcome] | Outcome:
         """After the task functions: record what each returned or raised, continue its
         workflow and say what becomes of its message. With a store that can
         (:class:`BatchStore`), the SUCCESS records of a batch are saved in one call first,
         then each request's hooks and workflow run in turn. An error outside a task (its
-        callback could not be published ...) gives back that request's message alone."""
+        callback could not be published ...) gives back that request's message alone.
+
+        The form of plugin API 1.0, ``finish(request, retval, error, runtime, children)``
+        for one request, still works, with a DeprecationWarning.
+        """
+        if isinstance(finished, TaskRequest):
+            warnings.warn(
+                "Executor.finish(request, retval, ...) is deprecated; pass a list of Finished records",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            one = Finished(finished, retval, error, runtime, children)
+            return self._record_one(one, success_stored=success_stored)
         store = self.app.result_store if self.stores_results and len(finished) > 1 else None
         if not isinstance(store, BatchStore):
             return [self._finish_one(each, success_stored=False) for each in finished]
