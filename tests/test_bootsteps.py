@@ -11,7 +11,7 @@ from attrs import frozen
 
 from celeriac import Celeriac
 from celeriac._contract.bootsteps import Blueprint
-from celeriac._worker.shutdown import ShutdownState
+from celeriac._contract.shutdown import ShutdownState
 from celeriac.plugin import BootstepError
 from celeriac.plugin import Config
 from celeriac.plugin import Key

@@ -25,8 +25,8 @@ from celeriac._model.errors import BootstepError
 
 if TYPE_CHECKING:
     from celeriac._client.app import Celeriac
+    from celeriac._contract.shutdown import ShutdownState
     from celeriac._model.config import Config
-    from celeriac._worker.shutdown import ShutdownState
 
 T = TypeVar("T")
 

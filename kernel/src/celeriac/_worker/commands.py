@@ -26,9 +26,9 @@ from celeriac._worker.state import RevokedSet
 
 if TYPE_CHECKING:
     from celeriac._client.app import Celeriac
+    from celeriac._contract.shutdown import ShutdownState
     from celeriac._model.config import Config
     from celeriac._worker.consumer import Consumer
-    from celeriac._worker.shutdown import ShutdownState
 
 
 @frozen

@@ -32,7 +32,7 @@ from celeriac._worker.settle import Settler
 
 if TYPE_CHECKING:
     from celeriac._client.app import Celeriac
-    from celeriac._worker.shutdown import ShutdownState
+    from celeriac._contract.shutdown import ShutdownState
     from celeriac._worker.state import RevokedSet
     from celeriac._worker.timer import Timer
 

@@ -13,6 +13,7 @@ from typing import ClassVar
 from attrs import frozen
 
 from celeriac._contract.bootsteps import StepContext
+from celeriac._contract.shutdown import ShutdownState
 from celeriac._model.config import Config
 from celeriac._worker.consumer import Consumer
 from celeriac._worker.keys import CONSUMER
@@ -21,7 +22,6 @@ from celeriac._worker.keys import POOL
 from celeriac._worker.keys import REVOKED
 from celeriac._worker.keys import TIMER
 from celeriac._worker.keys import TRANSPORT
-from celeriac._worker.shutdown import ShutdownState
 
 log = logging.getLogger("celeriac.worker")
 

@@ -9,9 +9,9 @@ import time
 
 from celeriac._contract.protocols import Pool
 from celeriac._contract.protocols import Transport
+from celeriac._contract.shutdown import ShutdownState
 from celeriac._worker.inflight import InFlightTable
 from celeriac._worker.settle import Settler
-from celeriac._worker.shutdown import ShutdownState
 
 log = logging.getLogger("celeriac.worker")
 

@@ -19,9 +19,9 @@ from typing import Any
 from attrs import evolve
 
 from celeriac._contract.bootsteps import Blueprint
+from celeriac._contract.shutdown import ShutdownState
 from celeriac._model.config import Config
 from celeriac._worker.keys import CONSUMER
-from celeriac._worker.shutdown import ShutdownState
 from celeriac._worker.steps import kernel_steps
 
 if TYPE_CHECKING:
