@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from celeriac.app import Celeriac
+from celeriac import Celeriac
 
 TASK_NAME = "bench.noop"
 

@@ -146,9 +146,9 @@ class Side:
     def _primitives(self) -> tuple[Callable[..., Any], Callable[..., Any]]:
         """This framework's ``group`` and ``chord``."""
         if self.name == "celeriac":
-            from celeriac import canvas
+            import celeriac
 
-            return canvas.group, canvas.chord
+            return celeriac.group, celeriac.chord
         import celery
 
         return celery.group, celery.chord

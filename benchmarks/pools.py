@@ -98,7 +98,7 @@ async def sleep_async(seconds: float) -> float:
 
 
 def celeriac_app(url: str, prefix: str) -> Any:
-    from celeriac.app import Celeriac
+    from celeriac import Celeriac
 
     app = Celeriac(
         "poolbench",

@@ -87,7 +87,7 @@ def timed(work: Callable[[], Any]) -> float:
 def run_celeriac(url: str, n: int) -> dict[str, float]:
     from celeriac import Celeriac
     from celeriac import states
-    from celeriac.result import GroupResult
+    from celeriac._client.result import GroupResult
 
     app = Celeriac("bench", broker="memory://", result_store=url, env={}, config=False)
     ids = [str(uuid.uuid4()) for _ in range(n)]

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Literal
 
-from celeriac import Envelope
-from celeriac.config import Config
+from celeriac.plugin import Config
+from celeriac.plugin import Envelope
 from celeriac_sqlite import SqliteConfig
 from celeriac_sqlite import SqliteTransport
 

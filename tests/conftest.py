@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from celeriac import Celeriac
 from celeriac import testing
-from celeriac.app import Celeriac
 
 
 @pytest.fixture

@@ -9,13 +9,13 @@ from typing import ClassVar
 import pytest
 from attrs import frozen
 
-from celeriac.app import Celeriac
-from celeriac.bootsteps import Blueprint
-from celeriac.bootsteps import Key
-from celeriac.bootsteps import StepContext
-from celeriac.config import Config
-from celeriac.errors import BootstepError
-from celeriac.worker.shutdown import ShutdownState
+from celeriac import Celeriac
+from celeriac._contract.bootsteps import Blueprint
+from celeriac._contract.shutdown import ShutdownState
+from celeriac.plugin import BootstepError
+from celeriac.plugin import Config
+from celeriac.plugin import Key
+from celeriac.plugin import StepContext
 
 NUMBER: Key[int] = Key("number")
 

@@ -10,20 +10,20 @@ from typing import Any
 
 import pytest
 
+from celeriac import AsyncResult
+from celeriac import Celeriac
+from celeriac import ChordError
+from celeriac import GroupResult
+from celeriac import Ignore
+from celeriac import Signature
+from celeriac import TaskCall
+from celeriac import chain
+from celeriac import chord
+from celeriac import group
+from celeriac import signature
 from celeriac import states
 from celeriac import testing
-from celeriac.app import Celeriac
-from celeriac.canvas import Signature
-from celeriac.canvas import chain
-from celeriac.canvas import chord
-from celeriac.canvas import from_dict
-from celeriac.canvas import group
-from celeriac.canvas import signature
-from celeriac.errors import ChordError
-from celeriac.errors import Ignore
-from celeriac.result import AsyncResult
-from celeriac.result import GroupResult
-from celeriac.task import TaskCall
+from celeriac._client.canvas_wire import from_dict
 from celeriac.testing import worker_thread
 
 

@@ -11,8 +11,8 @@ import pytest
 
 import celeriac_json
 from celeriac import Celeriac
-from celeriac._catalogue import KNOWN
-from celeriac.errors import PluginError
+from celeriac._contract.catalogue import KNOWN
+from celeriac._model.errors import PluginError
 from celeriac.testing import subprocess_env
 
 REPOSITORY = Path(__file__).resolve().parents[1]

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from attrs import frozen
 
-from celeriac.app import Celeriac
-from celeriac.config import ConfigSection
-from celeriac.config import build_config
-from celeriac.config import read_layers
-from celeriac.errors import ConfigError
-from celeriac.errors import PluginError
-from celeriac.hookspecs import hookimpl
+from celeriac import Celeriac
+from celeriac import ConfigError
+from celeriac import PluginError
+from celeriac._model.config import build_config
+from celeriac._model.config import read_layers
+from celeriac.plugin import ConfigSection
+from celeriac.plugin import hookimpl
 
 
 def write(path: Path, text: str) -> Path:
@@ -141,7 +141,7 @@ def test_keywords_override_the_file(tmp_path: Path) -> None:
 
 
 def test_config_output_masks_secrets() -> None:
-    from celeriac.redaction import redact
+    from celeriac._model.redaction import redact
 
     shown = redact(
         {

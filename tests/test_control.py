@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from celeriac import Celeriac
+from celeriac import TaskRevokedError
 from celeriac import states
 from celeriac import testing
-from celeriac.app import Celeriac
-from celeriac.errors import TaskRevokedError
 from celeriac.testing import worker_thread
 
 AppFactory = Callable[..., Celeriac]

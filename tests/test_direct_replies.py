@@ -9,16 +9,16 @@ from typing import Any
 
 import pytest
 
-from celeriac import DirectReplies
-from celeriac import Envelope
-from celeriac import TransportSpec
-from celeriac import hookimpl
+from celeriac import Celeriac
 from celeriac import testing
-from celeriac.app import Celeriac
+from celeriac._worker.control import _reply_route
+from celeriac.plugin import DirectReplies
+from celeriac.plugin import Envelope
+from celeriac.plugin import TransportSpec
+from celeriac.plugin import hookimpl
 from celeriac.testing import MemorySubscription
 from celeriac.testing import MemoryTransport
 from celeriac.testing import worker_thread
-from celeriac.worker.control import _reply_route
 
 
 class DirectMemoryTransport(MemoryTransport):

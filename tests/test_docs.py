@@ -28,7 +28,7 @@ from typing import Any
 import attrs
 import pytest
 
-from celeriac.app import Celeriac
+from celeriac._client.app import Celeriac
 from celeriac.testing import subprocess_env
 from celeriac.testing import worker_thread
 

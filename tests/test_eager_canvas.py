@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
+from celeriac import Celeriac
+from celeriac import ChordError
+from celeriac import NotRegisteredError
+from celeriac import chain
+from celeriac import chord
+from celeriac import group
+from celeriac import signature
 from celeriac import states
-from celeriac.app import Celeriac
-from celeriac.canvas import chain
-from celeriac.canvas import chord
-from celeriac.canvas import group
-from celeriac.canvas import signature
-from celeriac.eager import EagerResult
-from celeriac.eager_canvas import EagerGroupResult
-from celeriac.errors import ChordError
-from celeriac.errors import NotRegisteredError
+from celeriac._client.eager import EagerResult
+from celeriac._client.eager_canvas import EagerGroupResult
 
 
 def make_app(**settings: Any) -> Celeriac:

@@ -1,4 +1,4 @@
-"""The key-value result-store base (celeriac.kvstore): the contract on the in-memory double and
+"""The key-value result-store base (celeriac._contract.kvstore): the contract on the in-memory double and
 on a real Redis through a short KeyValue of the test's own, and KeyValueResultStore's rules
 (SUCCESS is final, expiry, chords counted once per task, refused values fail their task)
 through real workers."""
@@ -16,9 +16,9 @@ import pytest
 import celeriac.testing
 from celeriac import Celeriac
 from celeriac import states
-from celeriac.canvas import chain
-from celeriac.canvas import chord
-from celeriac.canvas import group
+from celeriac._client.canvas import chain
+from celeriac._client.canvas import chord
+from celeriac._client.canvas import group
 from celeriac.plugin import KeyValue
 from celeriac.plugin import KeyValueResultStore
 from celeriac.plugin import ResultRecord

@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from celeriac.app import Celeriac
-from celeriac.errors import ContentDisallowedError
-from celeriac.errors import MessageError
-from celeriac.kombu_envelope import from_kombu
-from celeriac.kombu_envelope import to_kombu
-from celeriac.message import TaskMessage
-from celeriac.protocols import Envelope
+from celeriac import Celeriac
+from celeriac import ContentDisallowedError
+from celeriac import MessageError
+from celeriac.plugin import Envelope
+from celeriac.plugin import TaskMessage
+from celeriac.plugin import from_kombu
+from celeriac.plugin import to_kombu
 
 # Captured from celery 5.7.0 / kombu 5.7.0: add.apply_async((2, 3), countdown=10, priority=5)
 # as LPUSHed to Redis (ids shortened to whole UUIDs here, everything else verbatim).

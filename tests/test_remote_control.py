@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from celeriac import ControlCommand
+from celeriac import Celeriac
 from celeriac import testing
-from celeriac.app import Celeriac
-from celeriac.hookspecs import hookimpl
+from celeriac.plugin import ControlCommand
+from celeriac.plugin import hookimpl
 from celeriac.testing import worker_thread
 
 AppFactory = Callable[..., Celeriac]
@@ -205,8 +205,8 @@ def test_events_turned_on_and_off_at_run_time(make_app: AppFactory) -> None:
 def test_enable_events_without_a_sink_says_how_to_get_one() -> None:
     from types import SimpleNamespace
 
-    from celeriac.worker.commands import enable_events
-    from celeriac.worker.events import EventDispatcher
+    from celeriac._worker.commands import enable_events
+    from celeriac._worker.events import EventDispatcher
 
     mailbox: Any = SimpleNamespace(events=EventDispatcher([], "h", enabled=False))
     assert enable_events(mailbox) == {"error": "no event sink is installed (pip install celeriac-events)"}

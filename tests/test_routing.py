@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
+from celeriac import Celeriac
+from celeriac import ConfigError
 from celeriac import testing
-from celeriac.app import Celeriac
-from celeriac.errors import ConfigError
-from celeriac.routing import TaskRoute
-from celeriac.routing import exchange_of
-from celeriac.routing import resolve_exchange
+from celeriac._model.routing import TaskRoute
+from celeriac._model.routing import resolve_exchange
+from celeriac.plugin import exchange_of
 
 
 def make_app(config: Path | bool = False, **settings: Any) -> Celeriac:
@@ -90,7 +90,7 @@ def test_call_options_override_the_task(tmp_path: Path) -> None:
 
 
 def test_groups_keep_the_exchange_of_their_tasks() -> None:
-    from celeriac.canvas import group
+    from celeriac import group
 
     app = make_app()
 
@@ -110,10 +110,10 @@ def test_groups_keep_the_exchange_of_their_tasks() -> None:
 def test_a_signature_can_name_its_exchange_and_routing_key() -> None:
     """``sig.set(exchange=, routing_key=)``, as in Celery, for a lone call, a group member and
     a later step of a chain (continued from its dict, as a worker continues it)."""
-    from celeriac.canvas import chain
-    from celeriac.canvas import from_dict
-    from celeriac.canvas import group
-    from celeriac.dispatch import send
+    from celeriac import chain
+    from celeriac import group
+    from celeriac._client.canvas_wire import from_dict
+    from celeriac._client.dispatch import send
 
     app = make_app()
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from celeriac import Celeriac
+from celeriac import ConfigError
 from celeriac import testing
-from celeriac.app import Celeriac
-from celeriac.errors import ConfigError
 from celeriac.testing import worker_thread
 
 

@@ -12,16 +12,16 @@ from typing import Any
 import pytest
 from attrs import frozen
 
+from celeriac import Celeriac
+from celeriac import ConfigError
+from celeriac import MaxRetriesExceededError
+from celeriac import TaskCall
 from celeriac import states
 from celeriac import testing
-from celeriac.app import Celeriac
-from celeriac.errors import ConfigError
-from celeriac.errors import MaxRetriesExceededError
-from celeriac.ratelimit import TokenBucket
-from celeriac.ratelimit import parse_rate
-from celeriac.task import TaskCall
-from celeriac.task import TaskOptions
-from celeriac.task import retry_delay
+from celeriac._model.ratelimit import TokenBucket
+from celeriac._model.ratelimit import parse_rate
+from celeriac.plugin import TaskOptions
+from celeriac.plugin import retry_delay
 from celeriac.testing import worker_thread
 
 AppFactory = Callable[..., Celeriac]

@@ -13,16 +13,16 @@ from typing import Any
 
 import pytest
 
-from celeriac import hookimpl
+from celeriac.plugin import hookimpl
 from celeriac import states
-from celeriac.app import Celeriac
-from celeriac.errors import TimeoutError as JoinTimeout
-from celeriac.protocols import Delivery
-from celeriac.protocols import TransportSpec
+from celeriac._client.app import Celeriac
+from celeriac._contract.specs import TransportSpec
+from celeriac._model.errors import TimeoutError as JoinTimeout
+from celeriac._model.records import Delivery
+from celeriac._worker.worker import Worker
 from celeriac.testing import MemoryTransport
 from celeriac.testing import join
 from celeriac.testing import worker_thread
-from celeriac.worker.worker import Worker
 
 
 def stored_state(app: Celeriac, task_id: str) -> str:
@@ -57,7 +57,7 @@ def test_join_waits_for_what_tasks_send_meanwhile(celeriac_app: Celeriac, celeri
             raise self.retry(countdown=0.2)
         return "done"
 
-    from celeriac.canvas import chain
+    from celeriac._client.canvas import chain
 
     chained = chain(add.s(1, 2), add.s(3), add.s(4), add.s(5)).apply_async()
     retried = flaky.delay()

@@ -10,17 +10,17 @@ from typing import Any
 
 import pytest
 
+from celeriac import Celeriac
+from celeriac import MaxRetriesExceededError
+from celeriac import NotRegisteredError
+from celeriac import TaskCall
+from celeriac import TaskError
+from celeriac import TaskRevokedError
 from celeriac import states
-from celeriac.app import Celeriac
-from celeriac.errors import MaxRetriesExceededError
-from celeriac.errors import NotRegisteredError
-from celeriac.errors import TaskError
-from celeriac.errors import TaskRevokedError
-from celeriac.errors import TimeoutError  # noqa: A004
-from celeriac.hookspecs import hookimpl
-from celeriac.message import TaskMessage
-from celeriac.protocols import Envelope
-from celeriac.task import TaskCall
+from celeriac._model.errors import TimeoutError  # noqa: A004
+from celeriac.plugin import Envelope
+from celeriac.plugin import TaskMessage
+from celeriac.plugin import hookimpl
 from celeriac.testing import worker_thread
 
 

@@ -11,15 +11,16 @@ from typing import ClassVar
 import pytest
 from attrs import frozen
 
+from celeriac import Celeriac
+from celeriac import MaxRetriesExceededError
+from celeriac import PluginError
+from celeriac import SerializationError
+from celeriac import TaskCall
 from celeriac import states
 from celeriac import testing
-from celeriac.app import Celeriac
-from celeriac.config import Config
-from celeriac.errors import MaxRetriesExceededError
-from celeriac.errors import PluginError
-from celeriac.errors import SerializationError
-from celeriac.hookspecs import hookimpl
-from celeriac.task import TaskCall
+from celeriac._client.publish import Outgoing
+from celeriac.plugin import Config
+from celeriac.plugin import hookimpl
 from celeriac.testing import worker_thread
 
 
@@ -384,7 +385,7 @@ def test_a_message_arriving_just_before_its_eta_waits_for_it() -> None:
     with worker_thread(app):
         message = app.build_message("t.stamp", countdown=0.5)
         assert message.eta is not None
-        app.publish_message(message, "celery", delay_from_eta=False)  # visible at once
+        app.publish([Outgoing(message=message, route="celery", delay_from_eta=False)])  # visible at once
         app.AsyncResult(message.id).get(timeout=10)
     assert started[0] >= message.eta.timestamp() - 0.01
     app.close()
@@ -435,9 +436,9 @@ class _SingleStore:
 
 
 def test_finishing_several_requests_works_with_a_store_that_cannot_batch() -> None:
-    from celeriac import TaskMessage
-    from celeriac import TaskRequest
-    from celeriac.execution import Executor
+    from celeriac.plugin import Executor
+    from celeriac.plugin import TaskMessage
+    from celeriac.plugin import TaskRequest
 
     app = make_app()
 
@@ -450,7 +451,7 @@ def test_finishing_several_requests_works_with_a_store_that_cannot_batch() -> No
     executor = Executor(app)
     messages = [TaskMessage(id=f"r{n}", task="t.double", args=(n,)) for n in range(3)]
     requests = [TaskRequest(message=message, queue="celery") for message in messages]
-    outcomes = executor.finish_many([executor.call(request) for request in requests])
+    outcomes = executor.finish([executor.run(request) for request in requests])
     assert [o.state for o in outcomes] == [states.SUCCESS] * 3
     assert single.stored == ["r0", "r1", "r2"]
     assert [app.AsyncResult(f"r{n}").get(timeout=1) for n in range(3)] == [0, 2, 4]

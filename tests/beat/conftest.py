@@ -28,9 +28,9 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 from celeriac import Celeriac
 from celeriac import testing
-from celeriac.hookspecs import hookimpl
-from celeriac.message import TaskMessage
-from celeriac.protocols import ScheduleStoreSpec
+from celeriac.plugin import ScheduleStoreSpec
+from celeriac.plugin import TaskMessage
+from celeriac.plugin import hookimpl
 
 #: 2025-06-02 10:00:00 UTC, a Monday.
 T0 = 1748858400.0

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from celeriac import Celeriac
-from celeriac.beat import Beat
-from celeriac.beat import add_periodic_task
-from celeriac.beat import run_id
+from celeriac._beat.beat import Beat
+from celeriac._beat.entries import run_id
+from celeriac._client.periodic import add_periodic_task
 from celeriac_sqlite import SqliteScheduleStore
 
 from .conftest import T0
@@ -86,7 +86,7 @@ def test_a_store_without_lock_works_and_says_so(
     make_app: MakeApp, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = make_app('[beat.schedule.a]\ntask = "a"\nevery = 1\n', plugins=[MemoryStorePlugin()])
-    with caplog.at_level(logging.WARNING, logger="celeriac.beat"):
+    with caplog.at_level(logging.WARNING, logger="celeriac._beat.beat"):
         beat = Beat(app, schedule_store="memstore://", clock=clock)
         beat.tick()
         clock.advance(1)
@@ -346,7 +346,7 @@ def test_reload_reads_the_schedule_again(
     beat.tick()
     assert [m.task for m in drain(app)] == ["b"]
     app.config_file.write_text('[beat.schedule.c]\ntask = "c"\n')  # no schedule: refused
-    with caplog.at_level(logging.ERROR, logger="celeriac.beat"):
+    with caplog.at_level(logging.ERROR, logger="celeriac._beat.beat"):
         beat.reload()
     assert [entry.name for entry in beat.entries] == ["b"]
     assert "keeping the current one" in caplog.text and "beat entry 'c'" in caplog.text

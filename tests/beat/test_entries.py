@@ -8,13 +8,13 @@ from datetime import timedelta
 import pytest
 
 from celeriac import Celeriac
-from celeriac.beat import Beat
-from celeriac.beat import add_periodic_task
-from celeriac.beat import load_entries
-from celeriac.beat import periodic_tasks
-from celeriac.errors import ConfigError
-from celeriac.schedules import BeatConfig
-from celeriac.schedules import PeriodicTask
+from celeriac import ConfigError
+from celeriac import PeriodicTask
+from celeriac._beat.beat import Beat
+from celeriac._beat.entries import load_entries
+from celeriac._client.periodic import add_periodic_task
+from celeriac._client.periodic import periodic_tasks
+from celeriac._model.schedules import BeatConfig
 
 MakeApp = Callable[..., Celeriac]
 celeriac_cron = pytest.importorskip("celeriac_cron")

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from celeriac import Celeriac
-from celeriac.beat import Beat
-from celeriac.message import TaskMessage
+from celeriac._beat.beat import Beat
+from celeriac.plugin import TaskMessage
 
 from .conftest import beat_plugins
 from .conftest import drain
@@ -90,7 +90,7 @@ app = Celeriac("proj")
 """
 MAIN = """
 import logging, sys
-from celeriac.beat import run_beat
+from celeriac._beat.run import run_beat
 import proj
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
 sys.exit(run_beat(proj.app))

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from celeriac import Celeriac
-from celeriac.beat import Beat
-from celeriac.errors import ConfigError
-from celeriac.schedule_edit import StoredSchedule
+from celeriac import ConfigError
+from celeriac import StoredSchedule
+from celeriac._beat.beat import Beat
 
 from .conftest import FakeClock
 from .conftest import drain

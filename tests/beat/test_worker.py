@@ -16,12 +16,12 @@ import pytest
 from attrs import frozen
 
 from celeriac import Celeriac
-from celeriac.beat import Beat
-from celeriac.bootsteps import StepContext
-from celeriac.config import Config
-from celeriac.hookspecs import hookimpl
+from celeriac._beat.beat import Beat
+from celeriac._worker.beat import BeatStep
+from celeriac.plugin import Config
+from celeriac.plugin import StepContext
+from celeriac.plugin import hookimpl
 from celeriac.testing import worker_thread
-from celeriac.worker.beat import BeatStep
 
 from .conftest import wait_for
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from celeriac.canvas import chain
-from celeriac.canvas import chord
-from celeriac.canvas import group
+from celeriac._client.canvas import chain
+from celeriac._client.canvas import chord
+from celeriac._client.canvas import group
 from celeriac.testing import celeriac_command
 from celeriac.testing import process_group
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from celeriac import Celeriac
 from celeriac import states
-from celeriac.app import Celeriac
 from celeriac.testing import process_group
 from celeriac.testing import subprocess_env
 from celeriac_redis import testing as redis_testing

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
+from celeriac import MaxRetriesExceededError
 from celeriac import states
-from celeriac.errors import MaxRetriesExceededError
-from celeriac.protocols import Envelope
+from celeriac.plugin import Envelope
 from celeriac.testing import WorkerProcess
 from celeriac.testing import celeriac_command
 from celeriac.testing import process_group

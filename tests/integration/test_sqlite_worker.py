@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from celeriac import Celeriac
 from celeriac import states
-from celeriac.app import Celeriac
 
 from .conftest import WorkerProcess
 

@@ -20,7 +20,7 @@ from celeriac.testing import subprocess_env
 TASKS = """
 import asyncio, os, time
 from celeriac import Celeriac
-from celeriac.errors import SoftTimeLimitExceededError
+from celeriac import SoftTimeLimitExceededError
 
 app = Celeriac("proj")
 BALLAST = []

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from celeriac.app import Celeriac
+from celeriac import Celeriac
 
 from .conftest import WorkerProcess
 

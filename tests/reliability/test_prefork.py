@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from celeriac import Celeriac
+from celeriac import TimeLimitExceededError
+from celeriac import WorkerLostError
 from celeriac import states
-from celeriac.app import Celeriac
-from celeriac.errors import TimeLimitExceededError
-from celeriac.errors import WorkerLostError
 
 from .conftest import WorkerProcess
 from .conftest import alive

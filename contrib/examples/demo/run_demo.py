@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from celeriac.errors import CeleriacError
+from celeriac import CeleriacError
 
 HERE = Path(__file__).resolve().parent
 console = Console()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from celeriac import Celeriac
-from celeriac.task import TaskCall
+from celeriac import TaskCall
 
 app = Celeriac("tasks")
 

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 import celeriac_example
-from celeriac import Serializer
+from celeriac import Celeriac
+from celeriac import ConfigError
 from celeriac import testing
-from celeriac.app import Celeriac
-from celeriac.errors import ConfigError
-from celeriac.plugins import AUTOLOAD_KILL_SWITCH
+from celeriac._contract.plugins import AUTOLOAD_KILL_SWITCH
+from celeriac.plugin import Serializer
 from celeriac.testing import worker_thread
 from celeriac_example import ExampleConfig
 from celeriac_example import SortedJsonSerializer

@@ -1,80 +1,90 @@
-"""celeriac: a distributed task queue built as a small kernel plus plugins."""
+"""celeriac: a distributed task queue built as a small kernel plus plugins.
 
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _version
+This module is the task author's API, shaped like Celery's top level: the app, tasks,
+results, canvas, states and errors. Plugin authors use :mod:`celeriac.plugin`; every module
+whose name starts with an underscore is private and may change in any release.
+"""
 
-from celeriac.app import Celeriac
-from celeriac.hookspecs import hookimpl
-from celeriac.message import TaskMessage
-from celeriac.outcome import Disposition
-from celeriac.outcome import Outcome
-from celeriac.protocols import Broadcaster
-from celeriac.protocols import ChordCounter
-from celeriac.protocols import Compressor
-from celeriac.protocols import ControlCommand
-from celeriac.protocols import DeadLetter
-from celeriac.protocols import Delivery
-from celeriac.protocols import DirectReplies
-from celeriac.protocols import Envelope
-from celeriac.protocols import EventSink
-from celeriac.protocols import Pool
-from celeriac.protocols import PoolSpec
-from celeriac.protocols import ResultRecord
-from celeriac.protocols import ResultStore
-from celeriac.protocols import ResultStoreSpec
-from celeriac.protocols import ScheduleStore
-from celeriac.protocols import ScheduleStoreSpec
-from celeriac.protocols import ScheduleType
-from celeriac.protocols import Serializer
-from celeriac.protocols import Subscription
-from celeriac.protocols import Transport
-from celeriac.protocols import TransportSpec
-from celeriac.request import TaskRequest
-from celeriac.result import AsyncResult
-from celeriac.schedules import BeatLock
-from celeriac.schedules import PeriodicTask
-from celeriac.schedules import Schedule
-from celeriac.task import Task
-from celeriac.task import TaskCall
-
-try:
-    __version__ = _version("celeriac")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0"
+from celeriac._beat.schedule_edit import StoredSchedule
+from celeriac._client.app import Celeriac
+from celeriac._client.canvas import Chain
+from celeriac._client.canvas import Chord
+from celeriac._client.canvas import Group
+from celeriac._client.canvas import Signature
+from celeriac._client.canvas import chain
+from celeriac._client.canvas import chord
+from celeriac._client.canvas import group
+from celeriac._client.canvas_build import chunks
+from celeriac._client.canvas_build import signature
+from celeriac._client.canvas_build import starmap
+from celeriac._client.canvas_build import xmap
+from celeriac._client.result import AsyncResult
+from celeriac._client.result import GroupResult
+from celeriac._client.task import Task
+from celeriac._client.task import TaskCall
+from celeriac._model import states
+from celeriac._model.errors import CeleriacError
+from celeriac._model.errors import ChordError
+from celeriac._model.errors import ConfigError
+from celeriac._model.errors import ContentDisallowedError
+from celeriac._model.errors import Ignore
+from celeriac._model.errors import MaxRetriesExceededError
+from celeriac._model.errors import MessageError
+from celeriac._model.errors import NotRegisteredError
+from celeriac._model.errors import PluginError
+from celeriac._model.errors import Replaced
+from celeriac._model.errors import Retry
+from celeriac._model.errors import RoutingError
+from celeriac._model.errors import SerializationError
+from celeriac._model.errors import SoftTimeLimitExceededError
+from celeriac._model.errors import TaskError
+from celeriac._model.errors import TaskRevokedError
+from celeriac._model.errors import TimeLimitExceededError
+from celeriac._model.errors import TimeoutError  # noqa: A004 - celeriac's own, as Celery's celery.exceptions.TimeoutError
+from celeriac._model.errors import WorkerLostError
+from celeriac._model.schedules import PeriodicTask
+from celeriac._model.schedules import Schedule
+from celeriac._model.version import __version__
 
 __all__ = [
     "AsyncResult",
-    "BeatLock",
-    "Broadcaster",
     "Celeriac",
-    "ChordCounter",
-    "Compressor",
-    "ControlCommand",
-    "DeadLetter",
-    "Delivery",
-    "DirectReplies",
-    "Disposition",
-    "Envelope",
-    "EventSink",
-    "Outcome",
+    "CeleriacError",
+    "Chain",
+    "Chord",
+    "ChordError",
+    "ConfigError",
+    "ContentDisallowedError",
+    "Group",
+    "GroupResult",
+    "Ignore",
+    "MaxRetriesExceededError",
+    "MessageError",
+    "NotRegisteredError",
     "PeriodicTask",
-    "Pool",
-    "PoolSpec",
-    "ResultRecord",
-    "ResultStore",
-    "ResultStoreSpec",
+    "PluginError",
+    "Replaced",
+    "Retry",
+    "RoutingError",
     "Schedule",
-    "ScheduleStore",
-    "ScheduleStoreSpec",
-    "ScheduleType",
-    "Serializer",
-    "Subscription",
+    "SerializationError",
+    "Signature",
+    "SoftTimeLimitExceededError",
+    "StoredSchedule",
     "Task",
     "TaskCall",
-    "TaskMessage",
-    "TaskRequest",
-    "Transport",
-    "TransportSpec",
+    "TaskError",
+    "TaskRevokedError",
+    "TimeLimitExceededError",
+    "TimeoutError",
+    "WorkerLostError",
     "__version__",
-    "hookimpl",
+    "chain",
+    "chord",
+    "chunks",
+    "group",
+    "signature",
+    "starmap",
+    "states",
+    "xmap",
 ]

@@ -1,5 +1,5 @@
 """``python -m celeriac``: the command line."""
 
-from celeriac.cli import main
+from celeriac._cli.main import main
 
 main()

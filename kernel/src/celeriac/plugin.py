@@ -10,98 +10,110 @@ This surface is versioned by :data:`API_VERSION`. Within a major version names a
 added; a name to be removed is first deprecated for a whole minor release (it warns when
 used) and the change is listed in docs/writing-plugins.md. Hooks follow pluggy's rules:
 arguments may be added, never renamed or removed.
+
+1.1 added :class:`PoolContext` (what a pool factory receives), :func:`after_fork`,
+:class:`EntryStore` and the hook specification module ``hookspecs`` (for a plugin's own
+tests: ``pluggy.PluginManager(hookspecs.PROJECT)``); it deprecated a pool factory taking
+``(config, execute)``, ``Executor.finish(request, retval, ...)`` for one request,
+``Executor.call`` and ``Executor.finish_many`` (now ``run`` and ``finish``). ``Finished``
+became a named record. 1.1 also added the key-value base for result stores (:class:`KeyValue`,
+:class:`KeyValueResultStore` and its errors) and :func:`redact_url`.
 """
 
-from celeriac.app import Celeriac
-from celeriac.bootsteps import Bootstep
-from celeriac.bootsteps import Key
-from celeriac.bootsteps import StepContext
-from celeriac.canvas import Signature
-from celeriac.cli_app import load_app
-from celeriac.codec import Codec
-from celeriac.config import Config
-from celeriac.config import ConfigSection
-from celeriac.errors import BootstepError
-from celeriac.errors import CeleriacError
-from celeriac.errors import ConfigError
-from celeriac.errors import ContentDisallowedError
-from celeriac.errors import MessageError
-from celeriac.errors import PluginError
-from celeriac.errors import RoutingError
-from celeriac.errors import SerializationError
-from celeriac.errors import SoftTimeLimitExceededError
-from celeriac.errors import TaskRevokedError
-from celeriac.errors import TimeLimitExceededError
-from celeriac.errors import TimeoutError  # noqa: A004 - celeriac's own, as Celery's celery.exceptions.TimeoutError
-from celeriac.errors import WorkerLostError
-from celeriac.execution import Executor
-from celeriac.execution import Finished
-from celeriac.hookspecs import hookimpl
-from celeriac.kombu_envelope import from_kombu
-from celeriac.kombu_envelope import to_kombu
-from celeriac.kvstore import KeyValue
-from celeriac.kvstore import KeyValueResultStore
-from celeriac.kvstore import StoreUnreachableError
-from celeriac.kvstore import ValueRefusedError
-from celeriac.kvstore import decode_value
-from celeriac.kvstore import encode_value
-from celeriac.message import TaskMessage
-from celeriac.message import parse_datetime
-from celeriac.outcome import Disposition
-from celeriac.outcome import Outcome
-from celeriac.pools import Job
-from celeriac.pools import run_safely
-from celeriac.pools import time_limits
-from celeriac.protocols import BatchStore
-from celeriac.protocols import Broadcaster
-from celeriac.protocols import CeleryChords
-from celeriac.protocols import ChordCounter
-from celeriac.protocols import Compressor
-from celeriac.protocols import ControlCommand
-from celeriac.protocols import DeadLetter
-from celeriac.protocols import Delivery
-from celeriac.protocols import DirectReplies
-from celeriac.protocols import Envelope
-from celeriac.protocols import EventSink
-from celeriac.protocols import Pool
-from celeriac.protocols import PoolSpec
-from celeriac.protocols import ReplyQueue
-from celeriac.protocols import ResultRecord
-from celeriac.protocols import ResultStore
-from celeriac.protocols import ResultStoreSpec
-from celeriac.protocols import ScheduleStore
-from celeriac.protocols import ScheduleStoreSpec
-from celeriac.protocols import ScheduleType
-from celeriac.protocols import Serializer
-from celeriac.protocols import SharedRateLimiter
-from celeriac.protocols import Subscription
-from celeriac.protocols import Transport
-from celeriac.protocols import TransportSpec
-from celeriac.redaction import redact_url
-from celeriac.request import TaskRequest
-from celeriac.result import ResultHandle
-from celeriac.routing import exchange_of
-from celeriac.running import Running
-from celeriac.running import running
-from celeriac.schedules import BeatLock
-from celeriac.schedules import PeriodicTask
-from celeriac.schedules import Schedule
-from celeriac.states import precedence
-from celeriac.task import Task
-from celeriac.task import TaskCall
-from celeriac.task import TaskOptions
-from celeriac.task import retry_delay
-from celeriac.worker.keys import CONSUMER
-from celeriac.worker.keys import EVENTS
-from celeriac.worker.keys import POOL
-from celeriac.worker.keys import RESULT_STORE
-from celeriac.worker.keys import REVOKED
-from celeriac.worker.keys import TIMER
-from celeriac.worker.keys import TRANSPORT
-from celeriac.worker.worker import Worker
+from celeriac._cli.app import load_app
+from celeriac._client.app import Celeriac
+from celeriac._client.canvas import Signature
+from celeriac._client.execution import Executor
+from celeriac._client.execution import Finished
+from celeriac._client.pools import Job
+from celeriac._client.pools import PoolContext
+from celeriac._client.pools import run_safely
+from celeriac._client.pools import time_limits
+from celeriac._client.result import ResultHandle
+from celeriac._client.task import Task
+from celeriac._client.task import TaskCall
+from celeriac._client.task_options import TaskOptions
+from celeriac._client.task_options import retry_delay
+from celeriac._contract import hookspecs
+from celeriac._contract.bootsteps import Bootstep
+from celeriac._contract.bootsteps import Key
+from celeriac._contract.bootsteps import StepContext
+from celeriac._contract.codec import Codec
+from celeriac._contract.fork import after_fork
+from celeriac._contract.hookspecs import hookimpl
+from celeriac._contract.kombu_envelope import from_kombu
+from celeriac._contract.kombu_envelope import to_kombu
+from celeriac._contract.kvstore import KeyValue
+from celeriac._contract.kvstore import KeyValueResultStore
+from celeriac._contract.kvstore import StoreUnreachableError
+from celeriac._contract.kvstore import ValueRefusedError
+from celeriac._contract.kvstore import decode_value
+from celeriac._contract.kvstore import encode_value
+from celeriac._contract.protocols import BatchStore
+from celeriac._contract.protocols import Broadcaster
+from celeriac._contract.protocols import CeleryChords
+from celeriac._contract.protocols import ChordCounter
+from celeriac._contract.protocols import Compressor
+from celeriac._contract.protocols import DirectReplies
+from celeriac._contract.protocols import EventSink
+from celeriac._contract.protocols import Pool
+from celeriac._contract.protocols import ReplyQueue
+from celeriac._contract.protocols import ResultStore
+from celeriac._contract.protocols import ScheduleStore
+from celeriac._contract.protocols import Serializer
+from celeriac._contract.protocols import SharedRateLimiter
+from celeriac._contract.protocols import Subscription
+from celeriac._contract.protocols import Transport
+from celeriac._contract.specs import ControlCommand
+from celeriac._contract.specs import PoolSpec
+from celeriac._contract.specs import ResultStoreSpec
+from celeriac._contract.specs import ScheduleStoreSpec
+from celeriac._contract.specs import ScheduleType
+from celeriac._contract.specs import TransportSpec
+from celeriac._model.config import Config
+from celeriac._model.config import ConfigSection
+from celeriac._model.errors import BootstepError
+from celeriac._model.errors import CeleriacError
+from celeriac._model.errors import ConfigError
+from celeriac._model.errors import ContentDisallowedError
+from celeriac._model.errors import MessageError
+from celeriac._model.errors import PluginError
+from celeriac._model.errors import RoutingError
+from celeriac._model.errors import SerializationError
+from celeriac._model.errors import SoftTimeLimitExceededError
+from celeriac._model.errors import TaskRevokedError
+from celeriac._model.errors import TimeLimitExceededError
+from celeriac._model.errors import TimeoutError  # noqa: A004 - celeriac's own, as Celery's celery.exceptions.TimeoutError
+from celeriac._model.errors import WorkerLostError
+from celeriac._model.message import TaskMessage
+from celeriac._model.message import parse_datetime
+from celeriac._model.outcome import Disposition
+from celeriac._model.outcome import Outcome
+from celeriac._model.records import DeadLetter
+from celeriac._model.records import Delivery
+from celeriac._model.records import Envelope
+from celeriac._model.records import ResultRecord
+from celeriac._model.redaction import redact_url
+from celeriac._model.request import TaskRequest
+from celeriac._model.routing import exchange_of
+from celeriac._model.running import Running
+from celeriac._model.running import running
+from celeriac._model.schedules import BeatLock
+from celeriac._model.schedules import EntryStore
+from celeriac._model.schedules import PeriodicTask
+from celeriac._model.schedules import Schedule
+from celeriac._model.states import precedence
+from celeriac._worker.keys import CONSUMER
+from celeriac._worker.keys import EVENTS
+from celeriac._worker.keys import POOL
+from celeriac._worker.keys import RESULT_STORE
+from celeriac._worker.keys import REVOKED
+from celeriac._worker.keys import TIMER
+from celeriac._worker.keys import TRANSPORT
+from celeriac._worker.worker import Worker
 
 #: The version of this API (major, minor): a plugin may check it at import.
-API_VERSION = (1, 0)
+API_VERSION = (1, 1)
 
 
 def run_cli(prog_name: str = "celeriac") -> None:
@@ -110,7 +122,7 @@ def run_cli(prog_name: str = "celeriac") -> None:
     For plugins that ship their own launcher (``celeriac-gevent`` patches the standard library,
     then hands over); the command line is imported here, when called, not with this module.
     """
-    from celeriac.cli import main
+    from celeriac._cli.main import main
 
     main(prog_name=prog_name)
 
@@ -144,6 +156,7 @@ __all__ = [
     "Delivery",
     "DirectReplies",
     "Disposition",
+    "EntryStore",
     "Envelope",
     "EventSink",
     "Executor",
@@ -157,6 +170,7 @@ __all__ = [
     "PeriodicTask",
     "PluginError",
     "Pool",
+    "PoolContext",
     "PoolSpec",
     "ReplyQueue",
     "ResultHandle",
@@ -190,11 +204,13 @@ __all__ = [
     "ValueRefusedError",
     "Worker",
     "WorkerLostError",
+    "after_fork",
     "decode_value",
     "encode_value",
     "exchange_of",
     "from_kombu",
     "hookimpl",
+    "hookspecs",
     "load_app",
     "parse_datetime",
     "precedence",

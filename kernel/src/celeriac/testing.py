@@ -33,16 +33,16 @@ from typing import final
 
 import pytest
 
-from celeriac._memory import MemoryResultStore
-from celeriac._memory import MemorySubscription
-from celeriac._memory import MemoryTransport
-from celeriac.errors import TimeoutError  # noqa: A004 - celeriac's own, raised by join()
-from celeriac.kvstore_testing import MemoryKeyValue
-from celeriac.kvstore_testing import check_key_value
+from celeriac._contract.kvstore_testing import MemoryKeyValue
+from celeriac._contract.kvstore_testing import check_key_value
+from celeriac._contract.memory import MemoryResultStore
+from celeriac._contract.memory import MemorySubscription
+from celeriac._contract.memory import MemoryTransport
+from celeriac._model.errors import TimeoutError  # noqa: A004 - celeriac's own, raised by join()
 
 if TYPE_CHECKING:
-    from celeriac.app import Celeriac
-    from celeriac.worker.worker import Worker
+    from celeriac._client.app import Celeriac
+    from celeriac._worker.worker import Worker
 
 __all__ = [
     "MemoryKeyValue",
@@ -312,7 +312,7 @@ def celeriac_app(celeriac_config: dict[str, Any]) -> Iterator[Celeriac]:
     """An isolated app: no config file, no ``CELERIAC_*`` environment, the installed plugins
     loaded, on its own ``memory://`` broker and result store unless ``celeriac_config`` names
     others. Each app builds its own in-memory broker: produce and consume with the same app."""
-    from celeriac.app import Celeriac
+    from celeriac._client.app import Celeriac
 
     app = Celeriac("tests", env={}, config=False, **{"broker": "memory://", **celeriac_config})
     yield app

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from celeriac.config import Config
+from celeriac.plugin import Config
 from celeriac.testing import WorkerProcess
 from celeriac.testing import celeriac_command
 from celeriac.testing import process_group

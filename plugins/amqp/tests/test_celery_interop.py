@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from celeriac import Celeriac
-from celeriac.canvas import signature
+from celeriac import signature
 
 from .conftest import CELERY_PROJECT_BASE
 from .conftest import REDIS_URL

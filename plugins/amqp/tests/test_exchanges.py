@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from celeriac import Celeriac
-from celeriac.canvas import chain
-from celeriac.canvas import signature
-from celeriac.errors import ConfigError
-from celeriac.errors import RoutingError
+from celeriac import ConfigError
+from celeriac import RoutingError
+from celeriac import chain
+from celeriac import signature
 from celeriac_amqp.testing import delete_exchanges
 from celeriac_amqp.testing import delete_queues
 

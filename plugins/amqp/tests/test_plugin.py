@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from celeriac.errors import ConfigError
+from celeriac import ConfigError
 from celeriac_amqp import AmqpConfig
 from celeriac_amqp import _wire as wire
 

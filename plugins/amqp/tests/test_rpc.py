@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from celeriac import Celeriac
+from celeriac import ConfigError
 from celeriac import states
-from celeriac.config import Config
-from celeriac.errors import ConfigError
-from celeriac.protocols import ReplyQueue
-from celeriac.protocols import ResultRecord
-from celeriac.protocols import ResultStore
+from celeriac.plugin import Config
+from celeriac.plugin import ReplyQueue
+from celeriac.plugin import ResultRecord
+from celeriac.plugin import ResultStore
 from celeriac_amqp import AmqpConfig
 from celeriac_amqp import make_result_store
 from celeriac_amqp.testing import connection_parameters
@@ -211,9 +211,9 @@ def test_worker_process_replies_to_the_client(
     expired = client.send_task("proj.add", (1, 1), expires=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5))
     revoked = client.result_store.wait(expired.id, states.READY_STATES, 20)
     assert revoked is not None and revoked.state == states.REVOKED  # sent by the consumer, not run
-    from celeriac.canvas import chord
-    from celeriac.canvas import group
-    from celeriac.canvas import signature
+    from celeriac import chord
+    from celeriac import group
+    from celeriac import signature
 
     adds = [signature("proj.add", (n, 1), app=client) for n in range(5)]
     assert group(adds).apply_async().get(timeout=20) == [1, 2, 3, 4, 5]

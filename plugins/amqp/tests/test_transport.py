@@ -13,10 +13,10 @@ import pika
 import pika.exceptions
 import pytest
 
-from celeriac import Broadcaster
-from celeriac import DirectReplies
-from celeriac import Envelope
-from celeriac import Transport
+from celeriac.plugin import Broadcaster
+from celeriac.plugin import DirectReplies
+from celeriac.plugin import Envelope
+from celeriac.plugin import Transport
 from celeriac_amqp import AmqpConfig
 from celeriac_amqp import _wire as wire
 from celeriac_amqp import make_transport

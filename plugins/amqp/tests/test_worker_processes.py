@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from celeriac import Envelope
 from celeriac import states
+from celeriac.plugin import Envelope
 
 from .conftest import WorkerProcess
 from .conftest import celeriac_worker

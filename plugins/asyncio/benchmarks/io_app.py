@@ -6,7 +6,7 @@ import asyncio
 import os
 import time
 
-from celeriac.app import Celeriac
+from celeriac import Celeriac
 
 app = Celeriac("io", broker=os.environ.get("IO_BENCH_BROKER", "sqlite:///io.sqlite3"), config=False, env={})
 

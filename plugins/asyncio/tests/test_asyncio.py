@@ -12,21 +12,21 @@ from typing import Any
 
 import pytest
 
+from celeriac import Celeriac
+from celeriac import MaxRetriesExceededError
+from celeriac import SoftTimeLimitExceededError
+from celeriac import Task
 from celeriac import TaskCall
-from celeriac import TaskMessage
-from celeriac import TaskRequest
-from celeriac import hookimpl
+from celeriac import TimeLimitExceededError
 from celeriac import states
 from celeriac import testing
-from celeriac.app import Celeriac
-from celeriac.errors import MaxRetriesExceededError
-from celeriac.errors import SoftTimeLimitExceededError
-from celeriac.errors import TimeLimitExceededError
-from celeriac.execution import Executor
-from celeriac.message import Embed
-from celeriac.outcome import Disposition
-from celeriac.outcome import Outcome
-from celeriac.task import Task
+from celeriac._model.message import Embed
+from celeriac.plugin import Disposition
+from celeriac.plugin import Executor
+from celeriac.plugin import Outcome
+from celeriac.plugin import TaskMessage
+from celeriac.plugin import TaskRequest
+from celeriac.plugin import hookimpl
 from celeriac.testing import worker_thread
 from celeriac_asyncio import AsyncioConfig
 from celeriac_asyncio import AsyncioPool

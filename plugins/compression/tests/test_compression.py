@@ -19,18 +19,18 @@ import pluggy
 import pytest
 
 import celeriac_compression
-from celeriac import Compressor
-from celeriac import hookspecs
+from celeriac import Celeriac
+from celeriac import ConfigError
+from celeriac import MessageError
+from celeriac import PluginError
 from celeriac import states
 from celeriac import testing
-from celeriac.app import Celeriac
-from celeriac.config import Config
-from celeriac.errors import ConfigError
-from celeriac.errors import MessageError
-from celeriac.errors import PluginError
-from celeriac.message import TaskMessage
-from celeriac.protocols import DeadLetter
-from celeriac.protocols import Envelope
+from celeriac.plugin import Compressor
+from celeriac.plugin import Config
+from celeriac.plugin import DeadLetter
+from celeriac.plugin import Envelope
+from celeriac.plugin import TaskMessage
+from celeriac.plugin import hookspecs
 from celeriac.testing import worker_thread
 from celeriac_compression import Bzip2Compressor
 from celeriac_compression import CompressionConfig

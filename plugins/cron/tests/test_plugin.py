@@ -9,14 +9,14 @@ import pluggy
 import celeriac_cron
 from celeriac import Celeriac
 from celeriac import testing
-from celeriac.beat import load_entries
-from celeriac.plugins import make_plugins
-from celeriac.schedules import BeatConfig
+from celeriac._beat.entries import load_entries
+from celeriac._contract.plugins import make_plugins
+from celeriac._model.schedules import BeatConfig
 
 
 def test_hook_offers_four_types() -> None:
     pm = pluggy.PluginManager("celeriac")
-    from celeriac import hookspecs
+    from celeriac.plugin import hookspecs
 
     pm.add_hookspecs(hookspecs)
     pm.register(celeriac_cron)

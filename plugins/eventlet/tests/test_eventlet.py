@@ -20,8 +20,8 @@ import pytest
 
 from celeriac import Celeriac
 from celeriac import states
-from celeriac.errors import SoftTimeLimitExceededError
-from celeriac.errors import TimeLimitExceededError
+from celeriac._model.errors import SoftTimeLimitExceededError
+from celeriac._model.errors import TimeLimitExceededError
 from celeriac.testing import ProcessGroup
 from celeriac.testing import process_group
 from celeriac_redis import testing as redis_testing
@@ -33,7 +33,7 @@ TASKS = """
 import time
 import urllib.request
 from celeriac import Celeriac
-from celeriac.errors import SoftTimeLimitExceededError
+from celeriac._model.errors import SoftTimeLimitExceededError
 
 app = Celeriac("proj")
 

@@ -120,9 +120,9 @@ def _delete_prefixed(url: str, prefix: str) -> None:
 
 
 def micro() -> None:
-    from celeriac import Envelope
-    from celeriac import Subscription
-    from celeriac.worker.events import EventDispatcher
+    from celeriac._worker.events import EventDispatcher
+    from celeriac.plugin import Envelope
+    from celeriac.plugin import Subscription
     from celeriac_events import BrokerSink
 
     class Discard:

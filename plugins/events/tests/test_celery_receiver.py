@@ -17,9 +17,9 @@ import pytest
 from celery import Celery
 from celery.events.receiver import EventReceiver
 
-from celeriac.config import Config
-from celeriac.protocols import Broadcaster
-from celeriac.protocols import Envelope
+from celeriac.plugin import Broadcaster
+from celeriac.plugin import Config
+from celeriac.plugin import Envelope
 from celeriac_events import BrokerSink
 from celeriac_events import subscribe_events
 

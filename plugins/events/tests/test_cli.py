@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from celeriac.app import Celeriac
-from celeriac.cli import main
+from celeriac import Celeriac
+from celeriac._cli.main import main
 from celeriac.testing import worker_thread
 
 PROJECT = """
@@ -153,7 +153,8 @@ def test_a_broker_without_fan_out_is_a_clear_error(tmp_path: Path, monkeypatch: 
     (tmp_path / "plainproj.py").write_text(
         textwrap.dedent(
             """
-            from celeriac import Celeriac, TransportSpec, hookimpl
+            from celeriac import Celeriac
+            from celeriac.plugin import TransportSpec, hookimpl
             from celeriac.testing import MemoryTransport
 
             class Plain:

@@ -26,8 +26,13 @@ def test_flower_shows_celeriac_workers_and_tasks(project: Any, client: Any, flow
     ids = {add.delay(2, 3).id: "SUCCESS", add.delay(4, y=5).id: "SUCCESS", fail.delay().id: "FAILURE"}
 
     def settled() -> dict[str, Any] | None:
+        # The client's task-sent events come from its own buffer, which may flush after the
+        # worker's events: settled means final states and the sent events both seen.
         tasks = flower.get("/api/tasks")
-        done = all(tasks.get(task_id, {}).get("state") == state for task_id, state in ids.items())
+        done = all(
+            tasks.get(task_id, {}).get("state") == state and tasks[task_id].get("sent")
+            for task_id, state in ids.items()
+        )
         return tasks if done else None
 
     tasks = poll(settled, 20, f"tasks settled in Flower\n{worker.output()}")

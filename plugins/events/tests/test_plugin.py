@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 import celeriac_events
+from celeriac import Celeriac
+from celeriac import ConfigError
 from celeriac import testing
-from celeriac.app import Celeriac
-from celeriac.errors import ConfigError
-from celeriac.plugins import AUTOLOAD_KILL_SWITCH
+from celeriac._contract.plugins import AUTOLOAD_KILL_SWITCH
 from celeriac_events import BrokerSink
 from celeriac_events import EventsConfig
 from celeriac_events import JsonlSink

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from celeriac import Broadcaster
+from celeriac import Celeriac
 from celeriac import testing
-from celeriac.app import Celeriac
-from celeriac.plugins import AUTOLOAD_KILL_SWITCH
+from celeriac._contract.plugins import AUTOLOAD_KILL_SWITCH
+from celeriac.plugin import Broadcaster
 from celeriac_events import SentEvents
 from celeriac_events import subscribe_events
 from celeriac_events._sent import PLUGIN_NAME

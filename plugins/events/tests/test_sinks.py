@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from celeriac import EventSink
+from celeriac.plugin import EventSink
 from celeriac.testing import MemoryTransport
 from celeriac_events import EVENT_CHANNEL
 from celeriac_events import BrokerSink

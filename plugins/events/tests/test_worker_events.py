@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from celeriac import Broadcaster
-from celeriac import TransportSpec
-from celeriac import hookimpl
+from celeriac import Celeriac
 from celeriac import testing
-from celeriac.app import Celeriac
-from celeriac.plugins import AUTOLOAD_KILL_SWITCH
+from celeriac._contract.plugins import AUTOLOAD_KILL_SWITCH
+from celeriac._worker import heartbeat
+from celeriac.plugin import Broadcaster
+from celeriac.plugin import TransportSpec
+from celeriac.plugin import hookimpl
 from celeriac.testing import MemoryTransport
 from celeriac.testing import worker_thread
-from celeriac.worker import heartbeat
 from celeriac_events import ClusterState
 from celeriac_events import EventReceiver
 from celeriac_events import subscribe_events

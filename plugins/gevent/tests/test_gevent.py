@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from celeriac import Celeriac
+from celeriac import SoftTimeLimitExceededError
+from celeriac import TimeLimitExceededError
 from celeriac import states
-from celeriac.app import Celeriac
-from celeriac.errors import SoftTimeLimitExceededError
-from celeriac.errors import TimeLimitExceededError
 
 pytest.importorskip("gevent")
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 TASKS = """
 import time
 from celeriac import Celeriac
-from celeriac.errors import SoftTimeLimitExceededError
+from celeriac import SoftTimeLimitExceededError
 
 app = Celeriac("proj")
 

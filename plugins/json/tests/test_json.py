@@ -29,13 +29,13 @@ import pluggy
 import pytest
 
 import celeriac_json
-from celeriac import Serializer
-from celeriac import hookspecs
-from celeriac.app import Celeriac
-from celeriac.config import Config
-from celeriac.errors import MessageError
-from celeriac.errors import PluginError
-from celeriac.errors import SerializationError
+from celeriac import Celeriac
+from celeriac import MessageError
+from celeriac import PluginError
+from celeriac import SerializationError
+from celeriac.plugin import Config
+from celeriac.plugin import Serializer
+from celeriac.plugin import hookspecs
 from celeriac.testing import worker_thread
 from celeriac_json import Backend
 from celeriac_json import JsonSerializer

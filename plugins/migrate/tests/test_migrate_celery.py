@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from celeriac import Celeriac
-from celeriac.beat import load_entries
-from celeriac.schedules import BeatConfig
+from celeriac._beat.beat import load_entries
+from celeriac._model.schedules import BeatConfig
 
 from .conftest import Migrate
 from .conftest import Project

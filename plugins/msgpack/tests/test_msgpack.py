@@ -19,13 +19,13 @@ import pluggy
 import pytest
 
 import celeriac_msgpack
-from celeriac import Serializer
-from celeriac import hookspecs
+from celeriac import Celeriac
+from celeriac import MessageError
+from celeriac import SerializationError
 from celeriac import testing
-from celeriac.app import Celeriac
-from celeriac.config import Config
-from celeriac.errors import MessageError
-from celeriac.errors import SerializationError
+from celeriac.plugin import Config
+from celeriac.plugin import Serializer
+from celeriac.plugin import hookspecs
 from celeriac.testing import worker_thread
 from celeriac_msgpack import MsgpackSerializer
 

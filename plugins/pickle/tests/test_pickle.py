@@ -17,17 +17,17 @@ import pluggy
 import pytest
 
 import celeriac_pickle
-from celeriac import Serializer
-from celeriac import hookspecs
+from celeriac import Celeriac
+from celeriac import ConfigError
+from celeriac import MessageError
+from celeriac import SerializationError
 from celeriac import states
 from celeriac import testing
-from celeriac.app import Celeriac
-from celeriac.config import Config
-from celeriac.errors import ConfigError
-from celeriac.errors import MessageError
-from celeriac.errors import SerializationError
-from celeriac.message import TaskMessage
-from celeriac.protocols import DeadLetter
+from celeriac.plugin import Config
+from celeriac.plugin import DeadLetter
+from celeriac.plugin import Serializer
+from celeriac.plugin import TaskMessage
+from celeriac.plugin import hookspecs
 from celeriac.testing import worker_thread
 from celeriac_pickle import PickleConfig
 from celeriac_pickle import PickleSerializer

@@ -16,13 +16,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from celeriac import Disposition
-from celeriac import Outcome
-from celeriac import TaskMessage
-from celeriac import TaskRequest
+from celeriac import ConfigError
+from celeriac import SoftTimeLimitExceededError
 from celeriac import states
-from celeriac.errors import ConfigError
-from celeriac.errors import SoftTimeLimitExceededError
+from celeriac.plugin import Disposition
+from celeriac.plugin import Outcome
+from celeriac.plugin import TaskMessage
+from celeriac.plugin import TaskRequest
 from celeriac_prefork import PreforkConfig
 from celeriac_prefork import PreforkPool
 from celeriac_prefork._child import rss_kib

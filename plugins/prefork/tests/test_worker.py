@@ -16,15 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from celeriac import hookimpl
+from celeriac import Celeriac
+from celeriac import ConfigError
+from celeriac import TimeLimitExceededError
+from celeriac import WorkerLostError
 from celeriac import states
 from celeriac import testing
-from celeriac.app import Celeriac
-from celeriac.errors import ConfigError
-from celeriac.errors import TimeLimitExceededError
-from celeriac.errors import WorkerLostError
+from celeriac.plugin import Executor
+from celeriac.plugin import PoolContext
+from celeriac.plugin import Worker
+from celeriac.plugin import hookimpl
 from celeriac.testing import worker_thread
-from celeriac.worker.worker import Worker
 from celeriac_prefork import PreforkConfig
 from celeriac_prefork import PreforkPool
 
@@ -140,7 +142,14 @@ def test_factory_reads_the_prefork_section() -> None:
         config=False,
         prefork={"autoscale": "6,2"},
     )
-    pool = app.plugins.pool("prefork").factory(app.worker().config, lambda request: None)  # type: ignore[arg-type,return-value]
+    context = PoolContext(
+        config=app.worker().config,
+        app=app,
+        executor=Executor(app),
+        revoked=frozenset(),
+        hooks=app.plugins.lifecycle,
+    )
+    pool = app.plugins.pool("prefork").factory(context)  # type: ignore[call-arg]
     assert isinstance(pool, PreforkPool)
     assert pool.limit == 6
     app.import_path = None

@@ -12,11 +12,11 @@ import pluggy
 import pytest
 from prometheus_client import generate_latest
 
-import celeriac.hookspecs
 import celeriac.testing
 import celeriac_prometheus
-from celeriac.app import Celeriac
-from celeriac.errors import ConfigError
+from celeriac import Celeriac
+from celeriac import ConfigError
+from celeriac.plugin import hookspecs
 from celeriac_prometheus import DEFAULT_BUCKETS
 from celeriac_prometheus import TaskMetrics
 from celeriac_prometheus import serving
@@ -206,8 +206,8 @@ def test_section_defaults_and_values() -> None:
 def test_entry_point_and_hooks() -> None:
     points = importlib.metadata.entry_points(group="celeriac.plugins")
     assert any(point.name == "prometheus" and point.value == "celeriac_prometheus" for point in points)
-    pm = pluggy.PluginManager(celeriac.hookspecs.PROJECT)
-    pm.add_hookspecs(celeriac.hookspecs)
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
     pm.register(celeriac_prometheus)
     pm.check_pending()
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from celeriac import Celeriac
+from celeriac import ConfigError
 from celeriac import TaskCall
-from celeriac.app import Celeriac
-from celeriac.errors import ConfigError
 from celeriac.testing import WorkerProcess
 from celeriac.testing import worker_thread
 

@@ -24,7 +24,7 @@ import attrs
 import pytest
 import redis
 
-from celeriac.config import Config
+from celeriac.plugin import Config
 from celeriac.testing import WorkerProcess
 from celeriac.testing import celeriac_command
 from celeriac.testing import process_group

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from celeriac import Celeriac
-from celeriac.canvas import chord
-from celeriac.canvas import group
-from celeriac.canvas import signature
+from celeriac import chord
+from celeriac import group
+from celeriac import signature
 
 from .conftest import WorkerProcess
 from .test_celery_interop import celeriac_client  # noqa: F401 - fixtures shared with that module

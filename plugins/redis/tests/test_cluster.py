@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from redis.cluster import RedisCluster
 
-from celeriac.canvas import chord
-from celeriac.canvas import group
-from celeriac.canvas import signature
-from celeriac.config import Config
+from celeriac import chord
+from celeriac import group
+from celeriac import signature
+from celeriac.plugin import Config
 from celeriac.testing import WorkerProcess
 from celeriac_redis import RedisConfig
 from celeriac_redis import RedisScheduleStore

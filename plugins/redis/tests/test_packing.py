@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from celeriac import Envelope
-from celeriac.errors import MessageError
+from celeriac import MessageError
+from celeriac.plugin import Envelope
 from celeriac_redis import _packing
 
 CASES: list[dict[Any, Any]] = [

@@ -11,13 +11,14 @@ from pathlib import Path
 import pluggy
 import pytest
 
-import celeriac.hookspecs
 import celeriac_json
 import celeriac_redis
 import celeriac_threads
 from celeriac import Celeriac
+from celeriac import ConfigError
 from celeriac import states
-from celeriac.errors import ConfigError
+from celeriac.plugin import Config
+from celeriac.plugin import hookspecs
 from celeriac.testing import worker_thread
 from celeriac_redis import RedisConfig
 from celeriac_redis import RedisResultStore
@@ -33,8 +34,8 @@ def test_entry_point_is_registered() -> None:
 
 
 def test_hooks_offer_the_redis_schemes_and_config_section() -> None:
-    pm = pluggy.PluginManager(celeriac.hookspecs.PROJECT)
-    pm.add_hookspecs(celeriac.hookspecs)
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
     pm.register(celeriac_redis)
     pm.check_pending()
     for hook in (pm.hook.celeriac_add_transports, pm.hook.celeriac_add_result_stores):
@@ -52,7 +53,7 @@ def test_hooks_offer_the_redis_schemes_and_config_section() -> None:
 
 def test_import_and_construction_neither_import_redis_nor_connect() -> None:
     code = (
-        "import sys, celeriac_redis as r; from celeriac.config import Config;"
+        "import sys, celeriac_redis as r; from celeriac._model.config import Config;"
         "assert 'redis' not in sys.modules, 'import pulled in redis';"
         "r.RedisTransport('redis://127.0.0.1:1/0', Config());"
         "r.RedisResultStore('redis://127.0.0.1:1/0', Config());"
@@ -64,7 +65,7 @@ def test_import_and_construction_neither_import_redis_nor_connect() -> None:
 @pytest.mark.parametrize("url", ["http://x", "redis://host:notaport/0"])
 def test_bad_url_is_a_config_error(url: str) -> None:
     with pytest.raises(ConfigError, match="Redis URL"):
-        RedisTransport(url, celeriac.config.Config())
+        RedisTransport(url, Config())
 
 
 def test_config_section_from_toml_and_unknown_keys(tmp_path: Path) -> None:
@@ -130,7 +131,7 @@ def test_tasks_run_and_results_come_back(app: Celeriac) -> None:
 
 
 def test_bad_input_is_dead_lettered_and_the_worker_goes_on(app: Celeriac) -> None:
-    from celeriac import Envelope
+    from celeriac.plugin import Envelope
 
     @app.task
     def add(x: int, y: int) -> int:
@@ -165,7 +166,7 @@ def test_bad_input_is_dead_lettered_and_the_worker_goes_on(app: Celeriac) -> Non
 def test_join_settles_everything_on_a_real_broker(app: Celeriac) -> None:
     """celeriac.testing.join with an in-process worker on Redis: countdowns and chain steps
     included, every result is stored when it returns."""
-    from celeriac.canvas import chain
+    from celeriac._client.canvas import chain
     from celeriac.testing import join
 
     @app.task

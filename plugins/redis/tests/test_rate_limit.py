@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from celeriac.app import Celeriac
-from celeriac.protocols import SharedRateLimiter
+from celeriac import Celeriac
+from celeriac.plugin import SharedRateLimiter
 from celeriac.testing import worker_thread
 from celeriac_redis import RedisResultStore
 

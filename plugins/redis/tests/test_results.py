@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from celeriac import ResultRecord
-from celeriac import ResultStore
-from celeriac.protocols import BatchStore
+from celeriac.plugin import BatchStore
+from celeriac.plugin import ResultRecord
+from celeriac.plugin import ResultStore
 from celeriac_redis import RedisResultStore
 from celeriac_redis import RedisScheduleStore
 
@@ -248,9 +248,9 @@ def test_chord_parts_complete_once(results: RedisResultStore) -> None:
 
 def test_chord_runs_its_body_once_on_redis(redis_url: str, prefix: str) -> None:
     from celeriac import Celeriac
+    from celeriac import chord
+    from celeriac import group
     from celeriac import testing
-    from celeriac.canvas import chord
-    from celeriac.canvas import group
 
     app = Celeriac(
         "tests",

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from celeriac.schedules import BeatLock
+from celeriac.plugin import BeatLock
 from celeriac_redis import RedisScheduleStore
 
 from .conftest import make_config

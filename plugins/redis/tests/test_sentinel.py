@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import redis
 
-from celeriac.config import Config
-from celeriac.protocols import ResultRecord
+from celeriac.plugin import Config
+from celeriac.plugin import ResultRecord
 from celeriac.testing import WorkerProcess
 from celeriac_redis import RedisConfig
 from celeriac_redis import RedisResultStore

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from celeriac import Broadcaster
-from celeriac import Delivery
-from celeriac import Envelope
-from celeriac import Transport
+from celeriac.plugin import Broadcaster
+from celeriac.plugin import Delivery
+from celeriac.plugin import Envelope
+from celeriac.plugin import Transport
 from celeriac_redis import RedisTransport
 
 from .conftest import make_config

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from celeriac.config import Config
-from celeriac.errors import ConfigError
+from celeriac import ConfigError
+from celeriac.plugin import Config
 from celeriac_redis import RedisConfig
 from celeriac_redis._client import make_client
 from celeriac_redis._urls import parse

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import redis
 
-from celeriac import Envelope
 from celeriac import states
+from celeriac.plugin import Envelope
 
 from .conftest import RedisServer
 from .conftest import WorkerProcess

@@ -32,17 +32,17 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 import celeriac_signing
-from celeriac import Serializer
+from celeriac import Celeriac
+from celeriac import ConfigError
+from celeriac import MessageError
+from celeriac import SerializationError
 from celeriac import states
 from celeriac import testing
-from celeriac.app import Celeriac
-from celeriac.config import Config
-from celeriac.errors import ConfigError
-from celeriac.errors import MessageError
-from celeriac.errors import SerializationError
-from celeriac.message import TaskMessage
-from celeriac.protocols import DeadLetter
-from celeriac.protocols import Envelope
+from celeriac.plugin import Config
+from celeriac.plugin import DeadLetter
+from celeriac.plugin import Envelope
+from celeriac.plugin import Serializer
+from celeriac.plugin import TaskMessage
 from celeriac.testing import worker_thread
 from celeriac_signing import SignatureError
 from celeriac_signing import SigningConfig

@@ -23,11 +23,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from celeriac import Celeriac
 from celeriac import states
 from celeriac import testing
-from celeriac.app import Celeriac
-from celeriac.message import TaskMessage
-from celeriac.protocols import DeadLetter
+from celeriac.plugin import DeadLetter
+from celeriac.plugin import TaskMessage
 from celeriac.testing import worker_thread
 
 _PLUGINS = {ep.name for ep in entry_points(group="celeriac.plugins")}

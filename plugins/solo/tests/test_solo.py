@@ -7,12 +7,12 @@ import threading
 import time
 from importlib.metadata import entry_points
 
-from celeriac import Outcome
-from celeriac import TaskMessage
-from celeriac import TaskRequest
+from celeriac import Celeriac
 from celeriac import states
 from celeriac import testing
-from celeriac.app import Celeriac
+from celeriac.plugin import Outcome
+from celeriac.plugin import TaskMessage
+from celeriac.plugin import TaskRequest
 from celeriac.testing import worker_thread
 from celeriac_solo import SoloPool
 

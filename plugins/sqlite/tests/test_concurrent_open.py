@@ -11,7 +11,7 @@ from pathlib import Path
 
 OPENER = """
 import sys, time
-from celeriac.config import Config
+from celeriac.plugin import Config
 from celeriac_sqlite._results import SqliteResultStore
 
 path, start = sys.argv[1], float(sys.argv[2])

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from celeriac.config import Config
-from celeriac.schedules import BeatLock
+from celeriac.plugin import BeatLock
+from celeriac.plugin import Config
 from celeriac_sqlite import SqliteScheduleStore
 
 

@@ -16,14 +16,14 @@ from pathlib import Path
 import pluggy
 import pytest
 
-import celeriac.hookspecs
 import celeriac_sqlite
-from celeriac import Delivery
-from celeriac import Envelope
-from celeriac import ResultRecord
-from celeriac.config import Config
-from celeriac.errors import ConfigError
-from celeriac.protocols import BatchStore
+from celeriac import ConfigError
+from celeriac.plugin import BatchStore
+from celeriac.plugin import Config
+from celeriac.plugin import Delivery
+from celeriac.plugin import Envelope
+from celeriac.plugin import ResultRecord
+from celeriac.plugin import hookspecs
 from celeriac_sqlite import SqliteConfig
 from celeriac_sqlite import SqliteResultStore
 from celeriac_sqlite import SqliteScheduleStore
@@ -76,8 +76,8 @@ def test_entry_point_is_registered() -> None:
 
 
 def test_hooks_offer_the_sqlite_scheme_and_config_section() -> None:
-    pm = pluggy.PluginManager(celeriac.hookspecs.PROJECT)
-    pm.add_hookspecs(celeriac.hookspecs)
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
     pm.register(celeriac_sqlite)
     pm.check_pending()
     for hook in (pm.hook.celeriac_add_transports, pm.hook.celeriac_add_result_stores):
@@ -91,7 +91,7 @@ def test_hooks_offer_the_sqlite_scheme_and_config_section() -> None:
 
 def test_import_and_construction_create_no_file(tmp_path: Path) -> None:
     code = (
-        "import celeriac_sqlite as s; from celeriac.config import Config;"
+        "import celeriac_sqlite as s; from celeriac._model.config import Config;"
         "s.SqliteTransport('sqlite:///t.sqlite3', Config());"
         "s.SqliteResultStore('sqlite:///r.sqlite3', Config());"
         "s.SqliteScheduleStore('sqlite:///s.sqlite3', Config())"

@@ -6,13 +6,13 @@ import threading
 import time
 from importlib.metadata import entry_points
 
-from celeriac import Disposition
-from celeriac import Outcome
-from celeriac import TaskMessage
-from celeriac import TaskRequest
+from celeriac import Celeriac
 from celeriac import states
 from celeriac import testing
-from celeriac.app import Celeriac
+from celeriac.plugin import Disposition
+from celeriac.plugin import Outcome
+from celeriac.plugin import TaskMessage
+from celeriac.plugin import TaskRequest
 from celeriac.testing import worker_thread
 from celeriac_threads import ThreadPool
 

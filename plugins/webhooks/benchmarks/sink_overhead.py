@@ -13,8 +13,8 @@ import sys
 import time
 from typing import Any
 
+from celeriac import Celeriac
 from celeriac import testing
-from celeriac.app import Celeriac
 from celeriac.testing import worker_thread
 
 

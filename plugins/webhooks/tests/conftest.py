@@ -16,8 +16,8 @@ import pytest
 from attrs import field
 from attrs import frozen
 
+from celeriac import Celeriac
 from celeriac import testing
-from celeriac.app import Celeriac
 from celeriac.testing import worker_thread
 
 #: Fast, deterministic retries for the URL task in tests.

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from celeriac.app import Celeriac
+from celeriac import Celeriac
 from celeriac.testing import worker_thread
 from celeriac_webhooks import SinkConfig
 from celeriac_webhooks import WebhookRefusedError

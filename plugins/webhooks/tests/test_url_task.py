@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from celeriac import Celeriac
+from celeriac import MaxRetriesExceededError
+from celeriac import chain
 from celeriac import states
-from celeriac.app import Celeriac
-from celeriac.canvas import chain
-from celeriac.errors import MaxRetriesExceededError
 from celeriac.testing import worker_thread
 from celeriac_webhooks import TASK_NAME
 from celeriac_webhooks import WebhookHTTPError

@@ -3,7 +3,7 @@
 Exchanges are declared as kombu's ``Exchange`` declares them by default (durable, not
 auto-delete), so Celery and celeriac declare them alike on one vhost. Publishing to an
 exchange is mandatory and confirmed: an exchange that does not exist, or that routes the
-key to no queue, raises :class:`~celeriac.errors.RoutingError` naming it, where RabbitMQ
+key to no queue, raises :class:`~celeriac.RoutingError` naming it, where RabbitMQ
 would otherwise drop the message.
 """
 

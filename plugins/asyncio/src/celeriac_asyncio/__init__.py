@@ -6,14 +6,11 @@ app run on ``[asyncio] sync_threads`` threads. See ``docs/pools.md``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections.abc import Sequence
 
-from celeriac.plugin import Config
 from celeriac.plugin import ConfigSection
-from celeriac.plugin import Outcome
+from celeriac.plugin import PoolContext
 from celeriac.plugin import PoolSpec
-from celeriac.plugin import TaskRequest
 from celeriac.plugin import hookimpl
 from celeriac_asyncio._config import AsyncioConfig
 from celeriac_asyncio._pool import AsyncioPool
@@ -21,9 +18,11 @@ from celeriac_asyncio._pool import AsyncioPool
 __all__ = ["AsyncioConfig", "AsyncioPool", "celeriac_add_config_sections", "celeriac_add_pools"]
 
 
-def _make_pool(config: Config, execute: Callable[[TaskRequest], Outcome]) -> AsyncioPool:
+def _make_pool(context: PoolContext) -> AsyncioPool:
     return AsyncioPool(
-        execute, concurrency=config.worker.concurrency, settings=config.section("asyncio", AsyncioConfig)
+        context.executor,
+        concurrency=context.concurrency,
+        settings=context.config.section("asyncio", AsyncioConfig),
     )
 
 

@@ -52,14 +52,14 @@ class AsyncioPool:
 
     def __init__(
         self,
-        execute: Callable[[TaskRequest], Outcome],
+        executor: Executor,
         *,
         concurrency: int,
         settings: AsyncioConfig | None = None,
     ) -> None:
         settings = settings or AsyncioConfig()
-        self._execute = execute
-        self._executor = execute if isinstance(execute, Executor) else None
+        self._execute = executor
+        self._executor = executor
         self._limit = max(1, concurrency)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # pending, running or idleness changed
@@ -181,13 +181,12 @@ class AsyncioPool:
                     return
                 job = self._pending.popleft()
                 self._in_flight += 1
-            limits = Limits(*time_limits(self._executor.app if self._executor else None, job.request))
+            limits = Limits(*time_limits(self._executor.app, job.request))
             task = self._loop.create_task(self._run(job, limits))
             self._running[task] = (job, limits)
             task.add_done_callback(self._finished)
 
     async def _run(self, job: Job, limits: Limits) -> Outcome:
-        assert self._executor is not None
         loop = asyncio.get_running_loop()
         request = job.request
         if self._quick_start(request):
@@ -225,7 +224,7 @@ class AsyncioPool:
         runtime = time.perf_counter() - started
         if error is not None and not isinstance(error, Exception):
             raise error  # not a task failure (KeyboardInterrupt ...): the pool requeues
-        return await self._finish_soon((request, retval, error, runtime, run.children))
+        return await self._finish_soon(Finished(request, retval, error, runtime, run.children))
 
     def _finish_soon(self, finished: Finished) -> asyncio.Future[Outcome]:
         """Queue a coroutine's bookkeeping (its result, hooks, workflow) for the next flush:
@@ -248,11 +247,10 @@ class AsyncioPool:
             self._finish_part(batch[start : start + size])
 
     def _finish_part(self, part: list[tuple[Finished, asyncio.Future[Outcome]]]) -> None:
-        assert self._executor is not None
         futures = [future for _, future in part]
         try:
             done = self._loop.run_in_executor(
-                self._bookkeeping, self._executor.finish_many, [finished for finished, _ in part]
+                self._bookkeeping, self._executor.finish, [finished for finished, _ in part]
             )
         except RuntimeError as exc:  # the bookkeeping threads are gone (a stop): give them back
             for future in futures:
@@ -265,12 +263,10 @@ class AsyncioPool:
         """Can the request start on the loop itself? Only when starting it does no I/O: the
         executor's part (see ``Executor.begins_without_io``), and the consumer's, which
         acknowledges an early-acked task as it starts."""
-        assert self._executor is not None
         task = self._executor.app.tasks.get(request.task)
         return task is not None and task.options.acks_late and self._executor.begins_without_io(request)
 
     def _begin(self, job: Job) -> Outcome | None:
-        assert self._executor is not None
         try:
             job.on_start(job.request)
         except Exception:
@@ -325,7 +321,7 @@ class AsyncioPool:
     def _coroutine_task(self, name: str) -> bool:
         known = self._is_async.get(name)
         if known is None:
-            task = self._executor.app.tasks.get(name) if self._executor is not None else None
+            task = self._executor.app.tasks.get(name)
             known = task is not None and inspect.iscoroutinefunction(task.fn)
             self._is_async[name] = known
         return known

@@ -21,6 +21,7 @@ from typing import final
 from celeriac.plugin import Broadcaster
 from celeriac.plugin import Envelope
 from celeriac.plugin import Subscription
+from celeriac.plugin import after_fork
 from celeriac_events._config import EventsConfig
 from celeriac_events._sinks import BrokerSink
 
@@ -81,6 +82,8 @@ class SentEvents:
         self._settings = settings
         self._utcoffset = -time.timezone // 3600
         self._start()
+        # A forked child inherits the buffer but not its thread: it starts afresh.
+        after_fork(self, SentEvents._start)
         # Flushes what is left when the app is collected or the interpreter exits.
         weakref.finalize(app, self.close)
 
@@ -97,9 +100,6 @@ class SentEvents:
 
     def record(self, message: TaskMessage, queue: str) -> None:
         """Buffer the ``task-sent`` event of a message just handed to the transport."""
-        if os.getpid() != self._pid:
-            # A forked child inherits the buffer but not its thread: start afresh.
-            self._start()
         self.sink.send(
             {
                 "type": "task-sent",

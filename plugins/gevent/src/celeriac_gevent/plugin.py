@@ -18,13 +18,13 @@ from typing import Any
 from typing import final
 
 from celeriac import states
-from celeriac.plugin import Config
 from celeriac.plugin import ConfigError
 from celeriac.plugin import Disposition
 from celeriac.plugin import Executor
 from celeriac.plugin import Finished
 from celeriac.plugin import Job
 from celeriac.plugin import Outcome
+from celeriac.plugin import PoolContext
 from celeriac.plugin import PoolSpec
 from celeriac.plugin import SoftTimeLimitExceededError
 from celeriac.plugin import TaskRequest
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     import gevent
     from gevent.event import AsyncResult
 
-    from celeriac.plugin import Celeriac
 
 __all__ = ["GeventPool", "celeriac_add_pools"]
 
@@ -60,12 +59,9 @@ class GeventPool:
     the hub between reading and changing the pool's state, so no lock is needed.
     """
 
-    def __init__(
-        self, execute: Callable[[TaskRequest], Outcome], *, concurrency: int, app: Celeriac | None = None
-    ) -> None:
-        self._execute = execute
-        self._executor = execute if isinstance(execute, Executor) else None
-        self._app = app
+    def __init__(self, executor: Executor, *, concurrency: int) -> None:
+        self._executor = executor
+        self._app = executor.app
         self._limit = max(1, concurrency)
         self._pending: collections.deque[Job] = collections.deque()
         self._greenlets: set[gevent.Greenlet[Any, Any]] = set()
@@ -149,16 +145,13 @@ class GeventPool:
             timers.append(gevent.Timeout(hard, _HardLimit()))
         executor = self._executor
         try:
-            if executor is not None:
-                early = executor.begin(request)
-                if early is not None:
-                    return early
+            early = executor.begin(request)
+            if early is not None:
+                return early
             for timer in timers:
                 timer.start()
             try:
-                if executor is None:
-                    return self._execute(request)
-                finished = executor.call(request)
+                finished = executor.run(request)
             finally:
                 for timer in timers:
                     timer.close()
@@ -205,9 +198,8 @@ class GeventPool:
         self._finish_part(parts[0])
 
     def _finish_part(self, part: list[tuple[Finished, AsyncResult[Outcome]]]) -> None:
-        assert self._executor is not None
         try:
-            outcomes = self._executor.finish_many([finished for finished, _ in part])
+            outcomes = self._executor.finish([finished for finished, _ in part])
         except BaseException as exc:  # each waiting greenlet gives its message back
             for _, waiter in part:
                 waiter.set_exception(exc)
@@ -240,7 +232,7 @@ def _raiser(error: BaseException) -> Callable[[TaskRequest], Outcome]:
     return execute
 
 
-def _make_pool(config: Config, execute: Callable[[TaskRequest], Outcome]) -> GeventPool:
+def _make_pool(context: PoolContext) -> GeventPool:
     from gevent import monkey
 
     if not (monkey.is_module_patched("socket") and monkey.is_module_patched("threading")):
@@ -249,11 +241,7 @@ def _make_pool(config: Config, execute: Callable[[TaskRequest], Outcome]) -> Gev
             "start the worker with 'celeriac-gevent ... worker -P gevent' "
             "(or 'python -m celeriac_gevent ... worker -P gevent')"
         )
-    return GeventPool(
-        execute,
-        concurrency=config.worker.concurrency,
-        app=execute.app if isinstance(execute, Executor) else None,
-    )
+    return GeventPool(context.executor, concurrency=context.concurrency)
 
 
 @hookimpl

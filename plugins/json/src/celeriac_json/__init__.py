@@ -38,9 +38,9 @@ class JsonSerializer:
         orjson when it can be imported. The choice is made on first use and kept; both give the
         same decoded values and equivalent JSON.
 
-    ``dumps`` raises :class:`~celeriac.errors.SerializationError` for a value JSON cannot carry,
+    ``dumps`` raises :class:`~celeriac.SerializationError` for a value JSON cannot carry,
     naming its type and where it sits (``value[0][1]``). ``loads`` raises
-    :class:`~celeriac.errors.MessageError` with the reason for bytes that are not valid JSON or
+    :class:`~celeriac.MessageError` with the reason for bytes that are not valid JSON or
     hold a kombu tag it cannot read.
     """
 

@@ -41,9 +41,9 @@ SUPPORTED: Final = (
 class MsgpackSerializer:
     """MessagePack with extension types for the values JSON tags in kombu.
 
-    ``dumps`` raises :class:`~celeriac.errors.SerializationError` for values msgpack cannot
+    ``dumps`` raises :class:`~celeriac.SerializationError` for values msgpack cannot
     carry (sets, integers beyond 64 bits, other objects); ``loads`` raises
-    :class:`~celeriac.errors.MessageError` for bytes that are not one msgpack value, or hold an
+    :class:`~celeriac.MessageError` for bytes that are not one msgpack value, or hold an
     extension type it cannot read.
     """
 

@@ -60,8 +60,8 @@ class PickleSerializer:
 
     :param protocol: the pickle protocol written; 4 by default, as kombu writes.
 
-    ``dumps`` raises :class:`~celeriac.errors.SerializationError` for values pickle refuses
-    (lambdas, locks, open files ...); ``loads`` raises :class:`~celeriac.errors.MessageError`
+    ``dumps`` raises :class:`~celeriac.SerializationError` for values pickle refuses
+    (lambdas, locks, open files ...); ``loads`` raises :class:`~celeriac.MessageError`
     for bytes that do not unpickle, including references to classes this process cannot import.
     """
 

@@ -6,15 +6,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections.abc import Sequence
 
-from celeriac.plugin import Config
 from celeriac.plugin import ConfigSection
-from celeriac.plugin import Executor
-from celeriac.plugin import Outcome
+from celeriac.plugin import PoolContext
 from celeriac.plugin import PoolSpec
-from celeriac.plugin import TaskRequest
 from celeriac.plugin import hookimpl
 from celeriac_prefork._config import Bounds
 from celeriac_prefork._config import PreforkConfig
@@ -29,14 +25,16 @@ __all__ = [
 ]
 
 
-def _make_pool(config: Config, execute: Callable[[TaskRequest], Outcome]) -> PreforkPool:
+def _make_pool(context: PoolContext) -> PreforkPool:
+    config = context.config
     return PreforkPool(
-        execute,
-        concurrency=config.worker.concurrency,
+        context.executor,
+        concurrency=context.concurrency,
         settings=config.section("prefork", PreforkConfig),
-        app=execute.app if isinstance(execute, Executor) else None,
-        revoked=execute.revoked if isinstance(execute, Executor) else frozenset(),
+        app=context.app,
+        revoked=context.revoked,
         loglevel=config.worker.loglevel,
+        describe_results=context.executor.describe_results,
     )
 
 

@@ -75,7 +75,7 @@ def main(argv: list[str]) -> None:
     parent_pid = os.getppid()
     multiprocessing.current_process().name = "prefork-zygote"
     reset_signals()
-    # The same format as the worker's own log lines (celeriac.cli), on the same stderr.
+    # The same format as the worker's own log lines (celeriac._cli.main), on the same stderr.
     logging.basicConfig(
         level=loglevel.upper(),
         format="[%(asctime)s: %(levelname)s/%(processName)s] %(message)s",

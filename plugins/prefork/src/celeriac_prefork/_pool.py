@@ -28,7 +28,6 @@ from typing import Any
 from typing import final
 
 from celeriac.plugin import Disposition
-from celeriac.plugin import Executor
 from celeriac.plugin import Outcome
 from celeriac.plugin import TaskRequest
 from celeriac.plugin import run_safely
@@ -73,6 +72,8 @@ class PreforkPool:
     :param revoked: ids revoked while their request waits here: not sent to a child, but
         settled in this process by ``execute``, which records them REVOKED without running.
     :param loglevel: the forkserver zygote's log level.
+    :param describe_results: put a short repr of each return value in the outcome (for
+        task-succeeded events), as the worker's executor does.
     """
 
     def __init__(
@@ -84,6 +85,7 @@ class PreforkPool:
         app: Celeriac | None = None,
         revoked: Container[str] = frozenset(),
         loglevel: str = "INFO",
+        describe_results: bool = False,
     ) -> None:
         settings = settings or PreforkConfig()
         scale = bounds(settings, concurrency)
@@ -94,7 +96,7 @@ class PreforkPool:
         self._limits = ChildLimits(
             max_tasks=settings.max_tasks_per_child,
             max_memory_kib=settings.max_memory_per_child,
-            describe_results=isinstance(execute, Executor) and execute.describe_results,
+            describe_results=describe_results,
         )
         self._autoscaling = scale.autoscaling
         self._keepalive = settings.autoscale_keepalive

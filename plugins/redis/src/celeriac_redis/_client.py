@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import socket
 import struct
 import sys
@@ -23,6 +22,7 @@ from attrs import field
 from attrs import frozen
 
 from celeriac.plugin import ConfigError
+from celeriac.plugin import after_fork
 from celeriac_redis._config import RedisConfig
 from celeriac_redis._switches import SwitchWatcher
 from celeriac_redis._urls import Target
@@ -202,28 +202,6 @@ class Lua:
         return hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
 
 
-class Forgetful(Protocol):
-    def _forget(self) -> None: ...
-
-
-#: What holds connections in this process. A forked child must not use the parent's sockets:
-#: each drops them (closing would shut them down for the parent too) and connects anew.
-_HOLDERS: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def forget_after_fork(holder: Forgetful) -> None:
-    """Call ``holder._forget()`` in a forked child, while ``holder`` lives."""
-    _HOLDERS.add(holder)
-
-
-def _after_fork_in_child() -> None:
-    for holder in list(_HOLDERS):
-        holder._forget()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
 @final
 class Direct:
     """Hot-path commands on a free list of connections, straight to the socket and back.
@@ -277,7 +255,8 @@ class Direct:
         self._switches = (
             SwitchWatcher(self._sentinel_pool, self._switched) if self._sentinel_pool is not None else None
         )
-        forget_after_fork(self)
+        # A forked child must not use the parent's sockets: it drops them and connects anew.
+        after_fork(self, Direct._forget)
 
     # --- connections ------------------------------------------------------------------------
 

@@ -25,11 +25,11 @@ from typing import final
 from celeriac import states as celeriac_states
 from celeriac.plugin import Config
 from celeriac.plugin import ResultRecord
+from celeriac.plugin import after_fork
 from celeriac_redis._client import Connection
 from celeriac_redis._client import Direct
 from celeriac_redis._client import Lua
 from celeriac_redis._client import command
-from celeriac_redis._client import forget_after_fork
 from celeriac_redis._client import is_cluster
 from celeriac_redis._client import make_client
 from celeriac_redis._client import make_direct
@@ -125,7 +125,7 @@ class RedisResultStore:
         self._idle_waiters: list[tuple[Connection, str | None]] = []
         self._idle: list[PubSub] = []  # RESP2 pub/sub connections kept for the next waiter
         self._lock = threading.Lock()
-        forget_after_fork(self)
+        after_fork(self, RedisResultStore._forget)
 
     def key(self, task_id: str) -> str:
         return self._prefix + task_id

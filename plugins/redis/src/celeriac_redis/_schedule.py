@@ -41,7 +41,7 @@ return 0
 class RedisScheduleStore:
     """Beat's last-run times in the hash ``<prefix>beat:last_run``, one field per entry.
 
-    Also a :class:`~celeriac.schedules.BeatLock` for beat instances on any number of hosts:
+    Also a :class:`~celeriac.plugin.BeatLock` for beat instances on any number of hosts:
     the lease is the key ``<prefix>{beat}:lock:<name>`` (``SET NX PX``, renewed and released
     by scripts that check the owner), and claimed runs are the hash ``<prefix>{beat}:claimed``.
     The two share a hash tag, so the claim script also runs on Redis Cluster.

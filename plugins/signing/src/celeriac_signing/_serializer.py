@@ -38,7 +38,7 @@ class SigningSerializer:
     :param signer: the key and certificate to sign with; None for an app that only verifies.
     :param digest: the hash in signatures (``sha256``, ...).
 
-    ``loads`` raises :class:`SignatureError` (a :class:`~celeriac.errors.MessageError`) naming
+    ``loads`` raises :class:`SignatureError` (a :class:`~celeriac.MessageError`) naming
     the reason when a body is not signed by a trusted, currently valid certificate, or was
     changed after signing; the body is decoded only after its signature checked out.
     """

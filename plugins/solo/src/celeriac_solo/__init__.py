@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Sequence
 
-from celeriac.plugin import Config
 from celeriac.plugin import Outcome
+from celeriac.plugin import PoolContext
 from celeriac.plugin import PoolSpec
 from celeriac.plugin import TaskRequest
 from celeriac.plugin import hookimpl
@@ -44,8 +44,8 @@ class SoloPool:
         """Nothing runs once ``submit`` has returned."""
 
 
-def _make_pool(config: Config, execute: Callable[[TaskRequest], Outcome]) -> SoloPool:
-    return SoloPool(execute)
+def _make_pool(context: PoolContext) -> SoloPool:
+    return SoloPool(context.executor)
 
 
 @hookimpl

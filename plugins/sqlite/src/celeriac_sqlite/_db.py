@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import time
@@ -14,6 +13,7 @@ from typing import TypeVar
 from typing import final
 
 from celeriac.plugin import ConfigError
+from celeriac.plugin import after_fork
 from celeriac_sqlite._config import SqliteConfig
 
 T = TypeVar("T")
@@ -42,15 +42,25 @@ def database_path(url: str) -> Path:
 # SQLite, whose busy handler backs off by sleeping whole milliseconds, which halved a worker's
 # throughput. A Python lock hands over in microseconds. The registry only ever maps a file to
 # its lock, so sharing it across apps in one process is correct, not incidental.
-# Keyed by process too: a lock inherited through fork() may be held by a thread that does
-# not exist in the child, so a child makes its own.
-_FILE_LOCKS: dict[tuple[int, Path], threading.Lock] = {}
-_FILE_LOCKS_GUARD = threading.Lock()
+# A child made by fork() gets locks of its own (one inherited may be held by a thread that does
+# not exist in the child): the registry is emptied there, and each Database drops its lock.
+class _FileLocks:
+    """One lock per database file in this process."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[Path, threading.Lock] = {}
+
+    def get(self, path: Path) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(path, threading.Lock())
+
+    def forget(self) -> None:
+        self._guard = threading.Lock()
+        self._locks = {}
 
 
-def _file_lock(path: Path) -> threading.Lock:
-    with _FILE_LOCKS_GUARD:
-        return _FILE_LOCKS.setdefault((os.getpid(), path), threading.Lock())
+_FILE_LOCKS = _FileLocks()
 
 
 @final
@@ -68,17 +78,19 @@ class Database:
         self.path = path
         self._settings = settings
         self._schema = schema
-        self._lock = _file_lock(path)
-        self._lock_pid = os.getpid()
+        self._lock: threading.Lock | None = None
         self._conn: sqlite3.Connection | None = None
-        self._pid = 0
+        # The registry first: a child's Database then takes a fresh lock from an empty one.
+        after_fork(_FILE_LOCKS, _FileLocks.forget)
+        after_fork(self, Database._forget)
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
         """Hold the connection; each statement outside :meth:`transaction` commits on its own."""
-        if self._lock_pid != os.getpid():
-            self._lock, self._lock_pid = _file_lock(self.path), os.getpid()
-        with self._lock:
+        lock = self._lock
+        if lock is None:
+            lock = self._lock = _FILE_LOCKS.get(self.path)
+        with lock:
             yield self._connect()
 
     @contextmanager
@@ -98,17 +110,20 @@ class Database:
                     conn.execute("ROLLBACK")
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
+        with self._lock or _FILE_LOCKS.get(self.path):
+            if self._conn is not None:
                 self._conn.close()
             self._conn = None
 
+    def _forget(self) -> None:
+        """In a forked child: drop (never close, which could disturb the parent's locks) the
+        parent's connection and lock; the next use opens its own."""
+        self._conn = None
+        self._lock = None
+
     def _connect(self) -> sqlite3.Connection:
-        # SQLite connections must not cross fork(): a child opens its own and leaves the
-        # parent's untouched (closing it here could disturb the parent's locks).
-        if self._conn is None or self._pid != os.getpid():
+        if self._conn is None:
             self._conn = _open(self.path, self._settings, self._schema)
-            self._pid = os.getpid()
         return self._conn
 
 

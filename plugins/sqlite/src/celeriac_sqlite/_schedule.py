@@ -57,7 +57,7 @@ ON CONFLICT (entry) DO UPDATE SET claimed_at = excluded.claimed_at
 class SqliteScheduleStore:
     """Beat's last-run times in a ``beat_schedule`` table, so a restarted beat does not rerun entries.
 
-    Also a :class:`~celeriac.schedules.BeatLock` for the beat instances of one machine: the
+    Also a :class:`~celeriac.plugin.BeatLock` for the beat instances of one machine: the
     lease is a row in ``beat_locks`` whose expiry is compared with this host's clock, which
     every process on the machine shares.
 

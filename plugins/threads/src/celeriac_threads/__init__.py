@@ -8,8 +8,9 @@ import threading
 from collections.abc import Callable
 from collections.abc import Sequence
 
-from celeriac.plugin import Config
+from celeriac.plugin import Job
 from celeriac.plugin import Outcome
+from celeriac.plugin import PoolContext
 from celeriac.plugin import PoolSpec
 from celeriac.plugin import TaskRequest
 from celeriac.plugin import hookimpl
@@ -18,7 +19,6 @@ from celeriac.plugin import run_safely
 __all__ = ["ThreadPool", "celeriac_add_pools"]
 
 log = logging.getLogger(__name__)
-Job = tuple[TaskRequest, Callable[[TaskRequest], None], Callable[[Outcome], None]]
 
 
 class ThreadPool:
@@ -54,12 +54,12 @@ class ThreadPool:
         on_done: Callable[[Outcome], None],
     ) -> None:
         with self._ready:
-            self._pending.append((request, on_start, on_done))
+            self._pending.append(Job(request, on_start, on_done))
             self._ready.notify()
 
     def cancel_pending(self) -> list[TaskRequest]:
         with self._ready:
-            cancelled = [request for request, _, _ in self._pending]
+            cancelled = [job.request for job in self._pending]
             self._pending.clear()
         return cancelled
 
@@ -78,13 +78,13 @@ class ThreadPool:
                     self._ready.wait()
                 if not self._pending:
                     return
-                request, on_start, on_done = self._pending.popleft()
-            on_start(request)
-            on_done(run_safely(self._execute, request))
+                job = self._pending.popleft()
+            job.on_start(job.request)
+            job.on_done(run_safely(self._execute, job.request))
 
 
-def _make_pool(config: Config, execute: Callable[[TaskRequest], Outcome]) -> ThreadPool:
-    return ThreadPool(config.worker.concurrency, execute)
+def _make_pool(context: PoolContext) -> ThreadPool:
+    return ThreadPool(context.concurrency, context.executor)
 
 
 @hookimpl

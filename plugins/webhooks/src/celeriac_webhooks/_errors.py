@@ -1,5 +1,5 @@
 """The plugin's errors. Each is rebuilt on the client from its stored arguments, so every
-constructor takes only plain strings and numbers (see ``celeriac.result_meta``)."""
+constructor takes only plain strings and numbers (see ``celeriac._contract.result_meta``)."""
 
 from __future__ import annotations
 

@@ -37,9 +37,9 @@ _TAG = re.compile(r"tag '([^']*)'")
 class YamlSerializer:
     """YAML through PyYAML's safe dumper and loader (libyaml's C versions when available).
 
-    ``dumps`` raises :class:`~celeriac.errors.SerializationError` for a value safe YAML has no
+    ``dumps`` raises :class:`~celeriac.SerializationError` for a value safe YAML has no
     tag for (``time``, ``Decimal``, ``UUID``, your own classes); ``loads`` raises
-    :class:`~celeriac.errors.MessageError` for bytes that are not YAML, and for documents with
+    :class:`~celeriac.MessageError` for bytes that are not YAML, and for documents with
     tags safe loading refuses, naming the tag.
     """
 

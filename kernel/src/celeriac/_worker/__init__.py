@@ -1,0 +1,4 @@
+"""The worker: bootsteps that connect, consume and execute.
+
+Imports the beat, client, contract and model layers.
+"""
