@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from celeriac.plugin import hookimpl
 from celeriac import states
 from celeriac._client.app import Celeriac
 from celeriac._contract.specs import TransportSpec
 from celeriac._model.errors import TimeoutError as JoinTimeout
 from celeriac._model.records import Delivery
 from celeriac._worker.worker import Worker
+from celeriac.plugin import hookimpl
 from celeriac.testing import MemoryTransport
 from celeriac.testing import join
 from celeriac.testing import worker_thread
