@@ -71,11 +71,16 @@ from celeriac.protocols import SharedRateLimiter
 from celeriac.protocols import Subscription
 from celeriac.protocols import Transport
 from celeriac.protocols import TransportSpec
+from celeriac.redaction import redact
+from celeriac.redaction import redact_url
 from celeriac.request import TaskRequest
 from celeriac.result import ResultHandle
 from celeriac.routing import exchange_of
 from celeriac.running import Running
 from celeriac.running import running
+from celeriac.schedule_edit import StoredSchedule
+from celeriac.schedule_view import ScheduleRow
+from celeriac.schedule_view import schedule_rows
 from celeriac.schedules import BeatLock
 from celeriac.schedules import PeriodicTask
 from celeriac.schedules import Schedule
@@ -157,6 +162,7 @@ __all__ = [
     "RoutingError",
     "Running",
     "Schedule",
+    "ScheduleRow",
     "ScheduleStore",
     "ScheduleStoreSpec",
     "ScheduleType",
@@ -165,6 +171,7 @@ __all__ = [
     "SharedRateLimiter",
     "Signature",
     "SoftTimeLimitExceededError",
+    "StoredSchedule",
     "StepContext",
     "Subscription",
     "Task",
@@ -185,10 +192,13 @@ __all__ = [
     "load_app",
     "parse_datetime",
     "precedence",
+    "redact",
+    "redact_url",
     "retry_delay",
     "run_cli",
     "run_safely",
     "running",
+    "schedule_rows",
     "time_limits",
     "to_kombu",
 ]
