@@ -56,7 +56,13 @@ def dashboard_command(
 
     root: dict[str, Any] = ctx.find_root().obj or {}
     app = load_app(root.get("app"), root.get("config"))
-    given = {"address": address, "port": port, "url_prefix": url_prefix, "read_only": read_only, "history": history}
+    given = {
+        "address": address,
+        "port": port,
+        "url_prefix": url_prefix,
+        "read_only": read_only,
+        "history": history,
+    }
     try:
         settings = attrs.evolve(
             app.config.section(SECTION, DashboardConfig), **{k: v for k, v in given.items() if v is not None}

@@ -23,7 +23,16 @@ if TYPE_CHECKING:
     from celeriac.plugin import Celeriac
 
 #: What a worker page shows, as Flower inspects it; the task lists only for one worker.
-INSPECT_METHODS = ("stats", "active_queues", "registered", "scheduled", "active", "reserved", "revoked", "conf")
+INSPECT_METHODS = (
+    "stats",
+    "active_queues",
+    "registered",
+    "scheduled",
+    "active",
+    "reserved",
+    "revoked",
+    "conf",
+)
 _TASK_LISTS = frozenset({"scheduled", "active", "reserved", "revoked"})
 
 
@@ -59,7 +68,9 @@ class Inspector:
                 for reply in replies:
                     for hostname, value in reply.items():
                         info = self.workers.setdefault(hostname, {})
-                        info[method] = redact(value) if method == "conf" and isinstance(value, dict) else value
+                        info[method] = (
+                            redact(value) if method == "conf" and isinstance(value, dict) else value
+                        )
                         info["timestamp"] = time.time()
             return {name: dict(info) for name, info in self.workers.items()}
 

@@ -160,7 +160,9 @@ async def list_tasks(request: Request) -> Response:
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from exc
     history = svc.monitor.history
-    return JSONResponse({task["uuid"]: flower_task(task, history.children(task["uuid"])) for task in page.tasks})
+    return JSONResponse(
+        {task["uuid"]: flower_task(task, history.children(task["uuid"])) for task in page.tasks}
+    )
 
 
 async def task_types(request: Request) -> Response:
@@ -178,7 +180,9 @@ async def task_info(request: Request) -> Response:
 
 async def queue_lengths(request: Request) -> Response:
     lengths = await run_in_threadpool(services(request).monitor.sample_queues)
-    return JSONResponse({"active_queues": [{"name": q, "messages": n} for q, n in lengths.items() if n is not None]})
+    return JSONResponse(
+        {"active_queues": [{"name": q, "messages": n} for q, n in lengths.items() if n is not None]}
+    )
 
 
 async def _task_arguments(request: Request) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
@@ -207,7 +211,15 @@ async def _task_arguments(request: Request) -> tuple[list[Any], dict[str, Any], 
     return args, kwargs, options
 
 
-def _publish(svc: Services, name: str, args: list[Any], kwargs: dict[str, Any], options: dict[str, Any], *, by_name: bool) -> Any:
+def _publish(
+    svc: Services,
+    name: str,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    options: dict[str, Any],
+    *,
+    by_name: bool,
+) -> Any:
     app = svc.monitor.app
     try:
         if by_name:
@@ -310,7 +322,9 @@ async def task_revoke(request: Request) -> Response:
     _read_only(svc)
     args = await arguments(request)
     terminate, signal = flag(args.get("terminate")), args.get("signal") or "SIGTERM"
-    await run_in_threadpool(lambda: svc.monitor.app.control.revoke(task_id, terminate=terminate, signal=signal))
+    await run_in_threadpool(
+        lambda: svc.monitor.app.control.revoke(task_id, terminate=terminate, signal=signal)
+    )
     return JSONResponse({"message": f"Revoked '{task_id}'"})
 
 
@@ -322,7 +336,9 @@ async def _task_limit(request: Request, method: str, arguments_: dict[str, Any],
     if svc.monitor.app.tasks and name not in svc.monitor.app.tasks and "." not in name:
         raise HTTPException(404, f"Unknown task '{name}'")
     _known_worker(svc, workername)
-    reply = await run_in_threadpool(svc.inspector.command, workername, method, {"task_name": name, **arguments_})
+    reply = await run_in_threadpool(
+        svc.inspector.command, workername, method, {"task_name": name, **arguments_}
+    )
     if reply.succeeded:
         return JSONResponse({"message": reply.ok})
     return PlainTextResponse(f"{failure}: '{reply.error}'", 403)

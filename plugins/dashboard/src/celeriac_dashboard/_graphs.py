@@ -37,7 +37,10 @@ def _axis(since: float, now: float, width: int) -> list[int]:
 
 
 def _series(counts: dict[str, dict[int, float]], axis: list[int]) -> dict[str, Any]:
-    return {"x": axis, "series": {name: [values.get(t, 0) for t in axis] for name, values in sorted(counts.items())}}
+    return {
+        "x": axis,
+        "series": {name: [values.get(t, 0) for t in axis] for name, values in sorted(counts.items())},
+    }
 
 
 def _by_state(history: History, since: float, now: float) -> dict[str, Any]:

@@ -122,6 +122,7 @@ class History:
         workers: Iterable[Mapping[str, Any]] = (),
     ) -> None:
         """Store the new state of ``tasks``, their ``events`` and ``workers``, in one transaction."""
+        tasks = list(tasks)
         task_rows = []
         for task in tasks:
             self._seq += 1
@@ -132,12 +133,14 @@ class History:
             for event in events
             if isinstance(event.get("uuid"), str)
         ]
+        names = {task["uuid"]: task.get("name") for task in tasks}
         counts: dict[tuple[int, str, str], int] = {}
         for event in events:
             kind = event.get("type", "")
             if kind.startswith("task-") and kind != "task-sent":
                 bucket = int(float(event.get("timestamp") or time.time())) // BUCKET * BUCKET
-                key = (bucket, str(event.get("name") or ""), kind.removeprefix("task-"))
+                name = event.get("name") or names.get(event.get("uuid")) or "?"
+                key = (bucket, str(name), kind.removeprefix("task-"))
                 counts[key] = counts.get(key, 0) + 1
         placeholders = ", ".join("?" * (len(_COLUMNS) + 3))
         with self._lock, self._db:
@@ -195,7 +198,9 @@ class History:
 
     def worker_counts(self, hostname: str) -> dict[str, int]:
         """Tasks kept that this worker handled, by outcome (Flower's workers table)."""
-        rows = dict(self._rows("SELECT state, COUNT(*) FROM tasks WHERE worker = ? GROUP BY state", (hostname,)))
+        rows = dict(
+            self._rows("SELECT state, COUNT(*) FROM tasks WHERE worker = ? GROUP BY state", (hostname,))
+        )
         return {
             "succeeded": rows.get("SUCCESS", 0),
             "failed": rows.get("FAILURE", 0),
@@ -207,7 +212,9 @@ class History:
         return json.loads(rows[0][0]) if rows else None
 
     def children(self, uuid: str) -> list[str]:
-        return [row[0] for row in self._rows("SELECT uuid FROM tasks WHERE parent_id = ? ORDER BY seq", (uuid,))]
+        return [
+            row[0] for row in self._rows("SELECT uuid FROM tasks WHERE parent_id = ? ORDER BY seq", (uuid,))
+        ]
 
     def family(self, root_id: str, limit: int = 200) -> list[dict[str, Any]]:
         """Tasks of one workflow (sharing ``root_id``), the root included, oldest first."""
@@ -218,10 +225,16 @@ class History:
         return [json.loads(data) for (data,) in rows]
 
     def task_types(self) -> list[str]:
-        return [row[0] for row in self._rows("SELECT DISTINCT name FROM tasks WHERE name IS NOT NULL ORDER BY name")]
+        return [
+            row[0]
+            for row in self._rows("SELECT DISTINCT name FROM tasks WHERE name IS NOT NULL ORDER BY name")
+        ]
 
     def worker_names(self) -> list[str]:
-        return [row[0] for row in self._rows("SELECT DISTINCT worker FROM tasks WHERE worker IS NOT NULL ORDER BY 1")]
+        return [
+            row[0]
+            for row in self._rows("SELECT DISTINCT worker FROM tasks WHERE worker IS NOT NULL ORDER BY 1")
+        ]
 
     def tasks(self, query: TaskQuery) -> TaskPage:
         """One page of tasks matching ``query``.
@@ -233,9 +246,13 @@ class History:
         if query.sort_by:
             key = query.sort_by.lstrip("-")
             if key not in SORT_KEYS:
-                raise ValueError(f"Invalid sort_by '{query.sort_by}', expected one of {', '.join(sorted(SORT_KEYS))}")
+                raise ValueError(
+                    f"Invalid sort_by '{query.sort_by}', expected one of {', '.join(sorted(SORT_KEYS))}"
+                )
             order = f"{key} {'DESC' if query.sort_by.startswith('-') else 'ASC'}, seq DESC"
-        window = "" if query.limit is None else f" LIMIT {int(query.limit)} OFFSET {max(0, int(query.offset))}"
+        window = (
+            "" if query.limit is None else f" LIMIT {int(query.limit)} OFFSET {max(0, int(query.offset))}"
+        )
         if query.limit is None and query.offset:
             window = f" LIMIT -1 OFFSET {int(query.offset)}"
         rows = self._rows(f"SELECT data FROM tasks{where} ORDER BY {order}{window}", params)
@@ -246,7 +263,9 @@ class History:
         """``(bucket, task name, event kind, count)`` from ``since`` on."""
         return [
             tuple(row)
-            for row in self._rows("SELECT bucket, name, state, n FROM counts WHERE bucket >= ? ORDER BY bucket", (since,))
+            for row in self._rows(
+                "SELECT bucket, name, state, n FROM counts WHERE bucket >= ? ORDER BY bucket", (since,)
+            )
         ]
 
     def runtimes(self, since: float) -> list[tuple[float, float]]:
@@ -258,7 +277,12 @@ class History:
         return [(float(at), float(runtime)) for at, runtime in rows]
 
     def queue_samples(self, since: float) -> list[tuple[float, str, int | None]]:
-        return [tuple(row) for row in self._rows("SELECT at, queue, length FROM queue_samples WHERE at >= ? ORDER BY at", (since,))]
+        return [
+            tuple(row)
+            for row in self._rows(
+                "SELECT at, queue, length FROM queue_samples WHERE at >= ? ORDER BY at", (since,)
+            )
+        ]
 
     def queue_names(self) -> list[str]:
         return [row[0] for row in self._rows("SELECT DISTINCT queue FROM queue_samples ORDER BY 1")]

@@ -60,7 +60,9 @@ class Monitor:
         for saved in self.history.workers():
             known = {field.name for field in attrs.fields(WorkerInfo)}
             saved["loadavg"] = tuple(saved.get("loadavg") or ())
-            self.state.workers[saved["hostname"]] = WorkerInfo(**{k: v for k, v in saved.items() if k in known})
+            self.state.workers[saved["hostname"]] = WorkerInfo(
+                **{k: v for k, v in saved.items() if k in known}
+            )
 
     # --- running ------------------------------------------------------------------------
 

@@ -97,7 +97,10 @@ def openapi(prefix: str) -> dict[str, Any]:
         "info": {"title": "celeriac dashboard", "version": "1"},
         "servers": [{"url": prefix or "/"}],
         "components": {
-            "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}, "bearer": {"type": "http", "scheme": "bearer"}}
+            "securitySchemes": {
+                "basic": {"type": "http", "scheme": "basic"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            }
         },
         "security": [{"basic": []}, {"bearer": []}, {}],
         "paths": paths,

@@ -150,7 +150,9 @@ async def api_queues(request: Request) -> Response:
 async def api_dead_letters(request: Request) -> Response:
     args = await arguments(request)
     limit = number(args, "limit", int, 100)
-    return JSONResponse(await run_in_threadpool(_views.dead_letters, services(request), args.get("queue"), limit))
+    return JSONResponse(
+        await run_in_threadpool(_views.dead_letters, services(request), args.get("queue"), limit)
+    )
 
 
 async def requeue_dead_letter(request: Request) -> Response:
