@@ -20,13 +20,15 @@
     flash.timer = setTimeout(() => { box.textContent = ""; box.className = ""; }, 6000);
   }
 
-  async function refresh() {
+  // inspect: ask the workers again (a worker page after an action), not only the event view.
+  async function refresh(inspect = false) {
     if (!live || kinds.size === 0) return;
-    if (inflight) { again = true; return; }
+    if (inflight) { again = again === "inspect" || inspect ? "inspect" : true; return; }
     inflight = true;
     try {
       const url = new URL(location.href);
       url.searchParams.set("fragment", "1");
+      if (inspect) url.searchParams.set("refresh", "1");
       const response = await fetch(url, { headers: { Accept: "text/html" } });
       if (response.ok) {
         const html = await response.text();
@@ -37,7 +39,7 @@
       console.warn("refresh failed", error);
     } finally {
       inflight = false;
-      if (again) { again = false; refresh(); }
+      if (again) { const next = again === "inspect"; again = false; refresh(next); }
     }
   }
 
@@ -92,7 +94,7 @@
       let message = text;
       try { message = JSON.parse(text).message ?? text; } catch { /* plain text */ }
       flash(message || `${response.status}`, response.ok);
-      if (response.ok) refresh();
+      if (response.ok) refresh(true);
     } finally {
       button.disabled = false;
     }
