@@ -78,7 +78,9 @@ def side_by_side(tmp_path: Path, poll: Any) -> Iterator[tuple[str, str, Any]]:
             f'result_key_prefix = "{prefix}"\nkombu_global_keyprefix = "{prefix}"\n'
             f'[dashboard]\nport = {port_ours}\nhistory = ""\nlive_interval = 0.1\ninspect_timeout = 2.0\n'
         )
-        env = subprocess_env(tmp_path, drop=("CELERIAC_", "CELERY_"), BROKER=url, FLOWER_UNAUTHENTICATED_API="true")
+        env = subprocess_env(
+            tmp_path, drop=("CELERIAC_", "CELERY_"), BROKER=url, FLOWER_UNAUTHENTICATED_API="true"
+        )
         group = ProcessGroup(tmp_path, env)
         try:
             python = sys.executable
@@ -120,7 +122,9 @@ def _reachable(base: str) -> bool:
 def test_flower_and_the_dashboard_answer_alike(side_by_side: tuple[str, str, Any], poll: Any) -> None:
     flower, ours, _ = side_by_side
     for base in (flower, ours):
-        poll(lambda b=base: _get(b, "/api/workers?status=true")[1].get("celery@shapes"), 30, f"{base}: worker")
+        poll(
+            lambda b=base: _get(b, "/api/workers?status=true")[1].get("celery@shapes"), 30, f"{base}: worker"
+        )
     _, sent = _post(flower, "/api/task/send-task/proj.add", b'{"args": [1, 2]}')
     task_id = sent["task-id"]
     for base in (flower, ours):
@@ -149,11 +153,16 @@ def test_flower_and_the_dashboard_answer_alike(side_by_side: tuple[str, str, Any
     assert set(mine["stats"]) == set(theirs["stats"])
 
     # A solo pool cannot grow: both refuse with 403 and a reason.
-    theirs_grow, mine_grow = _post(flower, "/api/worker/pool/grow/celery@shapes?n=1"), _post(
-        ours, "/api/worker/pool/grow/celery@shapes?n=1"
+    theirs_grow, mine_grow = (
+        _post(flower, "/api/worker/pool/grow/celery@shapes?n=1"),
+        _post(ours, "/api/worker/pool/grow/celery@shapes?n=1"),
     )
     assert theirs_grow[0] == mine_grow[0], (theirs_grow, mine_grow)
-    assert _post(flower, "/api/worker/pool/grow/nobody")[0] == _post(ours, "/api/worker/pool/grow/nobody")[0] == 404
+    assert (
+        _post(flower, "/api/worker/pool/grow/nobody")[0]
+        == _post(ours, "/api/worker/pool/grow/nobody")[0]
+        == 404
+    )
     revoked = _post(ours, f"/api/task/revoke/{task_id}")
     assert revoked == _post(flower, f"/api/task/revoke/{task_id}")
 
@@ -167,6 +176,4 @@ def _same_keys(mine: Any, theirs: Any) -> bool:
     """Task maps: the same task ids, each with Flower's keys (values may be None on one side)."""
     if not (isinstance(mine, dict) and isinstance(theirs, dict)) or set(mine) != set(theirs):
         return False
-    return all(
-        not isinstance(theirs[key], dict) or set(mine[key]) == set(theirs[key]) for key in theirs
-    )
+    return all(not isinstance(theirs[key], dict) or set(mine[key]) == set(theirs[key]) for key in theirs)

@@ -56,7 +56,7 @@ def dashboard_command(
 
     root: dict[str, Any] = ctx.find_root().obj or {}
     app = load_app(root.get("app"), root.get("config"))
-    given = {
+    given: dict[str, Any] = {
         "address": address,
         "port": port,
         "url_prefix": url_prefix,

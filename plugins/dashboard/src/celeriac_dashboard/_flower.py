@@ -7,6 +7,7 @@ state, these read the dashboard's (events, folded, and the history); where Flowe
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import Any
 
@@ -293,10 +294,8 @@ async def task_result(request: Request) -> Response:
         result = svc.monitor.app.AsyncResult(task_id)
         response: dict[str, Any] = {"task-id": task_id, "state": result.state}
         if timeout:
-            try:
+            with contextlib.suppress(ResultTimeout):
                 result.get(timeout=timeout, propagate=False)
-            except ResultTimeout:
-                pass
             response.update(state=result.state, **_outcome(result))
         elif result.ready():
             response.update(_outcome(result))

@@ -146,12 +146,14 @@ class History:
         with self._lock, self._db:
             self._db.execute("BEGIN")
             self._db.executemany(
-                f"INSERT OR REPLACE INTO tasks (uuid, seq, {', '.join(_COLUMNS)}, data) VALUES ({placeholders})",
+                f"INSERT OR REPLACE INTO tasks (uuid, seq, {', '.join(_COLUMNS)}, data) "
+                f"VALUES ({placeholders})",
                 task_rows,
             )
             self._db.executemany("INSERT INTO events (uuid, body) VALUES (?, ?)", event_rows)
             self._db.executemany(
-                "INSERT INTO counts VALUES (?, ?, ?, ?) ON CONFLICT (bucket, name, state) DO UPDATE SET n = n + ?",
+                "INSERT INTO counts VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (bucket, name, state) DO UPDATE SET n = n + ?",
                 [(*key, n, n) for key, n in counts.items()],
             )
             self._db.executemany(
@@ -271,7 +273,8 @@ class History:
     def runtimes(self, since: float) -> list[tuple[float, float]]:
         """``(finished at, runtime)`` of tasks that succeeded from ``since`` on."""
         rows = self._rows(
-            "SELECT timestamp, runtime FROM tasks WHERE state = 'SUCCESS' AND timestamp >= ? AND runtime IS NOT NULL",
+            "SELECT timestamp, runtime FROM tasks "
+            "WHERE state = 'SUCCESS' AND timestamp >= ? AND runtime IS NOT NULL",
             (since,),
         )
         return [(float(at), float(runtime)) for at, runtime in rows]

@@ -9,6 +9,7 @@ newest, so it catches up on the next one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import AsyncIterator
@@ -44,10 +45,9 @@ class Hub:
         if loop is None or not self._queues or loop.is_closed():
             return
         text = json.dumps(message, default=str)
-        try:
+        # RuntimeError: the loop closed between the check and the call.
+        with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(self._deliver, text)
-        except RuntimeError:  # the loop closed between the check and the call
-            pass
 
     def _deliver(self, text: str) -> None:
         for queue in list(self._queues):

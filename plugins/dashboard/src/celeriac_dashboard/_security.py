@@ -91,11 +91,14 @@ class GuardMiddleware:
         await self.app(scope, receive, send)
 
     def _refusal(self, request: Request, path: str) -> Response | None:
-        if self.guard.required and path not in _OPEN:
-            if not (self.guard.bearer(request) or self.guard.basic(request)):
-                return PlainTextResponse(
-                    "Unauthorized", status_code=401, headers={"WWW-Authenticate": 'Basic realm="celeriac"'}
-                )
+        if (
+            self.guard.required
+            and path not in _OPEN
+            and not (self.guard.bearer(request) or self.guard.basic(request))
+        ):
+            return PlainTextResponse(
+                "Unauthorized", status_code=401, headers={"WWW-Authenticate": 'Basic realm="celeriac"'}
+            )
         if request.method not in SAFE_METHODS and not self.guard.same_site(request):
             return PlainTextResponse(
                 "cross-site request refused: send the page's X-CSRF-Token header or a bearer token",

@@ -68,7 +68,8 @@ def svg(tasks: list[dict[str, Any]], current: str, prefix: str) -> str:
             f'<a href="{escape(prefix)}/task/{escape(task["uuid"])}" data-task="{escape(task["uuid"])}">'
             f'<rect x="{x}" y="{y}" width="{_W}" height="{_H}" rx="6" fill="{color}"{outline}/>'
             f'<text x="{x + 8}" y="{y + 18}">{name}</text>'
-            f'<text x="{x + 8}" y="{y + 35}" class="small">{escape(state)} {escape(task["uuid"][:8])}</text></a>'
+            f'<text x="{x + 8}" y="{y + 35}" class="small">'
+            f"{escape(state)} {escape(task['uuid'][:8])}</text></a>"
         )
     parts.append("</svg>")
     return "".join(parts)

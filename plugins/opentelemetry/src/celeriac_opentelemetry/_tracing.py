@@ -24,6 +24,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 from opentelemetry import trace
+from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Status
 from opentelemetry.trace import StatusCode
 
@@ -42,8 +43,8 @@ SCOPE = "celeriac_opentelemetry"
 _FAILED = frozenset({"FAILURE"})
 
 #: Spans opened in this context and not yet ended, by task id (publish and run apart).
-_open: contextvars.ContextVar[dict[tuple[str, str], tuple[trace.Span, object]] | None] = contextvars.ContextVar(
-    "celeriac_opentelemetry_open", default=None
+_open: contextvars.ContextVar[dict[tuple[str, str], tuple[trace.Span, object]] | None] = (
+    contextvars.ContextVar("celeriac_opentelemetry_open", default=None)
 )
 
 
@@ -59,7 +60,7 @@ def _tracer() -> trace.Tracer:
     return trace.get_tracer(SCOPE)
 
 
-class _HeaderGetter:
+class _HeaderGetter(Getter[Mapping[str, Any]]):
     """Reads a context from a message's header table (values may be non-strings)."""
 
     def get(self, carrier: Mapping[str, Any], key: str) -> list[str] | None:
@@ -113,7 +114,9 @@ def celeriac_task_prerun(task: Task[Any, Any], request: TaskRequest) -> None:
 
 
 @hookimpl
-def celeriac_task_failure(task: Task[Any, Any], request: TaskRequest, exception: BaseException, traceback: str) -> None:
+def celeriac_task_failure(
+    task: Task[Any, Any], request: TaskRequest, exception: BaseException, traceback: str
+) -> None:
     found = _spans().get(("run", request.id))
     if found is not None and found[0].is_recording():
         found[0].record_exception(exception)
