@@ -78,7 +78,7 @@ def dashboard_command(
     svc = Services(
         monitor=monitor,
         inspector=Inspector(app, settings.inspect_timeout),
-        guard=Guard(settings.passwords, settings.tokens),
+        guard=Guard(settings.passwords, settings.tokens, read_only=settings.read_only),
         settings=settings,
     )
     try:

@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from typing import Any
 from typing import final
 
-from attrs import frozen
+from celeriac_dashboard._query import TaskPage
+from celeriac_dashboard._query import TaskQuery
+from celeriac_dashboard._query import select
 
 #: Width of one bucket of the counts behind the graphs, in seconds.
 BUCKET = 10
@@ -64,33 +66,6 @@ _COLUMNS = (
     "kwargs",
     "result",
 )
-#: Sort keys Flower accepts (``sort_by``, ``-`` for descending).
-SORT_KEYS = frozenset({"name", "state", "received", "started"})
-#: Fields a ``field:value`` search term may name; free words match any of these and the id.
-SEARCH_FIELDS = frozenset({"name", "state", "worker", "args", "kwargs", "result", "uuid"})
-
-
-@frozen(kw_only=True)
-class TaskQuery:
-    """A page of the task list: filters (None: any), a search string, an order, a window."""
-
-    state: str | None = None
-    name: str | None = None
-    worker: str | None = None
-    received_start: float | None = None
-    received_end: float | None = None
-    search: str = ""
-    sort_by: str | None = None
-    offset: int = 0
-    limit: int | None = None
-
-
-@frozen(kw_only=True)
-class TaskPage:
-    """Tasks of one page (their stored fields) and how many matched in all."""
-
-    tasks: list[dict[str, Any]]
-    total: int
 
 
 @final
@@ -243,22 +218,9 @@ class History:
 
         :raises ValueError: for an unknown sort key or search field, naming it.
         """
-        where, params = _where(query)
-        order = "seq DESC"
-        if query.sort_by:
-            key = query.sort_by.lstrip("-")
-            if key not in SORT_KEYS:
-                raise ValueError(
-                    f"Invalid sort_by '{query.sort_by}', expected one of {', '.join(sorted(SORT_KEYS))}"
-                )
-            order = f"{key} {'DESC' if query.sort_by.startswith('-') else 'ASC'}, seq DESC"
-        window = (
-            "" if query.limit is None else f" LIMIT {int(query.limit)} OFFSET {max(0, int(query.offset))}"
-        )
-        if query.limit is None and query.offset:
-            window = f" LIMIT -1 OFFSET {int(query.offset)}"
-        rows = self._rows(f"SELECT data FROM tasks{where} ORDER BY {order}{window}", params)
-        (total,) = self._rows(f"SELECT COUNT(*) FROM tasks{where}", params)[0]
+        sql = select(query)
+        rows = self._rows(sql.rows, sql.params)
+        (total,) = self._rows(sql.count, sql.params)[0]
         return TaskPage(tasks=[json.loads(data) for (data,) in rows], total=total)
 
     def counts(self, since: float) -> list[tuple[int, str, str, int]]:
@@ -289,41 +251,3 @@ class History:
 
     def queue_names(self) -> list[str]:
         return [row[0] for row in self._rows("SELECT DISTINCT queue FROM queue_samples ORDER BY 1")]
-
-
-def _where(query: TaskQuery) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    for column, value in (("state", query.state), ("name", query.name), ("worker", query.worker)):
-        if value:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    if query.received_start is not None:
-        clauses.append("received >= ?")
-        params.append(query.received_start)
-    if query.received_end is not None:
-        clauses.append("received <= ?")
-        params.append(query.received_end)
-    for term in query.search.split():
-        field, sep, value = term.partition(":")
-        if sep and field in SEARCH_FIELDS and value:
-            if field in ("state", "uuid"):
-                clauses.append(f"{field} = ?")
-                params.append(value.upper() if field == "state" else value)
-            else:
-                clauses.append(f"{field} LIKE ? ESCAPE '\\'")
-                params.append(f"%{_like(value)}%")
-        elif sep and field and value and field.isidentifier():
-            raise ValueError(f"unknown search field {field!r}; use one of {', '.join(sorted(SEARCH_FIELDS))}")
-        else:
-            pattern = f"%{_like(term)}%"
-            clauses.append(
-                "(uuid LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\' OR args LIKE ? ESCAPE '\\' "
-                "OR kwargs LIKE ? ESCAPE '\\' OR result LIKE ? ESCAPE '\\')"
-            )
-            params.extend([pattern] * 5)
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
-
-
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -24,7 +24,6 @@ from celeriac.plugin import StoredSchedule
 from celeriac_dashboard import _views
 from celeriac_dashboard._graphs import graphs
 from celeriac_dashboard._openapi import openapi
-from celeriac_dashboard._services import Services
 from celeriac_dashboard._services import arguments
 from celeriac_dashboard._services import number
 from celeriac_dashboard._services import services
@@ -49,11 +48,6 @@ def _page(request: Request, template: str, data: dict[str, Any], page: str) -> R
     templates = request.app.state.templates
     response: Response = templates.TemplateResponse(request, template, context)
     return response
-
-
-def _read_only(svc: Services) -> None:
-    if svc.settings.read_only:
-        raise HTTPException(403, "Read only mode is enabled")
 
 
 async def index(request: Request) -> Response:
@@ -157,7 +151,6 @@ async def api_dead_letters(request: Request) -> Response:
 
 async def requeue_dead_letter(request: Request) -> Response:
     svc, letter = services(request), request.path_params["letter_id"]
-    _read_only(svc)
     if not await run_in_threadpool(svc.monitor.app.transport.requeue_dead_letter, letter):
         raise HTTPException(404, f"Unknown dead letter '{letter}'")
     return JSONResponse({"message": f"Requeued '{letter}'"})
@@ -165,7 +158,6 @@ async def requeue_dead_letter(request: Request) -> Response:
 
 async def purge_dead_letters(request: Request) -> Response:
     svc = services(request)
-    _read_only(svc)
     queue = (await arguments(request)).get("queue") or None
     purge = getattr(svc.monitor.app.transport, "purge_dead_letters", None)
     if not callable(purge):
@@ -181,7 +173,6 @@ async def api_schedule(request: Request) -> Response:
 
 async def put_schedule_entry(request: Request) -> Response:
     svc, name = services(request), request.path_params["name"]
-    _read_only(svc)
     try:
         table = json.loads(await request.body())
     except ValueError as exc:
@@ -202,7 +193,6 @@ async def put_schedule_entry(request: Request) -> Response:
 
 async def delete_schedule_entry(request: Request) -> Response:
     svc, name = services(request), request.path_params["name"]
-    _read_only(svc)
 
     def remove() -> bool:
         with StoredSchedule(svc.monitor.app) as stored:

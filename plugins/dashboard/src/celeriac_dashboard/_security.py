@@ -1,8 +1,9 @@
 """Who may read, and who may act: basic auth, bearer tokens, read-only mode, cross-site checks.
 
 An ASGI middleware in front of every route. With ``passwords`` or ``tokens`` set, every
-request but ``/healthcheck`` must carry one. Requests that change something (any method
-but GET/HEAD/OPTIONS) must also not come from another site: a bearer token or the page's
+request but ``/healthcheck`` must carry one. In read-only mode every request that changes
+something (any method but GET/HEAD/OPTIONS) is refused here, before any route runs, so no
+action can forget the check. Such requests must also not come from another site: a bearer token or the page's
 CSRF token (header ``X-CSRF-Token``) proves that, and so does the absence of both
 ``Origin`` and ``Sec-Fetch-Site`` (a script, such as one written for Flower, not a
 browser). A browser always sends one of them on a cross-site request, and cannot read
@@ -35,9 +36,10 @@ _OPEN = frozenset({"/healthcheck"})
 class Guard:
     """The credentials a request may carry and the page token of this process."""
 
-    def __init__(self, passwords: Sequence[str], tokens: Sequence[str]) -> None:
+    def __init__(self, passwords: Sequence[str], tokens: Sequence[str], *, read_only: bool = False) -> None:
         self._passwords = tuple(passwords)
         self._tokens = tuple(tokens)
+        self.read_only = read_only
         self.csrf_token = secrets.token_urlsafe(32)
 
     @property
@@ -71,7 +73,7 @@ class Guard:
 
 @final
 class GuardMiddleware:
-    """Refuses unauthenticated (401) and cross-site (403) requests before any route runs."""
+    """Refuses unauthenticated (401), read-only (403) and cross-site (403) requests before any route runs."""
 
     def __init__(self, app: ASGIApp, guard: Guard, prefix: str) -> None:
         self.app = app
@@ -99,7 +101,11 @@ class GuardMiddleware:
             return PlainTextResponse(
                 "Unauthorized", status_code=401, headers={"WWW-Authenticate": 'Basic realm="celeriac"'}
             )
-        if request.method not in SAFE_METHODS and not self.guard.same_site(request):
+        if request.method in SAFE_METHODS:
+            return None
+        if self.guard.read_only:
+            return PlainTextResponse("Read only mode is enabled", status_code=403)
+        if not self.guard.same_site(request):
             return PlainTextResponse(
                 "cross-site request refused: send the page's X-CSRF-Token header or a bearer token",
                 status_code=403,

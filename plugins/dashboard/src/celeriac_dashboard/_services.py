@@ -13,7 +13,7 @@ from attrs import frozen
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from celeriac_dashboard._history import TaskQuery
+from celeriac_dashboard._query import TaskQuery
 
 if TYPE_CHECKING:
     from celeriac_dashboard._config import DashboardConfig
@@ -62,6 +62,14 @@ def number(args: dict[str, str], name: str, kind: type[int] | type[float], defau
         return kind(value)
     except ValueError:
         raise HTTPException(400, f"Invalid argument {name}={value!r}: expected a number") from None
+
+
+def known_worker(svc: Services, name: str) -> None:
+    """404, as Flower answers, for a worker neither the events nor inspection have seen."""
+    with svc.monitor.lock:
+        seen = name in svc.monitor.state.workers
+    if not (seen or name in svc.inspector.cached()):
+        raise HTTPException(404, f"Unknown worker '{name}'")
 
 
 def required(args: dict[str, str], name: str) -> str:

@@ -10,7 +10,7 @@ import attrs
 from celeriac.plugin import StoredSchedule
 from celeriac.plugin import redact_url
 from celeriac.plugin import schedule_rows
-from celeriac_dashboard._history import TaskQuery
+from celeriac_dashboard._query import TaskQuery
 from celeriac_dashboard._services import Services
 from celeriac_dashboard._workflow import svg
 
