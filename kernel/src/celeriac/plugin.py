@@ -53,6 +53,7 @@ from celeriac.protocols import ChordCounter
 from celeriac.protocols import Compressor
 from celeriac.protocols import ControlCommand
 from celeriac.protocols import DeadLetter
+from celeriac.protocols import DeadLetterPurger
 from celeriac.protocols import Delivery
 from celeriac.protocols import DirectReplies
 from celeriac.protocols import Envelope
@@ -139,6 +140,7 @@ __all__ = [
     "ContentDisallowedError",
     "ControlCommand",
     "DeadLetter",
+    "DeadLetterPurger",
     "Delivery",
     "DirectReplies",
     "Disposition",

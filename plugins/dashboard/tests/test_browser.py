@@ -140,6 +140,14 @@ def _dead_letters_and_schedule(cluster: Any, client: Celeriac, page: Any, shoot:
     # The worker dead-letters it again (still unregistered): requeued, then back.
     poll(lambda: len(client.transport.dead_letters(None, 100)) == before, 20, "dead-lettered again")
 
+    # Purge, clicked (and confirmed): the transport's dead letters are gone for good.
+    page.reload()
+    page.click("#purge")
+    page.wait_for_selector("#flash.ok")
+    assert f"Purged {before} dead letters" in page.inner_text("#flash")
+    page.wait_for_selector("#dead-letters >> text=No dead letters.")
+    assert client.transport.dead_letters(None, 100) == []
+
     # Schedule: an entry stored through the page, shown with its next run.
     page.goto(cluster.base + "/schedule")
     page.fill('input[name="name"]', "nightly-add")

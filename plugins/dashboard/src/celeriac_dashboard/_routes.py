@@ -20,6 +20,7 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from celeriac.plugin import ConfigError
+from celeriac.plugin import DeadLetterPurger
 from celeriac.plugin import StoredSchedule
 from celeriac_dashboard import _views
 from celeriac_dashboard._graphs import graphs
@@ -159,11 +160,11 @@ async def requeue_dead_letter(request: Request) -> Response:
 async def purge_dead_letters(request: Request) -> Response:
     svc = services(request)
     queue = (await arguments(request)).get("queue") or None
-    purge = getattr(svc.monitor.app.transport, "purge_dead_letters", None)
-    if not callable(purge):
+    transport = svc.monitor.app.transport
+    if not isinstance(transport, DeadLetterPurger):
         scheme = svc.monitor.app.config.broker.partition(":")[0]
         raise HTTPException(501, f"the {scheme} transport cannot purge dead letters")
-    count = await run_in_threadpool(purge, queue)
+    count = await run_in_threadpool(transport.purge_dead_letters, queue)
     return JSONResponse({"message": f"Purged {count} dead letters", "purged": count})
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from celeriac.plugin import DeadLetterPurger
 from celeriac.plugin import StoredSchedule
 from celeriac.plugin import redact_url
 from celeriac.plugin import schedule_rows
@@ -111,7 +112,7 @@ def dead_letters(svc: Services, queue: str | None, limit: int) -> dict[str, Any]
             }
             for letter in letters
         ],
-        "can_purge": callable(getattr(svc.monitor.app.transport, "purge_dead_letters", None)),
+        "can_purge": isinstance(svc.monitor.app.transport, DeadLetterPurger),
     }
 
 
