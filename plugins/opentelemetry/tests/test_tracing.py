@@ -1,8 +1,7 @@
 """Spans across a chain run by a real worker, read from the SDK's in-memory exporter.
 
 The tracer provider is passed to nothing: the plugin reads the global one, as an operator's
-setup (opentelemetry-instrument, or code at start) would set it. It is set once per
-process (the API refuses a second), so the tests share one exporter and clear it.
+setup (opentelemetry-instrument, or code at start) would set it (``exporter`` in conftest.py).
 """
 
 from __future__ import annotations
@@ -12,9 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
@@ -24,17 +20,6 @@ import celeriac_opentelemetry
 from celeriac import Celeriac
 from celeriac.canvas import chain
 from celeriac.testing import worker_thread
-
-_EXPORTER = InMemorySpanExporter()
-
-
-@pytest.fixture(scope="module")
-def exporter() -> InMemorySpanExporter:
-    if not isinstance(trace.get_tracer_provider(), TracerProvider):
-        provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
-        trace.set_tracer_provider(provider)
-    return _EXPORTER
 
 
 @pytest.fixture
