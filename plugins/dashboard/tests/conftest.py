@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from attrs import frozen
 
 from celeriac.testing import ProcessGroup
 from celeriac.testing import WorkerProcess
@@ -45,6 +46,8 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 DOCS_IMAGES = Path(__file__).parents[3] / "docs" / "images"
 
 TASKS = """
+import time
+
 from celeriac import Celeriac
 
 app = Celeriac("proj")
@@ -58,6 +61,23 @@ def add(x, y):
 @app.task
 def fail():
     raise ValueError("broken on purpose")
+
+
+@app.task
+def sleepy(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+@app.task(bind=True)
+def abortable(call, limit=30.0):
+    # Celery's AbortableTask way: poll its own state until it reads ABORTED.
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if call.app.AsyncResult(call.request.id).state == "ABORTED":
+            return "aborted"
+        time.sleep(0.05)
+    return "not aborted"
 """
 
 
@@ -79,19 +99,49 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
         time.sleep(0.05)
 
 
-class Cluster:
-    """A project directory with one worker and the dashboard, and helpers to read them."""
+@frozen
+class Reply:
+    """One HTTP answer: status, headers (lower-case names) and body text."""
 
-    def __init__(self, directory: Path, broker: str, extra_toml: str = "") -> None:
+    status: int
+    headers: dict[str, str]
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+class Cluster:
+    """A project directory with one worker and the dashboard, and helpers to read them.
+
+    :param dashboard_toml: more ``[dashboard]`` settings (credentials, ``read_only`` ...).
+    :param url_prefix: the dashboard's ``url_prefix``; :attr:`base` includes it.
+    :param credentials: headers sent with every request (``Authorization``).
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        broker: str,
+        extra_toml: str = "",
+        *,
+        dashboard_toml: str = "",
+        url_prefix: str = "",
+        credentials: dict[str, str] | None = None,
+    ) -> None:
         self.directory = directory
         self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.origin = f"http://127.0.0.1:{self.port}"
+        self.base = self.origin + url_prefix
+        self.credentials = dict(credentials or {})
         (directory / "celeriac.toml").write_text(
             f'broker = "{broker}"\n{extra_toml}'
             '[worker]\npool = "prefork"\npoll_timeout = 0.2\nconcurrency = 1\n'
             "[events]\nbatch_interval = 0.1\ntask_send_sent_event = true\n"
             f'[dashboard]\nport = {self.port}\nhistory = "{directory / "history.sqlite3"}"\n'
+            f'url_prefix = "{url_prefix}"\n'
             "sample_interval = 1.0\nlive_interval = 0.1\ninspect_timeout = 2.0\n"
+            f"{dashboard_toml}"
         )
         (directory / "proj.py").write_text(textwrap.dedent(TASKS))
         self.processes = ProcessGroup(directory, subprocess_env(directory))
@@ -104,34 +154,55 @@ class Cluster:
         )
         return self.worker
 
-    def start_dashboard(self) -> WorkerProcess:
-        # From the configuration alone: no -A, as on a Celery cluster.
-        command = [c for c in celeriac_command("proj", "dashboard") if c not in ("-A", "proj")]
+    def start_dashboard(self, *args: str, with_app: bool = False) -> WorkerProcess:
+        """``celeriac dashboard ARGS``: from the configuration alone (as on a Celery cluster),
+        or with ``-A proj`` (``with_app``: the apply endpoints need the app's tasks)."""
+        command = celeriac_command("proj", "dashboard", *args)
+        if not with_app:
+            command = [c for c in command if c not in ("-A", "proj")]
         self.dashboard = self.processes.start(command, ready="dashboard on http", log="dashboard", timeout=30)
         wait_for(self._up, 20, f"dashboard on port {self.port}\n{self.dashboard.output()}")
         return self.dashboard
 
     def _up(self) -> bool:
         try:
-            return self.get_text("/healthcheck") == "OK"
+            return self.request("GET", "/healthcheck").text == "OK"
         except (urllib.error.URLError, ConnectionError):
             return False
 
+    def request(
+        self, method: str, path: str, data: bytes | None = None, headers: dict[str, str] | None = None
+    ) -> Reply:
+        """``method`` ``path`` (under :attr:`base`) with the credentials, whatever the status."""
+        sent = {**self.credentials, **(headers or {})}
+        body = data if data is not None or method == "GET" else b""
+        request = urllib.request.Request(self.base + path, data=body, method=method, headers=sent)
+        try:
+            with urllib.request.urlopen(request, timeout=15) as response:
+                return Reply(response.status, _lower(response.headers), response.read().decode())
+        except urllib.error.HTTPError as exc:
+            return Reply(exc.code, _lower(exc.headers), exc.read().decode())
+
     def get_text(self, path: str) -> str:
-        with urllib.request.urlopen(self.base + path, timeout=10) as response:
-            text: str = response.read().decode()
-            return text
+        """The body of a GET that must succeed."""
+        reply = self.request("GET", path)
+        if reply.status != 200:
+            raise urllib.error.HTTPError(self.base + path, reply.status, reply.text, None, None)  # type: ignore[arg-type]
+        return reply.text
 
     def get(self, path: str) -> Any:
         return json.loads(self.get_text(path))
 
     def post(self, path: str, data: bytes = b"", headers: dict[str, str] | None = None) -> tuple[int, str]:
-        request = urllib.request.Request(self.base + path, data=data, method="POST", headers=headers or {})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
+        reply = self.request("POST", path, data, headers)
+        return reply.status, reply.text
+
+    def post_json(self, path: str, body: Any) -> Reply:
+        return self.request("POST", path, json.dumps(body).encode(), {"Content-Type": "application/json"})
+
+
+def _lower(headers: Any) -> dict[str, str]:
+    return {key.lower(): value for key, value in headers.items()}
 
 
 @pytest.fixture(params=["sqlite", "redis"])

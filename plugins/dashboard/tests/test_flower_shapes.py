@@ -31,6 +31,10 @@ app = Celery("celery_proj", broker=os.environ["BROKER"], backend=os.environ["BRO
 app.conf.broker_transport_options = {{"global_keyprefix": {prefix!r}}}
 app.conf.result_backend_transport_options = {{"global_keyprefix": {prefix!r}}}
 app.conf.worker_send_task_events = True
+# Secrets a Celery worker's `inspect conf` reports as they are (its own censoring looks at
+# key names only, so URL passwords under other names pass; Flower shows them).
+app.conf.audit_url = "postgresql://audit:pw-SEKRIT-4@127.0.0.1/audit"
+app.conf.sentry_dsn = "https://public:pw-SEKRIT-5@sentry.invalid/1"
 
 @app.task(name="proj.add")
 def add(x, y):
@@ -151,6 +155,15 @@ def test_flower_and_the_dashboard_answer_alike(side_by_side: tuple[str, str, Any
     mine = _get(ours, "/api/workers?refresh=1")[1]["celery@shapes"]
     assert set(mine) == set(theirs), (sorted(theirs), sorted(mine))
     assert set(mine["stats"]) == set(theirs["stats"])
+    # The Celery worker's configuration holds secrets: Flower shows them, the dashboard masks
+    # them, in the API and on the worker's page.
+    assert theirs["conf"]["audit_url"] == "postgresql://audit:pw-SEKRIT-4@127.0.0.1/audit"
+    assert mine["conf"]["audit_url"] == "postgresql://audit:***@127.0.0.1/audit"
+    assert mine["conf"]["sentry_dsn"] == "https://public:***@sentry.invalid/1"
+    with urllib.request.urlopen(ours + "/worker/celery@shapes", timeout=15) as response:
+        page = response.read().decode()
+    assert "audit_url" in page
+    assert "SEKRIT" not in json.dumps(mine) + page
 
     # A solo pool cannot grow: both refuse with 403 and a reason.
     theirs_grow, mine_grow = (

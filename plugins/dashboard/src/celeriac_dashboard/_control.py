@@ -34,6 +34,9 @@ INSPECT_METHODS = (
     "conf",
 )
 _TASK_LISTS = frozenset({"scheduled", "active", "reserved", "revoked"})
+#: Replies masked before anything shows them: a Celery worker's ``conf`` is its whole
+#: configuration as set, secrets included, and ``stats`` names its broker.
+_MASKED = frozenset({"conf", "stats"})
 
 
 @frozen(kw_only=True)
@@ -68,9 +71,8 @@ class Inspector:
                 for reply in replies:
                     for hostname, value in reply.items():
                         info = self.workers.setdefault(hostname, {})
-                        info[method] = (
-                            redact(value) if method == "conf" and isinstance(value, dict) else value
-                        )
+                        masked = method in _MASKED and isinstance(value, dict)
+                        info[method] = redact(value) if masked else value
                         info["timestamp"] = time.time()
             return {name: dict(info) for name, info in self.workers.items()}
 
