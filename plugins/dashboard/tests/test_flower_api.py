@@ -123,6 +123,14 @@ def test_send_tasks_read_results_and_abort(cluster: Cluster) -> None:
     assert list(cluster.get("/api/tasks?search=20,%2022")) == [sent["task-id"]]
     assert "proj.abortable" in cluster.get("/api/task/types")["task-types"]
     assert cluster.get("/api/queues/length") == {"active_queues": [{"name": "celery", "messages": 0}]}
+    huge = "9" * 40  # past SQLite's integers: refused with the range, never a server error
+    bad = (f"/api/tasks?limit={huge}", f"/api/dashboard/dead-letters?limit={huge}", "/api/tasks?offset=-3")
+    for path in bad:
+        reply = cluster.request("GET", path)
+        assert reply.status == 400 and reply.text.startswith("Invalid argument"), (path, reply)
+    assert cluster.request("GET", "/api/task/result/x?timeout=nan").text == (
+        "Invalid argument timeout='nan': expected 0 to 3600"
+    )
     assert "celeriac_tasks_total" in cluster.get_text("/metrics")
     assert cluster.get_text("/healthcheck") == "OK"
 
@@ -181,6 +189,9 @@ def test_pool_and_consumer_controls_then_shutdown(cluster: Cluster, client: Cele
     pool = _stats(cluster)["pool"]
     assert (pool["min_concurrency"], pool["max_concurrency"]) == (1, 4)
     assert cluster.request("POST", f"/api/worker/pool/autoscale/{HOST}?min=1").text == "Missing argument max"
+    too_many = cluster.request("POST", f"/api/worker/pool/grow/{HOST}?n=100000")
+    assert (too_many.status, too_many.text) == (400, "Invalid argument n='100000': expected 1 to 1000")
+    assert _stats(cluster)["pool"]["max_concurrency"] == 4
     # celeriac workers have no pool restart: the worker's refusal comes back, as from Celery's
     # workers without worker_pool_restarts.
     restart = cluster.request("POST", f"/api/worker/pool/restart/{HOST}")

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from celeriac_dashboard._query import SORT_KEYS
+from celeriac_dashboard._services import BOUNDS
+
 _Q = "query"
 _P = "path"
 
@@ -70,24 +73,39 @@ _OPERATIONS: list[tuple[str, str, str, str, list[tuple[str, str, str, bool]], bo
     ("get", "/api/dashboard/graphs", "dashboard", "Throughput, runtime percentiles, queue lengths over time",
      [("minutes", _Q, "integer", False)], False),
     ("get", "/live", "dashboard", "Server-sent events: what changed, for open pages", [], False),
+    ("get", "/openapi.json", "dashboard", "This document", [], False),
 ]  # fmt: skip
+
+#: What a 200 carries, where it is not a JSON object.
+_CONTENT = {"/healthcheck": "text/plain", "/metrics": "text/plain", "/live": "text/event-stream"}
+#: Operations that need the result store (503 without one) or the workers' replies.
+_UNAVAILABLE = frozenset({"/api/task/result/{task_id}", "/api/task/abort/{task_id}", "/api/workers"})
+_TEXT = {"text/plain": {"schema": {"type": "string"}}}
+#: Arguments whose values are narrower than their type.
+_NARROWER: dict[str, dict[str, Any]] = {
+    "sort_by": {"enum": sorted(f"{sign}{key}" for key in SORT_KEYS for sign in ("", "-"))},
+    "received_start": {"pattern": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$"},
+    "received_end": {"pattern": r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$"},
+}
 
 
 def openapi(prefix: str) -> dict[str, Any]:
+    """The document, its server under ``prefix``; every status an operation answers is listed."""
     paths: dict[str, dict[str, Any]] = {}
     for method, path, tag, summary, parameters, body in _OPERATIONS:
         operation: dict[str, Any] = {
             "tags": [tag],
             "summary": summary,
             "parameters": [
-                {"name": name, "in": where, "required": needed, "schema": {"type": kind}}
+                {
+                    "name": name,
+                    "in": where,
+                    "required": needed,
+                    "schema": {"type": kind, **_NARROWER.get(name, {}), **_bounds(name)},
+                }
                 for name, where, kind, needed in parameters
             ],
-            "responses": {
-                "200": {"description": "OK"},
-                "401": {"description": "credentials required"},
-                "403": {"description": "read-only mode, a refused control command, or a cross-site request"},
-            },
+            "responses": _responses(method, path, parameters, body),
         }
         if body:
             operation["requestBody"] = {"content": {"application/json": {"schema": {"type": "object"}}}}
@@ -105,3 +123,35 @@ def openapi(prefix: str) -> dict[str, Any]:
         "security": [{"basic": []}, {"bearer": []}, {}],
         "paths": paths,
     }
+
+
+def _bounds(name: str) -> dict[str, int]:
+    if name not in BOUNDS:
+        return {}
+    low, high = BOUNDS[name]
+    return {"minimum": low, "maximum": high}
+
+
+def _responses(
+    method: str, path: str, parameters: list[tuple[str, str, str, bool]], body: bool
+) -> dict[str, Any]:
+    kind = _CONTENT.get(path, "application/json")
+    ok = {"schema": {"type": "string"}} if kind != "application/json" else {"schema": {"type": "object"}}
+    responses: dict[str, Any] = {
+        "200": {"description": "OK", "content": {kind: ok}},
+        "401": {"description": "credentials required", "content": _TEXT},
+    }
+    if body or any(where == _Q for _, where, _, _ in parameters):
+        responses["400"] = {"description": "a bad argument, named", "content": _TEXT}
+    if method != "get":
+        responses["403"] = {
+            "description": "read-only mode, a cross-site request, or refused by the worker",
+            "content": _TEXT,
+        }
+    if path == "/api/workers" or any(where == _P for _, where, _, _ in parameters):
+        responses["404"] = {"description": "unknown worker, task or entry", "content": _TEXT}
+    if path == "/api/dashboard/dead-letters/purge":
+        responses["501"] = {"description": "the transport cannot purge dead letters", "content": _TEXT}
+    if path in _UNAVAILABLE:
+        responses["503"] = {"description": "no result store, or the workers did not answer", "content": _TEXT}
+    return responses

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import time
 import urllib.parse
 from typing import TYPE_CHECKING
@@ -54,14 +55,34 @@ def flag(value: str | None) -> bool:
     return value is not None and value.strip().lower() not in _FALSE
 
 
+#: The range of each numeric argument, by name: outside it a request is refused with 400
+#: (no SQLite overflow, no pool grown by a billion). The OpenAPI document states them too.
+BOUNDS: dict[str, tuple[int, int]] = {
+    "limit": (0, 100_000),
+    "offset": (0, 10**9),
+    "n": (1, 1000),
+    "min": (0, 1000),
+    "max": (0, 1000),
+    "timeout": (0, 3600),
+    "hard": (0, 7 * 24 * 3600),
+    "soft": (0, 7 * 24 * 3600),
+    "minutes": (1, 7 * 24 * 60),
+}
+
+
 def number(args: dict[str, str], name: str, kind: type[int] | type[float], default: Any = None) -> Any:
+    """The argument ``name`` as a number within :data:`BOUNDS`, or ``default`` when absent."""
     value = args.get(name)
     if value is None or value == "":
         return default
     try:
-        return kind(value)
+        found = kind(value)
     except ValueError:
         raise HTTPException(400, f"Invalid argument {name}={value!r}: expected a number") from None
+    low, high = BOUNDS.get(name, (-math.inf, math.inf))
+    if not low <= found <= high:  # NaN too
+        raise HTTPException(400, f"Invalid argument {name}={value!r}: expected {low} to {high}")
+    return found
 
 
 def known_worker(svc: Services, name: str) -> None:
@@ -105,7 +126,7 @@ def task_query(args: dict[str, str], *, default_limit: int | None) -> TaskQuery:
         received_end=received_time(args.get("received_end")),
         search=args.get("search", ""),
         sort_by=args.get("sort_by") or None,
-        offset=max(0, number(args, "offset", int, 0)),
+        offset=number(args, "offset", int, 0),
         limit=number(args, "limit", int, default_limit),
     )
 
