@@ -15,7 +15,7 @@ LOCK := requirements.lock
 LOCK_INPUTS := requirements-workspace.txt requirements-dev.txt requirements-bench.txt requirements-build.txt
 PIP_INSTALL := $(UV) pip install --quiet --python $(PY)
 
-.PHONY: install demo test test-latest test-lowest lint lock lock-upgrade bench clean assets chromium wheels
+.PHONY: install demo test test-latest test-lowest lint lock lock-upgrade bench clean assets chromium wheels wheel-check
 
 install: $(STAMP)
 
@@ -66,9 +66,14 @@ $(VENDOR)/.built: $(DASHBOARD)/package.json $(DASHBOARD)/package-lock.json
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
-# Wheels of the plugins with built assets (the dashboard's wheel carries its vendor files).
+# Wheels of every distribution in dist/, built in isolated environments with the setuptools
+# the lock pins; the dashboard's carries its vendor files (make assets first).
+# `make wheel-check` installs the dashboard's in a fresh virtualenv and serves from it.
 wheels: install assets
-	$(PY) -m pip wheel --no-deps --no-build-isolation -w dist $(DASHBOARD) plugins/opentelemetry
+	for d in kernel $(addprefix plugins/,$(PLUGINS)); do $(UV) build -q --wheel -o dist -b $(LOCK) $$d || exit 1; done
+
+wheel-check: wheels
+	$(PY) $(DASHBOARD)/scripts/check_wheel.py dist
 
 # The suite against the newest releases, without the lock: drift shows here before it breaks CI.
 # Not run by CI. Uses its own environment, .venv-latest.
