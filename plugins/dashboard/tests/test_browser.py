@@ -17,6 +17,8 @@ from celeriac import Celeriac
 from celeriac.canvas import chain
 from celeriac.canvas import signature
 
+from .conftest import Cluster
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 
@@ -157,3 +159,43 @@ def _dead_letters_and_schedule(cluster: Any, client: Celeriac, page: Any, shoot:
     page.reload()
     page.wait_for_selector('tr[data-entry="nightly-add"]')
     shoot(page, "sqlite-schedule")
+
+
+def test_behind_a_prefix_with_credentials_the_page_works(
+    tmp_path: Any, browser: Any, shoot: Any, poll: Any
+) -> None:
+    """Under /flower with basic auth: the live stream connects, a task appears, a button acts
+    (its request carries the prefix and the page's CSRF token)."""
+    cluster = Cluster(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'broker.sqlite3'}",
+        dashboard_toml='passwords = ["admin:pw-behind-proxy"]\n',
+        url_prefix="/flower",
+        credentials={"Authorization": "Basic YWRtaW46cHctYmVoaW5kLXByb3h5"},  # admin:pw-behind-proxy
+    )
+    client = Celeriac("client", config=str(tmp_path / "celeriac.toml"), env={})
+    context = browser.new_context(http_credentials={"username": "admin", "password": "pw-behind-proxy"})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    try:
+        hostname = "w1@prefixed"
+        cluster.start_worker(hostname)
+        cluster.start_dashboard()
+        poll(lambda: cluster.get("/api/workers?status=true").get(hostname), 20, "worker online")
+        page.goto(cluster.base + "/tasks")
+        _live(page)
+        result = client.send_task("proj.add", (2, 3))
+        assert result.get(timeout=20) == 5
+        page.wait_for_selector(f'tr[data-task="{result.id}"][data-state="SUCCESS"]')
+        page.goto(f"{cluster.base}/worker/{hostname}")
+        page.wait_for_selector("#pool-size b")
+        page.click("#pool-grow")
+        page.wait_for_selector("#flash.ok")
+        stats = cluster.get(f"/api/workers?workername={hostname}&refresh=1")[hostname]["stats"]
+        assert stats["pool"]["max-concurrency"] == 2
+        shoot(page, "prefixed-worker")
+    finally:
+        context.close()
+        client.close()
+        cluster.processes.kill()
