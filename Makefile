@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # Each plugin is its own distribution; requirements-workspace.txt lists them (editable, with extras).
-PLUGINS := sqlite json threads solo prefork asyncio gevent redis pickle yaml msgpack compression signing events cron webhooks amqp prometheus filesystem memcached sqlalchemy sqs s3 dynamodb azureblob gcs couchdb eventlet migrate
+PLUGINS := sqlite json threads solo prefork asyncio gevent redis pickle yaml msgpack compression signing events cron webhooks amqp prometheus filesystem memcached sqlalchemy sqs s3 dynamodb azureblob gcs couchdb eventlet migrate dashboard opentelemetry
 SOURCES := kernel/src $(foreach p,$(PLUGINS),plugins/$(p)/src) contrib/plugin-template/src
 STAMP := $(VENV)/.installed
 # Every third-party version the development, test, lint and benchmark environments install is
@@ -15,7 +15,7 @@ LOCK := requirements.lock
 LOCK_INPUTS := requirements-workspace.txt requirements-dev.txt requirements-bench.txt requirements-build.txt
 PIP_INSTALL := $(UV) pip install --quiet --python $(PY)
 
-.PHONY: emulators install demo test test-latest test-lowest lint lock lock-upgrade bench clean dist
+.PHONY: emulators install demo test test-latest test-lowest lint lock lock-upgrade bench clean dist assets chromium wheel-check
 
 install: $(STAMP)
 
@@ -58,8 +58,32 @@ $(NPM_STAMP):
 	npm install --prefix $(NPM_PREFIX) --no-save --no-audit --no-fund --loglevel=error $(EMULATORS)
 	touch $@
 
-test: install emulators
+test: install emulators assets chromium
 	$(PY) -m pytest -n 2 tests plugins contrib
+
+# celeriac-dashboard's front-end libraries come from the npm registry at build time (versions in
+# plugins/dashboard/package-lock.json) and are copied into its package; nothing is fetched at run
+# time and nothing third-party is committed (static/vendor is ignored by git).
+DASHBOARD := plugins/dashboard
+VENDOR := $(DASHBOARD)/src/celeriac_dashboard/static/vendor
+assets: $(VENDOR)/.built
+
+$(VENDOR)/.built: $(DASHBOARD)/package.json $(DASHBOARD)/package-lock.json
+	cd $(DASHBOARD) && npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp $(DASHBOARD)/node_modules/uplot/dist/uPlot.iife.min.js $(DASHBOARD)/node_modules/uplot/dist/uPlot.min.css \
+		$(DASHBOARD)/node_modules/uplot/LICENSE $(VENDOR)/
+	touch $@
+
+# The browser the dashboard's tests drive: Debian's chromium (Playwright's own download is never
+# used). Installed once; a second run finds it and does nothing.
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+# `make wheel-check`: the dashboard's wheel from make dist, installed alone in a fresh
+# virtualenv, carries its vendored front-end files and serves them.
+wheel-check: dist
+	$(PY) $(DASHBOARD)/scripts/check_wheel.py dist
 
 # The suite against the newest releases, without the lock: drift shows here before it breaks CI.
 # Not run by CI. Uses its own environment, .venv-latest.
@@ -71,7 +95,7 @@ test-latest:
 test-lowest:
 	$(MAKE) --no-print-directory VENV=.venv-lowest LOCK_MODE=lowest-direct _suite
 
-_suite: $(UV) emulators
+_suite: $(UV) emulators assets chromium
 	$(PIP_INSTALL) --resolution $(if $(filter latest,$(LOCK_MODE)),highest,$(LOCK_MODE)) --upgrade \
 		-r requirements-workspace.txt -r requirements-dev.txt
 	$(PY) -m pytest -n 2 tests plugins contrib
@@ -98,11 +122,11 @@ bench: install
 # Every distribution (the kernel and each plugin) as a wheel and an sdist in dist/, built with
 # uv under the lock's build constraints, after checking their versions are in step; then they
 # are installed together in a fresh venv (the minimum set runs a task, then celeriac[all]).
-dist: install
+dist: install assets
 	rm -rf dist
 	$(PY) tools/distributions.py check
 	$(PY) tools/distributions.py build --out dist --uv $(UV)
 	$(PY) tools/distributions.py verify --out dist --uv $(UV)
 
 clean:
-	rm -rf $(VENV) .venv-latest .venv-lowest contrib/examples/demo/*.sqlite3*
+	rm -rf $(VENV) .venv-latest .venv-lowest contrib/examples/demo/*.sqlite3* $(VENDOR) $(DASHBOARD)/node_modules

@@ -155,3 +155,37 @@ def test_config_output_masks_secrets() -> None:
         "webhooks": {"secret": "***", "url": "http://h"},
         "n": 1,
     }
+
+
+@frozen(kw_only=True)
+class SecretSection:
+    password: str = ""
+    url: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if self.password and len(self.password) < 12:
+            raise ValueError("password too short")
+
+
+class SecretPlugin:
+    @hookimpl
+    def celeriac_add_config_sections(self) -> list[ConfigSection]:
+        return [ConfigSection(name="vault", cls=SecretSection)]
+
+
+def test_config_errors_never_print_secrets(tmp_path: Path) -> None:
+    """Each error names the key and shows the value, but a secret only masked."""
+    cases = {
+        '[vault]\npassword = "hunter2"\n': "key 'vault' = {'password': '***'}: password too short",
+        "[vault]\npassword = 42\n": "key 'vault.password' = '***': expected str",
+        '[vault]\nurl = 1\nsmtp_password = "hunter2"\n': "unknown key 'vault.smtp_password' = '***'",
+        'smtp_password = "hunter2"\n': "unknown key 'smtp_password' = '***'",
+        'result_store = {url = "redis://:hunter2@h/0"}\n': "key 'result_store' = {'url': 'redis://:***@h/0'}",
+    }
+    for text, expected in cases.items():
+        file = write(tmp_path / "c.toml", text)
+        with pytest.raises(ConfigError) as info:
+            Celeriac(config=file, env={}, plugins=[SecretPlugin()])
+        message = str(info.value)
+        assert expected in message, message
+        assert "hunter2" not in message, message

@@ -18,6 +18,7 @@ from celeriac import TaskError
 from celeriac import TaskRevokedError
 from celeriac import states
 from celeriac._model.errors import TimeoutError  # noqa: A004
+from celeriac.plugin import DeadLetterPurger
 from celeriac.plugin import Envelope
 from celeriac.plugin import TaskMessage
 from celeriac.plugin import hookimpl
@@ -83,6 +84,20 @@ def test_unregistered_task_fails_and_is_dead_lettered(app: Celeriac) -> None:
     assert "unregistered task" in letter.reason
     assert app.transport.requeue_dead_letter(letter.id)
     assert app.transport.queue_length("celery") == 1
+
+
+def test_dead_letters_are_purged_by_queue_or_all(app: Celeriac) -> None:
+    with worker_thread(app, queues=("celery", "other")):
+        for queue in ("celery", "celery", "other"):
+            result = app.send_task("no.such.task", queue=queue)
+            with pytest.raises(NotRegisteredError):
+                result.get(timeout=5)
+    transport = app.transport
+    assert isinstance(transport, DeadLetterPurger)
+    assert transport.purge_dead_letters("celery") == 2
+    assert [letter.queue for letter in transport.dead_letters()] == ["other"]
+    assert transport.purge_dead_letters() == 1
+    assert transport.dead_letters() == []
 
 
 def test_malformed_message_is_dead_lettered_and_worker_goes_on(app: Celeriac) -> None:

@@ -73,9 +73,15 @@ def start_worker(project: Path) -> Iterator[Callable[..., WorkerProcess]]:
 
 
 def run_cli(
-    project: Path, *args: str, timeout: float = 30.0, extra_path: Path | None = None, **env_vars: str
+    project: Path,
+    *args: str,
+    timeout: float = 30.0,
+    extra_path: Path | None = None,
+    input: str | None = None,  # noqa: A002 - subprocess.run's name for it
+    **env_vars: str,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``celeriac ARGS`` in the project, with no CELERIAC_* from this environment but ``env_vars``."""
+    """Run ``celeriac ARGS`` in the project, with no CELERIAC_* from this environment but
+    ``env_vars``; ``input`` is typed at its prompts."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CELERIAC_")}
     env["PYTHONPATH"] = os.pathsep.join(str(p) for p in (project, extra_path) if p is not None)
     env["COLUMNS"] = "200"
@@ -87,4 +93,5 @@ def run_cli(
         capture_output=True,
         text=True,
         timeout=timeout,
+        input=input,
     )

@@ -53,6 +53,58 @@ def test_unknown_task_is_listed_in_dead_letters(
     assert "unregistered task" in listed.stdout
 
 
+def test_dead_letters_purge_asks_then_deletes(
+    project: Path, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    start_worker()
+    for _ in range(2):
+        assert "NotRegisteredError" in run_cli(project, "call", "proj.missing", "--wait").stdout
+    kept = run_cli(project, "dead-letters", "purge", "--queue", "celery", input="n\n")
+    assert kept.returncode == 1 and "Delete the dead letters of queue celery for good?" in kept.stdout
+    assert run_cli(project, "dead-letters", "list").stdout.count("unregistered task") == 2
+    assert run_cli(project, "dead-letters", "purge", "--queue", "other", "--yes").stdout == (
+        "purged 0 dead letters\n"
+    )
+    purged = run_cli(project, "dead-letters", "purge", "--yes")
+    assert (purged.returncode, purged.stdout) == (0, "purged 2 dead letters\n"), purged.stderr
+    assert run_cli(project, "dead-letters", "list").stdout.strip() == "no dead letters"
+
+
+LEGACY = """
+from celeriac import Celeriac
+from celeriac.plugin import TransportSpec, hookimpl
+from celeriac.testing import MemoryTransport
+
+
+class Legacy:
+    \"\"\"A transport of before the DeadLetterPurger capability: the Transport methods only.\"\"\"
+
+    def __init__(self, url, config):
+        self.inner = MemoryTransport()
+
+    def __getattr__(self, name):
+        if name == "purge_dead_letters":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+class Plugin:
+    @hookimpl
+    def celeriac_add_transports(self):
+        return [TransportSpec(schemes=("legacy",), factory=Legacy)]
+
+
+app = Celeriac("legacy", broker="legacy://", plugins=[Plugin()], config=False)
+"""
+
+
+def test_dead_letters_purge_names_a_transport_that_cannot(project: Path) -> None:
+    (project / "legacy.py").write_text(LEGACY)
+    refused = run_cli(project, "-A", "legacy", "dead-letters", "purge", "--yes")
+    assert refused.returncode == 2
+    assert "the legacy transport cannot purge dead letters" in refused.stderr
+
+
 def test_config_shows_values_and_sources(project: Path) -> None:
     result = run_cli(project, "config", CELERIAC_WORKER__CONCURRENCY="7")
     out = result.stdout

@@ -22,6 +22,7 @@ import pytest
 
 from celeriac import MaxRetriesExceededError
 from celeriac import states
+from celeriac.plugin import DeadLetterPurger
 from celeriac.plugin import Envelope
 from celeriac.testing import WorkerProcess
 from celeriac.testing import celeriac_command
@@ -276,6 +277,10 @@ def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(
     assert "cannot decode" in by_body[b"\xff{not json"]
     assert "cannot decode" in by_body[b"garbage"]
     assert client.AsyncResult(task_id).state == states.FAILURE
+    # Purged for good: the capability every bundled transport has.
+    assert isinstance(client.transport, DeadLetterPurger)
+    assert client.transport.purge_dead_letters(queue) == 2
+    assert client.transport.dead_letters(queue) == []
 
 
 def test_foreign_garbage_on_the_wire_is_dead_lettered_and_the_worker_goes_on(

@@ -17,9 +17,14 @@ tests: ``pluggy.PluginManager(hookspecs.PROJECT)``); it deprecated a pool factor
 ``(config, execute)``, ``Executor.finish(request, retval, ...)`` for one request,
 ``Executor.call`` and ``Executor.finish_many`` (now ``run`` and ``finish``). ``Finished``
 became a named record. 1.1 also added the key-value base for result stores (:class:`KeyValue`,
-:class:`KeyValueResultStore` and its errors) and :func:`redact_url`.
+:class:`KeyValueResultStore` and its errors), :class:`DeadLetterPurger` (an optional transport
+capability), the beat schedule as stored (:class:`StoredSchedule`, :func:`schedule_rows`) and
+:func:`redact` / :func:`redact_url`.
 """
 
+from celeriac._beat.schedule_edit import StoredSchedule
+from celeriac._beat.schedule_view import ScheduleRow
+from celeriac._beat.schedule_view import schedule_rows
 from celeriac._cli.app import load_app
 from celeriac._client.app import Celeriac
 from celeriac._client.canvas import Signature
@@ -54,6 +59,7 @@ from celeriac._contract.protocols import Broadcaster
 from celeriac._contract.protocols import CeleryChords
 from celeriac._contract.protocols import ChordCounter
 from celeriac._contract.protocols import Compressor
+from celeriac._contract.protocols import DeadLetterPurger
 from celeriac._contract.protocols import DirectReplies
 from celeriac._contract.protocols import EventSink
 from celeriac._contract.protocols import Pool
@@ -93,6 +99,7 @@ from celeriac._model.records import DeadLetter
 from celeriac._model.records import Delivery
 from celeriac._model.records import Envelope
 from celeriac._model.records import ResultRecord
+from celeriac._model.redaction import redact
 from celeriac._model.redaction import redact_url
 from celeriac._model.request import TaskRequest
 from celeriac._model.routing import exchange_of
@@ -153,6 +160,7 @@ __all__ = [
     "ContentDisallowedError",
     "ControlCommand",
     "DeadLetter",
+    "DeadLetterPurger",
     "Delivery",
     "DirectReplies",
     "Disposition",
@@ -180,6 +188,7 @@ __all__ = [
     "RoutingError",
     "Running",
     "Schedule",
+    "ScheduleRow",
     "ScheduleStore",
     "ScheduleStoreSpec",
     "ScheduleType",
@@ -190,6 +199,7 @@ __all__ = [
     "SoftTimeLimitExceededError",
     "StepContext",
     "StoreUnreachableError",
+    "StoredSchedule",
     "Subscription",
     "Task",
     "TaskCall",
@@ -214,11 +224,13 @@ __all__ = [
     "load_app",
     "parse_datetime",
     "precedence",
+    "redact",
     "redact_url",
     "retry_delay",
     "run_cli",
     "run_safely",
     "running",
+    "schedule_rows",
     "time_limits",
     "to_kombu",
 ]

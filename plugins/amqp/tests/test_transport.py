@@ -14,6 +14,7 @@ import pika.exceptions
 import pytest
 
 from celeriac.plugin import Broadcaster
+from celeriac.plugin import DeadLetterPurger
 from celeriac.plugin import DirectReplies
 from celeriac.plugin import Envelope
 from celeriac.plugin import Transport
@@ -158,6 +159,27 @@ def test_dead_letters_are_listed_and_requeued(transport: Any, queue_name: str) -
     assert back.envelope.body == b"worse" and dict(back.envelope.headers) == {"id": "x2"}
     transport.ack([back])
     assert [d.envelope.body for d in transport.dead_letters(queue_name)] == [b"bad"]
+
+
+def test_purge_dead_letters_of_one_queue_or_all(amqp_url: str, transport: Any, queue_name: str) -> None:
+    assert isinstance(transport, DeadLetterPurger)
+    other = f"{queue_name}-other"
+    try:
+        for queue, count in ((queue_name, 3), (other, 2)):
+            transport.publish(queue, [env(b"%d" % n) for n in range(count)])
+            for delivery in fetch_all(transport, queue, count):
+                transport.dead_letter(delivery, "boom")
+        transport.publish(queue_name, [env(b"alive")])
+        assert transport.purge_dead_letters(queue_name) == 3
+        assert transport.purge_dead_letters(queue_name) == 0
+        assert [d.queue for d in transport.dead_letters()] == [other, other]
+        # None: the queues this process declared, as dead_letters() lists them.
+        assert transport.purge_dead_letters() == 2
+        assert transport.dead_letters() == []
+        assert transport.purge_dead_letters(f"{queue_name}-never-used") == 0
+        assert transport.queue_length(queue_name) == 1  # waiting messages are not dead letters
+    finally:
+        delete_queues(amqp_url, [other, f"{other}.dead"])
 
 
 def test_purge_and_length(transport: Any, queue_name: str) -> None:

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+import celeriac_asyncio
+import celeriac_json
 from celeriac import Celeriac
 from celeriac import MaxRetriesExceededError
 from celeriac import SoftTimeLimitExceededError
@@ -245,7 +247,10 @@ def test_revoked_while_waiting_is_not_run(app: Celeriac) -> None:
 def test_start_on_the_loop_only_when_it_does_no_io(hooks: Hooks) -> None:
     """Without hooks a late-acked task starts on the loop; STARTED to store, an early ack or
     a prerun hook send the start to a thread. Each way the tasks run and report."""
-    plain = Celeriac("t", broker="memory://", plugins=[testing], env={}, config=False)
+    # Only the plugins this needs: an installed plugin with a prerun hook (celeriac-opentelemetry)
+    # would send every start to a thread, as the hooked app below shows.
+    needed = [testing, celeriac_json, celeriac_asyncio]
+    plain = Celeriac("t", broker="memory://", plugins=needed, autoload_plugins=False, env={}, config=False)
     try:
 
         @plain.task(name="t.quick")

@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from celeriac.plugin import Broadcaster
+from celeriac.plugin import DeadLetterPurger
 from celeriac.plugin import Delivery
 from celeriac.plugin import DirectReplies
 from celeriac.plugin import Envelope
@@ -152,6 +153,24 @@ def test_dead_letters_and_requeue(
     assert transport.requeue_dead_letter("celery@bad") is False
     [again] = transport.fetch(["celery"], limit=1, timeout=0)
     assert (again.envelope.body, again.delivery_count) == (b"poison", 1)
+
+
+def test_purge_dead_letters_of_one_queue_or_all(
+    transport: KombuRedisTransport, redis_client: redis.Redis, prefix: str
+) -> None:
+    assert isinstance(transport, DeadLetterPurger)
+    for queue, count in (("celery", 3), ("other", 2)):
+        transport.publish(queue, [_envelope(f"{queue}{i}") for i in range(count)])
+        for delivery in transport.fetch([queue], limit=count, timeout=0):
+            transport.dead_letter(delivery, "boom")
+    transport.publish("celery", [_envelope("alive")])
+    assert transport.purge_dead_letters("celery") == 3
+    assert transport.purge_dead_letters("celery") == 0
+    assert [d.queue for d in transport.dead_letters()] == ["other", "other"]
+    assert transport.purge_dead_letters() == 2
+    assert transport.dead_letters() == []
+    assert transport.purge_dead_letters("never-used") == 0
+    assert _bodies(transport.fetch(["celery"], limit=5, timeout=0)) == ["alive"]
 
 
 def test_garbage_in_a_list_is_dead_lettered(

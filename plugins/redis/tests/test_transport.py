@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from celeriac.plugin import Broadcaster
+from celeriac.plugin import DeadLetterPurger
 from celeriac.plugin import Delivery
 from celeriac.plugin import Envelope
 from celeriac.plugin import Transport
@@ -280,6 +281,25 @@ def test_dead_letters_of_all_queues_oldest_first(transport: RedisTransport) -> N
         time.sleep(0.01)
     assert [d.reason for d in transport.dead_letters()] == ["reason b", "reason a"]
     assert [d.reason for d in transport.dead_letters(limit=1)] == ["reason b"]
+
+
+def test_purge_dead_letters_of_one_queue_or_all(
+    transport: RedisTransport, redis_client: redis.Redis, prefix: str
+) -> None:
+    assert isinstance(transport, DeadLetterPurger)
+    for queue, count in (("q", 3), ("other", 2)):
+        transport.publish(queue, [_envelope(f"{queue}{i}") for i in range(count)])
+        for delivery in transport.fetch([queue], limit=count, timeout=0):
+            transport.dead_letter(delivery, "boom")
+    transport.publish("q", [_envelope("alive")])
+    assert transport.purge_dead_letters("q") == 3
+    assert not redis_client.exists(f"{prefix}{{q}}:dead")
+    assert transport.purge_dead_letters("q") == 0
+    assert [d.queue for d in transport.dead_letters()] == ["other", "other"]
+    assert transport.purge_dead_letters() == 2
+    assert transport.dead_letters() == []
+    assert transport.purge_dead_letters("never-used") == 0
+    assert _bodies(transport.fetch(["q"], limit=5, timeout=0)) == ["alive"]
 
 
 def test_unreadable_entry_is_dead_lettered(

@@ -20,6 +20,7 @@ import celeriac_sqlite
 from celeriac import ConfigError
 from celeriac.plugin import BatchStore
 from celeriac.plugin import Config
+from celeriac.plugin import DeadLetterPurger
 from celeriac.plugin import Delivery
 from celeriac.plugin import Envelope
 from celeriac.plugin import ResultRecord
@@ -258,6 +259,22 @@ def test_dead_letters_are_listed_oldest_first_with_limit(transport: SqliteTransp
     for delivery in transport.fetch(["q"], limit=3, timeout=0):
         transport.dead_letter(delivery, f"reason {delivery.envelope.body.decode()}")
     assert [d.reason for d in transport.dead_letters(limit=2)] == ["reason 0", "reason 1"]
+
+
+def test_purge_dead_letters_of_one_queue_or_all(transport: SqliteTransport) -> None:
+    assert isinstance(transport, DeadLetterPurger)
+    for queue, count in (("q", 3), ("other", 2)):
+        transport.publish(queue, [_envelope(f"{queue}{i}") for i in range(count)])
+        for delivery in transport.fetch([queue], limit=count, timeout=0):
+            transport.dead_letter(delivery, "boom")
+    transport.publish("q", [_envelope("alive")])
+    assert transport.purge_dead_letters("q") == 3
+    assert transport.purge_dead_letters("q") == 0
+    assert [d.queue for d in transport.dead_letters()] == ["other", "other"]
+    assert transport.purge_dead_letters() == 2
+    assert transport.dead_letters() == []
+    assert transport.purge_dead_letters("never-used") == 0
+    assert transport.queue_length("q") == 1  # waiting messages are not dead letters
 
 
 def test_purge_and_queue_length(transport: SqliteTransport) -> None:

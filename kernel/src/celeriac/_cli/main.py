@@ -21,6 +21,7 @@ from celeriac._cli.control import inspect
 from celeriac._cli.control import status
 from celeriac._client.app import Celeriac
 from celeriac._contract.plugins import make_plugins
+from celeriac._contract.protocols import DeadLetterPurger
 from celeriac._model.errors import CeleriacError
 from celeriac._model.redaction import redact
 
@@ -202,7 +203,7 @@ def purge(ctx: click.Context, queues: str | None, force: bool) -> None:
 
 @main.group("dead-letters")
 def dead_letters() -> None:
-    """List or requeue messages that could not be processed."""
+    """List, requeue or purge messages that could not be processed."""
 
 
 @dead_letters.command("list")
@@ -231,6 +232,26 @@ def dead_letters_requeue(ctx: click.Context, ids: tuple[str, ...]) -> None:
     for dead_id in ids:
         click.echo(f"{dead_id}: {'requeued' if app.transport.requeue_dead_letter(dead_id) else 'not found'}")
     app.close()
+
+
+@dead_letters.command("purge")
+@click.option("-Q", "--queue", help="Only this queue (default: every queue 'dead-letters list' shows).")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def dead_letters_purge(ctx: click.Context, queue: str | None, yes: bool) -> None:
+    """Delete dead-lettered messages for good, on transports that can (DeadLetterPurger)."""
+    app = app_for(ctx.find_root())
+    try:
+        transport = app.transport
+        if not isinstance(transport, DeadLetterPurger):
+            scheme = app.config.broker.partition(":")[0]
+            raise CeleriacError(f"the {scheme} transport cannot purge dead letters")
+        if not yes:
+            where = f"of queue {queue}" if queue else "of every queue"
+            click.confirm(f"Delete the dead letters {where} for good?", abort=True)
+        click.echo(f"purged {transport.purge_dead_letters(queue)} dead letters")
+    finally:
+        app.close()
 
 
 @main.command()

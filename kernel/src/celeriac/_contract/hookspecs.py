@@ -176,6 +176,15 @@ def celeriac_worker_shutdown(worker: Worker) -> None:
 def celeriac_before_publish(message: TaskMessage, queue: str, app: Celeriac) -> None:
     """A task message is about to be published, in the publishing thread.
 
+    The hook may add headers: ``message.extra_headers`` is a dict on every publish path
+    (``delay``/``apply_async``, ``send_task``, groups sent in one batch, retries, the next
+    step of a workflow), and the message is encoded from it after every before-publish hook
+    has run, so what a hook writes there travels as message headers and reaches the worker
+    in ``request.message.extra_headers`` (celeriac-opentelemetry puts ``traceparent`` there).
+    A key that the protocol itself uses (``id``, ``task``, ``root_id`` ...) is ignored: the
+    kernel's value wins. A retry's message carries the headers of the message it retries,
+    so a hook should set its keys rather than add only when absent.
+
     An exception stops the publish and reaches the caller of ``apply_async``.
     """
 

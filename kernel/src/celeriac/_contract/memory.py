@@ -146,6 +146,13 @@ class MemoryTransport:
             self._cond.notify_all()
             return True
 
+    def purge_dead_letters(self, queue: str | None = None) -> int:
+        with self._cond:
+            doomed = [key for key, d in self._dead.items() if queue is None or d.queue == queue]
+            for key in doomed:
+                del self._dead[key]
+            return len(doomed)
+
     def purge(self, queue: str) -> int:
         with self._cond:
             count = len(self._queues.get(queue, []))

@@ -78,6 +78,19 @@ class Transport(Protocol):
 
 
 @runtime_checkable
+class DeadLetterPurger(Protocol):
+    """Deleting dead letters for good, an optional capability of a transport.
+
+    ``isinstance(transport, DeadLetterPurger)`` tells whether a transport has it;
+    ``celeriac dead-letters purge`` and the dashboard's purge button use it.
+    """
+
+    def purge_dead_letters(self, queue: str | None = None) -> int:
+        """Delete the dead letters of ``queue``, or of every queue :meth:`Transport.dead_letters`
+        lists when None, and return how many were deleted."""
+
+
+@runtime_checkable
 class Subscription(Protocol):
     """Messages broadcast to one fan-out channel since the subscription started."""
 

@@ -2,7 +2,7 @@
 
 cattrs' default converter coerces (``str(5)``, ``bool("false")``); configuration must not,
 so scalar hooks here check types instead. Errors are rewritten to name the source file or
-variable, the dotted key, the value given and the type expected.
+variable, the dotted key, the value given (secrets masked) and the type expected.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from cattrs.errors import ForbiddenExtraKeysError
 from cattrs.errors import IterableValidationError
 
 from celeriac._model.errors import ConfigError
+from celeriac._model.redaction import redact
 from celeriac._model.routing import TaskRoute
 
 T = TypeVar("T")
@@ -72,7 +73,7 @@ def _explain(exc: BaseException, path: str, value: Any, provenance: Mapping[str,
         known = sorted(a.name for a in getattr(exc.cl, "__attrs_attrs__", ()))
         return [
             f"{_source(provenance, _join(path, key))}: unknown key {_join(path, key)!r}"
-            f" = {_child(value, key)!r} (expected one of: {', '.join(known)})"
+            f" = {shown(key, _child(value, key))!r} (expected one of: {', '.join(known)})"
             for key in sorted(exc.extra_fields)
         ]
     if isinstance(exc, cattrs.BaseValidationError):
@@ -86,7 +87,14 @@ def _explain(exc: BaseException, path: str, value: Any, provenance: Mapping[str,
     if isinstance(exc, KeyError):  # cattrs reports a missing required key as KeyError('key')
         return [f"{_source(provenance, path)}: key {path!r} is required"]
     expected = str(exc) or type(exc).__name__
-    return [f"{_source(provenance, path)}: key {path!r} = {value!r}: {expected}"]
+    return [f"{_source(provenance, path)}: key {path!r} = {shown(path, value)!r}: {expected}"]
+
+
+def shown(key: str, value: Any) -> Any:
+    """``value`` as an error message may print it: masked when ``key`` names a secret, and
+    with secret-looking keys and URL passwords masked inside (``redact``'s rules)."""
+    name = str(key).rpartition(".")[2]
+    return redact({name: value})[name]
 
 
 def _note_of(exc: BaseException) -> Any:

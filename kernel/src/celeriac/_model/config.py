@@ -20,6 +20,7 @@ from attrs import field
 from attrs import fields
 from attrs import frozen
 
+from celeriac._model._structure import shown
 from celeriac._model._structure import structure_or_explain
 from celeriac._model.errors import ConfigError
 from celeriac._model.routing import TaskRoute
@@ -280,7 +281,7 @@ def _unknown_key(key: str, value: Any, source: str, known: list[str]) -> str:
     hint = difflib.get_close_matches(key, known, n=1)
     suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
     return (
-        f"{source}: unknown key {key!r} = {value!r}{suggestion} "
+        f"{source}: unknown key {key!r} = {shown(key, value)!r}{suggestion} "
         f"(known keys: {', '.join(known)}; a plugin section is unknown when its plugin is not loaded)"
     )
 

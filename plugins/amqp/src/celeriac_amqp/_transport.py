@@ -375,6 +375,13 @@ class AmqpTransport:
             if channel.is_open:
                 channel.close()
 
+    def purge_dead_letters(self, queue: str | None = None) -> int:
+        """Purge ``<queue>.dead`` (None: those :meth:`dead_letters` lists, of the queues this
+        process declared) and count what was deleted. Dead letters held unacked at that moment
+        (by a listing on another connection) stay."""
+        queues = [queue] if queue is not None else sorted(self._known)
+        return self._link.call(lambda link: sum(_purge_dead(link, name) for name in queues))
+
     # --- inspection ---------------------------------------------------------------------
 
     def purge(self, queue: str) -> int:
@@ -420,6 +427,17 @@ class AmqpTransport:
 
     def reply_queue(self, exchange: str, routing_key: str) -> AmqpSubscription:
         return self._fanout.reply_queue(exchange, routing_key)
+
+
+def _purge_dead(link: Link, queue: str) -> int:
+    import pika.exceptions as errors
+
+    try:
+        return int(link.publisher.queue_purge(queue + wire.DEAD_SUFFIX).method.message_count)
+    except errors.ChannelClosedByBroker as exc:
+        if exc.reply_code == 404:  # never dead-lettered anything: nothing to delete
+            return 0
+        raise
 
 
 def _fields(envelope: Envelope) -> dict[str, Any]:

@@ -36,6 +36,18 @@ def list_dead_letters(
     return letters[:limit]
 
 
+#: Count a dead-letter stream's entries and delete it, in one step: a worker that buries a
+#: message meanwhile either lands before (counted, deleted) or after (kept).
+_PURGE = "local n = redis.call('XLEN', KEYS[1]) redis.call('DEL', KEYS[1]) return n"
+
+
+def purge_dead_letters(client: redis.Redis, queues: Sequence[str], dead_key: Callable[[str], str]) -> int:
+    """Delete the dead letters of ``queues`` and count them: one script call per queue, since
+    on Redis Cluster each queue's stream lives in a slot of its own."""
+    script = client.register_script(_PURGE)  # computes the SHA locally; loads on first use
+    return sum(int(script(keys=[dead_key(queue)])) for queue in queues)
+
+
 def known_queues(client: redis.Redis, registry: str) -> list[str]:
     return sorted(text(name) for name in command(client, "SMEMBERS", registry))
 

@@ -35,6 +35,7 @@ from celeriac_redis._client import make_client
 from celeriac_redis._config import RedisConfig
 from celeriac_redis._dead import known_queues
 from celeriac_redis._dead import list_dead_letters
+from celeriac_redis._dead import purge_dead_letters
 from celeriac_redis._dead import split_id
 from celeriac_redis._fanout import Fanout
 from celeriac_redis._fanout import RedisSubscription
@@ -248,6 +249,11 @@ class KombuRedisTransport:
     def dead_letters(self, queue: str | None = None, limit: int = 100) -> list[DeadLetter]:
         queues = [queue] if queue is not None else known_queues(self._client, self._registry)
         return list_dead_letters(self._client, queues, lambda name: self._own(name, "dead"), limit)
+
+    def purge_dead_letters(self, queue: str | None = None) -> int:
+        """Delete the dead letters of one queue, or of every queue this Redis has seen; count them."""
+        queues = [queue] if queue is not None else known_queues(self._client, self._registry)
+        return purge_dead_letters(self._client, queues, lambda name: self._own(name, "dead"))
 
     def requeue_dead_letter(self, dead_letter_id: str) -> bool:
         """LPUSH a dead letter back as a fresh kombu message; False if the id is unknown."""

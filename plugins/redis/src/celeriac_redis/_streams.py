@@ -39,6 +39,7 @@ from celeriac_redis._client import make_direct
 from celeriac_redis._config import RedisConfig
 from celeriac_redis._dead import known_queues
 from celeriac_redis._dead import list_dead_letters
+from celeriac_redis._dead import purge_dead_letters
 from celeriac_redis._dead import split_id
 from celeriac_redis._dead import text as _text
 from celeriac_redis._fanout import Fanout
@@ -432,6 +433,11 @@ class RedisTransport:
         except self._response_error as exc:  # not a stream id
             log.debug("cannot requeue dead letter %r: %s", dead_letter_id, exc)
             return False
+
+    def purge_dead_letters(self, queue: str | None = None) -> int:
+        """Delete the dead letters of one queue, or of every queue this Redis has seen; count them."""
+        queues = [queue] if queue is not None else known_queues(self._client, self._registry)
+        return purge_dead_letters(self._client, queues, lambda name: self.keys(name).dead)
 
     def purge(self, queue: str) -> int:
         """Delete what waits in the queue (delayed included; leased messages stay) and count it."""

@@ -84,6 +84,7 @@ _LIST_DEAD = f"""
 SELECT id, queue, {_ENVELOPE}, reason, failed_at FROM dead_letters
 WHERE ?1 IS NULL OR queue = ?1 ORDER BY id LIMIT ?2
 """
+_PURGE_DEAD = "DELETE FROM dead_letters WHERE ?1 IS NULL OR queue = ?1"
 
 
 @frozen
@@ -201,6 +202,11 @@ class SqliteTransport:
                 return False
             conn.execute("DELETE FROM dead_letters WHERE id = ?", (key,))
         return True
+
+    def purge_dead_letters(self, queue: str | None = None) -> int:
+        """Delete the dead letters of ``queue`` (None: of every queue) and count them."""
+        with self._db.connection() as conn:
+            return conn.execute(_PURGE_DEAD, (queue,)).rowcount
 
     def purge(self, queue: str) -> int:
         """Delete the queue's waiting messages (delayed ones included, leased ones kept)."""
