@@ -27,6 +27,7 @@ from celeriac.errors import ConfigError
 from celeriac.errors import ContentDisallowedError
 from celeriac.errors import MessageError
 from celeriac.errors import PluginError
+from celeriac.errors import PublishError
 from celeriac.errors import RoutingError
 from celeriac.errors import SerializationError
 from celeriac.errors import SoftTimeLimitExceededError
@@ -149,6 +150,7 @@ __all__ = [
     "PluginError",
     "Pool",
     "PoolSpec",
+    "PublishError",
     "ReplyQueue",
     "ResultHandle",
     "ResultRecord",

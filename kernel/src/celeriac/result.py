@@ -9,6 +9,7 @@ from typing import Any
 from typing import Protocol
 
 from celeriac import states
+from celeriac.confirms import publish_error
 from celeriac.errors import TaskRevokedError
 from celeriac.errors import TimeoutError  # noqa: A004 - Celery's name, for migration
 from celeriac.result_meta import ResultMeta
@@ -110,6 +111,9 @@ class AsyncResult:
         :param timeout: seconds to wait; :class:`~celeriac.errors.TimeoutError` after that.
         :param propagate: re-raise the task's exception on FAILURE (or REVOKED).
         """
+        failed = publish_error(self.app, self.id)
+        if failed is not None:
+            raise failed
         record = self.app.result_store.wait(self.id, states.READY_STATES, timeout)
         if record is None:
             raise TimeoutError(f"task {self.id} not ready after {timeout} s")

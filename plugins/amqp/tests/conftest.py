@@ -159,7 +159,6 @@ from celery import Celery
 app = Celery(__name__, broker=os.environ["INTEROP_URL"], backend=os.environ["INTEROP_BACKEND"])
 app.conf.update(
     task_default_queue=os.environ["INTEROP_QUEUE"],
-    task_queue_max_priority=10,
     result_backend_transport_options={"global_keyprefix": os.environ["INTEROP_PREFIX"]},
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,

@@ -23,7 +23,9 @@ from celeriac_amqp import _wire as wire
 from celeriac_amqp._config import AmqpConfig
 from celeriac_amqp._fanout import AmqpSubscription
 from celeriac_amqp._fanout import Fanout
+from celeriac_amqp._frames import content
 from celeriac_amqp._link import Link
+from celeriac_amqp._publisher import Publisher
 from celeriac_amqp._topology import Topology
 from celeriac_amqp._topology import missing_exchange
 from celeriac_amqp._topology import unroutable
@@ -50,7 +52,10 @@ class AmqpTransport:
         self.settings = config.section("amqp", AmqpConfig)
         self._arguments = wire.queue_arguments(self.settings)
         self._topology = Topology(self.settings)  # checked here: a bad [amqp.queues] fails at once
-        self._link = Link(wire.connection_parameters(url, self.settings), self.settings, self._on_connect)
+        parameters = wire.connection_parameters(url, self.settings)
+        self._link = Link(parameters, self.settings, self._on_connect)
+        self._publisher = Publisher(parameters, self.settings, self._redeclare)
+        self._ready_queues: set[str] = set()  # declared for the publisher, from any thread
         self._fanout = Fanout(self._link)
         # Touched only by the I/O thread:
         self._declared: set[str] = set()
@@ -79,9 +84,20 @@ class AmqpTransport:
         self._fanout.restore(link)
 
     def close(self) -> None:
-        """Close the connection: RabbitMQ puts back every unacknowledged message."""
+        """Wait for outstanding publisher confirms (up to ``operation_timeout``), then close
+        the connections: RabbitMQ puts back every unacknowledged message."""
+        self._publisher.close(self.settings.operation_timeout)
         self._fanout.close_all()
         self._link.close()
+
+    # --- the confirm window (celeriac.confirms.ConfirmedPublishing) ---------------------
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until RabbitMQ confirmed everything published so far."""
+        self._publisher.wait(timeout=self.settings.operation_timeout if timeout is None else timeout)
+
+    def publish_error(self, task_id: str) -> BaseException | None:
+        return self._publisher.publish_error(task_id)
 
     # --- declaring and publishing -------------------------------------------------------
 
@@ -112,10 +128,12 @@ class AmqpTransport:
     def publish(
         self, queue: str, envelopes: Sequence[Envelope], *, priority: int = 0, delay: float = 0.0
     ) -> None:
-        """Publish and return once RabbitMQ confirmed every message (publisher confirms).
+        """Publish through the confirm window (:mod:`celeriac_amqp._publisher`).
 
-        Envelopes naming an exchange in ``delivery_info`` go to that exchange with their
-        routing key, mandatory: see :mod:`celeriac_amqp._topology`.
+        Delayed messages and envelopes naming an exchange in ``delivery_info`` (which go to
+        that exchange with their routing key, mandatory: see :mod:`celeriac_amqp._topology`)
+        are published on the other connection and wait for their confirm, so that a routing
+        error is raised by this call.
         """
         if not envelopes:
             return
@@ -124,11 +142,23 @@ class AmqpTransport:
             for envelope in envelopes:  # rare: one call per destination
                 self._publish_routed(exchange_of(envelope), queue, envelope, priority, delay)
             return
-        messages = [(envelope.body, wire.properties(envelope, priority)) for envelope in envelopes]
         if delay > 0:
+            messages = [(envelope.body, wire.properties(envelope, priority)) for envelope in envelopes]
             self._link.call(lambda link: self._publish_delayed(link, queue, delay, messages))
-        else:
-            self._link.call(lambda link: self._publish(link, queue, messages))
+            return
+        if queue not in self._ready_queues:
+            self._link.call(lambda link: self._declare(link, queue))
+            self._ready_queues.add(queue)
+        self._publisher.publish("", queue, [content(envelope, priority) for envelope in envelopes])
+
+    def _redeclare(self, queue: str) -> None:
+        """The publisher's queue is gone (RabbitMQ returned a message): declare it again."""
+
+        def run(link: Link) -> None:
+            self._declared.discard(queue)
+            self._declare(link, queue)
+
+        self._link.call(run)
 
     def _publish(self, link: Link, queue: str, messages: list[tuple[bytes, pika.BasicProperties]]) -> None:
         import pika.exceptions as errors
@@ -262,7 +292,10 @@ class AmqpTransport:
     # --- settling -----------------------------------------------------------------------
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:
+        """Acknowledge, once RabbitMQ confirmed what this process published before: a task's
+        message is not let go of while the messages it sent (its children) may still be lost."""
         if deliveries:
+            self._publisher.wait(timeout=self.settings.operation_timeout)
             self._link.call(lambda link: self._settle(link, deliveries, requeue=None))
 
     def reject(self, deliveries: Sequence[Delivery], *, requeue: bool) -> None:
@@ -378,7 +411,9 @@ class AmqpTransport:
     # --- inspection ---------------------------------------------------------------------
 
     def purge(self, queue: str) -> int:
-        """Delete the ready messages of a queue (not those held unacked by consumers)."""
+        """Delete the ready messages of a queue (not those held unacked by consumers), once
+        what this process published is confirmed (so it is among them)."""
+        self.flush()
 
         def run(link: Link) -> int:
             import pika.exceptions as errors
@@ -393,7 +428,9 @@ class AmqpTransport:
         return self._link.call(run)
 
     def queue_length(self, queue: str) -> int:
-        """Ready messages of the queue; unacked and delayed ones are not counted."""
+        """Ready messages of the queue, this process's unconfirmed publishes included (it
+        waits for their confirms); unacked and delayed ones are not counted."""
+        self.flush()
 
         def run(link: Link) -> int:
             import pika.exceptions as errors
