@@ -58,7 +58,7 @@ def queue_name(amqp_url: str) -> Iterator[str]:
 
 
 def make_config(**settings: Any) -> Config:
-    names = {"max_priority", "queue_type", "delay_precision", "heartbeat", "retry_backoff_base"}
+    names = {"max_priority", "queue_type", "delay_precision", "heartbeat", "retry_backoff_base", "confirms"}
     amqp = AmqpConfig(**{k: settings.pop(k) for k in list(settings) if k in names})
     return Config(sections={"amqp": amqp}, **settings)
 
@@ -97,6 +97,11 @@ def greet(name, punctuation="!"):
 @app.task
 def fail():
     raise ValueError("broken on purpose")
+
+@app.task
+def mark(n, path):
+    with open(path, "a") as f:  # one short write per run, appended atomically
+        f.write(f"{n}\\n")
 """
 
 
