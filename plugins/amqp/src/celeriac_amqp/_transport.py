@@ -64,6 +64,7 @@ class AmqpTransport:
         self._prefetch = 0
         self._unacked: dict[int, None] = {}  # delivery tags of this connection, in order
         self._known: set[str] = set()  # queues declared by this process (for dead_letters())
+        self._warned: set[str] = set()  # queues found with other arguments, said once
         # Shared with the fetching thread:
         self._ready = threading.Condition()
         self._buffer: collections.deque[Delivery] = collections.deque()
@@ -114,11 +115,14 @@ class AmqpTransport:
         except errors.ChannelClosedByBroker as exc:
             if exc.reply_code != 406:
                 raise
-            # Declared before with other arguments (a Celery worker without
-            # task_queue_max_priority): use it as it is rather than refuse to work.
-            log.warning(
-                "queue %r exists with other arguments (%s); using it as declared", queue, exc.reply_text
-            )
+            # Declared before with other arguments (a Celery worker with another
+            # task_queue_max_priority): use it as it is rather than refuse to work; say so
+            # once per process, not at every reconnect.
+            if queue not in self._warned:
+                self._warned.add(queue)
+                log.warning(
+                    "queue %r exists with other arguments (%s); using it as declared", queue, exc.reply_text
+                )
             link.publisher.queue_declare(queue, passive=True)
         link.publisher.queue_declare(queue + wire.DEAD_SUFFIX, durable=True)
         self._topology.bind(link.publisher, queue)
