@@ -378,3 +378,31 @@ def test_a_forkserver_that_cannot_load_the_app_fails_the_start() -> None:
     zygote = Zygote(lambda conn: None, [sys.executable, "-c", "import sys; sys.exit(3)"])
     with pytest.raises(ZygoteError, match="could not load the app"):
         zygote.start()
+
+
+def test_requests_queued_behind_short_tasks_run_once_across_recycled_children(make_pool: MakePool) -> None:
+    """Behind a short task a child is given the next request at once; a child that retires
+    after the task before it never reads it, and it runs in the next child instead."""
+    pool, rec = make_pool(1, max_tasks_per_child=3)
+    for n in range(30):
+        submit(pool, rec, request(n, "sleep", 0))
+    outcomes = rec.wait(30)
+    assert sorted(o.request.id for o in outcomes) == sorted(f"t{n}" for n in range(30))
+    assert all(o.state == states.SUCCESS for o in outcomes)
+    assert len({o.reason for o in outcomes}) == 10  # three tasks per child
+    assert pool.stats()["retired"] >= 9
+
+
+def test_a_request_queued_behind_a_child_that_dies_runs_in_another(make_pool: MakePool) -> None:
+    pool, rec = make_pool(1)
+    submit(pool, rec, request(0, "sleep", 0))
+    rec.wait(1)  # task "x" is known to be short now
+    submit(pool, rec, request(1, "sleep", 0.2))
+    submit(pool, rec, request(2, "exit", 0))  # sent when t1 ends, with t3 queued behind it
+    submit(pool, rec, request(3, "sleep", 0))
+    outcomes = rec.wait(4)
+    by_id = rec.by_id()
+    assert by_id["t2"].state == states.FAILURE and "WorkerLostError" in (by_id["t2"].reason or "")
+    assert by_id["t3"].state == states.SUCCESS
+    assert [o.request.id for o in outcomes].count("t3") == 1
+    assert by_id["t3"].reason != by_id["t1"].reason  # a new child ran it
