@@ -315,6 +315,13 @@ class PreforkPool:
             added.append(waiting)
         return added
 
+    def _take_back(self, child: Child) -> None:
+        """Requests written to a child that will never read them: none started, so they go
+        back to the front of the queue (lock held); a cold stop drops them (they are requeued)."""
+        if child.queued and not self._cold:
+            self._pending.extendleft(reversed(child.queued))
+        child.queued.clear()
+
     def _dispatch(self) -> None:
         """Pair waiting requests with idle children."""
         pairs: list[tuple[Child, Job]] = []
@@ -428,11 +435,8 @@ class PreforkPool:
             child.rss = rss
             if job is not None:
                 self._runtimes.add(job.request.task, runtime)
-            if child.queued and (retire or child.kill_reason is not None or self._cold):
-                # The child exits (or is being killed) without reading them: none started.
-                if not self._cold:
-                    self._pending.extendleft(reversed(child.queued))
-                child.queued.clear()
+            if retire or child.kill_reason is not None or self._cold:
+                self._take_back(child)  # it exits (or is killed) without reading them
             active = sum(1 for c in self._children.values() if not c.retiring)
             if child.queued:
                 child.job = child.queued.popleft()  # read by the child as it sent this report
@@ -492,9 +496,7 @@ class PreforkPool:
             if child in self._idle:
                 self._idle.remove(child)
             job, child.job = child.job, None
-            if child.queued and not self._cold:
-                self._pending.extendleft(reversed(child.queued))  # written, never read by it
-            child.queued.clear()
+            self._take_back(child)
             cold = self._cold
             self._changed.notify_all()
         if job is None:
