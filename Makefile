@@ -72,6 +72,7 @@ bench: install
 	$(PIP_INSTALL) -c $(LOCK) -r requirements-bench.txt
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/run.py --broker redis
+	$(PY) benchmarks/run.py --broker redis --pool prefork --peers celery,huey
 	$(PY) benchmarks/run.py --broker amqp
 	$(PY) benchmarks/serializers.py
 	$(PY) benchmarks/pools.py

@@ -37,6 +37,9 @@ from celeriac.plugin import PublishError
 from celeriac_amqp._frames import Content
 from celeriac_amqp._frames import frame
 from celeriac_amqp._frames import publish_method
+from celeriac_amqp._window import PUBLISH_ATTEMPTS
+from celeriac_amqp._window import Failures
+from celeriac_amqp._window import Outgoing
 
 if TYPE_CHECKING:
     import pika
@@ -44,29 +47,6 @@ if TYPE_CHECKING:
     from celeriac_amqp._config import AmqpConfig
 
 log = logging.getLogger("celeriac.amqp")
-#: How often a message RabbitMQ nacks is sent before it fails.
-PUBLISH_ATTEMPTS = 3
-#: Failed task ids remembered for ``publish_error`` (the oldest are forgotten first).
-FAILURES_KEPT = 10_000
-
-
-class Outgoing:
-    """One message until RabbitMQ confirms it."""
-
-    __slots__ = ("attempts", "content", "exchange", "method", "returned", "routing_key", "seq")
-
-    def __init__(self, seq: int, exchange: str, routing_key: str, method: bytes, content: Content) -> None:
-        self.seq = seq
-        self.exchange = exchange
-        self.routing_key = routing_key
-        self.method = method
-        self.content = content
-        self.attempts = 0
-        self.returned = False
-
-    @property
-    def task_id(self) -> str | None:
-        return self.content.task_id
 
 
 @final
@@ -96,8 +76,7 @@ class Publisher:
         self._unconfirmed: dict[int, Outgoing] = {}  # by sequence number, oldest first
         self._tags: dict[int, Outgoing] = {}  # by delivery tag of the current channel
         self._next_tag = 1
-        self._failed: dict[str, PublishError] = {}
-        self._unreported: list[Outgoing] = []
+        self._failures = Failures()
         self._scheduled = False
         self._closing = False
         self._loop: Any = None
@@ -116,7 +95,7 @@ class Publisher:
         with self._cond:
             if self._closing:
                 raise RuntimeError("the AMQP transport is closed")
-            self._raise_unreported()
+            self._failures.raise_due()
             self._start()
             deadline = time.monotonic() + self._settings.operation_timeout
             while self._unconfirmed and len(self._unconfirmed) + len(messages) > self._window:
@@ -157,7 +136,7 @@ class Publisher:
                         "they are kept and sent again when it is back"
                     )
                 self._cond.wait(remaining)
-            self._raise_unreported(upto)
+            self._failures.raise_due(upto)
 
     @property
     def sequence(self) -> int:
@@ -166,7 +145,7 @@ class Publisher:
 
     def publish_error(self, task_id: str) -> PublishError | None:
         with self._cond:
-            return self._failed.get(task_id)
+            return self._failures.error(task_id)
 
     def close(self, timeout: float) -> None:
         """Wait up to ``timeout`` for outstanding confirms, then close; what is still
@@ -185,19 +164,6 @@ class Publisher:
         self._loop.add_callback_threadsafe(self._shut)
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=10)
-
-    def _raise_unreported(self, upto: int | None = None) -> None:
-        """Raise one PublishError for failed messages not reported yet (lock held)."""
-        due = [item for item in self._unreported if upto is None or item.seq <= upto]
-        if not due:
-            return
-        self._unreported = [item for item in self._unreported if item not in due]
-        ids = [item.task_id or f"#{item.seq}" for item in due]
-        shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
-        raise PublishError(
-            f"RabbitMQ refused {len(due)} message(s) after {PUBLISH_ATTEMPTS} attempts (nack): {shown}; "
-            "they are not queued"
-        )
 
     def _why(self) -> str:
         if self._channel is None:
@@ -229,7 +195,7 @@ class Publisher:
 
     def _log_unconfirmed(self) -> None:
         with self._cond:
-            ids = [item.task_id or f"#{item.seq}" for item in self._unconfirmed.values()]
+            ids = [item.name for item in self._unconfirmed.values()]
         if ids:
             log.error(
                 "RabbitMQ did not confirm %d published message(s) (%s); they may be lost: %s",
@@ -347,21 +313,10 @@ class Publisher:
                 item.attempts += 1
                 if item.attempts < PUBLISH_ATTEMPTS:
                     again.append(item)
-                else:
-                    self._fail(item)
+                else:  # given up on: the next caller and its result handle hear of it
+                    del self._unconfirmed[item.seq]
+                    self._failures.add(item)
         return again
-
-    def _fail(self, item: Outgoing) -> None:
-        """The message is given up on (lock held): remembered for the next caller and its handle."""
-        del self._unconfirmed[item.seq]
-        self._unreported.append(item)
-        if item.task_id is not None:
-            self._failed[item.task_id] = PublishError(
-                f"RabbitMQ refused task {item.task_id} {PUBLISH_ATTEMPTS} times (nack); it is not queued"
-            )
-            while len(self._failed) > FAILURES_KEPT:
-                del self._failed[next(iter(self._failed))]
-        log.error("RabbitMQ refused message %s %d times (nack); giving up", item.task_id, item.attempts)
 
     def _on_return(self, channel: Any, method: Any, props: Any, body: bytes) -> None:
         """Mandatory and unroutable: the queue is gone. Returns come before the message's

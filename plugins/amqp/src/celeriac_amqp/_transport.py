@@ -239,7 +239,11 @@ class AmqpTransport:
     def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Delivery]:
         """Take up to ``limit`` messages RabbitMQ pushed to this consumer, waiting up to ``timeout``."""
         wanted = tuple(queues)
-        self._link.call(lambda link: self._consume(link, wanted, limit))
+        if wanted != self._wanted or limit > self._prefetch:
+            # Only when the consumers or the prefetch change: a call through the I/O thread
+            # costs two thread switches, which every fetch of a busy worker used to pay.
+            # (Both are written by the I/O thread; on a reconnect it restores them itself.)
+            self._link.call(lambda link: self._consume(link, wanted, limit))
         deadline = time.monotonic() + max(timeout, 0.0)
         taken: list[Delivery] = []
         with self._ready:
