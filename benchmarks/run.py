@@ -318,6 +318,8 @@ class Settings:
     #: "threads" (every framework's thread pool) or "prefork" (child processes: celeriac and
     #: Celery ``-P prefork``, Huey ``-k process``, Dramatiq one thread per process).
     pool: str
+    #: celeriac's ``[amqp] confirms`` on RabbitMQ: "async" (its default) or "strict".
+    amqp_confirms: str
     #: None leaves Celery's own intervals (1 s in the worker, 0.5 s in ``get()``).
     celery_poll_interval: float | None
     celery_sqlite_defaults: bool
@@ -359,7 +361,10 @@ class CeleriacSide:
         self.result_store = settings.broker.celeriac_result_store
         self.concurrency = settings.concurrency
         self.pool = settings.pool
-        self.app = bench_celeriac.make_app(self.url, self.prefix, self.result_store, self.layout)
+        self.confirms = settings.amqp_confirms if settings.broker.name == "amqp" else None
+        self.app = bench_celeriac.make_app(
+            self.url, self.prefix, self.result_store, self.layout, self.confirms
+        )
         self.task = self.app.tasks[bench_celeriac.TASK_NAME]
 
     def publish(self) -> Handle:
@@ -391,6 +396,7 @@ class CeleriacSide:
             "BENCH_KEY_PREFIX": self.prefix or "",
             "BENCH_RESULT_STORE": self.result_store or "",
             "BENCH_LAYOUT": self.layout or "",
+            "BENCH_AMQP_CONFIRMS": self.confirms or "",
         }
 
     def close(self) -> None:
@@ -1049,6 +1055,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"threads per worker (default {CONCURRENCY}); with --pool prefork, child processes (default 2)",
     )
     parser.add_argument(
+        "--amqp-confirms",
+        choices=("async", "strict"),
+        default="async",
+        help="celeriac's [amqp] confirms on RabbitMQ: async (its default: the confirm window) or strict "
+        "(every delay() waits for its confirm)",
+    )
+    parser.add_argument(
         "--pool",
         choices=("threads", "prefork"),
         default="threads",
@@ -1137,6 +1150,7 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         concurrency=args.concurrency,
         pool=args.pool,
+        amqp_confirms=args.amqp_confirms,
         celery_poll_interval=None if args.celery_defaults else args.celery_poll_interval,
         celery_sqlite_defaults=args.celery_sqlite_defaults or args.celery_defaults,
     )
@@ -1158,6 +1172,7 @@ def main(argv: list[str] | None = None) -> int:
             "workers": settings.workers,
             "concurrency": settings.concurrency,
             "pool": settings.pool,
+            "amqp_confirms": settings.amqp_confirms if settings.broker.name == "amqp" else None,
             "frameworks": frameworks,
             "celery_poll_interval": (
                 "celery defaults (1.0, get 0.5)"
