@@ -21,6 +21,7 @@ from celeriac.cli_app import load_app
 from celeriac.codec import Codec
 from celeriac.config import Config
 from celeriac.config import ConfigSection
+from celeriac.confirms import ConfirmedPublishing
 from celeriac.errors import BootstepError
 from celeriac.errors import CeleriacError
 from celeriac.errors import ConfigError
@@ -132,6 +133,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConfigSection",
+    "ConfirmedPublishing",
     "ContentDisallowedError",
     "ControlCommand",
     "DeadLetter",
