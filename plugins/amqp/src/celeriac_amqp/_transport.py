@@ -6,7 +6,6 @@ import collections
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
@@ -19,6 +18,7 @@ from celeriac.plugin import DeadLetter
 from celeriac.plugin import Delivery
 from celeriac.plugin import Envelope
 from celeriac.plugin import exchange_of
+from celeriac_amqp import _dead as dead
 from celeriac_amqp import _wire as wire
 from celeriac_amqp._config import AmqpConfig
 from celeriac_amqp._fanout import AmqpSubscription
@@ -349,72 +349,32 @@ class AmqpTransport:
 
     def dead_letter(self, delivery: Delivery, reason: str) -> None:
         """Publish a copy to ``<queue>.dead`` with the reason (confirmed), then ack the original."""
-        envelope = delivery.envelope
-        headers = {
-            **envelope.headers,
-            wire.REASON: reason,
-            wire.FAILED_AT: time.time(),
-            wire.DEAD_ID: uuid.uuid4().hex,
-        }
-        props = wire.properties(Envelope(**{**_fields(envelope), "headers": headers}), 0)
+        props = dead.dead_properties(delivery.envelope, reason)
 
         def run(link: Link) -> None:
             self._declare(link, delivery.queue)
-            link.publisher.basic_publish("", delivery.queue + wire.DEAD_SUFFIX, envelope.body, props)
+            link.publisher.basic_publish("", delivery.queue + wire.DEAD_SUFFIX, delivery.envelope.body, props)
             self._settle(link, [delivery], requeue=None)
 
         self._link.call(run)
 
     def dead_letters(self, queue: str | None = None, limit: int = 100) -> list[DeadLetter]:
-        """Read dead letters without taking them: got unacked on a channel of their own,
-        which is then closed, so RabbitMQ puts them back in order."""
+        """Read dead letters without taking them (see :mod:`celeriac_amqp._dead`)."""
         queues = [queue] if queue is not None else sorted(self._known)
-        return self._link.call(lambda link: self._peek(link, queues, limit))
-
-    def _peek(self, link: Link, queues: list[str], limit: int) -> list[DeadLetter]:
-        import pika.exceptions as errors
-
-        found: list[DeadLetter] = []
-        channel = link.connection.channel()
-        try:
-            for queue in queues:
-                try:
-                    while len(found) < limit:
-                        method, props, body = channel.basic_get(queue + wire.DEAD_SUFFIX, auto_ack=False)
-                        if method is None:
-                            break
-                        found.append(_dead_letter(queue, props, body))
-                except errors.ChannelClosedByBroker:  # no such queue
-                    channel = link.connection.channel()
-        finally:
-            if channel.is_open:
-                channel.close()
-        return sorted(found, key=lambda dead: dead.failed_at)
+        return self._link.call(lambda link: dead.peek(link.connection, queues, limit))
 
     def requeue_dead_letter(self, dead_letter_id: str) -> bool:
         queue, _, wanted = dead_letter_id.rpartition(":")
         if not queue:
             return False
-        return self._link.call(lambda link: self._requeue_dead(link, queue, wanted))
 
-    def _requeue_dead(self, link: Link, queue: str, wanted: str) -> bool:
-        import pika.exceptions as errors
+        def run(link: Link) -> bool:
+            def publish(body: bytes, props: pika.BasicProperties) -> None:
+                self._publish(link, queue, [(body, props)])
 
-        channel = link.connection.channel()
-        try:
-            while True:
-                method, props, body = channel.basic_get(queue + wire.DEAD_SUFFIX, auto_ack=False)
-                if method is None:
-                    return False
-                if (props.headers or {}).get(wire.DEAD_ID) == wanted:
-                    self._publish(link, queue, [(body, wire.properties(wire.envelope(props, body), 0))])
-                    channel.basic_ack(method.delivery_tag)
-                    return True
-        except errors.ChannelClosedByBroker:
-            return False
-        finally:
-            if channel.is_open:
-                channel.close()
+            return dead.requeue(link.connection, queue, wanted, publish)
+
+        return self._link.call(run)
 
     # --- inspection ---------------------------------------------------------------------
 
@@ -465,24 +425,3 @@ class AmqpTransport:
 
     def reply_queue(self, exchange: str, routing_key: str) -> AmqpSubscription:
         return self._fanout.reply_queue(exchange, routing_key)
-
-
-def _fields(envelope: Envelope) -> dict[str, Any]:
-    return {
-        "body": envelope.body,
-        "content_type": envelope.content_type,
-        "content_encoding": envelope.content_encoding,
-        "headers": envelope.headers,
-        "properties": envelope.properties,
-    }
-
-
-def _dead_letter(queue: str, props: pika.BasicProperties, body: bytes) -> DeadLetter:
-    headers = props.headers or {}
-    return DeadLetter(
-        id=f"{queue}:{headers.get(wire.DEAD_ID, '')}",
-        queue=queue,
-        envelope=wire.envelope(props, body),
-        reason=str(headers.get(wire.REASON, "")),
-        failed_at=float(headers.get(wire.FAILED_AT) or 0.0),
-    )
