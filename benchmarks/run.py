@@ -320,6 +320,8 @@ class Settings:
     pool: str
     #: celeriac's ``[amqp] confirms`` on RabbitMQ: "async" (its default) or "strict".
     amqp_confirms: str
+    #: celeriac's ``worker --prefetch`` (messages reserved beyond those running); None: its default.
+    prefetch: int | None
     #: None leaves Celery's own intervals (1 s in the worker, 0.5 s in ``get()``).
     celery_poll_interval: float | None
     celery_sqlite_defaults: bool
@@ -361,6 +363,7 @@ class CeleriacSide:
         self.result_store = settings.broker.celeriac_result_store
         self.concurrency = settings.concurrency
         self.pool = settings.pool
+        self.prefetch = settings.prefetch
         self.confirms = settings.amqp_confirms if settings.broker.name == "amqp" else None
         self.app = bench_celeriac.make_app(
             self.url, self.prefix, self.result_store, self.layout, self.confirms
@@ -386,6 +389,7 @@ class CeleriacSide:
         return [
             *(sys.executable, "-m", "celeriac", "-A", "bench_celeriac", "worker"),
             *("-P", self.pool, "-c", str(self.concurrency), "-l", "WARNING"),
+            *(() if self.prefetch is None else ("--prefetch", str(self.prefetch))),
         ]
 
     def worker_env(self) -> dict[str, str]:
@@ -1062,6 +1066,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(every delay() waits for its confirm)",
     )
     parser.add_argument(
+        "--prefetch",
+        type=int,
+        help="celeriac's worker --prefetch (messages reserved beyond those running); default: its own",
+    )
+    parser.add_argument(
         "--pool",
         choices=("threads", "prefork"),
         default="threads",
@@ -1151,6 +1160,7 @@ def main(argv: list[str] | None = None) -> int:
         concurrency=args.concurrency,
         pool=args.pool,
         amqp_confirms=args.amqp_confirms,
+        prefetch=args.prefetch,
         celery_poll_interval=None if args.celery_defaults else args.celery_poll_interval,
         celery_sqlite_defaults=args.celery_sqlite_defaults or args.celery_defaults,
     )
@@ -1173,6 +1183,7 @@ def main(argv: list[str] | None = None) -> int:
             "concurrency": settings.concurrency,
             "pool": settings.pool,
             "amqp_confirms": settings.amqp_confirms if settings.broker.name == "amqp" else None,
+            "celeriac_prefetch": settings.prefetch,
             "frameworks": frameworks,
             "celery_poll_interval": (
                 "celery defaults (1.0, get 0.5)"
