@@ -74,6 +74,7 @@ from celeriac.protocols import Subscription
 from celeriac.protocols import Transport
 from celeriac.protocols import TransportSpec
 from celeriac.request import TaskRequest
+from celeriac.reserve import ReservingPool
 from celeriac.result import ResultHandle
 from celeriac.routing import exchange_of
 from celeriac.running import Running
@@ -154,6 +155,7 @@ __all__ = [
     "PoolSpec",
     "PublishError",
     "ReplyQueue",
+    "ReservingPool",
     "ResultHandle",
     "ResultRecord",
     "ResultStore",

@@ -406,3 +406,27 @@ def test_a_request_queued_behind_a_child_that_dies_runs_in_another(make_pool: Ma
     assert by_id["t3"].state == states.SUCCESS
     assert [o.request.id for o in outcomes].count("t3") == 1
     assert by_id["t3"].reason != by_id["t1"].reason  # a new child ran it
+
+
+def test_the_reserve_grows_behind_short_tasks_only(make_pool: MakePool) -> None:
+    """The worker reserves (``ReservingPool.reserve``) what the children take behind short
+    tasks; behind a task that takes long, one message per child, as with any pool."""
+    from celeriac.plugin import ReservingPool
+    from celeriac_prefork._pool import QUEUE_DEPTH
+
+    def timed(req: TaskRequest) -> Outcome:
+        _, seconds = req.args
+        time.sleep(seconds)
+        return Outcome(request=req, state=states.SUCCESS, runtime=seconds, reason=str(os.getpid()))
+
+    pool, rec = make_pool(2, execute=timed)
+    assert isinstance(pool, ReservingPool)
+    assert pool.reserve == 2  # nothing has run yet
+    for n in range(6):
+        submit(pool, rec, request(n, "sleep", 0.0))
+    rec.wait(6)
+    assert pool.reserve == 2 * QUEUE_DEPTH
+    for n in range(6, 12):
+        submit(pool, rec, request(n, "sleep", 0.05))  # 50 ms: not short
+    rec.wait(12)
+    assert pool.reserve == 2

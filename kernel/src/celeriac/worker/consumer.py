@@ -41,6 +41,7 @@ from celeriac.protocols import SharedRateLimiter
 from celeriac.protocols import Transport
 from celeriac.ratelimit import RateLimits
 from celeriac.request import TaskRequest
+from celeriac.reserve import ReservingPool
 from celeriac.worker.events import EventDispatcher
 from celeriac.worker.keys import CONSUMER
 from celeriac.worker.keys import EVENTS
@@ -106,6 +107,8 @@ class Consumer:
         worker = config.worker
         self.queues = tuple(worker.queues) or (config.default_queue,)
         self._prefetch = worker.prefetch
+        #: A pool that chooses its own allowance when ``prefetch`` is not set (celeriac.reserve).
+        self._reserving = pool if isinstance(pool, ReservingPool) else None
         self.max_deliveries = worker.max_deliveries
         self.poll_timeout = worker.poll_timeout
         self.processed = 0
@@ -135,7 +138,9 @@ class Consumer:
         Read each time, so a pool that grows (remote control, autoscale) reserves more.
         """
         limit = self.pool.limit
-        return limit + (self._prefetch or limit)
+        if self._prefetch:
+            return limit + self._prefetch
+        return limit + (self._reserving.reserve if self._reserving is not None else limit)
 
     @property
     def active_count(self) -> int:

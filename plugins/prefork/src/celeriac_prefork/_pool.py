@@ -122,6 +122,7 @@ class PreforkPool:
         self._dirty = True  # children or targets changed: reconcile before the next tick
         self._counts = {"spawned": 0, "lost": 0, "timeouts": 0, "retired": 0}
         self._runtimes = Runtimes()
+        self._depth = 0  # requests queued behind a running one, at the last look (see _fill)
 
     # --- the Pool protocol ----------------------------------------------------------
 
@@ -129,6 +130,13 @@ class PreforkPool:
     def limit(self) -> int:
         """The most requests that can run at once: the maximum number of children."""
         return self._max
+
+    @property
+    def reserve(self) -> int:
+        """Messages the worker may hold beyond those running (``celeriac.plugin.ReservingPool``,
+        used when ``worker.prefetch`` is 0): as many as the children take behind short tasks
+        (see ``_fill``), so their queues stay full; one per child otherwise."""
+        return self._max * max(1, self._depth)
 
     def start(self) -> None:
         self._zygote.start()  # first, while this process has the fewest threads and descriptors
@@ -303,8 +311,9 @@ class PreforkPool:
             return []
         average = self._runtimes.average(running.request.task)
         if average is None or running.hard is not None or running.request.id in self._revoked:
+            self._depth = 0
             return []
-        depth = min(QUEUE_DEPTH, int(QUEUE_BEHIND / max(average, 1e-6)))
+        depth = self._depth = min(QUEUE_DEPTH, int(QUEUE_BEHIND / max(average, 1e-6)))
         added: list[Job] = []
         while self._pending and len(child.queued) < depth:
             waiting = self._pending[0]
