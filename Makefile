@@ -110,6 +110,7 @@ bench: install
 	$(PIP_INSTALL) -c $(LOCK) -r requirements-bench.txt
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/run.py --broker redis
+	$(PY) benchmarks/run.py --broker redis --pool prefork --peers celery,huey
 	$(PY) benchmarks/run.py --broker amqp
 	$(PY) benchmarks/run.py --broker sqs
 	$(PY) benchmarks/serializers.py

@@ -18,17 +18,28 @@ def noop() -> None:
     return None
 
 
-def make_app(broker: str, key_prefix: str | None = None, result_store: str | None = None) -> Celeriac:
+def make_app(
+    broker: str,
+    key_prefix: str | None = None,
+    result_store: str | None = None,
+    layout: str | None = None,
+    confirms: str | None = None,
+) -> Celeriac:
     """An app on ``broker`` with no config file and no ``CELERIAC_*`` overrides.
 
     :param key_prefix: on Redis, the prefix of every key the run creates (queues and results),
         so that runs share a server without seeing, or deleting, each other's keys.
     :param result_store: where results go when the broker is not a result store (``rpc://``
         on RabbitMQ); None: the broker's own.
+    :param layout: on Redis, ``kombu`` for kombu's layout (lists, as Celery's), else streams.
+    :param confirms: on RabbitMQ, ``[amqp] confirms`` (``async``, the default, or ``strict``).
     """
-    settings: dict[str, Any] = (
-        {"redis": {"key_prefix": key_prefix, "result_key_prefix": key_prefix}} if key_prefix else {}
-    )
+    redis: dict[str, Any] = {"key_prefix": key_prefix, "result_key_prefix": key_prefix} if key_prefix else {}
+    if layout == "kombu":
+        redis.update(layout="kombu", kombu_global_keyprefix=key_prefix or "")
+    settings: dict[str, Any] = {"redis": redis} if redis else {}
+    if confirms:
+        settings["amqp"] = {"confirms": confirms}
     if result_store:
         settings["result_store"] = result_store
     if broker.startswith("sqs:"):  # moto's server, started by run.py
@@ -44,4 +55,6 @@ if "BENCH_BROKER_URL" in os.environ:
         os.environ["BENCH_BROKER_URL"],
         os.environ.get("BENCH_KEY_PREFIX") or None,
         os.environ.get("BENCH_RESULT_STORE") or None,
+        os.environ.get("BENCH_LAYOUT") or None,
+        os.environ.get("BENCH_AMQP_CONFIRMS") or None,
     )

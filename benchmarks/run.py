@@ -242,9 +242,12 @@ def amqp_url(tmp: Path) -> str:
 
 
 def amqp_cleanup(tmp: Path) -> None:
-    """Delete the run's vhost with everything in it; on a shared vhost, the queues a run uses."""
+    """Delete the run's vhost with everything in it; on a shared vhost, the queues a run uses.
+    Dramatiq's results (on Redis, under the run's prefix) go too."""
     from celeriac_amqp.testing import rabbitmqctl
 
+    if (tmp / ".redis-results").exists():
+        redis_cleanup(tmp)
     marker = tmp / ".amqp-vhost"
     if marker.exists():
         rabbitmqctl("delete_vhost", marker.read_text())
@@ -320,7 +323,7 @@ BROKERS: dict[str, BrokerConfig] = {
         key_prefix=redis_prefix,
         cleanup=redis_cleanup,
         # Dramatiq (about a minute more for 3 repeats) with --peers all: keeps make bench short.
-        peers=("celery", "huey"),
+        peers=("celery", "huey", "kombu"),
     ),
     "amqp": BrokerConfig(
         name="amqp",
@@ -334,6 +337,7 @@ BROKERS: dict[str, BrokerConfig] = {
         m=500,
         workers=2,
         cleanup=amqp_cleanup,
+        peers=("celery", "dramatiq"),
     ),
     "sqs": BrokerConfig(
         name="sqs",
@@ -375,6 +379,13 @@ class Settings:
     broker: BrokerConfig
     workers: int
     concurrency: int
+    #: "threads" (every framework's thread pool) or "prefork" (child processes: celeriac and
+    #: Celery ``-P prefork``, Huey ``-k process``, Dramatiq one thread per process).
+    pool: str
+    #: celeriac's ``[amqp] confirms`` on RabbitMQ: "async" (its default) or "strict".
+    amqp_confirms: str
+    #: celeriac's ``worker --prefetch`` (messages reserved beyond those running); None: its default.
+    prefetch: int | None
     #: None leaves Celery's own intervals (1 s in the worker, 0.5 s in ``get()``).
     celery_poll_interval: float | None
     celery_sqlite_defaults: bool
@@ -395,6 +406,10 @@ class Side(WorkerSpec, Protocol):
 
     def publish(self) -> Handle: ...
 
+    def flush(self) -> bool:
+        """Wait until the broker confirmed what was published; False when nothing confirms."""
+        ...
+
     def round_trip(self) -> None: ...
 
     def close(self) -> None: ...
@@ -402,6 +417,7 @@ class Side(WorkerSpec, Protocol):
 
 class CeleriacSide:
     name = "celeriac"
+    layout: str | None = None
 
     def __init__(self, tmp: Path, settings: Settings) -> None:
         import bench_celeriac
@@ -410,11 +426,25 @@ class CeleriacSide:
         self.prefix = settings.broker.key_prefix(tmp)
         self.result_store = settings.broker.celeriac_result_store
         self.concurrency = settings.concurrency
-        self.app = bench_celeriac.make_app(self.url, self.prefix, self.result_store)
+        self.pool = settings.pool
+        self.prefetch = settings.prefetch
+        self.confirms = settings.amqp_confirms if settings.broker.name == "amqp" else None
+        self.app = bench_celeriac.make_app(
+            self.url, self.prefix, self.result_store, self.layout, self.confirms
+        )
         self.task = self.app.tasks[bench_celeriac.TASK_NAME]
 
     def publish(self) -> Handle:
         return self.task.delay()
+
+    def flush(self) -> bool:
+        """RabbitMQ: wait for the confirms of the window (app.flush()); else nothing."""
+        from celeriac.plugin import ConfirmedPublishing
+
+        if not isinstance(self.app.transport, ConfirmedPublishing):
+            return False
+        self.app.flush(timeout=GET_TIMEOUT)
+        return True
 
     def round_trip(self) -> None:
         self.task.delay().get(timeout=GET_TIMEOUT)
@@ -422,7 +452,8 @@ class CeleriacSide:
     def worker_command(self) -> list[str]:
         return [
             *(sys.executable, "-m", "celeriac", "-A", "bench_celeriac", "worker"),
-            *("-P", "threads", "-c", str(self.concurrency), "-l", "WARNING"),
+            *("-P", self.pool, "-c", str(self.concurrency), "-l", "WARNING"),
+            *(() if self.prefetch is None else ("--prefetch", str(self.prefetch))),
         ]
 
     def worker_env(self) -> dict[str, str]:
@@ -432,10 +463,19 @@ class CeleriacSide:
             "BENCH_BROKER_URL": self.url,
             "BENCH_KEY_PREFIX": self.prefix or "",
             "BENCH_RESULT_STORE": self.result_store or "",
+            "BENCH_LAYOUT": self.layout or "",
+            "BENCH_AMQP_CONFIRMS": self.confirms or "",
         }
 
     def close(self) -> None:
         self.app.close()
+
+
+class CeleriacKombuSide(CeleriacSide):
+    """celeriac on Redis with kombu's layout (lists, as Celery's), instead of streams."""
+
+    name = "celeriac kombu"
+    layout = "kombu"
 
 
 class CeleryRpcHandle:
@@ -476,6 +516,7 @@ class CelerySide:
         self.wal = not settings.celery_sqlite_defaults
         self.prefix = settings.broker.key_prefix(tmp)
         self.concurrency = settings.concurrency
+        self.pool = settings.pool
         self.app = bench_celery.make_app(
             self.broker_url, self.backend_url, self.poll_interval, wal=self.wal, key_prefix=self.prefix
         )
@@ -489,6 +530,9 @@ class CelerySide:
         handle: Handle = result
         return handle
 
+    def flush(self) -> bool:
+        return False
+
     def round_trip(self) -> None:
         if self.poll_interval is None:
             self.task.delay().get(timeout=GET_TIMEOUT)
@@ -498,7 +542,7 @@ class CelerySide:
     def worker_command(self) -> list[str]:
         return [
             *(sys.executable, "-m", "celery", "-A", "bench_celery", "worker"),
-            *("-P", "threads", "-c", str(self.concurrency), "-l", "WARNING"),
+            *("-P", self.pool, "-c", str(self.concurrency), "-l", "WARNING"),
             *("--without-gossip", "--without-mingle", "--without-heartbeat"),
             # A node name per worker: on RabbitMQ two workers named alike fight over one
             # exclusive remote-control queue (<name>.celery.pidbox) and one of them exits.
@@ -547,7 +591,8 @@ class DramatiqHandle:
 
 
 class DramatiqSide:
-    """Dramatiq's Redis broker, with the Results middleware on a Redis backend (same server)."""
+    """Dramatiq's Redis broker (or, on RabbitMQ, its RabbitMQ broker without confirms), with
+    the Results middleware on a Redis backend (the same server; on RabbitMQ, ``redis_url()``)."""
 
     name = "Dramatiq"
 
@@ -555,12 +600,21 @@ class DramatiqSide:
         import bench_dramatiq
 
         self.url = settings.broker.celeriac_url(tmp)
-        self.prefix = settings.broker.key_prefix(tmp) or ""
+        self.results_url = redis_url() if self.url.startswith("amqp") else ""
+        if self.results_url:
+            (tmp / ".redis-results").touch()  # the broker's cleanup deletes them
+        self.prefix = settings.broker.key_prefix(tmp) or redis_prefix(tmp)
         self.concurrency = settings.concurrency
-        self.broker, self.actor = bench_dramatiq.make_broker(self.url, self.prefix)
+        self.processes = 1
+        if settings.pool == "prefork":  # processes of one thread each
+            self.processes, self.concurrency = settings.concurrency, 1
+        self.broker, self.actor = bench_dramatiq.make_broker(self.url, self.prefix, self.results_url or None)
 
     def publish(self) -> Handle:
         return DramatiqHandle(self.actor.send())
+
+    def flush(self) -> bool:
+        return False
 
     def round_trip(self) -> None:
         self.actor.send().get_result(block=True, timeout=int(GET_TIMEOUT * 1000))
@@ -568,16 +622,23 @@ class DramatiqSide:
     def worker_command(self) -> list[str]:
         return [
             *(sys.executable, "-m", "dramatiq", "bench_dramatiq"),
-            *("--processes", "1", "--threads", str(self.concurrency)),
+            *("--processes", str(self.processes), "--threads", str(self.concurrency)),
         ]
 
     def worker_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.lower().startswith("dramatiq_")}
-        return {**env, "BENCH_BROKER_URL": self.url, "BENCH_KEY_PREFIX": self.prefix}
+        return {
+            **env,
+            "BENCH_BROKER_URL": self.url,
+            "BENCH_KEY_PREFIX": self.prefix,
+            "BENCH_RESULTS_URL": self.results_url,
+        }
 
     def close(self) -> None:
         self.broker.close()
-        self.broker.client.close()
+        client = getattr(self.broker, "client", None)  # the Redis broker's
+        if client is not None:
+            client.close()
 
 
 class HueyHandle:
@@ -613,10 +674,14 @@ class HueySide:
         self.url = settings.broker.celeriac_url(tmp)
         self.prefix = settings.broker.key_prefix(tmp) or ""
         self.concurrency = settings.concurrency
+        self.kind = "process" if settings.pool == "prefork" else "thread"
         self.huey, self.task = bench_huey.make_huey(self.url, self.prefix)
 
     def publish(self) -> Handle:
         return HueyHandle(self.huey, self.task())
+
+    def flush(self) -> bool:
+        return False
 
     def round_trip(self) -> None:
         self.task().get(blocking=True, timeout=GET_TIMEOUT)
@@ -625,7 +690,7 @@ class HueySide:
         # -q: warnings only, like the other workers (Huey logs every task at INFO otherwise).
         return [
             *(sys.executable, "-m", "huey.bin.huey_consumer", "bench_huey.huey"),
-            *("-w", str(self.concurrency), "-k", "thread", "-q"),
+            *("-w", str(self.concurrency), "-k", self.kind, "-q"),
         ]
 
     def worker_env(self) -> dict[str, str]:
@@ -655,11 +720,14 @@ FRAMEWORKS: dict[str, Framework] = {
         needs=("celery", "kombu.transport.sqlalchemy", "sqlalchemy"),
         brokers=("sqlite", "redis", "amqp", "sqs"),
     ),
-    "Dramatiq": Framework("Dramatiq", DramatiqSide, needs=("dramatiq", "redis"), brokers=("redis",)),
+    "Dramatiq": Framework(
+        "Dramatiq", DramatiqSide, needs=("dramatiq", "redis", "pika"), brokers=("redis", "amqp")
+    ),
     "Huey": Framework("Huey", HueySide, needs=("huey", "redis"), brokers=("redis",)),
+    "celeriac kombu": Framework("celeriac kombu", CeleriacKombuSide, brokers=("redis",)),
 }
 #: ``--peers`` names, lower case, in table order.
-PEERS = {name.lower(): name for name in FRAMEWORKS if name != "celeriac"}
+PEERS = {name.lower().removeprefix("celeriac "): name for name in FRAMEWORKS if name != "celeriac"}
 
 
 def missing(framework: Framework) -> str | None:
@@ -771,6 +839,11 @@ class RunResult:
     round_trip_median_ms: float
     round_trip_p95_ms: float
     round_trip_p99_ms: float = 0.0
+    #: N over the publish loop plus the wait for the broker's last confirm (celeriac on
+    #: RabbitMQ); None where publishing confirms nothing afterwards.
+    publish_confirmed_per_s: float | None = None
+    #: The 1-minute load average when the run started (the machine is shared).
+    load1: float = 0.0
 
 
 @dataclass
@@ -803,8 +876,10 @@ def _measure(side: Side, tmp: Path, settings: Settings, display: Display, label:
     n, m = settings.n, settings.m
     # publish: one untimed task opens the connection and creates the tables.
     display.phase(f"{label}: publish", n)
+    load1 = os.getloadavg()[0]
     first = side.publish()
     first.ready()  # creates the result tables before a worker races to create them too
+    side.flush()
     handles: list[Handle] = []
     chunk = max(n // 100, 1)
     started = time.perf_counter()
@@ -813,6 +888,7 @@ def _measure(side: Side, tmp: Path, settings: Settings, display: Display, label:
         if i % chunk == chunk - 1:
             display.advance(chunk)
     publish_s = time.perf_counter() - started
+    confirmed_s = time.perf_counter() - started if side.flush() else None
     display.advance(n % chunk)
 
     workers = start_workers(side, tmp, settings.workers)
@@ -853,6 +929,8 @@ def _measure(side: Side, tmp: Path, settings: Settings, display: Display, label:
         workers.stop()
     return RunResult(
         publish_per_s=n / publish_s,
+        publish_confirmed_per_s=None if confirmed_s is None else n / confirmed_s,
+        load1=load1,
         drain_per_s=n / drain_s,
         round_trip_median_ms=statistics.median(latencies),
         round_trip_p95_ms=percentile(latencies, 95),
@@ -879,6 +957,7 @@ class Metric:
 
 METRICS = (
     Metric("publish_per_s", "publish (no worker)", "tasks/s", higher_is_better=True),
+    Metric("publish_confirmed_per_s", "publish, until all confirmed", "tasks/s", higher_is_better=True),
     Metric("drain_per_s", "drain backlog", "tasks/s", higher_is_better=True),
     Metric("round_trip_median_ms", "round trip, median", "ms", higher_is_better=False),
     Metric("round_trip_p95_ms", "round trip, p95", "ms", higher_is_better=False),
@@ -898,8 +977,9 @@ class Report:
         return [name for name in FRAMEWORKS if name != "celeriac" and name in self.runs]
 
     def median(self, framework: str, key: str) -> float | None:
-        runs = self.runs.get(framework)
-        return statistics.median(getattr(r, key) for r in runs) if runs else None
+        values = [getattr(r, key) for r in self.runs.get(framework, [])]
+        values = [value for value in values if value is not None]
+        return statistics.median(values) if values else None
 
     def ratio(self, metric: Metric, peer: str = "Celery") -> float | None:
         """celeriac against ``peer``, above 1 when celeriac is better."""
@@ -936,9 +1016,10 @@ def render(report: Report) -> list[Table]:
     for name in names:
         figures.add_column(name, justify="right")
     for metric in METRICS:
-        figures.add_row(
-            metric.scenario, metric.unit, *[_fmt(report.median(name, metric.key)) for name in names]
-        )
+        cells = [report.median(name, metric.key) for name in names]
+        if all(cell is None for cell in cells):
+            continue  # a figure no framework has here (confirms, on a broker without them)
+        figures.add_row(metric.scenario, metric.unit, *[_fmt(cell) for cell in cells])
     if not peers:
         return [figures]
     ratios = Table(
@@ -950,6 +1031,8 @@ def render(report: Report) -> list[Table]:
         ratios.add_column(f"vs {peer}", justify="right", style="bold")
     for metric in METRICS:
         cells = [report.ratio(metric, peer) for peer in peers]
+        if all(cell is None for cell in cells):
+            continue
         ratios.add_row(metric.scenario, *["-" if ratio is None else f"{ratio:.2f}x" for ratio in cells])
     return [figures, ratios]
 
@@ -990,6 +1073,7 @@ def machine() -> dict[str, Any]:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": git_commit(),
         "cpus": os.cpu_count(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "platform": platform.platform(),
         "python": platform.python_version(),
         "sqlite": __import__("sqlite3").sqlite_version,
@@ -1037,9 +1121,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--m", type=int, help="sequential round trips per run (sqlite 100, redis 500, amqp 500, sqs 100)"
     )
-    parser.add_argument("--workers", type=int, help="worker processes (sqlite 1, redis 2, amqp 2, sqs 2)")
     parser.add_argument(
-        "--concurrency", type=int, default=CONCURRENCY, help=f"threads per worker (default {CONCURRENCY})"
+        "--workers",
+        type=int,
+        help="worker processes (sqlite 1, redis 2, amqp 2, sqs 2; prefork 1)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        help=f"threads per worker (default {CONCURRENCY}); with --pool prefork, child processes (default 2)",
+    )
+    parser.add_argument(
+        "--amqp-confirms",
+        choices=("async", "strict"),
+        default="async",
+        help="celeriac's [amqp] confirms on RabbitMQ: async (its default: the confirm window) or strict "
+        "(every delay() waits for its confirm)",
+    )
+    parser.add_argument(
+        "--prefetch",
+        type=int,
+        help="celeriac's worker --prefetch (messages reserved beyond those running); default: its own",
+    )
+    parser.add_argument(
+        "--pool",
+        choices=("threads", "prefork"),
+        default="threads",
+        help="threads (default); prefork: one worker with child processes, against Celery's prefork, "
+        "Huey's process workers and Dramatiq processes of one thread",
     )
     parser.add_argument("--repeats", type=int, default=3, help="runs per framework; medians are reported")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here as JSON")
@@ -1084,6 +1193,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for peer in args.peers:
         if broker.name not in FRAMEWORKS[peer].brokers:
             parser.error(f"--peers: {peer} is not measured on {broker.name}")
+    if args.pool == "prefork":
+        args.workers = args.workers or 1
+        args.concurrency = args.concurrency or 2
+    args.concurrency = args.concurrency or CONCURRENCY
     for name in ("n", "m", "workers"):
         if getattr(args, name) is None:
             setattr(args, name, getattr(broker, name))
@@ -1118,6 +1231,9 @@ def main(argv: list[str] | None = None) -> int:
         broker=BROKERS[args.broker],
         workers=args.workers,
         concurrency=args.concurrency,
+        pool=args.pool,
+        amqp_confirms=args.amqp_confirms,
+        prefetch=args.prefetch,
         celery_poll_interval=None if args.celery_defaults else args.celery_poll_interval,
         celery_sqlite_defaults=args.celery_sqlite_defaults or args.celery_defaults,
     )
@@ -1138,7 +1254,9 @@ def main(argv: list[str] | None = None) -> int:
             "repeats": settings.repeats,
             "workers": settings.workers,
             "concurrency": settings.concurrency,
-            "pool": "threads",
+            "pool": settings.pool,
+            "amqp_confirms": settings.amqp_confirms if settings.broker.name == "amqp" else None,
+            "celeriac_prefetch": settings.prefetch,
             "frameworks": frameworks,
             "celery_poll_interval": (
                 "celery defaults (1.0, get 0.5)"
@@ -1152,8 +1270,8 @@ def main(argv: list[str] | None = None) -> int:
     console.print(
         f"[bold]{' vs '.join(frameworks)}[/] on {settings.broker.description}; "
         f"N={settings.n}, M={settings.m}, {settings.repeats} repeats, "
-        f"{settings.workers} worker process(es) x {settings.concurrency} threads, "
-        f"{os.cpu_count()} CPUs, commit {report.machine['commit'] or '?'}"
+        f"{settings.workers} worker process(es) x {settings.concurrency} {settings.pool}, "
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, commit {report.machine['commit'] or '?'}"
     )
     progress = Progress(
         TextColumn("{task.description}"),
@@ -1179,9 +1297,13 @@ def main(argv: list[str] | None = None) -> int:
                     console.print(f"[red]{label} failed:[/] {exc}")
                     return 1
                 report.runs.setdefault(framework, []).append(result)
+                confirmed = result.publish_confirmed_per_s
                 progress.console.print(
-                    f"{label}: publish {result.publish_per_s:,.0f}/s, drain {result.drain_per_s:,.0f}/s, "
-                    f"round trip {result.round_trip_median_ms:.2f} ms (p95 {result.round_trip_p95_ms:.2f})"
+                    f"{label}: publish {result.publish_per_s:,.0f}/s"
+                    + ("" if confirmed is None else f" ({confirmed:,.0f}/s until confirmed)")
+                    + f", drain {result.drain_per_s:,.0f}/s, "
+                    f"round trip {result.round_trip_median_ms:.2f} ms (p95 {result.round_trip_p95_ms:.2f}), "
+                    f"load {result.load1:.1f}"
                 )
                 progress.advance(overall)
 

@@ -174,6 +174,7 @@ def broker_case(name: str, server_url: str | None) -> Iterator[BrokerCase]:
             settings=_settings(
                 f'broker = "{url}"\nresult_store = "sqlite:///results.sqlite3"\ndefault_queue = "{queue}"\n',
                 '["amqp", "sqlite", "json", "threads"]',
+                "[amqp]\nmax_priority = 10\n",  # priorities are opt-in, as in Celery
             ),
             default_queue=queue,
             served_first=9,

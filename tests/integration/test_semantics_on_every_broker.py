@@ -200,6 +200,7 @@ def test_waiting_tasks_run_in_priority_order(client: Any, project: Path, broker:
         client.send_task("semtasks.record", (str(order), f"later-{n}"), priority=later)
     for n in range(10):
         client.send_task("semtasks.record", (str(order), f"first-{n}"), priority=first)
+    client.flush()  # all 20 queued (confirmed, on RabbitMQ) before the worker takes the first
     with worker_thread(client, **ONE_AT_A_TIME):
         wait_for(lambda: len(lines(order)) == 20, 15, "all 20 tasks ran")
     labels = [line.split()[0] for line in lines(order)]

@@ -32,6 +32,7 @@ from celeriac._model.errors import MaxRetriesExceededError
 from celeriac._model.errors import MessageError
 from celeriac._model.errors import NotRegisteredError
 from celeriac._model.errors import PluginError
+from celeriac._model.errors import PublishError
 from celeriac._model.errors import Replaced
 from celeriac._model.errors import Retry
 from celeriac._model.errors import RoutingError
@@ -63,6 +64,7 @@ __all__ = [
     "NotRegisteredError",
     "PeriodicTask",
     "PluginError",
+    "PublishError",
     "Replaced",
     "Retry",
     "RoutingError",

@@ -18,8 +18,10 @@ tests: ``pluggy.PluginManager(hookspecs.PROJECT)``); it deprecated a pool factor
 ``Executor.call`` and ``Executor.finish_many`` (now ``run`` and ``finish``). ``Finished``
 became a named record. 1.1 also added the key-value base for result stores (:class:`KeyValue`,
 :class:`KeyValueResultStore` and its errors), :class:`DeadLetterPurger` (an optional transport
-capability), the beat schedule as stored (:class:`StoredSchedule`, :func:`schedule_rows`) and
-:func:`redact` / :func:`redact_url`.
+capability), :class:`ConfirmedPublishing` and :class:`PublishError` (a transport whose
+``publish()`` returns before the broker confirmed), :class:`ReservingPool` (a pool that
+chooses how many messages its worker reserves), the beat schedule as stored
+(:class:`StoredSchedule`, :func:`schedule_rows`) and :func:`redact` / :func:`redact_url`.
 """
 
 from celeriac._beat.schedule_edit import StoredSchedule
@@ -28,6 +30,7 @@ from celeriac._beat.schedule_view import schedule_rows
 from celeriac._cli.app import load_app
 from celeriac._client.app import Celeriac
 from celeriac._client.canvas import Signature
+from celeriac._client.confirms import ConfirmedPublishing
 from celeriac._client.execution import Executor
 from celeriac._client.execution import Finished
 from celeriac._client.pools import Job
@@ -70,6 +73,7 @@ from celeriac._contract.protocols import Serializer
 from celeriac._contract.protocols import SharedRateLimiter
 from celeriac._contract.protocols import Subscription
 from celeriac._contract.protocols import Transport
+from celeriac._contract.reserve import ReservingPool
 from celeriac._contract.specs import ControlCommand
 from celeriac._contract.specs import PoolSpec
 from celeriac._contract.specs import ResultStoreSpec
@@ -84,6 +88,7 @@ from celeriac._model.errors import ConfigError
 from celeriac._model.errors import ContentDisallowedError
 from celeriac._model.errors import MessageError
 from celeriac._model.errors import PluginError
+from celeriac._model.errors import PublishError
 from celeriac._model.errors import RoutingError
 from celeriac._model.errors import SerializationError
 from celeriac._model.errors import SoftTimeLimitExceededError
@@ -157,6 +162,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConfigSection",
+    "ConfirmedPublishing",
     "ContentDisallowedError",
     "ControlCommand",
     "DeadLetter",
@@ -180,7 +186,9 @@ __all__ = [
     "Pool",
     "PoolContext",
     "PoolSpec",
+    "PublishError",
     "ReplyQueue",
+    "ReservingPool",
     "ResultHandle",
     "ResultRecord",
     "ResultStore",

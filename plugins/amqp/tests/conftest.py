@@ -58,7 +58,7 @@ def queue_name(amqp_url: str) -> Iterator[str]:
 
 
 def make_config(**settings: Any) -> Config:
-    names = {"max_priority", "queue_type", "delay_precision", "heartbeat", "retry_backoff_base"}
+    names = {"max_priority", "queue_type", "delay_precision", "heartbeat", "retry_backoff_base", "confirms"}
     amqp = AmqpConfig(**{k: settings.pop(k) for k in list(settings) if k in names})
     return Config(sections={"amqp": amqp}, **settings)
 
@@ -97,6 +97,11 @@ def greet(name, punctuation="!"):
 @app.task
 def fail():
     raise ValueError("broken on purpose")
+
+@app.task
+def mark(n, path):
+    with open(path, "a") as f:  # one short write per run, appended atomically
+        f.write(f"{n}\\n")
 """
 
 
@@ -159,7 +164,6 @@ from celery import Celery
 app = Celery(__name__, broker=os.environ["INTEROP_URL"], backend=os.environ["INTEROP_BACKEND"])
 app.conf.update(
     task_default_queue=os.environ["INTEROP_QUEUE"],
-    task_queue_max_priority=10,
     result_backend_transport_options={"global_keyprefix": os.environ["INTEROP_PREFIX"]},
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,

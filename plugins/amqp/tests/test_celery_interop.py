@@ -3,7 +3,7 @@
 A Celery client sends to a celeriac worker process, and a celeriac client to a Celery worker
 process: tasks with kwargs, a countdown, a failure with its traceback, a chain. Both publish
 to the default exchange with the queue name as routing key, and the queue is declared alike
-(``x-max-priority`` 10). Results go through Redis under Celery's keys. Needs ``celery``
+(Celery's defaults: durable, no arguments). Results go through Redis under Celery's keys. Needs ``celery``
 (plugins/amqp/requirements-test.txt); skipped without it.
 """
 

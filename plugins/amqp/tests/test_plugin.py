@@ -32,7 +32,8 @@ def test_vhost_follows_kombus_convention() -> None:
 
 
 def test_queue_arguments() -> None:
-    assert wire.queue_arguments(AmqpConfig()) == {"x-max-priority": 10}
+    assert wire.queue_arguments(AmqpConfig()) == {}  # as Celery declares queues by default
+    assert wire.queue_arguments(AmqpConfig(max_priority=10)) == {"x-max-priority": 10}
     assert wire.queue_arguments(AmqpConfig(queue_type="quorum", message_ttl=60)) == {
         "x-queue-type": "quorum",
         "x-message-ttl": 60000,

@@ -231,7 +231,6 @@ from celery import Celery
 app = Celery("celery_proj", broker=os.environ["INTEROP_URL"], backend="rpc://")
 app.conf.update(
     task_default_queue=os.environ["INTEROP_QUEUE"],
-    task_queue_max_priority=10,
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
 )

@@ -105,12 +105,22 @@ def test_unacked_messages_come_back_when_the_consumer_goes(amqp_url: str, queue_
         second.close()
 
 
-def test_priorities_are_honoured(transport: Any, queue_name: str) -> None:
+def test_priorities_are_honoured(amqp_url: str, queue_name: str) -> None:
+    """Opt-in, as Celery's task_queue_max_priority: the queue is declared with x-max-priority."""
+    transport = make_transport(amqp_url, make_config(max_priority=10))
+    try:
+        _priorities(transport, queue_name)
+    finally:
+        transport.close()
+
+
+def _priorities(transport: Any, queue_name: str) -> None:
     transport.declare_queue(queue_name)
     transport.publish(queue_name, [env(b"low")], priority=1)
     transport.publish(queue_name, [env(b"none")])
     transport.publish(queue_name, [env(b"high")], priority=9)
     transport.publish(queue_name, [env(b"mid")], priority=5)
+    transport.flush()  # all four queued before the first is consumed
     got = fetch_all(transport, queue_name, 4)
     assert [d.envelope.body for d in got] == [b"high", b"mid", b"low", b"none"]
     assert got[0].envelope.properties["priority"] == 9

@@ -53,6 +53,8 @@ def run(req: TaskRequest) -> Outcome:
         globals().setdefault("_ballast", []).append(bytearray(64 * 1024 * 1024))
     if action == "raise":
         raise RuntimeError("store unreachable")
+    if action == "rss":
+        return Outcome(request=req, state=states.SUCCESS, reason=str(rss_kib()))
     time.sleep(seconds)
     return Outcome(request=req, state=states.SUCCESS, reason=str(os.getpid()))
 
@@ -230,8 +232,13 @@ def test_max_tasks_per_child_replaces_the_child(
 def test_max_memory_per_child_replaces_the_child_after_its_task(
     make_pool: MakePool,
 ) -> None:
-    # A forked child starts with this process's resident pages (shared, but counted).
-    pool, rec = make_pool(1, max_memory_per_child=rss_kib() + 32 * 1024)
+    # The limit is 32 MiB above what a child of this pool holds when it starts (children come
+    # from a zygote, not from this test process, whose size depends on the tests before it).
+    sizer, sizes = make_pool(1)
+    submit(sizer, sizes, request(0, "rss", 0))
+    [size] = sizes.wait(1)
+    sizer.stop(wait=True)
+    pool, rec = make_pool(1, max_memory_per_child=int(size.reason or 0) + 32 * 1024)
     submit(pool, rec, request(0, "sleep", 0))
     submit(pool, rec, request(1, "sleep", 0))
     submit(pool, rec, request(2, "allocate", 0))
@@ -378,3 +385,55 @@ def test_a_forkserver_that_cannot_load_the_app_fails_the_start() -> None:
     zygote = Zygote(lambda conn: None, [sys.executable, "-c", "import sys; sys.exit(3)"])
     with pytest.raises(ZygoteError, match="could not load the app"):
         zygote.start()
+
+
+def test_requests_queued_behind_short_tasks_run_once_across_recycled_children(make_pool: MakePool) -> None:
+    """Behind a short task a child is given the next request at once; a child that retires
+    after the task before it never reads it, and it runs in the next child instead."""
+    pool, rec = make_pool(1, max_tasks_per_child=3)
+    for n in range(30):
+        submit(pool, rec, request(n, "sleep", 0))
+    outcomes = rec.wait(30)
+    assert sorted(o.request.id for o in outcomes) == sorted(f"t{n}" for n in range(30))
+    assert all(o.state == states.SUCCESS for o in outcomes)
+    assert len({o.reason for o in outcomes}) == 10  # three tasks per child
+    assert pool.stats()["retired"] >= 9
+
+
+def test_a_request_queued_behind_a_child_that_dies_runs_in_another(make_pool: MakePool) -> None:
+    pool, rec = make_pool(1)
+    submit(pool, rec, request(0, "sleep", 0))
+    rec.wait(1)  # task "x" is known to be short now
+    submit(pool, rec, request(1, "sleep", 0.2))
+    submit(pool, rec, request(2, "exit", 0))  # sent when t1 ends, with t3 queued behind it
+    submit(pool, rec, request(3, "sleep", 0))
+    outcomes = rec.wait(4)
+    by_id = rec.by_id()
+    assert by_id["t2"].state == states.FAILURE and "WorkerLostError" in (by_id["t2"].reason or "")
+    assert by_id["t3"].state == states.SUCCESS
+    assert [o.request.id for o in outcomes].count("t3") == 1
+    assert by_id["t3"].reason != by_id["t1"].reason  # a new child ran it
+
+
+def test_the_reserve_grows_behind_short_tasks_only(make_pool: MakePool) -> None:
+    """The worker reserves (``ReservingPool.reserve``) what the children take behind short
+    tasks; behind a task that takes long, one message per child, as with any pool."""
+    from celeriac.plugin import ReservingPool
+    from celeriac_prefork._pool import QUEUE_DEPTH
+
+    def timed(req: TaskRequest) -> Outcome:
+        _, seconds = req.args
+        time.sleep(seconds)
+        return Outcome(request=req, state=states.SUCCESS, runtime=seconds, reason=str(os.getpid()))
+
+    pool, rec = make_pool(2, execute=timed)
+    assert isinstance(pool, ReservingPool)
+    assert pool.reserve == 2  # nothing has run yet
+    for n in range(6):
+        submit(pool, rec, request(n, "sleep", 0.0))
+    rec.wait(6)
+    assert pool.reserve == 2 * QUEUE_DEPTH
+    for n in range(6, 12):
+        submit(pool, rec, request(n, "sleep", 0.05))  # 50 ms: not short
+    rec.wait(12)
+    assert pool.reserve == 2

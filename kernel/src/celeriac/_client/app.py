@@ -227,6 +227,13 @@ class Celeriac:
             return self.config.broker
         return None
 
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until the broker confirmed every task this app published (RabbitMQ's confirm
+        window); raises :class:`~celeriac.errors.PublishError` for a message it refused."""
+        from celeriac._client.confirms import flush
+
+        flush(self, timeout)
+
     def close(self) -> None:
         """Close the broker and result store connections."""
         with self._lock:

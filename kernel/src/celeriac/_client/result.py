@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import Protocol
 
+from celeriac._client.confirms import publish_error
 from celeriac._contract.result_meta import ResultMeta
 from celeriac._contract.result_meta import exception_from_meta
 from celeriac._model import states
@@ -110,6 +111,9 @@ class AsyncResult:
         :param timeout: seconds to wait; :class:`~celeriac._model.errors.TimeoutError` after that.
         :param propagate: re-raise the task's exception on FAILURE (or REVOKED).
         """
+        failed = publish_error(self.app, self.id)
+        if failed is not None:
+            raise failed
         record = self.app.result_store.wait(self.id, states.READY_STATES, timeout)
         if record is None:
             raise TimeoutError(f"task {self.id} not ready after {timeout} s")

@@ -35,6 +35,10 @@ class RoutingError(CeleriacError):
     """The broker could not route a message: no such exchange, or no queue bound for its key."""
 
 
+class PublishError(CeleriacError):
+    """The broker refused a published message for good (a nack after retries): it is not queued."""
+
+
 class NotRegisteredError(CeleriacError):
     """The task name is not registered with the app."""
 

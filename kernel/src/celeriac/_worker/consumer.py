@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from celeriac._contract.protocols import Pool
 from celeriac._contract.protocols import Transport
+from celeriac._contract.reserve import ReservingPool
 from celeriac._model.config import Config
 from celeriac._model.records import Delivery
 from celeriac._model.request import TaskRequest
@@ -72,6 +73,8 @@ class Consumer:
         worker = config.worker
         self.queues = tuple(worker.queues) or (config.default_queue,)
         self._prefetch = worker.prefetch
+        #: A pool that chooses its own allowance when ``prefetch`` is not set (ReservingPool).
+        self._reserving = pool if isinstance(pool, ReservingPool) else None
         self.max_deliveries = worker.max_deliveries
         self.poll_timeout = worker.poll_timeout
         self.table = InFlightTable()
@@ -90,7 +93,9 @@ class Consumer:
         Read each time, so a pool that grows (remote control, autoscale) reserves more.
         """
         limit = self.pool.limit
-        return limit + (self._prefetch or limit)
+        if self._prefetch:
+            return limit + self._prefetch
+        return limit + (self._reserving.reserve if self._reserving is not None else limit)
 
     @property
     def active_count(self) -> int:

@@ -65,11 +65,20 @@ class AmqpQueue:
 class AmqpConfig:
     """``[amqp]``: how the RabbitMQ transport declares, publishes and reconnects.
 
-    :param max_priority: the ``x-max-priority`` argument of every task queue (celeriac
-        priorities are 0-9); 0 declares queues without it. A Celery worker on the same queues
-        must declare them alike: ``task_queue_max_priority = 10``.
+    :param max_priority: the ``x-max-priority`` argument of every task queue; 0 (the
+        default, as Celery's ``task_queue_max_priority = None``) declares queues without it,
+        so Celery and celeriac declare the same queue alike. Set it (10 for priorities 0-9)
+        to turn priorities on; a Celery worker on the same queues then needs the same
+        ``task_queue_max_priority``.
     :param queue_type: ``classic`` (the default, as Celery's) or ``quorum``. Quorum queues
         count deliveries (``x-delivery-count``), so poison messages are detected exactly.
+    :param confirms: ``async`` (the default): ``publish()`` returns once the message is in
+        the confirm window, and RabbitMQ's confirms are tracked in the background (a nack or
+        a lost connection publishes it again; a message refused for good is reported by the
+        next publish, ``app.flush()`` and its result's ``get()``). ``strict``: ``publish()``
+        returns once RabbitMQ confirmed the message.
+    :param confirm_window: the most messages waiting for their confirm; ``publish()`` waits
+        while the window is full. Also the most a process killed outright may take with it.
     :param message_ttl: an ``x-message-ttl`` in seconds for task queues; None for none.
     :param delay_precision: significant digits of a delay bucket: a delay is rounded *up* to
         this many digits of milliseconds (3: at most 1 % late, never early).
@@ -88,7 +97,9 @@ class AmqpConfig:
         the server's certificate and host name are checked.
     """
 
-    max_priority: int = 10
+    max_priority: int = 0
+    confirms: Literal["async", "strict"] = "async"
+    confirm_window: int = 1000
     queue_type: Literal["classic", "quorum"] = "classic"
     message_ttl: float | None = None
     delay_precision: int = 3

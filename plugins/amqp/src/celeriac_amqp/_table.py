@@ -16,6 +16,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import decimal
+import functools
 import struct
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -71,41 +72,75 @@ def encode_short_string(pieces: list[bytes], value: str, what: str) -> None:
 
 
 # --- encoding ---------------------------------------------------------------------------
+# On the publishing hot path (one table per message): the common types are tested by exact
+# type first, keys are encoded once and kept, and a value's path is spelled out only for an
+# error message.
+
+_LONG_STRING = struct.Struct(">cI").pack
+_INT = struct.Struct(">ci").pack
+_LONG = struct.Struct(">cq").pack
+_DOUBLE = struct.Struct(">cd").pack
+_SIZE = struct.Struct(">I").pack
+
+
+@functools.lru_cache(maxsize=4096)
+def _key(key: str) -> bytes:
+    """A header key as a short string; header names repeat, so each is encoded once."""
+    raw = key.encode("utf-8", "surrogateescape")
+    if len(raw) > 255:
+        raise FieldTableError(f"{len(raw)} bytes long; AMQP short strings hold at most 255")
+    return bytes((len(raw),)) + raw
 
 
 def _table(pieces: list[bytes], table: Mapping[str, Any], path: str) -> None:
     body: list[bytes] = []
+    append = body.append
     for key, value in table.items():
         if not isinstance(key, str):
             raise FieldTableError(f"header key {path}{key!r} is not a string")
-        encode_short_string(body, key, f"header key {path}{key!r}")
-        _item(body, value, f"{path}{key}")
+        try:
+            append(_key(key))
+        except FieldTableError as exc:
+            raise FieldTableError(f"header key {path}{key!r}: {exc}") from None
+        kind = type(value)
+        if kind is str:
+            raw = value.encode("utf-8", "surrogateescape")
+            append(_LONG_STRING(b"S", len(raw)))
+            append(raw)
+        elif value is None:
+            append(b"V")
+        else:
+            _item(body, value, path, key)
     data = b"".join(body)
-    pieces.append(struct.pack(">I", len(data)))
+    pieces.append(_SIZE(len(data)))
     pieces.append(data)
 
 
-def _item(pieces: list[bytes], value: Any, path: str) -> None:
-    # The common header types first; bool before int, as bool is an int subclass.
+def _item(pieces: list[bytes], value: Any, path: str, key: str | int) -> None:
+    # bool before int, as bool is an int subclass.
     if isinstance(value, str):
         raw = value.encode("utf-8", "surrogateescape")
-        pieces.append(struct.pack(">cI", b"S", len(raw)))
+        pieces.append(_LONG_STRING(b"S", len(raw)))
         pieces.append(raw)
     elif isinstance(value, bool):
         pieces.append(b"t\x01" if value else b"t\x00")
     elif isinstance(value, int):
         if _INT32[0] <= value <= _INT32[1]:
-            pieces.append(struct.pack(">ci", b"I", value))
+            pieces.append(_INT(b"I", value))
         elif _INT64[0] <= value <= _INT64[1]:
-            pieces.append(struct.pack(">cq", b"l", value))
+            pieces.append(_LONG(b"l", value))
         else:
-            raise FieldTableError(f"header {path}: {value} does not fit in 64 bits")
+            raise FieldTableError(f"header {_path(path, key)}: {value} does not fit in 64 bits")
     elif isinstance(value, float):
-        pieces.append(struct.pack(">cd", b"d", value))
+        pieces.append(_DOUBLE(b"d", value))
     elif value is None:
         pieces.append(b"V")
     else:
-        _composite(pieces, value, path)
+        _composite(pieces, value, _path(path, key))
+
+
+def _path(path: str, key: str | int) -> str:
+    return f"{path}[{key}]" if isinstance(key, int) else f"{path}{key}"
 
 
 def _composite(pieces: list[bytes], value: Any, path: str) -> None:
@@ -115,12 +150,12 @@ def _composite(pieces: list[bytes], value: Any, path: str) -> None:
     elif isinstance(value, list | tuple):
         body: list[bytes] = []
         for index, element in enumerate(value):
-            _item(body, element, f"{path}[{index}]")
+            _item(body, element, path, index)
         data = b"".join(body)
-        pieces.append(struct.pack(">cI", b"A", len(data)))
+        pieces.append(_LONG_STRING(b"A", len(data)))
         pieces.append(data)
     elif isinstance(value, bytes | bytearray):
-        pieces.append(struct.pack(">cI", b"x", len(value)))
+        pieces.append(_LONG_STRING(b"x", len(value)))
         pieces.append(bytes(value))
     elif isinstance(value, decimal.Decimal):
         pieces.append(_decimal(value, path))

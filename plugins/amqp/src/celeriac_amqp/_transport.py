@@ -6,7 +6,6 @@ import collections
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
@@ -19,11 +18,14 @@ from celeriac.plugin import DeadLetter
 from celeriac.plugin import Delivery
 from celeriac.plugin import Envelope
 from celeriac.plugin import exchange_of
+from celeriac_amqp import _dead as dead
 from celeriac_amqp import _wire as wire
 from celeriac_amqp._config import AmqpConfig
 from celeriac_amqp._fanout import AmqpSubscription
 from celeriac_amqp._fanout import Fanout
+from celeriac_amqp._frames import content
 from celeriac_amqp._link import Link
+from celeriac_amqp._publisher import Publisher
 from celeriac_amqp._topology import Topology
 from celeriac_amqp._topology import missing_exchange
 from celeriac_amqp._topology import unroutable
@@ -50,7 +52,10 @@ class AmqpTransport:
         self.settings = config.section("amqp", AmqpConfig)
         self._arguments = wire.queue_arguments(self.settings)
         self._topology = Topology(self.settings)  # checked here: a bad [amqp.queues] fails at once
-        self._link = Link(wire.connection_parameters(url, self.settings), self.settings, self._on_connect)
+        parameters = wire.connection_parameters(url, self.settings)
+        self._link = Link(parameters, self.settings, self._on_connect)
+        self._publisher = Publisher(parameters, self.settings, self._redeclare)
+        self._ready_queues: set[str] = set()  # declared for the publisher, from any thread
         self._fanout = Fanout(self._link)
         # Touched only by the I/O thread:
         self._declared: set[str] = set()
@@ -59,6 +64,7 @@ class AmqpTransport:
         self._prefetch = 0
         self._unacked: dict[int, None] = {}  # delivery tags of this connection, in order
         self._known: set[str] = set()  # queues declared by this process (for dead_letters())
+        self._warned: set[str] = set()  # queues found with other arguments, said once
         # Shared with the fetching thread:
         self._ready = threading.Condition()
         self._buffer: collections.deque[Delivery] = collections.deque()
@@ -79,9 +85,20 @@ class AmqpTransport:
         self._fanout.restore(link)
 
     def close(self) -> None:
-        """Close the connection: RabbitMQ puts back every unacknowledged message."""
+        """Wait for outstanding publisher confirms (up to ``operation_timeout``), then close
+        the connections: RabbitMQ puts back every unacknowledged message."""
+        self._publisher.close(self.settings.operation_timeout)
         self._fanout.close_all()
         self._link.close()
+
+    # --- the confirm window (celeriac.confirms.ConfirmedPublishing) ---------------------
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until RabbitMQ confirmed everything published so far."""
+        self._publisher.wait(timeout=self.settings.operation_timeout if timeout is None else timeout)
+
+    def publish_error(self, task_id: str) -> BaseException | None:
+        return self._publisher.publish_error(task_id)
 
     # --- declaring and publishing -------------------------------------------------------
 
@@ -98,11 +115,14 @@ class AmqpTransport:
         except errors.ChannelClosedByBroker as exc:
             if exc.reply_code != 406:
                 raise
-            # Declared before with other arguments (a Celery worker without
-            # task_queue_max_priority): use it as it is rather than refuse to work.
-            log.warning(
-                "queue %r exists with other arguments (%s); using it as declared", queue, exc.reply_text
-            )
+            # Declared before with other arguments (a Celery worker with another
+            # task_queue_max_priority): use it as it is rather than refuse to work; say so
+            # once per process, not at every reconnect.
+            if queue not in self._warned:
+                self._warned.add(queue)
+                log.warning(
+                    "queue %r exists with other arguments (%s); using it as declared", queue, exc.reply_text
+                )
             link.publisher.queue_declare(queue, passive=True)
         link.publisher.queue_declare(queue + wire.DEAD_SUFFIX, durable=True)
         self._topology.bind(link.publisher, queue)
@@ -112,10 +132,12 @@ class AmqpTransport:
     def publish(
         self, queue: str, envelopes: Sequence[Envelope], *, priority: int = 0, delay: float = 0.0
     ) -> None:
-        """Publish and return once RabbitMQ confirmed every message (publisher confirms).
+        """Publish through the confirm window (:mod:`celeriac_amqp._publisher`).
 
-        Envelopes naming an exchange in ``delivery_info`` go to that exchange with their
-        routing key, mandatory: see :mod:`celeriac_amqp._topology`.
+        Delayed messages and envelopes naming an exchange in ``delivery_info`` (which go to
+        that exchange with their routing key, mandatory: see :mod:`celeriac_amqp._topology`)
+        are published on the other connection and wait for their confirm, so that a routing
+        error is raised by this call.
         """
         if not envelopes:
             return
@@ -124,11 +146,23 @@ class AmqpTransport:
             for envelope in envelopes:  # rare: one call per destination
                 self._publish_routed(exchange_of(envelope), queue, envelope, priority, delay)
             return
-        messages = [(envelope.body, wire.properties(envelope, priority)) for envelope in envelopes]
         if delay > 0:
+            messages = [(envelope.body, wire.properties(envelope, priority)) for envelope in envelopes]
             self._link.call(lambda link: self._publish_delayed(link, queue, delay, messages))
-        else:
-            self._link.call(lambda link: self._publish(link, queue, messages))
+            return
+        if queue not in self._ready_queues:
+            self._link.call(lambda link: self._declare(link, queue))
+            self._ready_queues.add(queue)
+        self._publisher.publish("", queue, [content(envelope, priority) for envelope in envelopes])
+
+    def _redeclare(self, queue: str) -> None:
+        """The publisher's queue is gone (RabbitMQ returned a message): declare it again."""
+
+        def run(link: Link) -> None:
+            self._declared.discard(queue)
+            self._declare(link, queue)
+
+        self._link.call(run)
 
     def _publish(self, link: Link, queue: str, messages: list[tuple[bytes, pika.BasicProperties]]) -> None:
         import pika.exceptions as errors
@@ -205,7 +239,11 @@ class AmqpTransport:
     def fetch(self, queues: Sequence[str], limit: int, timeout: float) -> list[Delivery]:
         """Take up to ``limit`` messages RabbitMQ pushed to this consumer, waiting up to ``timeout``."""
         wanted = tuple(queues)
-        self._link.call(lambda link: self._consume(link, wanted, limit))
+        if wanted != self._wanted or limit > self._prefetch:
+            # Only when the consumers or the prefetch change: a call through the I/O thread
+            # costs two thread switches, which every fetch of a busy worker used to pay.
+            # (Both are written by the I/O thread; on a reconnect it restores them itself.)
+            self._link.call(lambda link: self._consume(link, wanted, limit))
         deadline = time.monotonic() + max(timeout, 0.0)
         taken: list[Delivery] = []
         with self._ready:
@@ -262,7 +300,10 @@ class AmqpTransport:
     # --- settling -----------------------------------------------------------------------
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:
+        """Acknowledge, once RabbitMQ confirmed what this process published before: a task's
+        message is not let go of while the messages it sent (its children) may still be lost."""
         if deliveries:
+            self._publisher.wait(timeout=self.settings.operation_timeout)
             self._link.call(lambda link: self._settle(link, deliveries, requeue=None))
 
     def reject(self, deliveries: Sequence[Delivery], *, requeue: bool) -> None:
@@ -308,84 +349,46 @@ class AmqpTransport:
 
     def dead_letter(self, delivery: Delivery, reason: str) -> None:
         """Publish a copy to ``<queue>.dead`` with the reason (confirmed), then ack the original."""
-        envelope = delivery.envelope
-        headers = {
-            **envelope.headers,
-            wire.REASON: reason,
-            wire.FAILED_AT: time.time(),
-            wire.DEAD_ID: uuid.uuid4().hex,
-        }
-        props = wire.properties(Envelope(**{**_fields(envelope), "headers": headers}), 0)
+        props = dead.dead_properties(delivery.envelope, reason)
 
         def run(link: Link) -> None:
             self._declare(link, delivery.queue)
-            link.publisher.basic_publish("", delivery.queue + wire.DEAD_SUFFIX, envelope.body, props)
+            link.publisher.basic_publish("", delivery.queue + wire.DEAD_SUFFIX, delivery.envelope.body, props)
             self._settle(link, [delivery], requeue=None)
 
         self._link.call(run)
 
     def dead_letters(self, queue: str | None = None, limit: int = 100) -> list[DeadLetter]:
-        """Read dead letters without taking them: got unacked on a channel of their own,
-        which is then closed, so RabbitMQ puts them back in order."""
+        """Read dead letters without taking them (see :mod:`celeriac_amqp._dead`)."""
         queues = [queue] if queue is not None else sorted(self._known)
-        return self._link.call(lambda link: self._peek(link, queues, limit))
-
-    def _peek(self, link: Link, queues: list[str], limit: int) -> list[DeadLetter]:
-        import pika.exceptions as errors
-
-        found: list[DeadLetter] = []
-        channel = link.connection.channel()
-        try:
-            for queue in queues:
-                try:
-                    while len(found) < limit:
-                        method, props, body = channel.basic_get(queue + wire.DEAD_SUFFIX, auto_ack=False)
-                        if method is None:
-                            break
-                        found.append(_dead_letter(queue, props, body))
-                except errors.ChannelClosedByBroker:  # no such queue
-                    channel = link.connection.channel()
-        finally:
-            if channel.is_open:
-                channel.close()
-        return sorted(found, key=lambda dead: dead.failed_at)
+        return self._link.call(lambda link: dead.peek(link.connection, queues, limit))
 
     def requeue_dead_letter(self, dead_letter_id: str) -> bool:
         queue, _, wanted = dead_letter_id.rpartition(":")
         if not queue:
             return False
-        return self._link.call(lambda link: self._requeue_dead(link, queue, wanted))
 
-    def _requeue_dead(self, link: Link, queue: str, wanted: str) -> bool:
-        import pika.exceptions as errors
+        def run(link: Link) -> bool:
+            def publish(body: bytes, props: pika.BasicProperties) -> None:
+                self._publish(link, queue, [(body, props)])
 
-        channel = link.connection.channel()
-        try:
-            while True:
-                method, props, body = channel.basic_get(queue + wire.DEAD_SUFFIX, auto_ack=False)
-                if method is None:
-                    return False
-                if (props.headers or {}).get(wire.DEAD_ID) == wanted:
-                    self._publish(link, queue, [(body, wire.properties(wire.envelope(props, body), 0))])
-                    channel.basic_ack(method.delivery_tag)
-                    return True
-        except errors.ChannelClosedByBroker:
-            return False
-        finally:
-            if channel.is_open:
-                channel.close()
+            return dead.requeue(link.connection, queue, wanted, publish)
+
+        return self._link.call(run)
 
     def purge_dead_letters(self, queue: str | None = None) -> int:
         """Purge ``<queue>.dead`` (None: those :meth:`dead_letters` lists, of the queues this
         process declared) and count what was deleted. Dead letters held unacked at that moment
         (by a listing on another connection) stay."""
         queues = [queue] if queue is not None else sorted(self._known)
-        return self._link.call(lambda link: sum(_purge_dead(link, name) for name in queues))
+        return self._link.call(lambda link: sum(dead.purge(link.publisher, name) for name in queues))
 
     # --- inspection ---------------------------------------------------------------------
 
     def purge(self, queue: str) -> int:
-        """Delete the ready messages of a queue (not those held unacked by consumers)."""
+        """Delete the ready messages of a queue (not those held unacked by consumers), once
+        what this process published is confirmed (so it is among them)."""
+        self.flush()
 
         def run(link: Link) -> int:
             import pika.exceptions as errors
@@ -400,7 +403,9 @@ class AmqpTransport:
         return self._link.call(run)
 
     def queue_length(self, queue: str) -> int:
-        """Ready messages of the queue; unacked and delayed ones are not counted."""
+        """Ready messages of the queue, this process's unconfirmed publishes included (it
+        waits for their confirms); unacked and delayed ones are not counted."""
+        self.flush()
 
         def run(link: Link) -> int:
             import pika.exceptions as errors
@@ -427,35 +432,3 @@ class AmqpTransport:
 
     def reply_queue(self, exchange: str, routing_key: str) -> AmqpSubscription:
         return self._fanout.reply_queue(exchange, routing_key)
-
-
-def _purge_dead(link: Link, queue: str) -> int:
-    import pika.exceptions as errors
-
-    try:
-        return int(link.publisher.queue_purge(queue + wire.DEAD_SUFFIX).method.message_count)
-    except errors.ChannelClosedByBroker as exc:
-        if exc.reply_code == 404:  # never dead-lettered anything: nothing to delete
-            return 0
-        raise
-
-
-def _fields(envelope: Envelope) -> dict[str, Any]:
-    return {
-        "body": envelope.body,
-        "content_type": envelope.content_type,
-        "content_encoding": envelope.content_encoding,
-        "headers": envelope.headers,
-        "properties": envelope.properties,
-    }
-
-
-def _dead_letter(queue: str, props: pika.BasicProperties, body: bytes) -> DeadLetter:
-    headers = props.headers or {}
-    return DeadLetter(
-        id=f"{queue}:{headers.get(wire.DEAD_ID, '')}",
-        queue=queue,
-        envelope=wire.envelope(props, body),
-        reason=str(headers.get(wire.REASON, "")),
-        failed_at=float(headers.get(wire.FAILED_AT) or 0.0),
-    )

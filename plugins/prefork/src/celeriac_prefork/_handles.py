@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import signal
@@ -48,6 +49,7 @@ class Child:
         "kill_reason",
         "pid",
         "pidfd",
+        "queued",
         "retiring",
         "rss",
     )
@@ -57,6 +59,9 @@ class Child:
         self.pidfd = spawned.pidfd
         self.conn: Connection = spawned.conn
         self.job: Job | None = None
+        #: Requests written to the child behind ``job``, which it reads one by one as each
+        #: one before ends (oldest first).
+        self.queued: collections.deque[Job] = collections.deque()
         self.deadline: float | None = None
         self.done = 0
         self.rss = 0
@@ -74,3 +79,26 @@ class Child:
                 signal.pidfd_send_signal(self.pidfd, signum)
             else:
                 os.kill(self.pid, signum)
+
+
+class Runtimes:
+    """How long each task has been taking (a moving average), to tell short tasks apart.
+
+    Only the supervisor thread reads and writes it.
+    """
+
+    __slots__ = ("_averages",)
+
+    #: Weight of the newest runtime in the average.
+    ALPHA = 0.2
+
+    def __init__(self) -> None:
+        self._averages: dict[str, float] = {}
+
+    def add(self, task: str, runtime: float) -> None:
+        average = self._averages.get(task)
+        self._averages[task] = runtime if average is None else average + self.ALPHA * (runtime - average)
+
+    def average(self, task: str) -> float | None:
+        """How long ``task`` has been taking, in seconds; None while it has never run here."""
+        return self._averages.get(task)

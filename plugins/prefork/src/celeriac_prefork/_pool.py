@@ -40,6 +40,7 @@ from celeriac_prefork._config import bounds
 from celeriac_prefork._forkserver import zygote_command
 from celeriac_prefork._handles import Child
 from celeriac_prefork._handles import Job
+from celeriac_prefork._handles import Runtimes
 from celeriac_prefork._verdict import SHUTDOWN
 from celeriac_prefork._verdict import TERMINATED
 from celeriac_prefork._verdict import TIMEOUT
@@ -59,6 +60,12 @@ log = logging.getLogger("celeriac.worker")
 TICK = 0.5
 #: How long a stopping pool waits for idle children to exit before killing them.
 EXIT_GRACE = 10.0
+#: A child running short tasks is given waiting requests at once, behind the running one, as
+#: many as its tasks take this long together (by their moving average) and at most
+#: ``QUEUE_DEPTH``: so it never idles for a round trip through the worker between two short
+#: tasks, and a request queued so waits at most about this long for its child.
+QUEUE_BEHIND = 0.005
+QUEUE_DEPTH = 8
 
 
 @final
@@ -116,6 +123,8 @@ class PreforkPool:
         self._timed: set[Child] = set()  # children running a request with a hard time limit
         self._dirty = True  # children or targets changed: reconcile before the next tick
         self._counts = {"spawned": 0, "lost": 0, "timeouts": 0, "retired": 0}
+        self._runtimes = Runtimes()
+        self._depth = 0  # requests queued behind a running one, at the last look (see _fill)
 
     # --- the Pool protocol ----------------------------------------------------------
 
@@ -123,6 +132,13 @@ class PreforkPool:
     def limit(self) -> int:
         """The most requests that can run at once: the maximum number of children."""
         return self._max
+
+    @property
+    def reserve(self) -> int:
+        """Messages the worker may hold beyond those running (``celeriac.plugin.ReservingPool``,
+        used when ``worker.prefetch`` is 0): as many as the children take behind short tasks
+        (see ``_fill``), so their queues stay full; one per child otherwise."""
+        return self._max * max(1, self._depth)
 
     def start(self) -> None:
         self._zygote.start()  # first, while this process has the fewest threads and descriptors
@@ -274,13 +290,48 @@ class PreforkPool:
         try:
             child.conn.send_bytes(encode_request(job.request, job.soft))
         except OSError:
-            # The child died while idle: the request never reached it, so another child runs it.
+            # The child died: the request never reached it, so another child runs it.
             with self._lock:
-                if child.job is job:
+                if job in child.queued:
+                    child.queued.remove(job)
+                    self._pending.appendleft(job)
+                elif child.job is job:
                     child.job, child.deadline, child.retiring = None, None, True
                     self._timed.discard(child)
                     self._pending.appendleft(job)
             self._wake()
+
+    def _fill(self, child: Child) -> list[Job]:
+        """Queue waiting requests in ``child`` behind its running one (lock held).
+
+        Only behind tasks that have been short (see ``QUEUE_BEHIND``), never with a hard
+        time limit (its deadline runs from the start, which the worker would not see), and
+        not while autoscaling could start a child for them instead.
+        """
+        running = child.job
+        if running is None or child.retiring or (self._autoscaling and self._target < self._max):
+            return []
+        average = self._runtimes.average(running.request.task)
+        if average is None or running.hard is not None or running.request.id in self._revoked:
+            self._depth = 0
+            return []
+        depth = self._depth = min(QUEUE_DEPTH, int(QUEUE_BEHIND / max(average, 1e-6)))
+        added: list[Job] = []
+        while self._pending and len(child.queued) < depth:
+            waiting = self._pending[0]
+            if waiting.hard is not None or waiting.request.id in self._revoked:
+                break
+            self._pending.popleft()
+            child.queued.append(waiting)
+            added.append(waiting)
+        return added
+
+    def _take_back(self, child: Child) -> None:
+        """Requests written to a child that will never read them: none started, so they go
+        back to the front of the queue (lock held); a cold stop drops them (they are requeued)."""
+        if child.queued and not self._cold:
+            self._pending.extendleft(reversed(child.queued))
+        child.queued.clear()
 
     def _dispatch(self) -> None:
         """Pair waiting requests with idle children."""
@@ -393,8 +444,14 @@ class PreforkPool:
             self._timed.discard(child)
             child.done += 1
             child.rss = rss
+            if job is not None:
+                self._runtimes.add(job.request.task, runtime)
+            if retire or child.kill_reason is not None or self._cold:
+                self._take_back(child)  # it exits (or is killed) without reading them
             active = sum(1 for c in self._children.values() if not c.retiring)
-            if retire or child.kill_reason is not None or active > self._target or self._cold:
+            if child.queued:
+                child.job = child.queued.popleft()  # read by the child as it sent this report
+            elif retire or child.kill_reason is not None or active > self._target or self._cold:
                 child.retiring = True
             elif self._pending:
                 next_job = self._pending.popleft()
@@ -402,6 +459,7 @@ class PreforkPool:
             else:
                 child.idle_since = time.monotonic()
                 self._idle.append(child)
+            extra = self._fill(child)
             self._changed.notify_all()
         if child.retiring:
             self._dirty = True
@@ -411,6 +469,8 @@ class PreforkPool:
             self._quit(child)
         if next_job is not None:
             self._send(child, next_job)
+        for queued in extra:
+            self._send(child, queued)
         if job is not None:
             outcome = Outcome(
                 request=job.request,
@@ -447,6 +507,7 @@ class PreforkPool:
             if child in self._idle:
                 self._idle.remove(child)
             job, child.job = child.job, None
+            self._take_back(child)
             cold = self._cold
             self._changed.notify_all()
         if job is None:

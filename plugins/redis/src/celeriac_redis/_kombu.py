@@ -8,17 +8,19 @@ celeriac worker never holds an ETA message the way a Celery worker does.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import logging
 import secrets
 import time
+import uuid
+from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
 from typing import final
 from urllib.parse import urlsplit
 
-from attrs import evolve
 from attrs import frozen
 
 from celeriac.plugin import Config
@@ -32,6 +34,7 @@ from celeriac.plugin import to_kombu
 from celeriac_redis import _kombu_scripts as scripts
 from celeriac_redis._client import command
 from celeriac_redis._client import make_client
+from celeriac_redis._client import make_direct
 from celeriac_redis._config import RedisConfig
 from celeriac_redis._dead import known_queues
 from celeriac_redis._dead import list_dead_letters
@@ -43,6 +46,7 @@ from celeriac_redis._keys import band_of
 from celeriac_redis._kombu_replies import KombuReplies
 from celeriac_redis._kombu_replies import KombuReplyQueue
 from celeriac_redis._kombu_restore import Restorer
+from celeriac_redis._packing import dumps_json
 from celeriac_redis._packing import pack
 from celeriac_redis._packing import unpack
 
@@ -77,6 +81,8 @@ class KombuRedisTransport:
         settings = config.section("redis", RedisConfig)
         self._settings = settings
         self._client = make_client(url, settings)
+        self._direct = make_direct(self._client, settings)
+        self._lpush: dict[str, bytes] = {}  # list key -> the packed start of an LPUSH to it
         self._steps = settings.priority_steps
         global_prefix = settings.kombu_global_keyprefix
         self._gp = global_prefix
@@ -131,13 +137,25 @@ class KombuRedisTransport:
         if not envelopes:
             return
         key = self.list_key(queue, priority)
-        messages = [_dumps(_kombu(envelope, queue, priority)) for envelope in envelopes]
+        messages = [_kombu(envelope, queue, priority) for envelope in envelopes]
         if delay > 0 and not all(envelope.headers.get("eta") for envelope in envelopes):
             due = (time.time() + delay) * 1000
-            members = {secrets.token_hex(8) + key + "\n" + message: due for message in messages}
+            members = {secrets.token_hex(8).encode() + key.encode() + b"\n" + m: due for m in messages}
             command(self._client, "ZADD", self._own(queue, "delayed"), *_flatten(members))
             return
-        command(self._client, "LPUSH", key, *messages)  # the first pushed is the first popped
+        # The streams layout's hot path, not redis-py's execute_command (see _client.Direct):
+        # one command on a free connection, packed once per list up to the message.
+        direct = self._direct.node(key)
+        if len(messages) > 1:
+            direct.call("LPUSH", key, *messages)  # the first pushed is the first popped
+            return
+        lpush = self._lpush.get(key)
+        if lpush is None:
+            raw = key.encode()
+            lpush = b"*3\r\n$5\r\nLPUSH\r\n$%d\r\n%s\r\n" % (len(raw), raw)
+            if len(self._lpush) < 10_000:
+                self._lpush[key] = lpush
+        direct.call_packed((b"%s$%d\r\n%s\r\n" % (lpush, len(messages[0]), messages[0]),))
 
     # --- consuming ------------------------------------------------------------------------
 
@@ -269,7 +287,7 @@ class KombuRedisTransport:
             return False
         envelope = unpack(entries[0][1][b"m"])
         priority = int(envelope.properties.get("priority") or 0)
-        message = _dumps(_kombu(envelope, queue, priority))
+        message = _kombu(envelope, queue, priority)
         keys = [self._own(queue, "dead"), self.list_key(queue, priority)]
         return bool(self._unbury(keys=keys, args=[entry_id, message]))
 
@@ -303,14 +321,27 @@ class KombuRedisTransport:
         self._client.close()
 
 
-def _kombu(envelope: Envelope, queue: str, priority: int) -> dict[str, Any]:
-    """kombu's envelope for the default exchange, with a delivery tag of its own."""
+def _kombu(envelope: Envelope, queue: str, priority: int) -> bytes:
+    """kombu's JSON envelope (``to_kombu``) for the default exchange, with a delivery tag of
+    its own, written as the streams layout writes its JSON (orjson when it is exact)."""
     properties = {k: v for k, v in envelope.properties.items() if k not in _FRESH_PROPERTIES}
     if priority:
         properties.setdefault("priority", priority)
-    headers = {k: v for k, v in envelope.headers.items() if k != "redelivered"}
-    fresh = evolve(envelope, headers=headers, properties=properties)
-    return to_kombu(fresh, exchange="", routing_key=queue)
+    properties["delivery_info"] = {"exchange": "", "routing_key": queue}
+    properties["body_encoding"] = "base64"
+    properties["delivery_tag"] = str(uuid.uuid4())
+    headers = envelope.headers
+    if "redelivered" in headers:
+        headers = {k: v for k, v in headers.items() if k != "redelivered"}
+    return dumps_json(
+        {
+            "body": base64.b64encode(envelope.body).decode("ascii"),
+            "content-encoding": envelope.content_encoding,
+            "content-type": envelope.content_type,
+            "headers": headers,
+            "properties": properties,
+        }
+    )
 
 
 def _encode(envelope: Envelope) -> bytes:
@@ -340,7 +371,7 @@ def _priority(message: dict[str, Any]) -> int:
         return 0
 
 
-def _flatten(scores: dict[str, float]) -> list[Any]:
+def _flatten(scores: Mapping[str, float] | Mapping[bytes, float]) -> list[Any]:
     flat: list[Any] = []
     for member, score in scores.items():
         flat.extend((score, member))

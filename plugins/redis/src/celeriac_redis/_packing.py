@@ -77,6 +77,11 @@ _DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_NUMBER = b"0" * 19
 
 
+def dumps_json(value: Mapping[str, Any]) -> bytes:
+    """A JSON document as this module writes headers (orjson when it is exact, see above)."""
+    return _dumps(value)
+
+
 def _dumps(value: Mapping[str, Any]) -> bytes:
     if _orjson is not None and _plain(value):
         try:

@@ -1,0 +1,144 @@
+"""The confirm window: what ``delay()`` promises once it returned, tested against real faults.
+
+Connections are cut mid-stream by a loopback proxy while a loop publishes; RabbitMQ refuses
+messages for real (``x-overflow = reject-publish`` on a full queue), which it answers with
+``basic.nack``. Every task whose ``delay()`` returned must run (at least once), and every
+refused message must be reported, never dropped in silence.
+"""
+
+from __future__ import annotations
+
+import secrets
+import urllib.parse
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pika
+import pytest
+
+from celeriac import Celeriac
+from celeriac import PublishError
+from celeriac.plugin import Envelope
+from celeriac_amqp import make_transport
+from celeriac_amqp.testing import connection_parameters
+from celeriac_amqp.testing import delete_queues
+
+from .conftest import WorkerProcess
+from .conftest import celeriac_worker
+from .conftest import make_config
+from .conftest import wait_for
+from .proxy import Proxy
+
+pytestmark = pytest.mark.integration
+
+
+def _through(proxy: Proxy, url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    credentials = parts.netloc.rpartition("@")[0]
+    netloc = f"{credentials}@127.0.0.1:{proxy.port}" if credentials else f"127.0.0.1:{proxy.port}"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+@pytest.fixture
+def proxy(amqp_url: str) -> Any:
+    parts = urllib.parse.urlsplit(amqp_url)
+    made = Proxy((parts.hostname or "127.0.0.1", parts.port or 5672))
+    yield made
+    made.close()
+
+
+@pytest.mark.slow
+def test_every_returned_delay_runs_across_connection_cuts(
+    project: Path,
+    amqp_url: str,
+    queue_name: str,
+    proxy: Proxy,
+    start_process: Callable[..., WorkerProcess],
+) -> None:
+    runs = project / "runs.txt"
+    start_process(celeriac_worker("-c", "4"))  # on RabbitMQ directly, not through the proxy
+    app = Celeriac(
+        "proj",
+        broker=_through(proxy, amqp_url),
+        result_store="",
+        default_queue=queue_name,
+        config=False,
+        env={},
+        amqp={"retry_backoff_base": 0.05, "retry_backoff_max": 0.5},
+    )
+    total, returned = 3000, []
+    try:
+        for n in range(total):
+            app.send_task("proj.mark", (n, str(runs)))
+            returned.append(n)  # delay() returned: from here on the task must run
+            if n % 700 == 350:
+                # Once the publishing connection is up again (the loop outruns a reconnect),
+                # cut it with messages in flight.
+                wait_for(lambda: proxy.connections >= 1, what="a connection through the proxy")
+                proxy.cut()
+        app.flush(timeout=60)
+    finally:
+        app.close()
+    assert proxy.cuts == 4  # at 350, 1050, 1750 and 2450
+
+    def counted() -> Counter[int]:
+        return Counter(int(line) for line in runs.read_text().split()) if runs.exists() else Counter()
+
+    wait_for(lambda: set(counted()) >= set(returned), timeout=90, what="every returned task to run")
+    ran = counted()
+    lost = [n for n in returned if n not in ran]
+    assert lost == []
+    assert len(returned) == total
+
+
+def test_refused_messages_are_reported_not_dropped(amqp_url: str, queue_name: str) -> None:
+    """A full queue with reject-publish nacks: flush(), the result handle and the next call tell."""
+    connection = pika.BlockingConnection(connection_parameters(amqp_url))
+    arguments = {"x-max-length": 1, "x-overflow": "reject-publish"}
+    connection.channel().queue_declare(queue_name, durable=True, arguments=arguments)
+    connection.close()
+    app = Celeriac("proj", broker=amqp_url, result_store="", default_queue=queue_name, config=False, env={})
+    try:
+        kept, refused = app.send_task("proj.add", (1, 1)), app.send_task("proj.add", (2, 2))
+        with pytest.raises(PublishError, match=refused.id):
+            app.flush(timeout=30)
+        with pytest.raises(PublishError, match=refused.id):
+            refused.get(timeout=1)
+        late = app.send_task("proj.add", (3, 3))
+        transport: Any = app.transport
+        wait_for(lambda: transport.publish_error(late.id) is not None, what="the third message refused")
+        with pytest.raises(PublishError, match=late.id):
+            app.send_task("proj.add", (4, 4))  # the next call reports what failed since
+        assert transport.publish_error(kept.id) is None
+        assert transport.queue_length(queue_name) == 1
+    finally:
+        app.close()
+
+
+def test_strict_confirms_return_once_rabbitmq_has_the_message(amqp_url: str) -> None:
+    queue = f"celeriac-test-{secrets.token_hex(6)}"
+    transport = make_transport(amqp_url, make_config(confirms="strict"))
+    connection = pika.BlockingConnection(connection_parameters(amqp_url))
+    try:
+        for count in (1, 2, 3):
+            transport.publish(queue, [Envelope(body=b"{}", content_type="application/json")])
+            # Asked on another connection, without flush(): the message is there already.
+            seen = connection.channel().queue_declare(queue, passive=True).method.message_count
+            assert seen == count
+    finally:
+        connection.close()
+        transport.close()
+        delete_queues(amqp_url, [queue, f"{queue}.dead"])
+
+
+def test_close_waits_for_outstanding_confirms(amqp_url: str, queue_name: str) -> None:
+    transport = make_transport(amqp_url, make_config())
+    transport.publish(queue_name, [Envelope(body=b"{}", content_type="application/json")] * 500)
+    transport.close()  # returns once RabbitMQ confirmed all 500
+    connection = pika.BlockingConnection(connection_parameters(amqp_url))
+    try:
+        assert connection.channel().queue_declare(queue_name, passive=True).method.message_count == 500
+    finally:
+        connection.close()
