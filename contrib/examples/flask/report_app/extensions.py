@@ -1,0 +1,13 @@
+"""The app's extensions, created unbound: ``create_app`` initialises them on each Flask app."""
+
+from celeriac_flask import FlaskCeleriac
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.orm import DeclarativeBase
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+celeriac = FlaskCeleriac()
