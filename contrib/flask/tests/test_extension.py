@@ -212,3 +212,42 @@ def test_init_app_adds_the_flask_celeriac_command(extension: FlaskCeleriac) -> N
     FlaskCeleriac(app)
     assert "celeriac" in app.cli.commands
     app.extensions["celeriac"].close()
+
+
+def test_a_forked_child_opens_its_own_database_connections(extension: FlaskCeleriac, isolated: Path) -> None:
+    import os
+
+    from flask_sqlalchemy import SQLAlchemy
+    from sqlalchemy import text
+
+    db = SQLAlchemy()
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{isolated / 'app.sqlite3'}")
+    db.init_app(app)
+    extension.init_app(app)
+    with app.app_context():
+        assert db.session.execute(text("select 1")).scalar() == 1
+        db.session.remove()
+        assert db.engine.pool.checkedin() == 1  # the parent's connection, pooled
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what it inherited, then leave at once
+        code = 1
+        try:
+            with app.app_context():
+                inherited = db.engine.pool.checkedin()
+                works = db.session.execute(text("select 2")).scalar()
+            os.write(write, f"{inherited} {works}".encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    report = os.read(read, 100).decode()
+    os.close(read)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert report == "0 2"  # nothing inherited in the pool; its own connection works
+    with app.app_context():
+        assert db.engine.pool.checkedin() == 1  # the parent's is untouched
+        assert db.session.execute(text("select 3")).scalar() == 3
+        db.session.remove()
+        db.engine.dispose()

@@ -19,6 +19,7 @@ from celeriac import ConfigError
 from celeriac_flask._cli import celeriac_command
 from celeriac_flask._config import read_flask_config
 from celeriac_flask._context import in_app_context
+from celeriac_flask._fork import forget_connections_after_fork
 from celeriac_flask._task import Declaration
 from celeriac_flask._task import FlaskTask
 
@@ -35,7 +36,8 @@ class FlaskCeleriac:
     Create it once at module level, declare tasks on it with :meth:`task`, and call
     :meth:`init_app` in the factory: each Flask app gets its own :class:`celeriac.Celeriac`
     built from its config, in ``app.extensions["celeriac"]``, with every declared task
-    registered to run inside that Flask app's context.
+    registered to run inside that Flask app's context. A process forked from this one (a
+    prefork pool's child) drops the app's inherited Flask-SQLAlchemy connections.
 
     :param app: a Flask app to initialise at once (the single-app pattern).
     :param plugins: plugin objects registered on every celeriac app made here, besides the
@@ -73,6 +75,7 @@ class FlaskCeleriac:
         app.extensions[EXTENSION_KEY] = celeriac_app
         if "celeriac" not in app.cli.commands:
             app.cli.add_command(celeriac_command)
+        forget_connections_after_fork(app)
         self._apps.add(app)
 
     def app_for(self, app: Flask | None = None) -> Celeriac:
