@@ -13,7 +13,7 @@ import pytest
 from celeriac.testing import process_group
 from celeriac.testing import subprocess_env
 
-PROJECT = '''
+PROJECT = """
 from flask import Flask, current_app
 from celeriac_flask import FlaskCeleriac
 
@@ -34,7 +34,7 @@ def create_app() -> Flask:
 
 
 plain = Flask("plain")
-'''
+"""
 
 
 @pytest.fixture
@@ -61,7 +61,18 @@ def test_flask_celeriac_runs_a_worker_and_calls_for_the_flask_app(project: Path)
             [sys.executable, "-m", *flask, "celeriac", "worker", "-P", "threads", "-c", "1"], timeout=60
         )
         assert "ready: consuming flaskq" in worker.output()
-        called = run(project, *flask, "celeriac", "call", "proj.greet", "--args", '["Ada"]', "--wait", "--timeout", "30")
+        called = run(
+            project,
+            *flask,
+            "celeriac",
+            "call",
+            "proj.greet",
+            "--args",
+            '["Ada"]',
+            "--wait",
+            "--timeout",
+            "30",
+        )
     assert called.returncode == 0, called.stderr
     assert "hello, Ada" in called.stdout  # run by the worker inside the Flask app's context
 

@@ -119,7 +119,9 @@ def test_tasks_run_inside_the_flask_app_context_on_a_worker(extension: FlaskCele
         with app.app_context():
             results = [whoami.delay(n) for n in range(6)]
         join(worker)
-    assert [r.get(timeout=0) for r in results] == [{"app": "reports", "setting": "Sales", "n": n} for n in range(6)]
+    assert [r.get(timeout=0) for r in results] == [
+        {"app": "reports", "setting": "Sales", "n": n} for n in range(6)
+    ]
     # Each run's context was popped on the worker's thread: teardown handlers ran there.
     runs = [(thread, seen) for thread, seen in torn_down if seen is not None]
     assert sorted(seen for _, seen in runs) == list(range(6))
@@ -159,7 +161,7 @@ def test_a_task_declared_after_init_app_reaches_the_app(extension: FlaskCeleriac
     with worker_thread(app.extensions["celeriac"]) as worker:
         with app.app_context():
             result = add.apply_async((2, 3))
-            with pytest.raises(TypeError, match="late.add"):
+            with pytest.raises(TypeError, match=r"late\.add"):
                 add.delay(1)  # checked in the caller, against the function's own signature
         join(worker)
     assert result.get(timeout=0) == [5, result.id, "web"]

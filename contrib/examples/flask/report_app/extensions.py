@@ -1,8 +1,9 @@
 """The app's extensions, created unbound: ``create_app`` initialises them on each Flask app."""
 
-from celeriac_flask import FlaskCeleriac
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
+
+from celeriac_flask import FlaskCeleriac
 
 
 class Base(DeclarativeBase):

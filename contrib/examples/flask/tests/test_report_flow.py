@@ -96,11 +96,24 @@ def wait_for(check: Callable[[], dict[str, Any]], timeout: float = 30.0) -> dict
         time.sleep(0.1)
 
 
-def test_reports_with_celeriac_worker_and_test_client(web: Any, tmp_path: Path, settings: dict[str, str]) -> None:
+def test_reports_with_celeriac_worker_and_test_client(
+    web: Any, tmp_path: Path, settings: dict[str, str]
+) -> None:
     env = subprocess_env(EXAMPLE, **settings)
     with process_group(tmp_path, env) as group:
         worker = group.start(
-            [sys.executable, "-m", "celeriac", "-A", "report_app.worker", "worker", "-P", "threads", "-c", "2"]
+            [
+                sys.executable,
+                "-m",
+                "celeriac",
+                "-A",
+                "report_app.worker",
+                "worker",
+                "-P",
+                "threads",
+                "-c",
+                "2",
+            ]
         )
         client = web.test_client()
         asked = [client.post("/reports", json={"region": region}) for region in (None, "north", "south")]
@@ -125,7 +138,9 @@ def test_reports_with_celeriac_worker_and_test_client(web: Any, tmp_path: Path, 
 
 def _http(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, bytes, str]:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.read(), response.headers.get_content_type()

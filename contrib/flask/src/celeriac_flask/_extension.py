@@ -138,9 +138,5 @@ class FlaskCeleriac:
 
 
 def _register(celeriac_app: Celeriac, flask_app: Flask, declaration: Declaration) -> None:
-    celeriac_app.task(
-        in_app_context(flask_app, declaration.fn),
-        name=declaration.name,
-        bind=declaration.bind,
-        **declaration.options,
-    )
+    register = celeriac_app.task(name=declaration.name, bind=declaration.bind, **declaration.options)
+    register(in_app_context(flask_app, declaration.fn))

@@ -76,9 +76,7 @@ class FlaskTask(Generic[P, R]):
         **options: Any,
     ) -> ResultHandle:
         """Queue the task, with the options of :meth:`celeriac.Task.apply_async`."""
-        return self.on().apply_async(
-            args, kwargs, countdown=countdown, eta=eta, expires=expires, **options
-        )
+        return self.on().apply_async(args, kwargs, countdown=countdown, eta=eta, expires=expires, **options)
 
     def s(self, *args: Any, **kwargs: Any) -> Signature:
         """A signature of a call of this task (chains, groups, chords, callbacks)."""
