@@ -253,3 +253,22 @@ def test_a_forked_child_opens_its_own_database_connections(extension: FlaskCeler
         assert db.session.execute(text("select 3")).scalar() == 3
         db.session.remove()
         db.engine.dispose()
+
+
+def test_canvas_and_apply_go_through_the_current_app(extension: FlaskCeleriac) -> None:
+    from celeriac import chain
+
+    @extension.task
+    def double(n: int) -> int:
+        return 2 * n * int(current_app.config["FACTOR"])
+
+    app = make_app(FACTOR=1)
+    extension.init_app(app)
+    with worker_thread(app.extensions["celeriac"]) as worker:
+        with app.app_context():
+            assert double.apply((4,)).get(timeout=1) == 8
+            result = chain(double.s(1), double.s(), double.si(5)).apply_async()
+            mapped = double.map([1, 2, 3]).apply_async()
+        join(worker)
+    assert result.get(timeout=0) == 10
+    assert mapped.get(timeout=0) == [2, 4, 6]

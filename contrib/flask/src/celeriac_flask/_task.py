@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
@@ -14,6 +15,7 @@ from typing import TypeVar
 from attrs import frozen
 
 if TYPE_CHECKING:
+    from celeriac import Group
     from celeriac import Signature
     from celeriac import Task
     from celeriac.plugin import ResultHandle
@@ -87,3 +89,18 @@ class FlaskTask(Generic[P, R]):
         return self.on().si(*args, **kwargs)
 
     signature = s
+
+    def apply(
+        self, args: tuple[Any, ...] | list[Any] | None = None, kwargs: Mapping[str, Any] | None = None
+    ) -> ResultHandle:
+        """Run the task here and now (eager), in a fresh app context of the current Flask app."""
+        return self.on().apply(args, kwargs)
+
+    def map(self, items: Iterable[Any]) -> Signature:
+        return self.on().map(items)
+
+    def starmap(self, items: Iterable[Iterable[Any]]) -> Signature:
+        return self.on().starmap(items)
+
+    def chunks(self, items: Iterable[Any], size: int) -> Group:
+        return self.on().chunks(items, size)
