@@ -131,6 +131,12 @@ def test_reports_with_celeriac_worker_and_test_client(
             assert download.mimetype == "text/csv"
             assert download.data.decode() == expected_csv(region)
         assert "report_app.tasks.build_report" in worker.output()
+        # A report that cannot be built: the job says why, and there is nothing to download.
+        failing = client.post("/reports", json={"region": "west"})
+        status = wait_for(lambda: client.get(failing.json["url"]).json)
+        assert status["status"] == "failed", (status, worker.output())
+        assert status["error"] == "no sales to report in region 'west'"
+        assert client.get(f"{failing.json['url']}/download").status_code == 409
         with web.app_context():
             result = web.extensions["celeriac"].AsyncResult(asked[0].json["task_id"])
             assert result.get(timeout=5) == 3  # north, south, east
