@@ -70,6 +70,20 @@ def test_config_comes_from_the_flask_config(extension: FlaskCeleriac) -> None:
     assert extension.app_for(app) is celeriac_app
 
 
+def test_flask_variables_from_prefixed_env_reach_celeriac(
+    extension: FlaskCeleriac, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLASK_CELERIAC_BROKER", "memory://")
+    monkeypatch.setenv("FLASK_CELERIAC_WORKER__CONCURRENCY", "7")
+    monkeypatch.setenv("FLASK_CELERIAC_TASK_DEFAULTS__MAX_RETRIES", "9")
+    app = Flask("env")
+    app.config.from_prefixed_env()
+    extension.init_app(app)
+    config = app.extensions["celeriac"].config
+    assert (config.broker, config.worker.concurrency) == ("memory://", 7)
+    assert config.task_defaults.max_retries == 9
+
+
 def test_the_toml_file_lies_under_the_flask_config(extension: FlaskCeleriac, isolated: Path) -> None:
     (isolated / "celeriac.toml").write_text('default_queue = "from-file"\nresult_expires = 10\n')
     app = make_app(CELERIAC_RESULT_EXPIRES=20)

@@ -3,8 +3,9 @@
 Keys, lowest precedence first: the TOML file (``celeriac.toml``, ``[tool.celeriac]``, or the
 file ``CELERIAC_CONFIG_FILE`` names), ``CELERIAC_*`` environment variables, the ``CELERIAC``
 dict of the Flask config (the keys of ``celeriac.toml``, tables as dicts), then Flask config
-keys ``CELERIAC_<KEY>`` (``__`` separates nesting: ``CELERIAC_WORKER__CONCURRENCY``), one
-setting each, as ``app.config.from_prefixed_env()`` or a config class sets them.
+keys ``CELERIAC_<KEY>`` (``__`` separates nesting: ``CELERIAC_WORKER__CONCURRENCY``; case
+does not matter, as for environment variables), one setting each, as
+``app.config.from_prefixed_env()`` (``FLASK_CELERIAC_BROKER``) or a config class sets them.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def read_flask_config(config: Mapping[str, Any]) -> FlaskSettings:
         _set(settings, [str(key)], value)
     for key, value in config.items():
         if key.startswith(PREFIX) and key != FILE_KEY:
-            _set(settings, key[len(PREFIX) :].lower().split("__"), value)
+            _set(settings, key[len(PREFIX) :].lower().split("__"), _lowered(value))
     file = config.get(FILE_KEY)
     if file is not None and not isinstance(file, str | os.PathLike | bool):
         raise ConfigError(f"Flask config {FILE_KEY} must be a path or False, got {file!r}")
@@ -73,6 +74,15 @@ def _set(target: dict[str, Any], path: list[str], value: Any) -> None:
         target[last] = merged
     else:
         target[last] = value
+
+
+def _lowered(value: Any) -> Any:
+    """Keys under a ``CELERIAC_<KEY>`` key are as case-blind as the key itself (and as the
+    ``CELERIAC_*`` environment): ``from_prefixed_env()`` makes ``FLASK_CELERIAC_WORKER__POOL``
+    into ``{"CELERIAC_WORKER": {"POOL": ...}}``."""
+    if isinstance(value, Mapping):
+        return {str(key).lower(): _lowered(item) for key, item in value.items()}
+    return value
 
 
 def _unshadowed(settings: dict[str, Any]) -> dict[str, Any]:
