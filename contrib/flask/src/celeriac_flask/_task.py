@@ -15,6 +15,8 @@ from typing import TypeVar
 from attrs import frozen
 
 if TYPE_CHECKING:
+    from flask import Flask
+
     from celeriac import Group
     from celeriac import Signature
     from celeriac import Task
@@ -54,7 +56,7 @@ class FlaskTask(Generic[P, R]):
     def __repr__(self) -> str:
         return f"<flask task {self.name}>"
 
-    def on(self, flask_app: Any = None) -> Task[P, R]:
+    def on(self, flask_app: Flask | None = None) -> Task[P, R]:
         """The registered task on ``flask_app``'s celeriac app (default: the current Flask app)."""
         task: Task[P, R] = self.extension.app_for(flask_app).tasks[self.name]
         return task
