@@ -2,7 +2,8 @@
 
 ``make dist`` runs ``check``, ``build`` and ``verify``:
 
-- ``check``: every distribution (the kernel and each ``plugins/<name>``) has the kernel's
+- ``check``: every distribution (the kernel, each ``plugins/<name>`` and the framework
+  integrations in ``contrib/``) has the kernel's
   version; each plugin's requirement on ``celeriac`` or another ``celeriac-*`` admits exactly
   that minor series; the kernel has one extra per plugin, pinned to the version, and ``all``.
 - ``build``: a wheel and an sdist of each, with ``uv build`` under the lock's build constraints.
@@ -34,11 +35,28 @@ LOCK = ROOT / "requirements.lock"
 
 
 def distributions() -> dict[str, Path]:
-    """Distribution name -> its directory: the kernel first, then the plugins by name."""
+    """Distribution name -> its directory: the kernel first, then the plugins by name, then the
+    framework integrations in contrib/ (every contrib/<name> with a pyproject.toml but the
+    plugin template)."""
     found = {"celeriac": ROOT / "kernel"}
-    for project in sorted((ROOT / "plugins").glob("*/pyproject.toml")):
+    contrib = [
+        path
+        for path in sorted((ROOT / "contrib").glob("*/pyproject.toml"))
+        if path.parent.name != "plugin-template"
+    ]
+    for project in [*sorted((ROOT / "plugins").glob("*/pyproject.toml")), *contrib]:
         found[tomllib.loads(project.read_text())["project"]["name"]] = project.parent
     return found
+
+
+def celeriac_plugins() -> list[str]:
+    """The distributions that register a celeriac plugin (``celeriac plugins`` lists them)."""
+    return [
+        name
+        for name, path in distributions().items()
+        if "celeriac.plugins"
+        in tomllib.loads((path / "pyproject.toml").read_text())["project"].get("entry-points", {})
+    ]
 
 
 def problems() -> list[str]:
@@ -179,7 +197,7 @@ def verify(out: Path, uv: str) -> int:
             capture_output=True,
             text=True,
         ).stdout
-        missing = [name.removeprefix("celeriac-") for name in distributions() if name != "celeriac"]
+        missing = [name.removeprefix("celeriac-") for name in celeriac_plugins()]
         missing = [
             name for name in missing if not re.search(rf"^\W*{re.escape(name)}\W", listed, re.MULTILINE)
         ]

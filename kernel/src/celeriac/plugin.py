@@ -24,6 +24,8 @@ chooses how many messages its worker reserves), the beat schedule as stored
 (:class:`StoredSchedule`, :func:`schedule_rows`) and :func:`redact` / :func:`redact_url`.
 """
 
+from collections.abc import Sequence
+
 from celeriac._beat.schedule_edit import StoredSchedule
 from celeriac._beat.schedule_view import ScheduleRow
 from celeriac._beat.schedule_view import schedule_rows
@@ -128,15 +130,18 @@ from celeriac._worker.worker import Worker
 API_VERSION = (1, 1)
 
 
-def run_cli(prog_name: str = "celeriac") -> None:
-    """Run the ``celeriac`` command line on ``sys.argv``, as a launcher that must set up first.
+def run_cli(prog_name: str = "celeriac", args: Sequence[str] | None = None) -> None:
+    """Run the ``celeriac`` command line on ``args`` (default ``sys.argv[1:]``), as a launcher
+    that must set up first; exits with the command's status.
 
     For plugins that ship their own launcher (``celeriac-gevent`` patches the standard library,
-    then hands over); the command line is imported here, when called, not with this module.
+    then hands over) and for framework commands that run celeriac's (``flask celeriac worker``
+    passes ``-A`` and the rest of its line); the command line is imported here, when called,
+    not with this module.
     """
     from celeriac._cli.main import main
 
-    main(prog_name=prog_name)
+    main(args=list(args) if args is not None else None, prog_name=prog_name)
 
 
 __all__ = [
