@@ -4,7 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # Each plugin is its own distribution; requirements-workspace.txt lists them (editable, with extras).
 PLUGINS := sqlite json threads solo prefork asyncio gevent redis pickle yaml msgpack compression signing events cron webhooks amqp prometheus filesystem memcached sqlalchemy sqs s3 dynamodb azureblob gcs couchdb eventlet migrate dashboard opentelemetry
-SOURCES := kernel/src $(foreach p,$(PLUGINS),plugins/$(p)/src) contrib/plugin-template/src
+# Framework integrations, each its own distribution under contrib/ (released with the plugins).
+CONTRIB := django
+SOURCES := kernel/src $(foreach p,$(PLUGINS),plugins/$(p)/src) $(foreach c,$(CONTRIB),contrib/$(c)/src) contrib/plugin-template/src
 STAMP := $(VENV)/.installed
 # Every third-party version the development, test, lint and benchmark environments install is
 # pinned in requirements.lock (written by `make lock` with uv) and applied as constraints, build
@@ -23,7 +25,7 @@ $(UV):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(STAMP): $(UV) Makefile $(LOCK) $(LOCK_INPUTS) kernel/pyproject.toml $(foreach p,$(PLUGINS),plugins/$(p)/pyproject.toml) contrib/plugin-template/pyproject.toml
+$(STAMP): $(UV) Makefile $(LOCK) $(LOCK_INPUTS) kernel/pyproject.toml $(foreach p,$(PLUGINS),plugins/$(p)/pyproject.toml) $(foreach c,$(CONTRIB),contrib/$(c)/pyproject.toml) contrib/plugin-template/pyproject.toml
 	$(PIP_INSTALL) -c $(LOCK) --build-constraint $(LOCK) -r requirements-workspace.txt -r requirements-dev.txt
 	touch $(STAMP)
 

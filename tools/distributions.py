@@ -2,9 +2,10 @@
 
 ``make dist`` runs ``check``, ``build`` and ``verify``:
 
-- ``check``: every distribution (the kernel and each ``plugins/<name>``) has the kernel's
-  version; each plugin's requirement on ``celeriac`` or another ``celeriac-*`` admits exactly
-  that minor series; the kernel has one extra per plugin, pinned to the version, and ``all``.
+- ``check``: every distribution (the kernel, each ``plugins/<name>``, each framework integration
+  ``contrib/<name>``) has the kernel's version; each plugin's requirement on ``celeriac`` or
+  another ``celeriac-*`` admits exactly that minor series; the kernel has one extra per
+  plugin, pinned to the version, and ``all``.
 - ``build``: a wheel and an sdist of each, with ``uv build`` under the lock's build constraints.
 - ``verify``: a fresh virtualenv gets ``celeriac[sqlite,json,threads]`` from those files (third
   parties under the lock), runs a task through a worker on SQLite, then gets ``celeriac[all]``
@@ -34,10 +35,13 @@ LOCK = ROOT / "requirements.lock"
 
 
 def distributions() -> dict[str, Path]:
-    """Distribution name -> its directory: the kernel first, then the plugins by name."""
+    """Distribution name -> its directory: the kernel first, then the plugins and the framework
+    integrations under contrib/ (celeriac-django ...), by directory name."""
     found = {"celeriac": ROOT / "kernel"}
-    for project in sorted((ROOT / "plugins").glob("*/pyproject.toml")):
-        found[tomllib.loads(project.read_text())["project"]["name"]] = project.parent
+    projects = [*(ROOT / "plugins").glob("*/pyproject.toml"), *(ROOT / "contrib").glob("*/pyproject.toml")]
+    for project in sorted(projects, key=lambda path: path.parent.name):
+        if project.parent.name != "plugin-template":
+            found[tomllib.loads(project.read_text())["project"]["name"]] = project.parent
     return found
 
 
