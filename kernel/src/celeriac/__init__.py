@@ -20,6 +20,9 @@ from celeriac._client.canvas_build import starmap
 from celeriac._client.canvas_build import xmap
 from celeriac._client.result import AsyncResult
 from celeriac._client.result import GroupResult
+from celeriac._client.shared import SharedTask
+from celeriac._client.shared import current_app
+from celeriac._client.shared import shared_task
 from celeriac._client.task import Task
 from celeriac._client.task import TaskCall
 from celeriac._model import states
@@ -70,6 +73,7 @@ __all__ = [
     "RoutingError",
     "Schedule",
     "SerializationError",
+    "SharedTask",
     "Signature",
     "SoftTimeLimitExceededError",
     "StoredSchedule",
@@ -84,7 +88,9 @@ __all__ = [
     "chain",
     "chord",
     "chunks",
+    "current_app",
     "group",
+    "shared_task",
     "signature",
     "starmap",
     "states",

@@ -32,6 +32,9 @@ from celeriac._client.publish import Publisher
 from celeriac._client.result import AsyncResult
 from celeriac._client.result import GroupResult
 from celeriac._client.result import ResultHandle
+from celeriac._client.shared import adopt_app
+from celeriac._client.shared import set_current_app
+from celeriac._client.shared import set_default_app
 from celeriac._client.task import Task
 from celeriac._client.task_options import TaskOptions
 from celeriac._client.task_options import resolve_task_options
@@ -73,6 +76,8 @@ class Celeriac:
     :param plugins: plugin objects to register besides the installed ones.
     :param autoload_plugins: load installed plugins from entry points.
     :param env: environment to read ``CELERIAC_*`` overrides from (default ``os.environ``).
+    :param set_as_current: make this the process's default app, the one ``@shared_task``
+        tasks resolve to (as Celery's ``set_as_current``).
     :param settings: any other configuration key, overriding file and environment.
     """
 
@@ -86,6 +91,7 @@ class Celeriac:
         plugins: Iterable[object] = (),
         autoload_plugins: bool | None = None,
         env: Mapping[str, str] | None = None,
+        set_as_current: bool = True,
         **settings: Any,
     ) -> None:
         overrides = {"broker": broker, "result_store": result_store, **settings}
@@ -120,10 +126,21 @@ class Celeriac:
         self._replies: Callable[[], str | None] | None = None
         self.publisher = Publisher(self)
         register_builtins(self)
+        adopt_app(self, set_as_current=set_as_current)
         self.plugins.lifecycle.app_configured(self)
 
     def __repr__(self) -> str:
         return f"<Celeriac {self.main or '__main__'} broker={self.config.broker}>"
+
+    # --- the current app ----------------------------------------------------------------
+
+    def set_current(self) -> None:
+        """Make this the current app of this thread: ``@shared_task`` tasks called here use it."""
+        set_current_app(self)
+
+    def set_default(self) -> None:
+        """Make this the process's default app: current in every thread that set none."""
+        set_default_app(self)
 
     # --- tasks ----------------------------------------------------------------------
 
