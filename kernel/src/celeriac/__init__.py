@@ -18,6 +18,7 @@ from celeriac._client.canvas_build import chunks
 from celeriac._client.canvas_build import signature
 from celeriac._client.canvas_build import starmap
 from celeriac._client.canvas_build import xmap
+from celeriac._client.canvas_build import xstarmap
 from celeriac._client.result import AsyncResult
 from celeriac._client.result import GroupResult
 from celeriac._client.shared import SharedTask
@@ -95,4 +96,5 @@ __all__ = [
     "starmap",
     "states",
     "xmap",
+    "xstarmap",
 ]

@@ -281,12 +281,45 @@ class Celeriac:
         root_id: str | None = None,
         exchange: str | None = None,
         routing_key: str | None = None,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
+        shadow: str | None = None,
+        argsrepr: str | None = None,
+        kwargsrepr: str | None = None,
+        link: Signature | Sequence[Signature] | None = None,
+        link_error: Signature | Sequence[Signature] | None = None,
     ) -> ResultHandle:
         """Queue a task by name (it need not be registered here): Celery's ``send_task``.
 
         ``exchange`` and ``routing_key``: each the call's, else the task's; a call naming
         only a ``queue`` goes to that queue. Brokers without exchanges use the queue.
+        ``time_limit``/``soft_time_limit``: this call's, over the task's. ``link``/``link_error``:
+        signatures run with the result when it succeeds / with the id when it fails.
         """
+        if link is not None or link_error is not None:
+            return self._send_linked(
+                name,
+                args,
+                kwargs,
+                link=link,
+                link_error=link_error,
+                countdown=countdown,
+                eta=eta,
+                expires=expires,
+                queue=queue,
+                priority=priority,
+                headers=headers,
+                task_id=task_id,
+                serializer=serializer,
+                ignore_result=ignore_result,
+                exchange=exchange,
+                routing_key=routing_key,
+                time_limit=time_limit,
+                soft_time_limit=soft_time_limit,
+                shadow=shadow,
+                argsrepr=argsrepr,
+                kwargsrepr=kwargsrepr,
+            )
         task = self.tasks.get(name)
         if self.config.task_always_eager and task is not None:
             task.arguments.check(name, tuple(args or ()), dict(kwargs or {}))
@@ -306,12 +339,40 @@ class Celeriac:
             ignore_result=ignore_result,
             parent_id=parent_id,
             root_id=root_id,
+            time_limit=time_limit,
+            soft_time_limit=soft_time_limit,
+            shadow=shadow,
+            argsrepr=argsrepr,
+            kwargsrepr=kwargsrepr,
         )
         route: str | TaskRoute | None = queue
         if exchange is not None or routing_key is not None:
             route = TaskRoute(queue=queue, exchange=exchange, routing_key=routing_key)
         publisher.publish([Outgoing(message=message, route=route, serializer=serializer)])
         return AsyncResult(message.id, self)
+
+    def _send_linked(
+        self,
+        name: str,
+        args: tuple[Any, ...] | list[Any] | None,
+        kwargs: Mapping[str, Any] | None,
+        *,
+        link: Signature | Sequence[Signature] | None,
+        link_error: Signature | Sequence[Signature] | None,
+        **options: Any,
+    ) -> ResultHandle:
+        """A call with callbacks is a signature with ``link``/``link_error``, sent as a workflow."""
+        from celeriac._client.canvas import Signature
+        from celeriac._client.canvas import as_list
+
+        given = {key: value for key, value in options.items() if value is not None}
+        sig = Signature(task=name, args=tuple(args or ()), kwargs=dict(kwargs or {}), options=given, app=self)
+        for callback in as_list(link):
+            sig = sig.link(callback)
+        for errback in as_list(link_error):
+            sig = sig.link_error(errback)
+        handle: ResultHandle = sig.apply_async()
+        return handle
 
     def build_message(
         self,

@@ -31,8 +31,8 @@ from celeriac._model.errors import ConfigError
 
 if TYPE_CHECKING:
     from celeriac._client.app import Celeriac
-    from celeriac._client.canvas import Group
     from celeriac._client.canvas import Signature
+    from celeriac._client.canvas_build import Chunks
     from celeriac._client.result import ResultHandle
     from celeriac._client.task import Task
 
@@ -190,7 +190,7 @@ class SharedTask(Generic[P, R]):
     def starmap(self, items: Iterable[Iterable[Any]]) -> Signature:
         return self.resolve().starmap(items)
 
-    def chunks(self, items: Iterable[Any], size: int) -> Group:
+    def chunks(self, items: Iterable[Any], size: int) -> Chunks:
         return self.resolve().chunks(items, size)
 
     def __getattr__(self, attribute: str) -> Any:
