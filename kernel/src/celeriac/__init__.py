@@ -5,6 +5,7 @@ results, canvas, states and errors. Plugin authors use :mod:`celeriac.plugin`; e
 whose name starts with an underscore is private and may change in any release.
 """
 
+from celeriac import signals
 from celeriac._beat.schedule_edit import StoredSchedule
 from celeriac._client.app import Celeriac
 from celeriac._client.canvas import Chain
@@ -92,6 +93,7 @@ __all__ = [
     "current_app",
     "group",
     "shared_task",
+    "signals",
     "signature",
     "starmap",
     "states",

@@ -127,6 +127,7 @@ class Celeriac:
         self.publisher = Publisher(self)
         register_builtins(self)
         adopt_app(self, set_as_current=set_as_current)
+        self.plugins.lifecycle.app = self
         self.plugins.lifecycle.app_configured(self)
 
     def __repr__(self) -> str:
