@@ -10,6 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 from django.views.decorators.http import require_POST
 
+from celeriac_django import get_app
 from orders.models import Order
 from orders.tasks import fulfil
 
@@ -32,7 +33,7 @@ def place_order(request: HttpRequest) -> JsonResponse:
 @require_GET
 def order_status(request: HttpRequest, pk: int) -> JsonResponse:
     order = get_object_or_404(Order, pk=pk)
-    result = fulfil.app.AsyncResult(order.task_id)
+    result = get_app().AsyncResult(order.task_id)
     return JsonResponse(
         {
             "order": order.pk,
