@@ -98,3 +98,19 @@ def test_options_are_kept_and_times_made_absolute() -> None:
 def test_unknown_option_is_refused() -> None:
     with pytest.raises(TypeError, match=r"unknown option.*bogus"):
         send_in_transaction("djtestapp.tasks.ship", ["x"], bogus=1)
+
+
+def test_without_publish_on_commit_only_the_relay_sends() -> None:
+    quiet = Celeriac(
+        "quiet",
+        broker="memory://",
+        config=False,
+        env={},
+        set_as_current=False,
+        django={"outbox_publish_on_commit": False},
+    )
+    with transaction.atomic():
+        result = send_in_transaction("djtestapp.tasks.ship", ["by relay"], app=quiet)
+    assert OutboxMessage.objects.get(task_id=result.id).sent_at is None
+    assert Relay(quiet).run_once().sent == 1
+    assert OutboxMessage.objects.get(task_id=result.id).sent_at is not None

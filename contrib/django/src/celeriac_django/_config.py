@@ -13,6 +13,8 @@ SECTION = "django"
 class DjangoConfig:
     """``[django]``: the outbox relay a worker of a Django project runs.
 
+    :param outbox_publish_on_commit: the process that wrote an outbox row publishes it right after
+        the commit (false: only the relay publishes, so a request never waits on the broker).
     :param outbox_relay: run the relay in the worker (a thread publishing unsent outbox rows).
         Several workers may all run it: a row is claimed by one relay at a time.
     :param outbox_interval: seconds between two looks at an empty outbox.
@@ -21,6 +23,7 @@ class DjangoConfig:
     :param outbox_database: the database alias of the outbox the relay reads.
     """
 
+    outbox_publish_on_commit: bool = True
     outbox_relay: bool = True
     outbox_interval: float = field(default=1.0, validator=validators.gt(0))
     outbox_lease: float = field(default=60.0, validator=validators.gt(0))

@@ -32,6 +32,8 @@ from django.utils import timezone
 from celeriac import AsyncResult
 from celeriac import Celeriac
 from celeriac import Task
+from celeriac_django._config import SECTION
+from celeriac_django._config import DjangoConfig
 from celeriac_django.models import OutboxMessage
 
 log = logging.getLogger("celeriac.django.outbox")
@@ -90,8 +92,9 @@ def send_in_transaction(
         kwargs=dict(kwargs or {}),
         options={key: value for key, value in stored.items() if value is not None},
     )
-    relay = Relay(app, using=using)
-    transaction.on_commit(lambda: relay.publish_now([row.pk]), using=using)
+    if app.config.section(SECTION, DjangoConfig).outbox_publish_on_commit:
+        relay = Relay(app, using=using)
+        transaction.on_commit(lambda: relay.publish_now([row.pk]), using=using)
     return AsyncResult(row.task_id, app)
 
 
