@@ -4,8 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # Each plugin is its own distribution; requirements-workspace.txt lists them (editable, with extras).
 PLUGINS := sqlite json threads solo prefork asyncio gevent redis pickle yaml msgpack compression signing events cron webhooks amqp prometheus filesystem memcached sqlalchemy sqs s3 dynamodb azureblob gcs couchdb eventlet migrate dashboard opentelemetry
-# Framework integrations under contrib/ are distributions too (celeriac-flask).
-CONTRIB := flask
+# Framework integrations under contrib/ are distributions too (celeriac-django, celeriac-flask).
+CONTRIB := django flask
 SOURCES := kernel/src $(foreach p,$(PLUGINS),plugins/$(p)/src) $(foreach c,$(CONTRIB),contrib/$(c)/src) contrib/plugin-template/src
 STAMP := $(VENV)/.installed
 # Every third-party version the development, test, lint and benchmark environments install is
