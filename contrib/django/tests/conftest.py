@@ -32,6 +32,7 @@ def pytest_configure(config: pytest.Config) -> None:
             "django.contrib.sessions",
             "django.contrib.messages",
             "celeriac_django",
+            "celeriac_django.beat",
             "djtestapp",
         ],
         DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(folder / "db.sqlite3")}},
