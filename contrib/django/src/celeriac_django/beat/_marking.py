@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import models
+from django.utils import timezone
 
 from celeriac_django.beat._state import ScheduleVersion
 
@@ -18,6 +19,9 @@ class ChangeMarkingQuerySet(models.QuerySet):
     """A queryset whose ``update``, ``bulk_create`` and ``bulk_update`` tell beat."""
 
     def update(self, **kwargs: Any) -> int:
+        if any(field.name == "date_changed" for field in self.model._meta.fields):
+            # As save() does through auto_now: a one-off entry re-enabled here runs again.
+            kwargs.setdefault("date_changed", timezone.now())
         changed = super().update(**kwargs)
         if changed:
             ScheduleVersion.bump(self.db)

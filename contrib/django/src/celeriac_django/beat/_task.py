@@ -126,6 +126,15 @@ class PeriodicTask(models.Model):
         if self.missed:
             table["missed"] = self.missed
         schedule = self.schedule
-        if schedule is not None:
-            table.update(schedule.table())
+        if schedule is None:
+            return table
+        fields: dict[str, Any] = schedule.table()
+        if self.one_off and self.clocked_id is None:
+            # Run once, and once more after a later change (see celeriac_django.beat.oneoff).
+            kind = next(key for key in fields if key != "timezone")
+            once = {kind: fields.pop(kind)}
+            if self.date_changed is not None:
+                once["after"] = self.date_changed.isoformat()
+            fields["one_off"] = once
+        table.update(fields)
         return table

@@ -1,0 +1,157 @@
+"""The database-backed beat schedule against a real ``celeriac beat`` and a real worker, on
+SQLite and on PostgreSQL: entries added, edited, disabled and re-enabled through the ORM
+reach the running beat within 2 s; one-off entries run once and are then disabled."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from beat_support import KINDS
+from beat_support import beat_database
+from beat_support import hits
+from beat_support import project_env
+from beat_support import wait_for
+from beat_support import write_project
+
+from celeriac.testing import ProcessGroup
+from celeriac.testing import celeriac_command
+from celeriac.testing import process_group
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+APP = "celeriac_django.app:app"
+TASK = "beatapp.tasks.hit"
+#: Seconds from the commit of an edit to the task running: beat re-reads the entries within
+#: 1 s of the change marker moving (2 s is the promise), the worker polls every 0.2 s.
+PICKUP = 2.5
+
+
+@pytest.fixture(params=KINDS)
+def running(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Path, ProcessGroup]]:
+    """A beat and a worker of a project on a new database; yields ``(alias, folder, group)``."""
+    write_project(tmp_path)
+    with (
+        beat_database(request.param, tmp_path) as (alias, config),
+        process_group(tmp_path, project_env(tmp_path, config)) as group,
+    ):
+        group.start(celeriac_command(APP, "worker", "-P", "threads", "-c", "2", "-l", "INFO"))
+        group.start(celeriac_command(APP, "beat", "-l", "INFO"), ready="sends from now on", log="beat")
+        yield alias, tmp_path, group
+        for process in group.started:
+            process.stop()
+
+
+def _logs(group: ProcessGroup) -> str:
+    return "\n".join(f"--- {p.log.name}\n{p.output()[-4000:]}" for p in group.started)
+
+
+def _first_after(folder: Path, label: str, since: float, **kwargs: Any) -> dict[str, Any] | None:
+    for hit in hits(folder, label):
+        if hit["at"] > since and all(hit["kwargs"].get(k) == v for k, v in kwargs.items()):
+            return hit
+    return None
+
+
+def test_orm_edits_reach_the_running_beat(running: tuple[str, Path, ProcessGroup]) -> None:
+    from celeriac_django.beat.models import IntervalSchedule
+    from celeriac_django.beat.models import PeriodicTask
+
+    alias, folder, group = running
+    tasks = PeriodicTask.objects.using(alias)
+    second = IntervalSchedule.objects.using(alias).create(every=1, period="seconds")
+    tasks.create(name="canary", task=TASK, args=["canary"], interval=second)
+
+    # Added: the first run follows within the pickup time.
+    added = time.time()
+    tick = tasks.create(name="tick", task=TASK, args=["tick"], kwargs={"v": 1}, interval=second)
+    first = wait_for(
+        lambda: _first_after(folder, "tick", added), 10, "the added entry ran", lambda: _logs(group)
+    )
+    assert first["at"] - added < PICKUP, f"picked up after {first['at'] - added:.2f} s"
+
+    # Edited: the new arguments follow within the pickup time.
+    tick.kwargs = {"v": 2}
+    tick.save()
+    edited = time.time()
+    second_version = wait_for(
+        lambda: _first_after(folder, "tick", edited, v=2), 10, "the edited entry ran", lambda: _logs(group)
+    )
+    assert second_version["at"] - edited < PICKUP, (
+        f"edit picked up after {second_version['at'] - edited:.2f} s"
+    )
+
+    # Disabled: beat drops it (its log says so); then, while the canary runs on three more
+    # times, the entry runs no more (a run sent before the pickup may still arrive).
+    tick.enabled = False
+    tick.save()
+    disabled = time.time()
+    wait_for(
+        lambda: "removed: tick" in group.started[1].output(),
+        10,
+        "beat dropped the entry",
+        lambda: _logs(group),
+    )
+    dropped = time.time()
+    assert dropped - disabled < PICKUP
+    wait_for(
+        lambda: len([h for h in hits(folder, "canary") if h["at"] > dropped + 0.5]) >= 3, 15, "canary ran"
+    )
+    late = [hit for hit in hits(folder, "tick") if hit["at"] > dropped + 0.5]
+    assert late == [], late
+
+    # Re-enabled by a bulk update (no signal; the queryset moves the marker itself).
+    assert tasks.filter(name="tick").update(enabled=True) == 1
+    enabled = time.time()
+    again = wait_for(
+        lambda: _first_after(folder, "tick", enabled), 10, "re-enabled entry ran", lambda: _logs(group)
+    )
+    assert again["at"] - enabled < PICKUP, f"re-enable picked up after {again['at'] - enabled:.2f} s"
+
+    # Deleted: gone from beat as well.
+    tasks.filter(name="tick").delete()
+    wait_for(
+        lambda: group.started[1].output().count("removed: tick") >= 2, 10, "beat dropped the deleted entry"
+    )
+
+    # Beat wrote what it did back: the canary's run count and time.
+    canary = tasks.get(name="canary")
+    assert canary.total_run_count >= 3
+    assert canary.last_run_at is not None
+    assert dt.datetime.now(dt.UTC) - canary.last_run_at < dt.timedelta(seconds=10)
+
+
+def test_one_off_entries_run_once(running: tuple[str, Path, ProcessGroup]) -> None:
+    from celeriac_django.beat.models import ClockedSchedule
+    from celeriac_django.beat.models import IntervalSchedule
+    from celeriac_django.beat.models import PeriodicTask
+
+    alias, folder, group = running
+    tasks = PeriodicTask.objects.using(alias)
+    second = IntervalSchedule.objects.using(alias).create(every=1, period="seconds")
+    tasks.create(name="canary", task=TASK, args=["canary"], interval=second)
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+    clocked = ClockedSchedule.objects.using(alias).create(clocked_time=at)
+    tasks.create(name="once-clocked", task=TASK, args=["clocked"], clocked=clocked)
+    tasks.create(name="once-interval", task=TASK, args=["one_off"], interval=second, one_off=True)
+
+    ran = wait_for(lambda: hits(folder, "clocked"), 15, "the clocked entry ran", lambda: _logs(group))
+    assert ran[0]["at"] >= at.timestamp(), "ran before its time"
+    wait_for(lambda: hits(folder, "one_off"), 15, "the one-off interval entry ran", lambda: _logs(group))
+    # Both are disabled after their run, and beat drops them: while the canary runs three
+    # more times, neither runs again.
+    wait_for(
+        lambda: not tasks.filter(name__startswith="once-", enabled=True).exists(), 10, "one-offs disabled"
+    )
+    settled = time.time()
+    wait_for(lambda: len([h for h in hits(folder, "canary") if h["at"] > settled]) >= 3, 15, "canary ran")
+    assert len(hits(folder, "clocked")) == 1, hits(folder, "clocked")
+    assert len(hits(folder, "one_off")) == 1, hits(folder, "one_off")
+    for name in ("once-clocked", "once-interval"):
+        entry = tasks.get(name=name)
+        assert (entry.enabled, entry.total_run_count) == (False, 1), name
+        assert entry.last_run_at is not None
