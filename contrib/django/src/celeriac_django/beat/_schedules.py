@@ -114,8 +114,17 @@ class CrontabSchedule(models.Model):
     def clean(self) -> None:
         from celeriac_cron import crontab
 
+        fields = self.fields()
+        problems: dict[str, str] = {}
+        for name, value in fields.items():  # a field wrong on its own is named as the one
+            try:
+                crontab(**{name: value})
+            except ValueError as exc:
+                problems[name] = f"Not a valid crontab field: {exc}"
+        if problems:
+            raise ValidationError(problems)
         try:
-            crontab(**self.fields())
+            crontab(**fields)
         except ValueError as exc:
             raise ValidationError(f"Not a valid crontab: {exc}") from None
 
