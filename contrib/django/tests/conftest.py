@@ -40,3 +40,6 @@ def pytest_configure(config: pytest.Config) -> None:
         CELERIAC={"broker": "memory://", "result_store": "memory://"},
     )
     django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", run_syncdb=True, verbosity=0)

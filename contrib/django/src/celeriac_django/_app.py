@@ -44,7 +44,9 @@ def build_app() -> Celeriac:
         if app.import_path is None:
             app.import_path = source.app_path
         return app
-    app = Celeriac("django", config=source.config, **source.overrides)
+    from celeriac_django.task import DjangoTask
+
+    app = Celeriac("django", config=source.config, task_cls=DjangoTask, **source.overrides)
     app.import_path = IMPORT_PATH
     return app
 

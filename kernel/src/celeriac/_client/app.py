@@ -73,6 +73,9 @@ class Celeriac:
     :param plugins: plugin objects to register besides the installed ones.
     :param autoload_plugins: load installed plugins from entry points.
     :param env: environment to read ``CELERIAC_*`` overrides from (default ``os.environ``).
+    :param task_cls: the class of this app's tasks, a subclass of :class:`Task` (Celery's
+        ``task_cls``): an integration adds methods to every task this way (celeriac-django's
+        ``delay_on_commit``).
     :param settings: any other configuration key, overriding file and environment.
     """
 
@@ -86,6 +89,7 @@ class Celeriac:
         plugins: Iterable[object] = (),
         autoload_plugins: bool | None = None,
         env: Mapping[str, str] | None = None,
+        task_cls: type[Task[Any, Any]] = Task,
         **settings: Any,
     ) -> None:
         overrides = {"broker": broker, "result_store": result_store, **settings}
@@ -100,6 +104,7 @@ class Celeriac:
         #: afresh (a pool's children under spawn) can import the same app; None otherwise.
         self.import_path: str | None = None
         self.tasks: dict[str, Task[Any, Any]] = {}
+        self.task_cls = task_cls
         self._unregistered_options: dict[str, TaskOptions] = {}
         #: Periodic tasks declared in code (``add_periodic_task``), by entry name.
         self.periodic_tasks: dict[str, PeriodicTask] = {}
@@ -153,7 +158,7 @@ class Celeriac:
             task_name = name or self._task_name(function)
             if task_name in self.tasks:
                 raise ValueError(f"task {task_name!r} is registered twice ({self.tasks[task_name].fn!r})")
-            task: Task[Any, Any] = Task(
+            task: Task[Any, Any] = self.task_cls(
                 self, function, name=task_name, bind=bind, options=self._task_options(task_name, options)
             )
             self.tasks[task_name] = task
