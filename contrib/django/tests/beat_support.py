@@ -124,8 +124,18 @@ def hit(label, **kwargs):
 """
 
 
+MANAGE = """
+import sys
+
+from django.core.management import execute_from_command_line
+
+execute_from_command_line(sys.argv)
+"""
+
+
 def write_project(folder: Path) -> None:
-    """A Django project of two modules: settings from the environment, and ``beatapp.hit``."""
+    """A Django project: ``manage.py``, settings from the environment, and ``beatapp.hit``."""
+    (folder / "manage.py").write_text(textwrap.dedent(MANAGE))
     (folder / "beatproj_settings.py").write_text(textwrap.dedent(SETTINGS))
     (folder / "beatapp").mkdir()
     (folder / "beatapp" / "__init__.py").write_text("")
