@@ -117,7 +117,8 @@ def test_orm_edits_reach_the_running_beat(running: tuple[str, Path, ProcessGroup
 
     print(  # the figures, for -s
         f"pickup (commit to run): added {first['at'] - added:.2f} s, "
-        f"edited {second_version['at'] - edited:.2f} s, re-enabled {again['at'] - enabled:.2f} s; disabled to dropped {dropped - disabled:.2f} s"
+        f"edited {second_version['at'] - edited:.2f} s, re-enabled {again['at'] - enabled:.2f} s; "
+        f"disabled to dropped {dropped - disabled:.2f} s"
     )
 
     # Deleted: gone from beat as well.
