@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import secrets
+import sys
 import textwrap
 import time
 from collections.abc import Callable
@@ -15,6 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from celeriac.testing import ProcessGroup
+from celeriac.testing import celeriac_command
+from celeriac.testing import process_group
 from celeriac.testing import service_unreachable
 
 KINDS = ("sqlite", "postgresql")
@@ -152,6 +156,33 @@ def project_env(folder: Path, database: dict[str, Any]) -> dict[str, str]:
         BEAT_TEST_BROKER=f"sqlite:///{folder / 'broker.sqlite3'}",
         BEAT_TEST_HITS=str(folder / "hits.jsonl"),
     )
+
+
+APP = "celeriac_django.app:app"
+TASK = "beatapp.tasks.hit"
+
+
+@contextlib.contextmanager
+def beat_and_worker(kind: str, folder: Path) -> Iterator[tuple[str, ProcessGroup]]:
+    """A project in ``folder`` on a new database, with ``manage.py celeriac beat`` and a
+    worker running; yields ``(alias, group)`` (the beat is ``group.started[1]``)."""
+    write_project(folder)
+    with (
+        beat_database(kind, folder) as (alias, config),
+        process_group(folder, project_env(folder, config)) as group,
+    ):
+        group.start(celeriac_command(APP, "worker", "-P", "threads", "-c", "2", "-l", "INFO"))
+        # Beat as a Django user starts it; the worker as celeriac's own command line does.
+        beat = [sys.executable, "manage.py", "celeriac", "beat", "-l", "INFO"]
+        group.start(beat, ready="sends from now on", log="beat")
+        yield alias, group
+        for process in group.started:
+            process.stop()
+
+
+def logs(group: ProcessGroup) -> str:
+    """The end of each process's log, for assertion messages."""
+    return "\n".join(f"--- {p.log.name}\n{p.output()[-4000:]}" for p in group.started)
 
 
 def hits(folder: Path, label: str | None = None) -> list[dict[str, Any]]:

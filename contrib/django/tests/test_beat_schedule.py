@@ -5,7 +5,6 @@ reach the running beat within 2 s; one-off entries run once and are then disable
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,20 +12,16 @@ from typing import Any
 
 import pytest
 from beat_support import KINDS
-from beat_support import beat_database
+from beat_support import TASK
+from beat_support import beat_and_worker
 from beat_support import hits
-from beat_support import project_env
+from beat_support import logs
 from beat_support import wait_for
-from beat_support import write_project
 
 from celeriac.testing import ProcessGroup
-from celeriac.testing import celeriac_command
-from celeriac.testing import process_group
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-APP = "celeriac_django.app:app"
-TASK = "beatapp.tasks.hit"
 #: Seconds from the commit of an edit to the task running: beat re-reads the entries within
 #: 1 s of the change marker moving (2 s is the promise), the worker polls every 0.2 s.
 PICKUP = 2.5
@@ -35,22 +30,12 @@ PICKUP = 2.5
 @pytest.fixture(params=KINDS)
 def running(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Path, ProcessGroup]]:
     """A beat and a worker of a project on a new database; yields ``(alias, folder, group)``."""
-    write_project(tmp_path)
-    with (
-        beat_database(request.param, tmp_path) as (alias, config),
-        process_group(tmp_path, project_env(tmp_path, config)) as group,
-    ):
-        group.start(celeriac_command(APP, "worker", "-P", "threads", "-c", "2", "-l", "INFO"))
-        # Beat as a Django user starts it; the worker as celeriac's own command line does.
-        beat = [sys.executable, "manage.py", "celeriac", "beat", "-l", "INFO"]
-        group.start(beat, ready="sends from now on", log="beat")
+    with beat_and_worker(request.param, tmp_path) as (alias, group):
         yield alias, tmp_path, group
-        for process in group.started:
-            process.stop()
 
 
 def _logs(group: ProcessGroup) -> str:
-    return "\n".join(f"--- {p.log.name}\n{p.output()[-4000:]}" for p in group.started)
+    return logs(group)
 
 
 def _first_after(folder: Path, label: str, since: float, **kwargs: Any) -> dict[str, Any] | None:
