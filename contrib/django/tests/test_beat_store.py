@@ -239,3 +239,34 @@ def test_the_admin_pages_are_consistent() -> None:
     assert admin.site.check([config]) == []
     assert [problem for model in config.get_models() for problem in model.check()] == []
     assert admin.site.is_registered(PeriodicTask)
+
+
+def test_naive_times_when_use_tz_is_off(alias: str, app: Celeriac) -> None:
+    from django.test import override_settings
+
+    from celeriac_django.beat.models import ClockedSchedule
+    from celeriac_django.beat.models import IntervalSchedule
+    from celeriac_django.beat.models import PeriodicTask
+    from celeriac_django.beat.store import DjangoScheduleStore
+
+    with override_settings(USE_TZ=False, TIME_ZONE="Europe/Berlin"):
+        tasks = PeriodicTask.objects.using(alias)
+        hourly = IntervalSchedule.objects.using(alias).create(every=1, period="hours")
+        clocked = ClockedSchedule.objects.using(alias).create(clocked_time=dt.datetime(2031, 5, 4, 12, 0))
+        tasks.create(name="launch", task="t.go", clocked=clocked)
+        tasks.create(name="warm", task="t.warm", interval=hourly, one_off=True)
+        store = DjangoScheduleStore(f"django://{alias}", app.config)
+        try:
+            tables = store.stored_entries()
+            # Naive times are Django's TIME_ZONE (CEST, UTC+2, in May).
+            launch = dt.datetime.fromisoformat(tables["launch"]["clocked"])
+            assert launch == dt.datetime(2031, 5, 4, 10, 0, tzinfo=dt.UTC)
+            assert dt.datetime.fromisoformat(tables["warm"]["one_off"]["after"]).tzinfo is not None
+            with StoredSchedule(app, schedule_store=f"django://{alias}") as stored:
+                assert [row.name for row in schedule_rows(stored, time.time())] == ["launch", "warm"]
+            store.set_last_run_at("warm", 1_800_000_000.0)  # 2027-01-15 08:00 UTC
+        finally:
+            store.close()
+        warm = tasks.get(name="warm")
+        assert warm.last_run_at == dt.datetime(2027, 1, 15, 9, 0)  # naive, Berlin (CET)
+        assert (warm.enabled, warm.total_run_count) == (False, 1)

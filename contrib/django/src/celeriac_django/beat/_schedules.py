@@ -7,6 +7,7 @@ accepts is what beat runs; each gives its ``[beat.schedule.NAME]`` table fields 
 
 from __future__ import annotations
 
+from datetime import datetime
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from celeriac_django.beat._marking import ChangeMarkingQuerySet
 
@@ -190,7 +192,12 @@ class ClockedSchedule(models.Model):
         return str(self.clocked_time.isoformat())
 
     def table(self) -> dict[str, Any]:
-        return {"clocked": self.clocked_time.isoformat()}
+        return {"clocked": aware(self.clocked_time).isoformat()}
+
+
+def aware(moment: datetime) -> datetime:
+    """``moment`` with its zone: a naive one (``USE_TZ = False``) is in Django's ``TIME_ZONE``."""
+    return moment if moment.tzinfo is not None else timezone.make_aware(moment)
 
 
 def _degrees(value: Decimal | float | str) -> float:

@@ -15,6 +15,7 @@ from celeriac_django.beat._schedules import ClockedSchedule
 from celeriac_django.beat._schedules import CrontabSchedule
 from celeriac_django.beat._schedules import IntervalSchedule
 from celeriac_django.beat._schedules import SolarSchedule
+from celeriac_django.beat._schedules import aware
 
 SCHEDULE_FIELDS = ("interval", "crontab", "solar", "clocked")
 MISSED = [("", "beat's default ([beat] missed)"), ("run_once", "Send one run"), ("skip", "Skip")]
@@ -95,10 +96,6 @@ class PeriodicTask(models.Model):
                 return found
         return None
 
-    @property
-    def runs_once(self) -> bool:
-        return bool(self.one_off or self.clocked_id is not None)
-
     def clean(self) -> None:
         chosen = [name for name in SCHEDULE_FIELDS if getattr(self, f"{name}_id") is not None]
         if not chosen:
@@ -134,7 +131,7 @@ class PeriodicTask(models.Model):
             kind = next(key for key in fields if key != "timezone")
             once = {kind: fields.pop(kind)}
             if self.date_changed is not None:
-                once["after"] = self.date_changed.isoformat()
+                once["after"] = aware(self.date_changed).isoformat()
             fields["one_off"] = once
         table.update(fields)
         return table

@@ -85,9 +85,11 @@ class DjangoScheduleStore:
         return None if found is None else float(found)
 
     def set_last_run_at(self, entry: str, when: float) -> None:
+        from django.conf import settings
         from django.db import transaction
         from django.db.models import F
         from django.db.models import Q
+        from django.utils import timezone
 
         from celeriac_django.beat.models import BeatRun
         from celeriac_django.beat.models import PeriodicTask
@@ -96,9 +98,10 @@ class DjangoScheduleStore:
         with transaction.atomic(using=self.alias):
             BeatRun.objects.using(self.alias).update_or_create(entry=entry, defaults={"last_run_at": when})
             rows = PeriodicTask.objects.using(self.alias).filter(name=entry)
-            rows.update_quietly(
-                last_run_at=dt.datetime.fromtimestamp(when, dt.UTC), total_run_count=F("total_run_count") + 1
-            )
+            at = dt.datetime.fromtimestamp(when, dt.UTC)
+            if not settings.USE_TZ:  # the project keeps naive times in TIME_ZONE
+                at = timezone.make_naive(at)
+            rows.update_quietly(last_run_at=at, total_run_count=F("total_run_count") + 1)
             # A one-off entry is done after this run: disabled, and beat told so.
             done = rows.filter(Q(one_off=True) | Q(clocked__isnull=False), enabled=True)
             if done.update_quietly(enabled=False):
