@@ -146,6 +146,12 @@ def test_the_change_marker_moves_with_every_change(alias: str) -> None:
     moved()
     PeriodicTask.objects.using(alias).filter(name="e").delete()
     moved()
+    PeriodicTask.objects.using(alias).bulk_create([PeriodicTask(name="bulk", task="t.t", interval=interval)])
+    moved()
+    bulk = PeriodicTask.objects.using(alias).get(name="bulk")
+    bulk.enabled = False
+    PeriodicTask.objects.using(alias).bulk_update([bulk], ["enabled"])
+    moved()
     PeriodicTask.objects.using(alias).filter(name="nothing").update(enabled=False)
     assert ScheduleVersion.current(alias) == seen[-1]  # no row changed
 
