@@ -12,9 +12,11 @@ from celeriac_django import get_app
 from celeriac_django.task import DjangoTask
 
 
-def test_tasks_of_the_project_are_django_tasks() -> None:
-    assert isinstance(ship, DjangoTask)
-    assert get_app().tasks["djtestapp.tasks.ship"] is ship  # found by autodiscovery
+def test_shared_tasks_of_installed_apps_are_found_and_are_django_tasks() -> None:
+    # djtestapp.tasks is imported by nothing but autodiscovery (conftest sets Django up).
+    registered = get_app().tasks["djtestapp.tasks.ship"]
+    assert isinstance(registered, DjangoTask)
+    assert ship.resolve() is registered
 
 
 def test_sent_on_commit_not_on_rollback() -> None:

@@ -5,6 +5,7 @@ results, canvas, states and errors. Plugin authors use :mod:`celeriac.plugin`; e
 whose name starts with an underscore is private and may change in any release.
 """
 
+from celeriac import signals
 from celeriac._beat.schedule_edit import StoredSchedule
 from celeriac._client.app import Celeriac
 from celeriac._client.canvas import Chain
@@ -18,8 +19,12 @@ from celeriac._client.canvas_build import chunks
 from celeriac._client.canvas_build import signature
 from celeriac._client.canvas_build import starmap
 from celeriac._client.canvas_build import xmap
+from celeriac._client.canvas_build import xstarmap
 from celeriac._client.result import AsyncResult
 from celeriac._client.result import GroupResult
+from celeriac._client.shared import SharedTask
+from celeriac._client.shared import current_app
+from celeriac._client.shared import shared_task
 from celeriac._client.task import Task
 from celeriac._client.task import TaskCall
 from celeriac._model import states
@@ -70,6 +75,7 @@ __all__ = [
     "RoutingError",
     "Schedule",
     "SerializationError",
+    "SharedTask",
     "Signature",
     "SoftTimeLimitExceededError",
     "StoredSchedule",
@@ -84,9 +90,13 @@ __all__ = [
     "chain",
     "chord",
     "chunks",
+    "current_app",
     "group",
+    "shared_task",
+    "signals",
     "signature",
     "starmap",
     "states",
     "xmap",
+    "xstarmap",
 ]

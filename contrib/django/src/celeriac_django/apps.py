@@ -19,6 +19,9 @@ class CeleriacDjangoConfig(AppConfig):
         self.holder = AppHolder()
 
     def ready(self) -> None:
+        # The app first: it is the current app, the one @shared_task tasks act on, in a web
+        # process too (which may never ask for it). Building it connects to nothing.
+        self.holder.get()
         # Tasks register when their module is imported: import every installed app's tasks.py
         # (as the admin imports admin.py), so a worker and a web process know the same tasks.
         autodiscover_modules("tasks")

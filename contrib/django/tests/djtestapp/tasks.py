@@ -1,24 +1,22 @@
-"""Found by autodiscovery: no module imports this one."""
+"""Found by autodiscovery: no module imports this one. Declared without the project's app."""
 
 from __future__ import annotations
 
-from celeriac_django import get_app
+from celeriac import shared_task
 from djtestapp.models import Shipped
 
-app = get_app()
 
-
-@app.task
+@shared_task
 def double(x: int) -> int:
     return 2 * x
 
 
-@app.task
+@shared_task
 def ship(name: str) -> str:
     Shipped.objects.create(order_name=name)
     return f"shipped {name}"
 
 
-@app.task
+@shared_task
 def fail(message: str) -> None:
     raise ValueError(message)

@@ -30,5 +30,6 @@ def run_beat(app: Celeriac, *, schedule_store: str | None = None, max_interval: 
         signal.signal(signal.SIGINT, on_stop)
         if hasattr(signal, "SIGHUP"):
             signal.signal(signal.SIGHUP, lambda signum, frame: beat.request_reload())
+    app.plugins.lifecycle.beat_init(app, beat)
     beat.run(stop)
     return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import sys
 from typing import Any
 
@@ -15,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from celeriac._cli.app import app_for
+from celeriac._cli.logs import setup_logging
 from celeriac._model.config import toml_literal
 from celeriac._model.errors import ConfigError
 
@@ -39,11 +39,7 @@ def beat(
     from celeriac._beat.run import run_beat
 
     app = app_for(ctx)
-    logging.basicConfig(
-        level=(loglevel or app.config.worker.loglevel).upper(),
-        format="[%(asctime)s: %(levelname)s/%(processName)s] %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(loglevel or app.config.worker.loglevel)
     try:
         code = run_beat(app, schedule_store=schedule_store, max_interval=max_interval)
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +18,7 @@ from celeriac._cli.beat import beat
 from celeriac._cli.control import control
 from celeriac._cli.control import inspect
 from celeriac._cli.control import status
+from celeriac._cli.logs import setup_logging
 from celeriac._client.app import Celeriac
 from celeriac._contract.plugins import make_plugins
 from celeriac._contract.protocols import DeadLetterPurger
@@ -322,11 +322,7 @@ def _json_arg(text: str, option: str, kind: type) -> Any:
 
 
 def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="[%(asctime)s: %(levelname)s/%(processName)s] %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(level)
 
 
 def _banner(app: Celeriac, instance: Any) -> None:

@@ -32,6 +32,9 @@ from celeriac._client.publish import Publisher
 from celeriac._client.result import AsyncResult
 from celeriac._client.result import GroupResult
 from celeriac._client.result import ResultHandle
+from celeriac._client.shared import adopt_app
+from celeriac._client.shared import set_current_app
+from celeriac._client.shared import set_default_app
 from celeriac._client.task import Task
 from celeriac._client.task_options import TaskOptions
 from celeriac._client.task_options import resolve_task_options
@@ -73,6 +76,8 @@ class Celeriac:
     :param plugins: plugin objects to register besides the installed ones.
     :param autoload_plugins: load installed plugins from entry points.
     :param env: environment to read ``CELERIAC_*`` overrides from (default ``os.environ``).
+    :param set_as_current: make this the process's default app, the one ``@shared_task``
+        tasks resolve to (as Celery's ``set_as_current``).
     :param task_cls: the class of this app's tasks, a subclass of :class:`Task` (Celery's
         ``task_cls``): an integration adds methods to every task this way (celeriac-django's
         ``delay_on_commit``).
@@ -89,6 +94,7 @@ class Celeriac:
         plugins: Iterable[object] = (),
         autoload_plugins: bool | None = None,
         env: Mapping[str, str] | None = None,
+        set_as_current: bool = True,
         task_cls: type[Task[Any, Any]] = Task,
         **settings: Any,
     ) -> None:
@@ -125,10 +131,22 @@ class Celeriac:
         self._replies: Callable[[], str | None] | None = None
         self.publisher = Publisher(self)
         register_builtins(self)
+        adopt_app(self, set_as_current=set_as_current)
+        self.plugins.lifecycle.app = self
         self.plugins.lifecycle.app_configured(self)
 
     def __repr__(self) -> str:
         return f"<Celeriac {self.main or '__main__'} broker={self.config.broker}>"
+
+    # --- the current app ----------------------------------------------------------------
+
+    def set_current(self) -> None:
+        """Make this the current app of this thread: ``@shared_task`` tasks called here use it."""
+        set_current_app(self)
+
+    def set_default(self) -> None:
+        """Make this the process's default app: current in every thread that set none."""
+        set_default_app(self)
 
     # --- tasks ----------------------------------------------------------------------
 
@@ -269,12 +287,45 @@ class Celeriac:
         root_id: str | None = None,
         exchange: str | None = None,
         routing_key: str | None = None,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
+        shadow: str | None = None,
+        argsrepr: str | None = None,
+        kwargsrepr: str | None = None,
+        link: Signature | Sequence[Signature] | None = None,
+        link_error: Signature | Sequence[Signature] | None = None,
     ) -> ResultHandle:
         """Queue a task by name (it need not be registered here): Celery's ``send_task``.
 
         ``exchange`` and ``routing_key``: each the call's, else the task's; a call naming
         only a ``queue`` goes to that queue. Brokers without exchanges use the queue.
+        ``time_limit``/``soft_time_limit``: this call's, over the task's. ``link``/``link_error``:
+        signatures run with the result when it succeeds / with the id when it fails.
         """
+        if link is not None or link_error is not None:
+            return self._send_linked(
+                name,
+                args,
+                kwargs,
+                link=link,
+                link_error=link_error,
+                countdown=countdown,
+                eta=eta,
+                expires=expires,
+                queue=queue,
+                priority=priority,
+                headers=headers,
+                task_id=task_id,
+                serializer=serializer,
+                ignore_result=ignore_result,
+                exchange=exchange,
+                routing_key=routing_key,
+                time_limit=time_limit,
+                soft_time_limit=soft_time_limit,
+                shadow=shadow,
+                argsrepr=argsrepr,
+                kwargsrepr=kwargsrepr,
+            )
         task = self.tasks.get(name)
         if self.config.task_always_eager and task is not None:
             task.arguments.check(name, tuple(args or ()), dict(kwargs or {}))
@@ -294,12 +345,40 @@ class Celeriac:
             ignore_result=ignore_result,
             parent_id=parent_id,
             root_id=root_id,
+            time_limit=time_limit,
+            soft_time_limit=soft_time_limit,
+            shadow=shadow,
+            argsrepr=argsrepr,
+            kwargsrepr=kwargsrepr,
         )
         route: str | TaskRoute | None = queue
         if exchange is not None or routing_key is not None:
             route = TaskRoute(queue=queue, exchange=exchange, routing_key=routing_key)
         publisher.publish([Outgoing(message=message, route=route, serializer=serializer)])
         return AsyncResult(message.id, self)
+
+    def _send_linked(
+        self,
+        name: str,
+        args: tuple[Any, ...] | list[Any] | None,
+        kwargs: Mapping[str, Any] | None,
+        *,
+        link: Signature | Sequence[Signature] | None,
+        link_error: Signature | Sequence[Signature] | None,
+        **options: Any,
+    ) -> ResultHandle:
+        """A call with callbacks is a signature with ``link``/``link_error``, sent as a workflow."""
+        from celeriac._client.canvas import Signature
+        from celeriac._client.canvas import as_list
+
+        given = {key: value for key, value in options.items() if value is not None}
+        sig = Signature(task=name, args=tuple(args or ()), kwargs=dict(kwargs or {}), options=given, app=self)
+        for callback in as_list(link):
+            sig = sig.link(callback)
+        for errback in as_list(link_error):
+            sig = sig.link_error(errback)
+        handle: ResultHandle = sig.apply_async()
+        return handle
 
     def build_message(
         self,

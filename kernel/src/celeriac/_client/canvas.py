@@ -120,6 +120,10 @@ class Signature(_Sending):
         """Run ``errback`` with this task's id when it fails."""
         return self.set(link_error=[*as_list(self.options.get("link_error")), errback])
 
+    def on_error(self, errback: Signature) -> Signature:
+        """Celery's other name for :meth:`link_error`."""
+        return self.link_error(errback)
+
     def freeze(self) -> Signature:
         """This call with its task id fixed, so its result can be known before it is sent."""
         return self if self.options.get("task_id") else self.set(task_id=new_id())

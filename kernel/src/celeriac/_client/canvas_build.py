@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
 
+from attrs import frozen
+
 from celeriac._client.canvas import Chain
 from celeriac._client.canvas import Chord
 from celeriac._client.canvas import Group
@@ -35,7 +37,16 @@ def signature(
     )
 
 
-def chunks(sig: Signature, items: Iterable[Any], size: int) -> Group:
+@frozen(kw_only=True)
+class Chunks(Group):
+    """The group :func:`chunks` builds; sent as it is, or made a plain group (Celery's
+    ``chunks(...).group()``) to use inside a chord or chain."""
+
+    def group(self) -> Group:
+        return Group(tasks=self.tasks, options=self.options)
+
+
+def chunks(sig: Signature, items: Iterable[Any], size: int) -> Chunks:
     """Split ``items`` into tasks of ``size`` argument tuples each, run with ``starmap``."""
     if size < 1:
         raise ValueError("chunk size must be at least 1")
@@ -43,7 +54,7 @@ def chunks(sig: Signature, items: Iterable[Any], size: int) -> Group:
     parts: list[Signature | Chain | Chord] = []
     while batch := list(itertools.islice(iterator, size)):
         parts.append(starmap(sig, batch))
-    return Group(tasks=tuple(parts))
+    return Chunks(tasks=tuple(parts))
 
 
 def xmap(sig: Signature, items: Iterable[Any]) -> Signature:
@@ -56,3 +67,7 @@ def starmap(sig: Signature, items: Iterable[Iterable[Any]]) -> Signature:
     return Signature(
         task="celery.starmap", kwargs={"task": sig.to_dict(), "it": [list(i) for i in items]}, app=sig.app
     )
+
+
+#: Celery's name for :func:`starmap` (``celery.xstarmap``), beside :func:`xmap`.
+xstarmap = starmap

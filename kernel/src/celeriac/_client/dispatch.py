@@ -175,7 +175,19 @@ def replace(app: Celeriac, request: TaskRequest, node: Canvas) -> None:
 
 
 #: Options a signature may carry that apply_async understands; the rest are kept as they came.
-CALL_OPTIONS = ("countdown", "eta", "expires", "priority", "headers")
+CALL_OPTIONS = (
+    "countdown",
+    "eta",
+    "expires",
+    "priority",
+    "headers",
+    "ignore_result",
+    "time_limit",
+    "soft_time_limit",
+    "shadow",
+    "argsrepr",
+    "kwargsrepr",
+)
 
 
 def signature_message(
@@ -216,6 +228,11 @@ def signature_message(
     )
     queue: str | None = sig.options.get("queue")
     exchange, routing_key = sig.options.get("exchange"), sig.options.get("routing_key")
+    serializer: str | None = sig.options.get("serializer")
     if exchange is None and routing_key is None:
-        return Outgoing(message=message, route=queue)
-    return Outgoing(message=message, route=TaskRoute(queue=queue, exchange=exchange, routing_key=routing_key))
+        return Outgoing(message=message, route=queue, serializer=serializer)
+    return Outgoing(
+        message=message,
+        route=TaskRoute(queue=queue, exchange=exchange, routing_key=routing_key),
+        serializer=serializer,
+    )

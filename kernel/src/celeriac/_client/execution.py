@@ -7,6 +7,7 @@ stored in parallel, and only the acknowledgement goes back to the consumer.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import inspect
 import logging
 import os
@@ -244,7 +245,13 @@ class Executor:
         if state == states.SUCCESS:
             lifecycle.task_success(task, request, retval)
             if log.isEnabledFor(logging.INFO):
-                log.info("Task %s[%s] succeeded in %.4fs: %.200r", task.name, request.id, runtime, retval)
+                log.info(
+                    "Task %s[%s] succeeded in %s: %.200r",
+                    request.message.shadow or task.name,
+                    request.id,
+                    format_runtime(runtime),
+                    retval,
+                )
         if not request.message.embed.empty and reason != "replaced":
             # A replaced task's workflow moved to its replacement.
             after_task(self.app, request, state, retval)
@@ -277,12 +284,25 @@ class Executor:
             if not exc.recorded:
                 self._store(request, states.RETRY, cause, trace)
             self.lifecycle.task_retry(task, request, cause)
-            log.info("Task %s[%s] will retry: %r", task.name, request.id, cause)
+            log.info(
+                "Task %s[%s] will retry %s: %r",
+                request.message.shadow or task.name,
+                request.id,
+                retry_time(exc.when),
+                cause,
+            )
             return states.RETRY, cause, trace
         trace = format_traceback(exc)
         self._store(request, states.FAILURE, exc, trace)
         self.lifecycle.task_failure(task, request, exc, trace)
-        log.error("Task %s[%s] raised %s: %s\n%s", task.name, request.id, type(exc).__name__, exc, trace)
+        log.error(
+            "Task %s[%s] raised %s: %s\n%s",
+            request.message.shadow or task.name,
+            request.id,
+            type(exc).__name__,
+            exc,
+            trace,
+        )
         return states.FAILURE, exc, trace
 
     @staticmethod
@@ -328,3 +348,20 @@ def result_record(
 
 def format_traceback(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc))
+
+
+def format_runtime(seconds: float) -> str:
+    """A task's run time for the log: seconds to the millisecond, microseconds below one
+    (a fast task would otherwise read ``0.0000s``)."""
+    if seconds >= 0.001:
+        return f"{seconds:.3f}s"
+    return f"{seconds * 1_000_000:.0f}\N{MICRO SIGN}s"
+
+
+def retry_time(when: float | dt.datetime | None) -> str:
+    """When a retry runs, for the log: ``in 5s``, ``at 2026-12-06T03:00:00+00:00`` or ``now``."""
+    if isinstance(when, dt.datetime):
+        return f"at {when.isoformat()}"
+    if when:
+        return f"in {when:g}s"
+    return "now"

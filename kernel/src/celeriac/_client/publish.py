@@ -68,8 +68,16 @@ class Publisher:
         embed: Embed | None = None,
         group: str | None = None,
         group_index: int | None = None,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
+        shadow: str | None = None,
+        argsrepr: str | None = None,
+        kwargsrepr: str | None = None,
     ) -> TaskMessage:
-        """The protocol 2 message for a call: arguments checked, times made absolute (UTC)."""
+        """The protocol 2 message for a call: arguments checked, times made absolute (UTC).
+        ``time_limit``/``soft_time_limit`` override the task's for this call; ``shadow`` is the
+        name logs and events show instead of the task's; ``argsrepr``/``kwargsrepr`` what they
+        show instead of the arguments (for secrets), as Celery's."""
         app = self.app
         task = app.tasks.get(name)
         options = app.options_for(name)
@@ -103,7 +111,13 @@ class Publisher:
             expires=expires,
             group=group,
             group_index=group_index,
-            timelimit=(options.time_limit, options.soft_time_limit),
+            timelimit=(
+                time_limit if time_limit is not None else options.time_limit,
+                soft_time_limit if soft_time_limit is not None else options.soft_time_limit,
+            ),
+            shadow=shadow,
+            argsrepr=argsrepr,
+            kwargsrepr=kwargsrepr,
             root_id=root_id or task_id,
             parent_id=parent_id,
             origin=app.origin,

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Generic
@@ -15,6 +16,7 @@ from typing import TypeVar
 
 from attrs import evolve
 
+from celeriac._client.call_options import refuse
 from celeriac._client.canvas import Signature
 from celeriac._client.canvas_build import chunks
 from celeriac._client.canvas_build import starmap
@@ -33,7 +35,7 @@ from celeriac._model.errors import Retry
 if TYPE_CHECKING:
     from celeriac._client.app import Celeriac
     from celeriac._client.canvas import Canvas
-    from celeriac._client.canvas import Group
+    from celeriac._client.canvas_build import Chunks
     from celeriac._client.eager import EagerResult
     from celeriac._client.result import ResultHandle
     from celeriac._client.task_options import TaskOptions
@@ -90,11 +92,25 @@ class Task(Generic[P, R]):
         ignore_result: bool | None = None,
         exchange: str | None = None,
         routing_key: str | None = None,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
+        link: Signature | Sequence[Signature] | None = None,
+        link_error: Signature | Sequence[Signature] | None = None,
+        shadow: str | None = None,
+        argsrepr: str | None = None,
+        kwargsrepr: str | None = None,
+        **refused: Any,
     ) -> ResultHandle:
         """Queue the task. Times: ``countdown`` seconds from now or an ``eta``; ``expires``
         in seconds or as a time, after which the task is revoked instead of run.
         ``exchange`` and ``routing_key`` route through a broker's exchange (RabbitMQ);
-        brokers without exchanges use the queue (see docs/tasks.md, Routing)."""
+        brokers without exchanges use the queue (see docs/tasks.md, Routing).
+        ``time_limit``/``soft_time_limit`` replace the task's for this call; ``link`` and
+        ``link_error`` add callbacks; ``shadow`` names the call in logs; ``argsrepr`` and
+        ``kwargsrepr`` stand for the arguments in logs and events. Celery's other options
+        raise ``TypeError`` saying why (:mod:`celeriac._client.call_options`)."""
+        if refused:
+            raise refuse(self.name, refused)
         return self.app.send_task(
             self.name,
             args,
@@ -110,6 +126,13 @@ class Task(Generic[P, R]):
             ignore_result=ignore_result,
             exchange=exchange,
             routing_key=routing_key,
+            time_limit=time_limit,
+            soft_time_limit=soft_time_limit,
+            link=link,
+            link_error=link_error,
+            shadow=shadow,
+            argsrepr=argsrepr,
+            kwargsrepr=kwargsrepr,
         )
 
     def apply(
@@ -134,7 +157,7 @@ class Task(Generic[P, R]):
     def starmap(self, items: Iterable[Iterable[Any]]) -> Signature:
         return starmap(self.s(), items)
 
-    def chunks(self, items: Iterable[Any], size: int) -> Group:
+    def chunks(self, items: Iterable[Any], size: int) -> Chunks:
         return chunks(self.s(), items, size)
 
     def run(self, request: TaskRequest) -> R:
@@ -225,7 +248,7 @@ class TaskCall:
                 )
             ]
         )
-        raise Retry(exc=exc, when=countdown, recorded=True)
+        raise Retry(exc=exc, when=eta if eta is not None else countdown, recorded=True)
 
     def replace(self, sig: Canvas) -> NoReturn:
         """End this run and send ``sig`` in its place: the replacement takes this task's id

@@ -224,3 +224,45 @@ def celeriac_task_retry(task: Task[Any, Any], request: TaskRequest, reason: Base
 @hookspec
 def celeriac_task_revoked(request: TaskRequest, reason: str, extra: Mapping[str, Any]) -> None:
     """A task will not run: it expired or was revoked. Called in the consumer thread. Isolated."""
+
+
+@hookspec
+def celeriac_task_received(request: TaskRequest) -> None:
+    """The worker received a task message and accepted it (Celery's ``task_received``).
+    Called in the consumer thread only when implemented. Isolated."""
+
+
+@hookspec
+def celeriac_task_unknown(message: TaskMessage, reason: str) -> None:
+    """A message named a task this worker has not registered; it is dead-lettered. Isolated."""
+
+
+@hookspec
+def celeriac_task_rejected(message: object, reason: str) -> None:
+    """A message was refused before it became a request (bad body, content type not
+    accepted, redelivered too often); it is dead-lettered. ``message`` is the decoded
+    :class:`TaskMessage` when there is one, else the raw delivery. Isolated."""
+
+
+# --- processes ----------------------------------------------------------------------------
+
+
+@hookspec
+def celeriac_worker_init(worker: Worker) -> None:
+    """The worker is about to start its bootsteps (Celery's ``worker_init``)."""
+
+
+@hookspec
+def celeriac_worker_process_init(app: Celeriac) -> None:
+    """In each child process of a process pool (prefork), before it runs a task: open
+    per-process resources (database connections) here, never inherit them across a fork."""
+
+
+@hookspec
+def celeriac_worker_process_shutdown(app: Celeriac, exitcode: int) -> None:
+    """In a child process of a process pool, as it exits."""
+
+
+@hookspec
+def celeriac_beat_init(app: Celeriac, service: object) -> None:
+    """Beat is about to start sending periodic tasks."""

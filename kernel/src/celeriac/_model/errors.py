@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 
 class CeleriacError(Exception):
     """Base of every celeriac error."""
@@ -76,11 +78,12 @@ class Retry(CeleriacError):  # noqa: N818 - control flow, named for the intent a
         self,
         message: str = "",
         exc: BaseException | None = None,
-        when: float | None = None,
+        when: float | dt.datetime | None = None,
         *,
         recorded: bool = False,
     ) -> None:
         super().__init__(message or (repr(exc) if exc is not None else "retry"))
+        #: Seconds from now, or the time, the retry runs (Celery's ``Retry.when``).
         self.exc = exc
         self.when = when
         #: RETRY is stored already (before the new message was sent, so that a quick rerun's

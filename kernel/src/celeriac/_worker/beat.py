@@ -36,6 +36,7 @@ class BeatStep:
     def run(self, ctx: StepContext) -> Iterator[None]:
         beat = Beat(ctx.app)
         beat.open()  # an invalid schedule stops the worker's start, with the entry named
+        ctx.app.plugins.lifecycle.beat_init(ctx.app, beat)
         stop = threading.Event()
         thread = threading.Thread(target=beat.run, args=(stop,), name="celeriac-beat", daemon=True)
         thread.start()

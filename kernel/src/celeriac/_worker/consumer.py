@@ -64,6 +64,7 @@ class Consumer:
         revoked: RevokedSet,
     ) -> None:
         self.app = app
+        self.lifecycle = app.plugins.lifecycle
         self.timer = timer
         self.revoked = revoked
         self.transport = transport
@@ -168,6 +169,7 @@ class Consumer:
         self.table.add(InFlight(request=request, delivery=delivery, acks_late=task.options.acks_late))
         if self.events.enabled:
             self.events.task_received(message, delivery.queue)
+        self.lifecycle.task_received(request)
         # An ETA at most ETA_TOLERANCE ahead (a transport's delay rounding, a producer that
         # did not ask for a delay) is waited for here: eta means "not earlier than".
         hold = (message.eta - now).total_seconds() if message.eta is not None else 0.0

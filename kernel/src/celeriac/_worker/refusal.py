@@ -72,7 +72,8 @@ class Refusals:
                 f"received unregistered task {message.task!r}: no such task in this worker "
                 "(is its module in 'imports', or the worker started with the right -A?)"
             )
-            self.refuse(delivery, reason, message.id, NotRegisteredError(reason))
+            self.app.plugins.lifecycle.task_unknown(message, reason)
+            self.refuse(delivery, reason, message.id, NotRegisteredError(reason), rejected=False)
             return None
         if message.id in revoked:
             self.skip_revoked(delivery, message, "revoked", expired=False)
@@ -83,8 +84,19 @@ class Refusals:
             return None
         return message, task, now
 
-    def refuse(self, delivery: Delivery, reason: str, task_id: Any, exc: CeleriacError | None = None) -> None:
-        """Dead-letter a message with ``reason``; FAILURE is recorded when it has a task id."""
+    def refuse(
+        self,
+        delivery: Delivery,
+        reason: str,
+        task_id: Any,
+        exc: CeleriacError | None = None,
+        *,
+        rejected: bool = True,
+    ) -> None:
+        """Dead-letter a message with ``reason``; FAILURE is recorded when it has a task id.
+        ``rejected``: fire ``task_rejected`` (an unknown task fired ``task_unknown`` instead)."""
+        if rejected:
+            self.app.plugins.lifecycle.task_rejected(delivery, reason)
         log.error("dead-lettering message %s from %r: %s", task_id or "?", delivery.queue, reason)
         if self.events.enabled and isinstance(task_id, str):
             self.events.send("task-rejected", uuid=task_id, requeue=False, reason=reason)

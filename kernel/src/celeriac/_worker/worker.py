@@ -60,6 +60,8 @@ class Worker:
     def run(self) -> int:
         """Start every step, wait for a shutdown request, stop every step; returns the exit code."""
         blueprint = self.blueprint()
+        self.app.set_default()  # the app @shared_task tasks resolve to in this process
+        self.app.plugins.lifecycle.worker_init(self)
         # Asking signal.signal, not comparing current_thread() with main_thread(): under
         # eventlet's patching the two differ even on the main thread.
         with contextlib.suppress(ValueError):  # not the main thread: whoever runs us stops us

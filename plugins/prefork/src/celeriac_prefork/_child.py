@@ -25,6 +25,7 @@ from types import FrameType
 from attrs import frozen
 
 from celeriac import states
+from celeriac.plugin import Celeriac
 from celeriac.plugin import Disposition
 from celeriac.plugin import Outcome
 from celeriac.plugin import SoftTimeLimitExceededError
@@ -94,9 +95,26 @@ def rss_kib() -> int:
         return peak // 1024 if sys.platform == "darwin" else peak
 
 
-def serve(conn: Connection, execute: Callable[[TaskRequest], Outcome], limits: ChildLimits) -> None:
-    """Run requests from ``conn`` one at a time until the parent closes it or a limit is reached."""
+def serve(
+    conn: Connection,
+    execute: Callable[[TaskRequest], Outcome],
+    limits: ChildLimits,
+    app: Celeriac | None = None,
+) -> None:
+    """Run requests from ``conn`` one at a time until the parent closes it or a limit is
+    reached. ``app``'s ``worker_process_init`` hook and signal run first (per-child setup:
+    database connections), its ``worker_process_shutdown`` last."""
     multiprocessing.current_process().name = f"prefork-{os.getpid()}"  # shown in log lines
+    if app is not None:
+        app.plugins.lifecycle.worker_process_init(app)
+    try:
+        _serve(conn, execute, limits)
+    finally:
+        if app is not None:
+            app.plugins.lifecycle.worker_process_shutdown(app, 0)
+
+
+def _serve(conn: Connection, execute: Callable[[TaskRequest], Outcome], limits: ChildLimits) -> None:
     soft = _SoftLimit()
     signal.signal(signal.SIGALRM, soft)
     done = rss = 0

@@ -85,4 +85,4 @@ def main(argv: list[str]) -> None:
     limits = ChildLimits(**json.loads(payload))
     execute = Executor(app, describe_results=limits.describe_results)
     sock.send(READY)
-    serve_forks(sock, lambda conn: serve(conn, execute, limits), parent_pid)
+    serve_forks(sock, lambda conn: serve(conn, execute, limits, app), parent_pid)

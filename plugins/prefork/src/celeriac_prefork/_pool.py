@@ -345,7 +345,7 @@ class PreforkPool:
             self._send(child, job)
 
     def _child_main(self, conn: Connection) -> None:
-        serve(conn, self._execute, self._limits)
+        serve(conn, self._execute, self._limits, self._app)
 
     def _wake(self) -> None:
         with contextlib.suppress(BlockingIOError, OSError):
