@@ -30,10 +30,11 @@ def alias(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def app() -> Iterator[Celeriac]:
-    app = Celeriac("beat-tests", broker="memory://", config=False, env={})
-    yield app
-    app.close()
+def app() -> Celeriac:
+    """The project's app (a second app here would become the one shared tasks resolve to)."""
+    from celeriac_django import get_app
+
+    return get_app()
 
 
 def _errors(instance: Any) -> dict[str, list[str]]:
