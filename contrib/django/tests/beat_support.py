@@ -119,9 +119,9 @@ from celeriac_django import get_app
 app = get_app()
 
 
-@app.task
-def hit(label, **kwargs):
-    line = json.dumps({"label": label, "kwargs": kwargs, "at": time.time()})
+@app.task(bind=True)
+def hit(self, label, **kwargs):
+    line = json.dumps({"label": label, "kwargs": kwargs, "at": time.time(), "id": self.request.id})
     with open(os.environ["BEAT_TEST_HITS"], "a") as out:
         out.write(line + "\\n")
     return label
@@ -162,6 +162,11 @@ APP = "celeriac_django.app:app"
 TASK = "beatapp.tasks.hit"
 
 
+def beat_command() -> list[str]:
+    """Beat as a Django user starts it (the worker runs as celeriac's own command line)."""
+    return [sys.executable, "manage.py", "celeriac", "beat", "-l", "INFO"]
+
+
 @contextlib.contextmanager
 def beat_and_worker(kind: str, folder: Path) -> Iterator[tuple[str, ProcessGroup]]:
     """A project in ``folder`` on a new database, with ``manage.py celeriac beat`` and a
@@ -172,9 +177,7 @@ def beat_and_worker(kind: str, folder: Path) -> Iterator[tuple[str, ProcessGroup
         process_group(folder, project_env(folder, config)) as group,
     ):
         group.start(celeriac_command(APP, "worker", "-P", "threads", "-c", "2", "-l", "INFO"))
-        # Beat as a Django user starts it; the worker as celeriac's own command line does.
-        beat = [sys.executable, "manage.py", "celeriac", "beat", "-l", "INFO"]
-        group.start(beat, ready="sends from now on", log="beat")
+        group.start(beat_command(), ready="sends from now on", log="beat")
         yield alias, group
         for process in group.started:
             process.stop()
