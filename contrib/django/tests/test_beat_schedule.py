@@ -181,3 +181,36 @@ def test_a_standby_beat_takes_over(kind: str, tmp_path: Path) -> None:
         ids = [hit["id"] for hit in hits(tmp_path, "tick")]
         assert len(ids) == len(set(ids)), ids
         print(f"{kind}: standby took over; {len(ids)} runs, none twice")
+
+
+def test_beat_reconnects_after_losing_its_database_connection(tmp_path: Path) -> None:
+    """PostgreSQL ends beat's connection (a server restart, a failover, a pooler): beat logs
+    the failed pass, opens a new connection, and goes on picking up edits."""
+    from beat_support import _admin_connection
+    from django.db import connections
+
+    from celeriac_django.beat.models import IntervalSchedule
+    from celeriac_django.beat.models import PeriodicTask
+
+    with beat_and_worker("postgresql", tmp_path) as (alias, group):
+        second = IntervalSchedule.objects.using(alias).create(every=1, period="seconds")
+        PeriodicTask.objects.using(alias).create(name="before", task=TASK, args=["before"], interval=second)
+        wait_for(lambda: hits(tmp_path, "before"), 10, "the first entry ran", lambda: logs(group))
+        beat = group.started[1]
+        with _admin_connection() as admin:
+            ended = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (alias,),
+            ).fetchall()
+        connections[alias].close()  # this process's was ended as well
+        assert ended, "no connection of beat's to end"
+        cut = time.time()
+        PeriodicTask.objects.using(alias).create(name="after", task=TASK, args=["after"], interval=second)
+        wait_for(
+            lambda: _first_after(tmp_path, "after", cut),
+            15,
+            "the entry added after the cut ran",
+            lambda: logs(group),
+        )
+        assert beat.proc.poll() is None, beat.output()

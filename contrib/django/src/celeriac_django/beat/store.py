@@ -55,6 +55,25 @@ def ensure_django() -> None:
         )
 
 
+def _refresh(connection: Any) -> None:
+    """Drop the connection if it broke (the next query opens a new one), as Django does
+    between two requests; called each second, from :meth:`DjangoScheduleStore.entries_version`.
+
+    ``CONN_MAX_AGE`` is honoured when set above 0; its default, 0 (a connection per request),
+    would reconnect every second in a process that has no requests, so beat then keeps its
+    connection while it works.
+    """
+    if connection.connection is None:
+        return
+    if connection.settings_dict.get("CONN_MAX_AGE") != 0:
+        connection.close_if_unusable_or_obsolete()
+    elif connection.errors_occurred:
+        if connection.is_usable():
+            connection.errors_occurred = False
+        else:
+            connection.close()
+
+
 @final
 class DjangoScheduleStore:
     """Last runs, the leader lease and the entries in the database ``alias``.
@@ -202,9 +221,7 @@ class DjangoScheduleStore:
 
         from celeriac_django.beat.models import ScheduleVersion
 
-        # Called each second: the place to drop a connection that broke or outlived
-        # CONN_MAX_AGE, as Django does between two requests.
-        connections[self.alias].close_if_unusable_or_obsolete()
+        _refresh(connections[self.alias])
         return ScheduleVersion.current(self.alias)
 
     def close(self) -> None:
