@@ -190,6 +190,7 @@ def test_entries_added_as_tables(alias: str, app: Celeriac) -> None:
         stored.add("nightly", {"task": "t.cleanup", "cron": "0 3 * * *", "timezone": "Europe/Berlin"})
         stored.add("often", {"task": "t.poll", "every": "90s", "args": [1], "queue": "io", "expires": 30})
         stored.add("fields", {"task": "t.x", "cron": {"minute": "*/15", "day_of_week": "mon-fri"}})
+        stored.add("listed", {"task": "t.x", "cron": {"minute": [0, 30], "hour": 9}})
         stored.add(
             "sunset", {"task": "t.lights", "solar": {"event": "sunset", "latitude": 52.5, "longitude": 13.4}}
         )
@@ -220,6 +221,7 @@ def test_entries_added_as_tables(alias: str, app: Celeriac) -> None:
         "every": 90.0,
     }
     assert tables["fields"]["cron"]["minute"] == "*/15"
+    assert (tables["listed"]["cron"]["minute"], tables["listed"]["cron"]["hour"]) == ("0,30", "9")
     assert tables["sunset"]["solar"] == {"event": "sunset", "latitude": 52.5, "longitude": 13.4}
     assert dt.datetime.fromisoformat(tables["launch"]["clocked"]) == dt.datetime(
         2031, 5, 4, 12, tzinfo=dt.UTC

@@ -75,7 +75,7 @@ def _schedule(alias: str, name: str, table: Mapping[str, Any]) -> dict[str, Any]
                 "month_of_year": month_of_year,
                 "day_of_week": day_of_week,
             }
-        fields = {key: str(field) for key, field in value.items()}
+        fields = {key: _cron_field(field) for key, field in value.items()}
         found, _ = CrontabSchedule.objects.using(alias).get_or_create(
             **fields, timezone=table.get("timezone", "UTC")
         )
@@ -85,3 +85,10 @@ def _schedule(alias: str, name: str, table: Mapping[str, Any]) -> dict[str, Any]
         return {"solar": solar}
     clocked = ClockedSchedule.objects.using(alias).create(clocked_time=table["clocked"])
     return {"clocked": clocked}
+
+
+def _cron_field(value: Any) -> str:
+    """One of Celery's crontab fields as the model keeps it: ``[0, 30]`` is ``"0,30"``."""
+    if isinstance(value, list | tuple):
+        return ",".join(str(item) for item in value)
+    return str(value)
