@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,13 +13,6 @@ from celeriac_django import get_app
 from celeriac_django._app import build_app
 
 explicit_app = Celeriac("explicit", broker="memory://", config=False, env={}, set_as_current=False)
-
-
-@pytest.fixture(autouse=True)
-def _project_app_stays_current() -> Iterator[None]:
-    """Each app built here becomes the process's current one: the project's is made so again."""
-    yield
-    get_app().set_default()
 
 
 def test_settings_dict_is_the_whole_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,3 +20,13 @@ def ship(name: str) -> str:
 @shared_task
 def fail(message: str) -> None:
     raise ValueError(message)
+
+
+@shared_task
+def fresh_connection() -> bool:
+    """Did this task start without a connection left open by the task before it?"""
+    from django.db import connection
+
+    started_fresh = connection.connection is None
+    Shipped.objects.count()  # leaves this thread's connection open
+    return started_fresh
