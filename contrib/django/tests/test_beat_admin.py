@@ -37,38 +37,44 @@ class BeatRouter:
     db_for_write = db_for_read
 
 
+def admin_settings(**more: Any) -> Any:
+    """Settings the admin's pages need, over the tests' own (which have no admin URLs)."""
+    from django.test import override_settings
+
+    return override_settings(
+        ROOT_URLCONF="beat_admin_urls",
+        ALLOWED_HOSTS=["testserver"],
+        MIDDLEWARE=[
+            "django.contrib.sessions.middleware.SessionMiddleware",
+            "django.contrib.auth.middleware.AuthenticationMiddleware",
+            "django.contrib.messages.middleware.MessageMiddleware",
+        ],
+        TEMPLATES=[
+            {
+                "BACKEND": "django.template.backends.django.DjangoTemplates",
+                "APP_DIRS": True,
+                "OPTIONS": {
+                    "context_processors": [
+                        "django.template.context_processors.request",
+                        "django.contrib.auth.context_processors.auth",
+                        "django.contrib.messages.context_processors.messages",
+                    ]
+                },
+            }
+        ],
+        **more,
+    )
+
+
 @pytest.fixture(params=KINDS)
 def admin_client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any, Path, Any]]:
     """A logged-in superuser's test client, and a running beat and worker on the database
     the admin writes this app's models to; yields ``(client, folder, group)``."""
     from django.contrib.auth.models import User
     from django.test import Client
-    from django.test import override_settings
 
     with beat_and_worker(request.param, tmp_path) as (alias, group):
-        settings = override_settings(
-            ROOT_URLCONF="beat_admin_urls",
-            ALLOWED_HOSTS=["testserver"],
-            DATABASE_ROUTERS=[BeatRouter(alias)],
-            MIDDLEWARE=[
-                "django.contrib.sessions.middleware.SessionMiddleware",
-                "django.contrib.auth.middleware.AuthenticationMiddleware",
-                "django.contrib.messages.middleware.MessageMiddleware",
-            ],
-            TEMPLATES=[
-                {
-                    "BACKEND": "django.template.backends.django.DjangoTemplates",
-                    "APP_DIRS": True,
-                    "OPTIONS": {
-                        "context_processors": [
-                            "django.template.context_processors.request",
-                            "django.contrib.auth.context_processors.auth",
-                            "django.contrib.messages.context_processors.messages",
-                        ]
-                    },
-                }
-            ],
-        )
+        settings = admin_settings(DATABASE_ROUTERS=[BeatRouter(alias)])
         with settings:
             user = User.objects.create_superuser(
                 f"admin-{secrets.token_hex(4)}", password=secrets.token_hex(8)
@@ -158,3 +164,39 @@ def test_entries_edited_in_the_admin(admin_client: tuple[Any, Path, Any]) -> Non
     assert time.time() - disabled < PICKUP
     assert PeriodicTask.objects.get(name="from admin").enabled is False
     print(f"admin: added to run {first[0]['at'] - added:.2f} s")
+
+
+def test_run_now_sends_the_entrys_task_at_once() -> None:
+    """The admin's "run now" action sends the selected entries' tasks through the project's
+    app; a worker runs them (here in this process, on the tests' default database)."""
+    from django.contrib.auth.models import User
+    from django.test import Client
+    from djtestapp.models import Shipped
+
+    from celeriac.testing import join
+    from celeriac.testing import worker_thread
+    from celeriac_django import get_app
+    from celeriac_django.beat.models import IntervalSchedule
+    from celeriac_django.beat.models import PeriodicTask
+
+    name = f"order-{secrets.token_hex(4)}"
+    daily = IntervalSchedule.objects.create(every=1, period="days")
+    entry = PeriodicTask.objects.create(name=name, task="djtestapp.tasks.ship", args=[name], interval=daily)
+    user = User.objects.create_superuser(f"admin-{secrets.token_hex(4)}", password=secrets.token_hex(8))
+    app = get_app()
+    try:
+        with admin_settings(), worker_thread(app, pool="threads", concurrency=1) as worker:
+            client = Client()
+            client.force_login(user)
+            data = {"action": "run_now", "_selected_action": [str(entry.pk)]}
+            response = client.post(f"{ADMIN}/periodictask/", data, follow=True)
+            assert response.status_code == 200
+            assert f"Sent now: {name} (" in response.content.decode()
+            join(worker)
+        assert Shipped.objects.filter(order_name=name).count() == 1
+        entry.refresh_from_db()
+        assert entry.total_run_count == 0  # beat's count: a manual run is not a scheduled one
+    finally:
+        user.delete()
+        entry.delete()
+        daily.delete()
