@@ -47,6 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
             "django.contrib.sessions",
             "django.contrib.messages",
             "celeriac_django",
+            "celeriac_django.beat",
             "djtestapp",
         ],
         DATABASES=databases,
