@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -68,10 +69,11 @@ class CeleriacGroup(click.Group):
             return super().invoke(ctx)
         except click.NoSuchOption as exc:
             if exc.option_name in ("-A", "--app") and ctx.invoked_subcommand:
-                exc.message = (
+                raise click.UsageError(
                     f"No such option {exc.option_name!r} after the command: -A goes before it, "
-                    f"as in Celery 5: celeriac -A proj {ctx.invoked_subcommand} ..."
-                )
+                    f"as in Celery 5: celeriac -A proj {ctx.invoked_subcommand} ...",
+                    exc.ctx,
+                ) from exc
             raise
         except CeleriacError as exc:
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
@@ -140,6 +142,9 @@ def worker(
             code = instance.run()
         finally:
             app.close()
+        if instance.shutdown.restart:  # --autoreload: the same command, on the new code
+            err_console.print("autoreload: starting again", highlight=False)
+            os.execv(sys.executable, sys.orig_argv)
     sys.exit(code)
 
 
