@@ -15,7 +15,8 @@ pytestmark = pytest.mark.integration
 
 
 def call_add(project: Path) -> str:
-    sent = run_cli(project, "-A", "proj", "call", "proj.add", "--args", "[20, 22]", "--wait", "--timeout", "20")
+    args = ("call", "proj.add", "--args", "[20, 22]", "--wait", "--timeout", "20")
+    sent = run_cli(project, "-A", "proj", *args)
     assert sent.returncode == 0, sent.stderr
     return sent.stdout.split()[1]
 

@@ -45,7 +45,8 @@ def test_worker_flags_set_their_keys_and_config_names_the_flag(project: Path) ->
     assert "100" in rows["prefork.max_tasks_per_child"]
     assert "flag --max-memory-per-child" in rows["prefork.max_memory_per_child"]
     assert '"8,2"' in rows["prefork.autoscale"] and "flag --autoscale" in rows["prefork.autoscale"]
-    assert "30.0" in rows["task_defaults.time_limit"] and "flag --time-limit" in rows["task_defaults.time_limit"]
+    time_limit = rows["task_defaults.time_limit"]
+    assert "30.0" in time_limit and "flag --time-limit" in time_limit
     assert "flag --soft-time-limit" in rows["task_defaults.soft_time_limit"]
     assert "false" in rows["worker.heartbeat"] and "flag --without-heartbeat" in rows["worker.heartbeat"]
     assert "flag --autoreload" in rows["worker.autoreload"]
