@@ -152,6 +152,7 @@ _control_command(
     "Remove pool slots (process pools).",
     click.Argument(["n"], type=int, default=1, required=False),
 )
+_control_command("pool_restart", "Replace every child of a process pool (prefork).")
 _control_command(
     "autoscale",
     "Set autoscale bounds (process pools).",
