@@ -94,3 +94,9 @@ def test_app_after_the_command_gets_a_hint(project: Path) -> None:
 def test_control_help_keeps_each_line_whole(project: Path) -> None:
     shown = run_cli(project, "control", "--help")
     assert "Set a task's rate limit in workers (e.g. 10/s; 0 removes it)." in " ".join(shown.stdout.split())
+
+
+def test_plugins_lists_every_scheme_whole_on_80_columns(project: Path) -> None:
+    listed = run_cli(project, "plugins", COLUMNS="80")
+    assert "\N{HORIZONTAL ELLIPSIS}" not in listed.stdout
+    assert "rediss+cluster" in listed.stdout and "redis+sentinel" in listed.stdout

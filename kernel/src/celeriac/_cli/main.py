@@ -287,9 +287,12 @@ def plugins(ctx: click.Context) -> None:
 
     raw = read_layers(ctx.obj["config"])
     manager = make_plugins(_lenient(plugins_config(raw)))
-    table = Table("plugin", "module", "provides")
+    table = Table("plugin", "module")
+    # Whole, however narrow the terminal: schemes listed with spaces so that they wrap.
+    table.add_column("provides", overflow="fold")
     for info in manager.describe():
-        table.add_row(escape(info.name), escape(info.module), escape("\n".join(info.provides)) or "-")
+        provides = "\n".join(item.replace("/", ", ") for item in info.provides)
+        table.add_row(escape(info.name), escape(info.module), escape(provides) or "-")
     console.print(table)
     for failure in manager.failures:
         console.print(
