@@ -104,7 +104,8 @@ class Celeriac:
             if "imports" in settings:
                 raise ConfigError("give imports or include (Celery's name for it), not both")
             settings["imports"] = list(include)
-        overrides = {"broker": broker, "result_store": result_store or backend, **settings}
+        store = result_store if result_store is not None else backend
+        overrides = {"broker": broker, "result_store": store, **settings}
         raw = read_layers(config, env=env, overrides=overrides)
         self.plugins: Plugins = make_plugins(
             plugins_config(raw), autoload=autoload_plugins, extra=plugins, env=env
