@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -100,3 +101,19 @@ def test_plugins_lists_every_scheme_whole_on_80_columns(project: Path) -> None:
     listed = run_cli(project, "plugins", COLUMNS="80")
     assert "\N{HORIZONTAL ELLIPSIS}" not in listed.stdout
     assert "rediss+cluster" in listed.stdout and "redis+sentinel" in listed.stdout
+
+
+def test_logfile_takes_the_log_lines(project: Path) -> None:
+    from celeriac.testing import celeriac_command
+    from celeriac.testing import process_group
+    from celeriac.testing import subprocess_env
+
+    logfile = project / "worker.log"
+    with process_group(project, env=subprocess_env(project)) as processes:
+        worker = processes.start(celeriac_command("proj", "worker", "-f", str(logfile)), ready=None)
+        deadline = time.monotonic() + 30
+        while "ready: consuming" not in (logfile.read_text() if logfile.exists() else ""):
+            assert worker.proc.poll() is None, worker.output()
+            assert time.monotonic() < deadline, worker.output()
+            time.sleep(0.1)
+    assert "ready: consuming" not in worker.output()  # the log went to the file, not stderr

@@ -95,6 +95,7 @@ def main(ctx: click.Context, app_path: str | None, config_path: str | None) -> N
 @click.option("-c", "--concurrency", type=int, help="Tasks run at once (default: CPU count).")
 @click.option("-P", "--pool", help="Execution pool (threads, solo, ...).")
 @click.option("-l", "--loglevel", help="DEBUG, INFO, WARNING, ERROR.")
+@click.option("-f", "--logfile", type=click.Path(dir_okay=False), help="Log to this file instead of stderr.")
 @click.option("-n", "--hostname", help="Worker name (default celeriac@HOST); %h, %n, %d expand as in Celery.")
 @click.option("--prefetch", type=int, help="Messages reserved beyond those running.")
 @click.option("--statedb", type=click.Path(dir_okay=False), help="File keeping revoked ids across restarts.")
@@ -110,6 +111,7 @@ def worker(
     concurrency: int | None,
     pool: str | None,
     loglevel: str | None,
+    logfile: str | None,
     hostname: str | None,
     prefetch: int | None,
     statedb: str | None,
@@ -136,7 +138,7 @@ def worker(
         if graph:
             click.echo(instance.blueprint().dot())
             return
-        _setup_logging(instance.config.worker.loglevel)
+        setup_logging(instance.config.worker.loglevel, logfile)
         _banner(app, instance)
         try:
             code = instance.run()
@@ -373,10 +375,6 @@ def _json_arg(text: str, option: str, kind: type) -> Any:
     if not isinstance(value, kind):
         raise click.BadParameter(f"must be a JSON {'list' if kind is list else 'object'}", param_hint=option)
     return value
-
-
-def _setup_logging(level: str) -> None:
-    setup_logging(level)
 
 
 def _banner(app: Celeriac, instance: Any) -> None:
