@@ -163,3 +163,14 @@ def test_retry_log_says_when_and_fast_tasks_show_microseconds(
     assert "0.0000s" not in caplog.text
     assert format_runtime(0.0000421) == "42\N{MICRO SIGN}s"
     assert format_runtime(1.5) == "1.500s"
+
+
+def test_celerys_backend_and_include_keywords() -> None:
+    from celeriac import ConfigError
+
+    app = Celeriac("proj", env={}, config=False, broker="memory://", backend="memory://", include=["json"])
+    assert app.result_store_url == "memory://"
+    assert app.config.imports == ("json",) or list(app.config.imports) == ["json"]
+    app.close()
+    with pytest.raises(ConfigError, match="give result_store or backend"):
+        Celeriac("proj", env={}, config=False, result_store="memory://", backend="memory://")

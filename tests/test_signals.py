@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
@@ -225,3 +226,42 @@ def test_setup_logging_receivers_replace_the_default_configuration(connect: Any)
     setup_logging("warning")
     assert root.handlers == handlers
     assert calls[0]["loglevel"] == "WARNING" and "format" in calls[0]
+
+
+def test_pool_restart_replaces_every_prefork_child(tmp_path: Path, connect: Any) -> None:
+    app = Celeriac("tests", env={}, config=False, broker=f"sqlite:///{tmp_path / 'broker.sqlite3'}")
+    started = tmp_path / "children"
+
+    @connect(signals.worker_process_init)
+    def record(**_: Any) -> None:
+        with started.open("a") as out:
+            out.write(f"{os.getpid()}\n")
+
+    @app.task(name="t.pid")
+    def pid() -> int:
+        return os.getpid()
+
+    def children() -> set[str]:
+        return set(started.read_text().split()) if started.exists() else set()
+
+    with worker_thread(app, pool="prefork", concurrency=2) as worker:
+        before = {pid.delay().get(timeout=10) for _ in range(4)}
+        first = children()
+        replies = app.control.broadcast("pool_restart", {}, reply=True, timeout=5, limit=1)
+        assert replies == [{worker.hostname: {"ok": "restarting pool"}}]
+        deadline = time.monotonic() + 20
+        while len(children() - first) < 2:  # two new children ran worker_process_init
+            assert time.monotonic() < deadline, (first, children())
+            time.sleep(0.05)
+        after = {pid.delay().get(timeout=10) for _ in range(4)}
+    assert not {str(p) for p in after} & first
+    assert {str(p) for p in before} <= first
+    app.close()
+
+
+def test_pool_restart_on_a_thread_pool_says_why_not(app: Celeriac) -> None:
+    tmp = Celeriac("tests", env={}, config=False, broker="memory://")
+    with worker_thread(tmp, pool="threads") as worker:
+        replies = tmp.control.broadcast("pool_restart", {}, reply=True, timeout=5, limit=1)
+    assert "cannot restart apart from it" in replies[0][worker.hostname]["error"]
+    tmp.close()

@@ -22,17 +22,32 @@ HERE = Path(__file__).resolve().parent
 console = Console()
 
 
+LOG = HERE / "worker.log"
+
+
 def start_worker() -> subprocess.Popen[bytes]:
+    """The worker writes to worker.log, so that its banner and log lines (the expected
+    failure's traceback among them) do not run through the demo's own output."""
     console.print("[bold]1.[/] starting a worker with embedded beat: [cyan]celeriac -A tasks worker -B[/]")
-    return subprocess.Popen(
-        [sys.executable, "-m", "celeriac", "-A", "tasks", "worker", "-B", "--loglevel", "WARNING"],
-        cwd=HERE,
-        env={**os.environ, "PYTHONPATH": str(HERE)},
-    )
+    with LOG.open("wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celeriac", "-A", "tasks", "worker", "-B", "--loglevel", "WARNING"],
+            cwd=HERE,
+            env={**os.environ, "PYTHONPATH": str(HERE), "COLUMNS": "200"},  # the banner unwrapped
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 30
+    while "tasks:" not in _text(LOG) and worker.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for line in _text(LOG).splitlines():
+        console.print(f"   {line}", highlight=False, soft_wrap=True)
+    console.print(f"   (the worker logs to {LOG.name})")
+    return worker
 
 
 def main() -> int:
-    for stale in [*HERE.glob("demo.sqlite3*"), *HERE.glob("celeriac-beat.sqlite3*"), HERE / "ticks.log"]:
+    for stale in [*HERE.glob("demo.sqlite3*"), *HERE.glob("celeriac-beat.sqlite3*"), HERE / "ticks.log", LOG]:
         stale.unlink(missing_ok=True)
     os.chdir(HERE)
     sys.path.insert(0, str(HERE))
@@ -69,7 +84,7 @@ def main() -> int:
             try:
                 value = repr(result.get(timeout=30))
             except (ZeroDivisionError, CeleriacError) as exc:
-                value = f"[red]{type(exc).__name__}: {exc}[/]"
+                value = f"[red]{type(exc).__name__}: {exc}[/] (expected; traceback in {LOG.name})"
             table.add_row(label, result.state, value)
         console.print("[bold]3.[/] results")
         console.print(table)
@@ -86,6 +101,10 @@ def main() -> int:
         app.close()
     console.print(f"   worker exited with code {code}; state is in {HERE / 'demo.sqlite3'}")
     return code
+
+
+def _text(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
 
 
 def _lines(path: Path) -> list[str]:

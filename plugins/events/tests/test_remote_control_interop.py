@@ -73,8 +73,12 @@ def test_celery_inspect_gets_a_celeriac_workers_stats_in_process(project: Any, m
         [limited] = control.rate_limit("proj.add", "10/m", destination=[hostname], reply=True, timeout=3)
         assert limited[hostname] == {"ok": "rate limit of proj.add set to 10/m"}
         # What celeriac has no command for is answered, not left to time out.
-        [refused] = control.broadcast("pool_restart", destination=[hostname], reply=True, timeout=3)
+        [refused] = control.broadcast("memdump", destination=[hostname], reply=True, timeout=3)
         assert "unknown command" in refused[hostname]["error"]
+        # Celery's pool_restart (with its reload arguments) reaches celeriac's, which says why
+        # a thread pool cannot restart apart from the worker.
+        [restart] = control.pool_restart(destination=[hostname], reply=True, timeout=3)
+        assert "cannot restart apart from it" in restart[hostname]["error"]
     finally:
         celery_proj.app.close()
         sys.modules.pop("celery_proj", None)

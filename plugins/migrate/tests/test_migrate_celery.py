@@ -280,8 +280,8 @@ def test_settings_without_equivalent_are_listed_with_the_reason(project: Project
 
         app = Celery("proj")
         app.conf.update(
-            broker_url="sqs://",
-            result_backend="db+postgresql://scott:tiger@localhost/results",
+            broker_url="kafka://scott:tiger@localhost:9092",
+            result_backend="mongodb://scott:tiger@localhost/results",
             result_extended=True,
             broker_pool_limit=5,
             beat_scheduler="django_celery_beat.schedulers:DatabaseScheduler",
@@ -294,14 +294,14 @@ def test_settings_without_equivalent_are_listed_with_the_reason(project: Project
     )
     run = migrate()
     config = load(run).config
-    assert "broker" not in run.toml  # no SQS transport: the default applies, and the note says so
+    assert "broker" not in run.toml  # no Kafka transport: the default applies, and the note says so
     assert "tiger" not in run.out
     report = run.out.split("Not carried over:")[1]
     for setting, why in [
-        ("broker_url = 'sqs://'", "celeriac has no transport for sqs://"),
+        ("broker_url = 'kafka://scott:**@localhost:9092'", "celeriac has no transport for kafka://"),
         (
-            "result_backend = 'db+postgresql://scott:**@localhost/results'",
-            "no result store for db+postgresql://",
+            "result_backend = 'mongodb://scott:**@localhost/results'",
+            "no result store for mongodb://",
         ),
         ("result_extended = True", "results keep Celery's basic layout"),
         ("broker_pool_limit = 5", "no pool limit"),
@@ -314,6 +314,72 @@ def test_settings_without_equivalent_are_listed_with_the_reason(project: Project
         assert setting in report, setting
         assert why in report.split(setting)[1].split("\n#\n")[0], why
     assert config.compression is None
+
+
+@pytest.mark.parametrize(
+    ("celery_settings", "expected", "sections"),
+    [
+        (
+            'broker_url="sqs://KEY:SECRET@", result_backend="db+postgresql://scott:tiger@localhost/results"',
+            {"broker": "sqs://", "result_store": "db+postgresql://scott:**@localhost/results"},
+            {},
+        ),
+        (
+            'result_backend="cache+memcached://127.0.0.1:11211/"',
+            {"result_store": "memcached://127.0.0.1:11211/"},
+            {},
+        ),
+        ('result_backend="file:///var/results"', {"result_store": "file:///var/results"}, {}),
+        (
+            'result_backend="s3://", s3_bucket="bkt", s3_base_path="/celery/", s3_region="eu-west-1"',
+            {"result_store": "s3://bkt/celery"},
+            {"s3": {"region": "eu-west-1"}},
+        ),
+        (
+            'result_backend="gs://bkt/res?gcs_project=proj-1"',
+            {"result_store": "gs://bkt/res"},
+            {"gcs": {"project": "proj-1"}},
+        ),
+        (
+            'result_backend="dynamodb://@localhost:8000/results"',
+            {"result_store": "dynamodb://results"},
+            {"dynamodb": {"endpoint_url": "http://localhost:8000"}},
+        ),
+        (
+            'result_backend="azureblockblob://UseDevelopmentStorage=true", '
+            'azureblockblob_container_name="res"',
+            {"result_store": "azureblob://res"},
+            {"azureblob": {"connection_string": "**"}},
+        ),
+        (
+            'result_backend="couchdb://scott:tiger@couch:5984/results"',
+            {"result_store": "couchdb://scott:**@couch:5984/results"},
+            {},
+        ),
+    ],
+)
+def test_the_sqs_broker_and_the_plugin_result_stores_carry_over(
+    project: Project,
+    migrate: Migrate,
+    celery_settings: str,
+    expected: dict[str, str],
+    sections: dict[str, Any],
+) -> None:
+    project(
+        celery=f"""
+        from celery import Celery
+
+        app = Celery("proj")
+        app.conf.update({celery_settings})
+        """
+    )
+    run = migrate()
+    for key, value in expected.items():
+        assert run.toml[key] == value, run.out
+    for section, values in sections.items():
+        assert {k: run.toml[section][k] for k in values} == values, run.out
+    assert "no result store for" not in run.out and "no transport for" not in run.out
+    assert "s3_bucket" not in run.out.split("Not carried over:")[-1] or "Not carried over:" not in run.out
 
 
 def test_signing_settings_load_with_real_keys(project: Project, migrate: Migrate, tmp_path: Path) -> None:

@@ -40,7 +40,8 @@ def test_reasons_name_real_celery_settings() -> None:
         ),
         ("sqla+sqlite:///var/q.db", "sqlite:///var/q.db"),
         ("memory://", "memory://"),
-        ("sqs://", None),
+        ("sqs://", "sqs://"),
+        ("kafka://localhost", None),
         ("filesystem://", None),
     ],
 )

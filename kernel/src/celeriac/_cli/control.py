@@ -74,7 +74,7 @@ def _show(ctx: click.Context, replies: list[dict[str, Any]], timeout: float, as_
 
 
 @click.command()
-@click.argument("command", type=click.Choice([*INSPECT_COMMANDS, "query_task"]))
+@click.argument("command", type=click.Choice([*INSPECT_COMMANDS, "ping", "query_task"]))
 @click.argument("ids", nargs=-1)
 @_TIMEOUT
 @_DESTINATION
@@ -88,8 +88,8 @@ def inspect(
     destination: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Ask running workers: active, reserved, scheduled, registered, revoked, stats, conf,
-    active_queues, or query_task ID..."""
+    """Ask running workers: ping, active, reserved, scheduled, registered, revoked, stats,
+    conf, active_queues, or query_task ID..."""
     arguments: dict[str, Any] = {"ids": list(ids)} if command == "query_task" else {}
     _ask(ctx, command, arguments, timeout, destination, as_json)
 
@@ -110,6 +110,7 @@ def _control_command(name: str, help_text: str, *params: click.Parameter) -> Non
         callback=click.pass_context(run),
         params=[*params, *_common_params()],
         help=help_text,
+        short_help=help_text,  # whole in `control --help`: click cuts a help text at "e.g."
     )
     control.add_command(command)
 
@@ -151,6 +152,7 @@ _control_command(
     "Remove pool slots (process pools).",
     click.Argument(["n"], type=int, default=1, required=False),
 )
+_control_command("pool_restart", "Replace every child of a process pool (prefork).")
 _control_command(
     "autoscale",
     "Set autoscale bounds (process pools).",
@@ -159,7 +161,7 @@ _control_command(
 )
 
 
-@control.command("revoke")
+@control.command("revoke", short_help="Tell workers not to run these tasks (REVOKED).")
 @click.argument("task_ids", nargs=-1, required=True)
 @click.option("--terminate", is_flag=True, help="Also stop running ones (process pools only).")
 @click.option("--signal", "signal_name", default="SIGTERM", show_default=True, help="Signal for --terminate.")

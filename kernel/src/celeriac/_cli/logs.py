@@ -18,7 +18,10 @@ def setup_logging(level: str, logfile: str | None = None) -> None:
     if signals.setup_logging.receivers:
         signals.setup_logging.send(None, loglevel=loglevel, logfile=logfile, format=FORMAT, colorize=False)
         return
-    logging.basicConfig(level=loglevel, format=FORMAT, stream=sys.stderr)
+    if logfile:
+        logging.basicConfig(level=loglevel, format=FORMAT, filename=logfile)
+    else:
+        logging.basicConfig(level=loglevel, format=FORMAT, stream=sys.stderr)
     signals.after_setup_logger.send(
         None, logger=logging.getLogger(), loglevel=loglevel, logfile=logfile, format=FORMAT, colorize=False
     )

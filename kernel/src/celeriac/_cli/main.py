@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +20,9 @@ from celeriac._cli.control import control
 from celeriac._cli.control import inspect
 from celeriac._cli.control import status
 from celeriac._cli.logs import setup_logging
+from celeriac._cli.worker_flags import applied_flags
+from celeriac._cli.worker_flags import expand_hostname
+from celeriac._cli.worker_flags import worker_flag_options
 from celeriac._client.app import Celeriac
 from celeriac._contract.plugins import make_plugins
 from celeriac._contract.protocols import DeadLetterPurger
@@ -63,6 +67,14 @@ class CeleriacGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.NoSuchOption as exc:
+            if exc.option_name in ("-A", "--app") and ctx.invoked_subcommand:
+                raise click.UsageError(
+                    f"No such option {exc.option_name!r} after the command: -A goes before it, "
+                    f"as in Celery 5: celeriac -A proj {ctx.invoked_subcommand} ...",
+                    exc.ctx,
+                ) from exc
+            raise
         except CeleriacError as exc:
             err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             ctx.exit(2)
@@ -83,49 +95,63 @@ def main(ctx: click.Context, app_path: str | None, config_path: str | None) -> N
 @click.option("-c", "--concurrency", type=int, help="Tasks run at once (default: CPU count).")
 @click.option("-P", "--pool", help="Execution pool (threads, solo, ...).")
 @click.option("-l", "--loglevel", help="DEBUG, INFO, WARNING, ERROR.")
-@click.option("-n", "--hostname", help="Worker name (default celeriac@HOST).")
+@click.option("-f", "--logfile", type=click.Path(dir_okay=False), help="Log to this file instead of stderr.")
+@click.option("-n", "--hostname", help="Worker name (default celeriac@HOST); %h, %n, %d expand as in Celery.")
 @click.option("--prefetch", type=int, help="Messages reserved beyond those running.")
 @click.option("--statedb", type=click.Path(dir_okay=False), help="File keeping revoked ids across restarts.")
 @click.option("-E", "--events", "send_events", is_flag=True, default=None, help="Send monitoring events.")
 @click.option("-B", "--beat", is_flag=True, default=None, help="Also run beat (periodic tasks) here.")
+@worker_flag_options
 @click.option("--graph", is_flag=True, help="Print the bootstep graph (Graphviz DOT) and exit.")
 @click.pass_context
 def worker(
     ctx: click.Context,
+    /,
     queues: str | None,
     concurrency: int | None,
     pool: str | None,
     loglevel: str | None,
+    logfile: str | None,
     hostname: str | None,
     prefetch: int | None,
     statedb: str | None,
     send_events: bool | None,
     beat: bool | None,
     graph: bool,
+    **flags: Any,
 ) -> None:
-    """Start a worker."""
-    app = app_for(ctx)
-    instance = app.worker(
-        queues=tuple(q.strip() for q in queues.split(",") if q.strip()) if queues else None,
-        concurrency=concurrency,
-        pool=pool,
-        loglevel=loglevel,
-        hostname=hostname,
-        prefetch=prefetch,
-        statedb=statedb,
-        send_events=send_events,
-        beat=beat,
-    )
-    if graph:
-        click.echo(instance.blueprint().dot())
-        return
-    _setup_logging(instance.config.worker.loglevel)
-    _banner(app, instance)
-    try:
-        code = instance.run()
-    finally:
-        app.close()
+    """Start a worker. Celery's flags (--autoscale, --max-tasks-per-child, --time-limit ...)
+    set the configuration keys they stand for; `celeriac config` takes them too."""
+    with applied_flags(flags, _note):
+        app = app_for(ctx)
+        instance = app.worker(
+            queues=tuple(q.strip() for q in queues.split(",") if q.strip()) if queues else None,
+            concurrency=concurrency,
+            pool=pool,
+            loglevel=loglevel,
+            hostname=expand_hostname(hostname) if hostname else None,
+            prefetch=prefetch,
+            statedb=statedb,
+            send_events=send_events,
+            beat=beat,
+        )
+        if graph:
+            click.echo(instance.blueprint().dot())
+            return
+        setup_logging(instance.config.worker.loglevel, logfile)
+        _banner(app, instance)
+        try:
+            code = instance.run()
+        finally:
+            app.close()
+        if instance.shutdown.restart:  # --autoreload: the same command, on the new code
+            err_console.print("autoreload: starting again", highlight=False)
+            os.execv(sys.executable, sys.orig_argv)
     sys.exit(code)
+
+
+def _note(text: str) -> None:
+    err_console.print(escape(text), highlight=False)
 
 
 @main.command()
@@ -263,9 +289,12 @@ def plugins(ctx: click.Context) -> None:
 
     raw = read_layers(ctx.obj["config"])
     manager = make_plugins(_lenient(plugins_config(raw)))
-    table = Table("plugin", "module", "provides")
+    table = Table("plugin", "module")
+    # Whole, however narrow the terminal: schemes listed with spaces so that they wrap.
+    table.add_column("provides", overflow="fold")
     for info in manager.describe():
-        table.add_row(escape(info.name), escape(info.module), escape("\n".join(info.provides)) or "-")
+        provides = "\n".join(item.replace("/", ", ") for item in info.provides)
+        table.add_row(escape(info.name), escape(info.module), escape(provides) or "-")
     console.print(table)
     for failure in manager.failures:
         console.print(
@@ -286,21 +315,48 @@ def _lenient(config: Any) -> Any:
 
 @main.command("config")
 @click.option("--json", "as_json", is_flag=True, help="Print the effective config as JSON.")
+@worker_flag_options
 @click.pass_context
-def config_command(ctx: click.Context, as_json: bool) -> None:
-    """Print the effective configuration and where each value came from."""
-    app = app_for(ctx)
-    data = asdict(app.config, filter=lambda attribute, _: attribute.name not in ("provenance", "sections"))
-    data.update({name: asdict(section) for name, section in app.config.sections.items()})
-    data = redact(data)
+def config_command(ctx: click.Context, /, as_json: bool, **flags: Any) -> None:
+    """Print the effective configuration and where each value came from. Worker flags
+    (--autoscale, --max-tasks-per-child ...) show what a worker started with them runs with."""
+    with applied_flags(flags, _note):
+        app = app_for(ctx)
+    try:
+        config = app.worker().config  # the values a worker uses: CPU count, host name ...
+        effective = _effective_worker(app, config)
+        data = asdict(config, filter=lambda attribute, _: attribute.name not in ("provenance", "sections"))
+        data.update({name: asdict(section) for name, section in config.sections.items()})
+        data["worker"].update({key: value for key, (value, _) in effective.items()})
+        data = redact(data)
+    finally:
+        app.close()
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
         return
     click.echo(f"# file: {app.config_file or 'none'}")
     table = Table("key", "value", "from")
     for key, value in _flatten(data):
-        table.add_row(key, escape(json.dumps(value, default=str)), escape(app.config.source_of(key)))
+        source = config.source_of(key)
+        if value is None and source == "default":
+            continue  # an option nobody set (a per-task limit ...): nothing to show
+        if key.startswith("worker.") and key[7:] in effective and source == "default":
+            source = effective[key[7:]][1]
+        table.add_row(key, escape(json.dumps(value, default=str)), escape(source))
     console.print(table)
+
+
+def _effective_worker(app: Celeriac, config: Any) -> dict[str, tuple[Any, str]]:
+    """Worker values whose setting means "work it out" (0, empty), as a worker works them out."""
+    worker = config.worker
+    effective: dict[str, tuple[Any, str]] = {}
+    if app.config.worker.concurrency <= 0:
+        effective["concurrency"] = (worker.concurrency, "default: the number of CPUs")
+    if not worker.hostname:
+        effective["hostname"] = (app.worker().hostname, "default: celeriac@HOST")
+    if worker.prefetch == 0:
+        effective["prefetch"] = (worker.concurrency, "default: concurrency (prefork: its reserve)")
+    return effective
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -319,10 +375,6 @@ def _json_arg(text: str, option: str, kind: type) -> Any:
     if not isinstance(value, kind):
         raise click.BadParameter(f"must be a JSON {'list' if kind is list else 'object'}", param_hint=option)
     return value
-
-
-def _setup_logging(level: str) -> None:
-    setup_logging(level)
 
 
 def _banner(app: Celeriac, instance: Any) -> None:

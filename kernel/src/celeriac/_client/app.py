@@ -76,6 +76,8 @@ class Celeriac:
     :param plugins: plugin objects to register besides the installed ones.
     :param autoload_plugins: load installed plugins from entry points.
     :param env: environment to read ``CELERIAC_*`` overrides from (default ``os.environ``).
+    :param backend: Celery's name for ``result_store``.
+    :param include: Celery's name for ``imports``: modules the worker imports for their tasks.
     :param set_as_current: make this the process's default app, the one ``@shared_task``
         tasks resolve to (as Celery's ``set_as_current``).
     :param task_cls: the class of this app's tasks, a subclass of :class:`Task` (Celery's
@@ -96,9 +98,18 @@ class Celeriac:
         env: Mapping[str, str] | None = None,
         set_as_current: bool = True,
         task_cls: type[Task[Any, Any]] = Task,
+        backend: str | None = None,
+        include: Sequence[str] | None = None,
         **settings: Any,
     ) -> None:
-        overrides = {"broker": broker, "result_store": result_store, **settings}
+        if backend is not None and result_store is not None:
+            raise ConfigError("give result_store or backend (Celery's name for it), not both")
+        if include is not None:
+            if "imports" in settings:
+                raise ConfigError("give imports or include (Celery's name for it), not both")
+            settings["imports"] = list(include)
+        store = result_store if result_store is not None else backend
+        overrides = {"broker": broker, "result_store": store, **settings}
         raw = read_layers(config, env=env, overrides=overrides)
         self.plugins: Plugins = make_plugins(
             plugins_config(raw), autoload=autoload_plugins, extra=plugins, env=env

@@ -13,8 +13,12 @@ class ShutdownState:
         self.cold = False
         self.timeout = timeout
         self.exit_code = 0
+        #: Start again once stopped (``--autoreload`` saw the source change): the command line
+        #: runs the same command anew, so every pool loads the new code.
+        self.restart = False
 
-    def request(self, *, cold: bool = False, exit_code: int = 0) -> None:
+    def request(self, *, cold: bool = False, exit_code: int = 0, restart: bool = False) -> None:
+        self.restart = self.restart or restart
         self.cold = self.cold or cold
         self.exit_code = self.exit_code or exit_code
         self.requested.set()

@@ -8,6 +8,7 @@ where it came from, so ``celeriac config`` can show it and errors can name the f
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -29,7 +30,10 @@ T = TypeVar("T")
 
 ENV_PREFIX = "CELERIAC_"
 #: Environment variables that steer loading itself rather than set a key.
-RESERVED_ENV = frozenset({"CELERIAC_CONFIG", "CELERIAC_DISABLE_PLUGIN_AUTOLOAD", "CELERIAC_APP"})
+#: Settings of ``celeriac worker`` flags, as JSON ``{"dotted.key": [value, "--flag"]}``: the
+#: top layer below keyword overrides, its source shown as the flag.
+FLAGS_ENV = "CELERIAC_FLAGS"
+RESERVED_ENV = frozenset({"CELERIAC_CONFIG", "CELERIAC_DISABLE_PLUGIN_AUTOLOAD", "CELERIAC_APP", FLAGS_ENV})
 DEFAULT_BROKER = "sqlite:///celeriac.sqlite3"
 
 
@@ -68,6 +72,10 @@ class WorkerConfig:
     statedb: str | None = None
     #: Run beat, the periodic-task scheduler, on a thread of the worker (``-B``).
     beat: bool = False
+    #: Send ``worker-heartbeat`` events (with events on); ``--without-heartbeat`` turns them off.
+    heartbeat: bool = True
+    #: Development: restart the pool when a source file of the app changes (``--autoreload``).
+    autoreload: bool = False
 
 
 @frozen(kw_only=True)
@@ -241,6 +249,12 @@ def read_layers(
     _merge(data, env_layer, provenance, "env")
     for key in _dotted_keys(env_layer):
         provenance[key] = f"env {ENV_PREFIX}{key.upper().replace('.', '__')}"
+    flags = env.get(FLAGS_ENV)
+    if flags:
+        for key, (value, flag) in json.loads(flags).items():
+            nested_flag: dict[str, Any] = {}
+            _set_path(nested_flag, key.split("."), value)
+            _merge(data, nested_flag, provenance, f"flag {flag}")
     if overrides:
         nested: dict[str, Any] = {}
         for key, value in overrides.items():

@@ -227,6 +227,19 @@ def autoscale(mailbox: Mailbox, max: int, min: int = 0, **_: Any) -> dict[str, A
     return {"ok": f"autoscale now {max},{min}"}
 
 
+def pool_restart(mailbox: Mailbox, **_: Any) -> dict[str, Any]:
+    """Replace a process pool's children (Celery's ``pool_restart``); other pools run tasks
+    in the worker's own process, which only a restart of the worker renews."""
+    restart = getattr(mailbox.pool, "restart", None)
+    if restart is None:
+        return {
+            "error": f"the {mailbox.config.worker.pool} pool runs tasks in the worker's process and "
+            "cannot restart apart from it; restart the worker (or run it with --autoreload)"
+        }
+    restart()
+    return {"ok": "restarting pool"}
+
+
 KERNEL_COMMANDS: dict[str, Command] = {
     "active": active,
     "reserved": reserved,
@@ -249,4 +262,5 @@ KERNEL_COMMANDS: dict[str, Command] = {
     "pool_grow": _resize("grow"),
     "pool_shrink": _resize("shrink"),
     "autoscale": autoscale,
+    "pool_restart": pool_restart,
 }

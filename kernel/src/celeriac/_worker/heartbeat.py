@@ -25,7 +25,7 @@ class HeartbeatStep:
     requires: ClassVar[frozenset[str]] = frozenset({"kernel.timer", "kernel.events", "kernel.consumer"})
 
     def enabled(self, config: Config) -> bool:
-        return True
+        return config.worker.heartbeat
 
     @contextlib.contextmanager
     def run(self, ctx: StepContext) -> Iterator[None]:

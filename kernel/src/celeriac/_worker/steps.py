@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from celeriac._contract.bootsteps import Bootstep
+from celeriac._worker.autoreload import AutoreloadStep
 from celeriac._worker.beat import BeatStep
 from celeriac._worker.connection import ConnectionStep
 from celeriac._worker.connection import ResultStoreStep
@@ -31,4 +32,5 @@ def kernel_steps() -> Sequence[Bootstep]:
         HeartbeatStep(),
         ControlStep(),
         BeatStep(),
+        AutoreloadStep(),
     ]

@@ -26,7 +26,20 @@ BROKER_SETTINGS = (
     "broker_read_url",
     "broker_write_url",
 )
-RESULT_SETTINGS = ("result_backend", "result_backend_transport_options")
+RESULT_SETTINGS = (
+    "result_backend",
+    "result_backend_transport_options",
+    # Read into the result store's URL and section (celeriac-s3, -gcs, -azureblob).
+    "s3_bucket",
+    "s3_base_path",
+    "s3_region",
+    "s3_endpoint_url",
+    "gcs_bucket",
+    "gcs_base_path",
+    "gcs_project",
+    "azureblockblob_container_name",
+    "azureblockblob_base_path",
+)
 
 
 def broker(context: Context) -> None:
@@ -72,10 +85,17 @@ def result_backend(context: Context) -> None:
         )
     else:
         url = _joined(context.settings["result_backend"])
-        translated = _urls.result_backend(url, context.broker_kind)
+        translated = _urls.result_backend(url, context.broker_kind, context.settings)
         if translated.url is None:
             context.skip("result_backend", translated.note, url)
         else:
+            for path, value in translated.keys.items():
+                secret = path[-1] == "connection_string" and not context.with_secrets
+                context.put(
+                    path,
+                    "**" if secret else value,
+                    "secret hidden: print with --with-secrets" if secret else "",
+                )
             notes = [translated.note]
             if _urls.has_password(translated.url) and not context.with_secrets:
                 notes.append("password hidden: set CELERIAC_RESULT_STORE, or print with --with-secrets")

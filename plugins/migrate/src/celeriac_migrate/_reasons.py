@@ -19,14 +19,21 @@ _EXCHANGES = (
 )
 _AMQP_RESULTS = "for Celery's AMQP/RPC results; celeriac's rpc:// replies are always transient"
 
+#: Settings of Celery's result backends celeriac has a store for, by prefix: the store's own
+#: settings (its section) replace them.
+_OWN_SETTINGS = {
+    "database_": ("SQLAlchemy", "celeriac-sqlalchemy: [sqlalchemy] settings and the db+ URL"),
+    "cache_": ("cache (memcached)", "celeriac-memcached: [memcached] settings and the URL"),
+    "s3_": ("S3", "celeriac-s3: [s3] settings and the s3:// URL"),
+    "azureblockblob_": ("Azure Block Blob", "celeriac-azureblob: [azureblob] settings and the URL"),
+    "gcs_": ("Google Cloud Storage", "celeriac-gcs: [gcs] settings and the gs:// URL"),
+    "couchdb_": ("CouchDB", "celeriac-couchdb: [couchdb] settings and the URL"),
+    "dynamodb_": ("DynamoDB", "celeriac-dynamodb: [dynamodb] settings and the URL"),
+}
+
 #: Settings of Celery's result backends celeriac has no store for, by prefix.
 _BACKENDS = {
-    "database_": "SQLAlchemy",
-    "cache_": "cache (memcached)",
     "cassandra_": "Cassandra",
-    "s3_": "S3",
-    "azureblockblob_": "Azure Block Blob",
-    "gcs_": "Google Cloud Storage",
     "mongodb_": "MongoDB",
     "elasticsearch_": "Elasticsearch",
     "couchbase_": "Couchbase",
@@ -142,6 +149,9 @@ def reason(setting: str) -> str:
     """Why ``setting`` is not carried over."""
     if setting in REASONS:
         return REASONS[setting]
+    for prefix, (backend, instead) in _OWN_SETTINGS.items():
+        if setting.startswith(prefix):
+            return f"a setting of Celery's {backend} result backend with no counterpart in {instead}"
     for prefix, backend in _BACKENDS.items():
         if setting.startswith(prefix):
             return f"a setting of Celery's {backend} result backend; celeriac has no such result store"

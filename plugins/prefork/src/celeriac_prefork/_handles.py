@@ -43,6 +43,7 @@ class Child:
         "conn",
         "deadline",
         "done",
+        "generation",
         "gone",
         "idle_since",
         "job",
@@ -69,6 +70,8 @@ class Child:
         self.gone = False
         self.kill_reason: str | None = None
         self.idle_since = time.monotonic()
+        #: The pool's restart count when this child was started: an older child is replaced.
+        self.generation = 0
 
     def kill(self, signum: int) -> None:
         """Send ``signum``; the pool's lock must be held, so the pidfd cannot be closed meanwhile."""

@@ -125,6 +125,7 @@ class PreforkPool:
         self._counts = {"spawned": 0, "lost": 0, "timeouts": 0, "retired": 0}
         self._runtimes = Runtimes()
         self._depth = 0  # requests queued behind a running one, at the last look (see _fill)
+        self._generation = 0  # restarts so far (control pool_restart)
 
     # --- the Pool protocol ----------------------------------------------------------
 
@@ -217,6 +218,19 @@ class PreforkPool:
             floor = 0 if self._autoscaling else 1
             self._target = max(floor, self._target - max(0, n))
             self._min = min(self._min, self._target)
+        self._wake()
+
+    def restart(self) -> None:
+        """Replace every child (``control pool_restart``): idle ones now, busy ones once
+        their task ends; the new children run ``worker_process_init`` again."""
+        with self._lock:
+            self._generation += 1
+            idle, self._idle = self._idle, []
+            for child in idle:
+                child.retiring = True
+        for child in idle:
+            self._quit(child)
+        self._dirty = True
         self._wake()
 
     def autoscale(self, maximum: int, minimum: int = 0) -> None:
@@ -418,6 +432,7 @@ class PreforkPool:
             self._zygote.start()
             spawned = self._zygote.spawn()
         child = Child(spawned)
+        child.generation = self._generation
         self._selector.register(child.conn.fileno(), selectors.EVENT_READ, ("conn", child))
         if child.pidfd is not None:
             self._selector.register(child.pidfd, selectors.EVENT_READ, ("exit", child))
@@ -451,7 +466,13 @@ class PreforkPool:
             active = sum(1 for c in self._children.values() if not c.retiring)
             if child.queued:
                 child.job = child.queued.popleft()  # read by the child as it sent this report
-            elif retire or child.kill_reason is not None or active > self._target or self._cold:
+            elif (
+                retire
+                or child.kill_reason is not None
+                or active > self._target
+                or self._cold
+                or child.generation < self._generation
+            ):
                 child.retiring = True
             elif self._pending:
                 next_job = self._pending.popleft()
