@@ -24,6 +24,7 @@ from celeriac._contract.plugins import make_plugins
 from celeriac._contract.protocols import DeadLetterPurger
 from celeriac._model.errors import CeleriacError
 from celeriac._model.redaction import redact
+from celeriac._model.redaction import redact_url
 
 console = Console()
 err_console = Console(stderr=True)
@@ -334,8 +335,8 @@ def _banner(app: Celeriac, instance: Any) -> None:
     err_console.print(
         f"[bold green]celeriac[/] {instance.hostname}\n"
         f"  app:          {app.main or '-'}\n"
-        f"  broker:       {cfg.broker}\n"
-        f"  results:      {app.result_store_url or 'disabled'}\n"
+        f"  broker:       {redact_url(cfg.broker)}\n"
+        f"  results:      {redact_url(app.result_store_url or 'disabled')}\n"
         f"  pool:         {cfg.worker.pool} x {cfg.worker.concurrency}\n"
         f"  queues:       {', '.join(instance.queues)}\n"
         f"  beat:         {'embedded' if cfg.worker.beat else 'off'}\n"

@@ -49,6 +49,7 @@ from celeriac._model.config import plugins_config
 from celeriac._model.config import read_layers
 from celeriac._model.errors import ConfigError
 from celeriac._model.message import TaskMessage
+from celeriac._model.redaction import redact_url
 from celeriac._model.routing import TaskRoute
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ class Celeriac:
         self.plugins.lifecycle.app_configured(self)
 
     def __repr__(self) -> str:
-        return f"<Celeriac {self.main or '__main__'} broker={self.config.broker}>"
+        return f"<Celeriac {self.main or '__main__'} broker={redact_url(self.config.broker)}>"
 
     # --- tasks ----------------------------------------------------------------------
 
@@ -211,7 +212,7 @@ class Celeriac:
                     if url is None:
                         raise ConfigError(
                             "no result store: set 'result_store' (the broker "
-                            f"{self.config.broker!r} has no result store for its scheme)"
+                            f"{redact_url(self.config.broker)!r} has no result store for its scheme)"
                         )
                     self._result_store = self.plugins.result_store(url).factory(url, self.config)
         return self._result_store
