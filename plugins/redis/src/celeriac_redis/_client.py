@@ -139,6 +139,16 @@ def is_cluster(client: redis.Redis) -> bool:
     return isinstance(client, RedisCluster)
 
 
+def database(client: redis.Redis) -> int:
+    """The database number ``client`` talks to (0 on a cluster, which has no other).
+
+    Pub/sub ignores databases: every channel is server-wide, so channel names carry it.
+    """
+    pool = getattr(client, "connection_pool", None)
+    kwargs = getattr(pool, "connection_kwargs", None) or {}
+    return int(kwargs.get("db") or 0)
+
+
 log = logging.getLogger("celeriac.redis")
 
 #: Seconds between two questions to the Sentinels about which server is the master.

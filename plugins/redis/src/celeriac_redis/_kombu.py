@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
 from typing import final
-from urllib.parse import urlsplit
 
 from attrs import frozen
 
@@ -33,6 +32,7 @@ from celeriac.plugin import parse_datetime
 from celeriac.plugin import to_kombu
 from celeriac_redis import _kombu_scripts as scripts
 from celeriac_redis._client import command
+from celeriac_redis._client import database
 from celeriac_redis._client import make_client
 from celeriac_redis._client import make_direct
 from celeriac_redis._config import RedisConfig
@@ -99,8 +99,9 @@ class KombuRedisTransport:
         self._bury = register(scripts.DEAD_LETTER)
         self._unbury = register(scripts.REQUEUE_DEAD)
         self._purge = register(scripts.PURGE)
-        path = urlsplit(url).path.strip("/")
-        fanout_prefix = f"{global_prefix}/{path or 0}."
+        # kombu's ``keyprefix_fanout``, ``/{db}.``, behind its global key prefix as kombu's
+        # prefixed client PUBLISHes it: Celery's workers on the same database hear it.
+        fanout_prefix = f"{global_prefix}/{database(self._client)}."
         self._fanout = Fanout(self._client, lambda channel: fanout_prefix + channel, _encode, _decode)
         self._replies = KombuReplies(self._client, global_prefix, settings)
         from redis.exceptions import ResponseError

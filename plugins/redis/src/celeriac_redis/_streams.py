@@ -33,6 +33,7 @@ from celeriac_redis import _scripts
 from celeriac_redis._client import Direct
 from celeriac_redis._client import Lua
 from celeriac_redis._client import block_ms
+from celeriac_redis._client import database
 from celeriac_redis._client import is_cluster
 from celeriac_redis._client import make_client
 from celeriac_redis._client import make_direct
@@ -120,7 +121,8 @@ class RedisTransport:
         self._unbury = register(_scripts.REQUEUE_DEAD)
         self._purge = register(_scripts.PURGE)
         self._length = register(_scripts.LENGTH)
-        prefix = f"{settings.key_prefix}broadcast:"
+        # Channels are server-wide: the database is part of the name, as the key prefix is.
+        prefix = f"{settings.key_prefix}broadcast:/{database(self._client)}."
         self._fanout = Fanout(self._client, lambda channel: prefix + channel, pack, unpack)
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import ResponseError
