@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +23,7 @@ from celeriac._cli.control import status
 from celeriac._client.app import Celeriac
 from celeriac._contract.plugins import make_plugins
 from celeriac._contract.protocols import DeadLetterPurger
+from celeriac._model import states
 from celeriac._model.errors import CeleriacError
 from celeriac._model.redaction import redact
 from celeriac._model.redaction import redact_url
@@ -62,11 +64,31 @@ class CeleriacGroup(click.Group):
         return super().get_command(ctx, cmd_name) or self._plugin_commands(ctx).get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
+        """Every failure but a usage error (click's own report, exit 2) becomes one ``error:`` line.
+
+        That includes a broker's or a plugin's own exceptions (a connection refused ...):
+        no traceback, the message with URL passwords masked. ``CELERIAC_TRACEBACK=1`` shows
+        the traceback of an unexpected one.
+        """
         try:
             return super().invoke(ctx)
         except CeleriacError as exc:
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            ctx.exit(2)
+            _fail(ctx, str(exc))
+        except click.UsageError:
+            raise
+        except click.ClickException as exc:
+            _fail(ctx, exc.format_message())
+        except (click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("CELERIAC_TRACEBACK"):
+                raise
+            _fail(ctx, f"{type(exc).__name__}: {exc}")
+
+
+def _fail(ctx: click.Context, message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(redact_url(message))}", highlight=False, soft_wrap=True)
+    ctx.exit(2)
 
 
 @click.group(cls=CeleriacGroup)
@@ -162,7 +184,10 @@ def call(
     click.echo(result.id)
     if wait:
         click.echo(json.dumps(result.get(timeout=timeout, propagate=False), default=repr))
+        failed = result.state != states.SUCCESS
     app.close()
+    if wait and failed:
+        ctx.exit(1)  # the task failed, was refused (not registered) or revoked: not a success
 
 
 @main.command()

@@ -60,6 +60,7 @@ class Worker:
     def run(self) -> int:
         """Start every step, wait for a shutdown request, stop every step; returns the exit code."""
         blueprint = self.blueprint()
+        self._warn_unknown_task_sections()
         # Asking signal.signal, not comparing current_thread() with main_thread(): under
         # eventlet's patching the two differ even on the main thread.
         with contextlib.suppress(ValueError):  # not the main thread: whoever runs us stops us
@@ -84,6 +85,15 @@ class Worker:
             self.app.plugins.lifecycle.worker_shutdown(self)
         log.info("%s stopped", self.hostname)
         return self.shutdown.exit_code
+
+    def _warn_unknown_task_sections(self) -> None:
+        """A ``[tasks."name"]`` for no task of this worker is most likely a typo: it would do nothing."""
+        for name in sorted(set(self.config.tasks) - set(self.app.tasks)):
+            log.warning(
+                '[tasks."%s"] in the configuration names no task this worker knows: its options '
+                "apply to nothing (a typo? the task's module not imported?)",
+                name,
+            )
 
     def wait_started(self, timeout: float) -> bool:
         """Wait until every step started and the consumer runs; False if ``timeout`` passed."""
