@@ -1,4 +1,4 @@
-"""No broker or result-store password in what a worker and the CLI print: banner, logs, errors, replies, events."""
+"""No broker or result-store password in what a worker and the CLI print: banner, logs, replies, events."""
 
 from __future__ import annotations
 
@@ -59,8 +59,21 @@ def test_no_password_in_banner_logs_replies_events_or_errors(tmp_path: Path, ser
     log = project / "worker.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celeriac", "-A", "proj", "worker", "-P", "threads", "-c", "1"]
-            + ["-l", "debug", "-E"],
+            [
+                sys.executable,
+                "-m",
+                "celeriac",
+                "-A",
+                "proj",
+                "worker",
+                "-P",
+                "threads",
+                "-c",
+                "1",
+                "-l",
+                "debug",
+                "-E",
+            ],
             cwd=project,
             env=subprocess_env(project),
             stdout=out,

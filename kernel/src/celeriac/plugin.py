@@ -89,6 +89,7 @@ from celeriac._model.errors import ContentDisallowedError
 from celeriac._model.errors import MessageError
 from celeriac._model.errors import PluginError
 from celeriac._model.errors import PublishError
+from celeriac._model.errors import PublishTimeoutError
 from celeriac._model.errors import RoutingError
 from celeriac._model.errors import SerializationError
 from celeriac._model.errors import SoftTimeLimitExceededError
@@ -187,6 +188,7 @@ __all__ = [
     "PoolContext",
     "PoolSpec",
     "PublishError",
+    "PublishTimeoutError",
     "ReplyQueue",
     "ReservingPool",
     "ResultHandle",

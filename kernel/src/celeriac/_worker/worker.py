@@ -22,6 +22,7 @@ from attrs import evolve
 from celeriac._contract.bootsteps import Blueprint
 from celeriac._contract.shutdown import ShutdownState
 from celeriac._model.config import Config
+from celeriac._worker.broker_wait import wait_for_broker
 from celeriac._worker.keys import CONSUMER
 from celeriac._worker.steps import kernel_steps
 
@@ -66,6 +67,11 @@ class Worker:
         with contextlib.suppress(ValueError):  # not the main thread: whoever runs us stops us
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
+        if not wait_for_broker(
+            self.app.transport, self.queues, self.config.broker, self.config.worker, self.shutdown
+        ):
+            log.info("%s stopped before its broker answered", self.hostname)
+            return self.shutdown.exit_code
         # The app's connections stay open: whoever owns the app closes it (the CLI does).
         with blueprint.start(
             self.app, self.config, hostname=self.hostname, shutdown=self.shutdown
