@@ -23,6 +23,8 @@ from celeriac.testing import subprocess_env
 from tests.reliability.conftest import WorkerProcess
 from tests.reliability.conftest import wait_for
 from tests.reliability.own_redis import OwnRedis
+from tests.reliability.proxy import CuttableProxy
+from tests.reliability.proxy import cuttable_proxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -221,3 +223,109 @@ def test_a_bounded_number_of_attempts_ends_in_one_error(tmp_path: Path, server: 
     output = worker.output()
     assert "Traceback" not in output, output
     assert output.rstrip().splitlines()[-1].startswith("error: cannot reach the broker redis://:***@"), output
+
+
+# --- RabbitMQ, behind a proxy the test cuts ------------------------------------------------
+
+
+@pytest.fixture
+def rabbit_vhost() -> Iterator[str]:
+    pytest.importorskip("celeriac_amqp")
+    from celeriac_amqp.testing import private_vhost
+    from celeriac_amqp.testing import server_url
+
+    with private_vhost(server_url(), prefix="dead-broker") as url:
+        yield url
+
+
+@pytest.fixture
+def rabbit_proxy() -> Iterator[CuttableProxy]:
+    with cuttable_proxy(5672) as proxy:
+        yield proxy
+
+
+def _through(url: str, proxy: CuttableProxy) -> str:
+    return url.replace("127.0.0.1:5672", f"127.0.0.1:{proxy.port}")
+
+
+def _queued_args(url: str, queue: str) -> list[object]:
+    import json
+
+    import pika
+
+    from celeriac_amqp.testing import connection_parameters
+
+    connection = pika.BlockingConnection(connection_parameters(url))
+    try:
+        channel = connection.channel()
+        found: list[object] = []
+        while True:
+            method, _, body = channel.basic_get(queue, auto_ack=True)
+            if method is None:
+                return found
+            found.append(json.loads(body)[0])
+    finally:
+        connection.close()
+
+
+def test_rabbitmq_publish_that_timed_out_is_never_sent_later(
+    rabbit_vhost: str, rabbit_proxy: CuttableProxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = _through(rabbit_vhost, rabbit_proxy)
+    app = Celeriac("proj", broker=url, result_store="", env={}, config=False, publish_timeout=2.0)
+    add = app.task(name="proj.add")(lambda x, y: x + y)
+    try:
+        add.delay(0, 0)
+        with caplog.at_level("WARNING", logger="celeriac.amqp"):
+            rabbit_proxy.cut()
+            wait_for(lambda: "publishing connection lost" in caplog.text, timeout=10)
+            started = time.monotonic()
+            with pytest.raises(PublishTimeoutError) as raised:
+                add.delay(1, 2)
+            assert 1.9 <= time.monotonic() - started <= 4.0
+        message = str(raised.value)
+        assert "amqp://guest:***@127.0.0.1" in message and "was not sent and will not be" in message, message
+        rabbit_proxy.restore()
+        add.delay(3, 4)  # reconnects; the confirm window is flushed by close()
+    finally:
+        app.close()
+    queued = _queued_args(rabbit_vhost, "celery")
+    # [0, 0] may come twice (written, cut before its confirm: sent again); [1, 2] never.
+    assert [1, 2] not in queued and queued.count([3, 4]) == 1 and [0, 0] in queued, queued
+
+
+def test_a_worker_started_before_rabbitmq_is_reachable_waits_then_consumes(
+    tmp_path: Path, rabbit_vhost: str, rabbit_proxy: CuttableProxy
+) -> None:
+    url = _through(rabbit_vhost, rabbit_proxy)
+    rabbit_proxy.cut()
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "proj.py").write_text(textwrap.dedent(TASKS))
+    (project / "celeriac.toml").write_text(
+        f'broker = "{url}"\nresult_store = "rpc://"\n'
+        "[amqp]\noperation_timeout = 2.0\n"
+        "[worker]\npoll_timeout = 0.2\nbroker_retry_base = 0.5\nbroker_retry_max = 1.0\n"
+    )
+    worker = _start_worker(project)
+    try:
+        waiting = "cannot reach the broker amqp://guest:***@"
+        wait_for(lambda: worker.output().count(waiting) >= 2 or worker.proc.poll() is not None, timeout=40)
+        assert worker.proc.poll() is None, worker.output()
+        rabbit_proxy.restore()
+        worker.wait_ready(timeout=40)
+        app = Celeriac("check", broker=rabbit_vhost, result_store="", env={}, config=False)
+        try:
+            app.send_task("proj.add", (2, 3))
+        finally:
+            app.close()
+        wait_for(lambda: "proj.add" in worker.output() and "succeeded" in worker.output(), timeout=30)
+        worker.signal(15)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        if worker.proc.poll() is None:
+            worker.proc.kill()
+            worker.proc.wait(timeout=10)
+    # pika logs its own failed connection attempts (with a traceback) at ERROR; celeriac
+    # itself neither fails nor gives up.
+    assert "CRITICAL" not in worker.output() and "\nerror:" not in worker.output(), worker.output()
