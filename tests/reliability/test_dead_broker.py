@@ -329,3 +329,49 @@ def test_a_worker_started_before_rabbitmq_is_reachable_waits_then_consumes(
     # pika logs its own failed connection attempts (with a traceback) at ERROR; celeriac
     # itself neither fails nor gives up.
     assert "CRITICAL" not in worker.output() and "\nerror:" not in worker.output(), worker.output()
+
+
+def test_a_running_worker_outlives_an_outage_longer_than_the_retry_budget(
+    tmp_path: Path, server: OwnRedis
+) -> None:
+    """Commands retry for about 11 s by default; the outage here lasts 15 s."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "proj.py").write_text(textwrap.dedent(TASKS))
+    url = server.url(7)
+    (project / "celeriac.toml").write_text(
+        f'broker = "{url}"\nresult_store = "{url}"\n[redis]\nkey_prefix = "dead-broker:"\n'
+        "[worker]\npoll_timeout = 0.2\n"
+    )
+    worker = _start_worker(project)
+
+    def client() -> Celeriac:
+        return Celeriac(
+            "check", broker=url, result_store=url, env={}, config=False, redis={"key_prefix": "dead-broker:"}
+        )
+
+    try:
+        worker.wait_ready(timeout=30)
+        app = client()
+        try:
+            assert app.send_task("proj.add", (1, 1)).get(timeout=20) == 2
+        finally:
+            app.close()
+        server.stop()
+        outage = time.monotonic()
+        wait_for(lambda: time.monotonic() - outage > 15 or worker.proc.poll() is not None, timeout=20)
+        assert worker.proc.poll() is None, worker.output()
+        server.start()
+        app = client()
+        try:
+            assert app.send_task("proj.add", (2, 2)).get(timeout=60) == 4
+        finally:
+            app.close()
+        worker.signal(15)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        if worker.proc.poll() is None:
+            worker.proc.kill()
+            worker.proc.wait(timeout=10)
+    assert SECRET not in worker.output()
+    assert "Traceback" not in worker.output(), worker.output()  # one line per failure, no stack

@@ -79,8 +79,11 @@ class ControlStep:
                 try:
                     for envelope in subscription.get(0.5):
                         handle(control, transport, mailbox, commands, envelope, origin)
-                except Exception:
-                    log.exception("remote control listener failed; retrying")
+                except Exception as exc:  # the broker went away: it comes back, or the consumer says so
+                    log.warning(
+                        "remote control listener failed (%s: %s); retrying in 1 s", type(exc).__name__, exc
+                    )
+                    log.debug("remote control listener failure", exc_info=True)
                     stopping.wait(1.0)
 
         thread = threading.Thread(target=listen, name="celeriac-control", daemon=True)
