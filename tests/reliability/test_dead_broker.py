@@ -375,3 +375,22 @@ def test_a_running_worker_outlives_an_outage_longer_than_the_retry_budget(
             worker.proc.wait(timeout=10)
     assert SECRET not in worker.output()
     assert "Traceback" not in worker.output(), worker.output()  # one line per failure, no stack
+
+
+def test_cli_commands_against_an_unreachable_rabbitmq_print_one_error_line(
+    tmp_path: Path, rabbit_vhost: str, rabbit_proxy: CuttableProxy
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "proj.py").write_text(textwrap.dedent(TASKS))
+    (project / "celeriac.toml").write_text(
+        f'broker = "{_through(rabbit_vhost, rabbit_proxy)}"\nresult_store = ""\npublish_timeout = 2.0\n'
+        "[amqp]\noperation_timeout = 2.0\n"
+    )
+    rabbit_proxy.cut()
+    for args in (("call", "proj.add", "--args", "[1, 2]"), ("status",)):
+        ran = _cli(project, *args)
+        assert ran.returncode == 2, ran
+        assert ran.stderr.startswith("error: ") and ran.stderr.count("\n") == 1, ran.stderr
+        assert "Traceback" not in ran.stderr and "guest:guest" not in ran.stderr + ran.stdout
+        assert "amqp://guest:***@127.0.0.1" in ran.stderr or args == ("status",), ran.stderr

@@ -99,6 +99,11 @@ def _fail(ctx: click.Context, message: str) -> None:
 def main(ctx: click.Context, app_path: str | None, config_path: str | None) -> None:
     """celeriac: a distributed task queue."""
     ctx.obj = {"app": app_path, "config": config_path}
+    # A one-shot command configures no logging: Python would print the WARNING lines of a
+    # client retrying a broker that is down, before the command's one `error:` line. Commands
+    # that log (worker, beat) configure handlers of their own, which this does not touch.
+    if logging.lastResort is not None:
+        logging.lastResort.setLevel(logging.ERROR)
 
 
 @main.command()
