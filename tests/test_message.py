@@ -143,9 +143,18 @@ def test_protocol_1_message_is_accepted(app: Celeriac) -> None:
         ({"task": "t", "id": "i"}, b"not json", "invalid JSON"),
         ({"task": "t", "id": "i"}, b'{"a": 1}', "must be \\[args, kwargs, embed\\]"),
         ({"task": "t", "id": "i"}, b'["x", {}, {}]', "args must be a list"),
-        ({"task": "t"}, b"[[], {}, {}]", "no 'id'"),
+        ({"task": "t"}, b"[[], {}, {}]", "message has no 'id' header"),
+        ({"task": "t", "id": 12345}, b"[[], {}, {}]", "header 'id' must be a string, got int 12345"),
+        ({"task": "t", "id": ""}, b"[[], {}, {}]", "header 'id' is empty"),
+        (
+            {},
+            b"[[1], {}, {}]",
+            "not a task message: it has no headers, and its body is not a protocol 1 task",
+        ),
+        ({"x": 1}, b'{"a": 1}', "it has no 'task' header \\(headers: list \\['x'\\]\\)"),
+        ({}, b'{"task": "t", "id": 7}', "field 'id' must be a string, got int 7"),
         ({"task": "t", "id": "i", "eta": "soon"}, b"[[], {}, {}]", "not an ISO-8601 time"),
-        ({}, b"[1, 2]", "protocol 1 body must be a mapping"),
+        ({}, b"[1, 2]", "not a task message: it has no headers"),
     ],
 )
 def test_malformed_messages_name_the_problem(

@@ -17,6 +17,7 @@ from celeriac import TaskCall
 from celeriac import TaskError
 from celeriac import TaskRevokedError
 from celeriac import states
+from celeriac import testing
 from celeriac._model.errors import TimeoutError  # noqa: A004
 from celeriac.plugin import DeadLetterPurger
 from celeriac.plugin import Envelope
@@ -330,3 +331,27 @@ def test_eager_mode_runs_inline(app: Celeriac) -> None:
     assert eager.transport.queue_length("celery") == 0
     assert mul.apply((2, 2)).get() == 4
     assert mul(5, 5) == 25
+
+
+def test_a_task_section_for_no_known_task_is_warned_about_at_start(caplog: pytest.LogCaptureFixture) -> None:
+    app = Celeriac(
+        "tests",
+        broker="memory://",
+        plugins=[testing],
+        env={},
+        config=False,
+        tasks={"proj.ad": {"rate_limit": "1/s"}, "proj.add": {"rate_limit": "1/s"}},
+    )
+
+    @app.task(name="proj.add")
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    with caplog.at_level("WARNING", logger="celeriac.worker"), worker_thread(app):
+        assert add.delay(1, 2).get(timeout=10) == 3
+    app.close()
+    warned = [r.getMessage() for r in caplog.records if "names no task" in r.getMessage()]
+    assert warned == [
+        '[tasks."proj.ad"] in the configuration names no task this worker knows: its options '
+        "apply to nothing (a typo? the task's module not imported?)"
+    ]

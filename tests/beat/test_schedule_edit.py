@@ -160,7 +160,8 @@ def test_the_command_line_edits_the_schedule_of_a_running_beat(tmp_path: Path) -
         added = cli("schedule", "add", "ticker", "--task", "proj.tick", "-s", "every=1s", "--args", "[7]")
         assert added.returncode == 0, added.stderr
         refused = cli("schedule", "add", "broken", "--task", "proj.tick", "-s", "every=1s")
-        assert refused.returncode != 0
+        assert refused.returncode == 2, refused  # docs/cli.md: one `error:` line, exit 2
+        assert refused.stderr.startswith("error: ") and refused.stderr.count("\n") == 1, refused.stderr
         assert "beat entry 'broken'" in refused.stderr and "missing" in refused.stderr
         app = Celeriac("proj", broker=f"sqlite:///{tmp_path}/broker.sqlite3", env={}, config=False)
         try:
@@ -180,7 +181,9 @@ def test_the_command_line_edits_the_schedule_of_a_running_beat(tmp_path: Path) -
         assert row["last_run_at"] is not None
         removed = cli("schedule", "remove", "ticker")
         assert removed.returncode == 0 and "removed ticker" in removed.stdout
-        assert cli("schedule", "remove", "ticker").returncode != 0
+        gone = cli("schedule", "remove", "ticker")
+        assert gone.returncode == 2 and gone.stderr.startswith("error: "), gone
+        assert "has no entry 'ticker'" in gone.stderr
     finally:
         beat.terminate()
         beat.wait(timeout=20)

@@ -29,6 +29,17 @@ def test_call_and_result(project: Path, start_worker: Callable[..., WorkerProces
     assert shown.stdout.strip() == "SUCCESS 42"
 
 
+def test_call_wait_exits_1_when_the_task_fails(
+    project: Path, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    start_worker()
+    sent = run_cli(
+        project, "-A", "proj", "call", "proj.add", "--args", '[1, "x"]', "--wait", "--timeout", "20"
+    )
+    assert sent.returncode == 1, sent
+    assert "TypeError" in sent.stdout and not sent.stderr
+
+
 def test_call_rejects_bad_json(project: Path) -> None:
     result = run_cli(project, "call", "proj.add", "--args", "[1,")
     assert result.returncode == 2
@@ -48,6 +59,7 @@ def test_unknown_task_is_listed_in_dead_letters(
     start_worker()
     sent = run_cli(project, "call", "proj.missing", "--wait", "--timeout", "20")
     assert "NotRegisteredError" in sent.stdout
+    assert sent.returncode == 1, sent  # not a success
     listed = run_cli(project, "dead-letters", "list")
     assert "proj.missing" in listed.stdout
     assert "unregistered task" in listed.stdout

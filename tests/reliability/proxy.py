@@ -70,6 +70,10 @@ class CuttableProxy:
     def cut(self) -> None:
         """Drop every connection (a reset) and stop accepting."""
         self.cuts += 1
+        # close() alone does not wake the thread blocked in accept(): it would take one more
+        # connection. shutdown() does (on Linux), so nothing is accepted once cut.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         with self._lock:
             dropped, self._open = list(self._open), set()

@@ -38,6 +38,7 @@ from celeriac._model.errors import MessageError
 from celeriac._model.errors import NotRegisteredError
 from celeriac._model.errors import PluginError
 from celeriac._model.errors import PublishError
+from celeriac._model.errors import PublishTimeoutError
 from celeriac._model.errors import Replaced
 from celeriac._model.errors import Retry
 from celeriac._model.errors import RoutingError
@@ -70,6 +71,7 @@ __all__ = [
     "PeriodicTask",
     "PluginError",
     "PublishError",
+    "PublishTimeoutError",
     "Replaced",
     "Retry",
     "RoutingError",

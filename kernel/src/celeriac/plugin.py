@@ -91,6 +91,7 @@ from celeriac._model.errors import ContentDisallowedError
 from celeriac._model.errors import MessageError
 from celeriac._model.errors import PluginError
 from celeriac._model.errors import PublishError
+from celeriac._model.errors import PublishTimeoutError
 from celeriac._model.errors import RoutingError
 from celeriac._model.errors import SerializationError
 from celeriac._model.errors import SoftTimeLimitExceededError
@@ -192,6 +193,7 @@ __all__ = [
     "PoolContext",
     "PoolSpec",
     "PublishError",
+    "PublishTimeoutError",
     "ReplyQueue",
     "ReservingPool",
     "ResultHandle",

@@ -56,10 +56,7 @@ def _stored(ctx: click.Context) -> Any:
     from celeriac._beat.schedule_edit import StoredSchedule
 
     app = app_for(ctx)
-    try:
-        return StoredSchedule(app, schedule_store=ctx.obj.get("schedule_store"))
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    return StoredSchedule(app, schedule_store=ctx.obj.get("schedule_store"))
 
 
 @schedule.command("list")
@@ -68,10 +65,7 @@ def _stored(ctx: click.Context) -> Any:
 def list_entries(ctx: click.Context, as_json: bool) -> None:
     """Every entry beat runs: from code, the config file and the store, with its last run."""
     with _stored(ctx) as stored:
-        try:
-            rows = stored.all_entries()
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
+        rows = stored.all_entries()
         last = {name: stored.last_run_at(name) for name, _, _ in rows}
         if as_json:
             click.echo(
@@ -142,10 +136,7 @@ def add_entry(
             raise click.BadParameter(f"{pair!r}: expected KEY=VALUE")
         table[key.strip()] = toml_literal(value.strip())
     with _stored(ctx) as stored:
-        try:
-            entry = stored.add(name, table)
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
+        entry = stored.add(name, table)
     click.echo(f"added {entry.name}: {entry.task} ({stored.url})")
 
 
@@ -156,5 +147,5 @@ def remove_entry(ctx: click.Context, name: str) -> None:
     """Remove the stored entry NAME (entries from code or the config file stay)."""
     with _stored(ctx) as stored:
         if not stored.remove(name):
-            raise click.ClickException(f"the schedule store {stored.url} has no entry {name!r}")
+            raise ConfigError(f"the schedule store {stored.url} has no entry {name!r}")
     click.echo(f"removed {name}")

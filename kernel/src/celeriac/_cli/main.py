@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -26,8 +27,10 @@ from celeriac._cli.worker_flags import worker_flag_options
 from celeriac._client.app import Celeriac
 from celeriac._contract.plugins import make_plugins
 from celeriac._contract.protocols import DeadLetterPurger
+from celeriac._model import states
 from celeriac._model.errors import CeleriacError
 from celeriac._model.redaction import redact
+from celeriac._model.redaction import redact_url
 
 console = Console()
 err_console = Console(stderr=True)
@@ -65,6 +68,12 @@ class CeleriacGroup(click.Group):
         return super().get_command(ctx, cmd_name) or self._plugin_commands(ctx).get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
+        """Every failure but a usage error (click's own report, exit 2) becomes one ``error:`` line.
+
+        That includes a broker's or a plugin's own exceptions (a connection refused ...):
+        no traceback, the message with URL passwords masked. ``CELERIAC_TRACEBACK=1`` shows
+        the traceback of an unexpected one.
+        """
         try:
             return super().invoke(ctx)
         except click.NoSuchOption as exc:
@@ -76,8 +85,22 @@ class CeleriacGroup(click.Group):
                 ) from exc
             raise
         except CeleriacError as exc:
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            ctx.exit(2)
+            _fail(ctx, str(exc))
+        except click.UsageError:
+            raise
+        except click.ClickException as exc:
+            _fail(ctx, exc.format_message())
+        except (click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("CELERIAC_TRACEBACK"):
+                raise
+            _fail(ctx, f"{type(exc).__name__}: {exc}")
+
+
+def _fail(ctx: click.Context, message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(redact_url(message))}", highlight=False, soft_wrap=True)
+    ctx.exit(2)
 
 
 @click.group(cls=CeleriacGroup)
@@ -88,6 +111,11 @@ class CeleriacGroup(click.Group):
 def main(ctx: click.Context, app_path: str | None, config_path: str | None) -> None:
     """celeriac: a distributed task queue."""
     ctx.obj = {"app": app_path, "config": config_path}
+    # A one-shot command configures no logging: Python would print the WARNING lines of a
+    # client retrying a broker that is down, before the command's one `error:` line. Commands
+    # that log (worker, beat) configure handlers of their own, which this does not touch.
+    if logging.lastResort is not None:
+        logging.lastResort.setLevel(logging.ERROR)
 
 
 @main.command()
@@ -187,7 +215,10 @@ def call(
     click.echo(result.id)
     if wait:
         click.echo(json.dumps(result.get(timeout=timeout, propagate=False), default=repr))
+        failed = result.state != states.SUCCESS
     app.close()
+    if wait and failed:
+        ctx.exit(1)  # the task failed, was refused (not registered) or revoked: not a success
 
 
 @main.command()
@@ -382,8 +413,8 @@ def _banner(app: Celeriac, instance: Any) -> None:
     err_console.print(
         f"[bold green]celeriac[/] {instance.hostname}\n"
         f"  app:          {app.main or '-'}\n"
-        f"  broker:       {cfg.broker}\n"
-        f"  results:      {app.result_store_url or 'disabled'}\n"
+        f"  broker:       {redact_url(cfg.broker)}\n"
+        f"  results:      {redact_url(app.result_store_url or 'disabled')}\n"
         f"  pool:         {cfg.worker.pool} x {cfg.worker.concurrency}\n"
         f"  queues:       {', '.join(instance.queues)}\n"
         f"  beat:         {'embedded' if cfg.worker.beat else 'off'}\n"

@@ -52,6 +52,7 @@ from celeriac._model.config import plugins_config
 from celeriac._model.config import read_layers
 from celeriac._model.errors import ConfigError
 from celeriac._model.message import TaskMessage
+from celeriac._model.redaction import redact_url
 from celeriac._model.routing import TaskRoute
 
 if TYPE_CHECKING:
@@ -147,7 +148,7 @@ class Celeriac:
         self.plugins.lifecycle.app_configured(self)
 
     def __repr__(self) -> str:
-        return f"<Celeriac {self.main or '__main__'} broker={self.config.broker}>"
+        return f"<Celeriac {self.main or '__main__'} broker={redact_url(self.config.broker)}>"
 
     # --- the current app ----------------------------------------------------------------
 
@@ -245,7 +246,7 @@ class Celeriac:
                     if url is None:
                         raise ConfigError(
                             "no result store: set 'result_store' (the broker "
-                            f"{self.config.broker!r} has no result store for its scheme)"
+                            f"{redact_url(self.config.broker)!r} has no result store for its scheme)"
                         )
                     self._result_store = self.plugins.result_store(url).factory(url, self.config)
         return self._result_store

@@ -22,6 +22,7 @@ from celeriac._contract.protocols import Subscription
 from celeriac._model import states
 from celeriac._model.errors import CeleriacError
 from celeriac._model.records import Envelope
+from celeriac._model.redaction import redact_url
 
 if TYPE_CHECKING:
     from celeriac._client.app import Celeriac
@@ -40,7 +41,7 @@ class Control:
         transport = self.app.transport
         if not isinstance(transport, Broadcaster):
             raise CeleriacError(
-                f"the broker {self.app.config.broker!r} has no broadcast channel; "
+                f"the broker {redact_url(self.app.config.broker)!r} has no broadcast channel; "
                 "remote control needs a transport with fan-out"
             )
         return transport

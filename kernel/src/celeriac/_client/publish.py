@@ -15,8 +15,12 @@ from typing import Any
 
 from attrs import frozen
 
+from celeriac._model.errors import CeleriacError
+from celeriac._model.errors import PublishError
 from celeriac._model.message import Embed
 from celeriac._model.message import TaskMessage
+from celeriac._model.records import Envelope
+from celeriac._model.redaction import redact_url
 from celeriac._model.routing import TaskRoute
 from celeriac._model.routing import resolve_exchange
 from celeriac._model.routing import with_exchange
@@ -177,15 +181,29 @@ class Publisher:
             envelope = app.codec.encode_task(message, serializer)
             if exchange is not None:
                 envelope = with_exchange(envelope, *exchange)
-            app.transport.publish(queue, [envelope], priority=message.priority or 0, delay=delay)
+            _send(app, queue, [envelope], message.priority or 0, delay)
             lifecycle.after_publish(message, queue, app)
         for (queue, priority, serializer), messages in batches.items():
             for message in messages:
                 lifecycle.before_publish(message, queue, app)
             envelopes = [app.codec.encode_task(message, serializer) for message in messages]
-            app.transport.publish(queue, envelopes, priority=priority)
+            _send(app, queue, envelopes, priority)
             for message in messages:
                 lifecycle.after_publish(message, queue, app)
+
+
+def _send(app: Celeriac, queue: str, envelopes: list[Envelope], priority: int, delay: float = 0.0) -> None:
+    """``transport.publish``; a broker's own exception becomes a :class:`PublishError` naming
+    the broker (password masked), so callers catch celeriac's errors only."""
+    try:
+        app.transport.publish(queue, envelopes, priority=priority, delay=delay)
+    except CeleriacError:
+        raise
+    except Exception as exc:
+        raise PublishError(
+            f"could not publish to the broker {redact_url(app.config.broker)} "
+            f"(queue {queue!r}): {type(exc).__name__}: {redact_url(str(exc))}"
+        ) from exc
 
 
 def _first_set(*values: int | None) -> int | None:

@@ -151,4 +151,4 @@ class Codec:
         body = self.loads(envelope.body, envelope.content_type, headers.get("compression"))
         if "task" in headers:
             return TaskMessage.from_protocol2(headers, body, envelope.properties)
-        return TaskMessage.from_protocol1(body, envelope.properties)
+        return TaskMessage.from_protocol1(body, envelope.properties, headers)

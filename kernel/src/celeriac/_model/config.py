@@ -76,6 +76,12 @@ class WorkerConfig:
     heartbeat: bool = True
     #: Development: restart the pool when a source file of the app changes (``--autoreload``).
     autoreload: bool = False
+    #: A worker that cannot reach its broker at start tries again after this many seconds,
+    #: doubling up to ``broker_retry_max`` ...
+    broker_retry_base: float = 1.0
+    broker_retry_max: float = 30.0
+    #: ... this many times; none (the default) tries for as long as it runs.
+    broker_retry_attempts: int | None = None
 
 
 @frozen(kw_only=True)
@@ -142,6 +148,10 @@ class Config:
     #: Seconds a delivered message stays invisible to other workers before it is redelivered;
     #: a live worker renews the lease of tasks it is running, so long tasks are not duplicated.
     visibility_timeout: float = 300.0
+    #: Seconds a publish (``delay()``, ``send_task``) keeps trying to reach a broker that is
+    #: down before it raises :class:`~celeriac.PublishTimeoutError`; the message is then not
+    #: sent (RabbitMQ: see docs/brokers/rabbitmq.md for a message already written).
+    publish_timeout: float = 10.0
     worker: WorkerConfig = field(factory=WorkerConfig)
     plugins: PluginsConfig = field(factory=PluginsConfig)
     tasks: Mapping[str, TaskConfig] = field(factory=dict)

@@ -41,6 +41,10 @@ class PublishError(CeleriacError):
     """The broker refused a published message for good (a nack after retries): it is not queued."""
 
 
+class PublishTimeoutError(PublishError):
+    """The broker could not be reached within ``publish_timeout``: the message was not sent."""
+
+
 class NotRegisteredError(CeleriacError):
     """The task name is not registered with the app."""
 

@@ -205,18 +205,28 @@ class TaskMessage:
             raise MessageError(f"malformed protocol 2 headers: {exc}") from exc
 
     @classmethod
-    def from_protocol1(cls, body: Any, properties: Mapping[str, Any]) -> TaskMessage:
-        """Build from a protocol 1 body: one dict holding task, id, args, kwargs and options."""
-        if not isinstance(body, Mapping):
-            raise MessageError(f"protocol 1 body must be a mapping, got {_short(body)}")
+    def from_protocol1(
+        cls, body: Any, properties: Mapping[str, Any], headers: Mapping[str, Any] | None = None
+    ) -> TaskMessage:
+        """Build from a protocol 1 body: one dict holding task, id, args, kwargs and options.
+
+        :param headers: the message's headers (without ``task``), to say what is wrong when
+            the body is no protocol 1 task either.
+        """
+        if not isinstance(body, Mapping) or "task" not in body:
+            what = "no headers" if not headers else f"no 'task' header (headers: {_short(sorted(headers))})"
+            raise MessageError(
+                f"not a task message: it has {what}, and its body is not a protocol 1 task "
+                f"(a mapping with 'task' and 'id') either: got {_short(body)}"
+            )
         args = body.get("args") or []
         kwargs = body.get("kwargs") or {}
         _check_args(args, kwargs)
         chord = body.get("chord")
         try:
             return cls(
-                id=_required(body, "id"),
-                task=_required(body, "task"),
+                id=_required(body, "id", "field"),
+                task=_required(body, "task", "field"),
                 args=args,
                 kwargs=kwargs,
                 embed=Embed(
@@ -257,10 +267,15 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _required(data: Mapping[str, Any], key: str) -> str:
+def _required(data: Mapping[str, Any], key: str, where: str = "header") -> str:
+    """``data[key]``, a non-empty string; the error says whether it is missing or of a wrong type."""
     value = data.get(key)
-    if not isinstance(value, str) or not value:
-        raise MessageError(f"message has no {key!r} (got {value!r})")
+    if key not in data or value is None:
+        raise MessageError(f"message has no {key!r} {where}")
+    if not isinstance(value, str):
+        raise MessageError(f"{where} {key!r} must be a string, got {_short(value)}")
+    if not value:
+        raise MessageError(f"{where} {key!r} is empty")
     return value
 
 

@@ -23,8 +23,17 @@ def redact(data: Mapping[str, Any]) -> dict[str, Any]:
             clean[key] = redact(value)
         elif any(word in key.lower() for word in _SECRET_WORDS) and value:
             clean[key] = "***"
-        elif isinstance(value, str):
-            clean[key] = redact_url(value)
         else:
-            clean[key] = value
+            clean[key] = _redact_value(value)
     return clean
+
+
+def _redact_value(value: Any) -> Any:
+    """URL passwords hidden in a string, or in the strings of a list (failover URLs ...)."""
+    if isinstance(value, str):
+        return redact_url(value)
+    if isinstance(value, Mapping):
+        return redact(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_redact_value(item) for item in value)
+    return value

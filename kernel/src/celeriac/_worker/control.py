@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -71,18 +72,25 @@ class ControlStep:
         subscription = transport.subscribe(MAILBOX)
         stopping = threading.Event()
         control = Control(ctx.app)
+        origin = secrets.token_hex(8)
 
         def listen() -> None:
             while not stopping.is_set():
                 try:
                     for envelope in subscription.get(0.5):
-                        handle(control, transport, mailbox, commands, envelope)
-                except Exception:
-                    log.exception("remote control listener failed; retrying")
+                        handle(control, transport, mailbox, commands, envelope, origin)
+                except Exception as exc:  # the broker went away: it comes back, or the consumer says so
+                    log.warning(
+                        "remote control listener failed (%s: %s); retrying in 1 s", type(exc).__name__, exc
+                    )
+                    log.debug("remote control listener failure", exc_info=True)
                     stopping.wait(1.0)
 
         thread = threading.Thread(target=listen, name="celeriac-control", daemon=True)
         thread.start()
+        threading.Thread(
+            target=warn_if_name_taken, args=(control, ctx.hostname, origin), name="celeriac-name", daemon=True
+        ).start()
         try:
             yield
         finally:
@@ -91,19 +99,47 @@ class ControlStep:
             subscription.close()
 
 
+def warn_if_name_taken(control: Control, hostname: str, origin: str) -> None:
+    """Warn when another live worker answers to this worker's name.
+
+    Replies are keyed by node name, so ``inspect`` would silently show one of the two. The
+    ping carries ``origin``, which this worker's own listener does not answer.
+    """
+    try:
+        replies = control.broadcast(
+            "ping", {"origin": origin}, destination=[hostname], reply=True, timeout=2.0, limit=1
+        )
+    except Exception as exc:  # only a warning is at stake: the broker's own errors show elsewhere
+        log.debug("could not ask for other workers named %s: %s", hostname, exc)
+        return
+    if replies:
+        log.warning(
+            "another worker named %s is already running on this broker: remote control replies "
+            "of the two mix up (inspect shows one); give each a name of its own with -n",
+            hostname,
+        )
+
+
 def handle(
     control: Control,
     transport: Broadcaster,
     mailbox: Mailbox,
     commands: Mapping[str, Command],
     envelope: Envelope,
+    origin: str = "",
 ) -> None:
-    """Run one command addressed to this worker (or to all) and reply when asked to."""
+    """Run one command addressed to this worker (or to all) and reply when asked to.
+
+    A request whose arguments carry this worker's own ``origin`` is its own name check: ignored.
+    """
     try:
         request = control.app.codec.loads(envelope.body, envelope.content_type)
         method = request["method"]
     except (CeleriacError, KeyError, TypeError) as exc:
         log.warning("ignoring a malformed remote control message: %s", exc)
+        return
+    arguments = request.get("arguments")
+    if origin and isinstance(arguments, Mapping) and arguments.get("origin") == origin:
         return
     destination = request.get("destination")
     if destination and mailbox.hostname not in destination:

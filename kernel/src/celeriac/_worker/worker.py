@@ -22,6 +22,7 @@ from attrs import evolve
 from celeriac._contract.bootsteps import Blueprint
 from celeriac._contract.shutdown import ShutdownState
 from celeriac._model.config import Config
+from celeriac._worker.broker_wait import wait_for_broker
 from celeriac._worker.keys import CONSUMER
 from celeriac._worker.steps import kernel_steps
 
@@ -62,11 +63,17 @@ class Worker:
         blueprint = self.blueprint()
         self.app.set_default()  # the app @shared_task tasks resolve to in this process
         self.app.plugins.lifecycle.worker_init(self)
+        self._warn_unknown_task_sections()
         # Asking signal.signal, not comparing current_thread() with main_thread(): under
         # eventlet's patching the two differ even on the main thread.
         with contextlib.suppress(ValueError):  # not the main thread: whoever runs us stops us
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
+        if not wait_for_broker(
+            self.app.transport, self.queues, self.config.broker, self.config.worker, self.shutdown
+        ):
+            log.info("%s stopped before its broker answered", self.hostname)
+            return self.shutdown.exit_code
         # The app's connections stay open: whoever owns the app closes it (the CLI does).
         with blueprint.start(
             self.app, self.config, hostname=self.hostname, shutdown=self.shutdown
@@ -86,6 +93,15 @@ class Worker:
             self.app.plugins.lifecycle.worker_shutdown(self)
         log.info("%s stopped", self.hostname)
         return self.shutdown.exit_code
+
+    def _warn_unknown_task_sections(self) -> None:
+        """A ``[tasks."name"]`` for no task of this worker is most likely a typo: it would do nothing."""
+        for name in sorted(set(self.config.tasks) - set(self.app.tasks)):
+            log.warning(
+                '[tasks."%s"] in the configuration names no task this worker knows: its options '
+                "apply to nothing (a typo? the task's module not imported?)",
+                name,
+            )
 
     def wait_started(self, timeout: float) -> bool:
         """Wait until every step started and the consumer runs; False if ``timeout`` passed."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import logging
 import threading
 import time
@@ -34,6 +35,7 @@ from typing import Any
 from typing import final
 
 from celeriac.plugin import PublishError
+from celeriac.plugin import PublishTimeoutError
 from celeriac_amqp._frames import Content
 from celeriac_amqp._frames import frame
 from celeriac_amqp._frames import publish_method
@@ -63,8 +65,10 @@ class Publisher:
         settings: AmqpConfig,
         declare: Callable[[str], None],
         name: str = "celeriac-amqp-publish",
+        where: str = "RabbitMQ",
     ) -> None:
         self._parameters = parameters
+        self._where = where
         self._settings = settings
         self._declare = declare
         self._name = name
@@ -88,10 +92,17 @@ class Publisher:
 
     # --- the callers' side ----------------------------------------------------------------
 
-    def publish(self, exchange: str, routing_key: str, messages: Sequence[Content]) -> None:
+    def publish(
+        self, exchange: str, routing_key: str, messages: Sequence[Content], timeout: float | None = None
+    ) -> None:
         """Queue messages for publishing; return once they are in the window (``strict``:
         once RabbitMQ confirmed them). Raises :class:`PublishError` for earlier messages that
-        failed and were not reported yet."""
+        failed and were not reported yet.
+
+        :param timeout: when there is no connection to RabbitMQ, how long to wait for one;
+            then the messages are taken back (never sent later) and
+            :class:`~celeriac.PublishTimeoutError` is raised.
+        """
         with self._cond:
             if self._closing:
                 raise RuntimeError("the AMQP transport is closed")
@@ -107,18 +118,45 @@ class Publisher:
                     )
                 self._cond.wait(remaining)
             method = publish_method(exchange, routing_key)
+            mine: list[Outgoing] = []
             for message in messages:
                 self._seq += 1
                 item = Outgoing(self._seq, exchange, routing_key, method, message)
                 self._outbox.append(item)
                 self._unconfirmed[item.seq] = item
+                mine.append(item)
             last = self._seq
+            if timeout is not None and self._channel is None:
+                self._await_channel(mine, time.monotonic() + timeout, timeout)
             wake = not self._scheduled and self._channel is not None
             self._scheduled = self._scheduled or wake
         if wake:
             self._loop.add_callback_threadsafe(self._drain)
         if self._strict:
             self.wait(last, self._settings.operation_timeout)
+
+    def _await_channel(self, mine: list[Outgoing], deadline: float, timeout: float) -> None:
+        """Wait (lock held) for a channel; at the deadline take ``mine`` back and raise."""
+        while self._channel is None and not self._closing:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                written = any(item.written for item in mine)
+                for item in mine:
+                    self._unconfirmed.pop(item.seq, None)
+                    with contextlib.suppress(ValueError):
+                        self._outbox.remove(item)
+                self._cond.notify_all()
+                fate = (
+                    "it was written to a connection that broke before RabbitMQ confirmed it, so it "
+                    "may have been queued; it is not sent again"
+                    if written
+                    else "the message was not sent and will not be"
+                )
+                raise PublishTimeoutError(
+                    f"could not publish to the broker {self._where} within publish_timeout "
+                    f"({timeout:g} s) ({self._why()}); {fate}"
+                )
+            self._cond.wait(remaining)
 
     def wait(self, upto: int | None = None, timeout: float | None = None) -> None:
         """Return once every message up to sequence ``upto`` (default: all so far) is
@@ -242,6 +280,7 @@ class Publisher:
         with self._cond:
             self._channel = channel
             self._next_tag = 1
+            self._cond.notify_all()  # publishers waiting for a connection
         self._drain()
 
     def _drain(self) -> None:
@@ -267,6 +306,7 @@ class Publisher:
             for item in batch:
                 self._tags[self._next_tag] = item
                 self._next_tag += 1
+                item.written = True
         connection.send_frames(b"".join(out), frames)
 
     def _on_confirm(self, frame: Any) -> None:

@@ -27,6 +27,7 @@ from celeriac import states as celeriac_states
 from celeriac.plugin import Config
 from celeriac.plugin import ConfigError
 from celeriac.plugin import ResultRecord
+from celeriac.plugin import redact_url
 from celeriac_amqp import _wire as wire
 from celeriac_amqp._config import AmqpConfig
 from celeriac_amqp._link import Link
@@ -56,7 +57,7 @@ def broker_url(url: str, config: Config) -> str:
     if scheme not in wire.SCHEMES:
         raise ConfigError(
             f"result_store 'rpc://' sends results through RabbitMQ, so the broker must be "
-            f"amqp:// or amqps://, not {scheme or config.broker!r}://"
+            f"amqp:// or amqps://, not {scheme or redact_url(config.broker)!r}://"
         )
     return config.broker
 

@@ -17,7 +17,9 @@ from celeriac.plugin import Config
 from celeriac.plugin import DeadLetter
 from celeriac.plugin import Delivery
 from celeriac.plugin import Envelope
+from celeriac.plugin import PublishTimeoutError
 from celeriac.plugin import exchange_of
+from celeriac.plugin import redact_url
 from celeriac_amqp import _dead as dead
 from celeriac_amqp import _wire as wire
 from celeriac_amqp._config import AmqpConfig
@@ -54,7 +56,9 @@ class AmqpTransport:
         self._topology = Topology(self.settings)  # checked here: a bad [amqp.queues] fails at once
         parameters = wire.connection_parameters(url, self.settings)
         self._link = Link(parameters, self.settings, self._on_connect)
-        self._publisher = Publisher(parameters, self.settings, self._redeclare)
+        self._url = url
+        self._publish_timeout = config.publish_timeout
+        self._publisher = Publisher(parameters, self.settings, self._redeclare, where=redact_url(url))
         self._ready_queues: set[str] = set()  # declared for the publisher, from any thread
         self._fanout = Fanout(self._link)
         # Touched only by the I/O thread:
@@ -141,6 +145,15 @@ class AmqpTransport:
         """
         if not envelopes:
             return
+        try:
+            self._publish_now(queue, envelopes, priority, delay)
+        except TimeoutError as exc:  # the link's call, cancelled: it does not run later
+            raise PublishTimeoutError(
+                f"could not publish to the broker {redact_url(self._url)} within publish_timeout "
+                f"({self._publish_timeout:g} s): {exc}; the message was not sent"
+            ) from exc
+
+    def _publish_now(self, queue: str, envelopes: Sequence[Envelope], priority: int, delay: float) -> None:
         target = exchange_of(envelopes[0])
         if target is not None or any(exchange_of(e) is not None for e in envelopes[1:]):
             for envelope in envelopes:  # rare: one call per destination
@@ -148,12 +161,15 @@ class AmqpTransport:
             return
         if delay > 0:
             messages = [(envelope.body, wire.properties(envelope, priority)) for envelope in envelopes]
-            self._link.call(lambda link: self._publish_delayed(link, queue, delay, messages))
+            self._link.call(
+                lambda link: self._publish_delayed(link, queue, delay, messages), self._publish_timeout
+            )
             return
         if queue not in self._ready_queues:
-            self._link.call(lambda link: self._declare(link, queue))
+            self._link.call(lambda link: self._declare(link, queue), self._publish_timeout)
             self._ready_queues.add(queue)
-        self._publisher.publish("", queue, [content(envelope, priority) for envelope in envelopes])
+        contents = [content(envelope, priority) for envelope in envelopes]
+        self._publisher.publish("", queue, contents, timeout=self._publish_timeout)
 
     def _redeclare(self, queue: str) -> None:
         """The publisher's queue is gone (RabbitMQ returned a message): declare it again."""

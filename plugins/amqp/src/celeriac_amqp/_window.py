@@ -20,7 +20,7 @@ FAILURES_KEPT = 10_000
 class Outgoing:
     """One message until RabbitMQ confirms it."""
 
-    __slots__ = ("attempts", "content", "exchange", "method", "returned", "routing_key", "seq")
+    __slots__ = ("attempts", "content", "exchange", "method", "returned", "routing_key", "seq", "written")
 
     def __init__(self, seq: int, exchange: str, routing_key: str, method: bytes, content: Content) -> None:
         self.seq = seq
@@ -30,6 +30,8 @@ class Outgoing:
         self.content = content
         self.attempts = 0
         self.returned = False
+        #: Written to a connection at least once: it may have reached RabbitMQ unconfirmed.
+        self.written = False
 
     @property
     def task_id(self) -> str | None:

@@ -22,7 +22,9 @@ from attrs import field
 from attrs import frozen
 
 from celeriac.plugin import ConfigError
+from celeriac.plugin import PublishTimeoutError
 from celeriac.plugin import after_fork
+from celeriac.plugin import redact_url
 from celeriac_redis._config import RedisConfig
 from celeriac_redis._switches import SwitchWatcher
 from celeriac_redis._urls import Target
@@ -139,6 +141,16 @@ def is_cluster(client: redis.Redis) -> bool:
     return isinstance(client, RedisCluster)
 
 
+def database(client: redis.Redis) -> int:
+    """The database number ``client`` talks to (0 on a cluster, which has no other).
+
+    Pub/sub ignores databases: every channel is server-wide, so channel names carry it.
+    """
+    pool = getattr(client, "connection_pool", None)
+    kwargs = getattr(pool, "connection_kwargs", None) or {}
+    return int(kwargs.get("db") or 0)
+
+
 log = logging.getLogger("celeriac.redis")
 
 #: Seconds between two questions to the Sentinels about which server is the master.
@@ -152,6 +164,14 @@ def make_direct(client: redis.Redis, settings: RedisConfig, **overrides: Any) ->
 
         return ClusterDirect(client, settings, **overrides)
     return Direct(client, settings, **overrides)
+
+
+def publish_timeout_error(url: str, timeout: float, exc: BaseException) -> PublishTimeoutError:
+    """The error a publish raises when Redis stayed unreachable for ``publish_timeout``."""
+    return PublishTimeoutError(
+        f"could not publish to the broker {redact_url(url)} within publish_timeout ({timeout:g} s): "
+        f"{type(exc).__name__}: {exc}; the message was not sent"
+    )
 
 
 def block_ms(timeout: float, settings: RedisConfig) -> int:
@@ -222,10 +242,14 @@ class Direct:
     def __init__(self, client: redis.Redis, settings: RedisConfig, **overrides: Any) -> None:
         import redis as redis_module
         from redis.backoff import ExponentialBackoff
+        from redis.backoff import NoBackoff
         from redis.exceptions import NoScriptError
+        from redis.retry import Retry
 
         pool = client.connection_pool
-        self._kwargs = {**pool.connection_kwargs, **overrides}
+        # This class retries a failed command itself, within its budget or a caller's deadline:
+        # a connection must not also retry its connect() (retries within retries: minutes).
+        self._kwargs = {**pool.connection_kwargs, "retry": Retry(NoBackoff(), 0), **overrides}
         self._connection_class = _kernel_timed(pool.connection_class, self._kwargs)
         self._idle: list[Connection] = []
         self.attempts = settings.retry_attempts
@@ -336,6 +360,13 @@ class Direct:
     def backoff(self, failures: int) -> None:
         time.sleep(self._backoff.compute(failures))
 
+    def _pause(self, failures: int, deadline: float | None) -> None:
+        """The back-off after ``failures``, cut short at ``deadline`` (then one last attempt)."""
+        pause = self._backoff.compute(failures)
+        if deadline is not None:
+            pause = min(pause, max(deadline - time.monotonic(), 0.0))
+        time.sleep(pause)
+
     def close(self) -> None:
         if self._switches is not None:
             self._switches.stop()
@@ -364,11 +395,15 @@ class Direct:
         finally:
             self.give(connection)
 
-    def call(self, *args: Any) -> Any:
-        """One command; its raw reply. A Redis error reply is raised as redis-py's exception."""
-        return self.call_packed(None, args)
+    def call(self, *args: Any, deadline: float | None = None) -> Any:
+        """One command; its raw reply. A Redis error reply is raised as redis-py's exception.
 
-    def call_packed(self, packed: Any, args: Sequence[Any] = ()) -> Any:
+        :param deadline: ``time.monotonic()`` until which a connection error is retried,
+            instead of ``retry_attempts`` times.
+        """
+        return self.call_packed(None, args, deadline=deadline)
+
+    def call_packed(self, packed: Any, args: Sequence[Any] = (), *, deadline: float | None = None) -> Any:
         """A command packed by :meth:`pack` (or ``args``, packed here); its raw reply."""
         failures = 0
         while True:
@@ -381,13 +416,15 @@ class Direct:
             except self.retryable:
                 connection.disconnect()  # sent again on a fresh connection, or raised
                 failures += 1
-                if failures > self.attempts:
+                if deadline is None and failures > self.attempts:
+                    raise
+                if deadline is not None and time.monotonic() >= deadline:
                     raise
             finally:
                 self.give(connection)
-            self.backoff(failures)
+            self._pause(failures, deadline)
 
-    def calls(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+    def calls(self, commands: Sequence[Sequence[Any]], *, deadline: float | None = None) -> list[Any]:
         """Several commands in one round trip; a Redis error reply is returned in its place."""
         if not commands:
             return []
@@ -408,19 +445,23 @@ class Direct:
             except self.retryable:
                 connection.disconnect()
                 failures += 1
-                if failures > self.attempts:
+                if deadline is None and failures > self.attempts:
+                    raise
+                if deadline is not None and time.monotonic() >= deadline:
                     raise
             finally:
                 self.give(connection)
-            self.backoff(failures)
+            self._pause(failures, deadline)
 
-    def run(self, script: Lua, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+    def run(
+        self, script: Lua, keys: Sequence[Any], args: Sequence[Any], *, deadline: float | None = None
+    ) -> Any:
         """EVALSHA, loading the script first when the server does not know it (a restart)."""
         try:
-            return self.call("EVALSHA", script.sha, len(keys), *keys, *args)
+            return self.call("EVALSHA", script.sha, len(keys), *keys, *args, deadline=deadline)
         except self._no_script:
-            self.call("SCRIPT", "LOAD", script.source)
-            return self.call("EVALSHA", script.sha, len(keys), *keys, *args)
+            self.call("SCRIPT", "LOAD", script.source, deadline=deadline)
+            return self.call("EVALSHA", script.sha, len(keys), *keys, *args, deadline=deadline)
 
     def run_many(self, runs: Sequence[tuple[Lua, Sequence[Any], Sequence[Any]]]) -> list[Any]:
         """Several script runs in one round trip; Redis errors are raised after all have run."""

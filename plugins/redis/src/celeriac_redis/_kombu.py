@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
 from typing import final
-from urllib.parse import urlsplit
 
 from attrs import frozen
 
@@ -33,8 +32,10 @@ from celeriac.plugin import parse_datetime
 from celeriac.plugin import to_kombu
 from celeriac_redis import _kombu_scripts as scripts
 from celeriac_redis._client import command
+from celeriac_redis._client import database
 from celeriac_redis._client import make_client
 from celeriac_redis._client import make_direct
+from celeriac_redis._client import publish_timeout_error
 from celeriac_redis._config import RedisConfig
 from celeriac_redis._dead import known_queues
 from celeriac_redis._dead import list_dead_letters
@@ -80,6 +81,8 @@ class KombuRedisTransport:
     def __init__(self, url: str, config: Config) -> None:
         settings = config.section("redis", RedisConfig)
         self._settings = settings
+        self._url = url
+        self._publish_timeout = config.publish_timeout
         self._client = make_client(url, settings)
         self._direct = make_direct(self._client, settings)
         self._lpush: dict[str, bytes] = {}  # list key -> the packed start of an LPUSH to it
@@ -99,12 +102,16 @@ class KombuRedisTransport:
         self._bury = register(scripts.DEAD_LETTER)
         self._unbury = register(scripts.REQUEUE_DEAD)
         self._purge = register(scripts.PURGE)
-        path = urlsplit(url).path.strip("/")
-        fanout_prefix = f"{global_prefix}/{path or 0}."
+        # kombu's ``keyprefix_fanout``, ``/{db}.``, behind its global key prefix as kombu's
+        # prefixed client PUBLISHes it: Celery's workers on the same database hear it.
+        fanout_prefix = f"{global_prefix}/{database(self._client)}."
         self._fanout = Fanout(self._client, lambda channel: fanout_prefix + channel, _encode, _decode)
         self._replies = KombuReplies(self._client, global_prefix, settings)
+        from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import ResponseError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
 
+        self._connection_errors = (RedisConnectionError, RedisTimeoutError, OSError)
         self._response_error = ResponseError
 
     # --- keys -------------------------------------------------------------------------------
@@ -136,18 +143,27 @@ class KombuRedisTransport:
         """
         if not envelopes:
             return
+        try:
+            self._publish(queue, envelopes, priority, delay, time.monotonic() + self._publish_timeout)
+        except self._connection_errors as exc:
+            raise publish_timeout_error(self._url, self._publish_timeout, exc) from exc
+
+    def _publish(
+        self, queue: str, envelopes: Sequence[Envelope], priority: int, delay: float, deadline: float
+    ) -> None:
         key = self.list_key(queue, priority)
         messages = [_kombu(envelope, queue, priority) for envelope in envelopes]
         if delay > 0 and not all(envelope.headers.get("eta") for envelope in envelopes):
             due = (time.time() + delay) * 1000
             members = {secrets.token_hex(8).encode() + key.encode() + b"\n" + m: due for m in messages}
-            command(self._client, "ZADD", self._own(queue, "delayed"), *_flatten(members))
+            delayed = self._own(queue, "delayed")
+            self._direct.node(delayed).call("ZADD", delayed, *_flatten(members), deadline=deadline)
             return
         # The streams layout's hot path, not redis-py's execute_command (see _client.Direct):
         # one command on a free connection, packed once per list up to the message.
         direct = self._direct.node(key)
         if len(messages) > 1:
-            direct.call("LPUSH", key, *messages)  # the first pushed is the first popped
+            direct.call("LPUSH", key, *messages, deadline=deadline)  # the first pushed is the first popped
             return
         lpush = self._lpush.get(key)
         if lpush is None:
@@ -155,7 +171,7 @@ class KombuRedisTransport:
             lpush = b"*3\r\n$5\r\nLPUSH\r\n$%d\r\n%s\r\n" % (len(raw), raw)
             if len(self._lpush) < 10_000:
                 self._lpush[key] = lpush
-        direct.call_packed((b"%s$%d\r\n%s\r\n" % (lpush, len(messages[0]), messages[0]),))
+        direct.call_packed((b"%s$%d\r\n%s\r\n" % (lpush, len(messages[0]), messages[0]),), deadline=deadline)
 
     # --- consuming ------------------------------------------------------------------------
 

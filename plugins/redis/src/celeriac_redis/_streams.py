@@ -33,9 +33,11 @@ from celeriac_redis import _scripts
 from celeriac_redis._client import Direct
 from celeriac_redis._client import Lua
 from celeriac_redis._client import block_ms
+from celeriac_redis._client import database
 from celeriac_redis._client import is_cluster
 from celeriac_redis._client import make_client
 from celeriac_redis._client import make_direct
+from celeriac_redis._client import publish_timeout_error
 from celeriac_redis._config import RedisConfig
 from celeriac_redis._dead import known_queues
 from celeriac_redis._dead import list_dead_letters
@@ -87,6 +89,8 @@ class RedisTransport:
     def __init__(self, url: str, config: Config) -> None:
         settings = config.section("redis", RedisConfig)
         self._settings = settings
+        self._url = url
+        self._publish_timeout = config.publish_timeout
         self._client = make_client(url, settings)
         self._direct = make_direct(self._client, settings)
         self._cluster = is_cluster(self._client)
@@ -120,7 +124,8 @@ class RedisTransport:
         self._unbury = register(_scripts.REQUEUE_DEAD)
         self._purge = register(_scripts.PURGE)
         self._length = register(_scripts.LENGTH)
-        prefix = f"{settings.key_prefix}broadcast:"
+        # Channels are server-wide: the database is part of the name, as the key prefix is.
+        prefix = f"{settings.key_prefix}broadcast:/{database(self._client)}."
         self._fanout = Fanout(self._client, lambda channel: prefix + channel, pack, unpack)
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import ResponseError
@@ -149,14 +154,32 @@ class RedisTransport:
     def publish(
         self, queue: str, envelopes: Sequence[Envelope], *, priority: int = 0, delay: float = 0.0
     ) -> None:
-        """Append to the band stream of ``priority``, or to the delayed set when ``delay`` > 0."""
+        """Append to the band stream of ``priority``, or to the delayed set when ``delay`` > 0.
+
+        A connection error is retried until ``publish_timeout`` has passed, then raised as
+        :class:`~celeriac.PublishTimeoutError`; nothing is sent after that.
+        """
         if not envelopes:
             return
+        try:
+            self._publish(queue, envelopes, priority, delay, time.monotonic() + self._publish_timeout)
+        except self._connection_errors as exc:
+            raise publish_timeout_error(self._url, self._publish_timeout, exc) from exc
+
+    def _publish(
+        self, queue: str, envelopes: Sequence[Envelope], priority: int, delay: float, deadline: float
+    ) -> None:
         if delay > 0:
             keys = self.keys(queue)
             tag = str(band_of(priority, self._steps)).encode()
             members = [secrets.token_hex(8).encode() + tag + pack(e) for e in envelopes]
-            self._direct.run(_DELAY, (keys.delayed, keys.wake), (int(delay * 1000), *members))
+            args = (int(delay * 1000), *members)
+            if self._cluster:  # routed by slot, within the retry budget
+                self._direct.run(_DELAY, (keys.delayed, keys.wake), args)
+            else:
+                self._direct.node(keys.delayed).run(
+                    _DELAY, (keys.delayed, keys.wake), args, deadline=deadline
+                )
             return
         target = self._stream_of.get((queue, priority))
         if target is None:
@@ -169,9 +192,10 @@ class RedisTransport:
         direct, stream, xadd = target
         if len(envelopes) == 1:
             data = pack(envelopes[0])
-            direct.call_packed((b"%s$%d\r\n%s\r\n" % (xadd, len(data), data),))  # one send
+            direct.call_packed((b"%s$%d\r\n%s\r\n" % (xadd, len(data), data),), deadline=deadline)  # one send
             return
-        replies = direct.calls([("XADD", stream, "*", "m", pack(envelope)) for envelope in envelopes])
+        commands = [("XADD", stream, "*", "m", pack(envelope)) for envelope in envelopes]
+        replies = direct.calls(commands, deadline=deadline)
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from attrs import frozen
 
 from celeriac.plugin import ConfigError
+from celeriac.plugin import redact_url
 
 SINGLE_SCHEMES = ("redis", "rediss", "redis+socket")
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel", "sentinel")
@@ -49,7 +50,7 @@ def parse(url: str, master_name: str | None = None) -> Target:
     scheme = urlsplit(url).scheme.lower()
     if scheme not in SCHEMES:
         raise ConfigError(
-            f"{url!r} is not a Redis URL: expected redis://host:port/db, rediss://..., "
+            f"{redact_url(url)!r} is not a Redis URL: expected redis://host:port/db, rediss://..., "
             "redis+socket:///path, redis+sentinel://host:26379,host2:26379/db?master_name=NAME "
             "or redis+cluster://host:7000,host2:7001"
         )
