@@ -22,6 +22,7 @@ from celeriac._worker.worker import Worker
 from celeriac.plugin import hookimpl
 from celeriac.testing import MemoryTransport
 from celeriac.testing import join
+from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
 
 
@@ -162,3 +163,27 @@ def test_join_waits_for_messages_in_transit_to_the_worker() -> None:
                 assert stored_state(app, result.id) == states.SUCCESS
     finally:
         app.close()
+
+
+def test_wait_for_returns_the_first_truthy_value_another_thread_made_true() -> None:
+    found: list[str] = []
+    timer = threading.Timer(0.05, found.append, ("ready",))
+    timer.start()
+    try:
+        assert wait_for(lambda: list(found), timeout=10, what="the timer's value") == ["ready"]
+    finally:
+        timer.cancel()
+
+
+def test_wait_for_fails_naming_what_never_came_within_its_timeout() -> None:
+    calls: list[float] = []
+
+    def never() -> bool:
+        calls.append(time.monotonic())
+        return False
+
+    started = time.monotonic()
+    with pytest.raises(AssertionError, match=r"the answer: not within 0.2 s"):
+        wait_for(never, 0.2, "the answer", interval=0.01)
+    assert calls[-1] - started >= 0.2  # asked once more at the deadline, not given up before it
+    assert len(calls) >= 3  # polled, not a single sleep to the deadline

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import NoReturn
+from typing import TypeVar
 from typing import final
 
 import pytest
@@ -64,8 +66,39 @@ __all__ = [
     "process_group",
     "service_unreachable",
     "subprocess_env",
+    "wait_for",
     "worker_thread",
 ]
+
+T = TypeVar("T")
+
+
+def wait_for(
+    predicate: Callable[[], T | None],
+    timeout: float = 10.0,
+    what: str = "the condition",
+    *,
+    interval: float = 0.02,
+) -> T:
+    """Call ``predicate`` until it returns something truthy and return that value.
+
+    For a fact :func:`join` cannot see: a file a worker process wrote, a line in its log, a
+    state another thread reached. The wait is bounded: after ``timeout`` seconds it fails
+    the test with an :class:`AssertionError` naming ``what``, so a fact that never comes
+    fails the test rather than hanging the suite. The predicate is called once more at the
+    deadline, so a slow machine that got there just in time passes.
+
+    :param interval: seconds between two calls; the poll, not a guess at how long to wait.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        late = time.monotonic() >= deadline
+        value = predicate()
+        if value:
+            return value
+        if late:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(min(interval, max(deadline - time.monotonic(), 0.0)))
 
 
 class WorkerProcess:
