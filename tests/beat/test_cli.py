@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from celeriac import Celeriac
+from celeriac.testing import wait_for
 
 from .conftest import beat_plugins
 from .conftest import drain
 from .conftest import subprocess_env
-from .conftest import wait_for
 
 pytestmark = [pytest.mark.integration]
 

@@ -27,6 +27,7 @@ from celeriac.plugin import Envelope
 from celeriac.testing import WorkerProcess
 from celeriac.testing import celeriac_command
 from celeriac.testing import process_group
+from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
 from celeriac_amqp import testing as amqp_testing
 from celeriac_redis import testing as redis_testing
@@ -36,7 +37,6 @@ from .brokers import BROKERS
 from .brokers import VISIBILITY_TIMEOUT
 from .brokers import BrokerCase
 from .brokers import lines
-from .brokers import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 

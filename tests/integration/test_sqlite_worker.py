@@ -11,18 +11,11 @@ import pytest
 
 from celeriac import Celeriac
 from celeriac import states
+from celeriac.testing import wait_for
 
 from .conftest import WorkerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 def test_worker_process_runs_tasks(client: Celeriac, start_worker: Callable[..., WorkerProcess]) -> None:

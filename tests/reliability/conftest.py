@@ -16,6 +16,7 @@ import pytest
 
 from celeriac import Celeriac
 from celeriac.testing import subprocess_env
+from celeriac.testing import wait_for  # noqa: F401 - kept importable from here for the suite's modules
 
 TASKS = """
 import asyncio, os, time
@@ -121,14 +122,6 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except (OSError, IndexError):
         return False
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 class WorkerProcess:

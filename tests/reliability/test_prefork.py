@@ -14,10 +14,10 @@ from celeriac import Celeriac
 from celeriac import TimeLimitExceededError
 from celeriac import WorkerLostError
 from celeriac import states
+from celeriac.testing import wait_for
 
 from .conftest import WorkerProcess
 from .conftest import alive
-from .conftest import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 StartWorker = Callable[..., WorkerProcess]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import secrets
 import textwrap
-import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from celeriac.testing import WorkerProcess
 from celeriac.testing import celeriac_command
 from celeriac.testing import process_group
 from celeriac.testing import subprocess_env
+from celeriac.testing import wait_for  # noqa: F401 - kept importable from here for the suite's modules
 from celeriac_amqp import AmqpConfig
 from celeriac_amqp import make_transport
 from celeriac_amqp import testing as amqp_testing
@@ -32,14 +32,6 @@ from celeriac_amqp.testing import delete_queues
 from celeriac_redis import testing as redis_testing
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        time.sleep(0.02)
 
 
 @pytest.fixture(scope="session")

@@ -15,10 +15,10 @@ import pytest
 
 from celeriac import states
 from celeriac.plugin import Envelope
+from celeriac.testing import wait_for
 
 from .conftest import WorkerProcess
 from .conftest import celeriac_worker
-from .conftest import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

@@ -23,6 +23,7 @@ from celeriac.plugin import Disposition
 from celeriac.plugin import Outcome
 from celeriac.plugin import TaskMessage
 from celeriac.plugin import TaskRequest
+from celeriac.testing import wait_for
 from celeriac_prefork import PreforkConfig
 from celeriac_prefork import PreforkPool
 from celeriac_prefork._child import rss_kib
@@ -111,13 +112,6 @@ def alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except (FileNotFoundError, ProcessLookupError):  # gone, or being torn down
         return False
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def test_runs_requests_in_child_processes(make_pool: MakePool) -> None:

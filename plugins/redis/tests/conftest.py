@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,18 +27,11 @@ from celeriac.plugin import Config
 from celeriac.testing import WorkerProcess
 from celeriac.testing import celeriac_command
 from celeriac.testing import process_group
+from celeriac.testing import wait_for
 from celeriac_redis import RedisConfig
 from celeriac_redis.testing import private_prefix
 from celeriac_redis.testing import require_redis
 from celeriac_redis.testing import server_url
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        time.sleep(0.02)
 
 
 @pytest.fixture(scope="session")
