@@ -22,6 +22,7 @@ from celeriac._model.ratelimit import TokenBucket
 from celeriac._model.ratelimit import parse_rate
 from celeriac.plugin import TaskOptions
 from celeriac.plugin import retry_delay
+from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
 
 AppFactory = Callable[..., Celeriac]
@@ -151,10 +152,15 @@ def test_a_long_rate_wait_goes_back_to_the_broker(make_app: AppFactory) -> None:
         ran.set()
 
     first, second = slow.delay(), slow.delay()
-    with worker_thread(app):
+    with worker_thread(app) as worker:
         first.get(timeout=5)
-        time.sleep(0.3)
-        # The second one waits in the broker (delayed about a minute), not in the worker.
+        # The second one waits in the broker (delayed about a minute), not in the worker:
+        # taken with the first, then handed back.
+        wait_for(
+            lambda: (a := worker.activity()) is not None and a.taken >= 2 and a.held == 0,
+            10,
+            "the second handed back to the broker",
+        )
         assert app.transport.queue_length("celery") == 1
         assert second.state == states.PENDING
 

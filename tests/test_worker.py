@@ -22,6 +22,7 @@ from celeriac.plugin import DeadLetterPurger
 from celeriac.plugin import Envelope
 from celeriac.plugin import TaskMessage
 from celeriac.plugin import hookimpl
+from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
 
 
@@ -255,21 +256,27 @@ def test_lifecycle_hooks_are_called(app: Celeriac) -> None:
 def test_warm_shutdown_finishes_running_task_and_requeues_reserved(app: Celeriac) -> None:
     started = threading.Event()
 
+    release = threading.Event()
+
     @app.task
     def slow() -> str:
         started.set()
-        time.sleep(0.5)
+        release.wait(10)
         return "done"
 
     @app.task
     def later() -> str:
         return "later"
 
-    with worker_thread(app, concurrency=1, prefetch=4):
+    with worker_thread(app, concurrency=1, prefetch=4) as worker:
         running = slow.delay()
         assert started.wait(5)
         queued = [later.delay() for _ in range(3)]
-        time.sleep(0.1)  # let the consumer reserve them behind the running task
+        # The consumer reserves them behind the running task: four held, none waiting.
+        wait_for(lambda: (a := worker.activity()) is not None and a.held == 4, 10, "three reserved")
+        worker.stop()  # warm: the reserved ones go back at once, while the running one runs on
+        wait_for(lambda: app.transport.queue_length("celery") == 3, 10, "the reserved given back")
+        release.set()
     assert running.get(timeout=0) == "done"
     assert all(r.state == states.PENDING for r in queued)
     assert app.transport.queue_length("celery") == 3  # given back at once, not after a lease
