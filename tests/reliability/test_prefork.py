@@ -146,7 +146,7 @@ def test_cold_shutdown_kills_children_and_gives_the_task_back(
     wait_for(lambda: bool(pids_in(marker)))
     processes = worker.descendants()
     worker.signal(signal.SIGTERM)
-    time.sleep(0.3)
+    wait_for(lambda: "warm shutdown" in worker.output(), 10, "the first signal handled")
     worker.signal(signal.SIGINT)
     worker.wait(timeout=10)
     assert running.state == states.PENDING
