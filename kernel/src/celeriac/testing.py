@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable
@@ -64,10 +65,12 @@ __all__ = [
     "join",
     "local_server",
     "process_group",
+    "project_app",
     "service_unreachable",
     "subprocess_env",
     "wait_for",
     "worker_thread",
+    "write_project",
 ]
 
 T = TypeVar("T")
@@ -228,6 +231,38 @@ def process_group(directory: Path, env: Mapping[str, str] | None = None) -> Iter
         yield group
     finally:
         group.kill()
+
+
+def write_project(directory: Path, tasks: str, config: str = "", *, module: str = "proj") -> Path:
+    """Write a project for worker processes into ``directory``: ``module``.py holding ``tasks``
+    (a tasks module's source, dedented) and a ``celeriac.toml`` holding ``config``; returns
+    ``directory``, for a ``project`` fixture to hand on."""
+    (directory / f"{module}.py").write_text(textwrap.dedent(tasks))
+    (directory / "celeriac.toml").write_text(textwrap.dedent(config))
+    return directory
+
+
+@contextlib.contextmanager
+def project_app(directory: Path, module: str = "proj", *, attribute: str = "app") -> Iterator[Celeriac]:
+    """The app of the project in ``directory``, imported in the test's process as a worker
+    process started there imports it (its working directory, its import path, a fresh import
+    of ``module``): the producer side of an end-to-end test. Closed, and the module and path
+    forgotten, on leaving, so the next test imports its own project."""
+    previous = os.getcwd()
+    os.chdir(directory)
+    sys.path.insert(0, str(directory))
+    sys.modules.pop(module, None)
+    try:
+        app: Celeriac = getattr(importlib.import_module(module), attribute)
+        try:
+            yield app
+        finally:
+            app.close()
+    finally:
+        sys.modules.pop(module, None)
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(directory))
+        os.chdir(previous)
 
 
 def importable(name: str) -> bool:
