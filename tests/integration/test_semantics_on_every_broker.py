@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from celeriac.testing import WorkerProcess
 from celeriac.testing import celeriac_command
 from celeriac.testing import join
 from celeriac.testing import process_group
+from celeriac.testing import project_app
 from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
 from celeriac_amqp import testing as amqp_testing
@@ -73,16 +73,10 @@ def project(broker: BrokerCase, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def client(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def client(project: Path) -> Iterator[Any]:
     """The project's app, imported here: it sends tasks and runs the in-thread workers."""
-    monkeypatch.chdir(project)
-    monkeypatch.syspath_prepend(str(project))
-    sys.modules.pop("semtasks", None)
-    import semtasks  # written by the project fixture
-
-    yield semtasks.app
-    semtasks.app.close()
-    sys.modules.pop("semtasks", None)
+    with project_app(project, "semtasks") as app:
+        yield app
 
 
 @pytest.fixture

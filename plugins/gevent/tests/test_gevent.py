@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -22,6 +21,8 @@ from celeriac import Celeriac
 from celeriac import SoftTimeLimitExceededError
 from celeriac import TimeLimitExceededError
 from celeriac import states
+from celeriac.testing import project_app
+from celeriac.testing import write_project
 
 pytest.importorskip("gevent")
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -68,21 +69,13 @@ Start = Callable[..., subprocess.Popen[bytes]]
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "proj.py").write_text(textwrap.dedent(TASKS))
-    (tmp_path / "celeriac.toml").write_text(CONFIG)
-    return tmp_path
+    return write_project(tmp_path, TASKS, CONFIG)
 
 
 @pytest.fixture
-def client(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Celeriac]:
-    monkeypatch.chdir(project)
-    monkeypatch.syspath_prepend(str(project))
-    sys.modules.pop("proj", None)
-    import proj
-
-    yield proj.app
-    proj.app.close()
-    sys.modules.pop("proj", None)
+def client(project: Path) -> Iterator[Celeriac]:
+    with project_app(project) as app:
+        yield app
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import textwrap
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from celeriac.plugin import Config
 from celeriac.testing import WorkerProcess
 from celeriac.testing import celeriac_command
 from celeriac.testing import process_group
+from celeriac.testing import project_app
 from celeriac.testing import wait_for
 from celeriac_redis import RedisConfig
 from celeriac_redis.testing import private_prefix
@@ -189,16 +189,10 @@ def project(tmp_path: Path, redis_url: str, prefix: str) -> Path:
 
 
 @pytest.fixture
-def client(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def client(project: Path) -> Iterator[Any]:
     """The producer side: the project's app, imported in the test process."""
-    monkeypatch.chdir(project)
-    monkeypatch.syspath_prepend(str(project))
-    sys.modules.pop("proj", None)
-    import proj
-
-    yield proj.app
-    proj.app.close()
-    sys.modules.pop("proj", None)
+    with project_app(project) as app:
+        yield app
 
 
 @pytest.fixture
