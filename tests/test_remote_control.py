@@ -39,9 +39,7 @@ def ask(app: Celeriac, method: str, **arguments: Any) -> Any:
 
 
 def wait_ready(app: Celeriac) -> None:
-    deadline = time.monotonic() + 5
-    while not app.control.ping(timeout=0.3, limit=1):
-        assert time.monotonic() < deadline, "worker did not answer"
+    wait_for(lambda: app.control.ping(timeout=0.3, limit=1), 5, "the worker answering a ping")
 
 
 def test_inspect_running_and_reserved(make_app: AppFactory) -> None:
@@ -187,7 +185,7 @@ def test_events_turned_on_and_off_at_run_time(make_app: AppFactory) -> None:
     def noop() -> None:
         pass
 
-    with worker_thread(app, hostname=HOST):  # events off by default
+    with worker_thread(app, hostname=HOST) as worker:  # events off by default
         wait_ready(app)
         noop.delay().get(timeout=5)
         assert not [e for e in received if e["type"].startswith("task-")]
@@ -202,6 +200,7 @@ def test_events_turned_on_and_off_at_run_time(make_app: AppFactory) -> None:
         assert ask(app, "disable_events") == {"ok": "task events disabled"}
         quiet = noop.delay()
         quiet.get(timeout=5)
+        join(worker)  # its run over to the end, the success event it would have sent included
         # Events on again: once the next task's own event arrives, any event of the quiet
         # one, sent before it, would have arrived too.
         assert ask(app, "enable_events") == {"ok": "task events enabled"}
