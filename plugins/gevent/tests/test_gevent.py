@@ -22,6 +22,7 @@ from celeriac import SoftTimeLimitExceededError
 from celeriac import TimeLimitExceededError
 from celeriac import states
 from celeriac.testing import project_app
+from celeriac.testing import wait_for
 from celeriac.testing import write_project
 
 pytest.importorskip("gevent")
@@ -129,10 +130,16 @@ def test_time_limits(client: Celeriac, start: Start) -> None:
     assert time.monotonic() - began < 3
 
 
+def active_ids(client: Celeriac) -> set[str]:
+    """The ids of the tasks the workers that answered are running (the ``active`` command)."""
+    replies = client.control.broadcast("active", {}, reply=True, timeout=0.5)
+    return {task["id"] for reply in replies for tasks in reply.values() for task in tasks}
+
+
 def test_warm_shutdown_finishes_the_running_task(client: Celeriac, start: Start) -> None:
     worker = start("-c", "10")
     running = client.send_task("proj.nap", (1,))
-    time.sleep(0.4)
+    wait_for(lambda: running.id in active_ids(client), 10, "the nap running in the worker")
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=20) == 0
     assert running.state == states.SUCCESS
