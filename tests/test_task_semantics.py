@@ -178,9 +178,7 @@ def test_failure_is_dead_lettered_when_acks_on_failure_is_off(make_app: AppFacto
     with worker_thread(app):
         with pytest.raises(RuntimeError):
             broken.delay().get(timeout=5)
-        deadline = time.monotonic() + 5
-        while not app.transport.dead_letters() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(app.transport.dead_letters, 5, "a dead letter")
     [letter] = app.transport.dead_letters()
     assert "RuntimeError: bad data" in letter.reason
 
@@ -230,13 +228,9 @@ def test_track_started_and_progress_states(make_app: AppFactory) -> None:
 
     with worker_thread(app):
         result = job.delay()
-        deadline = time.monotonic() + 5
-        while result.state != states.STARTED and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert result.state == states.STARTED
+        wait_for(lambda: result.state == states.STARTED, 5, "the STARTED state")
         reported.set()
-        while result.state != "PROGRESS" and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: result.state == "PROGRESS", 5, "the PROGRESS state")
         assert result.info == {"done": 50}
         go_on.set()
         assert result.get(timeout=5) == "finished"

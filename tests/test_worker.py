@@ -133,9 +133,7 @@ def test_refused_content_type_is_dead_lettered(app: Celeriac) -> None:
         ],
     )
     with worker_thread(app):
-        deadline = time.monotonic() + 5
-        while not app.transport.dead_letters() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(app.transport.dead_letters, 5, "a dead letter")
     [letter] = app.transport.dead_letters()
     assert "refused content type 'application/x-python-serialize'" in letter.reason
     assert app.AsyncResult("pickled").state == states.FAILURE
@@ -313,9 +311,7 @@ def test_message_redelivered_too_often_is_dead_lettered(app: Celeriac) -> None:
         assert transport.fetch(["celery"], 1, 1.0)
         time.sleep(0.06)
     with worker_thread(app_limited):
-        deadline = time.monotonic() + 5
-        while not transport.dead_letters() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(transport.dead_letters, 5, "a dead letter")
     [letter] = transport.dead_letters()
     assert "delivered 3 times without being acknowledged" in letter.reason
 
