@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from celeriac import Celeriac
 from celeriac import TaskRevokedError
 from celeriac import states
 from celeriac import testing
+from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
 
 AppFactory = Callable[..., Celeriac]
@@ -29,13 +29,6 @@ def make_app(request: pytest.FixtureRequest, tmp_path: Path) -> AppFactory:
     return factory
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
-
-
 def test_revoked_queued_task_is_skipped(make_app: AppFactory) -> None:
     app = make_app()
     ran: list[int] = []
@@ -45,7 +38,7 @@ def test_revoked_queued_task_is_skipped(make_app: AppFactory) -> None:
         ran.append(n)
 
     with worker_thread(app, concurrency=1):
-        wait_until(lambda: bool(app.control.ping(timeout=0.5, limit=1)))
+        wait_for(lambda: bool(app.control.ping(timeout=0.5, limit=1)))
         gate = threading.Event()
 
         @app.task
@@ -82,7 +75,7 @@ def test_revoking_a_finished_task_keeps_its_success(make_app: AppFactory) -> Non
 def test_ping_and_destination(make_app: AppFactory) -> None:
     app = make_app()
     with worker_thread(app, hostname="alpha@test"):
-        wait_until(lambda: bool(app.control.ping(timeout=0.5, limit=1)))
+        wait_for(lambda: bool(app.control.ping(timeout=0.5, limit=1)))
         assert app.control.ping(timeout=0.5, limit=1) == [{"alpha@test": {"ok": "pong"}}]
         assert app.control.ping(timeout=0.3, destination=["beta@test"]) == []
 
@@ -97,21 +90,21 @@ def test_revokes_survive_a_restart_with_a_statedb(make_app: AppFactory, tmp_path
         ran.append(tag)
 
     with worker_thread(app, statedb=str(statedb)):
-        wait_until(lambda: bool(app.control.ping(timeout=0.5, limit=1)))
+        wait_for(lambda: bool(app.control.ping(timeout=0.5, limit=1)))
         app.control.broadcast("revoke", {"task_id": ["later-1"]})
-        wait_until(statedb.exists)
+        wait_for(statedb.exists)
     # Sent after the worker stopped: only the state file can know it was revoked.
     work.apply_async(("revoked",), task_id="later-1")
     work.apply_async(("kept",), task_id="later-2")
     with worker_thread(app, statedb=str(statedb)):
         app.AsyncResult("later-2").get(timeout=5)
-        wait_until(lambda: app.AsyncResult("later-1").state == states.REVOKED)
+        wait_for(lambda: app.AsyncResult("later-1").state == states.REVOKED)
     assert ran == ["kept"]
 
 
 def test_unknown_command_gets_an_error_reply(make_app: AppFactory) -> None:
     app = make_app()
     with worker_thread(app, hostname="w@test"):
-        wait_until(lambda: bool(app.control.ping(timeout=0.5, limit=1)))
+        wait_for(lambda: bool(app.control.ping(timeout=0.5, limit=1)))
         [reply] = app.control.broadcast("no_such_command", reply=True, timeout=0.5, limit=1)
     assert reply == {"w@test": {"error": "unknown command 'no_such_command'"}}

@@ -15,6 +15,8 @@ from celeriac import Celeriac
 from celeriac import testing
 from celeriac.plugin import ControlCommand
 from celeriac.plugin import hookimpl
+from celeriac.testing import join
+from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
 
 AppFactory = Callable[..., Celeriac]
@@ -37,9 +39,7 @@ def ask(app: Celeriac, method: str, **arguments: Any) -> Any:
 
 
 def wait_ready(app: Celeriac) -> None:
-    deadline = time.monotonic() + 5
-    while not app.control.ping(timeout=0.3, limit=1):
-        assert time.monotonic() < deadline, "worker did not answer"
+    wait_for(lambda: app.control.ping(timeout=0.3, limit=1), 5, "the worker answering a ping")
 
 
 def test_inspect_running_and_reserved(make_app: AppFactory) -> None:
@@ -56,7 +56,7 @@ def test_inspect_running_and_reserved(make_app: AppFactory) -> None:
         running = hold.delay("first")
         waiting = hold.delay("second")
         assert started.wait(5)
-        time.sleep(0.2)
+        wait_for(lambda: [r["id"] for r in ask(app, "reserved")] == [waiting.id], 10, "the second reserved")
         try:
             [active] = ask(app, "active")
             assert (active["id"], active["name"], active["args"]) == (running.id, "tests.hold", "('first',)")
@@ -109,10 +109,11 @@ def test_add_and_cancel_consumer(make_app: AppFactory) -> None:
     def where() -> str:
         return "ran"
 
-    with worker_thread(app, hostname=HOST):
+    with worker_thread(app, hostname=HOST) as worker:
         wait_ready(app)
         result = where.apply_async(queue="extra")
-        time.sleep(0.3)
+        join(worker)  # a fetch round over: had it consumed "extra", it would hold the message
+        assert app.transport.queue_length("extra") == 1
         assert result.state == "PENDING"
         assert ask(app, "add_consumer", queue="extra") == {"ok": "consuming from extra"}
         assert result.get(timeout=5) == "ran"
@@ -184,22 +185,29 @@ def test_events_turned_on_and_off_at_run_time(make_app: AppFactory) -> None:
     def noop() -> None:
         pass
 
-    with worker_thread(app, hostname=HOST):  # events off by default
+    with worker_thread(app, hostname=HOST) as worker:  # events off by default
         wait_ready(app)
         noop.delay().get(timeout=5)
         assert not [e for e in received if e["type"].startswith("task-")]
         assert ask(app, "enable_events") == {"ok": "task events enabled"}
         done = noop.delay()
         done.get(timeout=5)
-        deadline = time.monotonic() + 5
-        while not any(e["type"] == "task-succeeded" and e["uuid"] == done.id for e in received):
-            assert time.monotonic() < deadline, "no task-succeeded event after enable_events"
-            time.sleep(0.01)
+        wait_for(
+            lambda: any(e["type"] == "task-succeeded" and e["uuid"] == done.id for e in received),
+            5,
+            "a task-succeeded event after enable_events",
+        )
         assert ask(app, "disable_events") == {"ok": "task events disabled"}
-        count = len(received)
-        noop.delay().get(timeout=5)
-        time.sleep(0.1)
-        assert len(received) == count
+        quiet = noop.delay()
+        quiet.get(timeout=5)
+        join(worker)  # its run over to the end, the success event it would have sent included
+        # Events on again: once the next task's own event arrives, any event of the quiet
+        # one, sent before it, would have arrived too.
+        assert ask(app, "enable_events") == {"ok": "task events enabled"}
+        marker = noop.delay()
+        marker.get(timeout=5)
+        wait_for(lambda: any(e.get("uuid") == marker.id for e in received), 5, "the marker task's events")
+        assert not [e for e in received if e.get("uuid") == quiet.id]
 
 
 def test_enable_events_without_a_sink_says_how_to_get_one() -> None:

@@ -22,6 +22,7 @@ from celeriac._model.ratelimit import TokenBucket
 from celeriac._model.ratelimit import parse_rate
 from celeriac.plugin import TaskOptions
 from celeriac.plugin import retry_delay
+from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
 
 AppFactory = Callable[..., Celeriac]
@@ -151,10 +152,15 @@ def test_a_long_rate_wait_goes_back_to_the_broker(make_app: AppFactory) -> None:
         ran.set()
 
     first, second = slow.delay(), slow.delay()
-    with worker_thread(app):
+    with worker_thread(app) as worker:
         first.get(timeout=5)
-        time.sleep(0.3)
-        # The second one waits in the broker (delayed about a minute), not in the worker.
+        # The second one waits in the broker (delayed about a minute), not in the worker:
+        # taken with the first, then handed back.
+        wait_for(
+            lambda: (a := worker.activity()) is not None and a.taken >= 2 and a.held == 0,
+            10,
+            "the second handed back to the broker",
+        )
         assert app.transport.queue_length("celery") == 1
         assert second.state == states.PENDING
 
@@ -172,9 +178,7 @@ def test_failure_is_dead_lettered_when_acks_on_failure_is_off(make_app: AppFacto
     with worker_thread(app):
         with pytest.raises(RuntimeError):
             broken.delay().get(timeout=5)
-        deadline = time.monotonic() + 5
-        while not app.transport.dead_letters() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(app.transport.dead_letters, 5, "a dead letter")
     [letter] = app.transport.dead_letters()
     assert "RuntimeError: bad data" in letter.reason
 
@@ -224,13 +228,9 @@ def test_track_started_and_progress_states(make_app: AppFactory) -> None:
 
     with worker_thread(app):
         result = job.delay()
-        deadline = time.monotonic() + 5
-        while result.state != states.STARTED and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert result.state == states.STARTED
+        wait_for(lambda: result.state == states.STARTED, 5, "the STARTED state")
         reported.set()
-        while result.state != "PROGRESS" and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: result.state == "PROGRESS", 5, "the PROGRESS state")
         assert result.info == {"done": 50}
         go_on.set()
         assert result.get(timeout=5) == "finished"

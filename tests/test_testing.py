@@ -6,9 +6,12 @@ already stored: a join that returned early would leave some PENDING.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +25,10 @@ from celeriac._worker.worker import Worker
 from celeriac.plugin import hookimpl
 from celeriac.testing import MemoryTransport
 from celeriac.testing import join
+from celeriac.testing import project_app
+from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
+from celeriac.testing import write_project
 
 
 def stored_state(app: Celeriac, task_id: str) -> str:
@@ -162,3 +168,53 @@ def test_join_waits_for_messages_in_transit_to_the_worker() -> None:
                 assert stored_state(app, result.id) == states.SUCCESS
     finally:
         app.close()
+
+
+def test_wait_for_returns_the_first_truthy_value_another_thread_made_true() -> None:
+    found: list[str] = []
+    timer = threading.Timer(0.05, found.append, ("ready",))
+    timer.start()
+    try:
+        assert wait_for(lambda: list(found), timeout=10, what="the timer's value") == ["ready"]
+    finally:
+        timer.cancel()
+
+
+def test_wait_for_fails_naming_what_never_came_within_its_timeout() -> None:
+    calls: list[float] = []
+
+    def never() -> bool:
+        calls.append(time.monotonic())
+        return False
+
+    started = time.monotonic()
+    with pytest.raises(AssertionError, match=r"the answer: not within 0.2 s"):
+        wait_for(never, 0.2, "the answer", interval=0.01)
+    assert calls[-1] - started >= 0.2  # asked once more at the deadline, not given up before it
+    assert len(calls) >= 3  # polled, not a single sleep to the deadline
+
+
+def test_project_app_imports_the_written_project_fresh_and_forgets_it(tmp_path: Path) -> None:
+    tasks = """
+        from celeriac import Celeriac
+
+        app = Celeriac("proj")
+
+
+        @app.task
+        def add(x, y):
+            return x + y
+    """
+    here = os.getcwd()
+    for n, directory in enumerate((tmp_path / "one", tmp_path / "two")):
+        directory.mkdir()
+        write_project(directory, tasks, f'broker = "sqlite:///broker-{n}.sqlite3"\n')
+        with project_app(directory) as app:
+            assert os.getcwd() == str(directory)  # relative paths in its config resolve there
+            assert app.config.broker == f"sqlite:///broker-{n}.sqlite3"  # each test its own project
+            assert "proj.add" in app.tasks
+            assert app.send_task("proj.add", (1, 2)).id
+            assert app.transport.queue_length("celery") == 1
+        assert "proj" not in sys.modules
+        assert str(directory) not in sys.path
+        assert os.getcwd() == here

@@ -23,6 +23,7 @@ from celeriac.plugin import DeadLetterPurger
 from celeriac.plugin import Envelope
 from celeriac.plugin import TaskMessage
 from celeriac.plugin import hookimpl
+from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
 
 
@@ -133,9 +134,7 @@ def test_refused_content_type_is_dead_lettered(app: Celeriac) -> None:
         ],
     )
     with worker_thread(app):
-        deadline = time.monotonic() + 5
-        while not app.transport.dead_letters() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(app.transport.dead_letters, 5, "a dead letter")
     [letter] = app.transport.dead_letters()
     assert "refused content type 'application/x-python-serialize'" in letter.reason
     assert app.AsyncResult("pickled").state == states.FAILURE
@@ -256,21 +255,27 @@ def test_lifecycle_hooks_are_called(app: Celeriac) -> None:
 def test_warm_shutdown_finishes_running_task_and_requeues_reserved(app: Celeriac) -> None:
     started = threading.Event()
 
+    release = threading.Event()
+
     @app.task
     def slow() -> str:
         started.set()
-        time.sleep(0.5)
+        release.wait(10)
         return "done"
 
     @app.task
     def later() -> str:
         return "later"
 
-    with worker_thread(app, concurrency=1, prefetch=4):
+    with worker_thread(app, concurrency=1, prefetch=4) as worker:
         running = slow.delay()
         assert started.wait(5)
         queued = [later.delay() for _ in range(3)]
-        time.sleep(0.1)  # let the consumer reserve them behind the running task
+        # The consumer reserves them behind the running task: four held, none waiting.
+        wait_for(lambda: (a := worker.activity()) is not None and a.held == 4, 10, "three reserved")
+        worker.stop()  # warm: the reserved ones go back at once, while the running one runs on
+        wait_for(lambda: app.transport.queue_length("celery") == 3, 10, "the reserved given back")
+        release.set()
     assert running.get(timeout=0) == "done"
     assert all(r.state == states.PENDING for r in queued)
     assert app.transport.queue_length("celery") == 3  # given back at once, not after a lease
@@ -307,9 +312,7 @@ def test_message_redelivered_too_often_is_dead_lettered(app: Celeriac) -> None:
         assert transport.fetch(["celery"], 1, 1.0)
         time.sleep(0.06)
     with worker_thread(app_limited):
-        deadline = time.monotonic() + 5
-        while not transport.dead_letters() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(transport.dead_letters, 5, "a dead letter")
     [letter] = transport.dead_letters()
     assert "delivered 3 times without being acknowledged" in letter.reason
 

@@ -21,6 +21,7 @@ from celeriac import testing
 from celeriac._client.publish import Outgoing
 from celeriac.plugin import Config
 from celeriac.plugin import hookimpl
+from celeriac.testing import join
 from celeriac.testing import worker_thread
 
 
@@ -80,9 +81,9 @@ def test_results_turned_off_still_runs_each_task_once() -> None:
 
     assert app.result_store_url is None
     count.delay()
-    with worker_thread(app):
+    with worker_thread(app) as worker:
         assert done.wait(5)
-        time.sleep(0.2)
+        join(worker)  # a second run would be a message still to settle
     assert runs == [1]
     assert app.transport.queue_length("celery") == 0
     assert app.transport.dead_letters() == []
@@ -152,9 +153,9 @@ def test_a_failing_task_hook_does_not_change_the_outcome(caplog: pytest.LogCaptu
         runs.append(1)
         return 1
 
-    with worker_thread(app):
+    with worker_thread(app) as worker:
         assert once.delay().get(timeout=5) == 1
-        time.sleep(0.2)
+        join(worker)  # a second run would be a message still to settle
     assert runs == [1]
     assert "plugin hook celeriac_task_success failed" in caplog.text
     assert app.transport.queue_length("celery") == 0
@@ -182,11 +183,11 @@ def test_autoretry_calls_the_retry_and_failure_hooks() -> None:
     def down() -> None:
         raise ConnectionError("refused")
 
-    with worker_thread(app):
+    with worker_thread(app) as worker:
         result = down.delay()
         with pytest.raises(MaxRetriesExceededError):
             result.get(timeout=5)
-        time.sleep(0.1)
+        join(worker)  # the last run's hooks, through to its acknowledgement
     assert calls == [
         "retry ConnectionError('refused')",
         "postrun RETRY",
@@ -407,12 +408,12 @@ def test_a_return_value_the_result_serializer_cannot_carry_fails_the_task_once(p
     def fine() -> int:
         return 1
 
-    with worker_thread(app, pool=pool, concurrency=2):
+    with worker_thread(app, pool=pool, concurrency=2) as worker:
         result = unstorable.delay()
         with pytest.raises(SerializationError, match="cannot encode an object of type object"):
             result.get(timeout=5)
         assert fine.delay().get(timeout=5) == 1
-        time.sleep(0.3)  # a redelivery or a retry would have run it again by now
+        join(worker)  # a redelivery or a retry would be a message still to settle
     assert result.state == states.FAILURE
     assert runs == [1]
     assert app.transport.queue_length("celery") == 0

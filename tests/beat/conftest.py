@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import textwrap
-import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from celeriac.testing import wait_for  # noqa: F401 - kept importable from here for the suite's modules
 
 try:
     import celeriac_cron  # noqa: F401 - its schedule types are found through its entry point
@@ -126,14 +127,6 @@ def run_at(message: TaskMessage) -> str:
     """The scheduled time beat stamped on a message."""
     value: str = message.extra_headers["beat_run_at"]
     return value
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        time.sleep(0.05)
 
 
 def subprocess_env(project: Path) -> dict[str, str]:

@@ -6,17 +6,17 @@ import re
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from celeriac import Celeriac
+from celeriac.testing import wait_for
+from celeriac.testing import write_project
 
 from .conftest import beat_plugins
 from .conftest import drain
 from .conftest import subprocess_env
-from .conftest import wait_for
 
 pytestmark = [pytest.mark.integration]
 
@@ -33,12 +33,12 @@ def tick():
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "proj.py").write_text(textwrap.dedent(TASKS))
-    (tmp_path / "celeriac.toml").write_text(
+    return write_project(
+        tmp_path,
+        TASKS,
         'broker = "sqlite:///broker.sqlite3"\n[worker]\npoll_timeout = 0.2\n'
-        '[beat.schedule.tick]\ntask = "proj.tick"\nevery = "1s"\n'
+        '[beat.schedule.tick]\ntask = "proj.tick"\nevery = "1s"\n',
     )
-    return tmp_path
 
 
 def _start(project: Path, *args: str) -> tuple[subprocess.Popen[bytes], Path]:

@@ -26,12 +26,12 @@ import pytest
 from celeriac import Celeriac
 from celeriac._beat.beat import Beat
 from celeriac.plugin import TaskMessage
+from celeriac.testing import wait_for
 
 from .conftest import beat_plugins
 from .conftest import drain
 from .conftest import run_at
 from .conftest import subprocess_env
-from .conftest import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 MakeApp = Callable[..., Celeriac]

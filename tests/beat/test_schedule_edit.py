@@ -86,12 +86,16 @@ def test_a_running_beat_picks_up_added_and_removed_entries(
 ) -> None:
     url, settings = store
     app = make_app(**settings)
-    beat = Beat(app, schedule_store=url, clock=clock)
+    timer = FakeClock(0.0)  # beat reads the store's entries once a second of this clock
+    beat = Beat(app, schedule_store=url, clock=clock, timer=timer)
     beat.tick()
     assert beat.entries == []
     with StoredSchedule(app, schedule_store=url) as stored:
         stored.add("ping", {"task": "proj.ping", "every": 2, "kwargs": {"n": 1}})
-        time.sleep(1.05)  # beat looks at the store's entries once a second
+        timer.advance(0.5)
+        beat.tick()
+        assert beat.entries == []  # not read again before its second is up
+        timer.advance(0.5)
         beat.tick()
         assert [entry.name for entry in beat.entries] == ["ping"]
         clock.advance(2)
@@ -99,7 +103,7 @@ def test_a_running_beat_picks_up_added_and_removed_entries(
         [message] = drain(app)
         assert (message.task, message.kwargs) == ("proj.ping", {"n": 1})
         stored.remove("ping")
-        time.sleep(1.05)
+        timer.advance(1.0)
         clock.advance(2)
         beat.tick()
         assert beat.entries == [] and drain(app) == []

@@ -21,9 +21,8 @@ from celeriac._worker.beat import BeatStep
 from celeriac.plugin import Config
 from celeriac.plugin import StepContext
 from celeriac.plugin import hookimpl
+from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
-
-from .conftest import wait_for
 
 pytestmark = pytest.mark.integration
 MakeApp = Callable[..., Celeriac]

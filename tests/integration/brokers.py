@@ -21,13 +21,13 @@ import contextlib
 import functools
 import secrets
 import textwrap
-import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
 
 from attrs import frozen
 
+from celeriac.testing import wait_for  # noqa: F401 - kept importable from here for the suite's modules
 from celeriac_amqp import testing as amqp_testing
 from celeriac_redis import testing as redis_testing
 
@@ -240,15 +240,6 @@ def write_project(directory: Path, case: BrokerCase) -> None:
     (directory / "semtasks.py").write_text(textwrap.dedent(TASKS))
     routes = '[task_routes]\n"semtasks.routed_*" = "q2"\n'
     (directory / "celeriac.toml").write_text(case.settings + routes)
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``predicate`` until true; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.02)
 
 
 def lines(path: Path) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,8 @@ from celeriac import Celeriac
 from celeriac.testing import WorkerProcess
 from celeriac.testing import celeriac_command
 from celeriac.testing import process_group
+from celeriac.testing import project_app
+from celeriac.testing import write_project
 
 TASKS = """
 import os, time
@@ -45,24 +46,18 @@ def noop():
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A project directory with a tasks module and a celeriac.toml on its own SQLite file."""
-    (tmp_path / "proj.py").write_text(textwrap.dedent(TASKS))
-    (tmp_path / "celeriac.toml").write_text(
-        'broker = "sqlite:///broker.sqlite3"\nvisibility_timeout = 2.0\n[worker]\npoll_timeout = 0.2\n'
+    return write_project(
+        tmp_path,
+        TASKS,
+        'broker = "sqlite:///broker.sqlite3"\nvisibility_timeout = 2.0\n[worker]\npoll_timeout = 0.2\n',
     )
-    return tmp_path
 
 
 @pytest.fixture
-def client(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Celeriac]:
+def client(project: Path) -> Iterator[Celeriac]:
     """The producer side: the project's app, imported in the test process."""
-    monkeypatch.chdir(project)
-    monkeypatch.syspath_prepend(str(project))
-    sys.modules.pop("proj", None)
-    import proj
-
-    yield proj.app
-    proj.app.close()
-    sys.modules.pop("proj", None)
+    with project_app(project) as app:
+        yield app
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -26,7 +25,10 @@ from celeriac.plugin import DeadLetterPurger
 from celeriac.plugin import Envelope
 from celeriac.testing import WorkerProcess
 from celeriac.testing import celeriac_command
+from celeriac.testing import join
 from celeriac.testing import process_group
+from celeriac.testing import project_app
+from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
 from celeriac_amqp import testing as amqp_testing
 from celeriac_redis import testing as redis_testing
@@ -36,7 +38,6 @@ from .brokers import BROKERS
 from .brokers import VISIBILITY_TIMEOUT
 from .brokers import BrokerCase
 from .brokers import lines
-from .brokers import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -72,16 +73,10 @@ def project(broker: BrokerCase, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def client(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def client(project: Path) -> Iterator[Any]:
     """The project's app, imported here: it sends tasks and runs the in-thread workers."""
-    monkeypatch.chdir(project)
-    monkeypatch.syspath_prepend(str(project))
-    sys.modules.pop("semtasks", None)
-    import semtasks  # written by the project fixture
-
-    yield semtasks.app
-    semtasks.app.close()
-    sys.modules.pop("semtasks", None)
+    with project_app(project, "semtasks") as app:
+        yield app
 
 
 @pytest.fixture
@@ -172,6 +167,12 @@ def test_expired_task_is_not_run_and_is_revoked_with_the_reason(
 # --- 4 revocation --------------------------------------------------------------------------
 
 
+def revoked_by_workers(client: Any) -> set[str]:
+    """The ids every worker that answered holds as revoked (the ``revoked`` command)."""
+    replies = client.control.broadcast("revoked", {}, reply=True, timeout=1, limit=1)
+    return {task_id for reply in replies for ids in reply.values() for task_id in ids}
+
+
 def test_revoked_queued_task_never_runs(client: Any, project: Path, broker: BrokerCase) -> None:
     ran = project / "ran.txt"
     with worker_thread(client, **ONE_AT_A_TIME):
@@ -179,7 +180,8 @@ def test_revoked_queued_task_never_runs(client: Any, project: Path, broker: Brok
         victim = client.send_task("semtasks.record", (str(ran), "victim"))
         client.control.revoke(victim.id)
         after = client.send_task("semtasks.record", (str(ran), "after"))
-        time.sleep(0.5)  # the revoke is a broadcast: let the busy worker receive it
+        # The revoke is a broadcast: wait until the busy worker has it.
+        wait_for(lambda: victim.id in revoked_by_workers(client), 10, "the revoke received")
         release.touch()
         assert held.get(timeout=10) == os.getpid()
         assert after.get(timeout=10) == "after"
@@ -213,9 +215,9 @@ def test_waiting_tasks_run_in_priority_order(client: Any, project: Path, broker:
 def test_routed_task_is_consumed_only_from_its_queue(client: Any, project: Path, broker: BrokerCase) -> None:
     ran = project / "ran.txt"
     routed = client.send_task("semtasks.routed_report", (str(ran),))
-    with worker_thread(client, **ONE_AT_A_TIME):
+    with worker_thread(client, **ONE_AT_A_TIME) as worker:
         assert client.send_task("semtasks.add", (1, 2)).get(timeout=10) == 3
-        time.sleep(0.3)
+        join(worker)  # a fetch round over: had it consumed q2, it would hold the message
         assert routed.state == states.PENDING
     assert lines(ran) == []
     assert client.transport.queue_length("q2") == 1

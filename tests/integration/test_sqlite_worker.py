@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,18 +10,11 @@ import pytest
 
 from celeriac import Celeriac
 from celeriac import states
+from celeriac.testing import wait_for
 
 from .conftest import WorkerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 def test_worker_process_runs_tasks(client: Celeriac, start_worker: Callable[..., WorkerProcess]) -> None:
@@ -67,7 +59,7 @@ def test_sigterm_finishes_running_task_and_gives_back_the_rest(
     running = client.send_task("proj.slow", (1.0,), {"marker": str(marker)})
     wait_for(lambda: _started(marker))
     waiting = [client.send_task("proj.noop") for _ in range(3)]
-    time.sleep(0.5)
+    wait_for(lambda: client.transport.queue_length("celery") == 0, 10, "the three reserved by the worker")
     worker.signal(signal.SIGTERM)
     assert worker.wait() == 0
     assert running.state == states.SUCCESS
@@ -84,7 +76,7 @@ def test_second_signal_is_a_cold_shutdown(
     running = client.send_task("proj.slow", (30.0,), {"marker": str(marker)})
     wait_for(lambda: _started(marker))
     worker.signal(signal.SIGTERM)
-    time.sleep(0.3)
+    wait_for(lambda: "warm shutdown" in worker.output(), 10, "the first signal handled")
     worker.signal(signal.SIGINT)
     worker.wait(timeout=10)
     assert running.state == states.PENDING

@@ -15,7 +15,10 @@ from pathlib import Path
 import pytest
 
 from celeriac import Celeriac
+from celeriac.testing import project_app
 from celeriac.testing import subprocess_env
+from celeriac.testing import wait_for  # noqa: F401 - kept importable from here for the suite's modules
+from celeriac.testing import write_project
 
 TASKS = """
 import asyncio, os, time
@@ -123,14 +126,6 @@ def alive(pid: int) -> bool:
         return False
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
-
-
 class WorkerProcess:
     def __init__(self, proc: subprocess.Popen[bytes], log: Path) -> None:
         self.proc = proc
@@ -169,22 +164,14 @@ class WorkerProcess:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "proj.py").write_text(textwrap.dedent(TASKS))
-    (tmp_path / "celeriac.toml").write_text(CONFIG)
-    return tmp_path
+    return write_project(tmp_path, TASKS, CONFIG)
 
 
 @pytest.fixture
-def client(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Celeriac]:
+def client(project: Path) -> Iterator[Celeriac]:
     """The producer side: the project's app, imported in the test process."""
-    monkeypatch.chdir(project)
-    monkeypatch.syspath_prepend(str(project))
-    sys.modules.pop("proj", None)
-    import proj
-
-    yield proj.app
-    proj.app.close()
-    sys.modules.pop("proj", None)
+    with project_app(project) as app:
+        yield app
 
 
 @pytest.fixture

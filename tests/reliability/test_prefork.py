@@ -14,10 +14,10 @@ from celeriac import Celeriac
 from celeriac import TimeLimitExceededError
 from celeriac import WorkerLostError
 from celeriac import states
+from celeriac.testing import wait_for
 
 from .conftest import WorkerProcess
 from .conftest import alive
-from .conftest import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 StartWorker = Callable[..., WorkerProcess]
@@ -146,7 +146,7 @@ def test_cold_shutdown_kills_children_and_gives_the_task_back(
     wait_for(lambda: bool(pids_in(marker)))
     processes = worker.descendants()
     worker.signal(signal.SIGTERM)
-    time.sleep(0.3)
+    wait_for(lambda: "warm shutdown" in worker.output(), 10, "the first signal handled")
     worker.signal(signal.SIGINT)
     worker.wait(timeout=10)
     assert running.state == states.PENDING

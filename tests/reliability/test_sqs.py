@@ -23,11 +23,11 @@ from celeriac.testing import WorkerProcess
 from celeriac.testing import celeriac_command
 from celeriac.testing import process_group
 from celeriac.testing import subprocess_env
+from celeriac.testing import wait_for
 from celeriac_sqs.testing import AWS_ENV
 from celeriac_sqs.testing import moto_server
 from celeriac_sqs.testing import private_prefix
 
-from .conftest import wait_for
 from .proxy import cuttable_proxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(180)]

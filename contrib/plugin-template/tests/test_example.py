@@ -6,7 +6,6 @@ import json
 import logging
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from importlib.metadata import entry_points
@@ -21,6 +20,7 @@ from celeriac import ConfigError
 from celeriac import testing
 from celeriac._contract.plugins import AUTOLOAD_KILL_SWITCH
 from celeriac.plugin import Serializer
+from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
 from celeriac_example import ExampleConfig
 from celeriac_example import SortedJsonSerializer
@@ -43,15 +43,6 @@ def make_app(monkeypatch: pytest.MonkeyPatch) -> Iterator[MakeApp]:
     yield make
     for app in apps:
         app.close()
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 # --- packaging and discovery ------------------------------------------------------------
@@ -141,7 +132,7 @@ def test_stats_step_logs_when_enabled(make_app: MakeApp, caplog: pytest.LogCaptu
     assert "example.stats" in worker.blueprint().steps
     with worker_thread(app, concurrency=1):
         assert add.delay(1, 2).get(timeout=5) == 3
-        logged = _wait_for(
+        logged = wait_for(
             lambda: any(
                 record.name == "celeriac_example" and "1 tasks processed, 0 in flight" in record.getMessage()
                 for record in caplog.records

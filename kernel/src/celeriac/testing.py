@@ -20,8 +20,10 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
+from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import NoReturn
+from typing import TypeVar
 from typing import final
 
 import pytest
@@ -62,10 +65,43 @@ __all__ = [
     "join",
     "local_server",
     "process_group",
+    "project_app",
     "service_unreachable",
     "subprocess_env",
+    "wait_for",
     "worker_thread",
+    "write_project",
 ]
+
+T = TypeVar("T")
+
+
+def wait_for(
+    predicate: Callable[[], T | None],
+    timeout: float = 10.0,
+    what: str = "the condition",
+    *,
+    interval: float = 0.02,
+) -> T:
+    """Call ``predicate`` until it returns something truthy and return that value.
+
+    For a fact :func:`join` cannot see: a file a worker process wrote, a line in its log, a
+    state another thread reached. The wait is bounded: after ``timeout`` seconds it fails
+    the test with an :class:`AssertionError` naming ``what``, so a fact that never comes
+    fails the test rather than hanging the suite. The predicate is called once more at the
+    deadline, so a slow machine that got there just in time passes.
+
+    :param interval: seconds between two calls; the poll, not a guess at how long to wait.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        late = time.monotonic() >= deadline
+        value = predicate()
+        if value:
+            return value
+        if late:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(min(interval, max(deadline - time.monotonic(), 0.0)))
 
 
 class WorkerProcess:
@@ -195,6 +231,38 @@ def process_group(directory: Path, env: Mapping[str, str] | None = None) -> Iter
         yield group
     finally:
         group.kill()
+
+
+def write_project(directory: Path, tasks: str, config: str = "", *, module: str = "proj") -> Path:
+    """Write a project for worker processes into ``directory``: ``module``.py holding ``tasks``
+    (a tasks module's source, dedented) and a ``celeriac.toml`` holding ``config``; returns
+    ``directory``, for a ``project`` fixture to hand on."""
+    (directory / f"{module}.py").write_text(textwrap.dedent(tasks))
+    (directory / "celeriac.toml").write_text(textwrap.dedent(config))
+    return directory
+
+
+@contextlib.contextmanager
+def project_app(directory: Path, module: str = "proj", *, attribute: str = "app") -> Iterator[Celeriac]:
+    """The app of the project in ``directory``, imported in the test's process as a worker
+    process started there imports it (its working directory, its import path, a fresh import
+    of ``module``): the producer side of an end-to-end test. Closed, and the module and path
+    forgotten, on leaving, so the next test imports its own project."""
+    previous = os.getcwd()
+    os.chdir(directory)
+    sys.path.insert(0, str(directory))
+    sys.modules.pop(module, None)
+    try:
+        app: Celeriac = getattr(importlib.import_module(module), attribute)
+        try:
+            yield app
+        finally:
+            app.close()
+    finally:
+        sys.modules.pop(module, None)
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(directory))
+        os.chdir(previous)
 
 
 def importable(name: str) -> bool:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import secrets
 import textwrap
-import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,8 @@ from celeriac.testing import WorkerProcess
 from celeriac.testing import celeriac_command
 from celeriac.testing import process_group
 from celeriac.testing import subprocess_env
+from celeriac.testing import wait_for  # noqa: F401 - kept importable from here for the suite's modules
+from celeriac.testing import write_project
 from celeriac_amqp import AmqpConfig
 from celeriac_amqp import make_transport
 from celeriac_amqp import testing as amqp_testing
@@ -32,14 +33,6 @@ from celeriac_amqp.testing import delete_queues
 from celeriac_redis import testing as redis_testing
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        time.sleep(0.02)
 
 
 @pytest.fixture(scope="session")
@@ -116,14 +109,14 @@ def result_prefix() -> Iterator[str]:
 @pytest.fixture
 def project(tmp_path: Path, amqp_url: str, queue_name: str, result_prefix: str) -> Path:
     """A project directory: a tasks module and a celeriac.toml on this test's queue."""
-    (tmp_path / "proj.py").write_text(textwrap.dedent(TASKS))
-    (tmp_path / "celeriac.toml").write_text(
+    return write_project(
+        tmp_path,
+        TASKS,
         f'broker = "{amqp_url}"\nresult_store = "{REDIS_URL}"\ndefault_queue = "{queue_name}"\n'
         '[plugins]\nenable = ["amqp", "redis", "json", "threads"]\n'
         "[worker]\npoll_timeout = 0.2\n"
-        f'[redis]\nresult_key_prefix = "{result_prefix}"\n'
+        f'[redis]\nresult_key_prefix = "{result_prefix}"\n',
     )
-    return tmp_path
 
 
 @pytest.fixture

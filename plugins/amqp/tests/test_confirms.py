@@ -21,6 +21,7 @@ import pytest
 from celeriac import Celeriac
 from celeriac import PublishError
 from celeriac.plugin import Envelope
+from celeriac.testing import wait_for
 from celeriac_amqp import make_transport
 from celeriac_amqp.testing import connection_parameters
 from celeriac_amqp.testing import delete_queues
@@ -28,7 +29,6 @@ from celeriac_amqp.testing import delete_queues
 from .conftest import WorkerProcess
 from .conftest import celeriac_worker
 from .conftest import make_config
-from .conftest import wait_for
 from .proxy import Proxy
 
 pytestmark = pytest.mark.integration

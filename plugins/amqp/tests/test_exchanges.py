@@ -15,12 +15,12 @@ from celeriac import ConfigError
 from celeriac import RoutingError
 from celeriac import chain
 from celeriac import signature
+from celeriac.testing import wait_for
 from celeriac_amqp.testing import delete_exchanges
 from celeriac_amqp.testing import delete_queues
 
 from .conftest import WorkerProcess
 from .conftest import celeriac_worker
-from .conftest import wait_for
 
 pytestmark = [pytest.mark.integration]
 

@@ -23,6 +23,7 @@ from celeriac.plugin import Config
 from celeriac.plugin import ReplyQueue
 from celeriac.plugin import ResultRecord
 from celeriac.plugin import ResultStore
+from celeriac.testing import wait_for
 from celeriac_amqp import AmqpConfig
 from celeriac_amqp import make_result_store
 from celeriac_amqp.testing import connection_parameters
@@ -32,7 +33,6 @@ from celeriac_amqp.testing import private_vhost
 from .conftest import TASKS
 from .conftest import WorkerProcess
 from .conftest import celeriac_worker
-from .conftest import wait_for
 
 pytestmark = pytest.mark.integration
 

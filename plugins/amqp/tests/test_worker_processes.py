@@ -15,10 +15,10 @@ import pytest
 
 from celeriac import states
 from celeriac.plugin import Envelope
+from celeriac.testing import wait_for
 
 from .conftest import WorkerProcess
 from .conftest import celeriac_worker
-from .conftest import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -66,11 +66,12 @@ def test_task_of_a_worker_killed_mid_task_runs_again(
 
 @pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl (a local RabbitMQ)")
 def test_worker_survives_a_dropped_connection(
-    client: Any, amqp_url: str, start_process: Callable[..., WorkerProcess]
+    client: Any, amqp_url: str, queue_name: str, start_process: Callable[..., WorkerProcess]
 ) -> None:
     worker = start_process(celeriac_worker("-c", "4"))
     first = [client.send_task("proj.slow", (0.3,)) for _ in range(8)]
-    time.sleep(0.2)
+    # The connection drops while the worker holds some of them.
+    wait_for(lambda: client.transport.queue_length(queue_name) < 8, 10, "some taken by the worker")
     vhost = urllib.parse.unquote(urllib.parse.urlsplit(amqp_url).path[1:]) or "/"
     subprocess.run(
         ["rabbitmqctl", "close_all_connections", "-p", vhost, "test: connection dropped"],

@@ -29,6 +29,7 @@ from celeriac.plugin import Outcome
 from celeriac.plugin import TaskMessage
 from celeriac.plugin import TaskRequest
 from celeriac.plugin import hookimpl
+from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
 from celeriac_asyncio import AsyncioConfig
 from celeriac_asyncio import AsyncioPool
@@ -201,7 +202,7 @@ def test_requests_beyond_concurrency_wait_and_can_be_cancelled(app: Celeriac) ->
     rec = Recorder()
     for n in range(5):
         pool.submit(request("nap", n, 0.3), rec.on_start, rec.on_done)
-    time.sleep(0.1)
+    wait_for(lambda: len(rec.started) == 2, 10, "two requests started")
     assert sorted(r.id for r in pool.cancel_pending()) == ["t2", "t3", "t4"]
     assert pool.stats()["coroutines"] == 2
     pool.stop(wait=True)
@@ -218,7 +219,7 @@ def test_cold_stop_abandons_running_coroutines(app: Celeriac) -> None:
     pool.start()
     rec = Recorder()
     pool.submit(request("nap", 0, 30), rec.on_start, rec.on_done)
-    time.sleep(0.1)
+    wait_for(lambda: rec.started, 10, "the first request started")
     started = time.monotonic()
     pool.stop(wait=False)
     assert time.monotonic() - started < 2

@@ -8,7 +8,6 @@ import lzma
 import random
 import subprocess
 import sys
-import time
 import zlib
 from collections.abc import Iterator
 from importlib.metadata import entry_points
@@ -31,6 +30,7 @@ from celeriac.plugin import DeadLetter
 from celeriac.plugin import Envelope
 from celeriac.plugin import TaskMessage
 from celeriac.plugin import hookspecs
+from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
 from celeriac_compression import Bzip2Compressor
 from celeriac_compression import CompressionConfig
@@ -91,14 +91,8 @@ def app() -> Iterator[Celeriac]:
 
 
 def wait_for_dead_letter(app: Celeriac, timeout: float = 5.0) -> DeadLetter:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        letters = app.transport.dead_letters()
-        if letters:
-            [letter] = letters
-            return letter
-        time.sleep(0.01)
-    raise AssertionError("no message was dead-lettered")
+    [letter] = wait_for(app.transport.dead_letters, timeout, "a dead-lettered message")
+    return letter
 
 
 BODY = json.dumps([[{"row": i, "text": "celeriac " * 5} for i in range(200)], {}, {}]).encode()

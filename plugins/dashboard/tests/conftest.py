@@ -14,7 +14,6 @@ import os
 import shutil
 import socket
 import textwrap
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from celeriac.testing import WorkerProcess
 from celeriac.testing import celeriac_command
 from celeriac.testing import service_unreachable
 from celeriac.testing import subprocess_env
+from celeriac.testing import wait_for
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -86,17 +86,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.05)
 
 
 @frozen

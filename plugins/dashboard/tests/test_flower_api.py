@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from celeriac import Celeriac
+from celeriac.testing import wait_for
 
 from .conftest import Cluster
-from .conftest import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

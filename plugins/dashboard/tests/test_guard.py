@@ -23,11 +23,11 @@ import pytest
 from celeriac import Celeriac
 from celeriac.testing import celeriac_command
 from celeriac.testing import subprocess_env
+from celeriac.testing import wait_for
 
 from .conftest import Cluster
 from .conftest import Reply
 from .conftest import free_port
-from .conftest import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

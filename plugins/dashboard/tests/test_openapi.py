@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from celeriac.testing import wait_for
 from celeriac_dashboard._flower import ROUTES as FLOWER_ROUTES
 from celeriac_dashboard._openapi import openapi
 from celeriac_dashboard._routes import ROUTES as PAGE_ROUTES
 
 from .conftest import Cluster
-from .conftest import wait_for
 
 HOST = "w1@openapi"
 #: Paths in the document that are not under /api/.

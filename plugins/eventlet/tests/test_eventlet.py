@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.server
 import signal
 import sys
-import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +23,8 @@ from celeriac._model.errors import SoftTimeLimitExceededError
 from celeriac._model.errors import TimeLimitExceededError
 from celeriac.testing import ProcessGroup
 from celeriac.testing import process_group
+from celeriac.testing import project_app
+from celeriac.testing import write_project
 from celeriac_redis import testing as redis_testing
 
 pytest.importorskip("eventlet")
@@ -133,25 +134,19 @@ def server() -> Iterator[Server]:
 def project(tmp_path: Path) -> Iterator[Path]:
     url = redis_testing.require_redis(redis_testing.server_url())
     with redis_testing.private_prefix(url, name="celeriac-eventlet-test") as prefix:
-        (tmp_path / "proj.py").write_text(textwrap.dedent(TASKS))
-        (tmp_path / "celeriac.toml").write_text(
+        yield write_project(
+            tmp_path,
+            TASKS,
             f'broker = "{url}"\n'
             f'[redis]\nkey_prefix = "{prefix}"\nresult_key_prefix = "{prefix}"\n'
-            "[worker]\npoll_timeout = 0.2\n"
+            "[worker]\npoll_timeout = 0.2\n",
         )
-        yield tmp_path
 
 
 @pytest.fixture
-def client(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Celeriac]:
-    monkeypatch.chdir(project)
-    monkeypatch.syspath_prepend(str(project))
-    sys.modules.pop("proj", None)
-    import proj
-
-    yield proj.app
-    proj.app.close()
-    sys.modules.pop("proj", None)
+def client(project: Path) -> Iterator[Celeriac]:
+    with project_app(project) as app:
+        yield app
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -33,6 +32,7 @@ import pytest
 from celeriac.testing import ProcessGroup
 from celeriac.testing import WorkerProcess
 from celeriac.testing import subprocess_env
+from celeriac.testing import wait_for
 
 
 @pytest.fixture(scope="session")
@@ -94,17 +94,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.1)
 
 
 class Project:

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from celeriac import Celeriac
 from celeriac._cli.main import main
 from celeriac.testing import worker_thread
+from celeriac.testing import write_project
 
 PROJECT = """
 from celeriac import Celeriac
@@ -52,11 +53,11 @@ def _wait_for(path: Path, text: str, proc: subprocess.Popen[bytes], timeout: flo
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "proj.py").write_text(textwrap.dedent(PROJECT))
-    (tmp_path / "celeriac.toml").write_text(
-        'broker = "sqlite:///broker.sqlite3"\n[worker]\npoll_timeout = 0.2\n[events]\nbatch_interval = 0.2\n'
+    return write_project(
+        tmp_path,
+        PROJECT,
+        'broker = "sqlite:///broker.sqlite3"\n[worker]\npoll_timeout = 0.2\n[events]\nbatch_interval = 0.2\n',
     )
-    return tmp_path
 
 
 @pytest.fixture

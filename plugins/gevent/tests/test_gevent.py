@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -22,6 +21,9 @@ from celeriac import Celeriac
 from celeriac import SoftTimeLimitExceededError
 from celeriac import TimeLimitExceededError
 from celeriac import states
+from celeriac.testing import project_app
+from celeriac.testing import wait_for
+from celeriac.testing import write_project
 
 pytest.importorskip("gevent")
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -68,21 +70,13 @@ Start = Callable[..., subprocess.Popen[bytes]]
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "proj.py").write_text(textwrap.dedent(TASKS))
-    (tmp_path / "celeriac.toml").write_text(CONFIG)
-    return tmp_path
+    return write_project(tmp_path, TASKS, CONFIG)
 
 
 @pytest.fixture
-def client(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Celeriac]:
-    monkeypatch.chdir(project)
-    monkeypatch.syspath_prepend(str(project))
-    sys.modules.pop("proj", None)
-    import proj
-
-    yield proj.app
-    proj.app.close()
-    sys.modules.pop("proj", None)
+def client(project: Path) -> Iterator[Celeriac]:
+    with project_app(project) as app:
+        yield app
 
 
 @pytest.fixture
@@ -136,10 +130,16 @@ def test_time_limits(client: Celeriac, start: Start) -> None:
     assert time.monotonic() - began < 3
 
 
+def active_ids(client: Celeriac) -> set[str]:
+    """The ids of the tasks the workers that answered are running (the ``active`` command)."""
+    replies = client.control.broadcast("active", {}, reply=True, timeout=0.5)
+    return {task["id"] for reply in replies for tasks in reply.values() for task in tasks}
+
+
 def test_warm_shutdown_finishes_the_running_task(client: Celeriac, start: Start) -> None:
     worker = start("-c", "10")
     running = client.send_task("proj.nap", (1,))
-    time.sleep(0.4)
+    wait_for(lambda: running.id in active_ids(client), 10, "the nap running in the worker")
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=20) == 0
     assert running.state == states.SUCCESS

@@ -20,6 +20,7 @@ import pytest
 
 from celeriac.testing import celeriac_command
 from celeriac.testing import process_group
+from celeriac.testing import wait_for
 from celeriac_memcached.testing import MemcachedServer
 from celeriac_memcached.testing import memcached_server
 
@@ -48,10 +49,11 @@ def server() -> Iterator[MemcachedServer]:
 
 
 def wait_for_lines(path: Path, count: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists() or len(path.read_text().splitlines()) < count:
-        assert time.monotonic() < deadline, f"fewer than {count} runs noted within {timeout} s"
-        time.sleep(0.02)
+    wait_for(
+        lambda: path.exists() and len(path.read_text().splitlines()) >= count,
+        timeout,
+        f"{count} runs noted",
+    )
 
 
 def test_a_server_restart_loses_nothing_it_could_keep(

@@ -14,7 +14,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from opentelemetry.trace import SpanKind
 from celeriac import Celeriac
 from celeriac.testing import ProcessGroup
 from celeriac.testing import subprocess_env
+from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
 
 pytest.importorskip("opentelemetry.instrumentation.celery")
@@ -95,15 +95,6 @@ def _finished(exporter: InMemorySpanExporter, name: str) -> list[Any]:
     return [span for span in exporter.get_finished_spans() if span.name == name]
 
 
-def _wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.05)
-    return value
-
-
 @pytest.fixture
 def shared(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     """A project on this test's own Redis keys: Celery's module, celeriac's config, the env."""
@@ -150,7 +141,7 @@ def test_a_celery_client_publish_is_the_parent_of_the_celeriac_run(
         assert sent.returncode == 0, sent.stderr
         task_id, value = sent.stdout.split()
         assert value == "5"
-        run = _wait_for(lambda: _finished(exporter, "run/proj.add"), 10, "celeriac's run span")[0]
+        run = wait_for(lambda: _finished(exporter, "run/proj.add"), 10, "celeriac's run span")[0]
     (publish,) = _named(directory, "apply_async/proj.add")
     assert publish["kind"] == "PRODUCER" and run.kind == SpanKind.CONSUMER
     assert run.attributes["messaging.message.id"] == task_id
@@ -172,7 +163,7 @@ def test_a_celeriac_publish_is_the_parent_of_the_celery_run(
         )  # fmt: skip
         result = celeriac_app.send_task("proj.add", (4, 5))
         assert result.get(timeout=30) == 9
-        runs = _wait_for(lambda: _named(directory, "run/proj.add"), 10, "Celery's run span")
+        runs = wait_for(lambda: _named(directory, "run/proj.add"), 10, "Celery's run span")
     finally:
         group.kill()
     (publish,) = _finished(exporter, "apply_async/proj.add")

@@ -6,7 +6,6 @@ setup (opentelemetry-instrument, or code at start) would set it (``exporter`` in
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +18,7 @@ import celeriac.testing
 import celeriac_opentelemetry
 from celeriac import Celeriac
 from celeriac._client.canvas import chain
+from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
 
 
@@ -30,15 +30,6 @@ def app(exporter: InMemorySpanExporter) -> Iterator[Celeriac]:
     made.close()
 
 
-def _wait_for(predicate: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError("not within the time allowed")
-        time.sleep(0.02)
-    return value
-
-
 def test_a_chain_is_one_trace_publish_run_publish(app: Celeriac, exporter: InMemorySpanExporter) -> None:
     @app.task
     def add(x: int, y: int) -> int:
@@ -47,7 +38,7 @@ def test_a_chain_is_one_trace_publish_run_publish(app: Celeriac, exporter: InMem
     with worker_thread(app, concurrency=2):
         result = chain(add.s(1, 2), add.s(3), add.s(4)).apply_async()
         assert result.get(timeout=10) == 10
-        spans = _wait_for(lambda: (s := exporter.get_finished_spans()) and len(s) >= 6 and s)
+        spans = wait_for(lambda: (s := exporter.get_finished_spans()) and len(s) >= 6 and s)
     names = [span.name for span in spans]
     assert names.count(f"apply_async/{add.name}") == 3, names
     assert names.count(f"run/{add.name}") == 3, names
@@ -73,7 +64,7 @@ def test_a_failure_is_recorded_on_its_run_span(app: Celeriac, exporter: InMemory
 
     with worker_thread(app, concurrency=1):
         broken.delay().get(timeout=10, propagate=False)
-        spans = _wait_for(lambda: [s for s in exporter.get_finished_spans() if s.name.startswith("run/")])
+        spans = wait_for(lambda: [s for s in exporter.get_finished_spans() if s.name.startswith("run/")])
     (run,) = spans
     assert run.status.status_code.name == "ERROR"
     assert run.attributes["celery.state"] == "FAILURE"

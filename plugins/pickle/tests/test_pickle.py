@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import pickle
-import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -28,6 +27,7 @@ from celeriac.plugin import DeadLetter
 from celeriac.plugin import Serializer
 from celeriac.plugin import TaskMessage
 from celeriac.plugin import hookspecs
+from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
 from celeriac_pickle import PickleConfig
 from celeriac_pickle import PickleSerializer
@@ -70,14 +70,8 @@ def pickle_app() -> Iterator[Celeriac]:
 
 
 def wait_for_dead_letter(app: Celeriac, timeout: float = 5.0) -> DeadLetter:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        letters = app.transport.dead_letters()
-        if letters:
-            [letter] = letters
-            return letter
-        time.sleep(0.01)
-    raise AssertionError("no message was dead-lettered")
+    [letter] = wait_for(app.transport.dead_letters, timeout, "a dead-lettered message")
+    return letter
 
 
 VALUES: list[Any] = [

@@ -23,6 +23,7 @@ from celeriac.plugin import Disposition
 from celeriac.plugin import Outcome
 from celeriac.plugin import TaskMessage
 from celeriac.plugin import TaskRequest
+from celeriac.testing import wait_for
 from celeriac_prefork import PreforkConfig
 from celeriac_prefork import PreforkPool
 from celeriac_prefork._child import rss_kib
@@ -113,13 +114,6 @@ def alive(pid: int) -> bool:
         return False
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
-
-
 def test_runs_requests_in_child_processes(make_pool: MakePool) -> None:
     pool, rec = make_pool(3)
     children = set(pool.stats()["processes"])
@@ -151,7 +145,7 @@ def test_requests_wait_in_the_parent_and_can_be_cancelled(
     pool, rec = make_pool(1)
     for n in range(4):
         submit(pool, rec, request(n, "sleep", 0.3))
-    time.sleep(0.1)
+    wait_for(lambda: rec.started == ["t0"], 10, "the first request started")
     assert [r.id for r in pool.cancel_pending()] == ["t1", "t2", "t3"]
     assert rec.started == ["t0"]
     assert [o.request.id for o in rec.wait(1)] == ["t0"]
@@ -180,7 +174,7 @@ def test_sigkill_of_a_busy_child_is_noticed_at_once(
     pool, rec = make_pool(1)
     [child] = pool.stats()["processes"]
     submit(pool, rec, request(0, "sleep", 30))
-    time.sleep(0.2)
+    wait_for(lambda: rec.started, 10, "the first request started")
     killed_at = time.monotonic()
     os.kill(child, signal.SIGKILL)
     [lost] = rec.wait(1, timeout=5)
@@ -287,7 +281,7 @@ def test_terminate_kills_the_child_running_a_task(
 ) -> None:
     pool, rec = make_pool(1)
     submit(pool, rec, request(0, "sleep", 30))
-    time.sleep(0.1)
+    wait_for(lambda: rec.started, 10, "the first request started")
     assert pool.terminate("t0")
     assert not pool.terminate("nope")
     [outcome] = rec.wait(1, timeout=5)
@@ -312,7 +306,7 @@ def test_cold_stop_kills_children_at_once(make_pool: MakePool) -> None:
     pool, rec = make_pool(2)
     children = pool.stats()["processes"]
     submit(pool, rec, request(0, "sleep", 30))
-    time.sleep(0.1)
+    wait_for(lambda: rec.started, 10, "the first request started")
     started = time.monotonic()
     pool.stop(wait=False)
     assert time.monotonic() - started < 2

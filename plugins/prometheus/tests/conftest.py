@@ -11,7 +11,6 @@ import os
 import socket
 import sys
 import textwrap
-import time
 import urllib.request
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from celeriac.testing import WorkerProcess
+from celeriac.testing import wait_for
 
 TASKS = """
 from celeriac import Celeriac
@@ -70,17 +70,19 @@ def value(text: str, metric: str, /, **labels: str) -> float | None:
 
 def eventually(port: int, check: Callable[[str], bool], timeout: float = 15.0) -> str:
     """Scrape until ``check`` accepts the text; fail with the last scrape after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
+    seen: list[str] = [""]
+
+    def scraped() -> str | None:
         try:
-            text = scrape(port)
+            seen[0] = scrape(port)
         except OSError:
-            text = ""
-        if check(text):
-            return text
-        if time.monotonic() > deadline:
-            raise AssertionError(f"metrics not as expected within {timeout} s:\n{text}")
-        time.sleep(0.1)
+            seen[0] = ""
+        return seen[0] if check(seen[0]) else None
+
+    try:
+        return wait_for(scraped, timeout, "metrics as expected", interval=0.1)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; the last scrape:\n{seen[0]}") from None
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import textwrap
-import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,18 +26,12 @@ from celeriac.plugin import Config
 from celeriac.testing import WorkerProcess
 from celeriac.testing import celeriac_command
 from celeriac.testing import process_group
+from celeriac.testing import project_app
+from celeriac.testing import wait_for
 from celeriac_redis import RedisConfig
 from celeriac_redis.testing import private_prefix
 from celeriac_redis.testing import require_redis
 from celeriac_redis.testing import server_url
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        time.sleep(0.02)
 
 
 @pytest.fixture(scope="session")
@@ -197,16 +189,10 @@ def project(tmp_path: Path, redis_url: str, prefix: str) -> Path:
 
 
 @pytest.fixture
-def client(project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def client(project: Path) -> Iterator[Any]:
     """The producer side: the project's app, imported in the test process."""
-    monkeypatch.chdir(project)
-    monkeypatch.syspath_prepend(str(project))
-    sys.modules.pop("proj", None)
-    import proj
-
-    yield proj.app
-    proj.app.close()
-    sys.modules.pop("proj", None)
+    with project_app(project) as app:
+        yield app
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from .conftest import wait_for
+from celeriac.testing import wait_for
 
 MASTER_NAME = "mymaster"
 

@@ -17,12 +17,12 @@ import redis
 from celeriac.plugin import Config
 from celeriac.plugin import ResultRecord
 from celeriac.testing import WorkerProcess
+from celeriac.testing import wait_for
 from celeriac_redis import RedisConfig
 from celeriac_redis import RedisResultStore
 from celeriac_redis import RedisScheduleStore
 from celeriac_redis import _client
 
-from .conftest import wait_for
 from .conftest import write_project
 from .deployments import MASTER_NAME
 from .deployments import SentinelDeployment

@@ -14,6 +14,7 @@ from celeriac.plugin import DeadLetterPurger
 from celeriac.plugin import Delivery
 from celeriac.plugin import Envelope
 from celeriac.plugin import Transport
+from celeriac.testing import wait_for
 from celeriac_redis import RedisTransport
 
 from .conftest import make_config
@@ -205,35 +206,45 @@ def test_expired_lease_is_reclaimed_with_its_count(
 ) -> None:
     other = RedisTransport(redis_url, make_config(prefix, visibility_timeout=0.3, reclaim_interval=0.0))
     short_lease.publish("q", [_envelope("x")])
+    fetched = time.monotonic()
     [first] = short_lease.fetch(["q"], limit=1, timeout=0)
-    assert other.fetch(["q"], limit=1, timeout=0) == []
-    time.sleep(0.35)
-    [second] = other.fetch(["q"], limit=1, timeout=0)
+    early = other.fetch(["q"], limit=1, timeout=0)
+    assert early == [] or time.monotonic() - fetched >= 0.3  # not before the lease ends
+    # Redis times the lease on its own clock: wait for the fact, the message taken again.
+    [second] = early or wait_for(lambda: other.fetch(["q"], limit=1, timeout=0), 10, "the lease reclaimed")
     assert (second.envelope.body, second.delivery_count, second.redelivered) == (b"x", 2, True)
     short_lease.ack([first])  # lost its lease: this ack must not drop the message
     short_lease.reject([first], requeue=True)
     short_lease.extend([first])
     assert other.queue_length("q") == 0
-    time.sleep(0.35)
-    [third] = short_lease.fetch(["q"], limit=1, timeout=0)  # second's holder never acked either
+    # second's holder never acks either
+    [third] = wait_for(lambda: short_lease.fetch(["q"], limit=1, timeout=0), 10, "the lease reclaimed again")
     assert third.delivery_count == 3
     short_lease.ack([third])
-    time.sleep(0.35)
+    time.sleep(0.35)  # a lease's time on Redis's clock: an acknowledged message never comes back
     assert short_lease.fetch(["q"], limit=1, timeout=0) == []
     other.close()
 
 
-def test_extend_keeps_a_live_lease(short_lease: RedisTransport, redis_url: str, prefix: str) -> None:
-    other = RedisTransport(redis_url, make_config(prefix, visibility_timeout=0.3, reclaim_interval=0.0))
-    short_lease.publish("q", [_envelope("x")])
-    deliveries = short_lease.fetch(["q"], limit=1, timeout=0)
-    for _ in range(4):
-        time.sleep(0.15)
-        short_lease.extend(deliveries)
-        assert other.fetch(["q"], limit=1, timeout=0) == []  # 0.6 s after the fetch, twice the lease
-    short_lease.ack(deliveries)
-    time.sleep(0.35)
+def test_extend_keeps_a_live_lease(redis_url: str, prefix: str) -> None:
+    config = make_config(prefix, visibility_timeout=1.0, reclaim_interval=0.0)
+    holder, other = RedisTransport(redis_url, config), RedisTransport(redis_url, config)
+    holder.publish("q", [_envelope("x")])
+    fetched = time.monotonic()
+    deliveries = holder.fetch(["q"], limit=1, timeout=0)
+    renewed = fetched
+    # Renewed every 0.25 s (a quarter of the lease, room for a busy machine) until twice the
+    # lease has gone by since the fetch: no one else gets the message meanwhile.
+    while time.monotonic() - fetched < 2.0:
+        time.sleep(0.25)  # the holder's renewal interval, the pace under test
+        assert time.monotonic() - renewed < 1.0, "the test itself fell behind the lease"
+        holder.extend(deliveries)
+        renewed = time.monotonic()
+        assert other.fetch(["q"], limit=1, timeout=0) == []
+    holder.ack(deliveries)
+    time.sleep(1.05)  # a lease's time on Redis's clock: an acknowledged message never comes back
     assert other.fetch(["q"], limit=1, timeout=0) == []
+    holder.close()
     other.close()
 
 

@@ -13,10 +13,10 @@ import redis
 
 from celeriac import states
 from celeriac.plugin import Envelope
+from celeriac.testing import wait_for
 
 from .conftest import RedisServer
 from .conftest import WorkerProcess
-from .conftest import wait_for
 from .conftest import write_project
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]

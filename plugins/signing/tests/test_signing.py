@@ -43,6 +43,7 @@ from celeriac.plugin import DeadLetter
 from celeriac.plugin import Envelope
 from celeriac.plugin import Serializer
 from celeriac.plugin import TaskMessage
+from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
 from celeriac_signing import SignatureError
 from celeriac_signing import SigningConfig
@@ -176,13 +177,11 @@ def app(alice: Identity) -> Iterator[Celeriac]:
 
 
 def wait_for_dead_letters(app: Celeriac, count: int, timeout: float = 5.0) -> list[DeadLetter]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        letters = app.transport.dead_letters()
-        if len(letters) >= count:
-            return letters
-        time.sleep(0.01)
-    raise AssertionError(f"expected {count} dead letters, found {len(app.transport.dead_letters())}")
+    return wait_for(
+        lambda: letters if len(letters := app.transport.dead_letters()) >= count else None,
+        timeout,
+        f"{count} dead letters",
+    )
 
 
 def fields(data: bytes) -> list[bytes]:

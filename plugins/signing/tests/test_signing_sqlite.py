@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import time
 from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -28,6 +27,7 @@ from celeriac import states
 from celeriac import testing
 from celeriac.plugin import DeadLetter
 from celeriac.plugin import TaskMessage
+from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
 
 _PLUGINS = {ep.name for ep in entry_points(group="celeriac.plugins")}
@@ -108,13 +108,11 @@ def tamper(body: bytes) -> bytes:
 
 
 def wait_for_dead_letters(app: Celeriac, count: int, timeout: float = 10.0) -> list[DeadLetter]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        letters = app.transport.dead_letters()
-        if len(letters) >= count:
-            return letters
-        time.sleep(0.02)
-    raise AssertionError(f"expected {count} dead letters, found {len(app.transport.dead_letters())}")
+    return wait_for(
+        lambda: letters if len(letters := app.transport.dead_letters()) >= count else None,
+        timeout,
+        f"{count} dead letters",
+    )
 
 
 def test_worker_on_sqlite_dead_letters_unsigned_and_tampered_and_keeps_running(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 
 from celeriac.testing import celeriac_command
 from celeriac.testing import process_group
+from celeriac.testing import wait_for
 from celeriac_sqlalchemy.testing import PostgresCluster
 from celeriac_sqlalchemy.testing import postgres_cluster
 
@@ -47,10 +47,11 @@ def cluster() -> Iterator[PostgresCluster]:
 
 
 def wait_for_lines(path: Path, count: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists() or len(path.read_text().splitlines()) < count:
-        assert time.monotonic() < deadline, f"fewer than {count} runs noted within {timeout} s"
-        time.sleep(0.02)
+    wait_for(
+        lambda: path.exists() and len(path.read_text().splitlines()) >= count,
+        timeout,
+        f"{count} runs noted",
+    )
 
 
 def test_a_database_restart_loses_nothing(

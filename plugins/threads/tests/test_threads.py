@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from importlib.metadata import entry_points
 
 from celeriac import Celeriac
@@ -13,6 +12,7 @@ from celeriac.plugin import Disposition
 from celeriac.plugin import Outcome
 from celeriac.plugin import TaskMessage
 from celeriac.plugin import TaskRequest
+from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
 from celeriac_threads import ThreadPool
 
@@ -40,18 +40,20 @@ def test_runs_up_to_concurrency_at_once() -> None:
     pool.start()
     for n in range(6):
         pool.submit(request(n), lambda _: None, done.append)
-    time.sleep(0.2)
-    assert peak == 3
+    wait_for(lambda: running == 3, 10, "three requests running at once")
     release.set()
     pool.stop(wait=True)
+    assert peak == 3  # never more than the concurrency, from the first submit to the last
     assert sorted(o.request.id for o in done) == [f"t{n}" for n in range(6)]
 
 
 def test_long_task_does_not_hold_up_short_ones() -> None:
     finished: list[str] = []
+    long_one_may_end = threading.Event()
 
     def execute(req: TaskRequest) -> Outcome:
-        time.sleep(1.0 if req.args[0] == 0 else 0.01)
+        if req.args[0] == 0:
+            long_one_may_end.wait(10)  # the long task runs until the short ones are all done
         finished.append(req.id)
         return Outcome(request=req, state=states.SUCCESS)
 
@@ -59,9 +61,12 @@ def test_long_task_does_not_hold_up_short_ones() -> None:
     pool.start()
     for n in range(5):
         pool.submit(request(n), lambda _: None, lambda _: None)
-    time.sleep(0.5)
-    assert finished == ["t1", "t2", "t3", "t4"]  # all short ones ran on the free thread
+    # All short ones run on the free thread while the long one still holds the other.
+    wait_for(lambda: len(finished) == 4, 10, "the four short requests")
+    assert finished == ["t1", "t2", "t3", "t4"]
+    long_one_may_end.set()
     pool.stop(wait=True)
+    assert finished == ["t1", "t2", "t3", "t4", "t0"]
 
 
 def test_cancel_pending_returns_requests_not_started() -> None:
@@ -71,11 +76,17 @@ def test_cancel_pending_returns_requests_not_started() -> None:
         gate.wait(5)
         return Outcome(request=req, state=states.SUCCESS)
 
+    first_started = threading.Event()
+
+    def on_start(req: TaskRequest) -> None:
+        if req.id == "t0":
+            first_started.set()
+
     pool = ThreadPool(1, execute)
     pool.start()
     for n in range(4):
-        pool.submit(request(n), lambda _: None, lambda _: None)
-    time.sleep(0.1)
+        pool.submit(request(n), on_start, lambda _: None)
+    assert first_started.wait(10), "the first request never started"
     assert [r.id for r in pool.cancel_pending()] == ["t1", "t2", "t3"]
     gate.set()
     pool.stop(wait=True)

@@ -109,12 +109,11 @@ class Server:
             return [r for r in self.received if r.path == path]
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            time.sleep(0.02)
-        raise AssertionError(f"condition not met within {timeout} s; received {self.received!r}")
+        """:func:`celeriac.testing.wait_for`, failing with what the server received."""
+        try:
+            testing.wait_for(predicate, timeout)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; received {self.received!r}") from None
 
     def start(self) -> None:
         self._thread.start()

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from celeriac.testing import write_project
+
 if TYPE_CHECKING:
     from conftest import Server
 
@@ -36,9 +38,7 @@ def _env(project: Path) -> dict[str, str]:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "proj.py").write_text(PROJECT)
-    (tmp_path / "celeriac.toml").write_text(CONFIG)
-    return tmp_path
+    return write_project(tmp_path, PROJECT, CONFIG)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from celeriac import Celeriac
 from celeriac import MaxRetriesExceededError
 from celeriac import chain
 from celeriac import states
+from celeriac.testing import join
 from celeriac.testing import worker_thread
 from celeriac_webhooks import TASK_NAME
 from celeriac_webhooks import WebhookHTTPError
@@ -74,15 +75,16 @@ def test_429_waits_as_long_as_retry_after_says(worker: Celeriac, server: Server)
     assert second.at - first.at >= 0.9  # the configured back-off is 0.05 s
 
 
-def test_4xx_fails_at_once_with_the_response(worker: Celeriac, server: Server) -> None:
+def test_4xx_fails_at_once_with_the_response(app: Celeriac, server: Server) -> None:
     url = server.route("/missing", server.reply(status=404, body=b'{"error": "nope"}', headers=JSON))
-    handle = send_url(worker, url, json={})
-    with pytest.raises(WebhookHTTPError) as caught:
-        handle.get(timeout=10)
+    with worker_thread(app, concurrency=4) as worker:
+        handle = send_url(app, url, json={})
+        with pytest.raises(WebhookHTTPError) as caught:
+            handle.get(timeout=10)
+        join(worker)  # a retry would be a message of its own, run before this returns
     assert "404" in str(caught.value)
     assert caught.value.status_code == 404
     assert json.loads(caught.value.response["body"]) == {"error": "nope"}
-    time.sleep(0.3)  # a retry would have come by now
     assert len(server.requests_to("/missing")) == 1
     assert handle.state == states.FAILURE
 

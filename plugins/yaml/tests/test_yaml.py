@@ -7,7 +7,6 @@ import math
 import random
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -30,6 +29,7 @@ from celeriac.plugin import DeadLetter
 from celeriac.plugin import Serializer
 from celeriac.plugin import TaskMessage
 from celeriac.plugin import hookspecs
+from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
 from celeriac_yaml import YamlSerializer
 
@@ -63,14 +63,8 @@ def app() -> Iterator[Celeriac]:
 
 
 def wait_for_dead_letter(app: Celeriac, timeout: float = 5.0) -> DeadLetter:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        letters = app.transport.dead_letters()
-        if letters:
-            [letter] = letters
-            return letter
-        time.sleep(0.01)
-    raise AssertionError("no message was dead-lettered")
+    [letter] = wait_for(app.transport.dead_letters, timeout, "a dead-lettered message")
+    return letter
 
 
 # --- round trips ---------------------------------------------------------------------------------

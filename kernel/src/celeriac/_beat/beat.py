@@ -65,6 +65,8 @@ class Beat:
     :param owner: this instance's name in the leader lock (default ``host:pid:random``).
     :param clock: the wall clock schedules are computed with (tests pass a fake one); leases
         are timed by the store's own clock.
+    :param timer: the monotonic clock that spaces this instance's own chores (reading the
+        store's entries once a second, renewing its lease); tests pass a fake one to move.
     """
 
     def __init__(
@@ -76,6 +78,7 @@ class Beat:
         entries: Sequence[PeriodicTask] | None = None,
         owner: str | None = None,
         clock: Callable[[], float] = time.time,
+        timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
         config = app.config.section("beat", BeatConfig)
@@ -95,6 +98,7 @@ class Beat:
         self.sent = 0
         self._given_entries = entries is not None
         self._clock = clock
+        self._timer = timer
         self._zone: ZoneInfo | None = None
         self._store: ScheduleStore | None = None
         self._lock: BeatLock | None = None
@@ -180,14 +184,14 @@ class Beat:
     def tick(self) -> float:
         """One pass: lead or stand by, send what is due; returns the seconds to sleep."""
         self.open()
-        if not self._given_entries and time.monotonic() - self._entries_checked >= _POLL:
+        if not self._given_entries and self._timer() - self._entries_checked >= _POLL:
             self._refresh_stored_entries()
         now = self._clock()
         if not self._lead(now):
             return self.config.renew_interval
         delays = [self.config.max_interval]
         if self._lock is not None:
-            delays.append(self._renew_at - time.monotonic())
+            delays.append(self._renew_at - self._timer())
         for entry in self.entries:
             delay = self._process(entry, now)
             if not self.is_leader:
@@ -215,7 +219,7 @@ class Beat:
 
     def _refresh_stored_entries(self) -> None:
         """Merge the store's entries in when they changed (one cheap read per second)."""
-        self._entries_checked = time.monotonic()
+        self._entries_checked = self._timer()
         store = self._store_of()
         stored: list[PeriodicTask] = []
         if isinstance(store, EntryStore):
@@ -265,16 +269,16 @@ class Beat:
             return True
         name, lease = self.config.lock_name, self.config.lease
         if self.is_leader:
-            if time.monotonic() < self._renew_at:
+            if self._timer() < self._renew_at:
                 return True
             if lock.renew(name, self.owner, lease):
-                self._renew_at = time.monotonic() + self.config.renew_interval
+                self._renew_at = self._timer() + self.config.renew_interval
                 return True
             log.warning("beat %s lost the lock %r; standing by", self.owner, name)
             self.is_leader = False
         if not lock.acquire(name, self.owner, lease):
             return False
-        self._renew_at = time.monotonic() + self.config.renew_interval
+        self._renew_at = self._timer() + self.config.renew_interval
         log.info("beat %s took the lock %r and sends from now on", self.owner, name)
         self._take_charge(now)
         return True
