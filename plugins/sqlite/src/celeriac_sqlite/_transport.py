@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import secrets
 import time
 from collections.abc import Sequence
@@ -22,8 +23,11 @@ from celeriac_sqlite._db import Database
 from celeriac_sqlite._db import database_path
 from celeriac_sqlite._db import poll
 from celeriac_sqlite._rows import envelope_columns
+from celeriac_sqlite._rows import BadRowError
 from celeriac_sqlite._rows import envelope_from_row
+from celeriac_sqlite._rows import repaired
 
+log = logging.getLogger("celeriac.sqlite")
 _FIRST_POLL = 0.002
 # Priorities are clamped to AMQP's 0-9. Listing them lets SQLite seek to the visible rows of
 # each priority in index order and stop after ``limit`` rows, instead of stepping over every
@@ -75,6 +79,12 @@ _LENGTH = f"SELECT count(*) FROM messages WHERE queue = ? AND {_WAITING}"
 _BURY = f"""
 INSERT INTO dead_letters (queue, priority, {_ENVELOPE}, reason, failed_at, delivery_count)
 SELECT queue, priority, {_ENVELOPE}, ?, ?, delivery_count FROM messages WHERE id = ? AND lease = ?
+"""
+# A row that makes no envelope is buried with its columns made listable (see ``repaired``).
+_BURY_BAD = f"""
+INSERT INTO dead_letters (queue, priority, {_ENVELOPE}, reason, failed_at, delivery_count)
+SELECT queue, priority, body, content_type, content_encoding, ?, ?, ?, ?, delivery_count
+FROM messages WHERE id = ? AND lease = ?
 """
 _UNBURY = f"""
 INSERT INTO messages (queue, priority, visible_at, {_ENVELOPE})
@@ -157,7 +167,13 @@ class SqliteTransport:
             # RETURNING yields rows in no particular order; within one batch, which the
             # pool runs concurrently anyway, priority then age (row id) is close enough.
             rows.sort(key=lambda row: (-row[2], row[0]))
-            return [_delivery(row, token) for row in rows] or None
+            deliveries = []
+            for row in rows:
+                try:
+                    deliveries.append(_delivery(row, token))
+                except BadRowError as exc:
+                    self._bury_bad_row(row, token, f"cannot read message row {row[0]}: {exc}")
+            return deliveries or None
 
         return poll(attempt, timeout, first=_FIRST_POLL, cap=self._poll_interval) or []
 
@@ -185,6 +201,15 @@ class SqliteTransport:
         with self._db.transaction() as conn:
             if conn.execute(_BURY, (reason, time.time(), lease.id, lease.token)).rowcount:
                 conn.execute("DELETE FROM messages WHERE id = ?", (lease.id,))
+
+    def _bury_bad_row(self, row: tuple[Any, ...], token: int, reason: str) -> None:
+        """Dead-letter a row no envelope can be made of, so the rows beside it still run."""
+        log.error("dead-lettering a message of %r: %s", row[1], reason)
+        headers, properties = repaired(row[-2], row[-1])
+        with self._db.transaction() as conn:
+            args = (headers, properties, reason, time.time(), row[0], token)
+            if conn.execute(_BURY_BAD, args).rowcount:
+                conn.execute("DELETE FROM messages WHERE id = ?", (row[0],))
 
     def dead_letters(self, queue: str | None = None, limit: int = 100) -> list[DeadLetter]:
         with self._db.connection() as conn:
