@@ -200,6 +200,9 @@ class Consumer:
         Acking at the start rather than on receipt means a reserved message that never
         started is still given back at shutdown, even with ``acks_late = false``.
         """
+        if self.refusals.starts.counted and self.table.acks_late(request.token):
+            # Counted before the task runs, where it outlives this worker (see .starts).
+            self.refusals.starts.record(request.message)
         delivery = self.table.start(request.token)
         if delivery is not None:
             try:

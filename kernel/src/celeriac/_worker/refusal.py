@@ -23,6 +23,7 @@ from celeriac._model.message import TaskMessage
 from celeriac._model.records import Delivery
 from celeriac._model.request import TaskRequest
 from celeriac._worker.events import EventDispatcher
+from celeriac._worker.starts import StartCounts
 
 if TYPE_CHECKING:
     from celeriac._client.app import Celeriac
@@ -46,6 +47,7 @@ class Refusals:
         self.events = events
         self.hostname = hostname
         self._store: ResultStore | None = app.result_store if app.result_store_url is not None else None
+        self.starts = StartCounts(transport, self._store)
 
     def screen(
         self, delivery: Delivery, max_deliveries: int, revoked: Container[str]
@@ -58,7 +60,17 @@ class Refusals:
         except MessageError as exc:
             self.refuse(delivery, f"cannot decode message: {exc}", delivery.envelope.headers.get("id"))
             return None
-        if delivery.delivery_count > max_deliveries:
+        if self.starts.counted:
+            started = self.starts.before(delivery, message)
+            if started >= max_deliveries:
+                self.refuse(
+                    delivery,
+                    f"started {started} times without finishing (worker.max_deliveries = "
+                    f"{max_deliveries}); it may be killing its worker",
+                    message.id,
+                )
+                return None
+        elif delivery.delivery_count > max_deliveries:
             self.refuse(
                 delivery,
                 f"delivered {delivery.delivery_count} times without being acknowledged "

@@ -12,6 +12,7 @@ from typing import final
 
 from attrs import frozen
 
+from celeriac.plugin import START_LEDGER_TTL
 from celeriac.plugin import Config
 from celeriac.plugin import DeadLetter
 from celeriac.plugin import Delivery
@@ -22,8 +23,8 @@ from celeriac_sqlite._config import SqliteConfig
 from celeriac_sqlite._db import Database
 from celeriac_sqlite._db import database_path
 from celeriac_sqlite._db import poll
-from celeriac_sqlite._rows import envelope_columns
 from celeriac_sqlite._rows import BadRowError
+from celeriac_sqlite._rows import envelope_columns
 from celeriac_sqlite._rows import envelope_from_row
 from celeriac_sqlite._rows import repaired
 
@@ -63,8 +64,18 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     failed_at REAL NOT NULL,
     delivery_count INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS started (
+    key TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    at REAL NOT NULL
+);
 COMMIT;
 """
+_RECORD_START = """
+INSERT INTO started (key, count, at) VALUES (?, 1, ?)
+ON CONFLICT (key) DO UPDATE SET count = count + 1, at = excluded.at RETURNING count
+"""
+_PRUNE_STARTS = "DELETE FROM started WHERE at < ?"
 _ENVELOPE = "body, content_type, content_encoding, headers, properties"
 _INSERT = f"""
 INSERT INTO messages (queue, priority, visible_at, {_ENVELOPE}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -132,6 +143,21 @@ class SqliteTransport:
 
     def subscribe(self, channel: str) -> SqliteSubscription:
         return self._fanout.subscribe(channel)
+
+    def record_start(self, key: str) -> int:
+        """Count a start of a message's task (``celeriac.plugin.StartLedger``); counts not
+        touched for ``START_LEDGER_TTL`` are pruned now and then."""
+        now = time.time()
+        with self._db.transaction() as conn:
+            count: int = conn.execute(_RECORD_START, (key, now)).fetchone()[0]
+            if secrets.randbelow(256) == 0:
+                conn.execute(_PRUNE_STARTS, (now - START_LEDGER_TTL,))
+        return count
+
+    def starts(self, key: str) -> int:
+        with self._db.connection() as conn:
+            row = conn.execute("SELECT count FROM started WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else 0
 
     def declare_queue(self, queue: str) -> None:
         """Nothing to do: a queue is just the ``queue`` column of its messages."""
