@@ -223,7 +223,9 @@ def test_worker_process_replies_to_the_client(
 
     sent_before = client.transport.queue_length("celery")
     with pytest.raises(ConfigError, match="chains need a result store that keeps results"):
-        chain(signature("proj.add", (1, 1), app=client), signature("proj.add", (2,), app=client)).apply_async()
+        chain(
+            signature("proj.add", (1, 1), app=client), signature("proj.add", (2,), app=client)
+        ).apply_async()
     with pytest.raises(ConfigError, match="rpc://"):
         (signature("proj.add", (1, 1), app=client) | signature("proj.add", (2,), app=client)).apply_async()
     assert client.transport.queue_length("celery") == sent_before  # nothing was sent
