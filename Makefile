@@ -109,7 +109,7 @@ lint: install
 # The long fault-injection run: every scenario of tests/reliability/test_chaos.py on every
 # transport with CHAOS_TASKS tasks each (make test runs the same scenarios with a few dozen),
 # then the table: scenario x transport -> sent, ran once, lost, duplicated, recovery seconds.
-CHAOS_TASKS ?= 2000
+CHAOS_TASKS ?= 1000
 CHAOS_REPORT := .cache/chaos-report.jsonl
 chaos: install
 	mkdir -p .cache && rm -f $(CHAOS_REPORT)

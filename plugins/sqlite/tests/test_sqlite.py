@@ -525,8 +525,9 @@ def test_a_row_that_is_not_json_is_dead_lettered_and_the_rest_run(
     bad = {"headers": "'{}'", "properties": "'{}'", column: "'not json {'"}
     with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
         conn.execute(
-            "INSERT INTO messages(queue,priority,visible_at,body,content_type,content_encoding,headers,properties) "
-            f"VALUES('celery',0,0,x'5b5b305d2c7b7d2c7b7d5d','application/json','utf-8',{bad['headers']},{bad['properties']})"
+            "INSERT INTO messages(queue,priority,visible_at,body,content_type,content_encoding,"
+            "headers,properties) VALUES('celery',0,0,x'5b5b305d2c7b7d2c7b7d5d','application/json',"
+            f"'utf-8',{bad['headers']},{bad['properties']})"
         )
     transport.publish("celery", [_envelope(f"good {i}") for i in range(3, 5)])
     assert transport.queue_length("celery") == 6
