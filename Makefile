@@ -114,7 +114,7 @@ CHAOS_REPORT := .cache/chaos-report.jsonl
 chaos: install
 	mkdir -p .cache && rm -f $(CHAOS_REPORT)
 	# The table is printed whatever the tests said; then make fails if any of them failed.
-	status=0; CELERIAC_CHAOS_TASKS=$(CHAOS_TASKS) CELERIAC_CHAOS_REPORT=$(abspath $(CHAOS_REPORT)) \
+	status=0; CHAOS_TASKS=$(CHAOS_TASKS) CHAOS_REPORT=$(abspath $(CHAOS_REPORT)) \
 		$(PY) -m pytest -p no:randomly -q tests/reliability/test_chaos.py || status=$$?; \
 		$(PY) tools/chaos_table.py $(CHAOS_REPORT); exit $$status
 

@@ -1,8 +1,8 @@
 """The fault-injection harness: a project on one transport, workers in sessions of their own,
 tasks that note every run in an append-only file, and the figures of one run.
 
-``CELERIAC_CHAOS_TASKS`` sets how many tasks a scenario sends (small by default, so that
-``make test`` stays quick; ``make chaos`` sends thousands); ``CELERIAC_CHAOS_REPORT`` names a
+``CHAOS_TASKS`` (not ``CELERIAC_...``: the app would read that as configuration) sets how many tasks a scenario sends (small by default, so that
+``make test`` stays quick; ``make chaos`` sends thousands); ``CHAOS_REPORT`` names a
 file each scenario appends its figures to as a JSON line (``tools/chaos_table.py`` prints them).
 """
 
@@ -59,8 +59,8 @@ def poison():
 
 
 def task_count(default: int) -> int:
-    """How many tasks a scenario sends: ``CELERIAC_CHAOS_TASKS`` or the short default."""
-    return int(os.environ.get("CELERIAC_CHAOS_TASKS") or default)
+    """How many tasks a scenario sends: ``CHAOS_TASKS`` or the short default."""
+    return int(os.environ.get("CHAOS_TASKS") or default)
 
 
 def children_of(pid: int) -> list[int]:
@@ -243,7 +243,7 @@ def figures(project: Project, scenario: str, sent: int, recovery: float | None) 
         duplicated=sum(c - 1 for c in counts if c > 1),
         recovery_s=None if recovery is None else round(recovery, 2),
     )
-    report = os.environ.get("CELERIAC_CHAOS_REPORT")
+    report = os.environ.get("CHAOS_REPORT")
     if report:
         with open(report, "a") as out:
             out.write(json.dumps(attrs.asdict(result)) + "\n")
