@@ -1,9 +1,10 @@
 """The fault-injection harness: a project on one transport, workers in sessions of their own,
 tasks that note every run in an append-only file, and the figures of one run.
 
-``CHAOS_TASKS`` (not ``CELERIAC_...``: the app would read that as configuration) sets how many tasks a scenario sends (small by default, so that
-``make test`` stays quick; ``make chaos`` sends thousands); ``CHAOS_REPORT`` names a
-file each scenario appends its figures to as a JSON line (``tools/chaos_table.py`` prints them).
+``CHAOS_TASKS`` sets how many tasks a scenario sends (small by default, so that ``make test``
+stays quick; ``make chaos`` sends thousands); ``CHAOS_REPORT`` names a file each scenario
+appends its figures to as a JSON line (``tools/chaos_table.py`` prints them). Neither starts
+with ``CELERIAC_``, which the app would read as configuration.
 """
 
 from __future__ import annotations
