@@ -51,15 +51,17 @@ class Refusals:
 
     def screen(
         self, delivery: Delivery, max_deliveries: int, revoked: Container[str]
-    ) -> tuple[TaskMessage, Task[Any, Any], dt.datetime] | None:
+    ) -> tuple[TaskMessage, Task[Any, Any], dt.datetime, int] | None:
         """The message of a delivery that may run, its task and the time it was judged at;
         None when it was refused (it cannot be decoded, was delivered more than
-        ``max_deliveries`` times, names no registered task) or skipped (revoked, expired)."""
+        ``max_deliveries`` times, names no registered task) or skipped (revoked, expired).
+        The last item is how often its task was started before without finishing (see .starts)."""
         try:
             message = self.app.codec.decode_task(delivery.envelope)
         except MessageError as exc:
             self.refuse(delivery, f"cannot decode message: {exc}", delivery.envelope.headers.get("id"))
             return None
+        started = 0
         if self.starts.counted:
             started = self.starts.before(delivery, message)
             if started >= max_deliveries:
@@ -93,7 +95,7 @@ class Refusals:
         if message.expires is not None and message.expires <= now:
             self.skip_revoked(delivery, message, f"expired at {message.expires.isoformat()}", expired=True)
             return None
-        return message, task, now
+        return message, task, now, started
 
     def refuse(self, delivery: Delivery, reason: str, task_id: Any, exc: CeleriacError | None = None) -> None:
         """Dead-letter a message with ``reason``; FAILURE is recorded when it has a task id."""
