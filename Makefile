@@ -17,7 +17,7 @@ LOCK := requirements.lock
 LOCK_INPUTS := requirements-workspace.txt requirements-dev.txt requirements-bench.txt requirements-build.txt
 PIP_INSTALL := $(UV) pip install --quiet --python $(PY)
 
-.PHONY: emulators install demo test test-latest test-lowest lint lock lock-upgrade bench clean dist assets chromium wheel-check
+.PHONY: emulators install demo test chaos test-latest test-lowest lint lock lock-upgrade bench clean dist assets chromium wheel-check
 
 install: $(STAMP)
 
@@ -107,6 +107,18 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy $(SOURCES)
 	$(VENV)/bin/lint-imports
+
+# The long fault-injection run: every scenario of tests/reliability/test_chaos.py on every
+# transport with CHAOS_TASKS tasks each (make test runs the same scenarios with a few dozen),
+# then the table: scenario x transport -> sent, ran once, lost, duplicated, recovery seconds.
+CHAOS_TASKS ?= 1000
+CHAOS_REPORT := .cache/chaos-report.jsonl
+chaos: install
+	mkdir -p .cache && rm -f $(CHAOS_REPORT)
+	# The table is printed whatever the tests said; then make fails if any of them failed.
+	status=0; CHAOS_TASKS=$(CHAOS_TASKS) CHAOS_REPORT=$(abspath $(CHAOS_REPORT)) \
+		$(PY) -m pytest -p no:randomly -q tests/reliability/test_chaos.py || status=$$?; \
+		$(PY) tools/chaos_table.py $(CHAOS_REPORT); exit $$status
 
 bench: install
 	$(PIP_INSTALL) -c $(LOCK) -r requirements-bench.txt

@@ -178,12 +178,17 @@ def client(project: Path) -> Iterator[Celeriac]:
 def start_worker(project: Path) -> Iterator[Callable[..., WorkerProcess]]:
     """Start ``celeriac -A proj worker -P POOL ARGS``; ``prefork`` adds a [prefork] section.
 
-    ``launcher`` is the module run with ``python -m`` (``celeriac_gevent`` patches first).
+    ``launcher`` is the module run with ``python -m`` (``celeriac_gevent`` patches first);
+    ``session`` starts it in a session of its own, so a signal can reach its whole group.
     """
     started: list[WorkerProcess] = []
 
     def start(
-        *args: str, pool: str = "prefork", prefork: str = "", launcher: str = "celeriac"
+        *args: str,
+        pool: str = "prefork",
+        prefork: str = "",
+        launcher: str = "celeriac",
+        session: bool = False,
     ) -> WorkerProcess:
         if prefork:
             (project / "celeriac.toml").write_text(CONFIG + "[prefork]\n" + textwrap.dedent(prefork))
@@ -193,7 +198,12 @@ def start_worker(project: Path) -> Iterator[Callable[..., WorkerProcess]]:
         # children, which it must see to kill them by PID.
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                command, cwd=project, env=subprocess_env(project), stdout=out, stderr=subprocess.STDOUT
+                command,
+                cwd=project,
+                env=subprocess_env(project),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=session,
             )
         worker = WorkerProcess(proc, log)
         started.append(worker)

@@ -48,6 +48,7 @@ class CuttableProxy:
             except OSError:
                 client.close()
                 continue
+            server.settimeout(None)  # the timeout was for connecting: an idle broker is no fault
             with self._lock:
                 self._open.update((client, server))
             for source, sink in ((client, server), (server, client)):

@@ -137,6 +137,34 @@ def test_warm_shutdown_finishes_running_tasks_and_stops_children(
     wait_for(lambda: not any(alive(pid) for pid in processes), timeout=5)
 
 
+@pytest.mark.parametrize("whole_group", [False, True], ids=["parent", "process-group"])
+def test_warm_shutdown_replaces_no_child_or_zygote(
+    client: Celeriac, project: Path, start_worker: StartWorker, whole_group: bool
+) -> None:
+    marker = project / "running"
+    worker = start_worker("-c", "3", session=True)
+    # Signalled with the group, the child running a task dies of it as a process told to stop
+    # does; the idle ones and the zygote must not (nor be replaced).
+    running = None if whole_group else client.send_task("proj.slow", (1.5,), {"marker": str(marker)})
+    client.send_task("proj.pid").get(timeout=10)
+    wait_for(lambda: whole_group or bool(pids_in(marker)))
+    processes = set(worker.descendants())
+    if whole_group:  # as systemd (KillMode=control-group), a terminal or `kill -TERM -PGID` do
+        os.killpg(worker.pid, signal.SIGTERM)
+    else:
+        worker.signal(signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while worker.proc.poll() is None and time.monotonic() < deadline:
+        worker.descendants()  # every process seen until the worker exits
+        time.sleep(0.01)
+    assert worker.wait() == 0
+    assert running is None or running.state == states.SUCCESS
+    output = worker.output()
+    assert "replacing it" not in output
+    assert "starting a new zygote" not in output
+    assert worker.seen == processes  # nothing was forked after the signal
+
+
 def test_cold_shutdown_kills_children_and_gives_the_task_back(
     client: Celeriac, project: Path, start_worker: StartWorker
 ) -> None:
@@ -186,5 +214,11 @@ def test_pool_grows_and_shrinks_on_remote_control(client: Celeriac, start_worker
     [reply] = client.control.broadcast("pool_grow", {"n": 2}, reply=True, timeout=5, limit=1)
     assert "3 slots" in str(reply)
     wait_for(lambda: len(worker.descendants()) == 4)  # the zygote and three children
-    client.control.broadcast("pool_shrink", {"n": 2}, reply=True, timeout=5, limit=1)
+    [reply] = client.control.broadcast("pool_shrink", {"n": 2}, reply=True, timeout=5, limit=1)
+    assert "1 slots" in str(reply)
+    wait_for(lambda: len(worker.descendants()) == 2)
+    client.control.broadcast("autoscale", {"max": 6, "min": 2}, reply=True, timeout=5, limit=1)
+    wait_for(lambda: len(worker.descendants()) == 3)  # the minimum, 2
+    [reply] = client.control.broadcast("pool_shrink", {"n": 1}, reply=True, timeout=5, limit=1)
+    assert "5 slots" in str(reply)  # the maximum came down
     wait_for(lambda: len(worker.descendants()) == 2)

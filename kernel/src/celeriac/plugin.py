@@ -59,6 +59,7 @@ from celeriac._contract.kvstore import StoreUnreachableError
 from celeriac._contract.kvstore import ValueRefusedError
 from celeriac._contract.kvstore import decode_value
 from celeriac._contract.kvstore import encode_value
+from celeriac._contract.protocols import START_LEDGER_TTL
 from celeriac._contract.protocols import BatchStore
 from celeriac._contract.protocols import Broadcaster
 from celeriac._contract.protocols import CeleryChords
@@ -73,6 +74,7 @@ from celeriac._contract.protocols import ResultStore
 from celeriac._contract.protocols import ScheduleStore
 from celeriac._contract.protocols import Serializer
 from celeriac._contract.protocols import SharedRateLimiter
+from celeriac._contract.protocols import StartLedger
 from celeriac._contract.protocols import Subscription
 from celeriac._contract.protocols import Transport
 from celeriac._contract.reserve import ReservingPool
@@ -152,6 +154,7 @@ __all__ = [
     "POOL",
     "RESULT_STORE",
     "REVOKED",
+    "START_LEDGER_TTL",
     "TIMER",
     "TRANSPORT",
     "BatchStore",
@@ -212,6 +215,7 @@ __all__ = [
     "SharedRateLimiter",
     "Signature",
     "SoftTimeLimitExceededError",
+    "StartLedger",
     "StepContext",
     "StoreUnreachableError",
     "StoredSchedule",

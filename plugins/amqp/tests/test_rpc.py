@@ -219,6 +219,16 @@ def test_worker_process_replies_to_the_client(
     assert group(adds).apply_async().get(timeout=20) == [1, 2, 3, 4, 5]
     with pytest.raises(ConfigError, match="chords need a result store with atomic counters"):
         chord(adds, signature("proj.add", (1,), app=client)).apply_async()
+    from celeriac import chain
+
+    sent_before = client.transport.queue_length("celery")
+    with pytest.raises(ConfigError, match="chains need a result store that keeps results"):
+        chain(
+            signature("proj.add", (1, 1), app=client), signature("proj.add", (2,), app=client)
+        ).apply_async()
+    with pytest.raises(ConfigError, match="rpc://"):
+        (signature("proj.add", (1, 1), app=client) | signature("proj.add", (2,), app=client)).apply_async()
+    assert client.transport.queue_length("celery") == sent_before  # nothing was sent
     assert worker.proc.poll() is None
 
 

@@ -431,3 +431,23 @@ def test_the_reserve_grows_behind_short_tasks_only(make_pool: MakePool) -> None:
         submit(pool, rec, request(n, "sleep", 0.05))  # 50 ms: not short
     rec.wait(12)
     assert pool.reserve == 2
+
+
+def test_shrink_after_autoscale_lowers_the_slots_it_reports(make_pool: MakePool) -> None:
+    pool, _ = make_pool(4)
+    pool.autoscale(6, 2)
+    wait_for(lambda: len(pool.stats()["processes"]) == 4)
+    pool.shrink(1)
+    assert pool.limit == 5
+    wait_for(lambda: len(pool.stats()["processes"]) == 3)
+    assert (pool.stats()["min_concurrency"], pool.stats()["max_concurrency"]) == (2, 5)
+    pool.shrink(3)
+    assert pool.limit == 2
+    wait_for(lambda: len(pool.stats()["processes"]) == 0)  # autoscaling: down to none
+
+
+def test_shrink_of_a_fixed_pool_lowers_the_slots_it_reports(make_pool: MakePool) -> None:
+    pool, _ = make_pool(3)
+    pool.shrink(1)
+    assert pool.limit == 2
+    wait_for(lambda: len(pool.stats()["processes"]) == 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -514,3 +515,28 @@ def test_broadcast_reaches_every_subscriber_after_it_subscribed(tmp_path: Path) 
     assert first.get(0.05) == []
     sender.close()
     receiver.close()
+
+
+@pytest.mark.parametrize("column", ["headers", "properties"])
+def test_a_row_that_is_not_json_is_dead_lettered_and_the_rest_run(
+    transport: SqliteTransport, db_url: str, column: str
+) -> None:
+    transport.publish("celery", [_envelope(f"good {i}") for i in range(3)])
+    bad = {"headers": "'{}'", "properties": "'{}'", column: "'not json {'"}
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
+        conn.execute(
+            "INSERT INTO messages(queue,priority,visible_at,body,content_type,content_encoding,"
+            "headers,properties) VALUES('celery',0,0,x'5b5b305d2c7b7d2c7b7d5d','application/json',"
+            f"'utf-8',{bad['headers']},{bad['properties']})"
+        )
+    transport.publish("celery", [_envelope(f"good {i}") for i in range(3, 5)])
+    assert transport.queue_length("celery") == 6
+    deliveries = transport.fetch(["celery"], limit=10, timeout=0)
+    assert sorted(_bodies(deliveries)) == [f"good {i}" for i in range(5)]
+    assert transport.queue_length("celery") == 0
+    [dead] = transport.dead_letters()
+    assert f"the {column} column is not JSON" in dead.reason
+    assert dead.envelope.body == b"[[0],{},{}]"
+    assert getattr(dead.envelope, column) == {"raw": "not json {"}
+    transport.ack(deliveries)
+    assert transport.fetch(["celery"], limit=10, timeout=0) == []

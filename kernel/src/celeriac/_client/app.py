@@ -443,6 +443,18 @@ class Celeriac:
                 f"the result store {url or 'is turned off'!s} has none"
             )
 
+    def require_chain_support(self) -> None:
+        """Chains need a result store every process reads: with results sent back as messages
+        (``rpc://``) the steps after the first are sent by a worker, so their results would go
+        to that worker's reply queue and the caller's handle would stay PENDING for ever."""
+        if self.reply_queue() is not None:
+            raise ConfigError(
+                f"chains need a result store that keeps results (SQLite, Redis, ...); with "
+                f"{self.result_store_url} results go back only to the client that sent each task, "
+                "and a chain's later steps are sent by a worker, so their results would never "
+                "reach this client"
+            )
+
     @property
     def control(self) -> Control:
         """Remote control of running workers: ``app.control.revoke(task_id)``."""

@@ -101,6 +101,8 @@ def messages(
             )
         ]
     if isinstance(node, Chain):
+        if len(node.tasks) > 1:
+            app.require_chain_support()
         after = (*rest, *(step.to_dict() for step in reversed(node.tasks[1:])))
         return messages(app, node.tasks[0], parent_id=parent_id, root_id=root_id, rest=after)
     if isinstance(node, Group):

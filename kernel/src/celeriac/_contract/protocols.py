@@ -172,6 +172,29 @@ class ChordCounter(Protocol):
 
 
 @runtime_checkable
+class StartLedger(Protocol):
+    """Counts how often each message's task was started, somewhere that outlives the worker
+    (the broker, a result store): an optional capability of a transport or a result store.
+
+    The worker records a start before it runs a late-acknowledged task and reads the count
+    when the message comes back, so a task that kills its worker (``os._exit``, a segfault)
+    is dead-lettered after ``worker.max_deliveries`` starts on any broker, and messages that
+    were only prefetched when the worker died are not counted. ``key`` names one message
+    (task id and retry number); entries expire on their own after ``START_LEDGER_TTL``.
+    """
+
+    def record_start(self, key: str) -> int:
+        """Count a start of message ``key``; how many starts so far, this one included."""
+
+    def starts(self, key: str) -> int:
+        """How many times message ``key`` was started (0 if never)."""
+
+
+#: Seconds a start ledger keeps a message's count after its last start.
+START_LEDGER_TTL = 7 * 24 * 3600
+
+
+@runtime_checkable
 class CeleryChords(Protocol):
     """A result store shared with Celery, whose workers count chord parts their own way: an
     optional capability, so a chord sent here can be finished by Celery workers, and one sent

@@ -13,12 +13,14 @@ import contextlib
 import itertools
 import logging
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from celeriac._contract.protocols import Pool
 from celeriac._contract.protocols import Transport
 from celeriac._contract.reserve import ReservingPool
 from celeriac._model.config import Config
+from celeriac._model.outcome import Outcome
 from celeriac._model.records import Delivery
 from celeriac._model.request import TaskRequest
 from celeriac._worker.activity import Activity
@@ -32,6 +34,7 @@ from celeriac._worker.inflight import InFlightTable
 from celeriac._worker.ratelimits import RateLimits
 from celeriac._worker.refusal import Refusals
 from celeriac._worker.settle import Settler
+from celeriac._worker.suspects import SuspectGate
 
 if TYPE_CHECKING:
     from celeriac._client.app import Celeriac
@@ -82,6 +85,8 @@ class Consumer:
         self.rounds = FetchRounds()
         self.settler = Settler(transport, self.table, events)
         self.refusals = Refusals(app, transport, events, hostname=hostname)
+        self.gate = SuspectGate(self.table)
+        self._suspects: set[int] = set()
         self._tokens = itertools.count(1)
         self._stopping = threading.Event()
         store = app.result_store if app.result_store_url is not None else None
@@ -153,7 +158,7 @@ class Consumer:
         screened = self.refusals.screen(delivery, self.max_deliveries, self.revoked)
         if screened is None:
             return
-        message, task, now = screened
+        message, task, now, started_before = screened
         if message.eta is not None and (message.eta - now).total_seconds() > ETA_TOLERANCE:
             # Sent by a producer that did not ask the transport to delay it (a Celery client
             # on a list-based broker): hand it back delayed rather than hold it here.
@@ -167,6 +172,8 @@ class Consumer:
             token=next(self._tokens),
         )
         self.table.add(InFlight(request=request, delivery=delivery, acks_late=task.options.acks_late))
+        if started_before:
+            self._suspects.add(request.token)
         if self.events.enabled:
             self.events.task_received(message, delivery.queue)
         self.lifecycle.task_received(request)
@@ -184,11 +191,22 @@ class Consumer:
             self.table.hold(request.token)
             self.timer.call_later(hold, lambda: self._release(request))
             return
-        self.pool.submit(request, self.started, self.settler.done)
+        self._submit(request)
 
     def _release(self, request: TaskRequest) -> None:
         if self.table.release(request.token):  # else given back by a shutdown meanwhile
+            self._submit(request)
+
+    def _submit(self, request: TaskRequest) -> None:
+        """To the pool; a suspect (started before, never finished) through the gate."""
+        if request.token in self._suspects:
+            self._suspects.discard(request.token)
+            self.gate.submit(request, self._launch, self.settler.done)
+        else:
             self.pool.submit(request, self.started, self.settler.done)
+
+    def _launch(self, request: TaskRequest, on_done: Callable[[Outcome], None]) -> None:
+        self.pool.submit(request, self.started, on_done)
 
     def _hand_back(self, delivery: Delivery, delay: float) -> None:
         """Return a message to the transport, delayed: publish the copy first, then ack."""
@@ -202,6 +220,9 @@ class Consumer:
         Acking at the start rather than on receipt means a reserved message that never
         started is still given back at shutdown, even with ``acks_late = false``.
         """
+        if self.refusals.starts.counted and self.table.acks_late(request.token):
+            # Counted before the task runs, where it outlives this worker (see .starts).
+            self.refusals.starts.record(request.message)
         delivery = self.table.start(request.token)
         if delivery is not None:
             try:

@@ -70,6 +70,12 @@ class InFlightTable:
             delivery, entry.delivery = entry.delivery, None
             return delivery
 
+    def acks_late(self, token: int) -> bool:
+        """Whether the request is held and acknowledged only when it finishes."""
+        with self.space:
+            entry = self._entries.get(token)
+            return entry is not None and entry.acks_late and entry.delivery is not None
+
     def hold(self, token: int) -> None:
         with self.space:
             entry = self._entries.get(token)

@@ -23,6 +23,7 @@ from celeriac._model.message import TaskMessage
 from celeriac._model.records import Delivery
 from celeriac._model.request import TaskRequest
 from celeriac._worker.events import EventDispatcher
+from celeriac._worker.starts import StartCounts
 
 if TYPE_CHECKING:
     from celeriac._client.app import Celeriac
@@ -46,19 +47,32 @@ class Refusals:
         self.events = events
         self.hostname = hostname
         self._store: ResultStore | None = app.result_store if app.result_store_url is not None else None
+        self.starts = StartCounts(transport, self._store)
 
     def screen(
         self, delivery: Delivery, max_deliveries: int, revoked: Container[str]
-    ) -> tuple[TaskMessage, Task[Any, Any], dt.datetime] | None:
+    ) -> tuple[TaskMessage, Task[Any, Any], dt.datetime, int] | None:
         """The message of a delivery that may run, its task and the time it was judged at;
         None when it was refused (it cannot be decoded, was delivered more than
-        ``max_deliveries`` times, names no registered task) or skipped (revoked, expired)."""
+        ``max_deliveries`` times, names no registered task) or skipped (revoked, expired).
+        The last item is how often its task was started before without finishing (see .starts)."""
         try:
             message = self.app.codec.decode_task(delivery.envelope)
         except MessageError as exc:
             self.refuse(delivery, f"cannot decode message: {exc}", delivery.envelope.headers.get("id"))
             return None
-        if delivery.delivery_count > max_deliveries:
+        started = 0
+        if self.starts.counted:
+            started = self.starts.before(delivery, message)
+            if started >= max_deliveries:
+                self.refuse(
+                    delivery,
+                    f"started {started} times without finishing (worker.max_deliveries = "
+                    f"{max_deliveries}); it may be killing its worker",
+                    message.id,
+                )
+                return None
+        elif delivery.delivery_count > max_deliveries:
             self.refuse(
                 delivery,
                 f"delivered {delivery.delivery_count} times without being acknowledged "
@@ -82,7 +96,7 @@ class Refusals:
         if message.expires is not None and message.expires <= now:
             self.skip_revoked(delivery, message, f"expired at {message.expires.isoformat()}", expired=True)
             return None
-        return message, task, now
+        return message, task, now, started
 
     def refuse(
         self,

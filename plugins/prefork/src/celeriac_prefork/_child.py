@@ -127,11 +127,13 @@ def _serve(conn: Connection, execute: Callable[[TaskRequest], Outcome], limits: 
             return
         request, soft_time_limit = pickle.loads(data)
         soft.arm(soft_time_limit)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # revocation with terminate (see reset_signals)
         try:
             try:
                 outcome = run_safely(execute, request)
             finally:
                 soft.disarm()
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
         except SoftTimeLimitExceededError:
             # The alarm fired in the few instructions between the request's return and the
             # disarm: its outcome is lost, so the message goes back, as for any error

@@ -213,11 +213,20 @@ class PreforkPool:
         self._wake()
 
     def shrink(self, n: int = 1) -> None:
-        """Run ``n`` fewer children (idle ones go now, busy ones after their task)."""
+        """Run ``n`` fewer children (idle ones go now, busy ones after their task).
+
+        The maximum comes down by ``n`` too (never below one), so the slots the worker
+        reports and reserves for are the ones it has and the autoscaler cannot grow the pool
+        back past them; the minimum follows the size down, as Celery's autoscaler does.
+        """
+        n = max(0, n)
         with self._lock:
             floor = 0 if self._autoscaling else 1
-            self._target = max(floor, self._target - max(0, n))
+            self._max = max(1, self._max - n)
+            self._target = min(self._max, max(floor, self._target - n))
             self._min = min(self._min, self._target)
+            if not self._autoscaling:
+                self._max = self._target
         self._wake()
 
     def restart(self) -> None:

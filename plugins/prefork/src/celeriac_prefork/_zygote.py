@@ -263,9 +263,12 @@ def _reap_within(pid: int, timeout: float) -> None:
 def reset_signals() -> None:
     # Ctrl-C reaches the whole foreground process group: the worker decides what happens to
     # running tasks (warm, then cold shutdown), so the zygote and its children ignore SIGINT.
-    # The worker's own SIGTERM handler would only confuse a copy of it: back to the default.
+    # So with SIGTERM, which systemd, container runtimes and `kill -TERM -PGID` send to the
+    # whole group: an idle child or the zygote that died of it would be replaced during the
+    # worker's warm shutdown. A child takes SIGTERM's default while it runs a request
+    # (``serve``), so revoking with terminate still stops the task.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.set_wakeup_fd(-1)
 

@@ -47,6 +47,7 @@ from celeriac_redis._keys import band_of
 from celeriac_redis._kombu_replies import KombuReplies
 from celeriac_redis._kombu_replies import KombuReplyQueue
 from celeriac_redis._kombu_restore import Restorer
+from celeriac_redis._ledger import RedisStartLedger
 from celeriac_redis._packing import dumps_json
 from celeriac_redis._packing import pack
 from celeriac_redis._packing import unpack
@@ -94,6 +95,7 @@ class KombuRedisTransport:
         self._counts = f"{settings.key_prefix}kombu:deliveries"
         self._registry = f"{settings.key_prefix}queues"
         self._vt = config.visibility_timeout
+        self._ledger = RedisStartLedger(self._client, settings.key_prefix)
         self._next_sweep = 0.0
         self._restorer = Restorer(self._client, global_prefix, self._unacked, self._index, self.list_key)
         register = self._client.register_script
@@ -128,6 +130,13 @@ class KombuRedisTransport:
         return f"{self._settings.key_prefix}{{{queue}}}:{kind}"
 
     # --- producing ------------------------------------------------------------------------
+
+    def record_start(self, key: str) -> int:
+        """Count a start of a message's task (``celeriac.plugin.StartLedger``)."""
+        return self._ledger.record_start(key)
+
+    def starts(self, key: str) -> int:
+        return self._ledger.starts(key)
 
     def declare_queue(self, queue: str) -> None:
         command(self._client, "SADD", self._registry, queue)

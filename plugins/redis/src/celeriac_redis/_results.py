@@ -35,6 +35,7 @@ from celeriac_redis._client import make_client
 from celeriac_redis._client import make_direct
 from celeriac_redis._client import pubsub as make_pubsub
 from celeriac_redis._config import RedisConfig
+from celeriac_redis._ledger import RedisStartLedger
 
 if TYPE_CHECKING:
     from redis.client import PubSub
@@ -119,6 +120,7 @@ class RedisResultStore:
             self._waiters = Direct(self._client, settings, protocol=3)
             self._resp3 = None
         self._prefix = f"{settings.result_key_prefix}celery-task-meta-"
+        self._ledger = RedisStartLedger(self._client, f"{settings.result_key_prefix}celeriac-")
         self._expires_ms = int(config.result_expires * 1000) if config.result_expires > 0 else 0
         #: Idle RESP3 waiters, each with the channel it is still subscribed to (its last
         #: waiter's): the next waiter unsubscribes it in the same round trip as it subscribes.
@@ -129,6 +131,14 @@ class RedisResultStore:
 
     def key(self, task_id: str) -> str:
         return self._prefix + task_id
+
+    def record_start(self, key: str) -> int:
+        """Count a start of a message's task (``celeriac.plugin.StartLedger``), for brokers
+        that keep no such count themselves (RabbitMQ)."""
+        return self._ledger.record_start(key)
+
+    def starts(self, key: str) -> int:
+        return self._ledger.starts(key)
 
     def store(self, record: ResultRecord) -> None:
         """Save and publish the state, unless a SUCCESS is stored already (one script run)."""

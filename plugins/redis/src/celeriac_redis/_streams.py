@@ -48,6 +48,7 @@ from celeriac_redis._fanout import Fanout
 from celeriac_redis._fanout import RedisSubscription
 from celeriac_redis._keys import QueueKeys
 from celeriac_redis._keys import band_of
+from celeriac_redis._ledger import RedisStartLedger
 from celeriac_redis._packing import pack
 from celeriac_redis._packing import unpack
 
@@ -119,6 +120,7 @@ class RedisTransport:
         #: (queues, limit, block ms): an idle worker sends the same one again and again.
         self._block_commands: dict[tuple[Any, ...], tuple[Direct, Any, dict[str, tuple[int, int]]]] = {}
         self._lock = threading.Lock()
+        self._ledger = RedisStartLedger(self._client, settings.key_prefix)
         register = self._client.register_script  # computes the SHA locally; loads on first use
         self._bury = register(_scripts.DEAD_LETTER)
         self._unbury = register(_scripts.REQUEUE_DEAD)
@@ -146,6 +148,13 @@ class RedisTransport:
         return keys
 
     # --- producing ------------------------------------------------------------------------
+
+    def record_start(self, key: str) -> int:
+        """Count a start of a message's task (``celeriac.plugin.StartLedger``)."""
+        return self._ledger.record_start(key)
+
+    def starts(self, key: str) -> int:
+        return self._ledger.starts(key)
 
     def declare_queue(self, queue: str) -> None:
         """Record the queue's name (for listing dead letters); streams and groups appear on use."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import secrets
 import time
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ from typing import final
 
 from attrs import frozen
 
+from celeriac.plugin import START_LEDGER_TTL
 from celeriac.plugin import Config
 from celeriac.plugin import DeadLetter
 from celeriac.plugin import Delivery
@@ -21,9 +23,12 @@ from celeriac_sqlite._config import SqliteConfig
 from celeriac_sqlite._db import Database
 from celeriac_sqlite._db import database_path
 from celeriac_sqlite._db import poll
+from celeriac_sqlite._rows import BadRowError
 from celeriac_sqlite._rows import envelope_columns
 from celeriac_sqlite._rows import envelope_from_row
+from celeriac_sqlite._rows import repaired
 
+log = logging.getLogger("celeriac.sqlite")
 _FIRST_POLL = 0.002
 # Priorities are clamped to AMQP's 0-9. Listing them lets SQLite seek to the visible rows of
 # each priority in index order and stop after ``limit`` rows, instead of stepping over every
@@ -59,8 +64,18 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     failed_at REAL NOT NULL,
     delivery_count INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS started (
+    key TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    at REAL NOT NULL
+);
 COMMIT;
 """
+_RECORD_START = """
+INSERT INTO started (key, count, at) VALUES (?, 1, ?)
+ON CONFLICT (key) DO UPDATE SET count = count + 1, at = excluded.at RETURNING count
+"""
+_PRUNE_STARTS = "DELETE FROM started WHERE at < ?"
 _ENVELOPE = "body, content_type, content_encoding, headers, properties"
 _INSERT = f"""
 INSERT INTO messages (queue, priority, visible_at, {_ENVELOPE}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -75,6 +90,12 @@ _LENGTH = f"SELECT count(*) FROM messages WHERE queue = ? AND {_WAITING}"
 _BURY = f"""
 INSERT INTO dead_letters (queue, priority, {_ENVELOPE}, reason, failed_at, delivery_count)
 SELECT queue, priority, {_ENVELOPE}, ?, ?, delivery_count FROM messages WHERE id = ? AND lease = ?
+"""
+# A row that makes no envelope is buried with its columns made listable (see ``repaired``).
+_BURY_BAD = f"""
+INSERT INTO dead_letters (queue, priority, {_ENVELOPE}, reason, failed_at, delivery_count)
+SELECT queue, priority, body, content_type, content_encoding, ?, ?, ?, ?, delivery_count
+FROM messages WHERE id = ? AND lease = ?
 """
 _UNBURY = f"""
 INSERT INTO messages (queue, priority, visible_at, {_ENVELOPE})
@@ -123,6 +144,21 @@ class SqliteTransport:
     def subscribe(self, channel: str) -> SqliteSubscription:
         return self._fanout.subscribe(channel)
 
+    def record_start(self, key: str) -> int:
+        """Count a start of a message's task (``celeriac.plugin.StartLedger``); counts not
+        touched for ``START_LEDGER_TTL`` are pruned now and then."""
+        now = time.time()
+        with self._db.transaction() as conn:
+            count: int = conn.execute(_RECORD_START, (key, now)).fetchone()[0]
+            if secrets.randbelow(256) == 0:
+                conn.execute(_PRUNE_STARTS, (now - START_LEDGER_TTL,))
+        return count
+
+    def starts(self, key: str) -> int:
+        with self._db.connection() as conn:
+            row = conn.execute("SELECT count FROM started WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else 0
+
     def declare_queue(self, queue: str) -> None:
         """Nothing to do: a queue is just the ``queue`` column of its messages."""
 
@@ -157,7 +193,13 @@ class SqliteTransport:
             # RETURNING yields rows in no particular order; within one batch, which the
             # pool runs concurrently anyway, priority then age (row id) is close enough.
             rows.sort(key=lambda row: (-row[2], row[0]))
-            return [_delivery(row, token) for row in rows] or None
+            deliveries = []
+            for row in rows:
+                try:
+                    deliveries.append(_delivery(row, token))
+                except BadRowError as exc:
+                    self._bury_bad_row(row, token, f"cannot read message row {row[0]}: {exc}")
+            return deliveries or None
 
         return poll(attempt, timeout, first=_FIRST_POLL, cap=self._poll_interval) or []
 
@@ -185,6 +227,15 @@ class SqliteTransport:
         with self._db.transaction() as conn:
             if conn.execute(_BURY, (reason, time.time(), lease.id, lease.token)).rowcount:
                 conn.execute("DELETE FROM messages WHERE id = ?", (lease.id,))
+
+    def _bury_bad_row(self, row: tuple[Any, ...], token: int, reason: str) -> None:
+        """Dead-letter a row no envelope can be made of, so the rows beside it still run."""
+        log.error("dead-lettering a message of %r: %s", row[1], reason)
+        headers, properties = repaired(row[-2], row[-1])
+        with self._db.transaction() as conn:
+            args = (headers, properties, reason, time.time(), row[0], token)
+            if conn.execute(_BURY_BAD, args).rowcount:
+                conn.execute("DELETE FROM messages WHERE id = ?", (row[0],))
 
     def dead_letters(self, queue: str | None = None, limit: int = 100) -> list[DeadLetter]:
         with self._db.connection() as conn:
