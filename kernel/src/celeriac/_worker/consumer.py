@@ -87,6 +87,8 @@ class Consumer:
         self.refusals = Refusals(app, transport, events, hostname=hostname)
         self.gate = SuspectGate(self.table)
         self._suspects: set[int] = set()
+        # Redelivered late-acknowledged requests whose start is written in the ledger (.starts).
+        self._counted: set[int] = set()
         self._tokens = itertools.count(1)
         self._stopping = threading.Event()
         store = app.result_store if app.result_store_url is not None else None
@@ -158,7 +160,7 @@ class Consumer:
         screened = self.refusals.screen(delivery, self.max_deliveries, self.revoked)
         if screened is None:
             return
-        message, task, now, started_before = screened
+        message, task, now, suspect = screened
         if message.eta is not None and (message.eta - now).total_seconds() > ETA_TOLERANCE:
             # Sent by a producer that did not ask the transport to delay it (a Celery client
             # on a list-based broker): hand it back delayed rather than hold it here.
@@ -172,8 +174,10 @@ class Consumer:
             token=next(self._tokens),
         )
         self.table.add(InFlight(request=request, delivery=delivery, acks_late=task.options.acks_late))
-        if started_before:
+        if suspect:
             self._suspects.add(request.token)
+        if delivery.redelivered and self.refusals.starts.counted and task.options.acks_late:
+            self._counted.add(request.token)
         if self.events.enabled:
             self.events.task_received(message, delivery.queue)
         self.lifecycle.task_received(request)
@@ -220,8 +224,9 @@ class Consumer:
         Acking at the start rather than on receipt means a reserved message that never
         started is still given back at shutdown, even with ``acks_late = false``.
         """
-        if self.refusals.starts.counted and self.table.acks_late(request.token):
+        if request.token in self._counted:
             # Counted before the task runs, where it outlives this worker (see .starts).
+            self._counted.discard(request.token)
             self.refusals.starts.record(request.message)
         delivery = self.table.start(request.token)
         if delivery is not None:

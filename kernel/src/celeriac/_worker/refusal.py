@@ -51,23 +51,24 @@ class Refusals:
 
     def screen(
         self, delivery: Delivery, max_deliveries: int, revoked: Container[str]
-    ) -> tuple[TaskMessage, Task[Any, Any], dt.datetime, int] | None:
+    ) -> tuple[TaskMessage, Task[Any, Any], dt.datetime, bool] | None:
         """The message of a delivery that may run, its task and the time it was judged at;
         None when it was refused (it cannot be decoded, was delivered more than
         ``max_deliveries`` times, names no registered task) or skipped (revoked, expired).
-        The last item is how often its task was started before without finishing (see .starts)."""
+        The last item says whether a recorded start of its task did not finish (see .starts)."""
         try:
             message = self.app.codec.decode_task(delivery.envelope)
         except MessageError as exc:
             self.refuse(delivery, f"cannot decode message: {exc}", delivery.envelope.headers.get("id"))
             return None
-        started = 0
+        suspect = False
         if self.starts.counted:
-            started = self.starts.before(delivery, message)
-            if started >= max_deliveries:
+            prior = self.starts.before(delivery, message)
+            suspect = prior.suspect
+            if prior.count >= max_deliveries:
                 self.refuse(
                     delivery,
-                    f"started {started} times without finishing (worker.max_deliveries = "
+                    f"started {prior.count} times without finishing (worker.max_deliveries = "
                     f"{max_deliveries}); it may be killing its worker",
                     message.id,
                 )
@@ -96,7 +97,7 @@ class Refusals:
         if message.expires is not None and message.expires <= now:
             self.skip_revoked(delivery, message, f"expired at {message.expires.isoformat()}", expired=True)
             return None
-        return message, task, now, started
+        return message, task, now, suspect
 
     def refuse(
         self,

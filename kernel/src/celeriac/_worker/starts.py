@@ -3,14 +3,22 @@
 A broker's delivery count cannot find such a task everywhere: RabbitMQ's classic queues
 only say "redelivered", and where a count exists (quorum queues, the Redis layouts) it also
 counts the messages that were merely prefetched when the worker died. So the worker records
-each start of a late-acknowledged task in a :class:`~celeriac._contract.protocols.StartLedger`
-(the transport's, else the result store's) before it runs, and reads the count when the
+starts of late-acknowledged tasks in a :class:`~celeriac._contract.protocols.StartLedger`
+(the transport's, else the result store's) before they run, and reads the count when the
 message is delivered again. Without a ledger, the broker's delivery count decides.
+
+Only the starts of a message delivered again are written: the first delivery's start is
+assumed rather than recorded, so a task that runs once costs the ledger nothing (no write
+per task on the hot path, no key left behind per task). A redelivered message counts as
+started once before, plus the starts recorded since; it is a suspect (run one at a time)
+once a recorded start did not finish.
 """
 
 from __future__ import annotations
 
 import logging
+
+from attrs import frozen
 
 from celeriac._contract.protocols import ResultStore
 from celeriac._contract.protocols import StartLedger
@@ -19,6 +27,23 @@ from celeriac._model.message import TaskMessage
 from celeriac._model.records import Delivery
 
 log = logging.getLogger("celeriac.worker")
+
+
+@frozen
+class PriorStarts:
+    """Starts of a message's task before this delivery.
+
+    :param count: the starts believed: the first delivery's (assumed) plus those recorded.
+    :param recorded: the starts written in the ledger, each of a redelivery that never finished.
+    """
+
+    count: int
+    recorded: int
+
+    @property
+    def suspect(self) -> bool:
+        """A recorded start did not finish: run it alone, so it takes nothing down with it."""
+        return self.recorded > 0
 
 
 def ledger_key(message: TaskMessage) -> str:
@@ -41,11 +66,12 @@ class StartCounts:
     def counted(self) -> bool:
         return self.ledger is not None
 
-    def before(self, delivery: Delivery, message: TaskMessage) -> int:
+    def before(self, delivery: Delivery, message: TaskMessage) -> PriorStarts:
         """How often the message was started before this delivery (a first delivery: none)."""
         if self.ledger is None or not delivery.redelivered:
-            return 0
-        return self.ledger.starts(ledger_key(message))
+            return PriorStarts(count=0, recorded=0)
+        recorded = self.ledger.starts(ledger_key(message))
+        return PriorStarts(count=1 + recorded, recorded=recorded)
 
     def record(self, message: TaskMessage) -> None:
         """Count a start; a failure to count is logged and the task runs (at-least-once)."""
