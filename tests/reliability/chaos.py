@@ -26,6 +26,10 @@ import attrs
 
 from celeriac.testing import free_port
 from celeriac.testing import subprocess_env
+from celeriac.testing import wait_for
+
+from .conftest import alive
+from .conftest import children_of
 
 TASKS = """
 import os, time
@@ -62,41 +66,6 @@ def poison():
 def task_count(default: int) -> int:
     """How many tasks a scenario sends: ``CHAOS_TASKS`` or the short default."""
     return int(os.environ.get("CHAOS_TASKS") or default)
-
-
-def children_of(pid: int) -> list[int]:
-    """Every live descendant of ``pid``."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if fields[0] not in ("Z", "X"):
-                parents[int(entry.name)] = int(fields[1])
-    found, frontier = [], [pid]
-    while frontier:
-        current = frontier.pop()
-        kids = [child for child, parent in parents.items() if parent == current]
-        found.extend(kids)
-        frontier.extend(kids)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return False
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.05)
 
 
 @attrs.define
