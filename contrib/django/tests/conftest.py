@@ -113,10 +113,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.fixture(autouse=True)
 def _project_app_stays_current() -> Iterator[None]:
     """An app built by a test, or run by a worker, becomes the process's current one (the app
-    ``@shared_task`` tasks act on): the project's is made so again after each test."""
-    yield
+    ``@shared_task`` tasks act on): the project's is made so before and after each test, also
+    when tests of other suites built apps earlier in the process."""
     from celeriac_django import get_app
 
+    get_app().set_current()
+    get_app().set_default()
+    yield
+    get_app().set_current()
     get_app().set_default()
 
 

@@ -219,8 +219,11 @@ def redis_prefix() -> Iterator[str]:
         yield prefix
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Module-scoped: Playwright's sync API keeps an asyncio loop running on this thread while
+    it is open, and code that refuses to run inside an event loop (Django's ORM) would fail
+    in every later test of the process."""
     if not shutil.which(CHROMIUM):
         service_unreachable(f"no chromium at {CHROMIUM} (make chromium installs Debian's)")
     from playwright.sync_api import sync_playwright
