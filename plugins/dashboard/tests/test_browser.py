@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from celeriac import Celeriac
+from celeriac import chain
 from celeriac import signature
-from celeriac._client.canvas import chain
 
 from .conftest import Cluster
 

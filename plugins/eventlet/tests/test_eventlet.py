@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from celeriac import Celeriac
+from celeriac import SoftTimeLimitExceededError
+from celeriac import TimeLimitExceededError
 from celeriac import states
-from celeriac._model.errors import SoftTimeLimitExceededError
-from celeriac._model.errors import TimeLimitExceededError
 from celeriac.testing import ProcessGroup
 from celeriac.testing import process_group
 from celeriac.testing import project_app
@@ -34,7 +34,7 @@ TASKS = """
 import time
 import urllib.request
 from celeriac import Celeriac
-from celeriac._model.errors import SoftTimeLimitExceededError
+from celeriac import SoftTimeLimitExceededError
 
 app = Celeriac("proj")
 

@@ -19,8 +19,8 @@ import pytest
 
 import celeriac.testing
 from celeriac import Celeriac
+from celeriac import chord
 from celeriac import states
-from celeriac._client.canvas import chord
 from celeriac.plugin import StoreUnreachableError
 from celeriac.testing import check_key_value
 from celeriac.testing import free_port

@@ -125,7 +125,7 @@ def test_workflows(server: MemcachedServer) -> None:
     def total(values: list[int]) -> int:
         return sum(values)
 
-    from celeriac._client.canvas import chord
+    from celeriac import chord
 
     with worker_thread(app, concurrency=8):
         assert chord((add.s(n, 0) for n in range(200)), total.s()).apply_async().get(timeout=30) == sum(

@@ -17,7 +17,7 @@ import celeriac.plugin
 import celeriac.testing
 import celeriac_opentelemetry
 from celeriac import Celeriac
-from celeriac._client.canvas import chain
+from celeriac import chain
 from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
 

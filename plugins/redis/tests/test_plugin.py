@@ -166,7 +166,7 @@ def test_bad_input_is_dead_lettered_and_the_worker_goes_on(app: Celeriac) -> Non
 def test_join_settles_everything_on_a_real_broker(app: Celeriac) -> None:
     """celeriac.testing.join with an in-process worker on Redis: countdowns and chain steps
     included, every result is stored when it returns."""
-    from celeriac._client.canvas import chain
+    from celeriac import chain
     from celeriac.testing import join
 
     @app.task

@@ -209,7 +209,7 @@ def test_celery_reads_what_celeriac_wrote_and_the_reverse(db_url: str) -> None:
             "celery-group", [celery.AsyncResult("celery-wrote"), celery.AsyncResult(ok.id)]
         )
         group.save()
-        from celeriac._client.result import GroupResult
+        from celeriac import GroupResult
 
         assert GroupResult.restore("celery-group", app).get(timeout=5) == [[1, "two"], {"sum": 42}]
     finally:
