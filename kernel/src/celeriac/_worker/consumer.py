@@ -188,6 +188,8 @@ class Consumer:
             wait = self.rates.reserve(task.name, task.options)
             if wait > RATE_HOLD_LIMIT:
                 self.table.pop([request.token])
+                self._suspects.discard(request.token)  # handed back: it never runs here
+                self._counted.discard(request.token)
                 self._hand_back(delivery, wait)
                 return
             hold = max(hold, wait)
