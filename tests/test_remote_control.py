@@ -230,3 +230,16 @@ def test_revoke_gathers_replies_from_the_workers_named(make_app: AppFactory) -> 
         assert app.control.revoke("r-3", reply=True, timeout=0.3, destination=["other@host"]) == []
         assert ask(app, "revoked") == ["r-1", "r-2"]  # the worker not named was not told
     assert app.AsyncResult("r-3").state == "REVOKED"  # recorded in the store whoever answers
+
+
+def test_the_name_check_does_not_outlive_the_worker(make_app: AppFactory) -> None:
+    """The start-up ping for another worker of the same name waits up to 2 s for replies; a
+    worker stopped sooner ends it too (left running, it used a closing transport and, on
+    SQLite, could hold the library's lock at a later fork)."""
+    app = make_app()
+    try:
+        with worker_thread(app, hostname=HOST):
+            assert any(thread.name == "celeriac-name" for thread in threading.enumerate())
+        assert not [thread for thread in threading.enumerate() if thread.name == "celeriac-name"]
+    finally:
+        app.close()

@@ -23,6 +23,7 @@ import sys
 import textwrap
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
@@ -314,7 +315,17 @@ def worker_thread(app: Celeriac, **overrides: Any) -> Iterator[Worker]:
         worker.stop()
         thread.join(timeout=30)
         if thread.is_alive():
-            raise RuntimeError("worker thread did not stop within 30 s")
+            raise RuntimeError(f"worker thread did not stop within 30 s; its threads:\n{_stacks()}")
+
+
+def _stacks() -> str:
+    """Every thread's current stack, for a worker that would not stop."""
+    frames = sys._current_frames()
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    return "\n".join(
+        f"--- {names.get(ident, ident)}\n{''.join(traceback.format_stack(frame))}"
+        for ident, frame in frames.items()
+    )
 
 
 def join(worker: Worker, queues: Sequence[str] | None = None, *, timeout: float = 10.0) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 
@@ -63,6 +62,9 @@ def test_two_workers_share_one_limit_and_run_everything(redis_url: str, prefix: 
     finally:
         for app in apps:
             app.close()
+    # 5/s across both workers: no six starts within a second. Judged over windows of six,
+    # not gap by gap, so that a thread scheduled late under load (which shortens the gap after
+    # it) does not fail the test; two workers each taking 5/s would put six starts in 0.5 s.
     ordered = sorted(starts)
-    gaps = [later - earlier for earlier, later in itertools.pairwise(ordered)]
-    assert min(gaps) >= 0.2 - 0.02, gaps  # 5/s across both workers
+    windows = [ordered[i + 5] - ordered[i] for i in range(len(ordered) - 5)]
+    assert min(windows) >= 1.0 - 0.2, windows

@@ -10,6 +10,7 @@ so Celery's workers reach it too; elsewhere they come on the fan-out channel of 
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -55,11 +56,13 @@ class Control:
         reply: bool = False,
         timeout: float = 1.0,
         limit: int | None = None,
+        cancel: threading.Event | None = None,
     ) -> list[dict[str, Any]]:
         """Send a command to all workers (or those named); with ``reply``, gather answers.
 
         :param timeout: seconds to wait for replies.
         :param limit: stop after this many replies (e.g. the number of workers expected).
+        :param cancel: stop waiting for replies once this is set (a worker that is stopping).
         """
         channel = self._broadcaster()
         ticket = str(uuid.uuid4()) if reply else None
@@ -77,7 +80,7 @@ class Control:
             return []
         try:
             channel.broadcast(MAILBOX, self.envelope(body))
-            return self._gather(subscription, ticket, timeout, limit)
+            return self._gather(subscription, ticket, timeout, limit, cancel)
         finally:
             subscription.close()
 
@@ -88,12 +91,21 @@ class Control:
         return channel.subscribe(REPLIES)
 
     def _gather(
-        self, subscription: Subscription, ticket: str | None, timeout: float, limit: int | None
+        self,
+        subscription: Subscription,
+        ticket: str | None,
+        timeout: float,
+        limit: int | None,
+        cancel: threading.Event | None = None,
     ) -> list[dict[str, Any]]:
         replies: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout
+        # With ``cancel``, wait in slices so that setting it ends the wait within one.
+        step = 0.1 if cancel is not None else timeout
         while (remaining := deadline - time.monotonic()) > 0 and (limit is None or len(replies) < limit):
-            for envelope in subscription.get(remaining):
+            if cancel is not None and cancel.is_set():
+                break
+            for envelope in subscription.get(min(remaining, step)):
                 if envelope.headers.get("ticket") == ticket:
                     replies.append(self.app.codec.loads(envelope.body, envelope.content_type))
         return replies

@@ -88,18 +88,27 @@ class ControlStep:
 
         thread = threading.Thread(target=listen, name="celeriac-control", daemon=True)
         thread.start()
-        threading.Thread(
-            target=warn_if_name_taken, args=(control, ctx.hostname, origin), name="celeriac-name", daemon=True
-        ).start()
+        # Joined on the way out: a check still waiting for replies must not outlive the worker
+        # (it would use a transport that is being closed, or a lock a later fork inherits).
+        name_check = threading.Thread(
+            target=warn_if_name_taken,
+            args=(control, ctx.hostname, origin, stopping),
+            name="celeriac-name",
+            daemon=True,
+        )
+        name_check.start()
         try:
             yield
         finally:
             stopping.set()
+            name_check.join(timeout=5)
             thread.join(timeout=5)
             subscription.close()
 
 
-def warn_if_name_taken(control: Control, hostname: str, origin: str) -> None:
+def warn_if_name_taken(
+    control: Control, hostname: str, origin: str, stopping: threading.Event | None = None
+) -> None:
     """Warn when another live worker answers to this worker's name.
 
     Replies are keyed by node name, so ``inspect`` would silently show one of the two. The
@@ -107,7 +116,13 @@ def warn_if_name_taken(control: Control, hostname: str, origin: str) -> None:
     """
     try:
         replies = control.broadcast(
-            "ping", {"origin": origin}, destination=[hostname], reply=True, timeout=2.0, limit=1
+            "ping",
+            {"origin": origin},
+            destination=[hostname],
+            reply=True,
+            timeout=2.0,
+            limit=1,
+            cancel=stopping,
         )
     except Exception as exc:  # only a warning is at stake: the broker's own errors show elsewhere
         log.debug("could not ask for other workers named %s: %s", hostname, exc)
