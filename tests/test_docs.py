@@ -28,6 +28,7 @@ from typing import Any
 import attrs
 import pytest
 
+from celeriac._client import shared
 from celeriac._client.app import Celeriac
 from celeriac.testing import subprocess_env
 from celeriac.testing import worker_thread
@@ -183,11 +184,14 @@ def _inside(path: str | None, directory: Path) -> bool:
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fresh project directory: the working directory and first on the import path, with
-    no ``CELERIAC_*`` variable of the developer's leaking in; its modules are forgotten after."""
+    no ``CELERIAC_*`` variable of the developer's leaking in; its modules are forgotten after,
+    and so are the ``@shared_task`` declarations its blocks made (they are process-wide: a
+    page's ``proj.fetch`` would otherwise be registered into every app later tests build)."""
     for name in [name for name in __import__("os").environ if name.startswith("CELERIAC_")]:
         monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(shared._STATE, "declarations", list(shared._STATE.declarations))
     before = set(sys.modules)
     yield tmp_path
     for name in set(sys.modules) - before:

@@ -118,3 +118,26 @@ def test_a_shared_task_runs_on_a_worker_and_delay_goes_to_the_current_apps_broke
 def test_without_any_app_the_error_says_to_create_one() -> None:
     with pytest.raises(ConfigError, match="no current app: create a Celeriac app"):
         _CurrentState().current()
+
+
+def test_an_apps_own_task_declared_after_a_shared_one_of_the_same_name_replaces_it() -> None:
+    @shared_task(name="shared.later")
+    def shared() -> str:
+        return "shared"
+
+    app = make_app()
+    assert app.tasks["shared.later"].fn is shared.__wrapped__
+
+    @app.task(name="shared.later")
+    def own() -> str:
+        return "own"
+
+    assert app.tasks["shared.later"].fn is own.__wrapped__
+    twice = r"'shared.later' is registered twice: first .*own at .*test_shared_task"
+    with pytest.raises(ValueError, match=twice):
+
+        @app.task(name="shared.later")
+        def again() -> str:
+            return "again"
+
+    app.close()

@@ -5,6 +5,7 @@ commit and publish and run the relay and a worker as processes.)"""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 
 import pytest
@@ -114,3 +115,22 @@ def test_without_publish_on_commit_only_the_relay_sends() -> None:
     assert OutboxMessage.objects.get(task_id=result.id).sent_at is None
     assert Relay(quiet).run_once().sent == 1
     assert OutboxMessage.objects.get(task_id=result.id).sent_at is not None
+
+
+def relay_threads() -> list[str]:
+    return [thread.name for thread in threading.enumerate() if thread.name == "outbox-relay"]
+
+
+def test_the_relay_runs_in_the_projects_worker_only() -> None:
+    """Another app's worker in a process where Django is set up runs no relay: the outbox holds
+    the project's tasks (and a relay thread beside, say, a prefork worker's fork would be
+    inherited mid-query)."""
+    with worker_thread(get_app(), pool="threads", concurrency=1):
+        assert relay_threads() == ["outbox-relay"]
+    assert relay_threads() == []
+    other = Celeriac("other", broker="memory://", config=False, env={}, set_as_current=False)
+    try:
+        with worker_thread(other, pool="threads", concurrency=1):
+            assert relay_threads() == []
+    finally:
+        other.close()

@@ -9,6 +9,7 @@ from typing import ClassVar
 
 from attrs import frozen
 
+from celeriac.plugin import Celeriac
 from celeriac.plugin import Config
 from celeriac.plugin import StepContext
 from celeriac_django._config import SECTION
@@ -31,6 +32,12 @@ class OutboxRelayStep:
         from celeriac_django.outbox import Relay
         from celeriac_django.outbox import relay_forever
 
+        if not _is_project_app(ctx.app):
+            # Another app's worker in a process where Django is set up (a test run, a script):
+            # the outbox holds the project's tasks, and a relay thread querying the database
+            # would run beside that worker for nothing (and be inherited mid-query by a fork).
+            yield
+            return
         settings = ctx.config.section(SECTION, DjangoConfig)
         relay = Relay(ctx.app, using=settings.outbox_database, lease=settings.outbox_lease)
         stop = threading.Event()
@@ -46,3 +53,14 @@ class OutboxRelayStep:
         finally:
             stop.set()
             thread.join(timeout=10)
+
+
+def _is_project_app(app: Celeriac) -> bool:
+    """Is ``app`` the Django project's celeriac app (the one whose tasks the outbox holds)?"""
+    from django.apps import apps
+
+    if not apps.is_installed("celeriac_django"):
+        return False
+    from celeriac_django._app import get_app
+
+    return get_app() is app

@@ -122,6 +122,9 @@ class Celeriac:
         #: afresh (a pool's children under spawn) can import the same app; None otherwise.
         self.import_path: str | None = None
         self.tasks: dict[str, Task[Any, Any]] = {}
+        #: Names registered from ``@shared_task`` declarations: an ``@app.task`` of the same
+        #: name replaces them (the app's own task wins, whichever came first).
+        self._from_shared: set[str] = set()
         self.task_cls = task_cls
         self._unregistered_options: dict[str, TaskOptions] = {}
         #: Periodic tasks declared in code (``add_periodic_task``), by entry name.
@@ -186,12 +189,16 @@ class Celeriac:
 
         def register(function: Callable[..., Any]) -> Task[Any, Any]:
             task_name = name or self._task_name(function)
-            if task_name in self.tasks:
-                raise ValueError(f"task {task_name!r} is registered twice ({self.tasks[task_name].fn!r})")
+            if task_name in self.tasks and task_name not in self._from_shared:
+                raise ValueError(
+                    f"task {task_name!r} is registered twice: first {_where(self.tasks[task_name].fn)}, "
+                    f"again {_where(function)}"
+                )
             task: Task[Any, Any] = self.task_cls(
                 self, function, name=task_name, bind=bind, options=self._task_options(task_name, options)
             )
             self.tasks[task_name] = task
+            self._from_shared.discard(task_name)  # the app's own task replaces a shared one
             return task
 
         return register(fn) if fn is not None else register
@@ -479,3 +486,11 @@ class Celeriac:
 
 def _no_reply_queue() -> None:
     """Results are read from the result store, not sent back: no ``reply_to``."""
+
+
+def _where(function: Callable[..., Any]) -> str:
+    """Where a function was defined, for an error about it: ``file:line`` when Python knows."""
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return repr(function)
+    return f"{function.__qualname__} at {code.co_filename}:{code.co_firstlineno}"

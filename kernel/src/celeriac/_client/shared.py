@@ -95,11 +95,12 @@ _STATE = _CurrentState()
 
 
 def _register(app: Celeriac, declaration: SharedDeclaration) -> None:
-    """Register into ``app`` unless it already has a task of that name (as Celery does: an
-    app's own ``@app.task`` of the same name wins)."""
+    """Register into ``app`` unless it already has a task of that name: an app's own
+    ``@app.task`` of the same name wins, also when it comes later (it replaces this one)."""
     name = declaration.name or app._task_name(declaration.fn)
     if name not in app.tasks:
         app.task(name=name, bind=declaration.bind, **declaration.options)(declaration.fn)
+        app._from_shared.add(name)
 
 
 def adopt_app(app: Celeriac, *, set_as_current: bool) -> None:
