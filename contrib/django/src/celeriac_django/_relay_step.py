@@ -22,7 +22,9 @@ class OutboxRelayStep:
     """Publishes the outbox's unsent rows while the worker runs (in a Django project only)."""
 
     name: ClassVar[str] = "django.outbox_relay"
-    requires: ClassVar[frozenset[str]] = frozenset({"kernel.connection"})
+    # After the pool: a pool that forks its children from this process (prefork without an
+    # import path) forks before this thread exists, so no child inherits it mid-query.
+    requires: ClassVar[frozenset[str]] = frozenset({"kernel.connection", "kernel.pool"})
 
     def enabled(self, config: Config) -> bool:
         return django_ready() and config.section(SECTION, DjangoConfig).outbox_relay
