@@ -20,6 +20,7 @@ from celeriac import states
 from celeriac import testing
 from celeriac._client.publish import Outgoing
 from celeriac.plugin import Config
+from celeriac.plugin import StartLedger
 from celeriac.plugin import hookimpl
 from celeriac.testing import join
 from celeriac.testing import worker_thread
@@ -456,3 +457,39 @@ def test_finishing_several_requests_works_with_a_store_that_cannot_batch() -> No
     assert [o.state for o in outcomes] == [states.SUCCESS] * 3
     assert single.stored == ["r0", "r1", "r2"]
     assert [app.AsyncResult(f"r{n}").get(timeout=1) for n in range(3)] == [0, 2, 4]
+
+
+def test_a_redelivered_task_that_finishes_has_its_starts_forgotten(tmp_path: Any) -> None:
+    """A task whose message came back (its worker died) and that then finishes is not a
+    poison: its recorded starts go before its message is acknowledged, so a worker that dies
+    between the two does not leave it counted towards ``max_deliveries`` (it was dead-lettered
+    on its next delivery, though it had succeeded)."""
+    app = Celeriac(
+        "tests",
+        broker=f"sqlite:///{tmp_path / 'broker.sqlite3'}",
+        result_store=f"sqlite:///{tmp_path / 'results.sqlite3'}",
+        plugins=[testing],
+        env={},
+        config=False,
+        visibility_timeout=0.2,
+        worker={"max_deliveries": 3},
+    )
+
+    @app.task(acks_late=True)
+    def fine() -> str:
+        return "done"
+
+    transport = app.transport
+    assert isinstance(transport, StartLedger)
+    result = fine.delay()
+    assert transport.fetch(["celery"], 1, 1.0)  # a worker that took it and died
+    key = f"{result.id}:0"
+    transport.record_start(key)  # ... and one that started it again, and died too
+    try:
+        with worker_thread(app) as worker:
+            assert result.get(timeout=10) == "done"
+            join(worker)
+        assert transport.starts(key) == 0
+        assert transport.dead_letters() == []
+    finally:
+        app.close()

@@ -176,11 +176,12 @@ class StartLedger(Protocol):
     """Counts how often each message's task was started, somewhere that outlives the worker
     (the broker, a result store): an optional capability of a transport or a result store.
 
-    The worker records a start before it runs a late-acknowledged task and reads the count
-    when the message comes back, so a task that kills its worker (``os._exit``, a segfault)
-    is dead-lettered after ``worker.max_deliveries`` starts on any broker, and messages that
-    were only prefetched when the worker died are not counted. ``key`` names one message
-    (task id and retry number); entries expire on their own after ``START_LEDGER_TTL``.
+    The worker records a start before it runs a late-acknowledged task, forgets the starts
+    once the task finished, and reads the count when the message comes back, so a task that
+    kills its worker (``os._exit``, a segfault) is dead-lettered after
+    ``worker.max_deliveries`` starts on any broker, and messages that were only prefetched
+    (or had finished) when the worker died are not counted. ``key`` names one message (task
+    id and retry number); entries expire on their own after ``START_LEDGER_TTL``.
     """
 
     def record_start(self, key: str) -> int:
@@ -188,6 +189,11 @@ class StartLedger(Protocol):
 
     def starts(self, key: str) -> int:
         """How many times message ``key`` was started (0 if never)."""
+
+    def forget_starts(self, key: str) -> None:
+        """Forget the starts of message ``key``: its task finished, so it is not one that
+        kills its worker (its message may still come back, if the worker died before
+        acknowledging it, and must not be counted as a poison's)."""
 
 
 #: Seconds a start ledger keeps a message's count after its last start.

@@ -20,6 +20,7 @@ from celeriac._contract.protocols import Pool
 from celeriac._contract.protocols import Transport
 from celeriac._contract.reserve import ReservingPool
 from celeriac._model.config import Config
+from celeriac._model.outcome import Disposition
 from celeriac._model.outcome import Outcome
 from celeriac._model.records import Delivery
 from celeriac._model.request import TaskRequest
@@ -87,8 +88,10 @@ class Consumer:
         self.refusals = Refusals(app, transport, events, hostname=hostname)
         self.gate = SuspectGate(self.table)
         self._suspects: set[int] = set()
-        # Redelivered late-acknowledged requests whose start is written in the ledger (.starts).
+        # Redelivered late-acknowledged requests whose start is written in the ledger (.starts),
+        # and those whose start was written: finished, their starts are forgotten.
         self._counted: set[int] = set()
+        self._recorded: set[int] = set()
         self._tokens = itertools.count(1)
         self._stopping = threading.Event()
         store = app.result_store if app.result_store_url is not None else None
@@ -207,12 +210,23 @@ class Consumer:
         """To the pool; a suspect (started before, never finished) through the gate."""
         if request.token in self._suspects:
             self._suspects.discard(request.token)
-            self.gate.submit(request, self._launch, self.settler.done)
+            self.gate.submit(request, self._launch, self._done)
         else:
-            self.pool.submit(request, self.started, self.settler.done)
+            self.pool.submit(request, self.started, self._done)
 
     def _launch(self, request: TaskRequest, on_done: Callable[[Outcome], None]) -> None:
         self.pool.submit(request, self.started, on_done)
+
+    def _done(self, outcome: Outcome) -> None:
+        """A request is done: settle it, first forgetting the recorded starts of a task that
+        finished, so that a message the worker dies before acknowledging does not come back
+        counted as a poison's (only redelivered requests were recorded: no write otherwise)."""
+        token = outcome.request.token
+        if token in self._recorded:
+            self._recorded.discard(token)
+            if outcome.disposition is Disposition.ACK:
+                self.refusals.starts.forget(outcome.request.message)
+        self.settler.done(outcome)
 
     def _hand_back(self, delivery: Delivery, delay: float) -> None:
         """Return a message to the transport, delayed: publish the copy first, then ack."""
@@ -230,6 +244,7 @@ class Consumer:
             # Counted before the task runs, where it outlives this worker (see .starts).
             self._counted.discard(request.token)
             self.refusals.starts.record(request.message)
+            self._recorded.add(request.token)
         delivery = self.table.start(request.token)
         if delivery is not None:
             try:

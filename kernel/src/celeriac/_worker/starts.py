@@ -11,7 +11,9 @@ Only the starts of a message delivered again are written: the first delivery's s
 assumed rather than recorded, so a task that runs once costs the ledger nothing (no write
 per task on the hot path, no key left behind per task). A redelivered message counts as
 started once before, plus the starts recorded since; it is a suspect (run one at a time)
-once a recorded start did not finish.
+once a recorded start did not finish. A task whose start was recorded and that finishes
+has its starts forgotten before its message is acknowledged: if the worker dies in between,
+the message comes back as a first redelivery, not as a poison's.
 """
 
 from __future__ import annotations
@@ -72,6 +74,16 @@ class StartCounts:
             return PriorStarts(count=0, recorded=0)
         recorded = self.ledger.starts(ledger_key(message))
         return PriorStarts(count=1 + recorded, recorded=recorded)
+
+    def forget(self, message: TaskMessage) -> None:
+        """Forget the recorded starts of a task that finished; a failure is logged (the
+        message, should it come back, then counts as started that often)."""
+        if self.ledger is None:
+            return
+        try:
+            self.ledger.forget_starts(ledger_key(message))
+        except Exception as exc:
+            log.warning("could not forget the starts of %s[%s]: %s", message.task, message.id, exc)
 
     def record(self, message: TaskMessage) -> None:
         """Count a start; a failure to count is logged and the task runs (at-least-once)."""

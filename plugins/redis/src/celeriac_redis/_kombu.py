@@ -138,6 +138,9 @@ class KombuRedisTransport:
     def starts(self, key: str) -> int:
         return self._ledger.starts(key)
 
+    def forget_starts(self, key: str) -> None:
+        self._ledger.forget_starts(key)
+
     def declare_queue(self, queue: str) -> None:
         command(self._client, "SADD", self._registry, queue)
 

@@ -26,3 +26,6 @@ class RedisStartLedger:
     def starts(self, key: str) -> int:
         value = command(self._client, "GET", self._prefix + key)
         return int(value or 0)
+
+    def forget_starts(self, key: str) -> None:
+        command(self._client, "DEL", self._prefix + key)

@@ -140,6 +140,9 @@ class RedisResultStore:
     def starts(self, key: str) -> int:
         return self._ledger.starts(key)
 
+    def forget_starts(self, key: str) -> None:
+        self._ledger.forget_starts(key)
+
     def store(self, record: ResultRecord) -> None:
         """Save and publish the state, unless a SUCCESS is stored already (one script run)."""
         self._direct.run(_STORE, (self._prefix + record.task_id,), (_encode(record), self._expires_ms, MAGIC))

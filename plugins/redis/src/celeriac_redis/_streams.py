@@ -156,6 +156,9 @@ class RedisTransport:
     def starts(self, key: str) -> int:
         return self._ledger.starts(key)
 
+    def forget_starts(self, key: str) -> None:
+        self._ledger.forget_starts(key)
+
     def declare_queue(self, queue: str) -> None:
         """Record the queue's name (for listing dead letters); streams and groups appear on use."""
         self._client.sadd(self._registry, queue)

@@ -159,6 +159,10 @@ class SqliteTransport:
             row = conn.execute("SELECT count FROM started WHERE key = ?", (key,)).fetchone()
         return int(row[0]) if row else 0
 
+    def forget_starts(self, key: str) -> None:
+        with self._db.transaction() as conn:
+            conn.execute("DELETE FROM started WHERE key = ?", (key,))
+
     def declare_queue(self, queue: str) -> None:
         """Nothing to do: a queue is just the ``queue`` column of its messages."""
 
