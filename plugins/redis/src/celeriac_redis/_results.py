@@ -52,10 +52,17 @@ _MGET_CHUNK = 1000
 # A chord's finished header tasks, scored by their place in the group: ZADD NX is idempotent
 # per task id (a redelivered part counts once), only the call whose ZADD made the set
 # complete returns 1, and the set lists the members in order for a group no client saved.
+# A size of 0 is read from KEYS[2], where a Celery client writes it (``.s``) just before it
+# sends the *last* header task: read here, in the same script as the count, a part counted
+# before the size was written still counts, and the part that completes the set (counted
+# after the last one was sent) always sees the size. Returns -1 while the size is unknown.
 _CHORD_PART = Lua(r"""
 local added = redis.call('ZADD', KEYS[1], 'NX', ARGV[4], ARGV[1])
 if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-if added == 1 and redis.call('ZCARD', KEYS[1]) == tonumber(ARGV[2]) then return 1 end
+local size = tonumber(ARGV[2])
+if size <= 0 then size = tonumber(redis.call('GET', KEYS[2]) or '0') or 0 end
+if size <= 0 then return -1 end
+if added == 1 and redis.call('ZCARD', KEYS[1]) == size then return 1 end
 return 0
 """)
 
@@ -191,16 +198,16 @@ class RedisResultStore:
         """Count a finished header task of a chord; True for the one call that completes it.
 
         A chord sent by a Celery client carries no size in its body: it is read where Celery
-        keeps it (``celery-taskset-meta-<group id>.s``)."""
-        if size <= 0:
-            size = int(self._direct.call("GET", self._celery_group_key(group_id, ".s")) or 0)
-        if size <= 0:
-            log.error("chord %s: its size is known neither from its body nor from the store", group_id)
-            return False
+        keeps it (``celery-taskset-meta-<group id>.s``), by the counting script itself, since
+        the client writes it only before sending the last header task (see ``_CHORD_PART``)."""
         score = "+inf" if index is None else index
         done: int = self._direct.run(
-            _CHORD_PART, (self._chord_key(group_id),), (task_id, size, self._expires_ms, score)
+            _CHORD_PART,
+            (self._chord_key(group_id), self._celery_group_key(group_id, ".s")),
+            (task_id, max(size, 0), self._expires_ms, score),
         )
+        if done == -1:
+            log.debug("chord %s: part %s counted; the size is not written yet", group_id, task_id)
         return done == 1
 
     def chord_started(self, group_id: str, size: int) -> None:
