@@ -61,7 +61,7 @@ $(NPM_STAMP):
 	touch $@
 
 test: install emulators assets chromium
-	$(PY) -m pytest -n 2 tests plugins contrib
+	$(PY) -m pytest -n 4 tests plugins contrib
 
 # celeriac-dashboard's front-end libraries come from the npm registry at build time (versions in
 # plugins/dashboard/package-lock.json) and are copied into its package; nothing is fetched at run
@@ -100,7 +100,7 @@ test-lowest:
 _suite: $(UV) emulators assets chromium
 	$(PIP_INSTALL) --resolution $(if $(filter latest,$(LOCK_MODE)),highest,$(LOCK_MODE)) --upgrade \
 		-r requirements-workspace.txt -r requirements-dev.txt
-	$(PY) -m pytest -n 2 tests plugins contrib
+	$(PY) -m pytest -n 4 tests plugins contrib
 
 lint: install
 	$(VENV)/bin/ruff check .
