@@ -56,11 +56,13 @@ _MGET_CHUNK = 1000
 # sends the *last* header task: read here, in the same script as the count, a part counted
 # before the size was written still counts, and the part that completes the set (counted
 # after the last one was sent) always sees the size. Returns -1 while the size is unknown.
+# KEYS[2] is passed only when the size is not known: on a Redis Cluster the two keys live in
+# different slots, which one script may not touch (a chord sent here carries its size).
 _CHORD_PART = Lua(r"""
 local added = redis.call('ZADD', KEYS[1], 'NX', ARGV[4], ARGV[1])
 if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
 local size = tonumber(ARGV[2])
-if size <= 0 then size = tonumber(redis.call('GET', KEYS[2]) or '0') or 0 end
+if size <= 0 and #KEYS > 1 then size = tonumber(redis.call('GET', KEYS[2]) or '0') or 0 end
 if size <= 0 then return -1 end
 if added == 1 and redis.call('ZCARD', KEYS[1]) == size then return 1 end
 return 0
@@ -201,11 +203,10 @@ class RedisResultStore:
         keeps it (``celery-taskset-meta-<group id>.s``), by the counting script itself, since
         the client writes it only before sending the last header task (see ``_CHORD_PART``)."""
         score = "+inf" if index is None else index
-        done: int = self._direct.run(
-            _CHORD_PART,
-            (self._chord_key(group_id), self._celery_group_key(group_id, ".s")),
-            (task_id, max(size, 0), self._expires_ms, score),
-        )
+        keys = [self._chord_key(group_id)]
+        if size <= 0:
+            keys.append(self._celery_group_key(group_id, ".s"))
+        done: int = self._direct.run(_CHORD_PART, keys, (task_id, max(size, 0), self._expires_ms, score))
         if done == -1:
             log.debug("chord %s: part %s counted; the size is not written yet", group_id, task_id)
         return done == 1
