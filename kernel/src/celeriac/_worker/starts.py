@@ -19,6 +19,7 @@ the message comes back as a first redelivery, not as a poison's.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from attrs import frozen
 
@@ -78,18 +79,17 @@ class StartCounts:
     def forget(self, message: TaskMessage) -> None:
         """Forget the recorded starts of a task that finished; a failure is logged (the
         message, should it come back, then counts as started that often)."""
-        if self.ledger is None:
-            return
-        try:
-            self.ledger.forget_starts(ledger_key(message))
-        except Exception as exc:
-            log.warning("could not forget the starts of %s[%s]: %s", message.task, message.id, exc)
+        self._call(message, "forget the starts of", lambda ledger, key: ledger.forget_starts(key))
 
     def record(self, message: TaskMessage) -> None:
         """Count a start; a failure to count is logged and the task runs (at-least-once)."""
+        self._call(message, "count the start of", lambda ledger, key: ledger.record_start(key))
+
+    def _call(self, message: TaskMessage, doing: str, act: Callable[[StartLedger, str], object]) -> None:
+        """``act`` on the ledger with ``message``'s key, if there is a ledger; log a failure."""
         if self.ledger is None:
             return
         try:
-            self.ledger.record_start(ledger_key(message))
+            act(self.ledger, ledger_key(message))
         except Exception as exc:
-            log.warning("could not count the start of %s[%s]: %s", message.task, message.id, exc)
+            log.warning("could not %s %s[%s]: %s", doing, message.task, message.id, exc)
