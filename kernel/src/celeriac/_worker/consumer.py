@@ -88,10 +88,8 @@ class Consumer:
         self.refusals = Refusals(app, transport, events, hostname=hostname)
         self.gate = SuspectGate(self.table)
         self._suspects: set[int] = set()
-        # Redelivered late-acknowledged requests whose start is written in the ledger (.starts),
-        # and those whose start was written: finished, their starts are forgotten.
+        # Redelivered late-acknowledged requests whose start is written in the ledger (.starts).
         self._counted: set[int] = set()
-        self._recorded: set[int] = set()
         self._tokens = itertools.count(1)
         self._stopping = threading.Event()
         store = app.result_store if app.result_store_url is not None else None
@@ -207,25 +205,25 @@ class Consumer:
             self._submit(request)
 
     def _submit(self, request: TaskRequest) -> None:
-        """To the pool; a suspect (started before, never finished) through the gate."""
+        """To the pool; a suspect (started before, never finished) through the gate. Only a
+        request whose start is counted is settled through ``_forget_then_settle``: every other
+        one goes straight to the settler, with nothing added per task."""
+        done = self._forget_then_settle if request.token in self._counted else self.settler.done
         if request.token in self._suspects:
             self._suspects.discard(request.token)
-            self.gate.submit(request, self._launch, self._done)
+            self.gate.submit(request, self._launch, done)
         else:
-            self.pool.submit(request, self.started, self._done)
+            self.pool.submit(request, self.started, done)
 
     def _launch(self, request: TaskRequest, on_done: Callable[[Outcome], None]) -> None:
         self.pool.submit(request, self.started, on_done)
 
-    def _done(self, outcome: Outcome) -> None:
-        """A request is done: settle it, first forgetting the recorded starts of a task that
-        finished, so that a message the worker dies before acknowledging does not come back
-        counted as a poison's (only redelivered requests were recorded: no write otherwise)."""
-        token = outcome.request.token
-        if token in self._recorded:
-            self._recorded.discard(token)
-            if outcome.disposition is Disposition.ACK:
-                self.refusals.starts.forget(outcome.request.message)
+    def _forget_then_settle(self, outcome: Outcome) -> None:
+        """A counted request is done: a task that finished has its recorded starts forgotten
+        before it is settled, so a message the worker dies before acknowledging does not come
+        back counted as a poison's (one that never started forgets nothing it had)."""
+        if outcome.disposition is Disposition.ACK:
+            self.refusals.starts.forget(outcome.request.message)
         self.settler.done(outcome)
 
     def _hand_back(self, delivery: Delivery, delay: float) -> None:
@@ -244,7 +242,6 @@ class Consumer:
             # Counted before the task runs, where it outlives this worker (see .starts).
             self._counted.discard(request.token)
             self.refusals.starts.record(request.message)
-            self._recorded.add(request.token)
         delivery = self.table.start(request.token)
         if delivery is not None:
             try:
