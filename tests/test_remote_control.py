@@ -120,6 +120,43 @@ def test_add_and_cancel_consumer(make_app: AppFactory) -> None:
         assert {q["name"] for q in ask(app, "active_queues")} == {"celery", "extra"}
         assert ask(app, "cancel_consumer", queue="extra") == {"ok": "no longer consuming from extra"}
         assert "last queue" in ask(app, "cancel_consumer", queue="celery")["error"]
+        after = where.apply_async(queue="extra")
+        join(worker)
+        join(worker)  # two rounds: the one under way at the cancel, and one begun after it
+        assert app.transport.queue_length("extra") == 1
+        assert after.state == "PENDING"
+
+
+def test_a_fetch_under_way_at_cancel_consumer_gives_the_queues_messages_back(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app()
+    ran: list[int] = []
+
+    @app.task(name="tests.mark")
+    def mark(n: int) -> None:
+        ran.append(n)
+
+    fetch = app.transport.fetch
+    cancelled: list[Any] = []
+
+    def fetch_then_cancel(queues: Sequence[str], n: int, timeout: float) -> Any:
+        deliveries = fetch(queues, n, timeout)
+        if not cancelled and any(d.queue == "extra" for d in deliveries):
+            # The cancel lands after this round took the message, before it reaches the pool.
+            cancelled.append(ask(app, "cancel_consumer", queue="extra"))
+        return deliveries
+
+    monkeypatch.setattr(app.transport, "fetch", fetch_then_cancel)
+    with worker_thread(app, hostname=HOST, queues=["celery", "extra"]) as worker:
+        wait_ready(app)
+        mark.apply_async((1,), queue="extra")
+        wait_for(lambda: cancelled, 10, "the cancel during a fetch")
+        assert cancelled == [{"ok": "no longer consuming from extra"}]
+        mark.apply_async((2,), queue="celery")
+        join(worker, ["celery"])
+        assert ran == [2]
+        assert app.transport.queue_length("extra") == 1  # given back, not run
 
 
 def test_shutdown_command_stops_the_worker(make_app: AppFactory) -> None:

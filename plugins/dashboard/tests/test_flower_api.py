@@ -211,9 +211,13 @@ def test_pool_and_consumer_controls_then_shutdown(cluster: Cluster, client: Cele
     assert cancelled.json() == {"message": "no longer consuming from extra"}
     assert _queues(cluster) == ["celery"]
     client.send_task("proj.add", (1, 2), queue="extra")
-    # The queue added is sampled from then on, and the message waits there.
-    lengths = cluster.get("/api/queues/length")["active_queues"]
-    assert {"name": "extra", "messages": 1} in lengths
+    # The queue added is sampled from then on, and the message waits there (a fetch under
+    # way when the consumer was cancelled gives it back: it is not run).
+    wait_for(
+        lambda: {"name": "extra", "messages": 1} in cluster.get("/api/queues/length")["active_queues"],
+        10,
+        "the message waiting in 'extra'",
+    )
     last = cluster.request("POST", f"/api/worker/queue/cancel-consumer/{HOST}?queue=celery")
     assert last.status == 403 and "is the last queue this worker consumes" in last.text
     assert cluster.request("POST", f"/api/worker/queue/add-consumer/{HOST}").status == 400

@@ -77,6 +77,9 @@ class Consumer:
         self.hostname = hostname
         worker = config.worker
         self.queues = tuple(worker.queues) or (config.default_queue,)
+        #: Queues dropped by ``cancel_consumer``: a fetch under way when one was dropped may
+        #: still bring its messages, which are given back rather than run.
+        self._dropped: frozenset[str] = frozenset()
         self._prefetch = worker.prefetch
         #: A pool that chooses its own allowance when ``prefetch`` is not set (ReservingPool).
         self._reserving = pool if isinstance(pool, ReservingPool) else None
@@ -155,7 +158,7 @@ class Consumer:
 
     def receive(self, delivery: Delivery) -> None:
         """Turn one delivery into a request for the pool, or refuse it with a reason."""
-        if self._stopping.is_set():
+        if self._stopping.is_set() or (self._dropped and delivery.queue in self._dropped):
             self.transport.reject([delivery], requeue=True)
             return
         screened = self.refusals.screen(delivery, self.max_deliveries, self.revoked)
@@ -271,12 +274,14 @@ class Consumer:
         if queue_name not in self.queues:
             self.transport.declare_queue(queue_name)
             self.queues = (*self.queues, queue_name)
+        self._dropped = self._dropped - {queue_name}
 
     def remove_queue(self, queue_name: str) -> None:
         remaining = tuple(name for name in self.queues if name != queue_name)
         if not remaining:
             raise ValueError(f"{queue_name!r} is the last queue this worker consumes")
         self.queues = remaining
+        self._dropped = self._dropped | {queue_name}
 
     def renew_leases(self) -> None:
         """Extend the visibility lease of every message still being worked on."""
