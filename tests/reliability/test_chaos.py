@@ -240,8 +240,9 @@ def test_own_redis_killed_and_restarted(client: Celeriac, project: Project, tran
 
         own = chaosproj.app
         try:
-            worker = project.start("-P", "threads", "-c", "4")
+            # Sent before the worker starts, so a long run still has tasks left at the fault.
             send(own, count, 0.01)
+            worker = project.start("-P", "threads", "-c", "4")
             wait_for(lambda: ran(project) >= count // 3, 120, "a third of the tasks to run")
             restart()
             restarted = time.time()
