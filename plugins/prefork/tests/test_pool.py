@@ -451,3 +451,35 @@ def test_shrink_of_a_fixed_pool_lowers_the_slots_it_reports(make_pool: MakePool)
     pool.shrink(1)
     assert pool.limit == 2
     wait_for(lambda: len(pool.stats()["processes"]) == 2)
+
+
+def test_a_request_crosses_to_a_child_whole() -> None:
+    """Requests cross as their fields' values: every field, set or default, comes back equal."""
+    import datetime as dt
+
+    from celeriac_prefork._child import decode_requests
+    from celeriac_prefork._child import encode_requests
+
+    full = TaskMessage(
+        id="a",
+        task="proj.add",
+        args=(1, [2]),
+        kwargs={"k": {"v": 1}},
+        eta=dt.datetime(2026, 12, 6, tzinfo=dt.UTC),
+        group="g",
+        group_index=3,
+        retries=2,
+        timelimit=(10.0, 5.0),
+        root_id="r",
+        parent_id="p",
+        stamps={"s": 1},
+        extra_headers={"x-h": "v"},
+        reply_to="q",
+        priority=5,
+    )
+    requests = [
+        TaskRequest(message=full, queue="q1", delivery_count=3, hostname="w@h", token=7),
+        request(8, "sleep", 0.0),
+    ]
+    decoded = decode_requests(encode_requests([(requests[0], 5.0), (requests[1], None)]))
+    assert decoded == [(requests[0], 5.0), (requests[1], None)]

@@ -33,7 +33,7 @@ from celeriac.plugin import TaskRequest
 from celeriac.plugin import run_safely
 from celeriac_prefork._child import ChildLimits
 from celeriac_prefork._child import decode_frame
-from celeriac_prefork._child import encode_request
+from celeriac_prefork._child import encode_requests
 from celeriac_prefork._child import serve
 from celeriac_prefork._config import PreforkConfig
 from celeriac_prefork._config import bounds
@@ -306,22 +306,30 @@ class PreforkPool:
             self._wake()
             _call(job.on_done, run_safely(self._execute, job.request))
             return
+        self._write(child, [job])
+
+    def _write(self, child: Child, jobs: list[Job]) -> None:
+        """Start ``jobs`` in ``child`` (its new running one first, or requests queued behind
+        it): one write for all of them."""
+        for job in jobs:
+            try:
+                job.on_start(job.request)
+            except Exception:
+                request = job.request
+                log.exception("on_start failed for %s[%s]; running it anyway", request.task, request.id)
         try:
-            job.on_start(job.request)
-        except Exception:
-            log.exception("on_start failed for %s[%s]; running it anyway", job.request.task, job.request.id)
-        try:
-            child.conn.send_bytes(encode_request(job.request, job.soft))
+            child.conn.send_bytes(encode_requests([(job.request, job.soft) for job in jobs]))
         except OSError:
-            # The child died: the request never reached it, so another child runs it.
+            # The child died: the requests never reached it, so other children run them.
             with self._lock:
-                if job in child.queued:
-                    child.queued.remove(job)
-                    self._pending.appendleft(job)
-                elif child.job is job:
-                    child.job, child.deadline, child.retiring = None, None, True
-                    self._timed.discard(child)
-                    self._pending.appendleft(job)
+                for job in reversed(jobs):
+                    if job in child.queued:
+                        child.queued.remove(job)
+                        self._pending.appendleft(job)
+                    elif child.job is job:
+                        child.job, child.deadline, child.retiring = None, None, True
+                        self._timed.discard(child)
+                        self._pending.appendleft(job)
             self._wake()
 
     def _fill(self, child: Child) -> list[Job]:
@@ -497,10 +505,10 @@ class PreforkPool:
             self._counts["retired"] += 1
         elif child.retiring and child.kill_reason is None:
             self._quit(child)
-        if next_job is not None:
-            self._send(child, next_job)
-        for queued in extra:
-            self._send(child, queued)
+        if next_job is not None and next_job.request.id in self._revoked:
+            self._send(child, next_job)  # settled here, not run; nothing was queued behind it
+        elif next_job is not None or extra:
+            self._write(child, [next_job, *extra] if next_job is not None else extra)
         if job is not None:
             outcome = Outcome(
                 request=job.request,
