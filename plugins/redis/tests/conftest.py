@@ -165,6 +165,11 @@ def fail():
 @app.task
 def total(values):
     return sum(values)
+
+@app.task
+def store_modules_loaded():
+    import sys
+    return "redis" in sys.modules
 """
 
 
@@ -174,7 +179,7 @@ def write_project(
     (directory / "proj.py").write_text(textwrap.dedent(TASKS))
     (directory / "celeriac.toml").write_text(
         f'broker = "{url}"\nvisibility_timeout = {visibility_timeout}\n'
-        '[plugins]\nenable = ["redis", "json", "threads"]\n'
+        '[plugins]\nenable = ["redis", "json", "threads", "prefork"]\n'
         f"[worker]\npoll_timeout = 0.2\n"
         f'[redis]\nkey_prefix = "{prefix}"\nresult_key_prefix = "{prefix}"\nreclaim_interval = 0.2\n'
         f'layout = "{layout}"\nkombu_global_keyprefix = "{prefix}"\n'

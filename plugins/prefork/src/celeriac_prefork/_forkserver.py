@@ -82,7 +82,22 @@ def main(argv: list[str]) -> None:
         stream=sys.stderr,
     )
     app = load_app(import_path, None)
+    _warm(app)
     limits = ChildLimits(**json.loads(payload))
     execute = Executor(app, describe_results=limits.describe_results)
     sock.send(READY)
     serve_forks(sock, lambda conn: serve(conn, execute, limits, app), parent_pid)
+
+
+def _warm(app: Celeriac) -> None:
+    """Build the result store here, once, so that every child forked from this process has
+    its modules loaded (importing redis-py alone took 0.6 s on the benchmark machine, paid by
+    each child's first task before); it holds no connection yet, and what it opens later is
+    dropped in each child by the after-fork resets, as in a child forked from the worker.
+    A store that cannot be built fails in the child, where the task records why."""
+    if app.result_store_url is None:
+        return
+    try:
+        app.result_store  # noqa: B018 - built for its imports
+    except Exception:
+        logging.getLogger("celeriac.worker").debug("result store not built in the zygote", exc_info=True)
