@@ -112,6 +112,7 @@ Everything else is each framework's default (prefetch, acks, serializer: JSON on
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import os
@@ -183,6 +184,23 @@ class BrokerConfig:
     peers: tuple[str, ...] = ("celery",)
     #: celeriac's result store when the broker is none (RabbitMQ); None: the broker's own.
     celeriac_result_store: str | None = None
+
+
+def results_on_redis(broker: BrokerConfig) -> BrokerConfig:
+    """RabbitMQ with every framework's results on the local Redis, under the run's prefix."""
+
+    def cleanup(tmp: Path) -> None:
+        amqp_cleanup(tmp)
+        redis_cleanup(tmp)
+
+    return dataclasses.replace(
+        broker,
+        description="one RabbitMQ server for tasks and the local Redis for results, a fresh vhost per run",
+        celery_backend_url=lambda tmp: redis_url(),
+        celeriac_result_store=redis_url(),
+        key_prefix=redis_prefix,
+        cleanup=cleanup,
+    )
 
 
 def redis_url() -> str:
@@ -1150,6 +1168,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="threads (default); prefork: one worker with child processes, against Celery's prefork, "
         "Huey's process workers and Dramatiq processes of one thread",
     )
+    parser.add_argument(
+        "--results",
+        choices=("broker", "redis"),
+        default="broker",
+        help="RabbitMQ only: celeriac's and Celery's results over rpc:// (default) or on the local Redis, "
+        "where Dramatiq keeps its own: the same result path for all three",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="runs per framework; medians are reported")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here as JSON")
     parser.add_argument(
@@ -1181,6 +1206,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--celeriac-only", action="store_true", help="the same as --peers none")
     args = parser.parse_args(argv)
     broker = BROKERS[args.broker]
+    if args.results == "redis":
+        if broker.name != "amqp":
+            parser.error("--results redis: only with --broker amqp (other brokers keep results themselves)")
+        broker = results_on_redis(broker)
+    args.broker_config = broker
     if args.celeriac_only:
         args.peers = "none"
     names = [n.strip().lower() for n in (args.peers or ",".join(broker.peers)).split(",") if n.strip()]
@@ -1228,7 +1258,7 @@ def main(argv: list[str] | None = None) -> int:
         n=args.n,
         m=args.m,
         repeats=args.repeats,
-        broker=BROKERS[args.broker],
+        broker=args.broker_config,
         workers=args.workers,
         concurrency=args.concurrency,
         pool=args.pool,
@@ -1256,6 +1286,7 @@ def main(argv: list[str] | None = None) -> int:
             "concurrency": settings.concurrency,
             "pool": settings.pool,
             "amqp_confirms": settings.amqp_confirms if settings.broker.name == "amqp" else None,
+            "results": settings.broker.celeriac_result_store or "the broker",
             "celeriac_prefetch": settings.prefetch,
             "frameworks": frameworks,
             "celery_poll_interval": (

@@ -71,12 +71,12 @@ def content(envelope: Envelope, priority: int, *, persistent: bool = True) -> Co
 
 
 @functools.lru_cache(maxsize=1024)
-def publish_method(exchange: str, routing_key: str) -> bytes:
-    """The ``basic.publish`` method payload (mandatory, not immediate) for one destination."""
+def publish_method(exchange: str, routing_key: str, *, mandatory: bool = True) -> bytes:
+    """The ``basic.publish`` method payload (not immediate) for one destination."""
     pieces: list[bytes] = [struct.pack(">HHH", _BASIC, _PUBLISH, 0)]
     _table.encode_short_string(pieces, exchange, "exchange")
     _table.encode_short_string(pieces, routing_key, "routing key")
-    pieces.append(b"\x01")  # mandatory
+    pieces.append(b"\x01" if mandatory else b"\x00")
     return b"".join(pieces)
 
 

@@ -27,11 +27,14 @@ from typing import Generic
 from typing import TypeVar
 from typing import final
 
+from celeriac_amqp._frames import frame
+
 if TYPE_CHECKING:
     import pika
     from pika.adapters.blocking_connection import BlockingChannel
 
     from celeriac_amqp._config import AmqpConfig
+    from celeriac_amqp._frames import Content
 
 log = logging.getLogger("celeriac.amqp")
 T = TypeVar("T")
@@ -139,6 +142,17 @@ class Link:
     @property
     def connection(self) -> Any:
         return self._connection
+
+    def write(self, channel: BlockingChannel, method: bytes, message: Content) -> None:
+        """Publish one message on ``channel`` (I/O thread): the frames ``basic_publish``
+        writes, framed by :mod:`celeriac_amqp._frames` instead of pika's frame objects (a
+        worker's replies went through pika's at about a tenth of its time), and handed to
+        the socket before this returns, as ``basic_publish`` does."""
+        impl = self._connection._impl  # the DecodingConnection under pika's blocking adapter
+        out: list[bytes] = []
+        count = frame(out, channel.channel_number, method, message, impl.body_max)
+        impl.send_frames(b"".join(out), count)
+        channel._flush_output()  # what basic_publish ends with
 
     def _run(self) -> None:
         import pika.exceptions as errors

@@ -26,10 +26,13 @@ from typing import final
 from celeriac import states as celeriac_states
 from celeriac.plugin import Config
 from celeriac.plugin import ConfigError
+from celeriac.plugin import Envelope
 from celeriac.plugin import ResultRecord
 from celeriac.plugin import redact_url
 from celeriac_amqp import _wire as wire
 from celeriac_amqp._config import AmqpConfig
+from celeriac_amqp._frames import content
+from celeriac_amqp._frames import publish_method
 from celeriac_amqp._link import Link
 
 if TYPE_CHECKING:
@@ -167,20 +170,19 @@ class AmqpRpcResultStore:
         if not record.reply_to:
             self._keep(record)
             return
-        from celeriac_amqp._properties import AmqpProperties
-
-        props = AmqpProperties(
+        envelope = Envelope(
+            body=record.payload,
             content_type=record.content_type,
             content_encoding=record.content_encoding,
             headers={STATE: record.state},
-            correlation_id=record.task_id,
-            delivery_mode=1,  # transient, as Celery's result_persistent = False
+            properties={"correlation_id": record.task_id},
         )
-        reply_to = record.reply_to
+        message = content(envelope, 0, persistent=False)  # transient: Celery's result_persistent = False
         # Neither mandatory nor confirmed, as Celery sends replies: a client that is gone
         # drops its results, and the reply (transient anyway) is handed to the socket, not
         # waited for. This returns once it is written, before the task's message is acked.
-        self._link.call(lambda link: link.unconfirmed.basic_publish("", reply_to, record.payload, props))
+        method = publish_method("", record.reply_to, mandatory=False)
+        self._link.call(lambda link: link.write(link.unconfirmed, method, message))
 
     def close(self) -> None:
         self._link.close()
