@@ -90,14 +90,15 @@ def main(argv: list[str]) -> None:
 
 
 def _warm(app: Celeriac) -> None:
-    """Build the result store here, once, so that every child forked from this process has
-    its modules loaded (importing redis-py alone took 0.6 s on the benchmark machine, paid by
-    each child's first task before); it holds no connection yet, and what it opens later is
-    dropped in each child by the after-fork resets, as in a child forked from the worker.
-    A store that cannot be built fails in the child, where the task records why."""
-    if app.result_store_url is None:
+    """Build a result store here and close it, so that every child forked from this process
+    has the store's modules loaded (importing redis-py alone took 0.6 s on the benchmark
+    machine, paid by each child's first task before). The child builds its own store, with
+    its own connections: nothing built here crosses the fork. A store that cannot be built
+    fails in the child, where the task records why."""
+    url = app.result_store_url
+    if url is None:
         return
     try:
-        app.result_store  # noqa: B018 - built for its imports
+        app.plugins.result_store(url).factory(url, app.config).close()
     except Exception:
         logging.getLogger("celeriac.worker").debug("result store not built in the zygote", exc_info=True)
