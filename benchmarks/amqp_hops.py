@@ -1,0 +1,203 @@
+"""Where a round trip on RabbitMQ goes: the broker's own hop, publishing, the worker, the result.
+
+``.venv/bin/python benchmarks/amqp_hops.py [--m 300]``
+
+Each figure is the median over ``M`` messages sent one at a time (3 ms apart to a consumer,
+back to back through a worker, as ``run.py``'s round trips), on one RabbitMQ
+(``BENCH_AMQP_URL``, by default the local server's vhost "/") with queues of the run's own,
+deleted afterwards; clocks are ``time.time()`` in processes of one machine:
+
+1. **broker**: pika publishes (persistent, confirms on) to a plain pika consumer in another
+   process; from just before the publish to the consumer's callback. No client library can
+   go below this hop.
+2. **celeriac publish**: celeriac's ``apply_async()`` (through its confirm window) to the
+   same pika consumer: the broker's hop plus celeriac's publishing.
+3. **to task start**: ``delay()`` to the task starting in a celeriac worker (``-P threads
+   -c 4``): the above plus the worker's hops (its I/O thread, the consumer, a pool thread).
+4. **result**: from the task's start to the client holding its result, with ``rpc://`` and
+   with the local Redis (``BENCH_REDIS_URL``, by default db 14) as result store.
+
+This module is also the app the worker loads (``-A amqp_hops``), configured by environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+GAP = 0.003
+
+
+def amqp_url() -> str:
+    return os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def parameters() -> Any:
+    """pika's connection parameters for ``amqp_url()`` (kombu's vhost convention: "//" is "/")."""
+    from celeriac_amqp.testing import connection_parameters
+
+    return connection_parameters(amqp_url())
+
+
+def redis_url() -> str:
+    return os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def make_app(result_store: str, prefix: str) -> Any:
+    from celeriac import Celeriac
+
+    app = Celeriac(
+        "hops",
+        broker=amqp_url(),
+        config=False,
+        env={},
+        result_store=result_store,
+        redis={"result_key_prefix": prefix},
+    )
+
+    @app.task(name="hops.stamp")
+    def stamp(sent: float | None = None) -> float:
+        return time.time()
+
+    return app
+
+
+app: Any = None
+if "HOPS_RESULT_STORE" in os.environ:
+    app = make_app(os.environ["HOPS_RESULT_STORE"], os.environ.get("HOPS_PREFIX", ""))
+
+
+def consume(queue: str, m: int) -> None:
+    """A plain pika consumer: print the median latency of ``m`` messages stamped by their sender."""
+    import pika
+
+    connection = pika.BlockingConnection(parameters())
+    channel = connection.channel()
+    channel.queue_declare(queue, durable=True)
+    latencies: list[float] = []
+
+    def on_message(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+        arrived = time.time()
+        args = json.loads(body)[0]
+        latencies.append((arrived - args[0]) * 1000)
+        ch.basic_ack(method.delivery_tag)
+        if len(latencies) >= m:
+            ch.stop_consuming()
+
+    channel.basic_consume(queue, on_message)
+    print("ready", flush=True)
+    channel.start_consuming()
+    channel.queue_delete(queue)
+    connection.close()
+    print(json.dumps(statistics.median(latencies)), flush=True)
+
+
+def to_consumer(sender: str, m: int) -> float:
+    """Median ms from ``sender``'s publish to a pika consumer's callback."""
+    queue = f"hops-{uuid.uuid4().hex[:8]}"
+    consumer = subprocess.Popen(
+        [sys.executable, __file__, "--consume", queue, "--m", str(m)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert consumer.stdout is not None
+        if consumer.stdout.readline().strip() != "ready":
+            raise SystemExit("the pika consumer did not start")
+        if sender == "pika":
+            import pika
+
+            connection = pika.BlockingConnection(parameters())
+            channel = connection.channel()
+            channel.confirm_delivery()
+            persistent = pika.BasicProperties(delivery_mode=2, content_type="application/json")
+            for _ in range(m):
+                channel.basic_publish("", queue, json.dumps([[time.time()], {}, {}]), persistent)
+                time.sleep(GAP)
+            connection.close()
+        else:
+            client = make_app("", "")
+            stamp = client.tasks["hops.stamp"]
+            for _ in range(m):
+                stamp.apply_async((time.time(),), queue=queue)
+                time.sleep(GAP)
+            client.flush(timeout=30)
+            client.close()
+        out, _ = consumer.communicate(timeout=60)
+        return float(out.strip().splitlines()[-1])
+    finally:
+        if consumer.poll() is None:
+            consumer.kill()
+
+
+def through_worker(result_store: str, m: int) -> tuple[float, float]:
+    """Median ms from ``delay()`` to the task's start, and from its start to the result here."""
+    queue = f"hops-{uuid.uuid4().hex[:8]}"
+    prefix = f"hops-{uuid.uuid4().hex[:8]}:"
+    env = {**os.environ, "HOPS_RESULT_STORE": result_store, "HOPS_PREFIX": prefix, "PYTHONPATH": str(HERE)}
+    command = [sys.executable, "-m", "celeriac", "-A", "amqp_hops", "worker", "-P", "threads", "-c", "4"]
+    client = make_app(result_store, prefix)
+    stamp = client.tasks["hops.stamp"]
+    with tempfile.TemporaryFile() as log:
+        worker = subprocess.Popen([*command, "-Q", queue], env=env, cwd=HERE, stdout=log, stderr=log)
+        try:
+            try:
+                stamp.apply_async(queue=queue).get(timeout=60)  # the worker is up and warm
+            except Exception:
+                log.seek(0)
+                sys.stderr.write(log.read().decode(errors="replace"))
+                raise
+            to_start: list[float] = []
+            to_result: list[float] = []
+            for _ in range(m):
+                sent = time.time()
+                started = stamp.apply_async(queue=queue).get(timeout=10)
+                done = time.time()
+                to_start.append((started - sent) * 1000)
+                to_result.append((done - started) * 1000)
+            return statistics.median(to_start), statistics.median(to_result)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+            delete_queue(queue)
+            client.close()
+
+
+def delete_queue(queue: str) -> None:
+    import pika
+
+    connection = pika.BlockingConnection(parameters())
+    connection.channel().queue_delete(queue)
+    connection.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--m", type=int, default=300, help="messages per measurement")
+    parser.add_argument("--consume", metavar="QUEUE", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.consume:
+        consume(args.consume, args.m)
+        return
+    print(f"RabbitMQ hops, medians of {args.m} messages; load {os.getloadavg()[0]:.2f}")
+    broker = to_consumer("pika", args.m)
+    print(f"1. broker (pika -> pika consumer):              {broker:.2f} ms")
+    published = to_consumer("celeriac", args.m)
+    print(f"2. celeriac publish -> pika consumer:           {published:.2f} ms")
+    for label, store in (("rpc://", "rpc://"), ("Redis", redis_url())):
+        start, result = through_worker(store, args.m)
+        print(f"3. delay() -> task start in a celeriac worker:  {start:.2f} ms  (results on {label})")
+        print(f"4. task start -> result at the client:          {result:.2f} ms  (results on {label})")
+    print(f"load {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
