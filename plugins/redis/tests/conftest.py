@@ -179,7 +179,7 @@ def write_project(
     (directory / "proj.py").write_text(textwrap.dedent(TASKS))
     (directory / "celeriac.toml").write_text(
         f'broker = "{url}"\nvisibility_timeout = {visibility_timeout}\n'
-        '[plugins]\nenable = ["redis", "json", "threads", "prefork"]\n'
+        '[plugins]\nenable = ["redis", "json", "threads"]\n'
         f"[worker]\npoll_timeout = 0.2\n"
         f'[redis]\nkey_prefix = "{prefix}"\nresult_key_prefix = "{prefix}"\nreclaim_interval = 0.2\n'
         f'layout = "{layout}"\nkombu_global_keyprefix = "{prefix}"\n'
