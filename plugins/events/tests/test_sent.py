@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from typing import Any
 
@@ -76,4 +77,24 @@ def test_publish_does_not_wait_for_the_broadcast() -> None:
     app.send_task("tests.anything", (1,))
     assert sent.flush() == 1  # still buffered after publish returned: it went out only now
     sent.close()
+    app.close()
+
+
+def test_closing_the_app_sends_what_is_buffered_and_stops_the_thread() -> None:
+    app = make_app(task_send_sent_event=True, batch_interval=30.0)
+    transport = app.transport
+    assert isinstance(transport, Broadcaster)
+    before = set(threading.enumerate())
+    with subscribe_events(transport, app.codec) as receiver:
+        result = app.send_task("tests.anything", (1,))
+        started = set(threading.enumerate()) - before
+        flushing = [thread for thread in started if thread.name == "celeriac-events-broker"]
+        assert len(flushing) == 1
+        app.close()  # not 30 s later: the buffered event goes out now, on the way out
+        assert [e["uuid"] for e in collect(receiver, 1)] == [result.id]
+    assert not flushing[0].is_alive()
+    again = app.send_task("tests.anything", (2,))  # the app still works after close
+    sent = app.plugins.pm.get_plugin(PLUGIN_NAME)
+    assert isinstance(sent, SentEvents)
+    assert sent.flush() == 1, again.id
     app.close()

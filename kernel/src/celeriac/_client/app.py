@@ -277,7 +277,9 @@ class Celeriac:
         flush(self, timeout)
 
     def close(self) -> None:
-        """Close the broker and result store connections."""
+        """Close the broker and result store connections, after the plugins released what
+        they hold for this app (``celeriac_app_closing``: buffered events sent, threads stopped)."""
+        self.plugins.lifecycle.app_closing(self)
         with self._lock:
             for resource in (self._transport, self._result_store):
                 if resource is not None:

@@ -156,6 +156,16 @@ def celeriac_app_configured(app: Celeriac) -> None:
     """
 
 
+@hookspec
+def celeriac_app_closing(app: Celeriac) -> None:
+    """``app.close()`` was called: deliver what a plugin holds for this app and release it
+    (threads, buffers), before the app's broker and result store connections close.
+
+    The app may be used again afterwards (its connections reopen on first use), so a
+    plugin keeps working for it; it only must not keep a thread or a buffer alive for it.
+    """
+
+
 # --- worker lifecycle -----------------------------------------------------------------
 
 

@@ -89,6 +89,13 @@ class Lifecycle:
     def app_configured(self, app: Celeriac) -> None:
         self._hook.celeriac_app_configured(app=app)
 
+    def app_closing(self, app: Celeriac) -> None:
+        try:
+            self._hook.celeriac_app_closing(app=app)
+        except Exception:
+            # The app's own connections still close: a plugin's failure must not leak them.
+            log.exception("plugin hook celeriac_app_closing failed; closing the app's connections anyway")
+
     def worker_init(self, worker: Worker) -> None:
         self._hook.celeriac_worker_init(worker=worker)
         signals.worker_init.fire(worker.app, worker)

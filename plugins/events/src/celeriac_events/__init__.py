@@ -18,6 +18,7 @@ from celeriac_events._hooks import celeriac_add_cli_commands
 from celeriac_events._hooks import celeriac_add_config_sections
 from celeriac_events._hooks import celeriac_add_event_sinks
 from celeriac_events._hooks import celeriac_after_publish
+from celeriac_events._hooks import celeriac_app_closing
 from celeriac_events._hooks import celeriac_app_configured
 from celeriac_events._hooks import make_sinks
 from celeriac_events._receiver import EventReceiver
@@ -63,6 +64,7 @@ __all__ = [
     "celeriac_add_config_sections",
     "celeriac_add_event_sinks",
     "celeriac_after_publish",
+    "celeriac_app_closing",
     "celeriac_app_configured",
     "decode_events",
     "encode_batch",

@@ -76,6 +76,13 @@ def celeriac_app_configured(app: Celeriac) -> None:
 
 
 @hookimpl
+def celeriac_app_closing(app: Celeriac) -> None:
+    sent = app.plugins.pm.get_plugin(PLUGIN_NAME)
+    if sent is not None:
+        sent.restart()
+
+
+@hookimpl
 def celeriac_after_publish(message: TaskMessage, queue: str, app: Celeriac) -> None:
     sent = app.plugins.pm.get_plugin(PLUGIN_NAME)
     if sent is not None:

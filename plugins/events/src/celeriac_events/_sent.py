@@ -92,7 +92,11 @@ class SentEvents:
         self._clock = itertools.count(1)
         app = self._app()
         self._hostname = app.origin if app is not None else f"gen{self._pid}"
-        self.sink = BrokerSink(
+        self.sink = self._new_sink()
+
+    def _new_sink(self) -> BrokerSink:
+        app = self._app()
+        return BrokerSink(
             _AppBroadcaster(app) if app is not None else None,
             interval=self._settings.batch_interval,
             max_buffer=self._settings.max_buffer,
@@ -133,6 +137,12 @@ class SentEvents:
     def close(self) -> None:
         """Broadcast what is left and stop the flushing thread."""
         self.sink.close()
+
+    def restart(self) -> None:
+        """The app is closing: broadcast what is left, stop the flushing thread, and take a
+        fresh sink, whose thread starts only if the app publishes again."""
+        self.close()
+        self.sink = self._new_sink()
 
 
 def _or_repr(given: str | None, value: Any) -> str:
