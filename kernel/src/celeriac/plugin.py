@@ -21,7 +21,9 @@ became a named record. 1.1 also added the key-value base for result stores (:cla
 capability), :class:`ConfirmedPublishing` and :class:`PublishError` (a transport whose
 ``publish()`` returns before the broker confirmed), :class:`ReservingPool` (a pool that
 chooses how many messages its worker reserves), the beat schedule as stored
-(:class:`StoredSchedule`, :func:`schedule_rows`) and :func:`redact` / :func:`redact_url`.
+(:class:`StoredSchedule`, :func:`schedule_rows`) and :func:`redact` / :func:`redact_url`,
+the optional transport capability :class:`StartLedger`, and the hook
+``celeriac_app_closing(app)``.
 """
 
 from collections.abc import Sequence
