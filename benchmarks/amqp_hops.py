@@ -4,7 +4,7 @@
 
 Each figure is the median over ``M`` messages sent one at a time (3 ms apart to a consumer,
 back to back through a worker, as ``run.py``'s round trips), on one RabbitMQ
-(``BENCH_AMQP_URL``, by default the local server's vhost "/") with queues of the run's own,
+(``BENCH_AMQP_URL``; on a local server, a vhost of the run's own, as ``run.py`` makes one),
 deleted afterwards; clocks are ``time.time()`` in processes of one machine:
 
 1. **broker**: pika publishes (persistent, confirms on) to a plain pika consumer in another
@@ -15,7 +15,8 @@ deleted afterwards; clocks are ``time.time()`` in processes of one machine:
 3. **to task start**: ``delay()`` to the task starting in a celeriac worker (``-P threads
    -c 4``): the above plus the worker's hops (its I/O thread, the consumer, a pool thread).
 4. **result**: from the task's start to the client holding its result, with ``rpc://`` and
-   with the local Redis (``BENCH_REDIS_URL``, by default db 14) as result store.
+   with the local Redis (``BENCH_REDIS_URL``, by default db 14, under the run's prefix) as
+   result store.
 
 This module is also the app the worker loads (``-A amqp_hops``), configured by environment.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -35,30 +37,25 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 GAP = 0.003
 
-
-def amqp_url() -> str:
-    return os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+import run  # noqa: E402 - lives beside this script, put on the path just above
 
 
-def parameters() -> Any:
-    """pika's connection parameters for ``amqp_url()`` (kombu's vhost convention: "//" is "/")."""
+def parameters(url: str) -> Any:
+    """pika's connection parameters for ``url`` (kombu's vhost convention: "//" is "/")."""
     from celeriac_amqp.testing import connection_parameters
 
-    return connection_parameters(amqp_url())
+    return connection_parameters(url)
 
 
-def redis_url() -> str:
-    return os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
-
-
-def make_app(result_store: str, prefix: str) -> Any:
+def make_app(url: str, result_store: str, prefix: str) -> Any:
     from celeriac import Celeriac
 
     app = Celeriac(
         "hops",
-        broker=amqp_url(),
+        broker=url,
         config=False,
         env={},
         result_store=result_store,
@@ -73,15 +70,15 @@ def make_app(result_store: str, prefix: str) -> Any:
 
 
 app: Any = None
-if "HOPS_RESULT_STORE" in os.environ:
-    app = make_app(os.environ["HOPS_RESULT_STORE"], os.environ.get("HOPS_PREFIX", ""))
+if "HOPS_BROKER_URL" in os.environ:
+    app = make_app(os.environ["HOPS_BROKER_URL"], os.environ["HOPS_RESULT_STORE"], os.environ["HOPS_PREFIX"])
 
 
-def consume(queue: str, m: int) -> None:
+def consume(url: str, queue: str, m: int) -> None:
     """A plain pika consumer: print the median latency of ``m`` messages stamped by their sender."""
     import pika
 
-    connection = pika.BlockingConnection(parameters())
+    connection = pika.BlockingConnection(parameters(url))
     channel = connection.channel()
     channel.queue_declare(queue, durable=True)
     latencies: list[float] = []
@@ -102,12 +99,11 @@ def consume(queue: str, m: int) -> None:
     print(json.dumps(statistics.median(latencies)), flush=True)
 
 
-def to_consumer(sender: str, m: int) -> float:
+def to_consumer(url: str, sender: str, m: int) -> float:
     """Median ms from ``sender``'s publish to a pika consumer's callback."""
     queue = f"hops-{uuid.uuid4().hex[:8]}"
-    consumer = subprocess.Popen(
-        [sys.executable, __file__, "--consume", queue, "--m", str(m)], stdout=subprocess.PIPE, text=True
-    )
+    command = [sys.executable, __file__, "--consume", queue, "--url", url, "--m", str(m)]
+    consumer = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert consumer.stdout is not None
         if consumer.stdout.readline().strip() != "ready":
@@ -115,7 +111,7 @@ def to_consumer(sender: str, m: int) -> float:
         if sender == "pika":
             import pika
 
-            connection = pika.BlockingConnection(parameters())
+            connection = pika.BlockingConnection(parameters(url))
             channel = connection.channel()
             channel.confirm_delivery()
             persistent = pika.BasicProperties(delivery_mode=2, content_type="application/json")
@@ -124,7 +120,7 @@ def to_consumer(sender: str, m: int) -> float:
                 time.sleep(GAP)
             connection.close()
         else:
-            client = make_app("", "")
+            client = make_app(url, "", "")
             stamp = client.tasks["hops.stamp"]
             for _ in range(m):
                 stamp.apply_async((time.time(),), queue=queue)
@@ -138,13 +134,18 @@ def to_consumer(sender: str, m: int) -> float:
             consumer.kill()
 
 
-def through_worker(result_store: str, m: int) -> tuple[float, float]:
+def through_worker(url: str, result_store: str, prefix: str, m: int) -> tuple[float, float]:
     """Median ms from ``delay()`` to the task's start, and from its start to the result here."""
     queue = f"hops-{uuid.uuid4().hex[:8]}"
-    prefix = f"hops-{uuid.uuid4().hex[:8]}:"
-    env = {**os.environ, "HOPS_RESULT_STORE": result_store, "HOPS_PREFIX": prefix, "PYTHONPATH": str(HERE)}
+    env = {
+        **os.environ,
+        "HOPS_BROKER_URL": url,
+        "HOPS_RESULT_STORE": result_store,
+        "HOPS_PREFIX": prefix,
+        "PYTHONPATH": str(HERE),
+    }
     command = [sys.executable, "-m", "celeriac", "-A", "amqp_hops", "worker", "-P", "threads", "-c", "4"]
-    client = make_app(result_store, prefix)
+    client = make_app(url, result_store, prefix)
     stamp = client.tasks["hops.stamp"]
     with tempfile.TemporaryFile() as log:
         worker = subprocess.Popen([*command, "-Q", queue], env=env, cwd=HERE, stdout=log, stderr=log)
@@ -167,14 +168,14 @@ def through_worker(result_store: str, m: int) -> tuple[float, float]:
         finally:
             worker.terminate()
             worker.wait(timeout=30)
-            delete_queue(queue)
+            delete_queue(url, queue)
             client.close()
 
 
-def delete_queue(queue: str) -> None:
+def delete_queue(url: str, queue: str) -> None:
     import pika
 
-    connection = pika.BlockingConnection(parameters())
+    connection = pika.BlockingConnection(parameters(url))
     connection.channel().queue_delete(queue)
     connection.close()
 
@@ -183,20 +184,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--m", type=int, default=300, help="messages per measurement")
     parser.add_argument("--consume", metavar="QUEUE", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.consume:
-        consume(args.consume, args.m)
+        consume(args.url, args.consume, args.m)
         return
-    print(f"RabbitMQ hops, medians of {args.m} messages; load {os.getloadavg()[0]:.2f}")
-    broker = to_consumer("pika", args.m)
-    print(f"1. broker (pika -> pika consumer):              {broker:.2f} ms")
-    published = to_consumer("celeriac", args.m)
-    print(f"2. celeriac publish -> pika consumer:           {published:.2f} ms")
-    for label, store in (("rpc://", "rpc://"), ("Redis", redis_url())):
-        start, result = through_worker(store, args.m)
-        print(f"3. delay() -> task start in a celeriac worker:  {start:.2f} ms  (results on {label})")
-        print(f"4. task start -> result at the client:          {result:.2f} ms  (results on {label})")
-    print(f"load {os.getloadavg()[0]:.2f}")
+    # run.py's conventions: a vhost of the run's own on a local server, results under its prefix.
+    tmp = Path(tempfile.mkdtemp(prefix="amqp-hops-"))
+    (tmp / ".redis-results").touch()  # run.amqp_cleanup deletes the prefix's keys too
+    url, prefix = run.amqp_url(tmp), run.redis_prefix(tmp)
+    try:
+        print(f"RabbitMQ hops, medians of {args.m} messages; load {os.getloadavg()[0]:.2f}")
+        broker = to_consumer(url, "pika", args.m)
+        print(f"1. broker (pika -> pika consumer):              {broker:.2f} ms")
+        published = to_consumer(url, "celeriac", args.m)
+        print(f"2. celeriac publish -> pika consumer:           {published:.2f} ms")
+        for label, store in (("rpc://", "rpc://"), ("Redis", run.redis_url())):
+            start, result = through_worker(url, store, prefix, args.m)
+            print(f"3. delay() -> task start in a celeriac worker:  {start:.2f} ms  (results on {label})")
+            print(f"4. task start -> result at the client:          {result:.2f} ms  (results on {label})")
+        print(f"load {os.getloadavg()[0]:.2f}")
+    finally:
+        run.amqp_cleanup(tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
