@@ -8,18 +8,19 @@ import logging
 import pytest
 
 from celeriac import Celeriac
+from celeriac.plugin import Transport
 from celeriac.plugin import hookimpl
 
 
 class Closing:
     def __init__(self, fail: bool = False) -> None:
         self.fail = fail
-        self.calls: list[tuple[Celeriac, bool]] = []
+        self.seen: list[Transport] = []
 
     @hookimpl
     def celeriac_app_closing(self, app: Celeriac) -> None:
-        # Called before the connections close: the transport is still the open one.
-        self.calls.append((app, app._transport is not None))
+        # Called before the connections close: the transport is still the app's open one.
+        self.seen.append(app.transport)
         if self.fail:
             raise RuntimeError("plugin broke while closing")
 
@@ -27,17 +28,21 @@ class Closing:
 def test_plugins_are_told_before_the_connections_close() -> None:
     plugin = Closing()
     app = Celeriac("t", broker="memory://", plugins=[plugin], env={}, config=False)
-    app.send_task("t.x")
+    opened = app.transport
     app.close()
-    assert plugin.calls == [(app, True)]
-    assert app._transport is None
+    assert plugin.seen == [opened]
+    assert app.transport is not opened  # closed and dropped: the next use opens a new one
+    app.close()
 
 
 def test_a_failing_plugin_does_not_keep_the_connections_open(caplog: pytest.LogCaptureFixture) -> None:
     plugin = Closing(fail=True)
     app = Celeriac("t", broker="memory://", plugins=[plugin], env={}, config=False)
-    app.send_task("t.x")
+    opened = app.transport
     with caplog.at_level(logging.ERROR, logger="celeriac.plugins"):
         app.close()
-    assert app._transport is None
+    assert plugin.seen == [opened]
+    assert app.transport is not opened
     assert "celeriac_app_closing failed" in caplog.text
+    plugin.fail = False
+    app.close()
