@@ -294,11 +294,17 @@ class PreforkPool:
             return True
         return False
 
-    def _send(self, child: Child, job: Job) -> None:
+    def _send(self, child: Child, job: Job, behind: list[Job] | None = None) -> None:
+        """Start ``job`` in ``child``, with ``behind`` queued after it in the same write."""
         if job.request.id in self._revoked:
             # Revoked while it waited here: the child goes back to idle, and the executor,
-            # which runs nothing for a revoked id, records it in this process.
+            # which runs nothing for a revoked id, records it in this process. Requests queued
+            # behind it (revoked after they were) go back to the front of the queue.
             with self._lock:
+                for queued in reversed(behind or ()):
+                    if queued in child.queued:
+                        child.queued.remove(queued)
+                        self._pending.appendleft(queued)
                 if child.job is job:
                     child.job, child.deadline = None, None
                     self._timed.discard(child)
@@ -306,7 +312,7 @@ class PreforkPool:
             self._wake()
             _call(job.on_done, run_safely(self._execute, job.request))
             return
-        self._write(child, [job])
+        self._write(child, [job, *(behind or ())])
 
     def _write(self, child: Child, jobs: list[Job]) -> None:
         """Start ``jobs`` in ``child`` (its new running one first, or requests queued behind
@@ -505,10 +511,10 @@ class PreforkPool:
             self._counts["retired"] += 1
         elif child.retiring and child.kill_reason is None:
             self._quit(child)
-        if next_job is not None and next_job.request.id in self._revoked:
-            self._send(child, next_job)  # settled here, not run; nothing was queued behind it
-        elif next_job is not None or extra:
-            self._write(child, [next_job, *extra] if next_job is not None else extra)
+        if next_job is not None:
+            self._send(child, next_job, extra)
+        elif extra:
+            self._write(child, extra)
         if job is not None:
             outcome = Outcome(
                 request=job.request,
