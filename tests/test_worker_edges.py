@@ -493,3 +493,54 @@ def test_a_redelivered_task_that_finishes_has_its_starts_forgotten(tmp_path: Any
         assert transport.dead_letters() == []
     finally:
         app.close()
+
+
+def test_a_worker_that_dies_between_finishing_and_acknowledging_does_not_poison_the_task(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fault docs/guarantees.md names: the task's starts were forgotten, its message was
+    not acknowledged (here the acknowledgement fails, as if the worker died just then), so
+    the message comes back; it runs again, and is not dead-lettered as a poison's, though it
+    has now been started as often as ``max_deliveries`` allows."""
+    app = Celeriac(
+        "tests",
+        broker=f"sqlite:///{tmp_path / 'broker.sqlite3'}",
+        result_store=f"sqlite:///{tmp_path / 'results.sqlite3'}",
+        plugins=[testing],
+        env={},
+        config=False,
+        visibility_timeout=0.2,
+        worker={"max_deliveries": 3},
+    )
+    runs: list[str] = []
+
+    @app.task(acks_late=True)
+    def fine() -> str:
+        runs.append("ran")
+        return "done"
+
+    transport = app.transport
+    assert isinstance(transport, StartLedger)
+    ack = transport.ack
+    failed: list[int] = []
+
+    def ack_that_dies_once(deliveries: Sequence[Any]) -> None:
+        if not failed:
+            failed.append(len(deliveries))
+            raise ConnectionError("the worker died before its acknowledgement went out")
+        ack(deliveries)
+
+    monkeypatch.setattr(transport, "ack", ack_that_dies_once)
+    result = fine.delay()
+    assert transport.fetch(["celery"], 1, 1.0)  # a first worker took it and died
+    transport.record_start(f"{result.id}:0")  # a second one started it and died too
+    try:
+        with worker_thread(app) as worker:
+            assert result.get(timeout=10) == "done"  # the third start: finished, not acked
+            testing.wait_for(lambda: len(runs) == 2, 10, "the message back and run once more")
+            join(worker)
+        assert failed == [1]
+        assert transport.dead_letters() == []
+        assert transport.queue_length("celery") == 0
+    finally:
+        app.close()
