@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -483,3 +484,47 @@ def test_a_request_crosses_to_a_child_whole() -> None:
     ]
     decoded = decode_requests(encode_requests([(requests[0], 5.0), (requests[1], None)]))
     assert decoded == [(requests[0], 5.0), (requests[1], None)]
+
+
+class RevokedOnSecondLook:
+    """``t1`` is revoked between the pool's two looks at it: after it was given to a child
+    with a request queued behind it, before the write."""
+
+    def __init__(self) -> None:
+        self.looks = 0
+
+    def __contains__(self, task_id: object) -> bool:
+        if task_id != "t1":
+            return False
+        self.looks += 1
+        return self.looks >= 2
+
+
+def test_requests_queued_behind_one_revoked_meanwhile_still_run(tmp_path: Path) -> None:
+    revoked = RevokedOnSecondLook()
+    gate = tmp_path / "go"
+
+    def execute(req: TaskRequest) -> Outcome:
+        if req.id in revoked:  # what the kernel's Executor does for a revoked id
+            return Outcome(request=req, state=states.REVOKED)
+        if req.args and req.args[0] == "gate":
+            wait_for(gate.exists, 10, "the gate")
+        return Outcome(request=req, state=states.SUCCESS, reason=str(os.getpid()))
+
+    pool = PreforkPool(execute, concurrency=1, revoked=revoked)
+    pool.start()
+    try:
+        rec = Recorder()
+        submit(pool, rec, request(9))  # a run-time history: this task is short
+        rec.wait(1)
+        submit(pool, rec, request(0, "gate"))  # runs while the next three wait here
+        for n in (1, 2, 3):
+            submit(pool, rec, request(n))
+        gate.touch()
+        rec.wait(5)
+        outcomes = rec.by_id()
+        assert outcomes["t1"].state == states.REVOKED
+        assert [outcomes[f"t{n}"].state for n in (0, 2, 3)] == [states.SUCCESS] * 3
+        assert revoked.looks >= 2  # it was revoked after the pool had given it to the child
+    finally:
+        pool.stop(wait=False)
