@@ -459,12 +459,10 @@ def test_finishing_several_requests_works_with_a_store_that_cannot_batch() -> No
     assert [app.AsyncResult(f"r{n}").get(timeout=1) for n in range(3)] == [0, 2, 4]
 
 
-def test_a_redelivered_task_that_finishes_has_its_starts_forgotten(tmp_path: Any) -> None:
-    """A task whose message came back (its worker died) and that then finishes is not a
-    poison: its recorded starts go before its message is acknowledged, so a worker that dies
-    between the two does not leave it counted towards ``max_deliveries`` (it was dead-lettered
-    on its next delivery, though it had succeeded)."""
-    app = Celeriac(
+def ledger_app(tmp_path: Any) -> Celeriac:
+    """An app on SQLite (whose transport keeps a start ledger) whose messages come back
+    0.2 s after a worker took them and died, dead-lettered at the third start."""
+    return Celeriac(
         "tests",
         broker=f"sqlite:///{tmp_path / 'broker.sqlite3'}",
         result_store=f"sqlite:///{tmp_path / 'results.sqlite3'}",
@@ -474,6 +472,14 @@ def test_a_redelivered_task_that_finishes_has_its_starts_forgotten(tmp_path: Any
         visibility_timeout=0.2,
         worker={"max_deliveries": 3},
     )
+
+
+def test_a_redelivered_task_that_finishes_has_its_starts_forgotten(tmp_path: Any) -> None:
+    """A task whose message came back (its worker died) and that then finishes is not a
+    poison: its recorded starts go before its message is acknowledged, so a worker that dies
+    between the two does not leave it counted towards ``max_deliveries`` (it was dead-lettered
+    on its next delivery, though it had succeeded)."""
+    app = ledger_app(tmp_path)
 
     @app.task(acks_late=True)
     def fine() -> str:
@@ -502,16 +508,7 @@ def test_a_worker_that_dies_between_finishing_and_acknowledging_does_not_poison_
     not acknowledged (here the acknowledgement fails, as if the worker died just then), so
     the message comes back; it runs again, and is not dead-lettered as a poison's, though it
     has now been started as often as ``max_deliveries`` allows."""
-    app = Celeriac(
-        "tests",
-        broker=f"sqlite:///{tmp_path / 'broker.sqlite3'}",
-        result_store=f"sqlite:///{tmp_path / 'results.sqlite3'}",
-        plugins=[testing],
-        env={},
-        config=False,
-        visibility_timeout=0.2,
-        worker={"max_deliveries": 3},
-    )
+    app = ledger_app(tmp_path)
     runs: list[str] = []
 
     @app.task(acks_late=True)
