@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import shutil
 import subprocess
@@ -86,6 +87,24 @@ def test_out_of_order_batched_acks(transport: Any, queue_name: str) -> None:
     assert back.envelope.body == b"3" and back.delivery_count == 2
     transport.ack([back])
     assert transport.fetch([queue_name], 10, 0.3) == []
+
+
+def test_messages_larger_than_the_socket_takes_at_once_arrive_whole(
+    transport: Any, queue_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Frames go to the socket directly when nothing waits in pika's buffer: what a send does
+    not take must follow, before anything written after it, on the same connection (a
+    garbled stream would make RabbitMQ close it, and the window would publish again)."""
+    caplog.set_level(logging.WARNING, logger="celeriac.amqp")
+    bodies = [secrets.token_bytes(n) for n in (6_000_000, 10, 3_000_000, 20, 7_000_000)]
+    for body in bodies:  # one publish call each: a big one, then a small one behind it
+        transport.publish(queue_name, [env(body)])
+    transport.flush()
+    got = fetch_all(transport, queue_name, len(bodies), timeout=20)
+    assert [len(d.envelope.body) for d in got] == [len(b) for b in bodies]
+    assert [d.envelope.body for d in got] == bodies
+    transport.ack(got)
+    assert [r.getMessage() for r in caplog.records] == []
 
 
 def test_unacked_messages_come_back_when_the_consumer_goes(amqp_url: str, queue_name: str) -> None:

@@ -19,6 +19,7 @@ import pika
 import pika.frame
 import pika.spec
 from pika.adapters.select_connection import SelectConnection
+from pika.adapters.utils.io_services_utils import _AsyncPlaintextTransport as _Plaintext
 
 from celeriac_amqp import _table
 
@@ -132,9 +133,25 @@ class _Connection(SelectConnection):  # type: ignore[misc]  # pika is untyped he
         self.send_frames(b"".join(marshaled_frames), len(marshaled_frames))
 
     def send_frames(self, data: bytes, count: int) -> None:
-        """Write frames encoded elsewhere (:mod:`celeriac_amqp._frames`), as pika writes its own."""
+        """Write frames encoded elsewhere (:mod:`celeriac_amqp._frames`), as pika writes its own.
+
+        pika's transport only buffers a write and sends it once the loop finds the socket
+        writable: for every message, a writability watch set and cleared and a poll between.
+        When nothing is buffered before them the frames go to the socket here, on the I/O
+        thread as always; what the socket does not take (or all of it, on TLS or an error,
+        which pika's own write then finds) goes through pika's buffer.
+        """
         self.bytes_sent += len(data)
         self.frames_sent += count
+        transport = self._transport
+        if isinstance(transport, _Plaintext) and transport.get_write_buffer_size() == 0:
+            try:
+                sent = transport._sock.send(data)
+            except OSError:
+                sent = 0
+            if sent == len(data):
+                return
+            data = data[sent:]
         self._adapter_emit_data(data)
 
     @property
