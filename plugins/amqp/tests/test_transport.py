@@ -7,6 +7,7 @@ import logging
 import secrets
 import shutil
 import subprocess
+import threading
 import time
 from typing import Any
 
@@ -87,6 +88,34 @@ def test_out_of_order_batched_acks(transport: Any, queue_name: str) -> None:
     assert back.envelope.body == b"3" and back.delivery_count == 2
     transport.ack([back])
     assert transport.fetch([queue_name], 10, 0.3) == []
+
+
+def test_acknowledgements_from_many_threads_all_reach_rabbitmq_before_close(
+    amqp_url: str, transport: Any, queue_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Acks are handed to the I/O thread without waiting, those of several callers in one
+    ``basic.ack`` when they meet there; closing the transport sends what is still queued."""
+    transport.publish(queue_name, [env(str(n).encode()) for n in range(301)])
+    *deliveries, late = fetch_all(transport, queue_name, 301)
+    assert len(deliveries) == 300
+    chunks = [deliveries[n::6] for n in range(6)]  # interleaved: no chunk is a prefix
+    threads = [threading.Thread(target=transport.ack, args=(chunk,)) for chunk in chunks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # The last ones are still queued when close() comes: their wake-up is held back, so the
+    # I/O thread is waiting on the socket and sees the close first.
+    link = transport._link
+    monkeypatch.setattr(link, "_wake", lambda: None)
+    transport.ack([late])
+    monkeypatch.undo()
+    transport.close()
+    again = make_transport(amqp_url, make_config())
+    try:
+        assert again.fetch([queue_name], 300, 0.5) == []
+    finally:
+        again.close()
 
 
 def test_messages_larger_than_the_socket_takes_at_once_arrive_whole(

@@ -41,11 +41,13 @@ T = TypeVar("T")
 
 
 class _Call(Generic[T]):
+    """A function for the I/O thread; ``done`` is None when nobody waits for it (posted)."""
+
     __slots__ = ("cancelled", "done", "error", "fn", "result")
 
-    def __init__(self, fn: Callable[[Link], T]) -> None:
+    def __init__(self, fn: Callable[[Link], T], *, waited: bool = True) -> None:
         self.fn = fn
-        self.done = threading.Event()
+        self.done = threading.Event() if waited else None
         self.result: T | None = None
         self.error: BaseException | None = None
         self.cancelled = False
@@ -81,22 +83,35 @@ class Link:
 
     def call(self, fn: Callable[[Link], T], timeout: float | None = None) -> T:
         """Run ``fn(link)`` on the I/O thread and return its result (or raise its error)."""
-        if self._closing.is_set():
-            raise RuntimeError("the AMQP transport is closed")
         item: _Call[T] = _Call(fn)
-        with self._lock:
-            self._calls.append(item)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
-        self._wake()
+        self._queue(item)
         wait = self._settings.operation_timeout if timeout is None else timeout
+        assert item.done is not None
         if not item.done.wait(wait):
             item.cancelled = True
             raise TimeoutError(f"RabbitMQ did not answer within {wait} s (is it reachable?)")
         if item.error is not None:
             raise item.error
         return item.result  # type: ignore[return-value]
+
+    def post(self, fn: Callable[[Link], object]) -> None:
+        """Run ``fn(link)`` on the I/O thread without waiting for it, in order with every
+        other call; an error is logged. Posted calls still queued when the link closes run
+        before its connection closes. For acknowledgements: nothing waits on their outcome
+        (one that fails leaves the message to be delivered again)."""
+        self._queue(_Call(fn, waited=False))
+
+    def _queue(self, item: _Call[Any]) -> None:
+        if self._closing.is_set():
+            raise RuntimeError("the AMQP transport is closed")
+        with self._lock:
+            self._calls.append(item)
+            waking = len(self._calls) == 1  # else a wake-up is on its way already
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+        if waking:
+            self._wake()
 
     def _wake(self) -> None:
         connection = self._connection
@@ -182,7 +197,8 @@ class Link:
             pending, self._calls = list(self._calls), collections.deque()
         for item in pending:
             item.error = error
-            item.done.set()
+            if item.done is not None:
+                item.done.set()
 
     def _connect(self) -> None:
         from celeriac_amqp._properties import connect
@@ -196,28 +212,36 @@ class Link:
 
     def _serve(self) -> None:
         while not self._closing.is_set():
-            while True:
-                with self._lock:
-                    item = self._calls.popleft() if self._calls else None
-                if item is None:
-                    break
-                if item.cancelled:
-                    continue
-                try:
-                    item.result = item.fn(self)
-                except Exception as exc:
-                    if _connection_lost(exc):
-                        with self._lock:
-                            self._calls.appendleft(item)  # run it again once reconnected
-                        raise
-                    item.error = exc
-                item.done.set()
+            self._run_calls()
             self._connection.process_data_events(time_limit=0.2)
             if self._consumer is not None and not self._consumer.is_open:
                 # The broker closed the consuming channel (consumer_timeout, a bad tag): its
                 # unacked messages are back in their queues. Start over on a new connection,
                 # which also restores the consumers.
                 raise ConnectionResetError("RabbitMQ closed the consuming channel")
+
+        self._run_calls()  # closing: what was posted (acknowledgements) goes out first
+
+    def _run_calls(self) -> None:
+        while True:
+            with self._lock:
+                item = self._calls.popleft() if self._calls else None
+            if item is None:
+                return
+            if item.cancelled:
+                continue
+            try:
+                item.result = item.fn(self)
+            except Exception as exc:
+                if _connection_lost(exc):
+                    with self._lock:
+                        self._calls.appendleft(item)  # run it again once reconnected
+                    raise
+                item.error = exc
+                if item.done is None:
+                    log.warning("a posted RabbitMQ operation failed: %r", exc)
+            if item.done is not None:
+                item.done.set()
 
     def _drop_connection(self) -> None:
         connection, self._connection = self._connection, None

@@ -69,6 +69,9 @@ class AmqpTransport:
         self._unacked: dict[int, None] = {}  # delivery tags of this connection, in order
         self._known: set[str] = set()  # queues declared by this process (for dead_letters())
         self._warned: set[str] = set()  # queues found with other arguments, said once
+        # Acknowledgements waiting for the I/O thread (any thread adds, the I/O thread takes):
+        self._acks_lock = threading.Lock()
+        self._acks: list[Delivery] = []
         # Shared with the fetching thread:
         self._ready = threading.Condition()
         self._buffer: collections.deque[Delivery] = collections.deque()
@@ -317,10 +320,25 @@ class AmqpTransport:
 
     def ack(self, deliveries: Sequence[Delivery]) -> None:
         """Acknowledge, once RabbitMQ confirmed what this process published before: a task's
-        message is not let go of while the messages it sent (its children) may still be lost."""
-        if deliveries:
-            self._publisher.wait(timeout=self.settings.operation_timeout)
-            self._link.call(lambda link: self._settle(link, deliveries, requeue=None))
+        message is not let go of while the messages it sent (its children) may still be lost.
+
+        The acknowledgement is handed to the I/O thread, not waited for: nothing a caller
+        could do differs if it fails (the message is delivered again), and operations asked
+        for after it (a reject, a close) run after it.
+        """
+        if not deliveries:
+            return
+        self._publisher.wait(timeout=self.settings.operation_timeout)
+        with self._acks_lock:
+            posting = not self._acks
+            self._acks.extend(deliveries)
+        if posting:  # else the post on its way takes these too: one basic.ack for them all
+            self._link.post(self._send_acks)
+
+    def _send_acks(self, link: Link) -> None:
+        with self._acks_lock:
+            deliveries, self._acks = self._acks, []
+        self._settle(link, deliveries, requeue=None)
 
     def reject(self, deliveries: Sequence[Delivery], *, requeue: bool) -> None:
         if deliveries:
