@@ -2,10 +2,13 @@
 
 ``.venv/bin/python benchmarks/amqp_hops.py [--m 300]``
 
-Each figure is the median over ``M`` messages sent one at a time (3 ms apart to a consumer,
-back to back through a worker, as ``run.py``'s round trips), on one RabbitMQ
-(``BENCH_AMQP_URL``; on a local server, a vhost of the run's own, as ``run.py`` makes one),
-deleted afterwards; clocks are ``time.time()`` in processes of one machine:
+Each figure is the median over ``M`` messages sent one at a time, back to back as
+``run.py``'s round trips: the next message goes once the last one arrived (the pika
+consumer says so through a Redis list, ``BENCH_REDIS_URL``, under the run's prefix), on one
+RabbitMQ (``BENCH_AMQP_URL``; on a local server, a vhost of the run's own, as ``run.py``
+makes one), deleted afterwards; clocks are ``time.time()`` in processes of one machine.
+(An earlier version sent them 3 ms apart, which measured processes waking from idle too:
+the broker's hop read 0.5-1.2 ms that way, 0.3-0.4 ms back to back.)
 
 1. **broker**: pika publishes (persistent, confirms on) to a plain pika consumer in another
    process; from just before the publish to the consumer's callback. No client library can
@@ -38,7 +41,6 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-GAP = 0.003
 
 import run  # noqa: E402 - lives beside this script, put on the path just above
 
@@ -74,21 +76,25 @@ if "HOPS_BROKER_URL" in os.environ:
     app = make_app(os.environ["HOPS_BROKER_URL"], os.environ["HOPS_RESULT_STORE"], os.environ["HOPS_PREFIX"])
 
 
-def consume(url: str, queue: str, m: int) -> None:
-    """A plain pika consumer: print the median latency of ``m`` messages stamped by their sender."""
+def consume(url: str, queue: str, m: int, arrivals: str) -> None:
+    """A plain pika consumer: push each message's latency (its sender's stamp to this
+    callback) to the Redis list ``arrivals``, which also tells the sender to send the next."""
     import pika
+    import redis
 
+    lists = redis.Redis.from_url(run.redis_url())
     connection = pika.BlockingConnection(parameters(url))
     channel = connection.channel()
     channel.queue_declare(queue, durable=True)
-    latencies: list[float] = []
+    seen = 0
 
     def on_message(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+        nonlocal seen
         arrived = time.time()
-        args = json.loads(body)[0]
-        latencies.append((arrived - args[0]) * 1000)
+        lists.rpush(arrivals, (arrived - json.loads(body)[0][0]) * 1000)
         ch.basic_ack(method.delivery_tag)
-        if len(latencies) >= m:
+        seen += 1
+        if seen >= m:
             ch.stop_consuming()
 
     channel.basic_consume(queue, on_message)
@@ -96,14 +102,25 @@ def consume(url: str, queue: str, m: int) -> None:
     channel.start_consuming()
     channel.queue_delete(queue)
     connection.close()
-    print(json.dumps(statistics.median(latencies)), flush=True)
 
 
-def to_consumer(url: str, sender: str, m: int) -> float:
-    """Median ms from ``sender``'s publish to a pika consumer's callback."""
+def to_consumer(url: str, sender: str, m: int, prefix: str) -> float:
+    """Median ms from ``sender``'s publish to a pika consumer's callback, one at a time."""
+    import redis
+
     queue = f"hops-{uuid.uuid4().hex[:8]}"
-    command = [sys.executable, __file__, "--consume", queue, "--url", url, "--m", str(m)]
+    arrivals = f"{prefix}{queue}"
+    lists = redis.Redis.from_url(run.redis_url())
+    command = [sys.executable, __file__, "--consume", queue, "--url", url, "--m", str(m), "--list", arrivals]
     consumer = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    latencies: list[float] = []
+
+    def arrived() -> None:
+        got = lists.blpop([arrivals], timeout=10)
+        if got is None:
+            raise SystemExit("the pika consumer received nothing for 10 s")
+        latencies.append(float(got[1]))
+
     try:
         assert consumer.stdout is not None
         if consumer.stdout.readline().strip() != "ready":
@@ -117,21 +134,22 @@ def to_consumer(url: str, sender: str, m: int) -> float:
             persistent = pika.BasicProperties(delivery_mode=2, content_type="application/json")
             for _ in range(m):
                 channel.basic_publish("", queue, json.dumps([[time.time()], {}, {}]), persistent)
-                time.sleep(GAP)
+                arrived()
             connection.close()
         else:
             client = make_app(url, "", "")
             stamp = client.tasks["hops.stamp"]
             for _ in range(m):
                 stamp.apply_async((time.time(),), queue=queue)
-                time.sleep(GAP)
+                arrived()
             client.flush(timeout=30)
             client.close()
-        out, _ = consumer.communicate(timeout=60)
-        return float(out.strip().splitlines()[-1])
+        consumer.wait(timeout=60)
+        return statistics.median(latencies)
     finally:
         if consumer.poll() is None:
             consumer.kill()
+        lists.delete(arrivals)
 
 
 def through_worker(url: str, result_store: str, prefix: str, m: int) -> tuple[float, float]:
@@ -185,9 +203,10 @@ def main() -> None:
     parser.add_argument("--m", type=int, default=300, help="messages per measurement")
     parser.add_argument("--consume", metavar="QUEUE", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--list", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.consume:
-        consume(args.url, args.consume, args.m)
+        consume(args.url, args.consume, args.m, args.list)
         return
     # run.py's conventions: a vhost of the run's own on a local server, results under its prefix.
     tmp = Path(tempfile.mkdtemp(prefix="amqp-hops-"))
@@ -195,9 +214,9 @@ def main() -> None:
     url, prefix = run.amqp_url(tmp), run.redis_prefix(tmp)
     try:
         print(f"RabbitMQ hops, medians of {args.m} messages; load {os.getloadavg()[0]:.2f}")
-        broker = to_consumer(url, "pika", args.m)
+        broker = to_consumer(url, "pika", args.m, prefix)
         print(f"1. broker (pika -> pika consumer):              {broker:.2f} ms")
-        published = to_consumer(url, "celeriac", args.m)
+        published = to_consumer(url, "celeriac", args.m, prefix)
         print(f"2. celeriac publish -> pika consumer:           {published:.2f} ms")
         for label, store in (("rpc://", "rpc://"), ("Redis", run.redis_url())):
             start, result = through_worker(url, store, prefix, args.m)
