@@ -6,6 +6,7 @@ import json
 import logging
 import secrets
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -26,6 +27,7 @@ from celeriac_amqp import make_transport
 from celeriac_amqp.testing import delete_queues
 
 from .conftest import make_config
+from .conftest import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -104,18 +106,74 @@ def test_acknowledgements_from_many_threads_all_reach_rabbitmq_before_close(
         thread.start()
     for thread in threads:
         thread.join()
-    # The last ones are still queued when close() comes: their wake-up is held back, so the
-    # I/O thread is waiting on the socket and sees the close first.
     link = transport._link
+    wait_for(lambda: not transport._acks and not link._calls, timeout=10)
+    # The last one is still queued when close() comes: its wake-up is held back, so the I/O
+    # thread is waiting on the socket and sees the close first.
     monkeypatch.setattr(link, "_wake", lambda: None)
     transport.ack([late])
     monkeypatch.undo()
+    assert len(link._calls) == 1
     transport.close()
     again = make_transport(amqp_url, make_config())
     try:
         assert again.fetch([queue_name], 300, 0.5) == []
     finally:
         again.close()
+
+
+def test_acks_still_go_out_after_a_reconnect_that_dropped_the_queued_ones(
+    amqp_url: str, transport: Any, queue_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refused login while reconnecting fails the queued calls, the post that would have
+    sent the pending acks among them: acks on the next connection must still be sent."""
+    transport.publish(queue_name, [env(b"held")])
+    [held] = fetch_all(transport, queue_name, 1)
+    link = transport._link
+    monkeypatch.setattr(link, "_wake", lambda: None)
+    transport.ack([held])  # queued, not sent
+    monkeypatch.undo()
+    link._fail_pending(RuntimeError("refused"))  # what a ProbableAuthenticationError does
+    vhost = link._parameters.virtual_host
+    subprocess.run(
+        ["rabbitmqctl", "close_all_connections", "-p", vhost, "test: reconnect"],
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
+    [again] = fetch_all(transport, queue_name, 1, timeout=20)
+    assert again.envelope.body == b"held" and again.redelivered
+    transport.ack([again])
+    transport.close()
+    after = make_transport(amqp_url, make_config())
+    try:
+        assert after.fetch([queue_name], 10, 0.5) == []
+    finally:
+        after.close()
+
+
+def test_a_failure_that_stops_the_connection_thread_is_raised_and_loses_nothing(
+    amqp_url: str, transport: Any, queue_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a lost connection (those reconnect): the thread stops, says why once, lets go of
+    the connection (RabbitMQ keeps the message) and every later call raises at once."""
+
+    def broken(*args: Any) -> None:
+        raise ValueError("a bug in delivery handling")
+
+    monkeypatch.setattr(transport, "_on_message", broken)
+    transport.publish(queue_name, [env(b"kept")])
+    assert transport.fetch([queue_name], 1, 1.0) == []
+    wait_for(lambda: transport._link._died is not None, timeout=10)
+    with pytest.raises(RuntimeError, match="thread stopped: ValueError"):
+        transport.declare_queue(queue_name)
+    other = make_transport(amqp_url, make_config())
+    try:
+        [kept] = fetch_all(other, queue_name, 1, timeout=10)
+        assert kept.envelope.body == b"kept"
+        other.ack([kept])
+    finally:
+        other.close()
 
 
 def test_messages_larger_than_the_socket_takes_at_once_arrive_whole(
@@ -125,14 +183,18 @@ def test_messages_larger_than_the_socket_takes_at_once_arrive_whole(
     not take must follow, before anything written after it, on the same connection (a
     garbled stream would make RabbitMQ close it, and the window would publish again)."""
     caplog.set_level(logging.WARNING, logger="celeriac.amqp")
+    transport.publish(queue_name, [env(b"connect")])  # the publisher's connection, opened
+    publishing = transport._publisher._connection._transport._sock
+    publishing.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # no send takes it all
     bodies = [secrets.token_bytes(n) for n in (6_000_000, 10, 3_000_000, 20, 7_000_000)]
     for body in bodies:  # one publish call each: a big one, then a small one behind it
         transport.publish(queue_name, [env(body)])
     transport.flush()
-    got = fetch_all(transport, queue_name, len(bodies), timeout=20)
+    first, *got = fetch_all(transport, queue_name, len(bodies) + 1, timeout=30)
+    assert first.envelope.body == b"connect"
     assert [len(d.envelope.body) for d in got] == [len(b) for b in bodies]
     assert [d.envelope.body for d in got] == bodies
-    transport.ack(got)
+    transport.ack([first, *got])
     assert [r.getMessage() for r in caplog.records] == []
 
 

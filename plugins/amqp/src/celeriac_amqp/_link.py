@@ -76,6 +76,7 @@ class Link:
         self._unconfirmed: BlockingChannel | None = None
         self._consumer: BlockingChannel | None = None
         self._thread: threading.Thread | None = None
+        self._died: BaseException | None = None  # what ended the I/O thread, if not a close
         #: Bumped at every (re)connect; delivery tags of older generations are void.
         self.generation = 0
 
@@ -104,6 +105,8 @@ class Link:
     def _queue(self, item: _Call[Any]) -> None:
         if self._closing.is_set():
             raise RuntimeError("the AMQP transport is closed")
+        if self._died is not None:  # nothing would run it: say so rather than queue it
+            raise RuntimeError(f"the RabbitMQ connection's thread stopped: {self._died!r}") from self._died
         with self._lock:
             self._calls.append(item)
             waking = len(self._calls) == 1  # else a wake-up is on its way already
@@ -170,6 +173,17 @@ class Link:
         channel._flush_output()  # what basic_publish ends with
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as exc:  # not a lost connection (those reconnect): a bug or a refusal
+            # Say it once, let go of the connection (RabbitMQ gives back what it held), and
+            # fail every call from now on instead of queueing it for a thread that is gone.
+            self._died = exc
+            log.exception("the RabbitMQ connection's thread stopped")
+            self._drop_connection()
+            self._fail_pending(RuntimeError(f"the RabbitMQ connection's thread stopped: {exc!r}"))
+
+    def _loop(self) -> None:
         import pika.exceptions as errors
 
         backoff = 0.0

@@ -144,7 +144,11 @@ class _Connection(SelectConnection):  # type: ignore[misc]  # pika is untyped he
         self.bytes_sent += len(data)
         self.frames_sent += count
         transport = self._transport
-        if isinstance(transport, _Plaintext) and transport.get_write_buffer_size() == 0:
+        if (
+            isinstance(transport, _Plaintext)
+            and transport._state == transport._STATE_ACTIVE  # pika's own write checks this too
+            and transport.get_write_buffer_size() == 0
+        ):
             try:
                 sent = transport._sock.send(data)
             except OSError:

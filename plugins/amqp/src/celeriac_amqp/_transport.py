@@ -84,6 +84,10 @@ class AmqpTransport:
         self._topology.exchanges.clear()
         self._consumers.clear()
         self._unacked.clear()
+        with self._acks_lock:
+            # Acks of the old connection are void; and a reconnect after a refused login
+            # drops queued calls, the post that would have sent these among them.
+            self._acks.clear()
         with self._ready:
             self._buffer.clear()
         prefetch, self._prefetch = self._prefetch, 0
