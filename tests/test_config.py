@@ -132,6 +132,14 @@ def test_unknown_plugin_names_in_allow_or_deny_list(tmp_path: Path) -> None:
         Celeriac(config=file, env={})
 
 
+@pytest.mark.parametrize("given", [{"enable": ["json"]}, "json", ["json"]])
+def test_plugins_keyword_refuses_settings_instead_of_ignoring_them(given: object) -> None:
+    """``plugins=`` registers plugin objects; the [plugins] section's settings given there
+    used to register their keys (strings, no hooks) and load every installed plugin."""
+    with pytest.raises(PluginError, match=r"plugins= takes plugin objects .* \[plugins\] enable"):
+        Celeriac(broker="memory://", config=False, env={}, plugins=given)  # type: ignore[arg-type]
+
+
 def test_keywords_override_the_file(tmp_path: Path) -> None:
     file = write(tmp_path / "c.toml", 'default_queue = "a"\n[worker]\npool = "solo"\n')
     app = Celeriac(config=file, env={}, default_queue="b", worker={"concurrency": 3})

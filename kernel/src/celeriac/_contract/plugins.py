@@ -106,6 +106,7 @@ def make_plugins(
     :param env: where to read the kill switch (default ``os.environ``).
     """
     config = config or PluginsConfig()
+    extra = _plugin_objects(extra)
     if autoload is None:
         switch = (os.environ if env is None else env).get(AUTOLOAD_KILL_SWITCH, "")
         autoload = switch.lower() not in ("1", "true", "yes")
@@ -333,6 +334,22 @@ def _default_config() -> Config:
     from celeriac._model.config import Config
 
     return Config()
+
+
+def _plugin_objects(extra: Iterable[object]) -> list[object]:
+    """``extra`` checked: plugin objects (modules, instances), not settings. A mapping such as
+    ``plugins={"enable": [...]}`` would otherwise register its keys, strings with no hooks,
+    and the settings it meant would be ignored without a word."""
+    objects: list[object] = [extra] if isinstance(extra, Mapping | str | bytes) else list(extra)
+    for plugin in objects:
+        if isinstance(plugin, Mapping | str | bytes):
+            raise PluginError(
+                "plugins= takes plugin objects (modules or instances with hook implementations), "
+                f"not the {type(plugin).__name__} {plugin!r}; to choose which installed plugins "
+                "load, set [plugins] enable or disable in the config file, or "
+                "CELERIAC_PLUGINS__ENABLE / CELERIAC_PLUGINS__DISABLE"
+            )
+    return objects
 
 
 def _plugin_name(pm: pluggy.PluginManager, plugin: object) -> str:
