@@ -6,6 +6,9 @@ setup (opentelemetry-instrument, or code at start) would set it (``exporter`` in
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from typing import Any
 
@@ -98,3 +101,30 @@ def test_importing_the_plugin_sets_no_tracer_provider() -> None:
 
     importlib.reload(celeriac_opentelemetry)
     assert celeriac_opentelemetry.SCOPE == "celeriac_opentelemetry"
+
+
+def test_spans_of_a_provider_set_after_the_first_publish_are_recorded() -> None:
+    """The plugin keeps one tracer per process; one taken before the provider was set must
+    follow it (in a process of its own: the API takes one provider per process)."""
+    script = textwrap.dedent(
+        """
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        from celeriac import Celeriac
+
+        app = Celeriac("t", broker="memory://", config=False, env={})
+        task = app.task(name="t.noop")(lambda: None)
+        task.delay()  # before any provider: the plugin takes its tracer now
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)
+        task.delay()
+        print([span.name for span in exporter.get_finished_spans()])
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['apply_async/t.noop']"
