@@ -247,7 +247,7 @@ class Link:
             try:
                 item.result = item.fn(self)
             except Exception as exc:
-                if _connection_lost(exc):
+                if connection_lost(exc):
                     with self._lock:
                         self._calls.appendleft(item)  # run it again once reconnected
                     raise
@@ -269,7 +269,8 @@ def _nothing() -> None:
     """Wakes the I/O thread out of ``process_data_events``."""
 
 
-def _connection_lost(exc: BaseException) -> bool:
+def connection_lost(exc: BaseException) -> bool:
+    """Is this the connection going away (the call runs again on the next one)?"""
     import pika.exceptions as errors
 
     return isinstance(exc, errors.AMQPConnectionError | errors.ConnectionWrongStateError | OSError)
