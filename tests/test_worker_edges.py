@@ -19,15 +19,10 @@ from celeriac import TaskCall
 from celeriac import states
 from celeriac import testing
 from celeriac._client.publish import Outgoing
-from celeriac._contract.memory import MemoryResultStore
-from celeriac.plugin import BufferedStore
 from celeriac.plugin import Config
-from celeriac.plugin import ResultRecord
-from celeriac.plugin import ResultStoreSpec
 from celeriac.plugin import StartLedger
 from celeriac.plugin import hookimpl
 from celeriac.testing import join
-from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
 
 
@@ -546,97 +541,3 @@ def test_a_worker_that_dies_between_finishing_and_acknowledging_does_not_poison_
         assert transport.queue_length("celery") == 0
     finally:
         app.close()
-
-
-class BufferedResults(MemoryResultStore):
-    """A store whose records wait until flush(), as ``rpc://``'s wait for its I/O thread;
-    ``events`` logs what happened in which order, ``refuse`` makes flush() fail."""
-
-    def __init__(self, events: list[tuple[str, str]], refuse: threading.Event) -> None:
-        super().__init__()
-        self.events = events
-        self.refuse = refuse
-        self.pending: list[ResultRecord] = []
-
-    def store(self, record: ResultRecord) -> None:
-        self.pending.append(record)
-        self.events.append(("store", record.state))
-
-    def flush(self, timeout: float | None = None) -> None:
-        if self.refuse.is_set():
-            self.events.append(("flush failed", ""))
-            raise TimeoutError("the results' connection is down")
-        for record in self.pending:
-            super().store(record)
-        self.pending.clear()
-        self.events.append(("flush", ""))
-
-
-class BufferedResultsPlugin:
-    def __init__(self, store: BufferedResults) -> None:
-        self.store = store
-
-    @hookimpl
-    def celeriac_add_result_stores(self) -> Sequence[ResultStoreSpec]:
-        return [ResultStoreSpec(schemes=("buffered",), factory=lambda url, config: self.store)]
-
-
-def buffered_app(store: BufferedResults) -> Celeriac:
-    return Celeriac(
-        "tests",
-        broker="memory://",
-        result_store="buffered://",
-        plugins=[testing, BufferedResultsPlugin(store)],
-        env={},
-        config=False,
-    )
-
-
-def test_a_store_that_writes_later_is_flushed_before_the_ack() -> None:
-    events: list[tuple[str, str]] = []
-    store = BufferedResults(events, threading.Event())
-    app = buffered_app(store)
-    assert isinstance(store, BufferedStore)
-
-    @app.task
-    def add(x: int, y: int) -> int:
-        return x + y
-
-    transport = app.transport
-    ack = transport.ack
-
-    def logged(deliveries: Sequence[Any]) -> None:
-        events.append(("ack", ""))
-        ack(deliveries)
-
-    transport.ack = logged  # type: ignore[method-assign]
-    with worker_thread(app):
-        assert add.delay(2, 3).get(timeout=10) == 5
-        wait_for(lambda: ("ack", "") in events, timeout=10)
-    assert events[:3] == [("store", "SUCCESS"), ("flush", ""), ("ack", "")]
-
-
-def test_a_flush_that_fails_gives_the_message_back_to_run_again() -> None:
-    """Its result may be unwritten, so the message is not acknowledged: at least once."""
-    events: list[tuple[str, str]] = []
-    refuse = threading.Event()
-    refuse.set()
-    store = BufferedResults(events, refuse)
-    app = buffered_app(store)
-    runs: list[int] = []
-
-    @app.task
-    def count() -> int:
-        runs.append(1)
-        if len(runs) == 1:
-            return 1
-        refuse.clear()  # the second run's result can be written
-        return len(runs)
-
-    with worker_thread(app):
-        result = count.delay()
-        # Both runs' records are written once the store is back; the first SUCCESS stands.
-        assert result.get(timeout=10) == 1
-        wait_for(lambda: app.transport.queue_length("celery") == 0 and ("flush", "") in events, timeout=10)
-    assert len(runs) == 2
-    assert ("flush failed", "") in events

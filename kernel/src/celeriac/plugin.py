@@ -64,7 +64,6 @@ from celeriac._contract.kvstore import encode_value
 from celeriac._contract.protocols import START_LEDGER_TTL
 from celeriac._contract.protocols import BatchStore
 from celeriac._contract.protocols import Broadcaster
-from celeriac._contract.protocols import BufferedStore
 from celeriac._contract.protocols import CeleryChords
 from celeriac._contract.protocols import ChordCounter
 from celeriac._contract.protocols import Compressor
@@ -165,7 +164,6 @@ __all__ = [
     "Bootstep",
     "BootstepError",
     "Broadcaster",
-    "BufferedStore",
     "Celeriac",
     "CeleriacError",
     "CeleryChords",

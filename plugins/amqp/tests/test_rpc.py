@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -20,7 +19,6 @@ import pytest
 from celeriac import Celeriac
 from celeriac import ConfigError
 from celeriac import states
-from celeriac.plugin import BufferedStore
 from celeriac.plugin import Config
 from celeriac.plugin import ReplyQueue
 from celeriac.plugin import ResultRecord
@@ -28,7 +26,6 @@ from celeriac.plugin import ResultStore
 from celeriac.testing import wait_for
 from celeriac_amqp import AmqpConfig
 from celeriac_amqp import make_result_store
-from celeriac_amqp._link import Link
 from celeriac_amqp.testing import connection_parameters
 from celeriac_amqp.testing import delete_queues
 from celeriac_amqp.testing import private_vhost
@@ -87,33 +84,6 @@ def test_worker_replies_reach_the_client_that_asked(stores: tuple[Any, Any]) -> 
     client.forget("t1")
     assert client.get("t1") is None
     assert worker.get("t1") is None  # the worker keeps nothing it sent
-
-
-def test_replies_are_handed_over_and_flush_waits_for_the_write(
-    stores: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """store() returns before the reply is written (the worker's pool threads do not wait on
-    the I/O thread); flush(), which the worker calls before acknowledging, waits for it."""
-    client, worker = stores
-    queue = client.reply_queue()
-    assert isinstance(worker, BufferedStore)
-    worker.flush()  # nothing handed over yet
-    gate = threading.Event()
-    write = Link.write
-
-    def held(link: Link, *args: Any) -> None:
-        gate.wait(10)
-        write(link, *args)
-
-    monkeypatch.setattr(Link, "write", held)
-    worker.store(record("t1", states.SUCCESS, queue, 1))  # returns: the write is held
-    with pytest.raises(TimeoutError, match="1 rpc:// replies were not written"):
-        worker.flush(timeout=0.3)
-    assert client.get("t1") is None
-    gate.set()
-    worker.flush(timeout=5)
-    done = client.wait("t1", states.READY_STATES, timeout=5)
-    assert done is not None and done.state == states.SUCCESS
 
 
 def test_records_without_a_reply_queue_stay_in_this_process(stores: tuple[Any, Any]) -> None:
@@ -211,7 +181,7 @@ def project(tmp_path: Path, amqp_url: str, queue_name: str) -> Path:
     (tmp_path / "proj.py").write_text(textwrap.dedent(TASKS) + PROGRESS_TASK)
     (tmp_path / "celeriac.toml").write_text(
         f'broker = "{amqp_url}"\nresult_store = "rpc://"\ndefault_queue = "{queue_name}"\n'
-        '[plugins]\nenable = ["amqp", "json", "threads", "prefork"]\n'
+        '[plugins]\nenable = ["amqp", "json", "threads"]\n'
         "[worker]\npoll_timeout = 0.2\n"
     )
     return tmp_path
@@ -259,18 +229,6 @@ def test_worker_process_replies_to_the_client(
     with pytest.raises(ConfigError, match="rpc://"):
         (signature("proj.add", (1, 1), app=client) | signature("proj.add", (2,), app=client)).apply_async()
     assert client.transport.queue_length("celery") == sent_before  # nothing was sent
-    assert worker.proc.poll() is None
-
-
-def test_prefork_children_reply_before_their_tasks_are_acknowledged(
-    client: Celeriac, start_process: Callable[..., WorkerProcess]
-) -> None:
-    """A child hands its replies to its own connection's thread: it flushes them before it
-    reports the outcome on which the parent acknowledges the message."""
-    worker = start_process(celeriac_worker("-P", "prefork", "-c", "2"))
-    results = [client.send_task("proj.add", (n, n)) for n in range(30)]
-    assert [r.get(timeout=30) for r in results] == [2 * n for n in range(30)]
-    wait_for(lambda: client.transport.queue_length("celery") == 0, timeout=10)
     assert worker.proc.poll() is None
 
 

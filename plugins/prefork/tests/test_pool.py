@@ -528,22 +528,3 @@ def test_requests_queued_behind_one_revoked_meanwhile_still_run(tmp_path: Path) 
         assert revoked.looks >= 2  # it was revoked after the pool had given it to the child
     finally:
         pool.stop(wait=False)
-
-
-def test_a_childs_outcome_waits_for_its_results_to_be_written() -> None:
-    """With a store that writes later (BufferedStore), a child flushes it before reporting an
-    outcome; if that fails, a message to acknowledge is given back instead."""
-    from celeriac_prefork._child import _written
-
-    done = Outcome(request=request(1), state=states.SUCCESS)
-    flushed: list[int] = []
-    assert _written(done, lambda: flushed.append(1)) is done and flushed == [1]
-
-    def down() -> None:
-        raise TimeoutError("replies not written")
-
-    given_back = _written(done, down)
-    assert given_back.disposition is Disposition.REQUEUE
-    assert "replies not written" in (given_back.reason or "")
-    requeued = Outcome(request=request(2), state=states.FAILURE, disposition=Disposition.REQUEUE)
-    assert _written(requeued, down) is requeued

@@ -224,18 +224,6 @@ class BatchStore(Protocol):
 
 
 @runtime_checkable
-class BufferedStore(Protocol):
-    """A result store whose ``store`` hands a record over to be written a moment later (a
-    queue to a connection's I/O thread), an optional capability. The worker calls
-    :meth:`flush` before it acknowledges the tasks whose records were handed over, so a
-    message is never let go of while its result may still be unwritten."""
-
-    def flush(self, timeout: float | None = None) -> None:
-        """Return once every record this process handed to ``store`` so far is written;
-        raise when they cannot be (``TimeoutError`` after ``timeout`` seconds)."""
-
-
-@runtime_checkable
 class SharedRateLimiter(Protocol):
     """A rate limit shared by every worker using the same store (``global_rate_limit``), an
     optional capability of a transport or result store."""

@@ -87,8 +87,7 @@ class Consumer:
         self.poll_timeout = worker.poll_timeout
         self.table = InFlightTable()
         self.rounds = FetchRounds()
-        store = app.result_store if app.result_store_url is not None else None
-        self.settler = Settler(transport, self.table, events, store)
+        self.settler = Settler(transport, self.table, events)
         self.refusals = Refusals(app, transport, events, hostname=hostname)
         self.gate = SuspectGate(self.table)
         self._suspects: set[int] = set()
@@ -96,6 +95,7 @@ class Consumer:
         self._counted: set[int] = set()
         self._tokens = itertools.count(1)
         self._stopping = threading.Event()
+        store = app.result_store if app.result_store_url is not None else None
         self.rates = RateLimits.for_worker(app, (transport, store), RATE_HOLD_LIMIT)
 
     @property

@@ -13,7 +13,6 @@ from typing import Any
 
 from celeriac._client.canvas_wire import from_dict
 from celeriac._client.workflow import part_done
-from celeriac._contract.protocols import BufferedStore
 from celeriac._contract.protocols import ResultStore
 from celeriac._contract.protocols import Transport
 from celeriac._model import states
@@ -139,7 +138,5 @@ class Refusals:
         assert self._store is not None
         try:
             self._store.store(self.app.results.encode(task_id, state, value, reply_to=reply_to))
-            if isinstance(self._store, BufferedStore):  # written before the message is settled
-                self._store.flush()
         except Exception:
             log.exception("could not record %s for task %s", state, task_id)

@@ -8,8 +8,6 @@ import logging
 import queue
 import threading
 
-from celeriac._contract.protocols import BufferedStore
-from celeriac._contract.protocols import ResultStore
 from celeriac._contract.protocols import Transport
 from celeriac._model.outcome import Disposition
 from celeriac._model.outcome import Outcome
@@ -23,18 +21,10 @@ log = logging.getLogger("celeriac.worker")
 class Settler:
     """Takes outcomes from the pool (:meth:`done`, any thread) and settles their messages."""
 
-    def __init__(
-        self,
-        transport: Transport,
-        table: InFlightTable,
-        events: EventDispatcher,
-        store: ResultStore | None = None,
-    ) -> None:
+    def __init__(self, transport: Transport, table: InFlightTable, events: EventDispatcher) -> None:
         self.transport = transport
         self.table = table
         self.events = events
-        #: A store that writes later (BufferedStore): flushed before acknowledging.
-        self._flush = store.flush if isinstance(store, BufferedStore) else None
         self.processed = 0
         self._done: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self._stopped = threading.Event()
@@ -90,24 +80,8 @@ class Settler:
                 requeues.append(delivery)
             else:
                 self.transport.dead_letter(delivery, outcome.reason or outcome.state)
-        if acks and self._flush is not None and not self._flushed(len(acks)):
-            requeues += acks  # results maybe unwritten: the tasks run again (at least once)
-            acks = []
         if acks:
             self.transport.ack(acks)
         if requeues:
             self.transport.reject(requeues, requeue=True)
         return len(outcomes)
-
-    def _flushed(self, count: int) -> bool:
-        """Wait until the store wrote what it was handed (the results of these tasks among
-        it); False, logged, if it could not."""
-        assert self._flush is not None
-        try:
-            self._flush()
-        except Exception:
-            log.exception(
-                "results of %d finished task(s) may be unwritten; giving their messages back", count
-            )
-            return False
-        return True

@@ -247,7 +247,7 @@ class Link:
             try:
                 item.result = item.fn(self)
             except Exception as exc:
-                if connection_lost(exc):
+                if _connection_lost(exc):
                     with self._lock:
                         self._calls.appendleft(item)  # run it again once reconnected
                     raise
@@ -269,8 +269,7 @@ def _nothing() -> None:
     """Wakes the I/O thread out of ``process_data_events``."""
 
 
-def connection_lost(exc: BaseException) -> bool:
-    """Is this the connection going away (the call runs again on the next one)?"""
+def _connection_lost(exc: BaseException) -> bool:
     import pika.exceptions as errors
 
     return isinstance(exc, errors.AMQPConnectionError | errors.ConnectionWrongStateError | OSError)

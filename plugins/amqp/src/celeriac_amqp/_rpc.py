@@ -34,7 +34,6 @@ from celeriac_amqp._config import AmqpConfig
 from celeriac_amqp._frames import content
 from celeriac_amqp._frames import publish_method
 from celeriac_amqp._link import Link
-from celeriac_amqp._link import connection_lost
 
 if TYPE_CHECKING:
     import pika
@@ -87,11 +86,6 @@ class AmqpRpcResultStore:
         self._consumed = 0  # the connection generation consuming the queue (I/O thread)
         self._link = Link(parameters, settings, self._on_connect, name="celeriac-amqp-rpc")
         self._changed = threading.Condition()
-        # Replies handed to the I/O thread and those it wrote (flush() waits for the one to
-        # catch up with the other):
-        self._sent = threading.Condition()
-        self._handed = 0
-        self._written = 0
         #: task id -> (record, monotonic arrival); oldest first, for expiry.
         self._records: collections.OrderedDict[str, tuple[ResultRecord, float]] = collections.OrderedDict()
 
@@ -172,10 +166,7 @@ class AmqpRpcResultStore:
     # --- the worker's side --------------------------------------------------------------
 
     def store(self, record: ResultRecord) -> None:
-        """Hand the state to the I/O thread for the client's reply queue, or keep it here.
-
-        It is written a moment later, in order with this process's other replies; the worker
-        calls :meth:`flush` before acknowledging the task (see :class:`BufferedStore`)."""
+        """Publish the state to the client's reply queue (confirmed), or keep it here."""
         if not record.reply_to:
             self._keep(record)
             return
@@ -189,35 +180,9 @@ class AmqpRpcResultStore:
         message = content(envelope, 0, persistent=False)  # transient: Celery's result_persistent = False
         # Neither mandatory nor confirmed, as Celery sends replies: a client that is gone
         # drops its results, and the reply (transient anyway) is handed to the socket, not
-        # waited for; flush() waits until it is written, before the task's message is acked.
+        # waited for. This returns once it is written, before the task's message is acked.
         method = publish_method("", record.reply_to, mandatory=False)
-
-        def write(link: Link) -> None:
-            try:
-                link.write(link.unconfirmed, method, message)
-            except Exception as exc:
-                if connection_lost(exc):
-                    raise  # written again on the next connection
-                log.error("could not send the rpc:// reply of task %s: %r", record.task_id, exc)
-            with self._sent:
-                self._written += 1
-                self._sent.notify_all()
-
-        with self._sent:
-            self._handed += 1
-        self._link.post(write)
-
-    def flush(self, timeout: float | None = None) -> None:
-        """Wait until every reply handed over so far is written (a write that met a lost
-        connection runs again on the next one); ``TimeoutError`` after ``timeout`` seconds
-        (default: ``operation_timeout``)."""
-        wait = self._settings.operation_timeout if timeout is None else timeout
-        with self._sent:
-            target = self._handed
-            if not self._sent.wait_for(lambda: self._written >= target, wait):
-                raise TimeoutError(
-                    f"{target - self._written} rpc:// replies were not written to RabbitMQ within {wait:g} s"
-                )
+        self._link.call(lambda link: link.write(link.unconfirmed, method, message))
 
     def close(self) -> None:
         self._link.close()

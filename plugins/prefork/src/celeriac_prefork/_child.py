@@ -34,7 +34,6 @@ import attrs
 from attrs import frozen
 
 from celeriac import states
-from celeriac.plugin import BufferedStore
 from celeriac.plugin import Celeriac
 from celeriac.plugin import Disposition
 from celeriac.plugin import Outcome
@@ -146,41 +145,13 @@ def serve(
     if app is not None:
         app.plugins.lifecycle.worker_process_init(app)
     try:
-        _serve(conn, execute, limits, _flush_of(app))
+        _serve(conn, execute, limits)
     finally:
         if app is not None:
             app.plugins.lifecycle.worker_process_shutdown(app, 0)
 
 
-def _flush_of(app: Celeriac | None) -> Callable[[], None] | None:
-    """The flush of a result store that writes later (BufferedStore): this child's results
-    must be written before the parent acknowledges their messages on its outcome."""
-    if app is None or app.result_store_url is None:
-        return None
-    store = app.result_store
-    return store.flush if isinstance(store, BufferedStore) else None
-
-
-def _written(outcome: Outcome, flush: Callable[[], None]) -> Outcome:
-    """The outcome once the results it follows are written; if they cannot be, a message to
-    acknowledge goes back instead (its task runs again, at least once)."""
-    try:
-        flush()
-    except Exception as exc:
-        if outcome.disposition is not Disposition.ACK:
-            return outcome
-        return attrs.evolve(
-            outcome, disposition=Disposition.REQUEUE, reason=f"its result may be unwritten: {exc!r}"
-        )
-    return outcome
-
-
-def _serve(
-    conn: Connection,
-    execute: Callable[[TaskRequest], Outcome],
-    limits: ChildLimits,
-    flush: Callable[[], None] | None = None,
-) -> None:
+def _serve(conn: Connection, execute: Callable[[TaskRequest], Outcome], limits: ChildLimits) -> None:
     soft = _SoftLimit()
     signal.signal(signal.SIGALRM, soft)
     done = rss = 0
@@ -215,8 +186,6 @@ def _serve(
                 disposition=Disposition.REQUEUE,
                 reason="soft time limit fired after the task returned",
             )
-        if flush is not None:
-            outcome = _written(outcome, flush)
         done += 1
         # Reading /proc costs about as much as a no-op task: every task only when a memory
         # limit needs it, otherwise now and then for the pool's statistics.
