@@ -102,11 +102,15 @@ class Link:
         (one that fails leaves the message to be delivered again)."""
         self._queue(_Call(fn, waited=False))
 
-    def _queue(self, item: _Call[Any]) -> None:
+    def check(self) -> None:
+        """Raise if a call would never run: the link is closed, or its thread stopped."""
         if self._closing.is_set():
             raise RuntimeError("the AMQP transport is closed")
-        if self._died is not None:  # nothing would run it: say so rather than queue it
+        if self._died is not None:
             raise RuntimeError(f"the RabbitMQ connection's thread stopped: {self._died!r}") from self._died
+
+    def _queue(self, item: _Call[Any]) -> None:
+        self.check()
         with self._lock:
             self._calls.append(item)
             waking = len(self._calls) == 1  # else a wake-up is on its way already

@@ -338,6 +338,8 @@ class AmqpTransport:
             self._acks.extend(deliveries)
         if posting:  # else the post on its way takes these too: one basic.ack for them all
             self._link.post(self._send_acks)
+        else:
+            self._link.check()  # that post may have been dropped with a stopped thread
 
     def _send_acks(self, link: Link) -> None:
         with self._acks_lock:
