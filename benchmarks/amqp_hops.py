@@ -44,12 +44,8 @@ sys.path.insert(0, str(HERE))
 
 import run  # noqa: E402 - lives beside this script, put on the path just above
 
-
-def parameters(url: str) -> Any:
-    """pika's connection parameters for ``url`` (kombu's vhost convention: "//" is "/")."""
-    from celeriac_amqp.testing import connection_parameters
-
-    return connection_parameters(url)
+from celeriac_amqp.testing import connection_parameters  # noqa: E402
+from celeriac_amqp.testing import delete_queues  # noqa: E402
 
 
 def make_app(url: str, result_store: str, prefix: str) -> Any:
@@ -83,7 +79,7 @@ def consume(url: str, queue: str, m: int, arrivals: str) -> None:
     import redis
 
     lists = redis.Redis.from_url(run.redis_url())
-    connection = pika.BlockingConnection(parameters(url))
+    connection = pika.BlockingConnection(connection_parameters(url))
     channel = connection.channel()
     channel.queue_declare(queue, durable=True)
     seen = 0
@@ -128,7 +124,7 @@ def to_consumer(url: str, sender: str, m: int, prefix: str) -> float:
         if sender == "pika":
             import pika
 
-            connection = pika.BlockingConnection(parameters(url))
+            connection = pika.BlockingConnection(connection_parameters(url))
             channel = connection.channel()
             channel.confirm_delivery()
             persistent = pika.BasicProperties(delivery_mode=2, content_type="application/json")
@@ -166,7 +162,9 @@ def through_worker(url: str, result_store: str, prefix: str, m: int) -> tuple[fl
     client = make_app(url, result_store, prefix)
     stamp = client.tasks["hops.stamp"]
     with tempfile.TemporaryFile() as log:
-        worker = subprocess.Popen([*command, "-Q", queue], env=env, cwd=HERE, stdout=log, stderr=log)
+        worker = subprocess.Popen(
+            [*command, "-Q", queue], env=env, cwd=HERE, stdout=log, stderr=log, start_new_session=True
+        )
         try:
             try:
                 stamp.apply_async(queue=queue).get(timeout=60)  # the worker is up and warm
@@ -184,18 +182,9 @@ def through_worker(url: str, result_store: str, prefix: str, m: int) -> tuple[fl
                 to_result.append((done - started) * 1000)
             return statistics.median(to_start), statistics.median(to_result)
         finally:
-            worker.terminate()
-            worker.wait(timeout=30)
-            delete_queue(url, queue)
+            run.stop_worker(worker)
+            delete_queues(url, [queue])
             client.close()
-
-
-def delete_queue(url: str, queue: str) -> None:
-    import pika
-
-    connection = pika.BlockingConnection(parameters(url))
-    connection.channel().queue_delete(queue)
-    connection.close()
 
 
 def main() -> None:

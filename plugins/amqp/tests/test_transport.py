@@ -7,7 +7,6 @@ import logging
 import secrets
 import shutil
 import socket
-import subprocess
 import threading
 import time
 from typing import Any
@@ -27,6 +26,7 @@ from celeriac_amqp import _wire as wire
 from celeriac_amqp import make_transport
 from celeriac_amqp._transport import AmqpTag
 from celeriac_amqp.testing import delete_queues
+from celeriac_amqp.testing import rabbitmqctl
 
 from .conftest import make_config
 from .conftest import wait_for
@@ -132,13 +132,7 @@ def assert_all_acknowledged(amqp_url: str, queue_name: str) -> None:
 
 def close_connections(transport: Any, reason: str) -> None:
     """RabbitMQ closes every connection of the transport's vhost (a local server's rabbitmqctl)."""
-    vhost = transport._link._parameters.virtual_host
-    subprocess.run(
-        ["rabbitmqctl", "close_all_connections", "-p", vhost, reason],
-        capture_output=True,
-        timeout=30,
-        check=True,
-    )
+    assert rabbitmqctl("close_all_connections", "-p", transport._link._parameters.virtual_host, reason)
 
 
 @pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl (a local RabbitMQ)")
