@@ -22,8 +22,9 @@ capability), :class:`ConfirmedPublishing` and :class:`PublishError` (a transport
 ``publish()`` returns before the broker confirmed), :class:`ReservingPool` (a pool that
 chooses how many messages its worker reserves), the beat schedule as stored
 (:class:`StoredSchedule`, :func:`schedule_rows`) and :func:`redact` / :func:`redact_url`,
-the optional transport capability :class:`StartLedger`, and the hook
-``celeriac_app_closing(app)``.
+the optional transport capability :class:`StartLedger`, the hook
+``celeriac_app_closing(app)``, and the optional result-store capability :class:`DeferredStore`
+(with :class:`PendingWrite` and ``Outcome.written``).
 """
 
 from collections.abc import Sequence
@@ -68,8 +69,10 @@ from celeriac._contract.protocols import CeleryChords
 from celeriac._contract.protocols import ChordCounter
 from celeriac._contract.protocols import Compressor
 from celeriac._contract.protocols import DeadLetterPurger
+from celeriac._contract.protocols import DeferredStore
 from celeriac._contract.protocols import DirectReplies
 from celeriac._contract.protocols import EventSink
+from celeriac._contract.protocols import PendingWrite
 from celeriac._contract.protocols import Pool
 from celeriac._contract.protocols import ReplyQueue
 from celeriac._contract.protocols import ResultStore
@@ -178,6 +181,7 @@ __all__ = [
     "ControlCommand",
     "DeadLetter",
     "DeadLetterPurger",
+    "DeferredStore",
     "Delivery",
     "DirectReplies",
     "Disposition",
@@ -192,6 +196,7 @@ __all__ = [
     "KeyValueResultStore",
     "MessageError",
     "Outcome",
+    "PendingWrite",
     "PeriodicTask",
     "PluginError",
     "Pool",

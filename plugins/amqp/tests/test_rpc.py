@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -20,12 +21,15 @@ from celeriac import Celeriac
 from celeriac import ConfigError
 from celeriac import states
 from celeriac.plugin import Config
+from celeriac.plugin import DeferredStore
 from celeriac.plugin import ReplyQueue
 from celeriac.plugin import ResultRecord
 from celeriac.plugin import ResultStore
 from celeriac.testing import wait_for
+from celeriac.testing import worker_thread
 from celeriac_amqp import AmqpConfig
 from celeriac_amqp import make_result_store
+from celeriac_amqp._link import Link
 from celeriac_amqp.testing import connection_parameters
 from celeriac_amqp.testing import delete_queues
 from celeriac_amqp.testing import private_vhost
@@ -84,6 +88,147 @@ def test_worker_replies_reach_the_client_that_asked(stores: tuple[Any, Any]) -> 
     client.forget("t1")
     assert client.get("t1") is None
     assert worker.get("t1") is None  # the worker keeps nothing it sent
+
+
+def test_replies_handed_over_while_the_connection_is_stuck_time_out_together(amqp_url: str) -> None:
+    """Each handed-over reply's time limit runs from the hand-over, so a worker waiting for
+    many of them gives up after one ``operation_timeout``, not one per reply; a reply given up
+    on is never sent later."""
+    config = Config(
+        broker=amqp_url, result_store="rpc://", sections={"amqp": AmqpConfig(operation_timeout=1.0)}
+    )
+    client = make_result_store("rpc://", rpc_config(amqp_url))
+    worker = make_result_store("rpc://", config)
+    try:
+        queue = client.reply_queue()
+        gate = threading.Event()
+        worker.store(record("t0", states.SUCCESS, queue, 0))  # connected
+        worker._link.post(lambda link: gate.wait(20))  # the I/O thread is stuck
+        pending = [worker.store_deferred(record(f"t{n}", states.SUCCESS, queue, n)) for n in (1, 2, 3)]
+        started = time.monotonic()
+        for one in pending:
+            with pytest.raises(TimeoutError, match="did not answer within 1 s"):
+                one.wait()
+        assert time.monotonic() - started < 2.5  # one after another would take 3 s at least
+        gate.set()
+        worker.store(record("t4", states.SUCCESS, queue, 4))
+        assert client.wait("t4", states.READY_STATES, timeout=10) is not None
+        assert client.get_many(["t1", "t2", "t3"]) == [None, None, None]
+    finally:
+        client.close()
+        worker.close()
+
+
+class HeldReplies:
+    """Replaces ``Link.write`` for replies (the unconfirmed channel): each waits for ``gate``
+    (``held`` says one is waiting), ``fail`` makes the next one raise; ``log`` notes each
+    write and each acknowledgement, in order."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.gate = threading.Event()
+        self.held = threading.Event()
+        self.fail = 0
+        self.log: list[str] = []
+        write = Link.write
+
+        def held(link: Link, channel: Any, method: bytes, message: Any) -> None:
+            if channel is not link.unconfirmed:  # a task message, not a reply
+                write(link, channel, method, message)
+                return
+            self.held.set()
+            self.gate.wait(20)
+            if self.fail:
+                self.fail -= 1
+                self.log.append("write failed")
+                raise RuntimeError("test: the reply could not be written")
+            write(link, channel, method, message)
+            self.log.append("written")
+
+        monkeypatch.setattr(Link, "write", held)
+
+    def watch_acks(self, app: Celeriac) -> None:
+        ack = app.transport.ack
+
+        def logged(deliveries: Any) -> None:
+            self.log.extend("ack" for _ in deliveries)
+            ack(deliveries)
+
+        app.transport.ack = logged  # type: ignore[method-assign]
+
+
+def rpc_app(url: str, queue: str, name: str) -> Celeriac:
+    return Celeriac(
+        name,
+        broker=url,
+        result_store="rpc://",
+        default_queue=queue,
+        env={"CELERIAC_PLUGINS__ENABLE": '["amqp", "json", "threads"]'},
+        config=False,
+    )
+
+
+def test_a_worker_acknowledges_a_task_only_once_its_reply_is_written(
+    amqp_url: str, queue_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool thread hands the reply over and goes on (store_deferred); the settler waits
+    for the write before the ack."""
+    replies = HeldReplies(monkeypatch)
+    worker_app, client = rpc_app(amqp_url, queue_name, "w"), rpc_app(amqp_url, queue_name, "c")
+    assert isinstance(worker_app.result_store, DeferredStore)
+    ran: list[int] = []
+
+    @worker_app.task(name="t.add")
+    def add(x: int, y: int) -> int:
+        ran.append(x)
+        return x + y
+
+    replies.watch_acks(worker_app)
+    try:
+        with worker_thread(worker_app, concurrency=1):
+            first = client.send_task("t.add", (1, 1))
+            wait_for(replies.held.is_set, 20, "the first reply's write is held")
+            # The one pool thread is free while that write waits: the next task runs.
+            second = client.send_task("t.add", (2, 2))
+            wait_for(lambda: ran == [1, 2], 20, "the second task ran")
+            assert "ack" not in replies.log  # neither message is let go of yet
+            replies.gate.set()
+            assert (first.get(timeout=20), second.get(timeout=20)) == (2, 4)
+            wait_for(lambda: replies.log.count("ack") == 2, 20, "both acknowledged")
+        # Never more messages acknowledged than replies written, at any point:
+        assert all(
+            replies.log[:n].count("ack") <= replies.log[:n].count("written")
+            for n in range(len(replies.log) + 1)
+        ), replies.log
+        assert client.transport.queue_length(queue_name) == 0
+    finally:
+        client.close()
+        worker_app.close()
+
+
+def test_a_reply_that_could_not_be_written_gives_the_task_back_to_run_again(
+    amqp_url: str, queue_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    replies = HeldReplies(monkeypatch)
+    replies.gate.set()
+    replies.fail = 1
+    worker_app, client = rpc_app(amqp_url, queue_name, "w"), rpc_app(amqp_url, queue_name, "c")
+    ran: list[int] = []
+
+    @worker_app.task(name="t.add")
+    def add(x: int, y: int) -> int:
+        ran.append(x)
+        return x + y
+
+    replies.watch_acks(worker_app)
+    try:
+        with worker_thread(worker_app, concurrency=1):
+            assert client.send_task("t.add", (3, 4)).get(timeout=30) == 7
+            wait_for(lambda: "ack" in replies.log, 20, "acknowledged")
+        assert ran == [3, 3]  # the first run's reply was lost, so its message came back
+        assert replies.log == ["write failed", "written", "ack"]
+    finally:
+        client.close()
+        worker_app.close()
 
 
 def test_records_without_a_reply_queue_stay_in_this_process(stores: tuple[Any, Any]) -> None:

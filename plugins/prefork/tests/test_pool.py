@@ -57,8 +57,23 @@ def run(req: TaskRequest) -> Outcome:
         raise RuntimeError("store unreachable")
     if action == "rss":
         return Outcome(request=req, state=states.SUCCESS, reason=str(rss_kib()))
+    if action == "deferred":  # seconds: the file the record's write creates ("" fails it)
+        return Outcome(request=req, state=states.SUCCESS, written=FileWrite(str(seconds)))
     time.sleep(seconds)
     return Outcome(request=req, state=states.SUCCESS, reason=str(os.getpid()))
+
+
+class FileWrite:
+    """A deferred store's pending write (``Outcome.written``): creates ``path`` when waited
+    for, in the process that waits; an empty path fails."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def wait(self) -> None:
+        if not self.path:
+            raise ConnectionError("test: the results' connection is down")
+        Path(self.path).write_text(str(os.getpid()))
 
 
 class Recorder:
@@ -528,3 +543,23 @@ def test_requests_queued_behind_one_revoked_meanwhile_still_run(tmp_path: Path) 
         assert revoked.looks >= 2  # it was revoked after the pool had given it to the child
     finally:
         pool.stop(wait=False)
+
+
+def test_a_child_reports_an_outcome_once_its_deferred_record_is_written(
+    make_pool: MakePool, tmp_path: Path
+) -> None:
+    """The parent acknowledges on the outcome, so the child waits for ``Outcome.written``
+    (a deferred store's write, which only the child can wait for) before it reports; a
+    write that failed gives the message back instead of acknowledging it."""
+    pool, rec = make_pool(1)
+    marker = tmp_path / "written"
+    submit(pool, rec, request(1, "deferred", str(marker)))
+    [outcome] = rec.wait(1)
+    assert marker.read_text() == str(pool.stats()["processes"][0])  # written by the child
+    assert outcome.disposition is Disposition.ACK and outcome.written is None
+    submit(pool, rec, request(2, "deferred", ""))
+    rec.wait(2)
+    failed = rec.by_id()["t2"]
+    assert failed.disposition is Disposition.REQUEUE
+    assert "SUCCESS record could not be written" in (failed.reason or "")
+    assert "results' connection is down" in (failed.reason or "")

@@ -26,6 +26,8 @@ from celeriac._client.pools import run_safely
 from celeriac._client.task_options import retry_delay
 from celeriac._client.workflow import after_task
 from celeriac._contract.protocols import BatchStore
+from celeriac._contract.protocols import DeferredStore
+from celeriac._contract.protocols import PendingWrite
 from celeriac._model import states
 from celeriac._model.errors import Ignore
 from celeriac._model.errors import Replaced
@@ -44,6 +46,17 @@ if TYPE_CHECKING:
     from celeriac._client.task import Task
 
 log = logging.getLogger("celeriac.worker")
+
+
+@frozen
+class _Failed:
+    """What :meth:`Executor._failed` recorded: the state, the exception to report, its
+    traceback, and the FAILURE record's write still under way (a deferred store)."""
+
+    state: str
+    error: BaseException
+    trace: str
+    written: PendingWrite | None = None
 
 
 @frozen
@@ -71,7 +84,12 @@ class Executor:
     request, which is all a pool that runs functions on threads needs."""
 
     def __init__(
-        self, app: Celeriac, *, revoked: Container[str] = frozenset(), describe_results: bool = False
+        self,
+        app: Celeriac,
+        *,
+        revoked: Container[str] = frozenset(),
+        describe_results: bool = False,
+        defer_writes: bool = False,
     ) -> None:
         self.app = app
         #: Put a short repr of each return value in the outcome (for task-succeeded events).
@@ -80,6 +98,12 @@ class Executor:
         self.revoked = revoked
         self.lifecycle = app.plugins.lifecycle
         self.stores_results = app.result_store_url is not None
+        #: The store that takes final records without waiting for the write, when whoever
+        #: settles this executor's outcomes waits for ``Outcome.written`` (the worker's
+        #: settler does; a prefork child, which reports to its parent, does not ask for it).
+        self._deferred: DeferredStore | None = None
+        if defer_writes and self.stores_results and isinstance(app.result_store, DeferredStore):
+            self._deferred = app.result_store
 
     def __call__(self, request: TaskRequest) -> Outcome:
         """Run ``request`` here: :meth:`begin`, :meth:`run`, :meth:`finish`."""
@@ -227,9 +251,10 @@ class Executor:
         trace: str | None = None
         state = states.SUCCESS
         unstorable = False
+        written: PendingWrite | None = None
         if error is None and not success_stored and self._keeps(request):
             try:
-                self.app.result_store.store(self._record(request, state, retval, None, children))
+                written = self._store_final(self._record(request, state, retval, None, children))
             except SerializationError as exc:
                 # As in Celery: a return value the result serializer cannot carry fails the
                 # task, stored as FAILURE, rather than the message coming back to run again;
@@ -240,7 +265,8 @@ class Executor:
         elif isinstance(error, Ignore):
             state, reason = states.IGNORED, "ignored"
         elif error is not None:
-            state, retval, trace = self._failed(task, request, error, may_retry=not unstorable)
+            failed = self._failed(task, request, error, may_retry=not unstorable)
+            state, retval, trace, written = failed.state, failed.error, failed.trace, failed.written
             reason = f"{type(retval).__name__}: {retval}"
         if state == states.SUCCESS:
             lifecycle.task_success(task, request, retval)
@@ -267,12 +293,14 @@ class Executor:
             reason=reason,
             traceback=trace,
             result=describe(retval) if self.describe_results and state == states.SUCCESS else None,
+            written=written,
         )
 
     def _failed(
         self, task: Task[Any, Any], request: TaskRequest, exc: Exception, *, may_retry: bool = True
-    ) -> tuple[str, BaseException, str]:
-        """Record a retry or a failure; returns the state, the exception to report and its traceback."""
+    ) -> _Failed:
+        """Record a retry or a failure. RETRY is written before this returns: the rerun,
+        maybe in another process, must not have its states overtaken by this one."""
         if may_retry and self.autoretries(task, exc):
             try:
                 task.bound(request).retry(exc=exc, countdown=retry_delay(task.options, request.retries))
@@ -291,9 +319,11 @@ class Executor:
                 retry_time(exc.when),
                 cause,
             )
-            return states.RETRY, cause, trace
+            return _Failed(states.RETRY, cause, trace)
         trace = format_traceback(exc)
-        self._store(request, states.FAILURE, exc, trace)
+        written = None
+        if self._keeps(request):
+            written = self._store_final(self._record(request, states.FAILURE, exc, trace, ()))
         self.lifecycle.task_failure(task, request, exc, trace)
         log.error(
             "Task %s[%s] raised %s: %s\n%s",
@@ -303,7 +333,7 @@ class Executor:
             exc,
             trace,
         )
-        return states.FAILURE, exc, trace
+        return _Failed(states.FAILURE, exc, trace, written)
 
     @staticmethod
     def autoretries(task: Task[Any, Any], exc: Exception) -> bool:
@@ -321,6 +351,14 @@ class Executor:
     ) -> None:
         if self._keeps(request):
             self.app.result_store.store(self._record(request, state, value, trace, children))
+
+    def _store_final(self, record: ResultRecord) -> PendingWrite | None:
+        """Store a final state: handed over without waiting when the store and the settler
+        allow (the write to wait for is returned), else written before this returns."""
+        if self._deferred is not None:
+            return self._deferred.store_deferred(record)
+        self.app.result_store.store(record)
+        return None
 
     def _keeps(self, request: TaskRequest) -> bool:
         """Is a state of this request stored? As in Celery, an ignored result stores no

@@ -223,6 +223,27 @@ class BatchStore(Protocol):
         round trips as the store allows."""
 
 
+class PendingWrite(Protocol):
+    """A record handed to a store to be written a moment later (see :class:`DeferredStore`)."""
+
+    def wait(self) -> None:
+        """Return once the record is written; raise why it could not be (``TimeoutError``
+        after the store's own time limit), in which case it never will be."""
+
+
+@runtime_checkable
+class DeferredStore(Protocol):
+    """Handing a record over without waiting for the write, an optional result-store
+    capability: a store that writes through a connection's own thread (``rpc://``) lets the
+    worker's pool threads go on while the record is written. The worker waits for the
+    :class:`PendingWrite` before it settles the task's message, so a message is never let go
+    of while its result may still be unwritten; a write that fails gives the message back."""
+
+    def store_deferred(self, record: ResultRecord) -> PendingWrite:
+        """Hand ``record`` over to be written as :meth:`ResultStore.store` would write it, in
+        order with this store's other writes from this process."""
+
+
 @runtime_checkable
 class SharedRateLimiter(Protocol):
     """A rate limit shared by every worker using the same store (``global_rate_limit``), an

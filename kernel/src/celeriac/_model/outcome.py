@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import enum
 import reprlib
+from typing import TYPE_CHECKING
 
+from attrs import field
 from attrs import frozen
 
 from celeriac._model.request import TaskRequest
+
+if TYPE_CHECKING:
+    from celeriac._contract.protocols import PendingWrite
 
 
 class Disposition(enum.Enum):
@@ -40,6 +45,9 @@ class Outcome:
     #: A short repr of the return value, for ``task-succeeded`` events (when the executor
     #: describes results: a worker started with events on).
     result: str | None = None
+    #: The final record, still being written by a :class:`~celeriac.plugin.DeferredStore`:
+    #: the worker waits for it before it settles the message. It stays in this process.
+    written: PendingWrite | None = field(default=None, eq=False, repr=False)
 
 
 #: The longest repr of a result put in an event, as Celery's ``resultrepr_maxsize``.

@@ -35,7 +35,10 @@ class PoolStep:
     def run(self, ctx: StepContext) -> Iterator[None]:
         spec = ctx.app.plugins.pool(ctx.config.worker.pool)
         revoked = ctx.require(REVOKED)
-        executor = Executor(ctx.app, revoked=revoked, describe_results=ctx.config.worker.send_events)
+        # The settler waits for deferred writes (Outcome.written) before acknowledging.
+        executor = Executor(
+            ctx.app, revoked=revoked, describe_results=ctx.config.worker.send_events, defer_writes=True
+        )
         context = PoolContext(
             config=ctx.config,
             app=ctx.app,

@@ -1,6 +1,10 @@
 """Settling finished requests: one thread acknowledges, requeues or dead-letters what the
 pool finished, in one transport call per kind for everything that finished together, so an
-acknowledgement never waits for a fetch to time out."""
+acknowledgement never waits for a fetch to time out.
+
+A final record still being written (``Outcome.written``, a deferred store's) is waited for
+first: the message is let go of only once its result is written, and given back if the
+write failed."""
 
 from __future__ import annotations
 
@@ -74,7 +78,9 @@ class Settler:
                 self.events.task_finished(outcome)
             if delivery is None:
                 continue
-            if outcome.disposition is Disposition.ACK:
+            if outcome.written is not None and not _written(outcome):
+                requeues.append(delivery)  # its result may be unwritten: it runs again
+            elif outcome.disposition is Disposition.ACK:
                 acks.append(delivery)
             elif outcome.disposition is Disposition.REQUEUE:
                 requeues.append(delivery)
@@ -85,3 +91,19 @@ class Settler:
         if requeues:
             self.transport.reject(requeues, requeue=True)
         return len(outcomes)
+
+
+def _written(outcome: Outcome) -> bool:
+    """Wait for the outcome's final record to be written; False, logged, if it was not."""
+    assert outcome.written is not None
+    try:
+        outcome.written.wait()
+    except Exception as exc:
+        log.error(
+            "the %s record of task %s could not be written (%r); its message goes back to run again",
+            outcome.state,
+            outcome.request.id,
+            exc,
+        )
+        return False
+    return True

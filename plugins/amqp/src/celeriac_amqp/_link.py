@@ -20,6 +20,7 @@ import collections
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 from typing import Any
@@ -41,16 +42,35 @@ T = TypeVar("T")
 
 
 class _Call(Generic[T]):
-    """A function for the I/O thread; ``done`` is None when nobody waits for it (posted)."""
+    """A function for the I/O thread; ``done`` is None when nobody waits for it (posted).
 
-    __slots__ = ("cancelled", "done", "error", "fn", "result")
+    It is run once (again on the next connection if the connection was lost meanwhile), or
+    failed with the reason it never will be (the link closed, its thread stopped, a refused
+    login), or cancelled by a caller that gave up waiting, so :meth:`wait` always ends."""
 
-    def __init__(self, fn: Callable[[Link], T], *, waited: bool = True) -> None:
+    __slots__ = ("cancelled", "deadline", "done", "error", "fn", "result", "timeout")
+
+    def __init__(self, fn: Callable[[Link], T], timeout: float = 0.0, *, waited: bool = True) -> None:
         self.fn = fn
+        self.timeout = timeout
+        # From the hand-over, not from the wait: a settler waiting for many writes while the
+        # connection is down gives up on all of them after one timeout, not one each.
+        self.deadline = time.monotonic() + timeout
         self.done = threading.Event() if waited else None
         self.result: T | None = None
         self.error: BaseException | None = None
         self.cancelled = False
+
+    def wait(self) -> T:
+        """The function's result once it ran, or its error; ``TimeoutError`` (and it is
+        cancelled, so it never runs) when the I/O thread did not get to it in time."""
+        assert self.done is not None
+        if not self.done.wait(max(0.0, self.deadline - time.monotonic())):
+            self.cancelled = True
+            raise TimeoutError(f"RabbitMQ did not answer within {self.timeout:g} s (is it reachable?)")
+        if self.error is not None:
+            raise self.error
+        return self.result  # type: ignore[return-value]
 
 
 @final
@@ -84,16 +104,16 @@ class Link:
 
     def call(self, fn: Callable[[Link], T], timeout: float | None = None) -> T:
         """Run ``fn(link)`` on the I/O thread and return its result (or raise its error)."""
-        item: _Call[T] = _Call(fn)
-        self._queue(item)
+        return self.submit(fn, timeout).wait()
+
+    def submit(self, fn: Callable[[Link], T], timeout: float | None = None) -> _Call[T]:
+        """Queue ``fn(link)`` for the I/O thread and return at once; the returned call's
+        ``wait()`` gives its result (``timeout``, default ``operation_timeout``, counts from
+        now)."""
         wait = self._settings.operation_timeout if timeout is None else timeout
-        assert item.done is not None
-        if not item.done.wait(wait):
-            item.cancelled = True
-            raise TimeoutError(f"RabbitMQ did not answer within {wait} s (is it reachable?)")
-        if item.error is not None:
-            raise item.error
-        return item.result  # type: ignore[return-value]
+        item: _Call[T] = _Call(fn, wait)
+        self._queue(item)
+        return item
 
     def post(self, fn: Callable[[Link], object]) -> None:
         """Run ``fn(link)`` on the I/O thread without waiting for it, in order with every

@@ -27,6 +27,7 @@ from celeriac import states as celeriac_states
 from celeriac.plugin import Config
 from celeriac.plugin import ConfigError
 from celeriac.plugin import Envelope
+from celeriac.plugin import PendingWrite
 from celeriac.plugin import ResultRecord
 from celeriac.plugin import redact_url
 from celeriac_amqp import _wire as wire
@@ -166,10 +167,18 @@ class AmqpRpcResultStore:
     # --- the worker's side --------------------------------------------------------------
 
     def store(self, record: ResultRecord) -> None:
-        """Publish the state to the client's reply queue (confirmed), or keep it here."""
+        """Send the state to the client's reply queue, or keep it here; returns once the
+        reply is handed to the socket."""
+        self.store_deferred(record).wait()
+
+    def store_deferred(self, record: ResultRecord) -> PendingWrite:
+        """Hand the reply to the connection's I/O thread and return at once (the worker's
+        pool threads do not wait on it; see :class:`~celeriac.plugin.DeferredStore`).
+        Replies from one process go out in the order they were handed over, waited-for
+        ones (RETRY, progress) included."""
         if not record.reply_to:
             self._keep(record)
-            return
+            return _KEPT
         envelope = Envelope(
             body=record.payload,
             content_type=record.content_type,
@@ -179,13 +188,23 @@ class AmqpRpcResultStore:
         )
         message = content(envelope, 0, persistent=False)  # transient: Celery's result_persistent = False
         # Neither mandatory nor confirmed, as Celery sends replies: a client that is gone
-        # drops its results, and the reply (transient anyway) is handed to the socket, not
-        # waited for. This returns once it is written, before the task's message is acked.
+        # drops its results, and the reply (transient anyway) is written to the socket, its
+        # confirm not waited for. The worker waits for that write before the task's ack.
         method = publish_method("", record.reply_to, mandatory=False)
-        self._link.call(lambda link: link.write(link.unconfirmed, method, message))
+        return self._link.submit(lambda link: link.write(link.unconfirmed, method, message))
 
     def close(self) -> None:
         self._link.close()
+
+
+class _Kept:
+    """The pending write of a record kept in this process: there is nothing to wait for."""
+
+    def wait(self) -> None:
+        return None
+
+
+_KEPT = _Kept()
 
 
 def _record(props: pika.BasicProperties, body: bytes) -> ResultRecord | None:

@@ -151,6 +151,23 @@ def serve(
             app.plugins.lifecycle.worker_process_shutdown(app, 0)
 
 
+def _written(outcome: Outcome) -> Outcome:
+    """The outcome once its final record is written (a deferred store's write, handed over in
+    this process): the parent settles the message on it. A write that failed gives the
+    message back (its task runs again) rather than have it acknowledged without a result."""
+    assert outcome.written is not None
+    try:
+        outcome.written.wait()
+    except Exception as exc:
+        return attrs.evolve(
+            outcome,
+            disposition=Disposition.REQUEUE,
+            reason=f"its {outcome.state} record could not be written: {exc!r}",
+            written=None,
+        )
+    return outcome
+
+
 def _serve(conn: Connection, execute: Callable[[TaskRequest], Outcome], limits: ChildLimits) -> None:
     soft = _SoftLimit()
     signal.signal(signal.SIGALRM, soft)
@@ -186,6 +203,8 @@ def _serve(conn: Connection, execute: Callable[[TaskRequest], Outcome], limits: 
                 disposition=Disposition.REQUEUE,
                 reason="soft time limit fired after the task returned",
             )
+        if outcome.written is not None:
+            outcome = _written(outcome)
         done += 1
         # Reading /proc costs about as much as a no-op task: every task only when a memory
         # limit needs it, otherwise now and then for the pool's statistics.
