@@ -147,6 +147,18 @@ class Link:
             with contextlib.suppress(Exception):
                 connection.add_callback_threadsafe(_nothing)
 
+    def forget(self) -> None:
+        """In a process forked from this one: drop the parent's connection and I/O thread
+        (which did not come along) without closing anything the parent still uses; the next
+        call connects anew from this process."""
+        self._lock = threading.Lock()
+        self._calls = collections.deque()
+        self._closing = threading.Event()
+        self._connection = None
+        self._publisher = self._unconfirmed = self._consumer = None
+        self._thread = None
+        self._died = None
+
     def close(self) -> None:
         self._closing.set()
         self._wake()

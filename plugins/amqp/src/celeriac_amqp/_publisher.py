@@ -185,6 +185,22 @@ class Publisher:
         with self._cond:
             return self._failures.error(task_id)
 
+    def forget(self) -> None:
+        """In a process forked from this one: drop the parent's connection, I/O thread and
+        window (the parent confirms its own messages); the next publish connects anew."""
+        self._cond = threading.Condition()
+        self._seq = 0
+        self._outbox = collections.deque()
+        self._unconfirmed = {}
+        self._tags = {}
+        self._next_tag = 1
+        self._failures = Failures()
+        self._scheduled = self._closing = False
+        self._loop = self._connection = self._channel = None
+        self._thread = None
+        self._backoff = 0.0
+        self._last_error = None
+
     def close(self, timeout: float) -> None:
         """Wait up to ``timeout`` for outstanding confirms, then close; what is still
         unconfirmed is logged as an error."""

@@ -29,6 +29,7 @@ from celeriac.plugin import ConfigError
 from celeriac.plugin import Envelope
 from celeriac.plugin import PendingWrite
 from celeriac.plugin import ResultRecord
+from celeriac.plugin import after_fork
 from celeriac.plugin import redact_url
 from celeriac_amqp import _wire as wire
 from celeriac_amqp._config import AmqpConfig
@@ -89,6 +90,17 @@ class AmqpRpcResultStore:
         self._changed = threading.Condition()
         #: task id -> (record, monotonic arrival); oldest first, for expiry.
         self._records: collections.OrderedDict[str, tuple[ResultRecord, float]] = collections.OrderedDict()
+        after_fork(self, AmqpRpcResultStore._forget)
+
+    def _forget(self) -> None:
+        """In a process forked from this one: a connection and a reply queue of its own (the
+        parent's replies keep going to the parent), and none of the parent's results."""
+        self._link.forget()
+        self._queue = f"{REPLY_PREFIX}{uuid.uuid4()}"
+        self._consuming = False
+        self._consumed = 0
+        self._changed = threading.Condition()
+        self._records = collections.OrderedDict()
 
     # --- the client's side --------------------------------------------------------------
 

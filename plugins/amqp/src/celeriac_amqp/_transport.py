@@ -18,6 +18,7 @@ from celeriac.plugin import DeadLetter
 from celeriac.plugin import Delivery
 from celeriac.plugin import Envelope
 from celeriac.plugin import PublishTimeoutError
+from celeriac.plugin import after_fork
 from celeriac.plugin import exchange_of
 from celeriac.plugin import redact_url
 from celeriac_amqp import _dead as dead
@@ -75,6 +76,24 @@ class AmqpTransport:
         # Shared with the fetching thread:
         self._ready = threading.Condition()
         self._buffer: collections.deque[Delivery] = collections.deque()
+        # A forked child (a prefork pool's, started by fork) publishes on connections of its own.
+        after_fork(self, AmqpTransport._forget)
+
+    def _forget(self) -> None:
+        """In a process forked from this one: nothing of the parent's connections, threads,
+        consumers or deliveries is this process's; the next use connects anew."""
+        self._link.forget()
+        self._publisher.forget()
+        self._fanout = Fanout(self._link)
+        self._declared = set()
+        self._consumers = {}
+        self._wanted = ()
+        self._prefetch = 0
+        self._unacked = {}
+        self._acks_lock = threading.Lock()
+        self._acks = []
+        self._ready = threading.Condition()
+        self._buffer = collections.deque()
 
     # --- connection life ----------------------------------------------------------------
 
