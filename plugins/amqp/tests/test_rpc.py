@@ -167,68 +167,66 @@ def rpc_app(url: str, queue: str, name: str) -> Celeriac:
     )
 
 
+@pytest.fixture
+def replies(monkeypatch: pytest.MonkeyPatch) -> HeldReplies:
+    return HeldReplies(monkeypatch)
+
+
+@pytest.fixture
+def adding(
+    amqp_url: str, queue_name: str, replies: HeldReplies
+) -> Iterator[tuple[Celeriac, Celeriac, list[int]]]:
+    """A worker's app with ``t.add`` (which notes its first argument in the list), its
+    acknowledgements logged in ``replies``, and a client's app."""
+    worker_app, client = rpc_app(amqp_url, queue_name, "w"), rpc_app(amqp_url, queue_name, "c")
+    ran: list[int] = []
+
+    @worker_app.task(name="t.add")
+    def add(x: int, y: int) -> int:
+        ran.append(x)
+        return x + y
+
+    replies.watch_acks(worker_app)
+    yield worker_app, client, ran
+    client.close()
+    worker_app.close()
+
+
 def test_a_worker_acknowledges_a_task_only_once_its_reply_is_written(
-    amqp_url: str, queue_name: str, monkeypatch: pytest.MonkeyPatch
+    adding: tuple[Celeriac, Celeriac, list[int]], replies: HeldReplies, queue_name: str
 ) -> None:
     """The pool thread hands the reply over and goes on (store_deferred); the settler waits
     for the write before the ack."""
-    replies = HeldReplies(monkeypatch)
-    worker_app, client = rpc_app(amqp_url, queue_name, "w"), rpc_app(amqp_url, queue_name, "c")
+    worker_app, client, ran = adding
     assert isinstance(worker_app.result_store, DeferredStore)
-    ran: list[int] = []
-
-    @worker_app.task(name="t.add")
-    def add(x: int, y: int) -> int:
-        ran.append(x)
-        return x + y
-
-    replies.watch_acks(worker_app)
-    try:
-        with worker_thread(worker_app, concurrency=1):
-            first = client.send_task("t.add", (1, 1))
-            wait_for(replies.held.is_set, 20, "the first reply's write is held")
-            # The one pool thread is free while that write waits: the next task runs.
-            second = client.send_task("t.add", (2, 2))
-            wait_for(lambda: ran == [1, 2], 20, "the second task ran")
-            assert "ack" not in replies.log  # neither message is let go of yet
-            replies.gate.set()
-            assert (first.get(timeout=20), second.get(timeout=20)) == (2, 4)
-            wait_for(lambda: replies.log.count("ack") == 2, 20, "both acknowledged")
-        # Never more messages acknowledged than replies written, at any point:
-        assert all(
-            replies.log[:n].count("ack") <= replies.log[:n].count("written")
-            for n in range(len(replies.log) + 1)
-        ), replies.log
-        assert client.transport.queue_length(queue_name) == 0
-    finally:
-        client.close()
-        worker_app.close()
+    with worker_thread(worker_app, concurrency=1):
+        first = client.send_task("t.add", (1, 1))
+        wait_for(replies.held.is_set, 20, "the first reply's write is held")
+        # The one pool thread is free while that write waits: the next task runs.
+        second = client.send_task("t.add", (2, 2))
+        wait_for(lambda: ran == [1, 2], 20, "the second task ran")
+        assert "ack" not in replies.log  # neither message is let go of yet
+        replies.gate.set()
+        assert (first.get(timeout=20), second.get(timeout=20)) == (2, 4)
+        wait_for(lambda: replies.log.count("ack") == 2, 20, "both acknowledged")
+    # Never more messages acknowledged than replies written, at any point:
+    assert all(
+        replies.log[:n].count("ack") <= replies.log[:n].count("written") for n in range(len(replies.log) + 1)
+    ), replies.log
+    assert client.transport.queue_length(queue_name) == 0
 
 
 def test_a_reply_that_could_not_be_written_gives_the_task_back_to_run_again(
-    amqp_url: str, queue_name: str, monkeypatch: pytest.MonkeyPatch
+    adding: tuple[Celeriac, Celeriac, list[int]], replies: HeldReplies
 ) -> None:
-    replies = HeldReplies(monkeypatch)
+    worker_app, client, ran = adding
     replies.gate.set()
     replies.fail = 1
-    worker_app, client = rpc_app(amqp_url, queue_name, "w"), rpc_app(amqp_url, queue_name, "c")
-    ran: list[int] = []
-
-    @worker_app.task(name="t.add")
-    def add(x: int, y: int) -> int:
-        ran.append(x)
-        return x + y
-
-    replies.watch_acks(worker_app)
-    try:
-        with worker_thread(worker_app, concurrency=1):
-            assert client.send_task("t.add", (3, 4)).get(timeout=30) == 7
-            wait_for(lambda: "ack" in replies.log, 20, "acknowledged")
-        assert ran == [3, 3]  # the first run's reply was lost, so its message came back
-        assert replies.log == ["write failed", "written", "ack"]
-    finally:
-        client.close()
-        worker_app.close()
+    with worker_thread(worker_app, concurrency=1):
+        assert client.send_task("t.add", (3, 4)).get(timeout=30) == 7
+        wait_for(lambda: "ack" in replies.log, 20, "acknowledged")
+    assert ran == [3, 3]  # the first run's reply was lost, so its message came back
+    assert replies.log == ["write failed", "written", "ack"]
 
 
 def test_records_without_a_reply_queue_stay_in_this_process(stores: tuple[Any, Any]) -> None:
