@@ -4,6 +4,7 @@ write fails, so the task runs again rather than finishing without a result."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from collections.abc import Sequence
 from typing import Any
@@ -28,12 +29,15 @@ from celeriac.testing import worker_thread
 
 class DeferredResults(MemoryResultStore):
     """Final records are written when the worker waits for them (``failures`` of those
-    writes fail first); ``log`` says what happened, in order, acknowledgements included."""
+    writes fail first; the writes of tasks named in ``held`` do not finish until ``release``
+    is set); ``log`` says what happened, in order, acknowledgements included."""
 
     def __init__(self) -> None:
         super().__init__()
         self.log: list[str] = []
         self.failures = 0
+        self.held: set[str] = set()
+        self.release = threading.Event()
 
     def store(self, record: ResultRecord) -> None:
         self.log.append(f"stored {record.state}")
@@ -49,7 +53,11 @@ class Write:
         self.store = store
         self.record = record
 
+    def finished(self) -> bool:
+        return self.record.task_id not in self.store.held or self.store.release.is_set()
+
     def wait(self) -> None:
+        assert self.finished(), "the worker waited for a write that had not finished"
         if self.store.failures:
             self.store.failures -= 1
             self.store.log.append("write failed")
@@ -203,3 +211,90 @@ def test_an_executor_not_asked_to_defer_writes_before_it_returns(
     assert deferred.written is not None and store.log[-1] == "handed over SUCCESS"
     deferred.written.wait()
     assert app.AsyncResult("t2").get(timeout=1) == 4
+
+
+def test_a_write_still_under_way_holds_up_its_own_message_only(app: Celeriac, store: DeferredResults) -> None:
+    """The settler parks the outcome and settles the others meanwhile (a task with no
+    record to write among them); the parked message is settled once its write finished."""
+
+    @app.task
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    with worker_thread(app, concurrency=2):
+        slow = add.apply_async((1, 1), task_id="slow")
+        store.held.add("slow")
+        wait_for(lambda: "handed over SUCCESS" in store.log, 10, "the first task ran")
+        quick = add.apply_async((2, 2), ignore_result=True)
+        wait_for(lambda: "ack" in store.log, 10, "the second task acknowledged")
+        assert store.log == ["handed over SUCCESS", "ack"]  # the first one is parked
+        assert app.transport.queue_length("celery") == 0 and quick.id != slow.id
+        store.release.set()
+        assert slow.get(timeout=10) == 2
+        wait_for(lambda: store.log.count("ack") == 2, 10, "the first task acknowledged")
+    assert store.log == ["handed over SUCCESS", "ack", "written SUCCESS", "ack"]
+
+
+def test_a_cold_stop_gives_back_a_message_whose_write_is_under_way(
+    app: Celeriac, store: DeferredResults
+) -> None:
+    """Nothing waits on the write at a cold stop: the message goes back, unacknowledged."""
+
+    @app.task
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    store.held.add("stuck")
+    with worker_thread(app, shutdown_timeout=0.2):  # the warm stop turns cold at once
+        add.apply_async((1, 1), task_id="stuck")
+        wait_for(lambda: "handed over SUCCESS" in store.log, 10, "the task ran")
+    assert store.log == ["handed over SUCCESS", "reject"]  # given back, never acknowledged
+    assert app.transport.queue_length("celery") == 1
+
+
+def test_a_failed_write_of_an_early_acknowledged_task_is_logged(
+    app: Celeriac, store: DeferredResults, caplog: pytest.LogCaptureFixture
+) -> None:
+    store.failures = 1
+
+    @app.task(acks_late=False)
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    with worker_thread(app):
+        add.delay(1, 1)
+        wait_for(lambda: "write failed" in store.log, 10, "the write was waited for")
+    assert "could not be written" in caplog.text
+    assert "acknowledged when it started" in caplog.text
+
+
+def test_a_task_with_callbacks_writes_its_record_before_sending_them(
+    app: Celeriac, store: DeferredResults
+) -> None:
+    """Were the write to fail after the callback went out, the rerun would send it again."""
+
+    @app.task
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    with worker_thread(app):
+        result = add.apply_async((1, 1), link=add.s(10))
+        assert result.get(timeout=10) == 2
+        wait_for(lambda: "written SUCCESS" in store.log, 10, "the callback finished")
+    assert store.log[0] == "stored SUCCESS"  # the task with a callback: written at once
+    assert "handed over SUCCESS" in store.log  # the callback itself has none: handed over
+
+
+def test_an_executor_in_a_forked_process_writes_before_it_returns(
+    app: Celeriac, store: DeferredResults
+) -> None:
+    """A pool's child forked from the worker reports outcomes as fields, without the write."""
+
+    @app.task(name="t.add")
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    executor = Executor(app, defer_writes=True)
+    executor._pid = -1  # as in a process forked after it was made
+    outcome = executor(TaskRequest(message=TaskMessage(id="t1", task="t.add", args=(1, 2)), queue="celery"))
+    assert outcome.written is None and store.log == ["stored SUCCESS"]

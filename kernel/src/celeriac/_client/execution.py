@@ -104,6 +104,9 @@ class Executor:
         self._deferred: DeferredStore | None = None
         if defer_writes and self.stores_results and isinstance(app.result_store, DeferredStore):
             self._deferred = app.result_store
+        #: Records are handed over only in this process: a pool's child forked from it (whose
+        #: outcomes cross to the parent as fields) writes them before it reports.
+        self._pid = os.getpid()
 
     def __call__(self, request: TaskRequest) -> Outcome:
         """Run ``request`` here: :meth:`begin`, :meth:`run`, :meth:`finish`."""
@@ -254,7 +257,7 @@ class Executor:
         written: PendingWrite | None = None
         if error is None and not success_stored and self._keeps(request):
             try:
-                written = self._store_final(self._record(request, state, retval, None, children))
+                written = self._store_final(request, self._record(request, state, retval, None, children))
             except SerializationError as exc:
                 # As in Celery: a return value the result serializer cannot carry fails the
                 # task, stored as FAILURE, rather than the message coming back to run again;
@@ -323,7 +326,7 @@ class Executor:
         trace = format_traceback(exc)
         written = None
         if self._keeps(request):
-            written = self._store_final(self._record(request, states.FAILURE, exc, trace, ()))
+            written = self._store_final(request, self._record(request, states.FAILURE, exc, trace, ()))
         self.lifecycle.task_failure(task, request, exc, trace)
         log.error(
             "Task %s[%s] raised %s: %s\n%s",
@@ -352,10 +355,12 @@ class Executor:
         if self._keeps(request):
             self.app.result_store.store(self._record(request, state, value, trace, children))
 
-    def _store_final(self, record: ResultRecord) -> PendingWrite | None:
+    def _store_final(self, request: TaskRequest, record: ResultRecord) -> PendingWrite | None:
         """Store a final state: handed over without waiting when the store and the settler
-        allow (the write to wait for is returned), else written before this returns."""
-        if self._deferred is not None:
+        allow (the write to wait for is returned), else written before this returns. A task
+        with a workflow to continue writes first: were the write to fail after its callbacks
+        went out, its rerun would send them again."""
+        if self._deferred is not None and request.message.embed.empty and os.getpid() == self._pid:
             return self._deferred.store_deferred(record)
         self.app.result_store.store(record)
         return None

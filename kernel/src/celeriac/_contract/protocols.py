@@ -226,18 +226,25 @@ class BatchStore(Protocol):
 class PendingWrite(Protocol):
     """A record handed to a store to be written a moment later (see :class:`DeferredStore`)."""
 
+    def finished(self) -> bool:
+        """Has the write finished, so that :meth:`wait` returns or raises at once? Also True
+        once the store's time limit for it has passed. Must not block."""
+
     def wait(self) -> None:
         """Return once the record is written; raise why it could not be (``TimeoutError``
-        after the store's own time limit), in which case it never will be."""
+        after the store's own time limit, counted from the hand-over)."""
 
 
 @runtime_checkable
 class DeferredStore(Protocol):
     """Handing a record over without waiting for the write, an optional result-store
     capability: a store that writes through a connection's own thread (``rpc://``) lets the
-    worker's pool threads go on while the record is written. The worker waits for the
-    :class:`PendingWrite` before it settles the task's message, so a message is never let go
-    of while its result may still be unwritten; a write that fails gives the message back."""
+    worker's pool threads go on while the record is written. The worker settles the task's
+    message only once the :class:`PendingWrite` finished (other messages are settled
+    meanwhile), so a message is never let go of while its result may still be unwritten; a
+    write that fails gives the message back. Only the worker's own process hands records
+    over, and only for tasks without a workflow to continue (callbacks, chains), which would
+    otherwise be sent again when a failed write makes the task run again."""
 
     def store_deferred(self, record: ResultRecord) -> PendingWrite:
         """Hand ``record`` over to be written as :meth:`ResultStore.store` would write it, in

@@ -2,9 +2,11 @@
 pool finished, in one transport call per kind for everything that finished together, so an
 acknowledgement never waits for a fetch to time out.
 
-A final record still being written (``Outcome.written``, a deferred store's) is waited for
-first: the message is let go of only once its result is written, and given back if the
-write failed."""
+A final record still being written (``Outcome.written``, a deferred store's) parks its
+outcome: the message stays in the in-flight table (its lease renewed, its place counted
+against the prefetch) and is settled on a later pass once the write finished, or given back
+if it failed or ran out of time. Other messages are settled meanwhile, and a cold stop does
+not wait for a write: a parked message left over is given back with the unfinished ones."""
 
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ from celeriac._worker.inflight import InFlightTable
 
 log = logging.getLogger("celeriac.worker")
 
+#: How often parked outcomes are looked at again while nothing else arrives (seconds).
+PARKED_RECHECK = 0.002
+
 
 class Settler:
     """Takes outcomes from the pool (:meth:`done`, any thread) and settles their messages."""
@@ -31,6 +36,8 @@ class Settler:
         self.events = events
         self.processed = 0
         self._done: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+        self._parked: list[Outcome] = []  # finished, their records still being written
+        self._settling = threading.Lock()  # one pass at a time (the thread, then stop())
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="celeriac-settler", daemon=True)
 
@@ -59,28 +66,40 @@ class Settler:
                 self._stopped.wait(0.5)
 
     def settle(self, *, block: bool, timeout: float | None = None) -> int:
-        """Acknowledge finished requests in one batch; returns how many were settled."""
-        outcomes: list[Outcome] = []
+        """Acknowledge finished requests in one batch; returns how many were settled.
+        Outcomes whose records are still being written are parked until a later pass."""
+        with self._settling:
+            return self._settle(block, timeout)
+
+    def _settle(self, block: bool, timeout: float | None) -> int:
+        outcomes, self._parked = self._parked, []
+        if outcomes:  # look at them again soon, whether or not anything else arrives
+            timeout = PARKED_RECHECK if timeout is None else min(timeout, PARKED_RECHECK)
         try:
             outcomes.append(self._done.get(block, timeout))
             while True:
                 outcomes.append(self._done.get_nowait())
         except queue.Empty:
             pass
-        if not outcomes:
+        ready: list[Outcome] = []
+        for outcome in outcomes:
+            (ready if _finished(outcome) else self._parked).append(outcome)
+        if not ready:
             return 0
-        deliveries = self.table.pop([outcome.request.token for outcome in outcomes])
+        deliveries = self.table.pop([outcome.request.token for outcome in ready])
         acks: list[Delivery] = []
         requeues: list[Delivery] = []
-        for outcome, delivery in zip(outcomes, deliveries, strict=True):
+        for outcome, delivery in zip(ready, deliveries, strict=True):
+            if outcome.written is not None and not _written(outcome, delivery is not None):
+                if delivery is not None:
+                    requeues.append(delivery)  # its result may be unwritten: it runs again
+                continue
             self.processed += 1
             if self.events.enabled:
                 self.events.task_finished(outcome)
             if delivery is None:
                 continue
-            if outcome.written is not None and not _written(outcome):
-                requeues.append(delivery)  # its result may be unwritten: it runs again
-            elif outcome.disposition is Disposition.ACK:
+            if outcome.disposition is Disposition.ACK:
                 acks.append(delivery)
             elif outcome.disposition is Disposition.REQUEUE:
                 requeues.append(delivery)
@@ -90,20 +109,37 @@ class Settler:
             self.transport.ack(acks)
         if requeues:
             self.transport.reject(requeues, requeue=True)
-        return len(outcomes)
+        return len(ready)
 
 
-def _written(outcome: Outcome) -> bool:
-    """Wait for the outcome's final record to be written; False, logged, if it was not."""
+def _finished(outcome: Outcome) -> bool:
+    """Has the outcome's record write finished (or is there none)? A store whose check
+    fails counts as finished, so that its ``wait()`` raises and the message goes back."""
+    written = outcome.written
+    if written is None:
+        return True
+    try:
+        return written.finished()
+    except Exception:
+        return True
+
+
+def _written(outcome: Outcome, held: bool) -> bool:
+    """Was the outcome's final record written (its write has finished)? False, logged, if
+    not; ``held``: the message is still unacknowledged, so it goes back to run again."""
     assert outcome.written is not None
     try:
         outcome.written.wait()
     except Exception as exc:
+        fate = (
+            "its message goes back to run again" if held else "its message was acknowledged when it started"
+        )
         log.error(
-            "the %s record of task %s could not be written (%r); its message goes back to run again",
+            "the %s record of task %s could not be written (%r); %s",
             outcome.state,
             outcome.request.id,
             exc,
+            fate,
         )
         return False
     return True

@@ -61,6 +61,12 @@ class _Call(Generic[T]):
         self.error: BaseException | None = None
         self.cancelled = False
 
+    def finished(self) -> bool:
+        """Would :meth:`wait` return or raise without blocking (it ran, failed, or its time
+        ran out)?"""
+        assert self.done is not None
+        return self.done.is_set() or time.monotonic() >= self.deadline
+
     def wait(self) -> T:
         """The function's result once it ran, or its error; ``TimeoutError`` (and it is
         cancelled, so it never runs) when the I/O thread did not get to it in time."""
@@ -130,8 +136,10 @@ class Link:
             raise RuntimeError(f"the RabbitMQ connection's thread stopped: {self._died!r}") from self._died
 
     def _queue(self, item: _Call[Any]) -> None:
-        self.check()
         with self._lock:
+            # Under the lock that _fail_pending takes: a call queued as the link closes or
+            # its thread stops is either failed with the rest or refused here, never left.
+            self.check()
             self._calls.append(item)
             waking = len(self._calls) == 1  # else a wake-up is on its way already
             if self._thread is None:

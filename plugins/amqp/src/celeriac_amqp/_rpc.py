@@ -212,6 +212,9 @@ class AmqpRpcResultStore:
 class _Kept:
     """The pending write of a record kept in this process: there is nothing to wait for."""
 
+    def finished(self) -> bool:
+        return True
+
     def wait(self) -> None:
         return None
 
