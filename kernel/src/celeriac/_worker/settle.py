@@ -72,18 +72,7 @@ class Settler:
             return self._settle(block, timeout)
 
     def _settle(self, block: bool, timeout: float | None) -> int:
-        outcomes, self._parked = self._parked, []
-        if outcomes:  # look at them again soon, whether or not anything else arrives
-            timeout = PARKED_RECHECK if timeout is None else min(timeout, PARKED_RECHECK)
-        try:
-            outcomes.append(self._done.get(block, timeout))
-            while True:
-                outcomes.append(self._done.get_nowait())
-        except queue.Empty:
-            pass
-        ready: list[Outcome] = []
-        for outcome in outcomes:
-            (ready if _finished(outcome) else self._parked).append(outcome)
+        ready = self._ready(block, timeout)
         if not ready:
             return 0
         deliveries = self.table.pop([outcome.request.token for outcome in ready])
@@ -110,6 +99,23 @@ class Settler:
         if requeues:
             self.transport.reject(requeues, requeue=True)
         return len(ready)
+
+    def _ready(self, block: bool, timeout: float | None) -> list[Outcome]:
+        """The parked outcomes and those queued since, less the ones parked (again) because
+        their record is still being written."""
+        outcomes, self._parked = self._parked, []
+        if outcomes:  # look at them again soon, whether or not anything else arrives
+            timeout = PARKED_RECHECK if timeout is None else min(timeout, PARKED_RECHECK)
+        try:
+            outcomes.append(self._done.get(block, timeout))
+            while True:
+                outcomes.append(self._done.get_nowait())
+        except queue.Empty:
+            pass
+        ready: list[Outcome] = []
+        for outcome in outcomes:
+            (ready if _finished(outcome) else self._parked).append(outcome)
+        return ready
 
 
 def _finished(outcome: Outcome) -> bool:
