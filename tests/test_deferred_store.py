@@ -53,11 +53,13 @@ class Write:
         self.store = store
         self.record = record
 
-    def finished(self) -> bool:
-        return self.record.task_id not in self.store.held or self.store.release.is_set()
+    def finished(self, timeout: float = 0.0) -> bool:
+        return self.record.task_id not in self.store.held or self.store.release.wait(timeout)
 
     def wait(self) -> None:
-        assert self.finished(), "the worker waited for a write that had not finished"
+        if not self.finished():  # the worker blocks on a write under way: noted, then held
+            self.store.log.append("waited on an unfinished write")
+            self.store.release.wait(10)
         if self.store.failures:
             self.store.failures -= 1
             self.store.log.append("write failed")
@@ -221,9 +223,9 @@ def test_a_write_still_under_way_holds_up_its_own_message_only(app: Celeriac, st
     def add(x: int, y: int) -> int:
         return x + y
 
+    store.held.add("slow")
     with worker_thread(app, concurrency=2):
         slow = add.apply_async((1, 1), task_id="slow")
-        store.held.add("slow")
         wait_for(lambda: "handed over SUCCESS" in store.log, 10, "the first task ran")
         quick = add.apply_async((2, 2), ignore_result=True)
         wait_for(lambda: "ack" in store.log, 10, "the second task acknowledged")
@@ -298,3 +300,29 @@ def test_an_executor_in_a_forked_process_writes_before_it_returns(
     executor._pid = -1  # as in a process forked after it was made
     outcome = executor(TaskRequest(message=TaskMessage(id="t1", task="t.add", args=(1, 2)), queue="celery"))
     assert outcome.written is None and store.log == ["stored SUCCESS"]
+
+
+def test_a_parked_write_that_fails_gives_its_message_back(app: Celeriac, store: DeferredResults) -> None:
+    store.held.add("t1")
+    store.failures = 1
+    runs: list[int] = []
+
+    @app.task
+    def count() -> int:
+        runs.append(1)
+        return len(runs)
+
+    with worker_thread(app):
+        result = count.apply_async(task_id="t1")
+        wait_for(lambda: "handed over SUCCESS" in store.log, 10, "the task ran")
+        store.release.set()
+        assert result.get(timeout=10) == 2
+        wait_for(lambda: "ack" in store.log, 10, "the rerun acknowledged")
+    assert store.log == [
+        "handed over SUCCESS",
+        "write failed",
+        "reject",
+        "handed over SUCCESS",
+        "written SUCCESS",
+        "ack",
+    ]

@@ -226,9 +226,10 @@ class BatchStore(Protocol):
 class PendingWrite(Protocol):
     """A record handed to a store to be written a moment later (see :class:`DeferredStore`)."""
 
-    def finished(self) -> bool:
+    def finished(self, timeout: float = 0.0) -> bool:
         """Has the write finished, so that :meth:`wait` returns or raises at once? Also True
-        once the store's time limit for it has passed. Must not block."""
+        once the store's time limit for it has passed. Waits up to ``timeout`` seconds for
+        that, returning as soon as it happens."""
 
     def wait(self) -> None:
         """Return once the record is written; raise why it could not be (``TimeoutError``

@@ -23,7 +23,8 @@ from celeriac._worker.inflight import InFlightTable
 
 log = logging.getLogger("celeriac.worker")
 
-#: How often parked outcomes are looked at again while nothing else arrives (seconds).
+#: How long the settler, with nothing but parked outcomes, waits for the oldest one's write
+#: before it looks at the queue again (seconds); it goes on as soon as that write is over.
 PARKED_RECHECK = 0.002
 
 
@@ -79,9 +80,9 @@ class Settler:
         acks: list[Delivery] = []
         requeues: list[Delivery] = []
         for outcome, delivery in zip(ready, deliveries, strict=True):
-            if outcome.written is not None and not _written(outcome, delivery is not None):
-                if delivery is not None:
-                    requeues.append(delivery)  # its result may be unwritten: it runs again
+            unwritten = outcome.written is not None and not _written(outcome, delivery is not None)
+            if unwritten and delivery is not None:
+                requeues.append(delivery)  # its result may be unwritten: it runs again
                 continue
             self.processed += 1
             if self.events.enabled:
@@ -104,10 +105,10 @@ class Settler:
         """The parked outcomes and those queued since, less the ones parked (again) because
         their record is still being written."""
         outcomes, self._parked = self._parked, []
-        if outcomes:  # look at them again soon, whether or not anything else arrives
-            timeout = PARKED_RECHECK if timeout is None else min(timeout, PARKED_RECHECK)
+        parked = bool(outcomes)
         try:
-            outcomes.append(self._done.get(block, timeout))
+            # With outcomes parked, the wait below is on their writes instead of the queue.
+            outcomes.append(self._done.get(block and not parked, timeout))
             while True:
                 outcomes.append(self._done.get_nowait())
         except queue.Empty:
@@ -115,17 +116,23 @@ class Settler:
         ready: list[Outcome] = []
         for outcome in outcomes:
             (ready if _finished(outcome) else self._parked).append(outcome)
+        if block and not ready and self._parked:
+            # Nothing to settle but writes under way: wait for the oldest (it finishes first,
+            # in order on its connection), briefly, so that new outcomes are not held up.
+            oldest = self._parked[0]
+            if _finished(oldest, PARKED_RECHECK):
+                ready, self._parked = [oldest], self._parked[1:]
         return ready
 
 
-def _finished(outcome: Outcome) -> bool:
+def _finished(outcome: Outcome, timeout: float = 0.0) -> bool:
     """Has the outcome's record write finished (or is there none)? A store whose check
-    fails counts as finished, so that its ``wait()`` raises and the message goes back."""
+    fails counts as finished: its ``wait()`` then says what became of the write."""
     written = outcome.written
     if written is None:
         return True
     try:
-        return written.finished()
+        return written.finished(timeout)
     except Exception:
         return True
 
@@ -138,7 +145,9 @@ def _written(outcome: Outcome, held: bool) -> bool:
         outcome.written.wait()
     except Exception as exc:
         fate = (
-            "its message goes back to run again" if held else "its message was acknowledged when it started"
+            "its message goes back to run again"
+            if held
+            else "its message was acknowledged when it started, or already given back"
         )
         log.error(
             "the %s record of task %s could not be written (%r); %s",

@@ -61,11 +61,16 @@ class _Call(Generic[T]):
         self.error: BaseException | None = None
         self.cancelled = False
 
-    def finished(self) -> bool:
+    def finished(self, timeout: float = 0.0) -> bool:
         """Would :meth:`wait` return or raise without blocking (it ran, failed, or its time
-        ran out)?"""
+        ran out)? Waits up to ``timeout`` for that."""
         assert self.done is not None
-        return self.done.is_set() or time.monotonic() >= self.deadline
+        if self.done.is_set():
+            return True
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            return True
+        return timeout > 0 and self.done.wait(min(timeout, remaining))
 
     def wait(self) -> T:
         """The function's result once it ran, or its error; ``TimeoutError`` (and it is

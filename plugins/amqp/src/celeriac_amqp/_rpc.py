@@ -212,7 +212,7 @@ class AmqpRpcResultStore:
 class _Kept:
     """The pending write of a record kept in this process: there is nothing to wait for."""
 
-    def finished(self) -> bool:
+    def finished(self, timeout: float = 0.0) -> bool:
         return True
 
     def wait(self) -> None:
