@@ -23,8 +23,8 @@ from celeriac._worker.inflight import InFlightTable
 
 log = logging.getLogger("celeriac.worker")
 
-#: How long the settler, with nothing but parked outcomes, waits for the oldest one's write
-#: before it looks at the queue again (seconds); it goes on as soon as that write is over.
+#: How long the settler waits for the oldest outcome's write, when it is under way, before it
+#: settles what is ready and parks the rest (seconds); it goes on as soon as the write is over.
 PARKED_RECHECK = 0.002
 
 
@@ -113,15 +113,14 @@ class Settler:
                 outcomes.append(self._done.get_nowait())
         except queue.Empty:
             pass
+        if block and outcomes and not _finished(outcomes[0]):
+            # The oldest write is under way: give it a moment (writes finish in order on
+            # their connection), so that it and those behind it are settled in this batch
+            # rather than one by one. A stuck write holds the others up this long only.
+            _finished(outcomes[0], PARKED_RECHECK)
         ready: list[Outcome] = []
         for outcome in outcomes:
             (ready if _finished(outcome) else self._parked).append(outcome)
-        if block and not ready and self._parked:
-            # Nothing to settle but writes under way: wait for the oldest (it finishes first,
-            # in order on its connection), briefly, so that new outcomes are not held up.
-            oldest = self._parked[0]
-            if _finished(oldest, PARKED_RECHECK):
-                ready, self._parked = [oldest], self._parked[1:]
         return ready
 
 
