@@ -3,16 +3,22 @@ pool finished, in one transport call per kind for everything that finished toget
 acknowledgement never waits for a fetch to time out.
 
 A final record still being written (``Outcome.written``, a deferred store's) parks its
-outcome: the message stays in the in-flight table (its lease renewed, its place counted
-against the prefetch) and is settled on a later pass once the write finished, or given back
-if it failed or ran out of time. Other messages are settled meanwhile, and a cold stop does
-not wait for a write: a parked message left over is given back with the unfinished ones."""
+outcome: its message leaves the in-flight table as any finished one does (so the worker
+fetches on), is held here, and is settled on a later pass once the write finished, or given
+back if the write failed or ran out of time. Other messages are settled meanwhile. At most
+:data:`PARKED_MAX` are held: beyond that the settler waits for the oldest write, leaving new
+outcomes (and their places in the in-flight table) where they are, so a stuck connection
+stops the worker taking more work. At the stop, writes still under way get
+:data:`STOP_GRACE` seconds, then their messages are given back."""
 
 from __future__ import annotations
 
 import logging
 import queue
 import threading
+import time
+
+from attrs import frozen
 
 from celeriac._contract.protocols import Transport
 from celeriac._model.outcome import Disposition
@@ -26,6 +32,18 @@ log = logging.getLogger("celeriac.worker")
 #: How long the settler waits for the oldest outcome's write, when it is under way, before it
 #: settles what is ready and parks the rest (seconds); it goes on as soon as the write is over.
 PARKED_RECHECK = 0.002
+#: Outcomes held here at most while their records are written.
+PARKED_MAX = 256
+#: Seconds the stop gives writes still under way before their messages are given back.
+STOP_GRACE = 1.0
+
+
+@frozen
+class _Finished:
+    """An outcome and its message (None: acknowledged when it started), out of the table."""
+
+    outcome: Outcome
+    delivery: Delivery | None
 
 
 class Settler:
@@ -37,7 +55,7 @@ class Settler:
         self.events = events
         self.processed = 0
         self._done: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
-        self._parked: list[Outcome] = []  # finished, their records still being written
+        self._parked: list[_Finished] = []  # their records still being written, oldest first
         self._settling = threading.Lock()  # one pass at a time (the thread, then stop())
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="celeriac-settler", daemon=True)
@@ -50,11 +68,24 @@ class Settler:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the thread, then settle what is left here."""
+        """Stop the thread, then settle what is left here; give back the messages of writes
+        still under way after :data:`STOP_GRACE`."""
         self._stopped.set()
         if self._thread.is_alive():
             self._thread.join()
         self.settle(block=False)
+        deadline = time.monotonic() + STOP_GRACE
+        while self._parked and (remaining := deadline - time.monotonic()) > 0:
+            _finished(self._parked[0].outcome, min(PARKED_RECHECK * 10, remaining))
+            self.settle(block=False)
+        with self._settling:
+            held, self._parked = self._parked, []
+        given_back = [one.delivery for one in held if one.delivery is not None]
+        if given_back:
+            log.warning(
+                "giving back %d finished task(s) whose results were still being written", len(given_back)
+            )
+            self.transport.reject(given_back, requeue=True)
 
     def _loop(self) -> None:
         while not self._stopped.is_set():
@@ -74,12 +105,10 @@ class Settler:
 
     def _settle(self, block: bool, timeout: float | None) -> int:
         ready = self._ready(block, timeout)
-        if not ready:
-            return 0
-        deliveries = self.table.pop([outcome.request.token for outcome in ready])
         acks: list[Delivery] = []
         requeues: list[Delivery] = []
-        for outcome, delivery in zip(ready, deliveries, strict=True):
+        for finished in ready:
+            outcome, delivery = finished.outcome, finished.delivery
             unwritten = outcome.written is not None and not _written(outcome, delivery is not None)
             if unwritten and delivery is not None:
                 requeues.append(delivery)  # its result may be unwritten: it runs again
@@ -101,26 +130,29 @@ class Settler:
             self.transport.reject(requeues, requeue=True)
         return len(ready)
 
-    def _ready(self, block: bool, timeout: float | None) -> list[Outcome]:
-        """The parked outcomes and those queued since, less the ones parked (again) because
-        their record is still being written."""
-        outcomes, self._parked = self._parked, []
-        parked = bool(outcomes)
-        try:
-            # With outcomes parked, the wait below is on their writes instead of the queue.
-            outcomes.append(self._done.get(block and not parked, timeout))
-            while True:
-                outcomes.append(self._done.get_nowait())
-        except queue.Empty:
-            pass
-        if block and outcomes and not _finished(outcomes[0]):
+    def _ready(self, block: bool, timeout: float | None) -> list[_Finished]:
+        """The parked outcomes and those queued since whose writes are over (or that have
+        none), out of the in-flight table; the others are parked (again)."""
+        fresh: list[Outcome] = []
+        if len(self._parked) < PARKED_MAX:  # else their places in the table hold the worker back
+            try:
+                # With outcomes parked, the wait below is on their writes instead of the queue.
+                fresh.append(self._done.get(block and not self._parked, timeout))
+                while True:
+                    fresh.append(self._done.get_nowait())
+            except queue.Empty:
+                pass
+        deliveries = self.table.pop([outcome.request.token for outcome in fresh]) if fresh else []
+        candidates = self._parked + [_Finished(o, d) for o, d in zip(fresh, deliveries, strict=True)]
+        self._parked = []
+        if block and candidates and not _finished(candidates[0].outcome):
             # The oldest write is under way: give it a moment (writes finish in order on
             # their connection), so that it and those behind it are settled in this batch
             # rather than one by one. A stuck write holds the others up this long only.
-            _finished(outcomes[0], PARKED_RECHECK)
-        ready: list[Outcome] = []
-        for outcome in outcomes:
-            (ready if _finished(outcome) else self._parked).append(outcome)
+            _finished(candidates[0].outcome, PARKED_RECHECK)
+        ready: list[_Finished] = []
+        for candidate in candidates:
+            (ready if _finished(candidate.outcome) else self._parked).append(candidate)
         return ready
 
 
