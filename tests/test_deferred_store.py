@@ -237,10 +237,11 @@ def test_a_write_still_under_way_holds_up_its_own_message_only(app: Celeriac, st
     assert store.log == ["handed over SUCCESS", "ack", "written SUCCESS", "ack"]
 
 
-def test_a_cold_stop_gives_back_a_message_whose_write_is_under_way(
+def test_a_stop_gives_back_a_message_whose_write_is_still_under_way(
     app: Celeriac, store: DeferredResults
 ) -> None:
-    """Nothing waits on the write at a cold stop: the message goes back, unacknowledged."""
+    """The stop gives a write under way a moment (STOP_GRACE), then the message goes back,
+    unacknowledged, and the stop is over."""
 
     @app.task
     def add(x: int, y: int) -> int:
