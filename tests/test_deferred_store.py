@@ -101,6 +101,30 @@ def app(store: DeferredResults) -> Iterator[Celeriac]:
     made.close()
 
 
+@pytest.fixture
+def add(app: Celeriac) -> Any:
+    """``t.add``, registered on the worker's app."""
+
+    @app.task(name="t.add")
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    return add
+
+
+@pytest.fixture
+def count(app: Celeriac) -> Any:
+    """``t.count``: returns how many times it ran."""
+    runs: list[int] = []
+
+    @app.task(name="t.count")
+    def count() -> int:
+        runs.append(1)
+        return len(runs)
+
+    return count
+
+
 def logged(app: Celeriac, store: DeferredResults, name: str) -> None:
     """Note each call of the transport's ``name`` in the store's log."""
     original = getattr(app.transport, name)
@@ -113,13 +137,9 @@ def logged(app: Celeriac, store: DeferredResults, name: str) -> None:
 
 
 def test_a_final_record_is_handed_over_and_written_before_the_ack(
-    app: Celeriac, store: DeferredResults
+    app: Celeriac, store: DeferredResults, add: Any
 ) -> None:
     assert isinstance(store, DeferredStore)
-
-    @app.task
-    def add(x: int, y: int) -> int:
-        return x + y
 
     with worker_thread(app):
         assert add.delay(2, 3).get(timeout=10) == 5
@@ -128,15 +148,9 @@ def test_a_final_record_is_handed_over_and_written_before_the_ack(
 
 
 def test_a_write_that_fails_gives_the_message_back_to_run_again(
-    app: Celeriac, store: DeferredResults
+    app: Celeriac, store: DeferredResults, count: Any
 ) -> None:
     store.failures = 1
-    runs: list[int] = []
-
-    @app.task
-    def count() -> int:
-        runs.append(1)
-        return len(runs)
 
     with worker_thread(app):
         assert count.delay().get(timeout=10) == 2  # the first run's record was never written
@@ -195,13 +209,9 @@ def test_retry_is_written_before_the_rerun_is_sent(app: Celeriac, store: Deferre
 
 
 def test_an_executor_not_asked_to_defer_writes_before_it_returns(
-    app: Celeriac, store: DeferredResults
+    app: Celeriac, store: DeferredResults, add: Any
 ) -> None:
     """A pool whose outcomes nobody waits on (the default) gets records written at once."""
-
-    @app.task(name="t.add")
-    def add(x: int, y: int) -> int:
-        return x + y
 
     request = TaskRequest(message=TaskMessage(id="t1", task="t.add", args=(1, 2)), queue="celery")
     outcome = Executor(app)(request)
@@ -215,13 +225,11 @@ def test_an_executor_not_asked_to_defer_writes_before_it_returns(
     assert app.AsyncResult("t2").get(timeout=1) == 4
 
 
-def test_a_write_still_under_way_holds_up_its_own_message_only(app: Celeriac, store: DeferredResults) -> None:
+def test_a_write_still_under_way_holds_up_its_own_message_only(
+    app: Celeriac, store: DeferredResults, add: Any
+) -> None:
     """The settler parks the outcome and settles the others meanwhile (a task with no
     record to write among them); the parked message is settled once its write finished."""
-
-    @app.task
-    def add(x: int, y: int) -> int:
-        return x + y
 
     store.held.add("slow")
     with worker_thread(app, concurrency=2):
@@ -238,14 +246,10 @@ def test_a_write_still_under_way_holds_up_its_own_message_only(app: Celeriac, st
 
 
 def test_a_stop_gives_back_a_message_whose_write_is_still_under_way(
-    app: Celeriac, store: DeferredResults
+    app: Celeriac, store: DeferredResults, add: Any
 ) -> None:
     """The stop gives a write under way a moment (STOP_GRACE), then the message goes back,
     unacknowledged, and the stop is over."""
-
-    @app.task
-    def add(x: int, y: int) -> int:
-        return x + y
 
     store.held.add("stuck")
     with worker_thread(app, shutdown_timeout=0.2):  # the warm stop turns cold at once
@@ -272,13 +276,9 @@ def test_a_failed_write_of_an_early_acknowledged_task_is_logged(
 
 
 def test_a_task_with_callbacks_writes_its_record_before_sending_them(
-    app: Celeriac, store: DeferredResults
+    app: Celeriac, store: DeferredResults, add: Any
 ) -> None:
     """Were the write to fail after the callback went out, the rerun would send it again."""
-
-    @app.task
-    def add(x: int, y: int) -> int:
-        return x + y
 
     with worker_thread(app):
         result = add.apply_async((1, 1), link=add.s(10))
@@ -289,13 +289,9 @@ def test_a_task_with_callbacks_writes_its_record_before_sending_them(
 
 
 def test_an_executor_in_a_forked_process_writes_before_it_returns(
-    app: Celeriac, store: DeferredResults
+    app: Celeriac, store: DeferredResults, add: Any
 ) -> None:
     """A pool's child forked from the worker reports outcomes as fields, without the write."""
-
-    @app.task(name="t.add")
-    def add(x: int, y: int) -> int:
-        return x + y
 
     executor = Executor(app, defer_writes=True)
     executor._pid = -1  # as in a process forked after it was made
@@ -303,15 +299,11 @@ def test_an_executor_in_a_forked_process_writes_before_it_returns(
     assert outcome.written is None and store.log == ["stored SUCCESS"]
 
 
-def test_a_parked_write_that_fails_gives_its_message_back(app: Celeriac, store: DeferredResults) -> None:
+def test_a_parked_write_that_fails_gives_its_message_back(
+    app: Celeriac, store: DeferredResults, count: Any
+) -> None:
     store.held.add("t1")
     store.failures = 1
-    runs: list[int] = []
-
-    @app.task
-    def count() -> int:
-        runs.append(1)
-        return len(runs)
 
     with worker_thread(app):
         result = count.apply_async(task_id="t1")
