@@ -23,6 +23,7 @@ from celeriac.plugin import TaskMessage
 from celeriac.plugin import TaskRequest
 from celeriac.plugin import hookimpl
 from celeriac.testing import MemoryResultStore
+from celeriac.testing import in_forked_child
 from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
 
@@ -294,9 +295,14 @@ def test_an_executor_in_a_forked_process_writes_before_it_returns(
     """A pool's child forked from the worker reports outcomes as fields, without the write."""
 
     executor = Executor(app, defer_writes=True)
-    executor._pid = -1  # as in a process forked after it was made
-    outcome = executor(TaskRequest(message=TaskMessage(id="t1", task="t.add", args=(1, 2)), queue="celery"))
-    assert outcome.written is None and store.log == ["stored SUCCESS"]
+    request = TaskRequest(message=TaskMessage(id="t1", task="t.add", args=(1, 2)), queue="celery")
+
+    def child() -> None:
+        outcome = executor(request)
+        assert outcome.written is None and store.log == ["stored SUCCESS"]
+
+    assert in_forked_child(child) == 0
+    assert executor(request).written is not None  # here, in the worker's process, handed over
 
 
 def test_a_parked_write_that_fails_gives_its_message_back(

@@ -63,6 +63,7 @@ __all__ = [
     "check_key_value",
     "free_port",
     "importable",
+    "in_forked_child",
     "join",
     "local_server",
     "process_group",
@@ -283,6 +284,32 @@ def service_unreachable(problem: str) -> NoReturn:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{problem} (CI=true: these tests must run)")
     pytest.skip(problem)
+
+
+def in_forked_child(work: Callable[[], object], timeout: float = 30.0) -> int:
+    """Run ``work`` in a child made by ``os.fork()`` and return its exit code (0: ``work``
+    returned; 1: it raised). A child still running after ``timeout`` seconds is killed and
+    the test fails. For what a forked process (a prefork pool's child) must do on its own."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            work()
+            code = 0
+        finally:
+            os._exit(code)
+    import select
+
+    pidfd = os.pidfd_open(pid)  # readable once the child has exited
+    try:
+        exited, _, _ = select.select([pidfd], [], [], timeout)
+    finally:
+        os.close(pidfd)
+    if not exited:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise AssertionError(f"the forked child did not finish within {timeout} s")
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
 @contextlib.contextmanager

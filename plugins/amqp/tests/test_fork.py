@@ -4,10 +4,6 @@ are the parent's to use."""
 
 from __future__ import annotations
 
-import os
-import signal
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,6 +11,7 @@ import pytest
 from celeriac import Celeriac
 from celeriac import states
 from celeriac.plugin import Envelope
+from celeriac.testing import in_forked_child
 from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
 from celeriac_amqp import make_result_store
@@ -24,28 +21,6 @@ from .test_rpc import rpc_app
 from .test_rpc import rpc_config
 
 pytestmark = pytest.mark.integration
-
-
-def in_child(work: Callable[[], object], timeout: float = 30.0) -> int:
-    """Run ``work`` in a forked child; its exit code (0: it returned), killed at ``timeout``."""
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            work()
-            code = 0
-        finally:
-            os._exit(code)
-    deadline = time.monotonic() + timeout
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            raise AssertionError(f"the forked child did not finish within {timeout} s")
-        time.sleep(0.05)  # polling a child process's exit: there is no event to wait on
 
 
 def envelope(body: bytes) -> Envelope:
@@ -59,7 +34,7 @@ def test_a_forked_child_publishes_on_a_connection_of_its_own(transport: Any, que
         transport.publish(queue_name, [envelope(b"2")])
         transport.close()  # returns once RabbitMQ confirmed it
 
-    assert in_child(child) == 0
+    assert in_forked_child(child) == 0
     transport.publish(queue_name, [envelope(b"3")])  # the parent's connection is untouched
     wait_for(lambda: transport.queue_length(queue_name) == 3, 10, "three messages queued")
     bodies = sorted(d.envelope.body for d in transport.fetch([queue_name], 3, 5.0))
@@ -83,7 +58,7 @@ def test_a_forked_childs_rpc_store_replies_and_receives_on_its_own(amqp_url: str
             worker.close()
             client.close()
 
-        assert in_child(child) == 0
+        assert in_forked_child(child) == 0
         assert client.wait("t2", states.READY_STATES, timeout=10) is not None
         assert client.get("t3") is None  # the child's reply went to the child
     finally:

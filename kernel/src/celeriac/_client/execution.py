@@ -25,6 +25,7 @@ from attrs import frozen
 from celeriac._client.pools import run_safely
 from celeriac._client.task_options import retry_delay
 from celeriac._client.workflow import after_task
+from celeriac._contract.fork import after_fork
 from celeriac._contract.protocols import BatchStore
 from celeriac._contract.protocols import DeferredStore
 from celeriac._contract.protocols import PendingWrite
@@ -100,13 +101,12 @@ class Executor:
         self.stores_results = app.result_store_url is not None
         #: The store that takes final records without waiting for the write, when whoever
         #: settles this executor's outcomes waits for ``Outcome.written`` (the worker's
-        #: settler does; a prefork child, which reports to its parent, does not ask for it).
+        #: settler does). Only in this process: a pool's child forked from it, whose outcomes
+        #: cross to the parent as fields, writes them before it reports.
         self._deferred: DeferredStore | None = None
         if defer_writes and self.stores_results and isinstance(app.result_store, DeferredStore):
             self._deferred = app.result_store
-        #: Records are handed over only in this process: a pool's child forked from it (whose
-        #: outcomes cross to the parent as fields) writes them before it reports.
-        self._pid = os.getpid()
+            after_fork(self, Executor._write_at_once)
 
     def __call__(self, request: TaskRequest) -> Outcome:
         """Run ``request`` here: :meth:`begin`, :meth:`run`, :meth:`finish`."""
@@ -324,9 +324,7 @@ class Executor:
             )
             return _Failed(states.RETRY, cause, trace)
         trace = format_traceback(exc)
-        written = None
-        if self._keeps(request):
-            written = self._store_final(request, self._record(request, states.FAILURE, exc, trace, ()))
+        written = self._store(request, states.FAILURE, exc, trace, final=True)
         self.lifecycle.task_failure(task, request, exc, trace)
         log.error(
             "Task %s[%s] raised %s: %s\n%s",
@@ -350,20 +348,38 @@ class Executor:
         )
 
     def _store(
-        self, request: TaskRequest, state: str, value: Any, trace: str | None, children: Sequence[str] = ()
-    ) -> None:
-        if self._keeps(request):
-            self.app.result_store.store(self._record(request, state, value, trace, children))
+        self,
+        request: TaskRequest,
+        state: str,
+        value: Any,
+        trace: str | None,
+        children: Sequence[str] = (),
+        *,
+        final: bool = False,
+    ) -> PendingWrite | None:
+        """Store a state if this request's are kept; ``final``: maybe handed over (see
+        :meth:`_store_final`), the write to wait for returned."""
+        if not self._keeps(request):
+            return None
+        record = self._record(request, state, value, trace, children)
+        if final:
+            return self._store_final(request, record)
+        self.app.result_store.store(record)
+        return None
 
     def _store_final(self, request: TaskRequest, record: ResultRecord) -> PendingWrite | None:
         """Store a final state: handed over without waiting when the store and the settler
         allow (the write to wait for is returned), else written before this returns. A task
         with a workflow to continue writes first: were the write to fail after its callbacks
         went out, its rerun would send them again."""
-        if self._deferred is not None and request.message.embed.empty and os.getpid() == self._pid:
+        if self._deferred is not None and request.message.embed.empty:
             return self._deferred.store_deferred(record)
         self.app.result_store.store(record)
         return None
+
+    def _write_at_once(self) -> None:
+        """In a process forked from this one: records are written before outcomes return."""
+        self._deferred = None
 
     def _keeps(self, request: TaskRequest) -> bool:
         """Is a state of this request stored? As in Celery, an ignored result stores no
