@@ -14,15 +14,23 @@ import pytest
 from celeriac import Celeriac
 from celeriac import states
 from celeriac import testing
+from celeriac._worker import settle
+from celeriac._worker.events import EventDispatcher
+from celeriac._worker.inflight import InFlight
+from celeriac._worker.inflight import InFlightTable
+from celeriac._worker.settle import Settler
 from celeriac.plugin import Config
 from celeriac.plugin import DeferredStore
+from celeriac.plugin import Envelope
 from celeriac.plugin import Executor
+from celeriac.plugin import Outcome
 from celeriac.plugin import ResultRecord
 from celeriac.plugin import ResultStoreSpec
 from celeriac.plugin import TaskMessage
 from celeriac.plugin import TaskRequest
 from celeriac.plugin import hookimpl
 from celeriac.testing import MemoryResultStore
+from celeriac.testing import MemoryTransport
 from celeriac.testing import in_forked_child
 from celeriac.testing import wait_for
 from celeriac.testing import worker_thread
@@ -325,3 +333,32 @@ def test_a_parked_write_that_fails_gives_its_message_back(
         "written SUCCESS",
         "ack",
     ]
+
+
+def test_beyond_parked_max_finished_messages_stay_in_the_in_flight_table(
+    store: DeferredResults, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The settler holds at most PARKED_MAX messages whose writes are under way; the next
+    stay in the in-flight table, whose places the worker fetches against, so a stuck write
+    connection stops the worker taking more work."""
+    monkeypatch.setattr(settle, "PARKED_MAX", 1)
+    transport = MemoryTransport()
+    transport.publish("celery", [Envelope(body=b"{}", content_type="application/json") for _ in range(2)])
+    table = InFlightTable()
+    settler = Settler(transport, table, EventDispatcher([], "test"))
+    for token, delivery in enumerate(transport.fetch(["celery"], 2, 1.0), start=1):
+        request = TaskRequest(message=TaskMessage(id=f"t{token}", task="t.add"), queue="celery", token=token)
+        table.add(InFlight(request=request, delivery=delivery, acks_late=True))
+        store.held.add(request.id)
+        record = ResultRecord(
+            task_id=request.id, state=states.SUCCESS, payload=b"1", content_type="application/json"
+        )
+        settler.done(Outcome(request=request, state=states.SUCCESS, written=Write(store, record)))
+    settler.settle(block=False)
+    assert len(table) == 1  # t1 taken out and held; t2 left in the table
+    store.release.set()
+    settler.settle(block=False)
+    settler.settle(block=False)
+    assert len(table) == 0
+    assert store.log == ["written SUCCESS", "written SUCCESS"]
+    assert transport.queue_length("celery") == 0 and transport.dead_letters() == []

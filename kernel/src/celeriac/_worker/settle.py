@@ -134,11 +134,12 @@ class Settler:
         """The parked outcomes and those queued since whose writes are over (or that have
         none), out of the in-flight table; the others are parked (again)."""
         fresh: list[Outcome] = []
-        if len(self._parked) < PARKED_MAX:  # else their places in the table hold the worker back
+        room = PARKED_MAX - len(self._parked)  # the rest wait in the table, holding the worker back
+        if room > 0:
             try:
                 # With outcomes parked, the wait below is on their writes instead of the queue.
                 fresh.append(self._done.get(block and not self._parked, timeout))
-                while True:
+                while len(fresh) < room:
                     fresh.append(self._done.get_nowait())
             except queue.Empty:
                 pass
