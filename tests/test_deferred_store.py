@@ -14,6 +14,7 @@ import pytest
 from celeriac import Celeriac
 from celeriac import states
 from celeriac import testing
+from celeriac._model.message import Embed
 from celeriac._worker import settle
 from celeriac._worker.events import EventDispatcher
 from celeriac._worker.inflight import InFlight
@@ -311,6 +312,30 @@ def test_an_executor_in_a_forked_process_writes_before_it_returns(
 
     assert in_forked_child(child) == 0
     assert executor(request).written is not None  # here, in the worker's process, handed over
+
+
+def test_an_executor_handing_to_a_carrier_does_so_in_a_forked_process_too(
+    app: Celeriac, store: DeferredResults, add: Any
+) -> None:
+    """``Executor(hand_to=...)``: a pool child whose records cross to the worker with its
+    reports (prefork) hands final records, and only final ones, to what the pool gave it,
+    even in a process forked from the one that made the executor; a task with callbacks
+    still writes first."""
+    carried = DeferredResults()
+    executor = Executor(app, hand_to=carried)
+    request = TaskRequest(message=TaskMessage(id="t1", task="t.add", args=(1, 2)), queue="celery")
+
+    def child() -> None:
+        outcome = executor(request)
+        assert outcome.written is not None and carried.log == ["handed over SUCCESS"]
+        assert store.log == []  # the app's own store got nothing
+
+    assert in_forked_child(child) == 0
+    failed = executor(TaskRequest(message=TaskMessage(id="t2", task="t.add", args=(1,)), queue="celery"))
+    assert failed.state == states.FAILURE and failed.written is not None
+    linked = TaskMessage(id="t3", task="t.add", args=(1, 1), embed=Embed(callbacks=(add.s(1).to_dict(),)))
+    assert executor(TaskRequest(message=linked, queue="celery")).written is None
+    assert store.log == ["stored SUCCESS"] and carried.log == ["handed over FAILURE"]
 
 
 def test_a_parked_write_that_fails_gives_its_message_back(

@@ -82,7 +82,14 @@ class Executor:
     :meth:`begin` (hooks, STARTED; an outcome means do not run), :meth:`run` (the task
     function) or the pool's own run of it (an awaited coroutine), and :meth:`finish` (results,
     hooks, workflow) for one request or a batch. Calling the executor does all three for one
-    request, which is all a pool that runs functions on threads needs."""
+    request, which is all a pool that runs functions on threads needs.
+
+    :param defer_writes: hand final records to the app's store without waiting for the write
+        when it is a :class:`DeferredStore` (whoever settles the outcomes waits for
+        ``Outcome.written``: the worker's settler does), in this process only.
+    :param hand_to: hand final records to this instead, in any process: a pool's child
+        whose records cross to the worker with its reports (prefork), which writes them.
+    """
 
     def __init__(
         self,
@@ -91,6 +98,7 @@ class Executor:
         revoked: Container[str] = frozenset(),
         describe_results: bool = False,
         defer_writes: bool = False,
+        hand_to: DeferredStore | None = None,
     ) -> None:
         self.app = app
         #: Put a short repr of each return value in the outcome (for task-succeeded events).
@@ -104,7 +112,9 @@ class Executor:
         #: settler does). Only in this process: a pool's child forked from it, whose outcomes
         #: cross to the parent as fields, writes them before it reports.
         self._deferred: DeferredStore | None = None
-        if defer_writes and self.stores_results and isinstance(app.result_store, DeferredStore):
+        if hand_to is not None:
+            self._deferred = hand_to  # the pool arranged it for its children: no reset
+        elif defer_writes and self.stores_results and isinstance(app.result_store, DeferredStore):
             self._deferred = app.result_store
             after_fork(self, Executor._write_at_once)
 

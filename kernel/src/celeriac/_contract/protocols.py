@@ -244,8 +244,9 @@ class DeferredStore(Protocol):
     message only once the :class:`PendingWrite` finished (other messages are settled
     meanwhile), so a message is never let go of while its result may still be unwritten; a
     write that fails gives the message back. Only the worker's own process hands records
-    over, and only for tasks without a workflow to continue (callbacks, chains), which would
-    otherwise be sent again when a failed write makes the task run again."""
+    over (a pool child may send its records to the worker, which hands them over), and only
+    for tasks without a workflow to continue (callbacks, chains), which would otherwise be
+    sent again when a failed write makes the task run again."""
 
     def store_deferred(self, record: ResultRecord) -> PendingWrite:
         """Hand ``record`` over to be written as :meth:`ResultStore.store` would write it, in
