@@ -14,10 +14,13 @@ from celeriac import Celeriac
 from celeriac import TimeLimitExceededError
 from celeriac import WorkerLostError
 from celeriac import states
+from celeriac.testing import project_app
 from celeriac.testing import wait_for
 
+from .conftest import CONFIG
 from .conftest import WorkerProcess
 from .conftest import alive
+from .own_redis import OwnRedis
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 StartWorker = Callable[..., WorkerProcess]
@@ -222,3 +225,35 @@ def test_pool_grows_and_shrinks_on_remote_control(client: Celeriac, start_worker
     [reply] = client.control.broadcast("pool_shrink", {"n": 1}, reply=True, timeout=5, limit=1)
     assert "5 slots" in str(reply)  # the maximum came down
     wait_for(lambda: len(worker.descendants()) == 2)
+
+
+def test_results_the_children_carry_are_written_before_the_ack_and_survive_a_store_outage(
+    project: Path, start_worker: StartWorker, tmp_path: Path
+) -> None:
+    """Children hand their results to the worker, which writes them in batches and
+    acknowledges a message only once its result is written (docs/pools.md): with the result
+    store down, the writes fail, the messages go back, and the tasks run again once it is up.
+    """
+    (tmp_path / "results").mkdir()
+    store = OwnRedis(tmp_path / "results")
+    store.start()
+    try:
+        (project / "celeriac.toml").write_text(
+            f'result_store = "{store.url()}"\n{CONFIG}[redis]\nretry_attempts = 1\nretry_backoff_base = 0.2\n'
+        )
+        worker = start_worker("-c", "2")
+        store.stop()
+        markers = [project / f"ran-{i}" for i in range(12)]
+        with project_app(project) as client:
+            results = [client.send_task("proj.slow", (0.01,), {"marker": str(m)}) for m in markers]
+            wait_for(lambda: all(pids_in(m) for m in markers), timeout=30, what="every task ran once")
+            wait_for(lambda: "could not be written" in worker.output(), timeout=30, what="a failed write")
+            store.start()
+            pids = [result.get(timeout=60) for result in results]
+            assert {result.state for result in results} == {states.SUCCESS}
+    finally:
+        store.stop()
+    runs = [pids_in(marker) for marker in markers]
+    assert [pid in ran for pid, ran in zip(pids, runs, strict=True)] == [True] * len(markers)
+    assert sum(len(ran) for ran in runs) > len(markers)  # some ran again: none was acked unwritten
+    assert "its message goes back to run again" in worker.output()

@@ -325,17 +325,20 @@ def project(tmp_path: Path, amqp_url: str, queue_name: str) -> Path:
     (tmp_path / "proj.py").write_text(textwrap.dedent(TASKS) + PROGRESS_TASK)
     (tmp_path / "celeriac.toml").write_text(
         f'broker = "{amqp_url}"\nresult_store = "rpc://"\ndefault_queue = "{queue_name}"\n'
-        '[plugins]\nenable = ["amqp", "json", "threads"]\n'
+        '[plugins]\nenable = ["amqp", "json", "threads", "prefork"]\n'
         "[worker]\npoll_timeout = 0.2\n"
     )
     return tmp_path
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("pool", ["threads", "prefork"])
 def test_worker_process_replies_to_the_client(
-    client: Celeriac, project: Path, start_process: Callable[..., WorkerProcess]
+    client: Celeriac, project: Path, start_process: Callable[..., WorkerProcess], pool: str
 ) -> None:
-    worker = start_process(celeriac_worker("-c", "4"))
+    """With ``prefork`` the children send their final records to the worker, which hands
+    them to its own reply connection (celeriac_prefork._writes)."""
+    worker = start_process(celeriac_worker("-P", pool, "-c", "4"))
     results = [client.send_task("proj.add", (n, n)) for n in range(20)]
     assert [r.get(timeout=20) for r in results] == [2 * n for n in range(20)]
     assert results[3].state == states.SUCCESS  # read again: kept by the client

@@ -426,8 +426,9 @@ def test_a_request_queued_behind_a_child_that_dies_runs_in_another(make_pool: Ma
 
 
 def test_the_reserve_grows_behind_short_tasks_only(make_pool: MakePool) -> None:
-    """The worker reserves (``ReservingPool.reserve``) what the children take behind short
-    tasks; behind a task that takes long, one message per child, as with any pool."""
+    """The worker reserves (``ReservingPool.reserve``) twice what the children take behind
+    short tasks (a lot queued in them, the next being fetched); behind a task that takes
+    long, one message per child, as with any pool."""
     from celeriac.plugin import ReservingPool
     from celeriac_prefork._pool import QUEUE_DEPTH
 
@@ -442,7 +443,7 @@ def test_the_reserve_grows_behind_short_tasks_only(make_pool: MakePool) -> None:
     for n in range(6):
         submit(pool, rec, request(n, "sleep", 0.0))
     rec.wait(6)
-    assert pool.reserve == 2 * QUEUE_DEPTH
+    assert pool.reserve == 2 * 2 * QUEUE_DEPTH  # two children
     for n in range(6, 12):
         submit(pool, rec, request(n, "sleep", 0.05))  # 50 ms: not short
     rec.wait(12)

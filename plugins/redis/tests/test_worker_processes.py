@@ -165,3 +165,19 @@ def test_a_prefork_childs_first_task_finds_the_result_store_loaded(
     config.write_text(config.read_text().replace('"threads"]', '"threads", "prefork"]'))
     start_worker("-P", "prefork", "-c", "1")
     assert client.send_task("proj.store_modules_loaded").get(timeout=20) is True
+
+
+def test_prefork_children_hand_their_results_to_the_worker_to_write(
+    client: Any, project: Path, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    """A prefork worker's children send their final records to it, which writes them many
+    to a round trip (celeriac_prefork._writes); failures and results read back as usual."""
+    config = project / "celeriac.toml"
+    config.write_text(config.read_text().replace('"threads"]', '"threads", "prefork"]'))
+    start_worker("-P", "prefork", "-c", "2")
+    results = [client.send_task("proj.add", (n, n)) for n in range(300)]
+    assert [r.get(timeout=30) for r in results] == [2 * n for n in range(300)]
+    failed = client.send_task("proj.fail")
+    with pytest.raises(ValueError, match="broken on purpose"):
+        failed.get(timeout=20)
+    assert failed.state == states.FAILURE

@@ -8,10 +8,18 @@ The wire is pickles over a socket pair, framed by
   request as the values of its fields rather than as attrs instances, which pickle every
   field's name each time (twice the bytes and three times the encoding work);
 * child to parent: ``(state, disposition, runtime, reason, retire, rss_kib, traceback,
-  result)`` as each request ends, in the order they were sent; ``retire`` says the child
-  exits after this report (a recycling limit was reached).
+  result, record)`` as each request ends, in the order they were sent; ``retire`` says the
+  child exits after this report (a recycling limit was reached).
 
 Only the outcome's fields travel back, not the request: the parent still holds it.
+
+When the worker's result store takes records without waiting for the write (a
+``DeferredStore``, such as Redis's), a child does not write a task's final record itself:
+``record`` carries its fields, and the parent hands it to its store, which writes the
+records of all children together, a batch per round trip. The parent acknowledges the
+message once that write finished, as for its own threads' tasks. A child that dies between
+finishing a task and reporting it loses the record with the report: the task is recorded
+as lost with the child, as it was when the child died before the write.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from collections.abc import Iterable
 from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any
+from typing import final
 
 import attrs
 from attrs import frozen
@@ -37,13 +46,14 @@ from celeriac import states
 from celeriac.plugin import Celeriac
 from celeriac.plugin import Disposition
 from celeriac.plugin import Outcome
+from celeriac.plugin import ResultRecord
 from celeriac.plugin import SoftTimeLimitExceededError
 from celeriac.plugin import TaskMessage
 from celeriac.plugin import TaskRequest
 from celeriac.plugin import run_safely
 
-# state, disposition, runtime, reason, retire, rss (KiB), traceback, result repr
-Frame = tuple[str, str, float, str | None, bool, int, str | None, str | None]
+# state, disposition, runtime, reason, retire, rss (KiB), traceback, result repr, record
+Frame = tuple[str, str, float, str | None, bool, int, str | None, str | None, tuple[Any, ...] | None]
 _PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024 if hasattr(os, "sysconf") else 4
 
 
@@ -55,11 +65,15 @@ class ChildLimits:
     max_tasks: int = 0
     max_memory_kib: int = 0
     describe_results: bool = False
+    #: Final records cross to the parent, which writes them (see the module's docstring).
+    carry_records: bool = False
 
 
 _MESSAGE_FIELDS = tuple(field.name for field in attrs.fields(TaskMessage))
 _REQUEST_FIELDS = tuple(field.name for field in attrs.fields(TaskRequest) if field.name != "message")
+_RECORD_FIELDS = tuple(field.name for field in attrs.fields(ResultRecord))
 _message_values = operator.attrgetter(*_MESSAGE_FIELDS)
+_record_values = operator.attrgetter(*_RECORD_FIELDS)
 _request_values = operator.attrgetter(*_REQUEST_FIELDS)
 #: A request as it crosses: its message's field values, its own, its soft time limit.
 Crossing = tuple[tuple[Any, ...], tuple[Any, ...], float | None]
@@ -91,6 +105,37 @@ def decode_requests(data: bytes) -> list[tuple[TaskRequest, float | None]]:
 def decode_frame(data: bytes) -> Frame:
     frame: Frame = pickle.loads(data)
     return frame
+
+
+def decode_record(values: tuple[Any, ...]) -> ResultRecord:
+    """The record a child carried (see :class:`Carrier`)."""
+    return ResultRecord(**dict(zip(_RECORD_FIELDS, values, strict=True)))
+
+
+@final
+class Carried:
+    """A final record that crosses to the parent with its outcome, to be written there: the
+    child's ``Outcome.written``. It never finishes in the child."""
+
+    __slots__ = ("record",)
+
+    def __init__(self, record: ResultRecord) -> None:
+        self.record = record
+
+    def finished(self, timeout: float = 0.0) -> bool:
+        return False
+
+    def wait(self) -> None:
+        raise RuntimeError("a carried record is written by the worker, not in its child")
+
+
+@final
+class Carrier:
+    """What a child's executor hands final records to (``Executor(hand_to=...)``) when the
+    parent writes them: it keeps them for the report."""
+
+    def store_deferred(self, record: ResultRecord) -> Carried:
+        return Carried(record)
 
 
 class _SoftLimit:
@@ -203,7 +248,10 @@ def _serve(conn: Connection, execute: Callable[[TaskRequest], Outcome], limits: 
                 disposition=Disposition.REQUEUE,
                 reason="soft time limit fired after the task returned",
             )
-        if outcome.written is not None:
+        record: tuple[Any, ...] | None = None
+        if isinstance(outcome.written, Carried):
+            record = _record_values(outcome.written.record)
+        elif outcome.written is not None:
             outcome = _written(outcome)
         done += 1
         # Reading /proc costs about as much as a no-op task: every task only when a memory
@@ -222,6 +270,7 @@ def _serve(conn: Connection, execute: Callable[[TaskRequest], Outcome], limits: 
             rss,
             outcome.traceback,
             outcome.result,
+            record,
         )
         conn.send_bytes(pickle.dumps(frame, pickle.HIGHEST_PROTOCOL))
         if retire:

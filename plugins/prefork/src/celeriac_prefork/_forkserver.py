@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from celeriac.plugin import ConfigError
 from celeriac.plugin import Executor
 from celeriac.plugin import load_app
+from celeriac_prefork._child import Carrier
 from celeriac_prefork._child import ChildLimits
 from celeriac_prefork._child import serve
 from celeriac_prefork._config import PreforkConfig
@@ -37,6 +38,7 @@ def command(import_path: str, loglevel: str, limits: ChildLimits) -> list[str]:
             "max_tasks": limits.max_tasks,
             "max_memory_kib": limits.max_memory_kib,
             "describe_results": limits.describe_results,
+            "carry_records": limits.carry_records,
         }
     )
     return [sys.executable, "-m", "celeriac_prefork", import_path, loglevel, payload]
@@ -84,7 +86,8 @@ def main(argv: list[str]) -> None:
     app = load_app(import_path, None)
     _warm(app)
     limits = ChildLimits(**json.loads(payload))
-    execute = Executor(app, describe_results=limits.describe_results)
+    carrier = Carrier() if limits.carry_records else None
+    execute = Executor(app, describe_results=limits.describe_results, hand_to=carrier)
     sock.send(READY)
     serve_forks(sock, lambda conn: serve(conn, execute, limits, app), parent_pid)
 

@@ -29,10 +29,13 @@ from typing import final
 
 from celeriac.plugin import Disposition
 from celeriac.plugin import Outcome
+from celeriac.plugin import PendingWrite
 from celeriac.plugin import TaskRequest
 from celeriac.plugin import run_safely
 from celeriac_prefork._child import ChildLimits
+from celeriac_prefork._child import Frame
 from celeriac_prefork._child import decode_frame
+from celeriac_prefork._child import decode_record
 from celeriac_prefork._child import encode_requests
 from celeriac_prefork._child import serve
 from celeriac_prefork._config import PreforkConfig
@@ -47,6 +50,8 @@ from celeriac_prefork._verdict import TIMEOUT
 from celeriac_prefork._verdict import Limits
 from celeriac_prefork._verdict import time_limits
 from celeriac_prefork._verdict import verdict
+from celeriac_prefork._writes import RecordWriter
+from celeriac_prefork._writes import carries
 from celeriac_prefork._zygote import Zygote
 from celeriac_prefork._zygote import ZygoteLostError
 
@@ -65,6 +70,8 @@ EXIT_GRACE = 10.0
 #: ``QUEUE_DEPTH``: so it never idles for a round trip through the worker between two short
 #: tasks, and a request queued so waits at most about this long for its child.
 QUEUE_BEHIND = 0.005
+#: How long a stopping pool waits for the records its children carried to be written.
+WRITE_GRACE = 2.0
 QUEUE_DEPTH = 8
 
 
@@ -100,10 +107,14 @@ class PreforkPool:
         self._app = app
         self._revoked = revoked
         self._limit_overrides: dict[str, Limits] = {}
+        store = app.result_store if app is not None and app.result_store_url is not None else None
+        #: Writes the final records children carry to this process (see _writes), if they do.
+        self._writer = RecordWriter(store) if store is not None and carries(store) else None
         self._limits = ChildLimits(
             max_tasks=settings.max_tasks_per_child,
             max_memory_kib=settings.max_memory_per_child,
             describe_results=describe_results,
+            carry_records=self._writer is not None,
         )
         self._autoscaling = scale.autoscaling
         self._keepalive = settings.autoscale_keepalive
@@ -114,7 +125,10 @@ class PreforkPool:
         self._pending: collections.deque[Job] = collections.deque()
         self._children: dict[int, Child] = {}
         self._idle: list[Child] = []  # a stack: the longest idle sit at the bottom, to be retired
-        self._zygote = Zygote(self._child_main, zygote_command(settings, app, loglevel, self._limits))
+        command = zygote_command(settings, app, loglevel, self._limits)
+        if command is None:
+            self._writer = None  # forked children run the worker's executor, which writes itself
+        self._zygote = Zygote(self._child_main, command)
         self._selector: selectors.BaseSelector | None = None
         self._wake_r = self._wake_w = -1
         self._supervisor = threading.Thread(target=self._supervise, name="celeriac-prefork", daemon=True)
@@ -137,9 +151,10 @@ class PreforkPool:
     @property
     def reserve(self) -> int:
         """Messages the worker may hold beyond those running (``celeriac.plugin.ReservingPool``,
-        used when ``worker.prefetch`` is 0): as many as the children take behind short tasks
-        (see ``_fill``), so their queues stay full; one per child otherwise."""
-        return self._max * max(1, self._depth)
+        used when ``worker.prefetch`` is 0): twice as many as the children take behind short
+        tasks (see ``_fill``), so that their queues stay full while the next lot is fetched
+        and the last one acknowledged; one per child otherwise."""
+        return self._max * (2 * self._depth if self._depth else 1)
 
     def start(self) -> None:
         self._zygote.start()  # first, while this process has the fewest threads and descriptors
@@ -196,6 +211,8 @@ class PreforkPool:
                     child.kill(signal.SIGKILL)
         self._wake()
         self._supervisor.join()
+        if self._writer is not None:
+            self._writer.close(WRITE_GRACE)  # the settler gives back what is still unwritten
         self._zygote.stop()
         assert self._selector is not None
         self._selector.close()
@@ -475,7 +492,8 @@ class PreforkPool:
         self._finished(child, data)
 
     def _finished(self, child: Child, data: bytes) -> None:
-        state, disposition, runtime, reason, retire, rss, trace, result = decode_frame(data)
+        frame = decode_frame(data)
+        runtime, retire, rss = frame[2], frame[4], frame[5]
         next_job: Job | None = None
         with self._changed:
             job, child.job, child.deadline = child.job, None, None
@@ -504,6 +522,7 @@ class PreforkPool:
                 child.idle_since = time.monotonic()
                 self._idle.append(child)
             extra = self._fill(child)
+            alone = not self._pending and not any(c.job is not None for c in self._children.values())
             self._changed.notify_all()
         if child.retiring:
             self._dirty = True
@@ -516,16 +535,34 @@ class PreforkPool:
         elif extra:
             self._write(child, extra)
         if job is not None:
-            outcome = Outcome(
-                request=job.request,
-                state=state,
-                disposition=Disposition(disposition),
-                runtime=runtime,
-                reason=reason,
-                traceback=trace,
-                result=result,
-            )
-            _call(job.on_done, outcome)
+            _call(job.on_done, self._outcome(job, frame, alone=alone))
+
+    def _outcome(self, job: Job, frame: Frame, *, alone: bool) -> Outcome:
+        """The outcome a child reported, its carried record handed to the writer."""
+        state, disposition, runtime, reason, _, _, trace, result, record = frame
+        written: PendingWrite | None = None
+        if record is not None and self._writer is not None:
+            try:
+                written = self._writer.write(decode_record(record), alone=alone)
+            except Exception as exc:  # not written: the task runs again
+                log.error(
+                    "the %s record of task %s could not be written (%r); its message goes back to run again",
+                    state,
+                    job.request.id,
+                    exc,
+                )
+                disposition = Disposition.REQUEUE.value
+                reason = f"its {state} record could not be written: {exc!r}"
+        return Outcome(
+            request=job.request,
+            state=state,
+            disposition=Disposition(disposition),
+            runtime=runtime,
+            reason=reason,
+            traceback=trace,
+            result=result,
+            written=written,
+        )
 
     def _lost(self, child: Child) -> None:
         """The child exited (or closed its socket): clean up and settle its request."""
