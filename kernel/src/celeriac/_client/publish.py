@@ -7,7 +7,6 @@ and hands it to the transport, batching what it can.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Iterable
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -15,6 +14,7 @@ from typing import Any
 
 from attrs import frozen
 
+from celeriac._client.ids import TaskIds
 from celeriac._model.errors import CeleriacError
 from celeriac._model.errors import PublishError
 from celeriac._model.message import Embed
@@ -53,6 +53,7 @@ class Publisher:
 
     def __init__(self, app: Celeriac) -> None:
         self.app = app
+        self.ids = TaskIds()
 
     def build(
         self,
@@ -99,7 +100,7 @@ class Publisher:
             expires = now + dt.timedelta(seconds=expires)
         elif isinstance(expires, dt.datetime) and expires.tzinfo is None:
             expires = expires.replace(tzinfo=dt.UTC)
-        task_id = task_id or str(uuid.uuid4())
+        task_id = task_id or self.ids.new()
         if parent_id is None and (run := CURRENT.get()) is not None:
             # Sent by a running task: its child, in the same tree (Celery's parent/root ids).
             parent_id = run.request.id
