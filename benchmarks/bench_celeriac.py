@@ -6,6 +6,7 @@ its producer app with :func:`make_app` so that each run gets a fresh database fi
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -25,7 +26,12 @@ def make_app(
     layout: str | None = None,
     confirms: str | None = None,
 ) -> Celeriac:
-    """An app on ``broker`` with no config file and no ``CELERIAC_*`` overrides.
+    """An app on ``broker`` with no config file and no ``CELERIAC_*`` overrides but one: only
+    the plugins such a deployment installs enabled (``pip install "celeriac[redis,json,threads]"``,
+    as the README says): its broker's and result store's, the JSON serializer and the two pools
+    measured. The benchmark's environment has every plugin of the repository installed; left
+    to load them all, the app would also run the tracing and event plugins' hooks, which a
+    Celery or Dramatiq deployment measured beside it does not have either (see :func:`plugins_for`).
 
     :param key_prefix: on Redis, the prefix of every key the run creates (queues and results),
         so that runs share a server without seeing, or deleting, each other's keys.
@@ -45,9 +51,19 @@ def make_app(
     if broker.startswith("sqs:"):  # moto's server, started by run.py
         endpoint = os.environ["BENCH_SQS_ENDPOINT"]
         settings["sqs"] = {"endpoint_url": endpoint, "queue_prefix": key_prefix or "", "region": "us-east-1"}
-    app = Celeriac("bench", broker=broker, config=False, env={}, **settings)
+    enable = {"CELERIAC_PLUGINS__ENABLE": json.dumps(plugins_for(broker, result_store))}
+    app = Celeriac("bench", broker=broker, config=False, env=enable, **settings)
     app.task(name=TASK_NAME)(noop)
     return app
+
+
+def plugins_for(broker: str, result_store: str | None) -> list[str]:
+    """The plugins a deployment on ``broker`` (results in ``result_store``) installs."""
+    scheme = {"amqp": "amqp", "redis": "redis", "sqlite": "sqlite", "sqs": "sqs"}
+    enabled = [scheme[broker.split(":", 1)[0]], "json", "threads", "prefork"]
+    if result_store and result_store.startswith("redis") and "redis" not in enabled:
+        enabled.append("redis")
+    return enabled
 
 
 if "BENCH_BROKER_URL" in os.environ:
