@@ -70,9 +70,9 @@ EXIT_GRACE = 10.0
 #: ``QUEUE_DEPTH``: so it never idles for a round trip through the worker between two short
 #: tasks, and a request queued so waits at most about this long for its child.
 QUEUE_BEHIND = 0.005
+QUEUE_DEPTH = 8
 #: How long a stopping pool waits for the records its children carried to be written.
 WRITE_GRACE = 2.0
-QUEUE_DEPTH = 8
 
 
 @final
