@@ -59,7 +59,14 @@ def make_app(
 
 def plugins_for(broker: str, result_store: str | None) -> list[str]:
     """The plugins a deployment on ``broker`` (results in ``result_store``) installs."""
-    scheme = {"amqp": "amqp", "redis": "redis", "sqlite": "sqlite", "sqs": "sqs"}
+    scheme = {
+        "amqp": "amqp",
+        "amqps": "amqp",
+        "redis": "redis",
+        "rediss": "redis",
+        "sqlite": "sqlite",
+        "sqs": "sqs",
+    }
     enabled = [scheme[broker.split(":", 1)[0]], "json", "threads", "prefork"]
     if result_store and result_store.startswith("redis") and "redis" not in enabled:
         enabled.append("redis")

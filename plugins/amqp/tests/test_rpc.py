@@ -336,8 +336,8 @@ def project(tmp_path: Path, amqp_url: str, queue_name: str) -> Path:
 def test_worker_process_replies_to_the_client(
     client: Celeriac, project: Path, start_process: Callable[..., WorkerProcess], pool: str
 ) -> None:
-    """With ``prefork`` the children send their final records to the worker, which hands
-    them to its own reply connection (celeriac_prefork._writes)."""
+    """With ``prefork`` each child replies on its own connection, STARTED, progress and
+    final states alike (``rpc://`` records are not carried to the worker: celeriac_prefork._writes)."""
     worker = start_process(celeriac_worker("-P", pool, "-c", "4"))
     results = [client.send_task("proj.add", (n, n)) for n in range(20)]
     assert [r.get(timeout=20) for r in results] == [2 * n for n in range(20)]

@@ -13,13 +13,15 @@ The wire is pickles over a socket pair, framed by
 
 Only the outcome's fields travel back, not the request: the parent still holds it.
 
-When the worker's result store takes records without waiting for the write (a
-``DeferredStore``, such as Redis's), a child does not write a task's final record itself:
-``record`` carries its fields, and the parent hands it to its store, which writes the
-records of all children together, a batch per round trip. The parent acknowledges the
-message once that write finished, as for its own threads' tasks. A child that dies between
-finishing a task and reporting it loses the record with the report: the task is recorded
-as lost with the child, as it was when the child died before the write.
+When the worker's result store saves several records in one round trip (a ``BatchStore``:
+Redis, SQLite, SQL databases; see ``_writes``), a child does not write a task's final record
+itself: ``record`` carries its fields, and the worker writes the records of all its
+children together, a batch per round trip. The worker acknowledges the message once that
+write finished, as for its own threads' tasks. A child that dies after its task returned
+and before its report reached the worker (in a ``task_success`` or ``task_postrun`` hook,
+or killed there by a hard time limit or a revocation with ``terminate``) takes the record
+with it: the task is recorded as lost with the child, where a child writing its own record
+had written SUCCESS before those hooks.
 """
 
 from __future__ import annotations

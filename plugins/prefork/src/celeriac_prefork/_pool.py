@@ -21,15 +21,20 @@ import selectors
 import signal
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from collections.abc import Container
+from functools import partial
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import final
 
+from celeriac import states
 from celeriac.plugin import Disposition
 from celeriac.plugin import Outcome
 from celeriac.plugin import PendingWrite
+from celeriac.plugin import ResultRecord
+from celeriac.plugin import SerializationError
 from celeriac.plugin import TaskRequest
 from celeriac.plugin import run_safely
 from celeriac_prefork._child import ChildLimits
@@ -52,6 +57,7 @@ from celeriac_prefork._verdict import time_limits
 from celeriac_prefork._verdict import verdict
 from celeriac_prefork._writes import RecordWriter
 from celeriac_prefork._writes import carries
+from celeriac_prefork._writes import failed_write
 from celeriac_prefork._zygote import Zygote
 from celeriac_prefork._zygote import ZygoteLostError
 
@@ -109,7 +115,12 @@ class PreforkPool:
         self._limit_overrides: dict[str, Limits] = {}
         store = app.result_store if app is not None and app.result_store_url is not None else None
         #: Writes the final records children carry to this process (see _writes), if they do.
-        self._writer = RecordWriter(store) if store is not None and carries(store) else None
+        #: A write takes at most half a lease: a held message's lease is not renewed.
+        self._writer = (
+            RecordWriter(store, partial(_refused, app), limit=app.config.visibility_timeout / 2)
+            if app is not None and store is not None and carries(store)
+            else None
+        )
         self._limits = ChildLimits(
             max_tasks=settings.max_tasks_per_child,
             max_memory_kib=settings.max_memory_per_child,
@@ -212,7 +223,9 @@ class PreforkPool:
         self._wake()
         self._supervisor.join()
         if self._writer is not None:
-            self._writer.close(WRITE_GRACE)  # the settler gives back what is still unwritten
+            # The settler stopped first and gave back the messages of writes still under way
+            # (their tasks run again): these writes only get to finish.
+            self._writer.close(WRITE_GRACE)
         self._zygote.stop()
         assert self._selector is not None
         self._selector.close()
@@ -522,7 +535,6 @@ class PreforkPool:
                 child.idle_since = time.monotonic()
                 self._idle.append(child)
             extra = self._fill(child)
-            alone = not self._pending and not any(c.job is not None for c in self._children.values())
             self._changed.notify_all()
         if child.retiring:
             self._dirty = True
@@ -535,24 +547,17 @@ class PreforkPool:
         elif extra:
             self._write(child, extra)
         if job is not None:
-            _call(job.on_done, self._outcome(job, frame, alone=alone))
+            _call(job.on_done, self._outcome(job, frame))
 
-    def _outcome(self, job: Job, frame: Frame, *, alone: bool) -> Outcome:
+    def _outcome(self, job: Job, frame: Frame) -> Outcome:
         """The outcome a child reported, its carried record handed to the writer."""
         state, disposition, runtime, reason, _, _, trace, result, record = frame
         written: PendingWrite | None = None
         if record is not None and self._writer is not None:
             try:
-                written = self._writer.write(decode_record(record), alone=alone)
-            except Exception as exc:  # not written: the task runs again
-                log.error(
-                    "the %s record of task %s could not be written (%r); its message goes back to run again",
-                    state,
-                    job.request.id,
-                    exc,
-                )
-                disposition = Disposition.REQUEUE.value
-                reason = f"its {state} record could not be written: {exc!r}"
+                written = self._writer.write(decode_record(record))
+            except Exception as exc:  # not handed over (stopping): settled as a failed write
+                written = failed_write(exc)
         return Outcome(
             request=job.request,
             state=state,
@@ -654,6 +659,13 @@ class PreforkPool:
                 for child in remaining:
                     child.kill(signal.SIGKILL)
         return not remaining
+
+
+def _refused(app: Celeriac, record: ResultRecord, error: SerializationError) -> ResultRecord:
+    """The FAILURE stored for a task whose final record the store refused (as the executor
+    stores one when the child writes it)."""
+    trace = "".join(traceback.format_exception(error))
+    return app.results.encode(record.task_id, states.FAILURE, error, trace, reply_to=record.reply_to)
 
 
 def _call(on_done: Callable[[Outcome], None], outcome: Outcome) -> None:

@@ -1,51 +1,71 @@
 """Where the worker writes the final records its children carried (see ``_child``).
 
 A child sends the record of a task it finished to the worker with its report, instead of
-a round trip to the result store of its own for each task. The worker writes them:
+a round trip to the result store of its own for each task. The worker writes them on a
+thread of its own, which takes every record carried since its last write and saves them in
+one round trip (``BatchStore.store_many``: Redis, SQLite, SQL databases). Never on the
+pool's supervisor thread, which reads the children's reports and enforces their time
+limits: a store that hangs must not stop that.
 
-* to a store that takes records without waiting (``DeferredStore``, such as ``rpc://``),
-  by handing each over;
-* to a store that saves several records in one round trip (``BatchStore``: Redis, SQLite,
-  SQL databases), on a thread of its own that takes every record carried since its last
-  write and writes them together. When no other child is busy and nothing waits, the
-  thread that read the report writes the record at once instead, so that a lone task's
-  result is not delayed by a hand-off between threads.
+The outcome's ``written`` is the write, and the worker acknowledges the message once it
+finished: a write that failed or took longer than ``limit`` gives the message back (the
+task runs again). A record the store refuses to keep (``SerializationError``: a value too
+large for it) fails its task, as when the child writes it: the batch is written again one
+record at a time, and a FAILURE naming the refusal is stored in place of each refused one.
 
-Either way the outcome's ``written`` is the write, and the worker acknowledges the message
-once it finished; a write that failed gives the message back (the task runs again).
+Stores that send results as messages (``rpc://``) are not carried for: a task's STARTED
+and progress replies leave from the child's connection, and its final one would leave from
+the worker's, which RabbitMQ does not order after them.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+from collections.abc import Callable
+from collections.abc import Sequence
 from typing import final
 
 from celeriac.plugin import BatchStore
-from celeriac.plugin import DeferredStore
-from celeriac.plugin import PendingWrite
+from celeriac.plugin import ReplyQueue
 from celeriac.plugin import ResultRecord
 from celeriac.plugin import ResultStore
+from celeriac.plugin import SerializationError
+
+log = logging.getLogger("celeriac.worker")
+
+#: Builds the FAILURE record stored in place of a record the store refused.
+Refused = Callable[[ResultRecord, SerializationError], ResultRecord]
 
 
 @final
 class Batch:
     """Records written in one round trip: each one's :class:`~celeriac.plugin.PendingWrite`.
+    Finished once written, failed, or ``limit`` seconds after it was opened."""
 
-    It has no deadline of its own: the store's calls end (written or raising) within the
-    store's own timeouts."""
+    __slots__ = ("_done", "_error", "deadline", "limit", "records")
 
-    __slots__ = ("_done", "_error", "records")
-
-    def __init__(self) -> None:
+    def __init__(self, limit: float) -> None:
         self.records: list[ResultRecord] = []
+        self.limit = limit
+        self.deadline = time.monotonic() + limit
         self._done = threading.Event()
         self._error: BaseException | None = None
 
     def finished(self, timeout: float = 0.0) -> bool:
-        return self._done.is_set() or (timeout > 0 and self._done.wait(timeout))
+        if self._done.is_set():
+            return True
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            return True
+        if timeout <= 0:
+            return False
+        return self._done.wait(min(timeout, remaining)) or time.monotonic() >= self.deadline
 
     def wait(self) -> None:
-        self._done.wait()
+        if not self._done.wait(max(0.0, self.deadline - time.monotonic())):
+            raise TimeoutError(f"the result store did not take the record within {self.limit:g} s")
         if self._error is not None:
             raise self._error
 
@@ -54,44 +74,54 @@ class Batch:
         self._done.set()
 
 
+def failed_write(error: BaseException) -> Batch:
+    """A write that failed before it started: the settler gives its message back and logs why."""
+    batch = Batch(0.0)
+    batch.end(error)
+    return batch
+
+
 def carries(store: ResultStore | None) -> bool:
     """Can children hand their records to the worker for ``store``?"""
-    return isinstance(store, (DeferredStore, BatchStore))
+    return isinstance(store, BatchStore) and not isinstance(store, ReplyQueue)
 
 
 @final
 class RecordWriter:
-    """Writes carried records to ``store`` (one that :func:`carries`)."""
+    """Writes carried records to ``store`` (one that :func:`carries`) on its own thread.
 
-    def __init__(self, store: ResultStore) -> None:
+    :param refused: the FAILURE record to store instead of one the store refused.
+    :param limit: seconds after which a write still under way counts as failed (its message
+        goes back; the write may still land, and a stored SUCCESS survives the rerun).
+    """
+
+    def __init__(self, store: ResultStore, refused: Refused, limit: float) -> None:
+        assert isinstance(store, BatchStore)
         self._store = store
-        self._deferred = store if isinstance(store, DeferredStore) else None
+        self._batches: BatchStore = store
+        self._refused = refused
+        self._limit = limit
         self._cond = threading.Condition()
         self._open: Batch | None = None
-        self._busy = False  # the thread is writing a batch
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def write(self, record: ResultRecord, *, alone: bool) -> PendingWrite | None:
-        """Write ``record``: at once (None is returned) when ``alone`` (nothing else running)
-        and no batch is under way, else through a batch (returned). Raises when the record
-        was not written or cannot be handed over."""
-        if self._deferred is not None:
-            return self._deferred.store_deferred(record)
+    def write(self, record: ResultRecord) -> Batch:
+        """Put ``record`` into the batch the thread writes next and return that batch.
+        Raises when it cannot be handed over (the writer is closed, or no thread starts)."""
         with self._cond:
             if self._closed:
                 raise RuntimeError("the worker is stopping; its result writer is closed")
-            at_once = alone and not self._busy and self._open is None
-            if not at_once:
-                batch = self._open
-                if batch is None:
-                    batch = self._open = Batch()
-                    self._start()
-                    self._cond.notify()
-                batch.records.append(record)
-                return batch
-        self._store.store(record)
-        return None
+            if self._thread is None:
+                thread = threading.Thread(target=self._run, name="celeriac-prefork-results", daemon=True)
+                thread.start()  # first: a thread that cannot start leaves no batch behind
+                self._thread = thread
+            batch = self._open
+            if batch is None:
+                batch = self._open = Batch(self._limit)
+                self._cond.notify()
+            batch.records.append(record)
+            return batch
 
     def close(self, timeout: float) -> None:
         """Write what was handed over (waiting up to ``timeout``), then stop the thread."""
@@ -102,27 +132,34 @@ class RecordWriter:
         if thread is not None:
             thread.join(timeout)
 
-    def _start(self) -> None:
-        """Start the thread on the first batch (lock held)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="celeriac-prefork-results", daemon=True)
-            self._thread.start()
-
     def _run(self) -> None:
-        store = self._store
-        assert isinstance(store, BatchStore)
         while True:
             with self._cond:
-                self._busy = False
                 while self._open is None and not self._closed:
                     self._cond.wait()
                 batch, self._open = self._open, None
                 if batch is None:
                     return  # closed, everything written
-                self._busy = True
             try:
-                store.store_many(batch.records)
+                self._save(batch.records)
             except BaseException as exc:  # told to the settler, which gives the messages back
                 batch.end(exc)
             else:
                 batch.end(None)
+
+    def _save(self, records: Sequence[ResultRecord]) -> None:
+        try:
+            self._batches.store_many(records)
+        except SerializationError:
+            # One of them was refused: which one is found by writing them one at a time.
+            for record in records:
+                try:
+                    self._store.store(record)
+                except SerializationError as exc:
+                    log.error(
+                        "the result store refused the %s record of task %s (%s); storing FAILURE instead",
+                        record.state,
+                        record.task_id,
+                        exc,
+                    )
+                    self._store.store(self._refused(record, exc))
