@@ -68,6 +68,8 @@ def plugins_for(broker: str, result_store: str | None) -> list[str]:
         "sqs": "sqs",
     }
     enabled = [scheme[broker.split(":", 1)[0]], "json", "threads", "prefork"]
+    # A benchmark of a plugin itself (plugins/events/benchmarks) names it here.
+    enabled += [name for name in os.environ.get("BENCH_EXTRA_PLUGINS", "").split(",") if name]
     if result_store and result_store.startswith("redis") and "redis" not in enabled:
         enabled.append("redis")
     return enabled

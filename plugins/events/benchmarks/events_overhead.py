@@ -67,6 +67,7 @@ def drain(mode: str, n: int, concurrency: int, broker: str | None) -> tuple[floa
     with tempfile.TemporaryDirectory() as tmp:
         url = broker or f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
         prefix = f"bench-events-{secrets.token_hex(4)}:" if broker else ""
+        os.environ["BENCH_EXTRA_PLUGINS"] = "events"  # the app measured enables the plugin measured
         app = bench_celeriac.make_app(url, prefix or None)
         task = app.tasks[bench_celeriac.TASK_NAME]
         first = task.delay()
