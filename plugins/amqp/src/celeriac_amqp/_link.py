@@ -99,6 +99,12 @@ class Link:
         self._settings = settings
         self._on_connect = on_connect
         self._name = name
+        self._fresh()
+        #: Bumped at every (re)connect; delivery tags of older generations are void.
+        self.generation = 0
+
+    def _fresh(self) -> None:
+        """The state of one process's link: no connection, thread or queued call yet."""
         self._calls: collections.deque[_Call[Any]] = collections.deque()
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -108,8 +114,6 @@ class Link:
         self._consumer: BlockingChannel | None = None
         self._thread: threading.Thread | None = None
         self._died: BaseException | None = None  # what ended the I/O thread, if not a close
-        #: Bumped at every (re)connect; delivery tags of older generations are void.
-        self.generation = 0
 
     # --- the caller's side ------------------------------------------------------------
 
@@ -164,13 +168,7 @@ class Link:
         """In a process forked from this one: drop the parent's connection and I/O thread
         (which did not come along) without closing anything the parent still uses; the next
         call connects anew from this process."""
-        self._lock = threading.Lock()
-        self._calls = collections.deque()
-        self._closing = threading.Event()
-        self._connection = None
-        self._publisher = self._unconfirmed = self._consumer = None
-        self._thread = None
-        self._died = None
+        self._fresh()
 
     def close(self) -> None:
         self._closing.set()

@@ -74,6 +74,10 @@ class Publisher:
         self._name = name
         self._window = max(1, settings.confirm_window)
         self._strict = settings.confirms == "strict"
+        self._fresh()
+
+    def _fresh(self) -> None:
+        """The state of one process's publishing: no connection, thread or message yet."""
         self._cond = threading.Condition()
         self._seq = 0
         self._outbox: collections.deque[Outgoing] = collections.deque()
@@ -188,18 +192,7 @@ class Publisher:
     def forget(self) -> None:
         """In a process forked from this one: drop the parent's connection, I/O thread and
         window (the parent confirms its own messages); the next publish connects anew."""
-        self._cond = threading.Condition()
-        self._seq = 0
-        self._outbox = collections.deque()
-        self._unconfirmed = {}
-        self._tags = {}
-        self._next_tag = 1
-        self._failures = Failures()
-        self._scheduled = self._closing = False
-        self._loop = self._connection = self._channel = None
-        self._thread = None
-        self._backoff = 0.0
-        self._last_error = None
+        self._fresh()
 
     def close(self, timeout: float) -> None:
         """Wait up to ``timeout`` for outstanding confirms, then close; what is still

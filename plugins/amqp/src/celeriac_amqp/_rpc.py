@@ -83,24 +83,24 @@ class AmqpRpcResultStore:
         parameters = wire.connection_parameters(broker_url(url, config), settings)
         self._settings = settings
         self._expires = config.result_expires
-        self._queue = f"{REPLY_PREFIX}{uuid.uuid4()}"
-        self._consuming = False  # set at the first reply_queue(); read by any thread
-        self._consumed = 0  # the connection generation consuming the queue (I/O thread)
         self._link = Link(parameters, settings, self._on_connect, name="celeriac-amqp-rpc")
-        self._changed = threading.Condition()
-        #: task id -> (record, monotonic arrival); oldest first, for expiry.
-        self._records: collections.OrderedDict[str, tuple[ResultRecord, float]] = collections.OrderedDict()
+        self._fresh()
         after_fork(self, AmqpRpcResultStore._forget)
 
     def _forget(self) -> None:
         """In a process forked from this one: a connection and a reply queue of its own (the
         parent's replies keep going to the parent), and none of the parent's results."""
         self._link.forget()
+        self._fresh()
+
+    def _fresh(self) -> None:
+        """The state of one process's results: its own reply queue, nothing received yet."""
         self._queue = f"{REPLY_PREFIX}{uuid.uuid4()}"
-        self._consuming = False
-        self._consumed = 0
+        self._consuming = False  # set at the first reply_queue(); read by any thread
+        self._consumed = 0  # the connection generation consuming the queue (I/O thread)
         self._changed = threading.Condition()
-        self._records = collections.OrderedDict()
+        #: task id -> (record, monotonic arrival); oldest first, for expiry.
+        self._records: collections.OrderedDict[str, tuple[ResultRecord, float]] = collections.OrderedDict()
 
     # --- the client's side --------------------------------------------------------------
 

@@ -61,21 +61,9 @@ class AmqpTransport:
         self._publish_timeout = config.publish_timeout
         self._publisher = Publisher(parameters, self.settings, self._redeclare, where=redact_url(url))
         self._ready_queues: set[str] = set()  # declared for the publisher, from any thread
-        self._fanout = Fanout(self._link)
-        # Touched only by the I/O thread:
-        self._declared: set[str] = set()
-        self._consumers: dict[str, str] = {}  # consumer tag -> queue
-        self._wanted: tuple[str, ...] = ()
-        self._prefetch = 0
-        self._unacked: dict[int, None] = {}  # delivery tags of this connection, in order
         self._known: set[str] = set()  # queues declared by this process (for dead_letters())
         self._warned: set[str] = set()  # queues found with other arguments, said once
-        # Acknowledgements waiting for the I/O thread (any thread adds, the I/O thread takes):
-        self._acks_lock = threading.Lock()
-        self._acks: list[Delivery] = []
-        # Shared with the fetching thread:
-        self._ready = threading.Condition()
-        self._buffer: collections.deque[Delivery] = collections.deque()
+        self._fresh()
         # A forked child (a prefork pool's, started by fork) publishes on connections of its own.
         after_fork(self, AmqpTransport._forget)
 
@@ -84,16 +72,23 @@ class AmqpTransport:
         consumers or deliveries is this process's; the next use connects anew."""
         self._link.forget()
         self._publisher.forget()
+        self._fresh()
+
+    def _fresh(self) -> None:
+        """The state of one process's connection: no consumer, delivery or ack yet."""
         self._fanout = Fanout(self._link)
-        self._declared = set()
-        self._consumers = {}
-        self._wanted = ()
+        # Touched only by the I/O thread:
+        self._declared: set[str] = set()
+        self._consumers: dict[str, str] = {}  # consumer tag -> queue
+        self._wanted: tuple[str, ...] = ()
         self._prefetch = 0
-        self._unacked = {}
+        self._unacked: dict[int, None] = {}  # delivery tags of this connection, in order
+        # Acknowledgements waiting for the I/O thread (any thread adds, the I/O thread takes):
         self._acks_lock = threading.Lock()
-        self._acks = []
+        self._acks: list[Delivery] = []
+        # Shared with the fetching thread:
         self._ready = threading.Condition()
-        self._buffer = collections.deque()
+        self._buffer: collections.deque[Delivery] = collections.deque()
 
     # --- connection life ----------------------------------------------------------------
 
