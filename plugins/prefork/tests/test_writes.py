@@ -130,8 +130,12 @@ def test_close_writes_what_was_handed_over_then_refuses(app: Celeriac, held: Hel
     held.go_on.clear()
     batches = [writer.write(record(app, n)) for n in range(3)]
     assert held.writing.wait(5)
-    threading.Timer(0.05, held.go_on.set).start()
-    writer.close(5)
+    closing = threading.Thread(target=writer.close, args=(10,))
+    closing.start()
+    assert closing.is_alive()  # waiting for the write under way
+    held.go_on.set()
+    closing.join(10)
+    assert not closing.is_alive()
     assert all(batch.finished() for batch in batches)
     assert all(held.get(f"t{n}") is not None for n in range(3))
     with pytest.raises(RuntimeError, match="writer is closed"):

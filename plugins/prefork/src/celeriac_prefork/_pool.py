@@ -506,7 +506,7 @@ class PreforkPool:
 
     def _finished(self, child: Child, data: bytes) -> None:
         frame = decode_frame(data)
-        runtime, retire, rss = frame[2], frame[4], frame[5]
+        _, _, runtime, _, retire, rss, *_ = frame  # the rest is the outcome's (_outcome)
         next_job: Job | None = None
         with self._changed:
             job, child.job, child.deadline = child.job, None, None

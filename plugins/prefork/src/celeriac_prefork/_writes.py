@@ -98,7 +98,7 @@ class RecordWriter:
     def __init__(self, store: ResultStore, refused: Refused, limit: float) -> None:
         assert isinstance(store, BatchStore)
         self._store = store
-        self._batches: BatchStore = store
+        self._store_many = store.store_many
         self._refused = refused
         self._limit = limit
         self._cond = threading.Condition()
@@ -149,7 +149,7 @@ class RecordWriter:
 
     def _save(self, records: Sequence[ResultRecord]) -> None:
         try:
-            self._batches.store_many(records)
+            self._store_many(records)
         except SerializationError:
             # One of them was refused: which one is found by writing them one at a time.
             for record in records:
