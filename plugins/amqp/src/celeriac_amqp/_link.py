@@ -54,8 +54,9 @@ class _Call(Generic[T]):
         self.fn = fn
         self.timeout = timeout
         # From the hand-over, not from the wait: a settler waiting for many writes while the
-        # connection is down gives up on all of them after one timeout, not one each.
-        self.deadline = time.monotonic() + timeout
+        # connection is down gives up on all of them after one timeout, not one each. A posted
+        # call (an ack) has no one waiting, so no deadline: no clock read on that path.
+        self.deadline = time.monotonic() + timeout if waited else 0.0
         self.done = threading.Event() if waited else None
         self.result: T | None = None
         self.error: BaseException | None = None
