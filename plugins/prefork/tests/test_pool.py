@@ -44,6 +44,8 @@ def request(n: int, *args: object, timelimit: Limits = (None, None)) -> TaskRequ
 def run(req: TaskRequest) -> Outcome:
     """``args`` = (action, seconds): sleep, then report the child's pid."""
     action, seconds = req.args
+    if action == "gate":  # seconds: a file; the task runs until the test creates it
+        wait_for(Path(str(seconds)).exists, 30, "the gate")
     if action == "exit":
         os._exit(3)
     if action == "soft":
@@ -145,25 +147,31 @@ def test_runs_requests_in_child_processes(make_pool: MakePool) -> None:
     assert pool.limit == 3
 
 
-def test_long_task_does_not_hold_up_short_ones(make_pool: MakePool) -> None:
+def test_long_task_does_not_hold_up_short_ones(make_pool: MakePool, tmp_path: Path) -> None:
     pool, rec = make_pool(2)
-    submit(pool, rec, request(0, "sleep", 1.5))
+    gate = tmp_path / "gate"
+    # The long one runs until the gate opens, not for a time a loaded machine could outlast.
+    submit(pool, rec, request(0, "gate", str(gate)))
     for n in range(1, 6):
         submit(pool, rec, request(n, "sleep", 0.01))
-    rec.wait(5, timeout=1.0)  # all five short ones, on the other child, long before the long one
+    rec.wait(5)  # all five short ones, on the other child, while the long one still runs
     assert "t0" not in rec.by_id()
+    gate.touch()
     rec.wait(6)
 
 
-def test_requests_wait_in_the_parent_and_can_be_cancelled(
-    make_pool: MakePool,
-) -> None:
+def test_requests_wait_in_the_parent_and_can_be_cancelled(make_pool: MakePool, tmp_path: Path) -> None:
     pool, rec = make_pool(1)
-    for n in range(4):
+    gate = tmp_path / "gate"
+    # The first runs until the cancel is done: had it ended first (it slept 0.3 s), the second
+    # would have started, and the wait below never seen the first alone.
+    submit(pool, rec, request(0, "gate", str(gate)))
+    for n in range(1, 4):
         submit(pool, rec, request(n, "sleep", 0.3))
     wait_for(lambda: rec.started == ["t0"], 10, "the first request started")
     assert [r.id for r in pool.cancel_pending()] == ["t1", "t2", "t3"]
     assert rec.started == ["t0"]
+    gate.touch()
     assert [o.request.id for o in rec.wait(1)] == ["t0"]
 
 
