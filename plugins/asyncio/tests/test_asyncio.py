@@ -193,18 +193,23 @@ def request(task: str, n: int, *args: Any) -> TaskRequest:
 
 
 def test_requests_beyond_concurrency_wait_and_can_be_cancelled(app: Celeriac) -> None:
-    @app.task(name="nap")
-    async def nap(seconds: float) -> None:
-        await asyncio.sleep(seconds)
+    gate = threading.Event()
+
+    @app.task(name="held")
+    async def held() -> None:
+        # Until the cancel is done: a first one that ended (it slept 0.3 s) would let a third
+        # start before the test saw two running, and the wait below never succeed.
+        await asyncio.to_thread(gate.wait, 10)
 
     pool = AsyncioPool(Executor(app), concurrency=2)
     pool.start()
     rec = Recorder()
     for n in range(5):
-        pool.submit(request("nap", n, 0.3), rec.on_start, rec.on_done)
+        pool.submit(request("held", n), rec.on_start, rec.on_done)
     wait_for(lambda: len(rec.started) == 2, 10, "two requests started")
     assert sorted(r.id for r in pool.cancel_pending()) == ["t2", "t3", "t4"]
     assert pool.stats()["coroutines"] == 2
+    gate.set()
     pool.stop(wait=True)
     assert sorted(o.request.id for o in rec.outcomes) == ["t0", "t1"]
     assert sorted(rec.started) == ["t0", "t1"]
