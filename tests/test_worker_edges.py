@@ -21,6 +21,7 @@ from celeriac import testing
 from celeriac._client.publish import Outgoing
 from celeriac.plugin import Config
 from celeriac.plugin import StartLedger
+from celeriac.plugin import TaskRequest
 from celeriac.plugin import hookimpl
 from celeriac.testing import join
 from celeriac.testing import worker_thread
@@ -163,20 +164,20 @@ def test_a_failing_task_hook_does_not_change_the_outcome(caplog: pytest.LogCaptu
 
 
 def test_autoretry_calls_the_retry_and_failure_hooks() -> None:
-    calls: list[str] = []
+    calls: list[tuple[int, str]] = []  # (the run's retries, the hook)
 
     class Recorder:
         @hookimpl
-        def celeriac_task_retry(self, reason: BaseException) -> None:
-            calls.append(f"retry {reason!r}")
+        def celeriac_task_retry(self, request: TaskRequest, reason: BaseException) -> None:
+            calls.append((request.retries, f"retry {reason!r}"))
 
         @hookimpl
-        def celeriac_task_failure(self, exception: BaseException) -> None:
-            calls.append(f"failure {type(exception).__name__}")
+        def celeriac_task_failure(self, request: TaskRequest, exception: BaseException) -> None:
+            calls.append((request.retries, f"failure {type(exception).__name__}"))
 
         @hookimpl
-        def celeriac_task_postrun(self, state: str) -> None:
-            calls.append(f"postrun {state}")
+        def celeriac_task_postrun(self, request: TaskRequest, state: str) -> None:
+            calls.append((request.retries, f"postrun {state}"))
 
     app = make_app(Recorder())
 
@@ -189,12 +190,17 @@ def test_autoretry_calls_the_retry_and_failure_hooks() -> None:
         with pytest.raises(MaxRetriesExceededError):
             result.get(timeout=5)
         join(worker)  # the last run's hooks, through to its acknowledgement
-    assert calls == [
+    # Each run's hooks in order; the two runs' in either order: the rerun is sent before the
+    # first run's hooks are called, and may run on another pool thread before they are.
+    assert [hook for retries, hook in calls if retries == 0] == [
         "retry ConnectionError('refused')",
         "postrun RETRY",
+    ]
+    assert [hook for retries, hook in calls if retries == 1] == [
         "failure MaxRetriesExceededError",
         "postrun FAILURE",
     ]
+    assert len(calls) == 4
 
 
 def step_named(step_name: str) -> object:
