@@ -57,16 +57,28 @@ def test_shutdown_timeout_turns_cold_and_gives_the_message_back() -> None:
 def test_early_ack_keeps_reserved_messages_on_shutdown() -> None:
     app = make_app()
     started = threading.Event()
+    release = threading.Event()
 
     @app.task(acks_late=False)
     def slow() -> None:
         started.set()
-        time.sleep(1.0)  # long enough that the stop lands while the first one still runs
+        # Runs until the stop has landed: a first run that ended before it (it slept 1 s)
+        # let the next reserved one start, acknowledged, leaving three on the queue.
+        release.wait(10)
 
     for _ in range(5):
         slow.delay()
-    with worker_thread(app, concurrency=1, prefetch=4):
-        assert started.wait(5)
+    try:
+        with worker_thread(app, concurrency=1, prefetch=4) as worker:
+            assert started.wait(5)
+            testing.wait_for(
+                lambda: (a := worker.activity()) is not None and a.held == 5, 10, "four reserved"
+            )
+            worker.stop()  # warm: the reserved ones go back at once, while the first one runs on
+            testing.wait_for(lambda: app.transport.queue_length("celery") == 4, 10, "the reserved given back")
+            release.set()
+    finally:
+        release.set()
     # One ran (acknowledged as it started); the four reserved ones are back on the queue.
     assert app.transport.queue_length("celery") == 4
 
