@@ -43,12 +43,14 @@ def test_revoked_queued_task_is_skipped(make_app: AppFactory) -> None:
 
         @app.task
         def block() -> None:
-            gate.wait(5)
+            gate.wait(20)  # released by the test once the revoke is in
 
         block.delay()
         doomed = work.delay(1)
         doomed.revoke()
-        assert app.control.ping(timeout=2, limit=1)  # commands are handled in order: the revoke is in
+        # Commands are handled in order: a reply means the revoke is in. The first reply ends the
+        # wait, so the long timeout costs nothing unless the machine is slow.
+        assert app.control.ping(timeout=10, limit=1)
         kept = work.delay(2)
         gate.set()
         kept.get(timeout=5)
@@ -76,7 +78,7 @@ def test_ping_and_destination(make_app: AppFactory) -> None:
     app = make_app()
     with worker_thread(app, hostname="alpha@test"):
         wait_for(lambda: bool(app.control.ping(timeout=0.5, limit=1)))
-        assert app.control.ping(timeout=0.5, limit=1) == [{"alpha@test": {"ok": "pong"}}]
+        assert app.control.ping(timeout=10, limit=1) == [{"alpha@test": {"ok": "pong"}}]
         assert app.control.ping(timeout=0.3, destination=["beta@test"]) == []
 
 
@@ -106,5 +108,5 @@ def test_unknown_command_gets_an_error_reply(make_app: AppFactory) -> None:
     app = make_app()
     with worker_thread(app, hostname="w@test"):
         wait_for(lambda: bool(app.control.ping(timeout=0.5, limit=1)))
-        [reply] = app.control.broadcast("no_such_command", reply=True, timeout=0.5, limit=1)
+        [reply] = app.control.broadcast("no_such_command", reply=True, timeout=10, limit=1)
     assert reply == {"w@test": {"error": "unknown command 'no_such_command'"}}
