@@ -93,6 +93,99 @@ def test_every_returned_delay_runs_across_connection_cuts(
     assert len(returned) == total
 
 
+@pytest.mark.slow
+def test_every_lone_message_written_from_the_callers_thread_runs_across_connection_cuts(
+    project: Path,
+    amqp_url: str,
+    queue_name: str,
+    proxy: Proxy,
+    start_process: Callable[..., WorkerProcess],
+) -> None:
+    """A message published with nothing else awaiting its confirm goes to the socket from the
+    caller's thread (no I/O thread hand-over); the connection is cut right after such writes,
+    before RabbitMQ can have confirmed them, and each one still runs."""
+    runs = project / "runs.txt"
+    start_process(celeriac_worker("-c", "4"))
+    app = Celeriac(
+        "proj",
+        broker=_through(proxy, amqp_url),
+        result_store="",
+        default_queue=queue_name,
+        config=False,
+        env={},
+        amqp={"retry_backoff_base": 0.05, "retry_backoff_max": 0.5},
+    )
+    publisher = app.transport._publisher  # type: ignore[attr-defined]
+    written_now: list[bool] = []
+    write_now = publisher._write_now
+
+    def noted(mine: Any) -> bool:
+        written = write_now(mine)
+        written_now.append(written)
+        return written
+
+    publisher._write_now = noted
+    total, returned = 200, []
+    try:
+        for n in range(total):
+            app.send_task("proj.mark", (n, str(runs)))
+            returned.append(n)
+            if n % 40 == 20:
+                wait_for(lambda: proxy.connections >= 1, what="a connection through the proxy")
+                proxy.cut()  # the message just written is not confirmed yet
+            app.flush(timeout=60)  # so that the next one is alone in the window
+    finally:
+        app.close()
+    assert proxy.cuts == 5
+    assert written_now.count(True) >= total // 2, "lone messages were written from the caller's thread"
+
+    def counted() -> Counter[int]:
+        return Counter(int(line) for line in runs.read_text().split()) if runs.exists() else Counter()
+
+    wait_for(lambda: set(counted()) >= set(returned), timeout=90, what="every returned task to run")
+    assert [n for n in returned if n not in counted()] == []
+
+
+def test_a_lone_message_is_written_from_the_callers_thread_and_a_busy_window_queues(
+    amqp_url: str, queue_name: str
+) -> None:
+    """The I/O thread writes nothing for a message alone in the window; while others await
+    their confirms it writes them all, in order (a caller's write never overtakes them)."""
+    transport: Any = make_transport(amqp_url, make_config())
+    publisher = transport._publisher
+    drains: list[int] = []
+    drain = publisher._drain
+
+    def counted() -> None:
+        drains.append(1)
+        drain()
+
+    try:
+        transport.publish(queue_name, [Envelope(body=b"[0]", content_type="application/json")])
+        transport.flush(timeout=30)  # connected, and nothing awaits a confirm
+        publisher._drain = counted
+        transport.publish(queue_name, [Envelope(body=b"[1]", content_type="application/json")])
+        assert drains == []  # written by this thread
+        transport.flush(timeout=30)
+        for n in range(2, 300):
+            transport.publish(queue_name, [Envelope(body=f"[{n}]".encode(), content_type="application/json")])
+        transport.flush(timeout=30)
+        assert drains  # with messages awaiting confirms, the I/O thread wrote
+    finally:
+        transport.close()
+    connection = pika.BlockingConnection(connection_parameters(amqp_url))
+    try:
+        channel = connection.channel()
+        bodies = []
+        for _ in range(300):
+            method, _, body = channel.basic_get(queue_name, auto_ack=True)
+            assert method is not None
+            bodies.append(body)
+        assert bodies == [f"[{n}]".encode() for n in range(300)]
+    finally:
+        connection.close()
+
+
 def test_refused_messages_are_reported_not_dropped(amqp_url: str, queue_name: str) -> None:
     """A full queue with reject-publish nacks: flush(), the result handle and the next call tell."""
     connection = pika.BlockingConnection(connection_parameters(amqp_url))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
@@ -121,7 +122,8 @@ def test_replies_handed_over_while_the_connection_is_stuck_time_out_together(amq
 
 
 class HeldReplies:
-    """Replaces ``Link.write`` for replies (the unconfirmed channel): each waits for ``gate``
+    """Replaces ``Link.write`` for replies (the unconfirmed channel), and sends every reply
+    through it rather than from the caller's thread: each waits for ``gate``
     (``held`` says one is waiting), ``fail`` makes the next one raise; ``log`` notes each
     write and each acknowledgement, in order."""
 
@@ -146,6 +148,9 @@ class HeldReplies:
             self.log.append("written")
 
         monkeypatch.setattr(Link, "write", held)
+        # Every reply through the I/O thread: one written at once from the pool thread
+        # (Link.write_now) would not be held.
+        monkeypatch.setattr(Link, "write_now", lambda link, method, message: False)
 
     def watch_acks(self, app: Celeriac) -> None:
         ack = app.transport.ack
@@ -228,6 +233,74 @@ def test_a_reply_that_could_not_be_written_gives_the_task_back_to_run_again(
         wait_for(lambda: "ack" in replies.log, 20, "acknowledged")
     assert ran == [3, 3]  # the first run's reply was lost, so its message came back
     assert replies.log == ["write failed", "written", "ack"]
+
+
+def test_a_reply_with_nothing_queued_before_it_is_written_from_the_callers_thread(
+    stores: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No hand-over to the I/O thread (whose way is ``Link.write``): the pending write is
+    over when ``store_deferred`` returns, and the reply arrives."""
+    client, worker = stores
+    queue = client.reply_queue()
+    worker.store(record("t0", states.SUCCESS, queue, 0))  # connected, the reply channel open
+    through_io: list[bytes] = []
+    write = Link.write
+
+    def noted(link: Link, channel: Any, method: bytes, message: Any) -> None:
+        through_io.append(method)
+        write(link, channel, method, message)
+
+    monkeypatch.setattr(Link, "write", noted)
+    pending = worker.store_deferred(record("t1", states.SUCCESS, queue, 1))
+    assert pending.finished()
+    done = client.wait("t1", states.READY_STATES, timeout=10)
+    assert done is not None and b'"result": 1' in done.payload
+    assert through_io == []
+
+
+def test_a_reply_never_overtakes_one_handed_to_the_io_thread(stores: tuple[Any, Any]) -> None:
+    """While a call is queued or running on the connection, replies queue behind it, so a
+    task's progress reply cannot come after its final one."""
+    client, worker = stores
+    queue = client.reply_queue()
+    worker.store(record("t0", states.SUCCESS, queue, 0))
+    gate = threading.Event()
+    worker._link.post(lambda link: gate.wait(20))  # the I/O thread is busy
+    progress = worker.store_deferred(record("t1", "PROGRESS", queue, 1))
+    final = worker.store_deferred(record("t1", states.FAILURE, queue, 2))
+    assert not progress.finished() and not final.finished()  # both queued, neither written
+    gate.set()
+    progress.wait()
+    final.wait()
+    done = client.wait("t1", states.READY_STATES, timeout=10)
+    assert done is not None and done.state == states.FAILURE  # the last one to arrive
+
+
+def test_a_reply_larger_than_the_socket_takes_at_once_arrives_whole(
+    stores: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reply written from the caller's thread that the socket takes only part of: the I/O
+    thread sends the rest, before anything written after it."""
+    client, worker = stores
+    queue = client.reply_queue()
+    worker.store(record("t0", states.SUCCESS, queue, 0))
+    impl = worker._link.connection._impl
+    impl._transport._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    tails: list[int] = []  # scheduled only when the socket took part of a write
+    send_tail = type(impl)._send_tail
+
+    def noted(connection: Any) -> None:
+        tails.append(1)
+        send_tail(connection)
+
+    monkeypatch.setattr(type(impl), "_send_tail", noted)
+    big = '"' + "x" * 4_000_000 + '"'
+    assert worker.store_deferred(record("t1", states.SUCCESS, queue, big)).finished()
+    worker.store(record("t2", states.SUCCESS, queue, 2))
+    done = client.wait("t1", states.READY_STATES, timeout=30)
+    assert done is not None and big.encode() in done.payload
+    assert client.wait("t2", states.READY_STATES, timeout=30) is not None
+    assert tails  # the socket took part of it; the I/O thread sent the rest
 
 
 def test_records_without_a_reply_queue_stay_in_this_process(stores: tuple[Any, Any]) -> None:

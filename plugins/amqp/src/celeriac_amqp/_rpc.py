@@ -184,8 +184,9 @@ class AmqpRpcResultStore:
         self.store_deferred(record).wait()
 
     def store_deferred(self, record: ResultRecord) -> PendingWrite:
-        """Hand the reply to the connection's I/O thread and return at once (the worker's
-        pool threads do not wait on it; see :class:`~celeriac.plugin.DeferredStore`).
+        """Write the reply to the socket now, from this thread, when nothing is queued before
+        it on the connection; else hand it to the connection's I/O thread and return at once
+        (the worker's pool threads do not wait on it; see :class:`~celeriac.plugin.DeferredStore`).
         Replies from one process go out in the order they were handed over, waited-for
         ones (RETRY, progress) included."""
         if not record.reply_to:
@@ -203,6 +204,8 @@ class AmqpRpcResultStore:
         # drops its results, and the reply (transient anyway) is written to the socket, its
         # confirm not waited for. The worker waits for that write before the task's ack.
         method = publish_method("", record.reply_to, mandatory=False)
+        if self._link.write_now(method, message):  # nothing queued before it: from this thread
+            return _KEPT
         return self._link.submit(lambda link: link.write(link.unconfirmed, method, message))
 
     def close(self) -> None:
@@ -210,7 +213,8 @@ class AmqpRpcResultStore:
 
 
 class _Kept:
-    """The pending write of a record kept in this process: there is nothing to wait for."""
+    """The pending write of a record kept in this process, or already written to the
+    socket: there is nothing to wait for."""
 
     def finished(self, timeout: float = 0.0) -> bool:
         return True
