@@ -16,7 +16,6 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import decimal
-import functools
 import struct
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -83,33 +82,53 @@ _DOUBLE = struct.Struct(">cd").pack
 _SIZE = struct.Struct(">I").pack
 
 
-@functools.lru_cache(maxsize=4096)
-def _key(key: str) -> bytes:
+#: Encoded header keys, and keys with a None, bool or int value (most headers of a task's
+#: message repeat from one message to the next); each at most CACHED entries.
+_KEYS: dict[str, bytes] = {}
+_SCALARS: dict[tuple[str, object, type], bytes] = {}
+CACHED = 4096
+
+
+def _key(key: str, path: str) -> bytes:
     """A header key as a short string; header names repeat, so each is encoded once."""
+    encoded = _KEYS.get(key)
+    if encoded is not None:
+        return encoded
+    if not isinstance(key, str):
+        raise FieldTableError(f"header key {path}{key!r} is not a string")
     raw = key.encode("utf-8", "surrogateescape")
     if len(raw) > 255:
-        raise FieldTableError(f"{len(raw)} bytes long; AMQP short strings hold at most 255")
-    return bytes((len(raw),)) + raw
+        raise FieldTableError(
+            f"header key {path}{key!r}: {len(raw)} bytes long; AMQP short strings hold at most 255"
+        )
+    encoded = bytes((len(raw),)) + raw
+    if len(_KEYS) < CACHED:
+        _KEYS[key] = encoded
+    return encoded
 
 
 def _table(pieces: list[bytes], table: Mapping[str, Any], path: str) -> None:
     body: list[bytes] = []
     append = body.append
     for key, value in table.items():
-        if not isinstance(key, str):
-            raise FieldTableError(f"header key {path}{key!r} is not a string")
-        try:
-            append(_key(key))
-        except FieldTableError as exc:
-            raise FieldTableError(f"header key {path}{key!r}: {exc}") from None
         kind = type(value)
         if kind is str:
             raw = value.encode("utf-8", "surrogateescape")
+            append(_KEYS.get(key) or _key(key, path))
             append(_LONG_STRING(b"S", len(raw)))
             append(raw)
-        elif value is None:
-            append(b"V")
+        elif value is None or kind is bool or kind is int:
+            # The type is part of the cache key: True == 1 and False == 0 as dict keys.
+            pair = _SCALARS.get((key, value, kind))
+            if pair is None:
+                one = [_key(key, path)]
+                _item(one, value, path, key)
+                pair = b"".join(one)
+                if len(_SCALARS) < CACHED:
+                    _SCALARS[(key, value, kind)] = pair
+            append(pair)
         else:
+            append(_key(key, path))
             _item(body, value, path, key)
     data = b"".join(body)
     pieces.append(_SIZE(len(data)))
@@ -144,16 +163,17 @@ def _path(path: str, key: str | int) -> str:
 
 
 def _composite(pieces: list[bytes], value: Any, path: str) -> None:
-    if isinstance(value, Mapping):
-        pieces.append(b"F")
-        _table(pieces, value, f"{path}.")
-    elif isinstance(value, list | tuple):
+    # Lists first, by exact type: a Mapping check goes through the ABC machinery.
+    if type(value) in (list, tuple) or (not isinstance(value, Mapping) and isinstance(value, list | tuple)):
         body: list[bytes] = []
         for index, element in enumerate(value):
             _item(body, element, path, index)
         data = b"".join(body)
         pieces.append(_LONG_STRING(b"A", len(data)))
         pieces.append(data)
+    elif isinstance(value, Mapping):
+        pieces.append(b"F")
+        _table(pieces, value, f"{path}.")
     elif isinstance(value, bytes | bytearray):
         pieces.append(_LONG_STRING(b"x", len(value)))
         pieces.append(bytes(value))
