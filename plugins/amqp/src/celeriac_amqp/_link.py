@@ -161,22 +161,26 @@ class Link:
 
     def write_now(self, method: bytes, message: Content) -> bool:
         """Publish one message on the channel without confirms from the calling thread, at
-        once, when no call is queued or running before it (so it overtakes none: a task's
-        final reply never passes its RETRY or progress); False, nothing written, when it must
-        go through :meth:`submit` instead. Saves the two thread switches of a hand-over."""
+        once, when no call is queued or running before it (so it overtakes none of this
+        thread's: a task's final reply never passes its RETRY or progress); False, nothing
+        written, when it must go through :meth:`submit` instead. Saves the two thread
+        switches of a hand-over."""
         with self._lock:
+            # Only this thread's own calls must not be overtaken, and it queues none while
+            # here: with none queued or running now, the write itself needs no lock of ours
+            # (other threads' writes, in any order, are serialised by the connection's).
             if self._calls or self._running:
                 return False
             connection, channel = self._connection, self._unconfirmed
-            if connection is None or channel is None or channel.connection is not connection:
-                return False  # not connected yet, or reconnecting: the I/O thread's work
-            if not channel.is_open:
-                return False
-            impl = connection._impl
-            out: list[bytes] = []
-            count = frame(out, channel.channel_number, method, message, impl.body_max)
-            written: bool = impl.send_frames_now(b"".join(out), count)
-            return written
+        if connection is None or channel is None or channel.connection is not connection:
+            return False  # not connected yet, or reconnecting: the I/O thread's work
+        if not channel.is_open:
+            return False
+        impl = connection._impl
+        out: list[bytes] = []
+        count = frame(out, channel.channel_number, method, message, impl.body_max)
+        written: bool = impl.send_frames_now(b"".join(out), count)
+        return written
 
     def _wake(self) -> None:
         connection = self._connection

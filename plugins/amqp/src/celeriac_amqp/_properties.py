@@ -172,12 +172,16 @@ class _Connection(SelectConnection):  # type: ignore[misc]  # pika is untyped he
         """Write frames from a thread other than the I/O thread, without waking it: a reply or
         a publish nothing is queued before saves two thread switches on its way.
 
-        Only when the socket is plaintext, open and nothing waits in pika's buffer; then the
-        frames are in the socket's order when this returns True (a part the socket did not
-        take goes before anything written after it, sent by the I/O thread). False, nothing
-        written: they must go through the I/O thread.
+        Only when no other thread is writing, the socket is plaintext and open, and nothing
+        waits in pika's buffer; then the frames are in the socket's order when this returns
+        True (a part the socket did not take goes before anything written after it, sent by
+        the I/O thread). False, nothing written: they must go through the I/O thread. A
+        writer is not waited for: it may hold the lock while it waits for the interpreter's,
+        and threads queueing behind it (a worker's pool threads replying) would convoy.
         """
-        with self._writing:
+        if not self._writing.acquire(blocking=False):
+            return False
+        try:
             if self._tail or not self._idle_plaintext():
                 return False
             try:
@@ -190,6 +194,8 @@ class _Connection(SelectConnection):  # type: ignore[misc]  # pika is untyped he
                 self._tail = data[sent:]
                 self._adapter_add_callback_threadsafe(self._send_tail)
             return True
+        finally:
+            self._writing.release()
 
     def _send_tail(self) -> None:
         self.send_frames(b"", 0)

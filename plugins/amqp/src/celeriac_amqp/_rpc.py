@@ -187,8 +187,8 @@ class AmqpRpcResultStore:
         """Write the reply to the socket now, from this thread, when nothing is queued before
         it on the connection; else hand it to the connection's I/O thread and return at once
         (the worker's pool threads do not wait on it; see :class:`~celeriac.plugin.DeferredStore`).
-        Replies from one process go out in the order they were handed over, waited-for
-        ones (RETRY, progress) included."""
+        Replies from one thread go out in the order they were handed over, waited-for ones
+        (RETRY, progress) included."""
         if not record.reply_to:
             self._keep(record)
             return _KEPT
