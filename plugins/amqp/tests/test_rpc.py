@@ -108,6 +108,8 @@ def test_replies_handed_over_while_the_connection_is_stuck_time_out_together(amq
         pending = [worker.store_deferred(record(f"t{n}", states.SUCCESS, queue, n)) for n in (1, 2, 3)]
         started = time.monotonic()
         assert not any(one.finished() for one in pending)
+        # Asked with time to spare, finished() turns True when the time limit passes.
+        assert pending[0].finished(timeout=5)
         for one in pending:
             with pytest.raises(TimeoutError, match="did not answer within 2 s"):
                 one.wait()

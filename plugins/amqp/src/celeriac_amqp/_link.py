@@ -71,7 +71,10 @@ class _Call(Generic[T]):
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             return True
-        return timeout > 0 and self.done.wait(min(timeout, remaining))
+        if timeout <= 0:
+            return False
+        # True too when the deadline passed during the wait: wait() would not block then.
+        return self.done.wait(min(timeout, remaining)) or time.monotonic() >= self.deadline
 
     def wait(self) -> T:
         """The function's result once it ran, or its error; ``TimeoutError`` (and it is
