@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import urllib.parse
 from typing import final
 
 
@@ -24,6 +25,8 @@ class Proxy:
         self._lock = threading.Lock()
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
         self._closed = False
+        self._flowing = threading.Event()  # cleared: nothing is forwarded, buffers fill up
+        self._flowing.set()
         self.cuts = 0
         threading.Thread(target=self._accept, name="test-proxy", daemon=True).start()
 
@@ -46,7 +49,7 @@ class Proxy:
                     return
                 self._pairs.append((client, server))
             for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=_pump, args=(source, sink), daemon=True).start()
+                threading.Thread(target=_pump, args=(source, sink, self._flowing), daemon=True).start()
 
     @property
     def connections(self) -> int:
@@ -66,16 +69,32 @@ class Proxy:
                 sock.close()
         return len(pairs)
 
+    def pause(self) -> None:
+        """Stop forwarding (both ways), the connections left open: what is sent piles up in
+        the sockets' buffers, as behind a stalled network."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
+
+    def through(self, url: str) -> str:
+        """``url`` (an amqp:// URL of the upstream) with this proxy as its host and port."""
+        parts = urllib.parse.urlsplit(url)
+        credentials = parts.netloc.rpartition("@")[0]
+        netloc = f"{credentials}@127.0.0.1:{self.port}" if credentials else f"127.0.0.1:{self.port}"
+        return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
         self._listener.close()
         self.cut()
+        self._flowing.set()  # paused pumps see their sockets closed and end
 
 
-def _pump(source: socket.socket, sink: socket.socket) -> None:
+def _pump(source: socket.socket, sink: socket.socket, flowing: threading.Event) -> None:
     try:
-        while data := source.recv(65536):
+        while flowing.wait() and (data := source.recv(65536)):
             sink.sendall(data)
     except OSError:
         pass

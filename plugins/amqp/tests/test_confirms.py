@@ -34,13 +34,6 @@ from .proxy import Proxy
 pytestmark = pytest.mark.integration
 
 
-def _through(proxy: Proxy, url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    credentials = parts.netloc.rpartition("@")[0]
-    netloc = f"{credentials}@127.0.0.1:{proxy.port}" if credentials else f"127.0.0.1:{proxy.port}"
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
 @pytest.fixture
 def proxy(amqp_url: str) -> Any:
     parts = urllib.parse.urlsplit(amqp_url)
@@ -61,7 +54,7 @@ def test_every_returned_delay_runs_across_connection_cuts(
     start_process(celeriac_worker("-c", "4"))  # on RabbitMQ directly, not through the proxy
     app = Celeriac(
         "proj",
-        broker=_through(proxy, amqp_url),
+        broker=proxy.through(amqp_url),
         result_store="",
         default_queue=queue_name,
         config=False,
@@ -108,7 +101,7 @@ def test_every_lone_message_written_from_the_callers_thread_runs_across_connecti
     start_process(celeriac_worker("-c", "4"))
     app = Celeriac(
         "proj",
-        broker=_through(proxy, amqp_url),
+        broker=proxy.through(amqp_url),
         result_store="",
         default_queue=queue_name,
         config=False,

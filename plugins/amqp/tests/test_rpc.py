@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,7 @@ from celeriac.testing import worker_thread
 from celeriac_amqp import AmqpConfig
 from celeriac_amqp import make_result_store
 from celeriac_amqp._link import Link
+from celeriac_amqp._link import WriteLostError
 from celeriac_amqp.testing import connection_parameters
 from celeriac_amqp.testing import delete_queues
 from celeriac_amqp.testing import private_vhost
@@ -38,6 +40,7 @@ from celeriac_amqp.testing import private_vhost
 from .conftest import TASKS
 from .conftest import WorkerProcess
 from .conftest import celeriac_worker
+from .proxy import Proxy
 
 pytestmark = pytest.mark.integration
 
@@ -152,7 +155,7 @@ class HeldReplies:
         monkeypatch.setattr(Link, "write", held)
         # Every reply through the I/O thread: one written at once from the pool thread
         # (Link.write_now) would not be held.
-        monkeypatch.setattr(Link, "write_now", lambda link, method, message: False)
+        monkeypatch.setattr(Link, "write_now", lambda link, method, message: None)
 
     def watch_acks(self, app: Celeriac) -> None:
         ack = app.transport.ack
@@ -297,12 +300,54 @@ def test_a_reply_larger_than_the_socket_takes_at_once_arrives_whole(
 
     monkeypatch.setattr(type(impl), "_send_tail", noted)
     big = '"' + "x" * 4_000_000 + '"'
-    assert worker.store_deferred(record("t1", states.SUCCESS, queue, big)).finished()
+    worker.store_deferred(record("t1", states.SUCCESS, queue, big)).wait()  # the rest sent too
     worker.store(record("t2", states.SUCCESS, queue, 2))
     done = client.wait("t1", states.READY_STATES, timeout=30)
     assert done is not None and big.encode() in done.payload
     assert client.wait("t2", states.READY_STATES, timeout=30) is not None
     assert tails  # the socket took part of it; the I/O thread sent the rest
+
+
+def test_a_reply_cut_off_before_its_rest_was_written_counts_as_not_written(amqp_url: str) -> None:
+    """The socket takes part of a large reply; the network stalls before the rest goes out,
+    then the connection is cut: the write fails (so the worker gives the task's message back
+    and the task runs again) rather than count a reply that never arrived as written."""
+    parts = urllib.parse.urlsplit(amqp_url)
+    proxy = Proxy((parts.hostname or "127.0.0.1", parts.port or 5672))
+    client = make_result_store("rpc://", rpc_config(amqp_url))
+    worker = make_result_store("rpc://", rpc_config(proxy.through(amqp_url)))
+    try:
+        queue = client.reply_queue()
+        worker.store(record("t0", states.SUCCESS, queue, 0))  # connected, through the proxy
+        proxy.pause()
+        big = '"' + "x" * 8_000_000 + '"'  # more than the sockets between hold
+        pending = worker.store_deferred(record("t1", states.SUCCESS, queue, big))
+        assert not pending.finished(timeout=0.5)  # the rest cannot go out
+        proxy.cut()
+        proxy.resume()  # the worker's store connects again
+        with pytest.raises(WriteLostError, match="before the rest of the message was written"):
+            pending.wait()
+        worker.store(record("t2", states.SUCCESS, queue, 2))  # the store goes on
+        assert client.wait("t2", states.READY_STATES, timeout=30) is not None
+        assert client.get("t1") is None
+    finally:
+        proxy.close()
+        client.close()
+        worker.close()
+
+
+def test_the_rest_of_a_write_left_for_a_connection_gone_meanwhile_is_dropped(amqp_url: str) -> None:
+    """The I/O thread's callback sending the rest of a write can run after pika let go of the
+    lost connection's transport: it drops the rest (the message counts as not written, see
+    above) instead of failing the I/O thread."""
+    worker = make_result_store("rpc://", rpc_config(amqp_url))
+    worker.store(record("t0", states.SUCCESS, "celeriac.reply.nobody-listens", 0))  # connected
+    impl = worker._link.connection._impl
+    worker.close()
+    assert impl._transport is None
+    impl._tail = b"the rest"
+    impl._send_tail()
+    assert impl._tail == b""
 
 
 def test_records_without_a_reply_queue_stay_in_this_process(stores: tuple[Any, Any]) -> None:

@@ -11,6 +11,7 @@ its confirm mode: these frames are what ``basic_publish`` would write.
 
 from __future__ import annotations
 
+import enum
 import functools
 import struct
 from collections.abc import Mapping
@@ -31,6 +32,14 @@ _BYTE = struct.Struct("B").pack
 
 _CONTENT_TYPE, _CONTENT_ENCODING, _HEADERS = 1 << 15, 1 << 14, 1 << 13
 _DELIVERY_MODE, _PRIORITY, _CORRELATION_ID, _REPLY_TO = 1 << 12, 1 << 11, 1 << 10, 1 << 9
+
+
+class Sent(enum.Enum):
+    """How much of a write from another thread went to the socket."""
+
+    NOTHING = "nothing"  #: nothing: the I/O thread must write it
+    ALL = "all"  #: all of it
+    PART = "part"  #: part; the I/O thread sends the rest, before anything written later
 
 
 @frozen

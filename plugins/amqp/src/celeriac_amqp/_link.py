@@ -28,12 +28,14 @@ from typing import Generic
 from typing import TypeVar
 from typing import final
 
+from celeriac_amqp._frames import Sent
 from celeriac_amqp._frames import frame
 
 if TYPE_CHECKING:
     import pika
     from pika.adapters.blocking_connection import BlockingChannel
 
+    from celeriac.plugin import PendingWrite
     from celeriac_amqp._config import AmqpConfig
     from celeriac_amqp._frames import Content
 
@@ -86,6 +88,24 @@ class _Call(Generic[T]):
         if self.error is not None:
             raise self.error
         return self.result  # type: ignore[return-value]
+
+
+class WriteLostError(RuntimeError):
+    """A message written in part when its connection was lost: it counts as not written.
+    (Not a lost-connection error: a call raising it is not run again on the next one.)"""
+
+
+class _Written:
+    """The write of a message the socket took whole: there is nothing to wait for."""
+
+    def finished(self, timeout: float = 0.0) -> bool:
+        return True
+
+    def wait(self) -> None:
+        return None
+
+
+WRITTEN = _Written()
 
 
 @final
@@ -162,28 +182,45 @@ class Link:
         if waking:
             self._wake()
 
-    def write_now(self, method: bytes, message: Content) -> bool:
+    def write_now(self, method: bytes, message: Content) -> PendingWrite | None:
         """Publish one message on the channel without confirms from the calling thread, at
         once, when no call is queued or running before it (so it overtakes none of this
-        thread's: a task's final reply never passes its RETRY or progress); False, nothing
-        written, when it must go through :meth:`submit` instead. Saves the two thread
-        switches of a hand-over."""
+        thread's: a task's final reply never passes its RETRY or progress). Saves the two
+        thread switches of a hand-over.
+
+        Returns None, nothing written, when it must go through :meth:`submit` instead; else
+        its write: over at once when the socket took all of it, or once the I/O thread has
+        sent the rest, which fails should the connection be lost before (the message may
+        then be incomplete, so it is not sent again: it counts as not written).
+        """
         with self._lock:
             # Only this thread's own calls must not be overtaken, and it queues none while
             # here: with none queued or running now, the write itself needs no lock of ours
             # (other threads' writes, in any order, are serialised by the connection's).
-            if self._calls or self._running:
-                return False
-            connection, channel = self._connection, self._unconfirmed
+            if self._calls or self._running or self._closing.is_set():
+                return None
+            connection, channel, generation = self._connection, self._unconfirmed, self.generation
         if connection is None or channel is None or channel.connection is not connection:
-            return False  # not connected yet, or reconnecting: the I/O thread's work
+            return None  # not connected yet, or reconnecting: the I/O thread's work
         if not channel.is_open:
-            return False
+            return None
         impl = connection._impl
         out: list[bytes] = []
         count = frame(out, channel.channel_number, method, message, impl.body_max)
-        written: bool = impl.send_frames_now(b"".join(out), count)
-        return written
+        sent = impl.send_frames_now(b"".join(out), count)
+        if sent is Sent.NOTHING:
+            return None
+        if sent is Sent.ALL:
+            return WRITTEN
+        return self.submit(lambda link: link._finish_write(generation))
+
+    def _finish_write(self, generation: int) -> None:
+        """The rest of a message written in part from another thread, to the socket (I/O
+        thread); raises :class:`WriteLostError` if the connection it began on is gone."""
+        if generation != self.generation:
+            raise WriteLostError("the connection closed before the rest of the message was written")
+        self._connection._impl.send_frames(b"", 0)  # the rest, unless its callback sent it
+        self.unconfirmed._flush_output()  # and out of pika's buffer, as basic_publish ends
 
     def _wake(self) -> None:
         connection = self._connection

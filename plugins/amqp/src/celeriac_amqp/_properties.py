@@ -23,6 +23,7 @@ from pika.adapters.select_connection import SelectConnection
 from pika.adapters.utils.io_services_utils import _AsyncPlaintextTransport as _Plaintext
 
 from celeriac_amqp import _table
+from celeriac_amqp._frames import Sent
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -155,11 +156,17 @@ class _Connection(SelectConnection):  # type: ignore[misc]  # pika is untyped he
             tail, self._tail = self._tail, b""
             if tail:  # what a write from another thread left: it goes first
                 data = tail + data
+            transport = self._transport
+            if transport is None:
+                # The connection is gone (a tail's callback can come after that): what these
+                # frames carried is published again, or its write reported lost, by its caller.
+                return
             self.bytes_sent += len(data) - len(tail)
             self.frames_sent += count
-            if self._idle_plaintext():
+            sock = self._idle_socket(transport)
+            if sock is not None:
                 try:
-                    sent = self._transport._sock.send(data)
+                    sent = sock.send(data)
                 except OSError:
                     sent = 0
                 if sent == len(data):
@@ -168,45 +175,52 @@ class _Connection(SelectConnection):  # type: ignore[misc]  # pika is untyped he
             if data:
                 self._adapter_emit_data(data)
 
-    def send_frames_now(self, data: bytes, count: int) -> bool:
+    def send_frames_now(self, data: bytes, count: int) -> Sent:
         """Write frames from a thread other than the I/O thread, without waking it: a reply or
         a publish nothing is queued before saves two thread switches on its way.
 
         Only when no other thread is writing, the socket is plaintext and open, and nothing
-        waits in pika's buffer; then the frames are in the socket's order when this returns
-        True (a part the socket did not take goes before anything written after it, sent by
-        the I/O thread). False, nothing written: they must go through the I/O thread. A
-        writer is not waited for: it may hold the lock while it waits for the interpreter's,
-        and threads queueing behind it (a worker's pool threads replying) would convoy.
+        waits in pika's buffer; else nothing is written (:attr:`Sent.NOTHING`) and they must
+        go through the I/O thread. A part the socket did not take (:attr:`Sent.PART`) is sent
+        by the I/O thread before anything written after it. A writer is not waited for: it
+        may hold the lock while it waits for the interpreter's, and threads queueing behind
+        it (a worker's pool threads replying) would convoy.
         """
         if not self._writing.acquire(blocking=False):
-            return False
+            return Sent.NOTHING
         try:
-            if self._tail or not self._idle_plaintext():
-                return False
+            transport = self._transport  # read once: pika drops it when the connection is lost
+            sock = None if self._tail or transport is None else self._idle_socket(transport)
+            if sock is None:
+                return Sent.NOTHING
             try:
-                sent = self._transport._sock.send(data)
+                sent = sock.send(data)
             except OSError:  # full (nothing taken) or broken: the I/O thread's way finds out
-                return False
+                return Sent.NOTHING
             self.bytes_sent += len(data)
             self.frames_sent += count
-            if sent < len(data):
-                self._tail = data[sent:]
-                self._adapter_add_callback_threadsafe(self._send_tail)
-            return True
+            if sent == len(data):
+                return Sent.ALL
+            self._tail = data[sent:]
+            self._adapter_add_callback_threadsafe(self._send_tail)
+            return Sent.PART
         finally:
             self._writing.release()
 
     def _send_tail(self) -> None:
         self.send_frames(b"", 0)
 
-    def _idle_plaintext(self) -> bool:
-        transport = self._transport
-        return (
+    @staticmethod
+    def _idle_socket(transport: Any) -> Any:
+        """The transport's socket if frames may go to it directly now: plaintext, open, and
+        nothing in pika's buffer to go before them; else None."""
+        if (
             isinstance(transport, _Plaintext)
             and transport._state == transport._STATE_ACTIVE  # pika's own write checks this too
             and transport.get_write_buffer_size() == 0
-        )
+        ):
+            return transport._sock
+        return None
 
     @property
     def body_max(self) -> int:

@@ -37,6 +37,7 @@ from typing import final
 from celeriac.plugin import PublishError
 from celeriac.plugin import PublishTimeoutError
 from celeriac_amqp._frames import Content
+from celeriac_amqp._frames import Sent
 from celeriac_amqp._frames import frame
 from celeriac_amqp._frames import publish_method
 from celeriac_amqp._window import PUBLISH_ATTEMPTS
@@ -159,8 +160,8 @@ class Publisher:
         frames = 0
         for item in mine:
             frames += frame(out, channel.channel_number, item.method, item.content, connection.body_max)
-        if not connection.send_frames_now(b"".join(out), frames):
-            return False
+        if connection.send_frames_now(b"".join(out), frames) is Sent.NOTHING:
+            return False  # a part sent (Sent.PART) is written: the I/O thread sends the rest
         self._outbox.clear()
         self._tag(mine)
         return True

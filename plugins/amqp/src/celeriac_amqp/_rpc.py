@@ -204,8 +204,9 @@ class AmqpRpcResultStore:
         # drops its results, and the reply (transient anyway) is written to the socket, its
         # confirm not waited for. The worker waits for that write before the task's ack.
         method = publish_method("", record.reply_to, mandatory=False)
-        if self._link.write_now(method, message):  # nothing queued before it: from this thread
-            return _KEPT
+        written = self._link.write_now(method, message)  # nothing queued before it: from here
+        if written is not None:
+            return written
         return self._link.submit(lambda link: link.write(link.unconfirmed, method, message))
 
     def close(self) -> None:
@@ -213,8 +214,7 @@ class AmqpRpcResultStore:
 
 
 class _Kept:
-    """The pending write of a record kept in this process, or already written to the
-    socket: there is nothing to wait for."""
+    """The pending write of a record kept in this process: there is nothing to wait for."""
 
     def finished(self, timeout: float = 0.0) -> bool:
         return True
