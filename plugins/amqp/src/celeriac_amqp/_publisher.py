@@ -87,7 +87,6 @@ class Publisher:
         self._next_tag = 1
         self._failures = Failures()
         self._scheduled = False
-        self._draining = False  # the I/O thread took a batch from the outbox and writes it
         self._closing = False
         self._loop: Any = None
         self._connection: Any = None
@@ -148,11 +147,13 @@ class Publisher:
         wake-up and two thread switches on its way to RabbitMQ; False (nothing written)
         leaves them to it."""
         channel, connection = self._channel, self._connection
-        if self._draining or len(self._outbox) != len(mine) or connection is None:
+        if len(self._unconfirmed) != len(mine) or connection is None:
+            # Others await their confirms, queued, being written by the I/O thread (which
+            # tags a batch before it writes it) or written: this one must not pass them, and
+            # in a publishing loop the I/O thread's batches cost less than a system call each.
             return False
-        if len(self._unconfirmed) != len(mine):
-            # Others await their confirms: the I/O thread is busy, and writing a batch from
-            # it costs less than a system call per message here, in a publishing loop.
+        if len(self._outbox) != len(mine):
+            # The I/O thread took them already (while _await_channel let go of the lock).
             return False
         if channel.connection is not connection or not channel.is_open:
             return False
@@ -329,8 +330,9 @@ class Publisher:
     def _drain(self) -> None:
         """Write what the callers queued to the channel, tagging each with its delivery tag.
 
-        RabbitMQ numbers messages in the order it reads them, so no caller writes at once
-        (:meth:`_write_now`) from taking the batch until it is written.
+        RabbitMQ numbers messages in the order it reads them; a caller writes at once
+        (:meth:`_write_now`) only with no other message unconfirmed, so never between the
+        tagging of a batch here and its write.
         """
         with self._cond:
             self._scheduled = False
@@ -339,7 +341,6 @@ class Publisher:
                 return
             batch = list(self._outbox)
             self._outbox.clear()
-            self._draining = True  # callers queue behind this batch, never past it
         connection = self._connection
         number = channel.channel_number
         body_max = connection.body_max
@@ -349,16 +350,10 @@ class Publisher:
             frames += frame(out, number, item.method, item.content, body_max)
         with self._cond:
             if self._channel is not channel:  # closed meanwhile: its close callback requeued
-                self._draining = False
                 self._outbox.extendleft(reversed(batch))
                 return
             self._tag(batch)
-        try:
-            connection.send_frames(b"".join(out), frames)
-        finally:
-            # Without the lock, as a caller only reads it to decide whether to write at once:
-            # read stale, it queues its message instead, which is always safe.
-            self._draining = False
+        connection.send_frames(b"".join(out), frames)
 
     def _on_confirm(self, frame: Any) -> None:
         import pika.spec
