@@ -42,6 +42,30 @@ def proxy(amqp_url: str) -> Any:
     made.close()
 
 
+def through_proxy(proxy: Proxy, amqp_url: str, queue_name: str) -> Celeriac:
+    """A client app publishing through ``proxy``, reconnecting quickly after a cut."""
+    return Celeriac(
+        "proj",
+        broker=proxy.through(amqp_url),
+        result_store="",
+        default_queue=queue_name,
+        config=False,
+        env={},
+        amqp={"retry_backoff_base": 0.05, "retry_backoff_max": 0.5},
+    )
+
+
+def lost_of(returned: list[int], runs: Path) -> list[int]:
+    """The tasks of ``returned`` (their numbers) that never ran, once all have or 90 s passed."""
+
+    def counted() -> Counter[int]:
+        return Counter(int(line) for line in runs.read_text().split()) if runs.exists() else Counter()
+
+    wait_for(lambda: set(counted()) >= set(returned), timeout=90, what="every returned task to run")
+    ran = counted()
+    return [n for n in returned if n not in ran]
+
+
 @pytest.mark.slow
 def test_every_returned_delay_runs_across_connection_cuts(
     project: Path,
@@ -52,15 +76,7 @@ def test_every_returned_delay_runs_across_connection_cuts(
 ) -> None:
     runs = project / "runs.txt"
     start_process(celeriac_worker("-c", "4"))  # on RabbitMQ directly, not through the proxy
-    app = Celeriac(
-        "proj",
-        broker=proxy.through(amqp_url),
-        result_store="",
-        default_queue=queue_name,
-        config=False,
-        env={},
-        amqp={"retry_backoff_base": 0.05, "retry_backoff_max": 0.5},
-    )
+    app = through_proxy(proxy, amqp_url, queue_name)
     total, returned = 3000, []
     try:
         for n in range(total):
@@ -76,13 +92,7 @@ def test_every_returned_delay_runs_across_connection_cuts(
         app.close()
     assert proxy.cuts == 4  # at 350, 1050, 1750 and 2450
 
-    def counted() -> Counter[int]:
-        return Counter(int(line) for line in runs.read_text().split()) if runs.exists() else Counter()
-
-    wait_for(lambda: set(counted()) >= set(returned), timeout=90, what="every returned task to run")
-    ran = counted()
-    lost = [n for n in returned if n not in ran]
-    assert lost == []
+    assert lost_of(returned, runs) == []
     assert len(returned) == total
 
 
@@ -99,15 +109,7 @@ def test_every_lone_message_written_from_the_callers_thread_runs_across_connecti
     before RabbitMQ can have confirmed them, and each one still runs."""
     runs = project / "runs.txt"
     start_process(celeriac_worker("-c", "4"))
-    app = Celeriac(
-        "proj",
-        broker=proxy.through(amqp_url),
-        result_store="",
-        default_queue=queue_name,
-        config=False,
-        env={},
-        amqp={"retry_backoff_base": 0.05, "retry_backoff_max": 0.5},
-    )
+    app = through_proxy(proxy, amqp_url, queue_name)
     publisher = app.transport._publisher  # type: ignore[attr-defined]
     written_now: list[bool] = []
     write_now = publisher._write_now
@@ -132,11 +134,7 @@ def test_every_lone_message_written_from_the_callers_thread_runs_across_connecti
     assert proxy.cuts == 5
     assert written_now.count(True) >= total // 2, "lone messages were written from the caller's thread"
 
-    def counted() -> Counter[int]:
-        return Counter(int(line) for line in runs.read_text().split()) if runs.exists() else Counter()
-
-    wait_for(lambda: set(counted()) >= set(returned), timeout=90, what="every returned task to run")
-    assert [n for n in returned if n not in counted()] == []
+    assert lost_of(returned, runs) == []
 
 
 def test_a_lone_message_is_written_from_the_callers_thread_and_a_busy_window_queues(

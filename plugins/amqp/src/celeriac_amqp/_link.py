@@ -95,8 +95,9 @@ class WriteLostError(RuntimeError):
     (Not a lost-connection error: a call raising it is not run again on the next one.)"""
 
 
-class _Written:
-    """The write of a message the socket took whole: there is nothing to wait for."""
+class _Done:
+    """A write with nothing left to wait for: the socket took it whole (or, for the rpc://
+    store, the record is kept in this process)."""
 
     def finished(self, timeout: float = 0.0) -> bool:
         return True
@@ -105,7 +106,7 @@ class _Written:
         return None
 
 
-WRITTEN = _Written()
+DONE = _Done()
 
 
 @final
@@ -211,7 +212,7 @@ class Link:
         if sent is Sent.NOTHING:
             return None
         if sent is Sent.ALL:
-            return WRITTEN
+            return DONE
         return self.submit(lambda link: link._finish_write(generation))
 
     def _finish_write(self, generation: int) -> None:

@@ -35,6 +35,7 @@ from celeriac_amqp import _wire as wire
 from celeriac_amqp._config import AmqpConfig
 from celeriac_amqp._frames import content
 from celeriac_amqp._frames import publish_method
+from celeriac_amqp._link import DONE
 from celeriac_amqp._link import Link
 
 if TYPE_CHECKING:
@@ -191,7 +192,7 @@ class AmqpRpcResultStore:
         (RETRY, progress) included."""
         if not record.reply_to:
             self._keep(record)
-            return _KEPT
+            return DONE
         envelope = Envelope(
             body=record.payload,
             content_type=record.content_type,
@@ -211,19 +212,6 @@ class AmqpRpcResultStore:
 
     def close(self) -> None:
         self._link.close()
-
-
-class _Kept:
-    """The pending write of a record kept in this process: there is nothing to wait for."""
-
-    def finished(self, timeout: float = 0.0) -> bool:
-        return True
-
-    def wait(self) -> None:
-        return None
-
-
-_KEPT = _Kept()
 
 
 def _record(props: pika.BasicProperties, body: bytes) -> ResultRecord | None:
