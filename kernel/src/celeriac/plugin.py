@@ -62,6 +62,7 @@ from celeriac._contract.kvstore import StoreUnreachableError
 from celeriac._contract.kvstore import ValueRefusedError
 from celeriac._contract.kvstore import decode_value
 from celeriac._contract.kvstore import encode_value
+from celeriac._contract.pending import finished_by
 from celeriac._contract.protocols import START_LEDGER_TTL
 from celeriac._contract.protocols import BatchStore
 from celeriac._contract.protocols import Broadcaster
@@ -244,6 +245,7 @@ __all__ = [
     "decode_value",
     "encode_value",
     "exchange_of",
+    "finished_by",
     "from_kombu",
     "hookimpl",
     "hookspecs",

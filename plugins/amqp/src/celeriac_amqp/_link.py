@@ -28,6 +28,7 @@ from typing import Generic
 from typing import TypeVar
 from typing import final
 
+from celeriac.plugin import finished_by
 from celeriac_amqp._frames import Sent
 from celeriac_amqp._frames import frame
 
@@ -68,15 +69,7 @@ class _Call(Generic[T]):
         """Would :meth:`wait` return or raise without blocking (it ran, failed, or its time
         ran out)? Waits up to ``timeout`` for that."""
         assert self.done is not None
-        if self.done.is_set():
-            return True
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            return True
-        if timeout <= 0:
-            return False
-        # True too when the deadline passed during the wait: wait() would not block then.
-        return self.done.wait(min(timeout, remaining)) or time.monotonic() >= self.deadline
+        return finished_by(self.done, self.deadline, timeout)
 
     def wait(self) -> T:
         """The function's result once it ran, or its error; ``TimeoutError`` (and it is

@@ -32,6 +32,7 @@ from celeriac.plugin import ReplyQueue
 from celeriac.plugin import ResultRecord
 from celeriac.plugin import ResultStore
 from celeriac.plugin import SerializationError
+from celeriac.plugin import finished_by
 
 log = logging.getLogger("celeriac.worker")
 
@@ -54,14 +55,7 @@ class Batch:
         self._error: BaseException | None = None
 
     def finished(self, timeout: float = 0.0) -> bool:
-        if self._done.is_set():
-            return True
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            return True
-        if timeout <= 0:
-            return False
-        return self._done.wait(min(timeout, remaining)) or time.monotonic() >= self.deadline
+        return finished_by(self._done, self.deadline, timeout)
 
     def wait(self) -> None:
         if not self._done.wait(max(0.0, self.deadline - time.monotonic())):
