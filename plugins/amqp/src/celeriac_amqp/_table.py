@@ -163,17 +163,18 @@ def _path(path: str, key: str | int) -> str:
 
 
 def _composite(pieces: list[bytes], value: Any, path: str) -> None:
-    # Lists first, by exact type: a Mapping check goes through the ABC machinery.
-    if type(value) in (list, tuple) or (not isinstance(value, Mapping) and isinstance(value, list | tuple)):
+    kind = type(value)
+    # A Mapping check goes through the ABC machinery: exact lists and tuples skip it.
+    if kind is not list and kind is not tuple and isinstance(value, Mapping):
+        pieces.append(b"F")
+        _table(pieces, value, f"{path}.")
+    elif isinstance(value, list | tuple):
         body: list[bytes] = []
         for index, element in enumerate(value):
             _item(body, element, path, index)
         data = b"".join(body)
         pieces.append(_LONG_STRING(b"A", len(data)))
         pieces.append(data)
-    elif isinstance(value, Mapping):
-        pieces.append(b"F")
-        _table(pieces, value, f"{path}.")
     elif isinstance(value, bytes | bytearray):
         pieces.append(_LONG_STRING(b"x", len(value)))
         pieces.append(bytes(value))
