@@ -67,6 +67,26 @@ def test_celery_headers_round_trip() -> None:
     assert _ours(headers) == {**headers, "timelimit": [1.5, None]}
 
 
+def test_values_equal_across_types_keep_their_own_types() -> None:
+    # True == 1 == 1.0 and (0,) == (False,) as dict keys: the pair cache must keep them apart.
+    for value in (1, True, 1.0, [1], [True], [1.0], (0,), (False,), [0.0], [None, 1], [None, True]):
+        for _ in range(2):  # the second time from the cache
+            decoded = _ours({"k": value})["k"]
+            assert decoded == (list(value) if isinstance(value, tuple) else value)
+            if isinstance(value, list | tuple):
+                assert [type(x) for x in decoded] == [type(x) for x in value]
+            else:
+                assert type(decoded) is type(value)
+
+
+def test_a_header_whose_strings_never_repeat_is_not_kept() -> None:
+    kept = len(_table._PAIRS)
+    for number in range(1000):
+        encoded = _table.encode_table({"task-id-like": f"{number:036d}", "lang": "py"})
+        assert _table.decode_table(encoded)[0] == {"task-id-like": f"{number:036d}", "lang": "py"}
+    assert len(_table._PAIRS) - kept <= _table.PER_KEY + 1
+
+
 def test_rabbitmq_types_are_read() -> None:
     body = b"".join(
         [

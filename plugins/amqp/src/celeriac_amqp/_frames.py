@@ -55,9 +55,7 @@ def content(envelope: Envelope, priority: int, *, persistent: bool = True) -> Co
     """Encode the properties as :func:`celeriac_amqp._wire.properties` maps them."""
     props = envelope.properties
     flags = _CONTENT_TYPE | _CONTENT_ENCODING | _HEADERS | _DELIVERY_MODE
-    pieces: list[bytes] = []
-    _table.encode_short_string(pieces, envelope.content_type, "content_type")
-    _table.encode_short_string(pieces, envelope.content_encoding, "content_encoding")
+    pieces = [_types(envelope.content_type, envelope.content_encoding)]
     headers: Mapping[str, Any] = envelope.headers
     pieces.append(_table.encode_table(headers))
     pieces.append(b"\x02" if persistent else b"\x01")
@@ -77,6 +75,15 @@ def content(envelope: Envelope, priority: int, *, persistent: bool = True) -> Co
         body=body,
         task_id=task_id if isinstance(task_id, str) else None,
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _types(content_type: str, content_encoding: str) -> bytes:
+    """The content type and encoding properties, the same for most messages."""
+    pieces: list[bytes] = []
+    _table.encode_short_string(pieces, content_type, "content_type")
+    _table.encode_short_string(pieces, content_encoding, "content_encoding")
+    return b"".join(pieces)
 
 
 @functools.lru_cache(maxsize=1024)

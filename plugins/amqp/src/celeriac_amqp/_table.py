@@ -82,11 +82,19 @@ _DOUBLE = struct.Struct(">cd").pack
 _SIZE = struct.Struct(">I").pack
 
 
-#: Encoded header keys, and keys with a None, bool or int value (most headers of a task's
-#: message repeat from one message to the next); each at most CACHED entries.
+#: Encoded header keys, and whole ``key, value`` pairs whose value repeats from one message
+#: to the next (most of a task message's headers: its name, origin, None, 0, False, an empty
+#: dict, ``timelimit`` ``[None, None]``); each at most CACHED entries. A key's string values
+#: are kept only for its first PER_KEY values and when short: ids never repeat.
 _KEYS: dict[str, bytes] = {}
-_SCALARS: dict[tuple[str, object, type], bytes] = {}
+_PAIRS: dict[tuple[str, object, object], bytes] = {}
+_STRINGS_KEPT: dict[str, int] = {}
 CACHED = 4096
+PER_KEY = 32
+_SHORT = 100
+#: Elements a list (up to four of them) may have for the pair to be kept: hashable, and
+#: the key holds their types too, since True == 1 == 1.0 as dict keys.
+_FLAT = frozenset((type(None), str, int, float, bool))
 
 
 def _key(key: str, path: str) -> bytes:
@@ -112,20 +120,15 @@ def _table(pieces: list[bytes], table: Mapping[str, Any], path: str) -> None:
     append = body.append
     for key, value in table.items():
         kind = type(value)
-        if kind is str:
-            raw = value.encode("utf-8", "surrogateescape")
-            append(_KEYS.get(key) or _key(key, path))
-            append(_LONG_STRING(b"S", len(raw)))
-            append(raw)
-        elif value is None or kind is bool or kind is int:
+        if kind is str or value is None or kind is int or kind is bool:
             # The type is part of the cache key: True == 1 and False == 0 as dict keys.
-            pair = _SCALARS.get((key, value, kind))
+            pair = _PAIRS.get((key, value, kind))
+            append(pair if pair is not None else _pair(key, value, kind, path))
+        elif kind is list or kind is tuple or kind is dict:
+            shape = _shape(value, kind)
+            pair = None if shape is None else _PAIRS.get((key, shape, kind))
             if pair is None:
-                one = [_key(key, path)]
-                _item(one, value, path, key)
-                pair = b"".join(one)
-                if len(_SCALARS) < CACHED:
-                    _SCALARS[(key, value, kind)] = pair
+                pair = _pair(key, value, kind, path, shape)
             append(pair)
         else:
             append(_key(key, path))
@@ -133,6 +136,36 @@ def _table(pieces: list[bytes], table: Mapping[str, Any], path: str) -> None:
     data = b"".join(body)
     pieces.append(_SIZE(len(data)))
     pieces.append(data)
+
+
+def _shape(value: Any, kind: type) -> tuple[Any, ...] | None:
+    """What identifies a composite value in the pair cache: its elements with their types,
+    for an empty dict and a short list of scalars; None for any other."""
+    if kind is dict:
+        return () if not value else None
+    if len(value) > 4:
+        return None
+    types = tuple(map(type, value))
+    return (tuple(value), types) if _FLAT.issuperset(types) else None
+
+
+def _pair(key: str, value: Any, kind: type, path: str, shape: object = None) -> bytes:
+    """One ``key, value`` pair encoded, and kept when its value may well repeat."""
+    one = [_key(key, path)]
+    _item(one, value, path, key)
+    pair = b"".join(one)
+    if len(_PAIRS) < CACHED:
+        if kind is str:
+            kept = _STRINGS_KEPT.get(key, 0)
+            if kept < PER_KEY and len(value) <= _SHORT:
+                _STRINGS_KEPT[key] = kept + 1
+                _PAIRS[(key, value, kind)] = pair
+        elif kind is list or kind is tuple or kind is dict:
+            if shape is not None:
+                _PAIRS[(key, shape, kind)] = pair
+        else:
+            _PAIRS[(key, value, kind)] = pair
+    return pair
 
 
 def _item(pieces: list[bytes], value: Any, path: str, key: str | int) -> None:
