@@ -18,6 +18,7 @@ from celeriac import MaxRetriesExceededError
 from celeriac import TaskCall
 from celeriac import states
 from celeriac import testing
+from celeriac._model.arguments import TaskArguments
 from celeriac._model.ratelimit import TokenBucket
 from celeriac._model.ratelimit import parse_rate
 from celeriac.plugin import TaskOptions
@@ -257,6 +258,50 @@ def test_wrong_arguments_fail_at_the_caller(make_app: AppFactory) -> None:
     with pytest.raises(TypeError, match="unexpected keyword argument 'z'"):
         add.apply_async((1, 2), {"z": 3})
     assert app.transport.queue_length("celery") == 0
+
+
+def _noop0() -> None: ...
+def _pos2(x, y): ...  # type: ignore[no-untyped-def]
+def _defaults(x, y=1, z=2): ...  # type: ignore[no-untyped-def]
+def _only(x, /, y=1): ...  # type: ignore[no-untyped-def]
+def _kwonly(x, *, y): ...  # type: ignore[no-untyped-def]
+def _kwonly_default(x, *, y=1): ...  # type: ignore[no-untyped-def]
+def _star(x, *args): ...  # type: ignore[no-untyped-def]
+def _starstar(x, **kwargs): ...  # type: ignore[no-untyped-def]
+def _bound(self, x): ...  # type: ignore[no-untyped-def]
+
+
+@pytest.mark.parametrize(
+    ("fn", "bind"),
+    [
+        (_noop0, False),
+        (_pos2, False),
+        (_defaults, False),
+        (_only, False),
+        (_kwonly, False),
+        (_kwonly_default, False),
+        (_star, False),
+        (_starstar, False),
+        (_bound, True),
+    ],
+)
+def test_the_argument_check_agrees_with_binding(fn: Callable[..., Any], bind: bool) -> None:
+    # check() skips binding when positional arguments alone plainly fit; it must fail and
+    # pass exactly where Signature.bind does.
+    arguments = TaskArguments(fn, bind=bind)
+    for count in range(5):
+        for kwargs in ({}, {"y": 1}, {"z": 1}):
+            args = tuple(range(count))
+            try:
+                arguments.signature.bind(*args, **kwargs)
+                fits = True
+            except TypeError:
+                fits = False
+            if fits:
+                arguments.check("t", args, kwargs)
+            else:
+                with pytest.raises(TypeError, match="task t"):
+                    arguments.check("t", args, kwargs)
 
 
 def test_attrs_arguments_cross_the_wire(make_app: AppFactory) -> None:

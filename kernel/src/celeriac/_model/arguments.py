@@ -31,9 +31,12 @@ class TaskArguments:
         parameters = list(signature.parameters.values())
         self.signature = signature.replace(parameters=parameters[1:] if bind else parameters)
         self.structured = _attrs_parameters(fn, self.signature)
+        self._counts = _positional_counts(self.signature)
 
     def check(self, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
         """Raise TypeError naming the task when the arguments do not fit its signature."""
+        if not kwargs and self._counts is not None and len(args) in self._counts:
+            return  # what binding would find, without building a BoundArguments per call
         try:
             self.signature.bind(*args, **kwargs)
         except TypeError as exc:
@@ -62,6 +65,24 @@ class TaskArguments:
             if isinstance(value, Mapping):
                 bound.arguments[parameter] = _CONVERTER.structure(value, cls)
         return bound.args, bound.kwargs
+
+
+def _positional_counts(signature: inspect.Signature) -> range | None:
+    """How many positional arguments alone fit the signature; None when that takes binding
+    to find out (``*args``, or a keyword-only parameter without a default)."""
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    required = 0
+    count = 0
+    for parameter in signature.parameters.values():
+        kind = parameter.kind
+        if kind in positional:
+            count += 1
+            required += parameter.default is inspect.Parameter.empty
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            continue
+        elif kind is inspect.Parameter.VAR_POSITIONAL or parameter.default is inspect.Parameter.empty:
+            return None
+    return range(required, count + 1)
 
 
 def _attrs_parameters(fn: Callable[..., Any], signature: inspect.Signature) -> dict[str, type[Any]]:
