@@ -23,6 +23,11 @@ from celeriac import PublishError
 from celeriac.plugin import Envelope
 from celeriac.testing import wait_for
 from celeriac_amqp import make_transport
+from celeriac_amqp._frames import Sent
+from celeriac_amqp._frames import content
+from celeriac_amqp._frames import frame
+from celeriac_amqp._frames import publish_method
+from celeriac_amqp._properties import connect
 from celeriac_amqp.testing import connection_parameters
 from celeriac_amqp.testing import delete_queues
 
@@ -226,3 +231,74 @@ def test_close_waits_for_outstanding_confirms(amqp_url: str, queue_name: str) ->
         assert connection.channel().queue_declare(queue_name, passive=True).method.message_count == 500
     finally:
         connection.close()
+
+
+def _publish_frames(channel: int, queue: str, body: bytes) -> tuple[bytes, int]:
+    """One persistent message to ``queue`` through the default exchange, framed."""
+    envelope = Envelope(body=body, content_type="text/plain", content_encoding="utf-8", headers={})
+    out: list[bytes] = []
+    count = frame(out, channel, publish_method("", queue, mandatory=False), content(envelope, 0), 131064)
+    return b"".join(out), count
+
+
+def test_no_frame_is_written_from_another_thread_once_its_channel_is_closing(
+    amqp_url: str, queue_name: str
+) -> None:
+    # RabbitMQ closes a channel (here: a publish to an exchange that does not exist); pika
+    # answers Channel.CloseOk, and only then marks the channel closed. A frame written from
+    # another thread in between would reach a channel RabbitMQ has closed: it answers with
+    # 504 CHANNEL_ERROR and closes the whole connection, with every write on it. The write
+    # is made in that window, from pika's own step between the two.
+    connection = connect(connection_parameters(amqp_url))
+    try:
+        channel = connection.channel()
+        channel.queue_declare(queue_name, durable=True)
+        number = channel.channel_number
+        in_window: list[Sent] = []
+        pikas = channel._impl
+        close = pikas._transition_to_closed
+
+        def write_then_close() -> None:
+            assert pikas.is_open  # CloseOk is written, and pika still reads the channel as open
+            data, count = _publish_frames(number, queue_name, b"in the window")
+            in_window.append(connection._impl.send_frames_now(data, count, number))
+            close()
+
+        pikas._transition_to_closed = write_then_close
+        channel.basic_publish(f"no-such-exchange-{secrets.token_hex(4)}", "key", b"refused")
+
+        def closed() -> bool:
+            connection.process_data_events(time_limit=0.05)
+            return not channel.is_open
+
+        wait_for(closed, timeout=10, what="RabbitMQ to close the channel")
+        assert in_window == [Sent.NOTHING]
+        other = connection.channel()  # the connection outlived the channel
+        assert other.queue_declare(queue_name, durable=True, passive=True).method.message_count == 0
+    finally:
+        if connection.is_open:
+            connection.close()
+        delete_queues(amqp_url, [queue_name])
+
+
+def test_a_channel_number_used_again_takes_writes_from_another_thread_again(
+    amqp_url: str, queue_name: str
+) -> None:
+    connection = connect(connection_parameters(amqp_url))
+    try:
+        first = connection.channel()
+        number = first.channel_number
+        first.close()
+        second = connection.channel()
+        assert second.channel_number == number  # pika takes the lowest free number
+        second.queue_declare(queue_name, durable=True)
+        data, count = _publish_frames(number, queue_name, b"again")
+        assert connection._impl.send_frames_now(data, count, number) is Sent.ALL
+        wait_for(
+            lambda: second.queue_declare(queue_name, durable=True, passive=True).method.message_count == 1,
+            timeout=10,
+            what="the message written on the channel opened again",
+        )
+    finally:
+        connection.close()
+        delete_queues(amqp_url, [queue_name])

@@ -201,7 +201,7 @@ class Link:
         impl = connection._impl
         out: list[bytes] = []
         count = frame(out, channel.channel_number, method, message, impl.body_max)
-        sent = impl.send_frames_now(b"".join(out), count)
+        sent = impl.send_frames_now(b"".join(out), count, channel.channel_number)
         if sent is Sent.NOTHING:
             return None
         if sent is Sent.ALL:

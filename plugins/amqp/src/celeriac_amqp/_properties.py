@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 _HEADER = struct.Struct(">BHL")  # frame type, channel, size
 _CONTENT = struct.Struct(">HHQ")  # class id, weight, body size
+_ENDINGS = (pika.spec.Channel.Close, pika.spec.Channel.CloseOk)
 _SHORT_STRINGS = (  # basic properties in flag order after headers/delivery mode/priority
     "correlation_id",
     "reply_to",
@@ -121,7 +122,20 @@ class _Connection(SelectConnection):  # type: ignore[misc]  # pika is untyped he
         self._writing = threading.Lock()
         #: The part of frames written from another thread that the socket did not take.
         self._tail = b""
+        #: Channels whose ``Channel.Close`` or ``CloseOk`` is written or about to be: a frame
+        #: written after it on that channel is dropped (or, after ``CloseOk``, closes the
+        #: connection), while pika still reads the channel as open.
+        self._ending: set[int] = set()
         super().__init__(*args, **kwargs)
+
+    def _send_method(self, channel_number: int, method: Any, content: Any = None) -> None:
+        if isinstance(method, _ENDINGS):
+            with self._writing:  # no write from another thread between this and the close
+                self._ending.add(channel_number)
+        elif isinstance(method, pika.spec.Channel.Open):
+            with self._writing:  # the number is used again, by a new channel
+                self._ending.discard(channel_number)
+        super()._send_method(channel_number, method, content)
 
     def _read_frame(self) -> tuple[int, Any]:
         data = self._frame_buffer
@@ -175,14 +189,15 @@ class _Connection(SelectConnection):  # type: ignore[misc]  # pika is untyped he
             if data:
                 self._adapter_emit_data(data)
 
-    def send_frames_now(self, data: bytes, count: int) -> Sent:
+    def send_frames_now(self, data: bytes, count: int, channel: int) -> Sent:
         """Write frames from a thread other than the I/O thread, without waking it: a reply or
         a publish nothing is queued before saves two thread switches on its way.
 
-        Only when no other thread is writing, the socket is plaintext and open, and nothing
-        waits in pika's buffer; else nothing is written (:attr:`Sent.NOTHING`) and they must
-        go through the I/O thread. A part the socket did not take (:attr:`Sent.PART`) is sent
-        by the I/O thread before anything written after it. A writer is not waited for: it
+        Only when no other thread is writing, the socket is plaintext and open, nothing waits
+        in pika's buffer, and ``channel`` is not being closed; else nothing is written
+        (:attr:`Sent.NOTHING`) and they must go through the I/O thread. A part the socket did
+        not take (:attr:`Sent.PART`) is sent by the I/O thread before anything written after
+        it. A writer is not waited for: it
         may hold the lock while it waits for the interpreter's, and threads queueing behind
         it (a worker's pool threads replying) would convoy.
         """
@@ -190,7 +205,9 @@ class _Connection(SelectConnection):  # type: ignore[misc]  # pika is untyped he
             return Sent.NOTHING
         try:
             transport = self._transport  # read once: pika drops it when the connection is lost
-            sock = None if self._tail or transport is None else self._idle_socket(transport)
+            if self._tail or transport is None or channel in self._ending:
+                return Sent.NOTHING
+            sock = self._idle_socket(transport)
             if sock is None:
                 return Sent.NOTHING
             try:

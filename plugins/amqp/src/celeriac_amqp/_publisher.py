@@ -161,7 +161,7 @@ class Publisher:
         frames = 0
         for item in mine:
             frames += frame(out, channel.channel_number, item.method, item.content, connection.body_max)
-        if connection.send_frames_now(b"".join(out), frames) is Sent.NOTHING:
+        if connection.send_frames_now(b"".join(out), frames, channel.channel_number) is Sent.NOTHING:
             return False  # a part sent (Sent.PART) is written: the I/O thread sends the rest
         self._outbox.clear()
         self._tag(mine)
