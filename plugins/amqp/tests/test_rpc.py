@@ -94,6 +94,33 @@ def test_worker_replies_reach_the_client_that_asked(stores: tuple[Any, Any]) -> 
     assert worker.get("t1") is None  # the worker keeps nothing it sent
 
 
+def test_each_waiter_sleeps_on_its_own_task_and_is_woken_by_its_reply(stores: tuple[Any, Any]) -> None:
+    # A reply wakes the threads waiting for its task, not every waiter: two threads wait for
+    # w-0, one each for w-1..w-4, and w-4's reply never comes.
+    client, worker = stores
+    queue = client.reply_queue()
+    got: dict[str, list[str | None]] = {}
+    lock = threading.Lock()
+
+    def wait(task_id: str, timeout: float) -> None:
+        done = client.wait(task_id, states.READY_STATES, timeout=timeout)
+        with lock:
+            got.setdefault(task_id, []).append(None if done is None else done.state)
+
+    waiters = [threading.Thread(target=wait, args=("w-0", 20))]
+    waiters += [threading.Thread(target=wait, args=(f"w-{n}", 20 if n < 4 else 1.0)) for n in range(5)]
+    for thread in waiters:
+        thread.start()
+    wait_for(lambda: len(client._waiters) == 5, timeout=10, what="five tasks waited for")
+    assert client._waiters["w-0"][1] == 2
+    for n in reversed(range(4)):
+        worker.store(record(f"w-{n}", states.SUCCESS, queue))
+    for thread in waiters:
+        thread.join(30)
+    assert got == {"w-0": ["SUCCESS", "SUCCESS"], **{f"w-{n}": ["SUCCESS"] for n in (1, 2, 3)}, "w-4": [None]}
+    assert client._waiters == {}  # nothing left behind by those woken or timed out
+
+
 def test_replies_handed_over_while_the_connection_is_stuck_time_out_together(amqp_url: str) -> None:
     """Each handed-over reply's time limit runs from the hand-over, so a worker waiting for
     many of them gives up after one ``operation_timeout``, not one per reply; a reply given up

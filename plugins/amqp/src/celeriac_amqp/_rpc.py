@@ -99,7 +99,13 @@ class AmqpRpcResultStore:
         self._queue = f"{REPLY_PREFIX}{uuid.uuid4()}"
         self._consuming = False  # set at the first reply_queue(); read by any thread
         self._consumed = 0  # the connection generation consuming the queue (I/O thread)
-        self._changed = threading.Condition()
+        self._changed = threading.Lock()
+        #: task id -> the condition its waiting threads sleep on (over ``_changed``) and how
+        #: many they are: a reply wakes only the threads that wait for its task, where one
+        #: condition for all woke every waiter for every reply (a client holding a result
+        #: handle while thousands of replies came in spent a quarter of its reply thread's
+        #: time there, and the waiter as much again waking up for nothing).
+        self._waiters: dict[str, tuple[threading.Condition, int]] = {}
         #: task id -> (record, monotonic arrival); oldest first, for expiry.
         self._records: collections.OrderedDict[str, tuple[ResultRecord, float]] = collections.OrderedDict()
 
@@ -139,7 +145,9 @@ class AmqpRpcResultStore:
                 self._records[record.task_id] = (record, now)
                 self._records.move_to_end(record.task_id)
             self._expire(now)
-            self._changed.notify_all()
+            waiting = self._waiters.get(record.task_id)
+            if waiting is not None:
+                waiting[0].notify_all()
 
     def _expire(self, now: float) -> None:
         while self._records:
@@ -164,14 +172,26 @@ class AmqpRpcResultStore:
         """Sleep until a reply puts the task in one of ``states`` (None after ``timeout``)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._changed:
-            while True:
-                found = self._records.get(task_id)
-                if found is not None and found[0].state in states:
-                    return found[0]
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return None
-                self._changed.wait(remaining)
+            found = self._records.get(task_id)
+            if found is not None and found[0].state in states:
+                return found[0]
+            condition, count = self._waiters.get(task_id) or (threading.Condition(self._changed), 0)
+            self._waiters[task_id] = (condition, count + 1)
+            try:
+                while True:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return None
+                    condition.wait(remaining)
+                    found = self._records.get(task_id)
+                    if found is not None and found[0].state in states:
+                        return found[0]
+            finally:
+                condition, count = self._waiters[task_id]
+                if count > 1:
+                    self._waiters[task_id] = (condition, count - 1)
+                else:
+                    del self._waiters[task_id]
 
     def forget(self, task_id: str) -> None:
         with self._changed:
