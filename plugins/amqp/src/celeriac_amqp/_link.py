@@ -21,6 +21,7 @@ import contextlib
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 from typing import Any
@@ -29,6 +30,7 @@ from typing import TypeVar
 from typing import final
 
 from celeriac.plugin import finished_by
+from celeriac_amqp._deliveries import Consumer
 from celeriac_amqp._frames import Sent
 from celeriac_amqp._frames import frame
 
@@ -267,6 +269,26 @@ class Link:
     def connection(self) -> Any:
         return self._connection
 
+    def consume(self, channel: BlockingChannel, queue: str, callback: Consumer, *, auto_ack: bool) -> str:
+        """Consume ``queue`` on ``channel`` (I/O thread), its messages read by this connection
+        itself (:mod:`celeriac_amqp._deliveries`) and handed to ``callback`` as they arrive,
+        in order; returns the consumer tag."""
+        tag = f"ctag-celeriac.{uuid.uuid4().hex}"
+        impl = self._connection._impl
+        impl.consume_directly(channel.channel_number, tag, callback)
+        try:
+            channel.basic_consume(queue, callback, auto_ack=auto_ack, consumer_tag=tag)
+        except BaseException:
+            impl.stop_consuming_directly(channel.channel_number, tag)
+            raise
+        return tag
+
+    def cancel(self, channel: BlockingChannel, tag: str) -> None:
+        """Stop the consumer (I/O thread); its messages still on their way are pika's to
+        give back, as for any consumer cancelled."""
+        self._connection._impl.stop_consuming_directly(channel.channel_number, tag)
+        channel.basic_cancel(tag)
+
     def write(self, channel: BlockingChannel, method: bytes, message: Content) -> None:
         """Publish one message on ``channel`` (I/O thread): the frames ``basic_publish``
         writes, framed by :mod:`celeriac_amqp._frames` instead of pika's frame objects (a
@@ -301,6 +323,9 @@ class Link:
             except (errors.AMQPConnectionError, errors.ConnectionWrongStateError, OSError) as exc:
                 if self._closing.is_set():
                     break
+                failed = None if self._connection is None else self._connection._impl.consumer_error
+                if failed is not None:  # a consumer's bug broke the connection: not to retry
+                    raise failed from exc
                 backoff = min(
                     max(backoff * 2, self._settings.retry_backoff_base), self._settings.retry_backoff_max
                 )

@@ -23,6 +23,9 @@ from pika.adapters.select_connection import SelectConnection
 from pika.adapters.utils.io_services_utils import _AsyncPlaintextTransport as _Plaintext
 
 from celeriac_amqp import _table
+from celeriac_amqp._deliveries import Consumer
+from celeriac_amqp._deliveries import Wait
+from celeriac_amqp._deliveries import read_delivery
 from celeriac_amqp._frames import Sent
 
 if TYPE_CHECKING:
@@ -126,7 +129,58 @@ class _Connection(SelectConnection):  # type: ignore[misc]  # pika is untyped he
         #: written after it on that channel is dropped (or, after ``CloseOk``, closes the
         #: connection), while pika still reads the channel as open.
         self._ending: set[int] = set()
+        #: Consumers (by channel and tag) whose messages are read whole from the frame
+        #: buffer (:mod:`celeriac_amqp._deliveries`); the I/O thread's alone.
+        self._direct: dict[tuple[int, str], Consumer] = {}
+        #: What a direct consumer raised: a bug, not a lost connection.
+        self.consumer_error: Exception | None = None
         super().__init__(*args, **kwargs)
+
+    def consume_directly(self, channel: int, tag: str, callback: Consumer) -> None:
+        """Hand consumer ``tag``'s messages on ``channel`` to ``callback`` as they are read,
+        in order, past pika's frame objects and its blocking adapter's event queue (I/O
+        thread; before ``basic_consume``, so that none of them takes pika's way)."""
+        self._direct[(channel, tag)] = callback
+
+    def stop_consuming_directly(self, channel: int, tag: str) -> None:
+        """Leave the consumer's messages to pika again (before ``basic_cancel``, which
+        gives back those still arriving for it)."""
+        self._direct.pop((channel, tag), None)
+
+    def _on_data_available(self, data_in: bytes) -> None:
+        if not self._direct:
+            super()._on_data_available(data_in)
+            return
+        self._frame_buffer += data_in
+        taken = 0  # bytes read directly, trimmed off once rather than after every message
+        try:
+            while len(self._frame_buffer) > taken:
+                found = read_delivery(memoryview(self._frame_buffer)[taken:], self._direct)
+                if found is Wait.REST:
+                    return
+                if found is not None:
+                    taken += found.size
+                    self.frames_received += found.frames
+                    callback = self._direct[(found.channel, found.method.consumer_tag)]
+                    try:
+                        callback(None, found.method, AmqpProperties().decode(found.properties), found.body)
+                    except Exception as exc:
+                        # pika drops the connection for it (RabbitMQ keeps the message); the
+                        # thread owning it raises this instead of reconnecting to the same.
+                        self.consumer_error = exc
+                        raise
+                    continue
+                if taken:
+                    self._trim_frame_buffer(taken)
+                    taken = 0
+                consumed, value = self._read_frame()
+                if not value:
+                    return
+                self._trim_frame_buffer(consumed)
+                self._process_frame(value)
+        finally:
+            if taken:
+                self._trim_frame_buffer(taken)
 
     def _send_method(self, channel_number: int, method: Any, content: Any = None) -> None:
         if isinstance(method, _ENDINGS):

@@ -128,7 +128,7 @@ class AmqpRpcResultStore:
         # Durable (RabbitMQ 4 deprecates transient shared queues) but not auto-delete: it
         # must outlive a reconnect; x-expires removes it once its client is gone.
         link.consumer.queue_declare(self._queue, durable=True, arguments=arguments)
-        link.consumer.basic_consume(self._queue, self._on_reply, auto_ack=True)
+        link.consume(link.consumer, self._queue, self._on_reply, auto_ack=True)
         self._consumed = link.generation
         self._consuming = True
 

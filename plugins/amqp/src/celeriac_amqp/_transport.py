@@ -303,14 +303,14 @@ class AmqpTransport:
             consumed = set()
         for tag, queue in list(self._consumers.items()):
             if queue not in queues or queue not in consumed:
-                channel.basic_cancel(tag)
+                link.cancel(channel, tag)
                 del self._consumers[tag]
                 if queue not in queues:
                     self._give_back(link, queue)
         for queue in queues:
             if queue not in self._consumers.values():
                 self._declare(link, queue)
-                tag = channel.basic_consume(queue, self._on_message, auto_ack=False)
+                tag = link.consume(channel, queue, self._on_message, auto_ack=False)
                 self._consumers[tag] = queue
         self._wanted = queues
 
