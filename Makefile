@@ -127,6 +127,7 @@ bench: install
 	$(PY) benchmarks/run.py --broker redis --pool prefork --peers celery,huey
 	$(PY) benchmarks/run.py --broker amqp
 	$(PY) benchmarks/amqp_hops.py
+	$(PY) benchmarks/amqp_ceiling.py
 	$(PY) benchmarks/run.py --broker sqs
 	$(PY) benchmarks/serializers.py
 	$(PY) benchmarks/pools.py

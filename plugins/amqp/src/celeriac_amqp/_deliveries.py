@@ -55,7 +55,9 @@ class Delivered:
     body: bytes
 
 
-def read_delivery(data: bytes | memoryview, consumers: Mapping[tuple[int, str], object]) -> Delivered | Wait | None:
+def read_delivery(
+    data: bytes | memoryview, consumers: Mapping[tuple[int, str], object]
+) -> Delivered | Wait | None:
     """The message at the front of ``data`` when it is a delivery to one of ``consumers``
     (by channel and consumer tag) and all its frames are there; :attr:`Wait.REST` when it is
     theirs and frames are missing (nothing after it may be read before it); None when the
