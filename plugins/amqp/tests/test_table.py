@@ -79,6 +79,13 @@ def test_values_equal_across_types_keep_their_own_types() -> None:
                 assert type(decoded) is type(value)
 
 
+def test_a_negative_zero_in_a_kept_list_keeps_its_sign() -> None:
+    # 0.0 == -0.0 (and they hash alike): a pair kept for [0.0] must not be sent for [-0.0].
+    key = "signed-zero-list"
+    assert math.copysign(1.0, _ours({key: [0.0]})[key][0]) == 1.0
+    assert math.copysign(1.0, _ours({key: [-0.0]})[key][0]) == -1.0
+
+
 def test_a_header_whose_strings_never_repeat_is_not_kept() -> None:
     kept = len(_table._PAIRS)
     for number in range(1000):

@@ -489,3 +489,79 @@ def test_send_reply_reaches_a_kombu_reply_queue(amqp_url: str, transport: Any) -
         assert message.payload == {"w@h": {"ok": "pong"}}
         assert message.headers["ticket"] == "t1"
         bound.delete()
+
+
+def test_a_message_delivered_while_its_consumer_starts_names_its_queue(
+    amqp_url: str, transport: Any, queue_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backlog bound to the queue under another routing key: the first deliveries come
+    right behind Basic.ConsumeOk, and the connection hands them to ``_on_message`` while
+    ``basic_consume`` is still returning, before ``_consumers`` knows the new tag. Their
+    Delivery must still name the queue (it is where a hand-back, a retry or a dead letter
+    goes), not the routing key they were published with."""
+    import pika.channel
+
+    from celeriac_amqp.testing import connection_parameters
+
+    transport.declare_queue(queue_name)
+    connection = pika.BlockingConnection(connection_parameters(amqp_url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.queue_bind(queue_name, "amq.direct", routing_key="not-the-queue-name")
+        channel.basic_publish("amq.direct", "not-the-queue-name", b"routed")
+    finally:
+        connection.close()
+    consume = pika.channel.Channel.basic_consume
+
+    def consume_then_lag(self: Any, *args: Any, **kwargs: Any) -> Any:
+        tag = consume(self, *args, **kwargs)
+        time.sleep(0.3)  # ConsumeOk and the backlog are in the socket when it is read next
+        return tag
+
+    monkeypatch.setattr(pika.channel.Channel, "basic_consume", consume_then_lag)
+    [delivery] = fetch_all(transport, queue_name, 1)
+    transport.ack([delivery])
+    assert delivery.envelope.body == b"routed"
+    assert delivery.queue == queue_name
+
+
+def test_a_delivery_left_to_pika_is_not_overtaken_by_those_read_after_it(
+    transport: Any, queue_name: str
+) -> None:
+    """A frame between a message's own frames (a heartbeat here; AMQP allows it, as it allows
+    another channel's frames) makes the connection leave that message to pika, whose
+    blocking adapter queues it for ``process_data_events``; the next message, read whole,
+    is handed over at once. The consumer must still get them in the order they arrived
+    (``_unacked`` is kept in that order, and a multiple ack of a prefix relies on it)."""
+    import pika.frame
+    import pika.spec
+
+    from celeriac_amqp._properties import AmqpProperties
+
+    transport.declare_queue(queue_name)
+    assert transport.fetch([queue_name], 10, 0.1) == []  # consuming, nothing there
+    [tag] = transport._consumers
+    number = transport._link.consumer.channel_number
+    properties = AmqpProperties(content_type="application/json", headers={})
+    heartbeat = pika.frame.Heartbeat().marshal()
+
+    def message(delivery_tag: int, body: bytes, *, between: bytes = b"") -> bytes:
+        deliver = pika.spec.Basic.Deliver(tag, delivery_tag, False, "", queue_name)
+        return b"".join(
+            [
+                pika.frame.Method(number, deliver).marshal(),
+                between,
+                pika.frame.Header(number, len(body), properties).marshal(),
+                pika.frame.Body(number, body).marshal(),
+            ]
+        )
+
+    def arrive(link: Any) -> None:
+        impl = link.connection._impl
+        assert impl._frame_buffer == b""  # at a frame boundary
+        impl._on_data_available(message(1001, b"first", between=heartbeat) + message(1002, b"second"))
+
+    transport._link.call(arrive)
+    got = fetch_all(transport, queue_name, 2)
+    assert [d.envelope.body for d in got] == [b"first", b"second"]

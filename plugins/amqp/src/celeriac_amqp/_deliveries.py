@@ -1,19 +1,20 @@
 """Delivered messages read whole from the front of a connection's frame buffer.
 
-pika reads a delivered message as three (or more) frame objects, assembles them in its
-channel and, under ``BlockingConnection``, queues an event that ``process_data_events``
-dispatches afterwards: a few dozen Python calls per message on the receiving I/O thread,
-about half its time in a worker draining a backlog and in a client taking ``rpc://``
-replies. A consumer registered with :meth:`_Connection.consume_directly
-<celeriac_amqp._properties._Connection.consume_directly>` gets its messages from
-:func:`read_delivery` instead, straight from the bytes, on that same thread and in the order
-they arrived. Everything else (other consumers, every other method, heartbeats, malformed
-frames) is left to pika.
+pika reads a delivered message as three (or more) frame objects and assembles them in its
+channel: a few dozen Python calls per message on the receiving I/O thread, about half its
+time in a client taking ``rpc://`` replies. A consumer registered with
+:meth:`_Connection.consume_directly <celeriac_amqp._properties._Connection.consume_directly>`
+gets a message that is all in the read buffer from :func:`read_delivery` instead, straight
+from the bytes. Everything else is left to pika: a message split over reads (pika takes
+each frame as it is complete, which keeps large messages linear and counted as traffic for
+the heartbeat checker), other consumers, every other method, heartbeats, and frames not
+laid out as RabbitMQ writes a message. The consumer gets its messages in the order they
+arrived either way: :meth:`Link.consume <celeriac_amqp._link.Link.consume>` has pika hand
+on what it assembled at once too.
 """
 
 from __future__ import annotations
 
-import enum
 import struct
 from collections.abc import Callable
 from collections.abc import Mapping
@@ -37,12 +38,6 @@ _BASIC, _DELIVER = 60, 60
 Consumer = Callable[[Any, Any, Any, bytes], None]
 
 
-class Wait(enum.Enum):
-    """A direct consumer's message whose frames are not all in the buffer yet."""
-
-    REST = "rest"
-
-
 @frozen
 class Delivered:
     """One message read whole: how many bytes and frames it took, and what it carried."""
@@ -55,13 +50,10 @@ class Delivered:
     body: bytes
 
 
-def read_delivery(
-    data: bytes | memoryview, consumers: Mapping[tuple[int, str], object]
-) -> Delivered | Wait | None:
+def read_delivery(data: bytes | memoryview, consumers: Mapping[tuple[int, str], object]) -> Delivered | None:
     """The message at the front of ``data`` when it is a delivery to one of ``consumers``
-    (by channel and consumer tag) and all its frames are there; :attr:`Wait.REST` when it is
-    theirs and frames are missing (nothing after it may be read before it); None when the
-    front of the buffer is anything else, or not as RabbitMQ frames a message, for pika."""
+    (by channel and consumer tag) and all its frames are there; None, for pika, when any
+    frame of it is missing or the front of the buffer is anything else."""
     if len(data) < _FRAME.size + _CLASS_METHOD.size or data[0] != _METHOD_FRAME:
         return None
     _, channel, size = _FRAME.unpack_from(data)
@@ -83,8 +75,8 @@ def read_delivery(
     if offset != end - 1:
         return None
     header = _frame(data, end, _HEADER_FRAME, channel)
-    if header is None or isinstance(header, Wait):
-        return header
+    if header is None:
+        return None
     start, stop = header
     if stop - 1 - start < _CONTENT.size:
         return None
@@ -96,8 +88,8 @@ def read_delivery(
     pieces: list[bytes | memoryview] = []
     while remaining > 0:
         body = _frame(data, position, _BODY_FRAME, channel)
-        if body is None or isinstance(body, Wait):
-            return body
+        if body is None:
+            return None
         start, position = body
         pieces.append(data[start : position - 1])
         remaining -= position - 1 - start
@@ -108,17 +100,15 @@ def read_delivery(
     return Delivered(position, frames, channel, method, properties, b"".join(pieces))
 
 
-def _frame(data: bytes | memoryview, at: int, kind: int, channel: int) -> tuple[int, int] | Wait | None:
+def _frame(data: bytes | memoryview, at: int, kind: int, channel: int) -> tuple[int, int] | None:
     """Where the payload of the frame at ``at`` starts and where the frame ends, if it is a
-    whole frame of ``kind`` on ``channel``; Wait.REST if not all here; None if another."""
+    whole frame of ``kind`` on ``channel``; else None."""
     if len(data) < at + _FRAME.size:
-        return Wait.REST
+        return None
     found, on, size = _FRAME.unpack_from(data, at)
     if found != kind or on != channel:
         return None  # not a message RabbitMQ framed in one piece: pika reads it frame by frame
     end = at + _FRAME.size + size + 1
-    if len(data) < end:
-        return Wait.REST
-    if data[end - 1] != _FRAME_END:
+    if len(data) < end or data[end - 1] != _FRAME_END:
         return None
     return at + _FRAME.size, end

@@ -30,7 +30,6 @@ from typing import TypeVar
 from typing import final
 
 from celeriac.plugin import finished_by
-from celeriac_amqp._deliveries import Consumer
 from celeriac_amqp._frames import Sent
 from celeriac_amqp._frames import frame
 
@@ -40,6 +39,7 @@ if TYPE_CHECKING:
 
     from celeriac.plugin import PendingWrite
     from celeriac_amqp._config import AmqpConfig
+    from celeriac_amqp._deliveries import Consumer
     from celeriac_amqp._frames import Content
 
 log = logging.getLogger("celeriac.amqp")
@@ -269,23 +269,44 @@ class Link:
     def connection(self) -> Any:
         return self._connection
 
-    def consume(self, channel: BlockingChannel, queue: str, callback: Consumer, *, auto_ack: bool) -> str:
-        """Consume ``queue`` on ``channel`` (I/O thread), its messages read by this connection
-        itself (:mod:`celeriac_amqp._deliveries`) and handed to ``callback`` as they arrive,
-        in order; returns the consumer tag."""
-        tag = f"ctag-celeriac.{uuid.uuid4().hex}"
+    def consume(
+        self, channel: BlockingChannel, queue: str, callback: Consumer, *, auto_ack: bool, tag: str
+    ) -> None:
+        """Consume ``queue`` on ``channel`` under ``tag`` (I/O thread; :func:`consumer_tag`),
+        every message handed to ``callback`` as the connection reads it, in the order they
+        arrive: read whole by the connection itself (:mod:`celeriac_amqp._deliveries`), or
+        when it cannot be (split over reads) assembled by pika and passed on at once too,
+        instead of queued for ``process_data_events`` to dispatch later, which would let the
+        messages read after it overtake it. A caller that maps tags to queues records the
+        tag before this: messages can come before it returns."""
+        from pika.adapters.blocking_connection import _ConsumerDeliveryEvt
+
         impl = self._connection._impl
         impl.consume_directly(channel.channel_number, tag, callback)
+
+        def sink(event: Any) -> None:
+            if isinstance(event, _ConsumerDeliveryEvt):
+                try:
+                    callback(None, event.method, event.properties, event.body)
+                except Exception as exc:  # a bug, as for a message read directly
+                    impl.consumer_error = exc
+                    raise
+            else:  # the broker cancelled the consumer: pika's own bookkeeping, as for any
+                channel._add_pending_event(event)
+
         try:
-            channel.basic_consume(queue, callback, auto_ack=auto_ack, consumer_tag=tag)
+            # pika's blocking channel diverts a consumer's events to a sink as they come
+            # (what its consume() generator uses); basic_consume would queue them.
+            channel._basic_consume_impl(
+                queue=queue, auto_ack=auto_ack, exclusive=False, consumer_tag=tag, alternate_event_sink=sink
+            )
         except BaseException:
             impl.stop_consuming_directly(channel.channel_number, tag)
             raise
-        return tag
 
     def cancel(self, channel: BlockingChannel, tag: str) -> None:
         """Stop the consumer (I/O thread); its messages still on their way are pika's to
-        give back, as for any consumer cancelled."""
+        give back (a consumer with manual acks), as for any consumer cancelled."""
         self._connection._impl.stop_consuming_directly(channel.channel_number, tag)
         channel.basic_cancel(tag)
 
@@ -396,6 +417,11 @@ class Link:
         if connection is not None and connection.is_open:
             with contextlib.suppress(Exception):
                 connection.close()
+
+
+def consumer_tag() -> str:
+    """A consumer tag of this process's own, unique on any connection."""
+    return f"ctag-celeriac.{uuid.uuid4().hex}"
 
 
 def _nothing() -> None:

@@ -24,7 +24,6 @@ from pika.adapters.utils.io_services_utils import _AsyncPlaintextTransport as _P
 
 from celeriac_amqp import _table
 from celeriac_amqp._deliveries import Consumer
-from celeriac_amqp._deliveries import Wait
 from celeriac_amqp._deliveries import read_delivery
 from celeriac_amqp._frames import Sent
 
@@ -156,14 +155,13 @@ class _Connection(SelectConnection):  # type: ignore[misc]  # pika is untyped he
         try:
             while len(self._frame_buffer) > taken:
                 found = read_delivery(memoryview(self._frame_buffer)[taken:], self._direct)
-                if found is Wait.REST:
-                    return
-                if found is not None:
+                properties = None if found is None else self._properties(found.properties)
+                if found is not None and properties is not None:
                     taken += found.size
                     self.frames_received += found.frames
                     callback = self._direct[(found.channel, found.method.consumer_tag)]
                     try:
-                        callback(None, found.method, AmqpProperties().decode(found.properties), found.body)
+                        callback(None, found.method, properties, found.body)
                     except Exception as exc:
                         # pika drops the connection for it (RabbitMQ keeps the message); the
                         # thread owning it raises this instead of reconnecting to the same.
@@ -181,6 +179,15 @@ class _Connection(SelectConnection):  # type: ignore[misc]  # pika is untyped he
         finally:
             if taken:
                 self._trim_frame_buffer(taken)
+
+    @staticmethod
+    def _properties(encoded: bytes) -> AmqpProperties | None:
+        """Decoded properties; None when they do not decode, for pika's way to report as
+        before (a broken message, not a consumer's bug)."""
+        try:
+            return AmqpProperties().decode(encoded)
+        except (ValueError, struct.error, IndexError):  # FieldTableError is a ValueError
+            return None
 
     def _send_method(self, channel_number: int, method: Any, content: Any = None) -> None:
         if isinstance(method, _ENDINGS):
@@ -251,9 +258,9 @@ class _Connection(SelectConnection):  # type: ignore[misc]  # pika is untyped he
         in pika's buffer, and ``channel`` is not being closed; else nothing is written
         (:attr:`Sent.NOTHING`) and they must go through the I/O thread. A part the socket did
         not take (:attr:`Sent.PART`) is sent by the I/O thread before anything written after
-        it. A writer is not waited for: it
-        may hold the lock while it waits for the interpreter's, and threads queueing behind
-        it (a worker's pool threads replying) would convoy.
+        it. A writer is not waited for: it may hold the lock while it waits for the
+        interpreter's, and threads queueing behind it (a worker's pool threads replying)
+        would convoy.
         """
         if not self._writing.acquire(blocking=False):
             return Sent.NOTHING

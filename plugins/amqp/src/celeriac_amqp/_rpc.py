@@ -37,6 +37,7 @@ from celeriac_amqp._frames import content
 from celeriac_amqp._frames import publish_method
 from celeriac_amqp._link import DONE
 from celeriac_amqp._link import Link
+from celeriac_amqp._link import consumer_tag
 
 if TYPE_CHECKING:
     import pika
@@ -128,7 +129,7 @@ class AmqpRpcResultStore:
         # Durable (RabbitMQ 4 deprecates transient shared queues) but not auto-delete: it
         # must outlive a reconnect; x-expires removes it once its client is gone.
         link.consumer.queue_declare(self._queue, durable=True, arguments=arguments)
-        link.consume(link.consumer, self._queue, self._on_reply, auto_ack=True)
+        link.consume(link.consumer, self._queue, self._on_reply, auto_ack=True, tag=consumer_tag())
         self._consumed = link.generation
         self._consuming = True
 

@@ -93,8 +93,8 @@ CACHED = 4096
 PER_KEY = 32
 _SHORT = 100
 #: Elements a list (up to four of them) may have for the pair to be kept: hashable, and
-#: the key holds their types too, since True == 1 == 1.0 as dict keys.
-_FLAT = frozenset((type(None), str, int, float, bool))
+#: the key holds their types too, since True == 1 as dict keys. No floats: 0.0 == -0.0.
+_FLAT = frozenset((type(None), str, int, bool))
 
 
 def _key(key: str, path: str) -> bytes:

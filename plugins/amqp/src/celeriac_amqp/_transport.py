@@ -28,6 +28,7 @@ from celeriac_amqp._fanout import AmqpSubscription
 from celeriac_amqp._fanout import Fanout
 from celeriac_amqp._frames import content
 from celeriac_amqp._link import Link
+from celeriac_amqp._link import consumer_tag
 from celeriac_amqp._publisher import Publisher
 from celeriac_amqp._topology import Topology
 from celeriac_amqp._topology import missing_exchange
@@ -310,8 +311,13 @@ class AmqpTransport:
         for queue in queues:
             if queue not in self._consumers.values():
                 self._declare(link, queue)
-                tag = link.consume(channel, queue, self._on_message, auto_ack=False)
-                self._consumers[tag] = queue
+                tag = consumer_tag()
+                self._consumers[tag] = queue  # its first messages may come before consume returns
+                try:
+                    link.consume(channel, queue, self._on_message, auto_ack=False, tag=tag)
+                except BaseException:
+                    del self._consumers[tag]
+                    raise
         self._wanted = queues
 
     def _give_back(self, link: Link, queue: str) -> None:
