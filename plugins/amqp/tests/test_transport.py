@@ -565,3 +565,34 @@ def test_a_delivery_left_to_pika_is_not_overtaken_by_those_read_after_it(
     transport._link.call(arrive)
     got = fetch_all(transport, queue_name, 2)
     assert [d.envelope.body for d in got] == [b"first", b"second"]
+
+
+def test_a_consuming_channel_closed_by_rabbitmq_is_not_replaced_silently(
+    transport: Any, queue_name: str
+) -> None:
+    """RabbitMQ closes the consuming channel (here: an ack of a tag it never delivered; in
+    production also ``consumer_timeout``), and another call touches the consumer before
+    the I/O thread's check between calls sees it. That call must not open a fresh channel
+    with no consumer on it (the worker would consume nothing, silently): the connection is
+    started over, which restores the consumers."""
+    transport.publish(queue_name, [env(b"before")])
+    [first] = fetch_all(transport, queue_name, 1)
+    transport.ack([first])
+    go = threading.Event()
+
+    def close_the_consumer(link: Any) -> None:
+        go.wait(10)
+        channel = link.consumer
+        channel.basic_ack(999_999)  # unknown to RabbitMQ: it closes the channel (406)
+        deadline = time.monotonic() + 10
+        while channel.is_open and time.monotonic() < deadline:
+            link.connection.process_data_events(time_limit=0.05)
+
+    transport._link.post(close_the_consumer)
+    transport._link.post(lambda link: link.consumer)  # runs right after, in the same round
+    go.set()
+    transport._link.call(lambda link: None, 30)  # both ran (calls run in order)
+    transport.publish(queue_name, [env(b"after")])
+    [second] = fetch_all(transport, queue_name, 1, timeout=20)
+    assert second.envelope.body == b"after"
+    transport.ack([second])

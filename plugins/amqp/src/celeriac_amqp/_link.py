@@ -259,8 +259,15 @@ class Link:
 
     @property
     def consumer(self) -> BlockingChannel:
-        """The channel that consumes with manual acknowledgements (opened on first use)."""
-        if self._consumer is None or not self._consumer.is_open:
+        """The channel that consumes with manual acknowledgements (opened on first use).
+
+        Once RabbitMQ has closed it (``consumer_timeout``, an unknown delivery tag) it is not
+        replaced here: a fresh channel would carry none of the consumers, and the worker
+        would consume nothing without a word. The connection is started over instead,
+        which restores them (as ``_serve`` does when it finds the channel closed)."""
+        if self._consumer is not None and not self._consumer.is_open:
+            raise ConnectionResetError("RabbitMQ closed the consuming channel")
+        if self._consumer is None:
             self._consumer = self._connection.channel()
         assert self._consumer is not None
         return self._consumer
