@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import final
 
 
@@ -20,7 +22,7 @@ class CuttableProxy:
 
     def __init__(self, target: int) -> None:
         self.target = target
-        self._listener = self._listen(0)
+        self._listener = self._listen_below_ephemeral()
         self.port: int = self._listener.getsockname()[1]
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -28,6 +30,18 @@ class CuttableProxy:
         self._accepting = threading.Thread(target=self._accept, args=(self._listener,), daemon=True)
         self._accepting.start()
         self.cuts = 0
+
+    @classmethod
+    def _listen_below_ephemeral(cls) -> socket.socket:
+        """A listener on a port below the kernel's ephemeral range, which it never hands to
+        an outgoing connection: after :meth:`cut` the port stays free for :meth:`restore`.
+        (An ephemeral port could meanwhile become the local port of any test's connection,
+        and restoring then failed with "Address already in use".)"""
+        low = _ephemeral_low()
+        for _ in range(200):
+            with contextlib.suppress(OSError):
+                return cls._listen(random.randrange(max(low - 20_000, 1024), low))
+        raise RuntimeError(f"no free port below {low} to listen on")
 
     @staticmethod
     def _listen(port: int) -> socket.socket:
@@ -94,6 +108,13 @@ class CuttableProxy:
     def close(self) -> None:
         self._stopped.set()
         self.cut()
+
+
+def _ephemeral_low() -> int:
+    """The lowest port the kernel picks for outgoing connections (Linux), else IANA's."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    return 49152
 
 
 @contextlib.contextmanager
