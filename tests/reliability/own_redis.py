@@ -14,11 +14,7 @@ from typing import final
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from celeriac.testing import free_port
 
 
 @final

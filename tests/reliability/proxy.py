@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import random
 import socket
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import final
+
+from celeriac.testing import free_port
 
 
 @final
@@ -33,15 +33,13 @@ class CuttableProxy:
 
     @classmethod
     def _listen_below_ephemeral(cls) -> socket.socket:
-        """A listener on a port below the kernel's ephemeral range, which it never hands to
-        an outgoing connection: after :meth:`cut` the port stays free for :meth:`restore`.
-        (An ephemeral port could meanwhile become the local port of any test's connection,
-        and restoring then failed with "Address already in use".)"""
-        low = _ephemeral_low()
-        for _ in range(200):
-            with contextlib.suppress(OSError):
-                return cls._listen(random.randrange(max(low - 20_000, 1024), low))
-        raise RuntimeError(f"no free port below {low} to listen on")
+        """A listener on a port below the kernel's ephemeral range (:func:`free_port`),
+        which it never hands to an outgoing connection: after :meth:`cut` the port stays
+        free for :meth:`restore`."""
+        for _ in range(20):
+            with contextlib.suppress(OSError):  # taken since free_port() looked: another
+                return cls._listen(free_port())
+        raise RuntimeError("no free port to listen on")
 
     @staticmethod
     def _listen(port: int) -> socket.socket:
@@ -108,13 +106,6 @@ class CuttableProxy:
     def close(self) -> None:
         self._stopped.set()
         self.cut()
-
-
-def _ephemeral_low() -> int:
-    """The lowest port the kernel picks for outgoing connections (Linux), else IANA's."""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    return 49152
 
 
 @contextlib.contextmanager

@@ -440,12 +440,31 @@ def celeriac_worker(celeriac_app: Celeriac, celeriac_worker_options: dict[str, A
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now (the OS picks it)."""
+    """A TCP port on 127.0.0.1 that nothing is bound to now, below the kernel's ephemeral
+    range: the kernel never hands such a port to an outgoing connection, so it stays free
+    for the server a test starts on it. (A port the kernel picked was an ephemeral one,
+    which any test's connection could take as its local port meanwhile, and the server
+    failed with "Address already in use".)"""
+    import random
     import socket
 
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = random.randrange(max(low - 20_000, 1024), low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free TCP port below {low} on 127.0.0.1")
+
+
+def _ephemeral_low() -> int:
+    """The lowest port the kernel picks for outgoing connections (Linux), else IANA's."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    return 49152
 
 
 @contextlib.contextmanager

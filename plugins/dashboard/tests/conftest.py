@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import textwrap
 import urllib.error
 import urllib.request
@@ -27,6 +26,7 @@ from attrs import frozen
 from celeriac.testing import ProcessGroup
 from celeriac.testing import WorkerProcess
 from celeriac.testing import celeriac_command
+from celeriac.testing import free_port
 from celeriac.testing import service_unreachable
 from celeriac.testing import subprocess_env
 from celeriac.testing import wait_for
@@ -79,13 +79,6 @@ def abortable(call, limit=30.0):
         time.sleep(0.05)
     return "not aborted"
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @frozen

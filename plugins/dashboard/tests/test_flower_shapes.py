@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from celeriac.testing import ProcessGroup
+from celeriac.testing import free_port
 from celeriac.testing import subprocess_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -76,7 +77,7 @@ def side_by_side(tmp_path: Path, poll: Any) -> Iterator[tuple[str, str, Any]]:
     url = testing.require_redis(testing.server_url())
     with testing.private_prefix(url) as prefix:
         (tmp_path / "celery_proj.py").write_text(textwrap.dedent(CELERY_APP.format(prefix=prefix)))
-        port_flower, port_ours = _free(), _free()
+        port_flower, port_ours = free_port(), free_port()
         (tmp_path / "celeriac.toml").write_text(
             f'broker = "{url}"\n[redis]\nlayout = "kombu"\nkey_prefix = "{prefix}"\n'
             f'result_key_prefix = "{prefix}"\nkombu_global_keyprefix = "{prefix}"\n'
@@ -105,15 +106,6 @@ def side_by_side(tmp_path: Path, poll: Any) -> Iterator[tuple[str, str, Any]]:
             yield flower, ours, group
         finally:
             group.kill()
-
-
-def _free() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _reachable(base: str) -> bool:
