@@ -14,6 +14,7 @@ from __future__ import annotations
 import enum
 import functools
 import struct
+from collections.abc import Iterable
 from collections.abc import Mapping
 from typing import Any
 
@@ -94,6 +95,16 @@ def publish_method(exchange: str, routing_key: str, *, mandatory: bool = True) -
     _table.encode_short_string(pieces, routing_key, "routing key")
     pieces.append(b"\x01" if mandatory else b"\x00")
     return b"".join(pieces)
+
+
+def framed(channel: int, messages: Iterable[tuple[bytes, Content]], body_max: int) -> tuple[bytes, int]:
+    """Messages (each its method payload and content) framed on ``channel`` as one buffer,
+    and how many frames that is."""
+    out: list[bytes] = []
+    count = 0
+    for method, message in messages:
+        count += frame(out, channel, method, message, body_max)
+    return b"".join(out), count
 
 
 def frame(out: list[bytes], channel: int, method: bytes, message: Content, body_max: int) -> int:

@@ -31,7 +31,7 @@ from typing import final
 
 from celeriac.plugin import finished_by
 from celeriac_amqp._frames import Sent
-from celeriac_amqp._frames import frame
+from celeriac_amqp._frames import framed
 
 if TYPE_CHECKING:
     import pika
@@ -201,9 +201,8 @@ class Link:
         if not channel.is_open:
             return None
         impl = connection._impl
-        out: list[bytes] = []
-        count = frame(out, channel.channel_number, method, message, impl.body_max)
-        sent = impl.send_frames_now(b"".join(out), count, channel.channel_number)
+        data, count = framed(channel.channel_number, [(method, message)], impl.body_max)
+        sent = impl.send_frames_now(data, count, channel.channel_number)
         if sent is Sent.NOTHING:
             return None
         if sent is Sent.ALL:
@@ -323,9 +322,7 @@ class Link:
         worker's replies went through pika's at about a tenth of its time), and handed to
         the socket before this returns, as ``basic_publish`` does."""
         impl = self._connection._impl  # the DecodingConnection under pika's blocking adapter
-        out: list[bytes] = []
-        count = frame(out, channel.channel_number, method, message, impl.body_max)
-        impl.send_frames(b"".join(out), count)
+        impl.send_frames(*framed(channel.channel_number, [(method, message)], impl.body_max))
         channel._flush_output()  # what basic_publish ends with
 
     def _run(self) -> None:

@@ -24,6 +24,7 @@ from pika.adapters.utils.io_services_utils import _AsyncPlaintextTransport as _P
 
 from celeriac_amqp import _table
 from celeriac_amqp._deliveries import Consumer
+from celeriac_amqp._deliveries import Delivered
 from celeriac_amqp._deliveries import read_delivery
 from celeriac_amqp._frames import Sent
 
@@ -155,18 +156,8 @@ class _Connection(SelectConnection):  # type: ignore[misc]  # pika is untyped he
         try:
             while len(self._frame_buffer) > taken:
                 found = read_delivery(memoryview(self._frame_buffer)[taken:], self._direct)
-                properties = None if found is None else self._properties(found.properties)
-                if found is not None and properties is not None:
+                if found is not None and self._hand_over(found):
                     taken += found.size
-                    self.frames_received += found.frames
-                    callback = self._direct[(found.channel, found.method.consumer_tag)]
-                    try:
-                        callback(None, found.method, properties, found.body)
-                    except Exception as exc:
-                        # pika drops the connection for it (RabbitMQ keeps the message); the
-                        # thread owning it raises this instead of reconnecting to the same.
-                        self.consumer_error = exc
-                        raise
                     continue
                 if taken:
                     self._trim_frame_buffer(taken)
@@ -180,14 +171,25 @@ class _Connection(SelectConnection):  # type: ignore[misc]  # pika is untyped he
             if taken:
                 self._trim_frame_buffer(taken)
 
-    @staticmethod
-    def _properties(encoded: bytes) -> AmqpProperties | None:
-        """Decoded properties; None when they do not decode, for pika's way to report as
-        before (a broken message, not a consumer's bug)."""
+    def _hand_over(self, found: Delivered) -> bool:
+        """Give a message read whole to its consumer; False, nothing done, when its
+        properties do not decode: pika's way then reports it as before (a broken message,
+        not a consumer's bug)."""
         try:
-            return AmqpProperties().decode(encoded)
+            properties = AmqpProperties().decode(found.properties)
         except (ValueError, struct.error, IndexError):  # FieldTableError is a ValueError
-            return None
+            return False
+        self.frames_received += found.frames
+        try:
+            self._direct[(found.channel, found.method.consumer_tag)](
+                None, found.method, properties, found.body
+            )
+        except Exception as exc:
+            # pika drops the connection for it (RabbitMQ keeps the message); the thread
+            # owning it raises this instead of reconnecting to the same.
+            self.consumer_error = exc
+            raise
+        return True
 
     def _send_method(self, channel_number: int, method: Any, content: Any = None) -> None:
         if isinstance(method, _ENDINGS):

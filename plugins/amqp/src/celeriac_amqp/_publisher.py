@@ -29,6 +29,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
@@ -38,7 +39,7 @@ from celeriac.plugin import PublishError
 from celeriac.plugin import PublishTimeoutError
 from celeriac_amqp._frames import Content
 from celeriac_amqp._frames import Sent
-from celeriac_amqp._frames import frame
+from celeriac_amqp._frames import framed
 from celeriac_amqp._frames import publish_method
 from celeriac_amqp._window import PUBLISH_ATTEMPTS
 from celeriac_amqp._window import Failures
@@ -157,11 +158,8 @@ class Publisher:
             return False
         if channel.connection is not connection or not channel.is_open:
             return False
-        out: list[bytes] = []
-        frames = 0
-        for item in mine:
-            frames += frame(out, channel.channel_number, item.method, item.content, connection.body_max)
-        if connection.send_frames_now(b"".join(out), frames, channel.channel_number) is Sent.NOTHING:
+        data, frames = framed(channel.channel_number, _messages(mine), connection.body_max)
+        if connection.send_frames_now(data, frames, channel.channel_number) is Sent.NOTHING:
             return False  # a part sent (Sent.PART) is written: the I/O thread sends the rest
         self._outbox.clear()
         self._tag(mine)
@@ -342,18 +340,13 @@ class Publisher:
             batch = list(self._outbox)
             self._outbox.clear()
         connection = self._connection
-        number = channel.channel_number
-        body_max = connection.body_max
-        out: list[bytes] = []
-        frames = 0
-        for item in batch:
-            frames += frame(out, number, item.method, item.content, body_max)
+        data, frames = framed(channel.channel_number, _messages(batch), connection.body_max)
         with self._cond:
             if self._channel is not channel:  # closed meanwhile: its close callback requeued
                 self._outbox.extendleft(reversed(batch))
                 return
             self._tag(batch)
-        connection.send_frames(b"".join(out), frames)
+        connection.send_frames(data, frames)
 
     def _on_confirm(self, frame: Any) -> None:
         import pika.spec
@@ -469,3 +462,7 @@ class Publisher:
             connection.close()
         elif connection is None or connection.is_closed:
             self._loop.stop()
+
+
+def _messages(items: list[Outgoing]) -> Iterator[tuple[bytes, Content]]:
+    return ((item.method, item.content) for item in items)

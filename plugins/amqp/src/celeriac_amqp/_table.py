@@ -87,7 +87,7 @@ _SIZE = struct.Struct(">I").pack
 #: dict, ``timelimit`` ``[None, None]``); each at most CACHED entries. A key's string values
 #: are kept only for its first PER_KEY values and when short: ids never repeat.
 _KEYS: dict[str, bytes] = {}
-_PAIRS: dict[tuple[str, object, object], bytes] = {}
+_PAIRS: dict[tuple[str, object, type], bytes] = {}
 _STRINGS_KEPT: dict[str, int] = {}
 CACHED = 4096
 PER_KEY = 32
@@ -122,17 +122,16 @@ def _table(pieces: list[bytes], table: Mapping[str, Any], path: str) -> None:
         kind = type(value)
         if kind is str or value is None or kind is int or kind is bool:
             # The type is part of the cache key: True == 1 and False == 0 as dict keys.
-            pair = _PAIRS.get((key, value, kind))
-            append(pair if pair is not None else _pair(key, value, kind, path))
+            kept_as: tuple[str, object, type] | None = (key, value, kind)
         elif kind is list or kind is tuple or kind is dict:
             shape = _shape(value, kind)
-            pair = None if shape is None else _PAIRS.get((key, shape, kind))
-            if pair is None:
-                pair = _pair(key, value, kind, path, shape)
-            append(pair)
+            kept_as = None if shape is None else (key, shape, kind)
         else:
             append(_key(key, path))
             _item(body, value, path, key)
+            continue
+        pair = None if kept_as is None else _PAIRS.get(kept_as)
+        append(pair if pair is not None else _pair(key, value, path, kept_as))
     data = b"".join(body)
     pieces.append(_SIZE(len(data)))
     pieces.append(data)
@@ -149,22 +148,19 @@ def _shape(value: Any, kind: type) -> tuple[Any, ...] | None:
     return (tuple(value), types) if _FLAT.issuperset(types) else None
 
 
-def _pair(key: str, value: Any, kind: type, path: str, shape: object = None) -> bytes:
-    """One ``key, value`` pair encoded, and kept when its value may well repeat."""
+def _pair(key: str, value: Any, path: str, kept_as: tuple[str, object, type] | None) -> bytes:
+    """One ``key, value`` pair encoded, and kept under ``kept_as`` (None: never) when its
+    value may well repeat: a string only among the key's first PER_KEY short ones."""
     one = [_key(key, path)]
     _item(one, value, path, key)
     pair = b"".join(one)
-    if len(_PAIRS) < CACHED:
-        if kind is str:
+    if kept_as is not None and len(_PAIRS) < CACHED:
+        if type(value) is str:
             kept = _STRINGS_KEPT.get(key, 0)
-            if kept < PER_KEY and len(value) <= _SHORT:
-                _STRINGS_KEPT[key] = kept + 1
-                _PAIRS[(key, value, kind)] = pair
-        elif kind is list or kind is tuple or kind is dict:
-            if shape is not None:
-                _PAIRS[(key, shape, kind)] = pair
-        else:
-            _PAIRS[(key, value, kind)] = pair
+            if kept >= PER_KEY or len(value) > _SHORT:
+                return pair
+            _STRINGS_KEPT[key] = kept + 1
+        _PAIRS[kept_as] = pair
     return pair
 
 
