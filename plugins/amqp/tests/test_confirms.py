@@ -214,8 +214,7 @@ def test_strict_confirms_return_once_rabbitmq_has_the_message(amqp_url: str) -> 
         for count in (1, 2, 3):
             transport.publish(queue, [Envelope(body=b"{}", content_type="application/json")])
             # Asked on another connection, without flush(): the message is there already.
-            seen = connection.channel().queue_declare(queue, passive=True).method.message_count
-            assert seen == count
+            assert _messages_in(connection.channel(), queue) == count
     finally:
         connection.close()
         transport.close()
@@ -228,9 +227,15 @@ def test_close_waits_for_outstanding_confirms(amqp_url: str, queue_name: str) ->
     transport.close()  # returns once RabbitMQ confirmed all 500
     connection = pika.BlockingConnection(connection_parameters(amqp_url))
     try:
-        assert connection.channel().queue_declare(queue_name, passive=True).method.message_count == 500
+        assert _messages_in(connection.channel(), queue_name) == 500
     finally:
         connection.close()
+
+
+def _messages_in(channel: Any, queue: str) -> int:
+    """How many messages RabbitMQ holds in ``queue`` (which must exist), asked on ``channel``."""
+    count: int = channel.queue_declare(queue, passive=True).method.message_count
+    return count
 
 
 def _publish_frames(channel: int, queue: str, body: bytes) -> tuple[bytes, int]:
@@ -274,7 +279,7 @@ def test_no_frame_is_written_from_another_thread_once_its_channel_is_closing(
         wait_for(closed, timeout=10, what="RabbitMQ to close the channel")
         assert in_window == [Sent.NOTHING]
         other = connection.channel()  # the connection outlived the channel
-        assert other.queue_declare(queue_name, durable=True, passive=True).method.message_count == 0
+        assert _messages_in(other, queue_name) == 0
     finally:
         if connection.is_open:
             connection.close()
@@ -295,7 +300,7 @@ def test_a_channel_number_used_again_takes_writes_from_another_thread_again(
         data, count = _publish_frames(number, queue_name, b"again")
         assert connection._impl.send_frames_now(data, count, number) is Sent.ALL
         wait_for(
-            lambda: second.queue_declare(queue_name, durable=True, passive=True).method.message_count == 1,
+            lambda: _messages_in(second, queue_name) == 1,
             timeout=10,
             what="the message written on the channel opened again",
         )
