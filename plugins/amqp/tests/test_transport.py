@@ -510,18 +510,24 @@ def test_a_message_delivered_while_its_consumer_starts_names_its_queue(
         channel.confirm_delivery()
         channel.queue_bind(queue_name, "amq.direct", routing_key="not-the-queue-name")
         channel.basic_publish("amq.direct", "not-the-queue-name", b"routed")
+        consume = pika.channel.Channel.basic_consume
+
+        def consume_then_lag(self: Any, *args: Any, **kwargs: Any) -> Any:
+            tag = consume(self, *args, **kwargs)
+            # Basic.Consume is on the socket; once RabbitMQ has sent the backlog behind its
+            # ConsumeOk (none left ready), both are read together when pika reads next.
+            wait_for(
+                lambda: channel.queue_declare(queue_name, passive=True).method.message_count == 0,
+                timeout=10,
+            )
+            return tag
+
+        monkeypatch.setattr(pika.channel.Channel, "basic_consume", consume_then_lag)
+        [delivery] = fetch_all(transport, queue_name, 1)
+        transport.ack([delivery])
     finally:
+        monkeypatch.undo()
         connection.close()
-    consume = pika.channel.Channel.basic_consume
-
-    def consume_then_lag(self: Any, *args: Any, **kwargs: Any) -> Any:
-        tag = consume(self, *args, **kwargs)
-        time.sleep(0.3)  # ConsumeOk and the backlog are in the socket when it is read next
-        return tag
-
-    monkeypatch.setattr(pika.channel.Channel, "basic_consume", consume_then_lag)
-    [delivery] = fetch_all(transport, queue_name, 1)
-    transport.ack([delivery])
     assert delivery.envelope.body == b"routed"
     assert delivery.queue == queue_name
 
