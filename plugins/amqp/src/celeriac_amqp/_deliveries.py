@@ -1,8 +1,8 @@
 """Delivered messages read whole from the front of a connection's frame buffer.
 
 pika reads a delivered message as three (or more) frame objects and assembles them in its
-channel: a few dozen Python calls per message on the receiving I/O thread, about half its
-time in a client taking ``rpc://`` replies. A consumer registered with
+channel: a few dozen Python calls per message on the receiving I/O thread, the largest
+share of a client's reply thread taking ``rpc://`` replies. A consumer registered with
 :meth:`_Connection.consume_directly <celeriac_amqp._properties._Connection.consume_directly>`
 gets a message that is all in the read buffer from :func:`read_delivery` instead, straight
 from the bytes. Everything else is left to pika: a message split over reads (pika takes
