@@ -126,6 +126,19 @@ def test_garbage_is_an_error_not_a_crash() -> None:
         _table.decode_table(b"\x00\x00\x00\x09\x01kI\x00")
 
 
+@given(tables.filter(bool), st.data())
+def test_a_table_cut_short_anywhere_is_an_error_not_a_crash(
+    table: dict[str, Any], data: st.DataObject
+) -> None:
+    """Every cut of a table's bytes (its keys known to the decoder from a whole read first,
+    which the decoder keeps) is refused as a field-table error, never read as another table."""
+    encoded = _table.encode_table(table)
+    assert _table.decode_table(encoded)[0] == _table.decode_table(encoded)[0]
+    cut = data.draw(st.integers(min_value=0, max_value=len(encoded) - 1))
+    with pytest.raises(_table.FieldTableError):
+        _table.decode_table(encoded[:cut])
+
+
 def test_properties_round_trip_through_our_encoder_and_decoder() -> None:
     props = AmqpProperties(
         content_type="application/json",

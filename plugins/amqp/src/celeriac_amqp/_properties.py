@@ -34,13 +34,16 @@ if TYPE_CHECKING:
 _HEADER = struct.Struct(">BHL")  # frame type, channel, size
 _CONTENT = struct.Struct(">HHQ")  # class id, weight, body size
 _ENDINGS = (pika.spec.Channel.Close, pika.spec.Channel.CloseOk)
-_SHORT_STRINGS = (  # basic properties in flag order after headers/delivery mode/priority
-    "correlation_id",
-    "reply_to",
-    "expiration",
-    "message_id",
+_FLAGS = struct.Struct(">H").unpack_from
+_TIMESTAMP = struct.Struct(">Q").unpack_from
+# Basic properties in flag order after headers/delivery mode/priority, with their flag bits:
+_SHORT_STRINGS = (
+    (1 << 10, "correlation_id"),
+    (1 << 9, "reply_to"),
+    (1 << 8, "expiration"),
+    (1 << 7, "message_id"),
 )
-_TRAILING_STRINGS = ("type", "user_id", "app_id", "cluster_id")
+_TRAILING_STRINGS = ((1 << 5, "type"), (1 << 4, "user_id"), (1 << 3, "app_id"), (1 << 2, "cluster_id"))
 
 
 class AmqpProperties(pika.spec.BasicProperties):  # type: ignore[misc]  # pika is untyped here
@@ -62,53 +65,57 @@ class AmqpProperties(pika.spec.BasicProperties):  # type: ignore[misc]  # pika i
             if value is not None:
                 flags |= flag
                 pieces.append(struct.pack("B", value))
-        for bit, name in zip(range(10, 6, -1), _SHORT_STRINGS, strict=True):
+        for bit, name in _SHORT_STRINGS:
             value = getattr(self, name)
             if value is not None:
-                flags |= 1 << bit
+                flags |= bit
                 _table.encode_short_string(pieces, _text(value), name)
         if self.timestamp is not None:
             flags |= 1 << 6
             pieces.append(struct.pack(">Q", self.timestamp))
-        for bit, name in zip(range(5, 1, -1), _TRAILING_STRINGS, strict=True):
+        for bit, name in _TRAILING_STRINGS:
             value = getattr(self, name)
             if value is not None:
-                flags |= 1 << bit
+                flags |= bit
                 _table.encode_short_string(pieces, _text(value), name)
         return [struct.pack(">H", flags), *pieces]
 
     def decode(self, encoded: bytes, offset: int = 0) -> AmqpProperties:
-        # Basic has 14 properties: one flag word, its continuation bit is never set.
-        (flags,) = struct.unpack_from(">H", encoded, offset)
+        # Basic has 14 properties: one flag word, its continuation bit is never set. Spelled
+        # out property by property: every consumed message's header goes through here.
+        (flags,) = _FLAGS(encoded, offset)
         offset += 2
-
-        def string(bit: int) -> str | None:
-            nonlocal offset
-            if not flags & (1 << bit):
-                return None
-            value, offset = _table.decode_short_string(encoded, offset)
-            return value
-
-        def number(bit: int, fmt: str) -> int | None:
-            nonlocal offset
-            if not flags & (1 << bit):
-                return None
-            (value,) = struct.unpack_from(fmt, encoded, offset)
-            offset += struct.calcsize(fmt)
-            return int(value)
-
-        self.content_type = string(15)
-        self.content_encoding = string(14)
-        self.headers = None
-        if flags & (1 << 13):
+        string = _table.decode_short_string
+        self.content_type = self.content_encoding = self.headers = None
+        if flags & 0x8000:
+            self.content_type, offset = string(encoded, offset)
+        if flags & 0x4000:
+            self.content_encoding, offset = string(encoded, offset)
+        if flags & 0x2000:
             self.headers, offset = _table.decode_table(encoded, offset)
-        self.delivery_mode = number(12, "B")
-        self.priority = number(11, "B")
-        for bit, name in zip(range(10, 6, -1), _SHORT_STRINGS, strict=True):
-            setattr(self, name, string(bit))
-        self.timestamp = number(6, ">Q")
-        for bit, name in zip(range(5, 1, -1), _TRAILING_STRINGS, strict=True):
-            setattr(self, name, string(bit))
+        self.delivery_mode = self.priority = None
+        if flags & 0x1000:
+            self.delivery_mode = encoded[offset]
+            offset += 1
+        if flags & 0x0800:
+            self.priority = encoded[offset]
+            offset += 1
+        for bit, name in _SHORT_STRINGS:
+            if flags & bit:
+                value, offset = string(encoded, offset)
+                setattr(self, name, value)
+            else:
+                setattr(self, name, None)
+        self.timestamp = None
+        if flags & 0x0040:
+            (self.timestamp,) = _TIMESTAMP(encoded, offset)
+            offset += 8
+        for bit, name in _TRAILING_STRINGS:
+            if flags & bit:
+                value, offset = string(encoded, offset)
+                setattr(self, name, value)
+            else:
+                setattr(self, name, None)
         return self
 
 

@@ -21,8 +21,11 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
 
-_INT32 = (-(2**31), 2**31 - 1)
-_INT64 = (-(2**63), 2**63 - 1)
+_INT32_RANGE = (-(2**31), 2**31 - 1)
+_INT64_RANGE = (-(2**63), 2**63 - 1)
+_UINT = struct.Struct(">I").unpack_from
+_INT32 = struct.Struct(">i").unpack_from
+_INT64 = struct.Struct(">q").unpack_from
 
 
 class FieldTableError(ValueError):
@@ -39,18 +42,52 @@ def encode_table(table: Mapping[str, Any]) -> bytes:
 def decode_table(data: bytes | memoryview, offset: int = 0) -> tuple[dict[str, Any], int]:
     """The table starting at ``offset`` and the offset just after it."""
     try:
-        (size,) = struct.unpack_from(">I", data, offset)
+        (size,) = _UINT(data, offset)
         offset += 4
         end = offset + size
         table: dict[str, Any] = {}
+        keys = _KEYS_READ
         while offset < end:
-            key, offset = decode_short_string(data, offset)
-            table[key], offset = _value(data, offset)
+            start = offset + 1
+            offset = start + data[offset]
+            raw = bytes(data[start:offset])
+            key = keys.get(raw) or _new_key(raw, offset - start)
+            table[key], offset = _read_value(data, offset)
     except (struct.error, IndexError) as exc:
         raise FieldTableError(f"truncated AMQP field table: {exc}") from None
     if offset != end:
         raise FieldTableError("AMQP field table overruns its declared length")
     return table, offset
+
+
+# Every consumed message's headers are read by decode_table and the two below: a key seen
+# before is looked up rather than decoded, and the types a task message's headers use (long
+# strings, void, booleans, ints) are read in place, the rest by _value.
+
+
+def _new_key(raw: bytes, length: int) -> str:
+    """A key not seen before (``length`` the bytes it should have), decoded and kept."""
+    if len(raw) != length:
+        raise FieldTableError("truncated AMQP short string")
+    key = raw.decode("utf-8", "surrogateescape")
+    if len(_KEYS_READ) < CACHED:
+        _KEYS_READ[raw] = key
+    return key
+
+
+def _read_value(data: bytes | memoryview, offset: int) -> tuple[Any, int]:
+    kind = data[offset]
+    if kind == 83:  # S
+        return _long_string(data, offset + 1)
+    if kind == 86:  # V
+        return None, offset + 1
+    if kind == 116:  # t
+        return data[offset + 1] != 0, offset + 2
+    if kind == 73:  # I
+        return _INT32(data, offset + 1)[0], offset + 5
+    if kind == 108:  # l
+        return _INT64(data, offset + 1)[0], offset + 9
+    return _value(data, offset)
 
 
 def decode_short_string(data: bytes | memoryview, offset: int) -> tuple[str, int]:
@@ -87,6 +124,7 @@ _SIZE = struct.Struct(">I").pack
 #: dict, ``timelimit`` ``[None, None]``); each at most CACHED entries. A key's string values
 #: are kept only for its first PER_KEY values and when short: ids never repeat.
 _KEYS: dict[str, bytes] = {}
+_KEYS_READ: dict[bytes, str] = {}  # the decoder's: keys as read, decoded once
 _PAIRS: dict[tuple[str, object, type], bytes] = {}
 _STRINGS_KEPT: dict[str, int] = {}
 CACHED = 4096
@@ -173,9 +211,9 @@ def _item(pieces: list[bytes], value: Any, path: str, key: str | int) -> None:
     elif isinstance(value, bool):
         pieces.append(b"t\x01" if value else b"t\x00")
     elif isinstance(value, int):
-        if _INT32[0] <= value <= _INT32[1]:
+        if _INT32_RANGE[0] <= value <= _INT32_RANGE[1]:
             pieces.append(_INT(b"I", value))
-        elif _INT64[0] <= value <= _INT64[1]:
+        elif _INT64_RANGE[0] <= value <= _INT64_RANGE[1]:
             pieces.append(_LONG(b"l", value))
         else:
             raise FieldTableError(f"header {_path(path, key)}: {value} does not fit in 64 bits")
@@ -225,7 +263,7 @@ def _decimal(value: decimal.Decimal, path: str) -> bytes:
     unscaled = int("".join(map(str, digits)) or "0") * (-1 if sign else 1)
     if exponent > 0:
         unscaled, exponent = unscaled * 10**exponent, 0
-    if -exponent > 255 or not _INT32[0] <= unscaled <= _INT32[1]:
+    if -exponent > 255 or not _INT32_RANGE[0] <= unscaled <= _INT32_RANGE[1]:
         raise FieldTableError(f"header {path}: {value} does not fit an AMQP decimal (scale 0-255, 32-bit)")
     return struct.pack(">cBi", b"D", -exponent, unscaled)
 
@@ -243,19 +281,20 @@ def _fixed(fmt: str) -> Callable[[bytes | memoryview, int], tuple[Any, int]]:
 
 
 def _long_string(data: bytes | memoryview, offset: int) -> tuple[Any, int]:
-    (length,) = struct.unpack_from(">I", data, offset)
+    raw, offset = _byte_array(data, offset)
+    try:
+        return raw.decode("utf-8"), offset
+    except UnicodeDecodeError:
+        return raw, offset  # not text: keep the bytes rather than guess
+
+
+def _byte_array(data: bytes | memoryview, offset: int) -> tuple[bytes, int]:
+    (length,) = _UINT(data, offset)
     offset += 4
     raw = bytes(data[offset : offset + length])
-    try:
-        return raw.decode("utf-8"), offset + length
-    except UnicodeDecodeError:
-        return raw, offset + length  # not text: keep the bytes rather than guess
-
-
-def _byte_array(data: bytes | memoryview, offset: int) -> tuple[Any, int]:
-    (length,) = struct.unpack_from(">I", data, offset)
-    offset += 4
-    return bytes(data[offset : offset + length]), offset + length
+    if len(raw) != length:
+        raise FieldTableError("truncated AMQP long string")
+    return raw, offset + length
 
 
 def _array(data: bytes | memoryview, offset: int) -> tuple[Any, int]:
