@@ -6,7 +6,9 @@ import pika.frame
 import pika.spec
 import pytest
 
+from celeriac_amqp._deliveries import Confirmed
 from celeriac_amqp._deliveries import Delivered
+from celeriac_amqp._deliveries import read_confirm
 from celeriac_amqp._deliveries import read_delivery
 from celeriac_amqp._properties import AmqpProperties
 
@@ -88,3 +90,18 @@ def test_a_large_message_arriving_counts_as_traffic_before_its_last_frame() -> N
         assert connection.bytes_received >= len(data) - 2 * 4096
     finally:
         connection.ioloop.close()
+
+
+def test_a_publisher_confirm_is_read_as_pika_writes_it() -> None:
+    """An ack or a nack whole at the front of the buffer, on a confirming channel, is read;
+    one cut short, on another channel, or any other method is pika's."""
+    ack = pika.frame.Method(3, pika.spec.Basic.Ack(delivery_tag=2**33, multiple=True)).marshal()
+    nack = pika.frame.Method(3, pika.spec.Basic.Nack(delivery_tag=7, multiple=False, requeue=True)).marshal()
+    assert read_confirm(ack + nack, {3: None}) == Confirmed(3, 2**33, True, True)
+    assert read_confirm(nack, {3: None}) == Confirmed(3, 7, False, False)
+    assert read_confirm(ack[:-1], {3: None}) is None
+    assert read_confirm(ack, {4: None}) is None
+    qos = pika.frame.Method(3, pika.spec.Basic.QosOk()).marshal()
+    assert read_confirm(qos + ack, {3: None}) is None
+    heartbeat = pika.frame.Heartbeat().marshal()
+    assert read_confirm(heartbeat + ack, {3: None}) is None

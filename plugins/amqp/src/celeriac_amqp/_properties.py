@@ -23,8 +23,11 @@ from pika.adapters.select_connection import SelectConnection
 from pika.adapters.utils.io_services_utils import _AsyncPlaintextTransport as _Plaintext
 
 from celeriac_amqp import _table
+from celeriac_amqp._deliveries import CONFIRM_SIZE
+from celeriac_amqp._deliveries import Confirms
 from celeriac_amqp._deliveries import Consumer
 from celeriac_amqp._deliveries import Delivered
+from celeriac_amqp._deliveries import read_confirm
 from celeriac_amqp._deliveries import read_delivery
 from celeriac_amqp._frames import Sent
 
@@ -139,6 +142,8 @@ class _Connection(SelectConnection):  # type: ignore[misc]  # pika is untyped he
         #: Consumers (by channel and tag) whose messages are read whole from the frame
         #: buffer (:mod:`celeriac_amqp._deliveries`); the I/O thread's alone.
         self._direct: dict[tuple[int, str], Consumer] = {}
+        #: Confirming channels whose acks and nacks are read directly (the I/O thread's alone).
+        self._confirms: dict[int, Confirms] = {}
         #: What a direct consumer raised: a bug, not a lost connection.
         self.consumer_error: Exception | None = None
         super().__init__(*args, **kwargs)
@@ -154,15 +159,31 @@ class _Connection(SelectConnection):  # type: ignore[misc]  # pika is untyped he
         gives back those still arriving for it)."""
         self._direct.pop((channel, tag), None)
 
+    def confirm_directly(self, channel: int, handler: Confirms) -> None:
+        """Hand the publisher confirms of ``channel`` to ``handler`` as they are read, in order
+        with every other frame (a ``basic.return`` before its message's ack), past pika's
+        frame objects and callback registry (I/O thread; until the channel closes)."""
+        self._confirms[channel] = handler
+
+    def stop_confirming_directly(self, channel: int) -> None:
+        self._confirms.pop(channel, None)
+
     def _on_data_available(self, data_in: bytes) -> None:
-        if not self._direct:
+        if not self._direct and not self._confirms:
             super()._on_data_available(data_in)
             return
         self._frame_buffer += data_in
         taken = 0  # bytes read directly, trimmed off once rather than after every message
         try:
             while len(self._frame_buffer) > taken:
-                found = read_delivery(memoryview(self._frame_buffer)[taken:], self._direct)
+                front = memoryview(self._frame_buffer)[taken:]
+                confirmed = read_confirm(front, self._confirms) if self._confirms else None
+                if confirmed is not None:
+                    taken += CONFIRM_SIZE
+                    self.frames_received += 1
+                    self._confirms[confirmed.channel](confirmed.tag, confirmed.multiple, confirmed.ack)
+                    continue
+                found = read_delivery(front, self._direct) if self._direct else None
                 if found is not None and self._hand_over(found):
                     taken += found.size
                     continue

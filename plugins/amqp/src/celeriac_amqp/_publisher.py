@@ -51,6 +51,10 @@ if TYPE_CHECKING:
     from celeriac_amqp._config import AmqpConfig
 
 log = logging.getLogger("celeriac.amqp")
+#: A caller writes its message itself with at most this many others awaiting their confirms:
+#: one at a time (a request, then its reply), the one before may not be confirmed yet (in a
+#: third of sequential round trips measured, benchmarks/results/2026-12-07/lone-writes.txt).
+LONE = 1
 
 
 @final
@@ -88,6 +92,7 @@ class Publisher:
         self._next_tag = 1
         self._failures = Failures()
         self._scheduled = False
+        self._draining = False  # a batch taken from the outbox by the I/O thread, not written yet
         self._closing = False
         self._loop: Any = None
         self._connection: Any = None
@@ -143,18 +148,18 @@ class Publisher:
 
     def _write_now(self, mine: list[Outgoing]) -> bool:
         """Write ``mine`` to the socket from the caller's thread (lock held), when no other
-        message is queued, being written or awaiting its confirm, so that none is overtaken
-        and delivery tags follow the order of writes. Saves a lone message the I/O thread's
-        wake-up and two thread switches on its way to RabbitMQ; False (nothing written)
-        leaves them to it."""
+        message is queued or being written by the I/O thread, so that none is overtaken,
+        and at most :data:`LONE` others await their confirms. Saves a lone message (a
+        request, with the one before it perhaps not confirmed yet) the I/O thread's wake-up
+        and two thread switches on its way to RabbitMQ; in a publishing loop, with more in
+        flight, the I/O thread's batches cost less than a system call each. False (nothing
+        written) leaves them to it."""
         channel, connection = self._channel, self._connection
-        if len(self._unconfirmed) != len(mine) or connection is None:
-            # Others await their confirms, queued, being written by the I/O thread (which
-            # tags a batch before it writes it) or written: this one must not pass them, and
-            # in a publishing loop the I/O thread's batches cost less than a system call each.
+        if connection is None or len(self._unconfirmed) > len(mine) + LONE:
             return False
-        if len(self._outbox) != len(mine):
-            # The I/O thread took them already (while _await_channel let go of the lock).
+        if self._draining or len(self._outbox) != len(mine):
+            # Others are queued, or taken by the I/O thread and not written yet (or it took
+            # these already, while _await_channel let go of the lock): not to be passed.
             return False
         if channel.connection is not connection or not channel.is_open:
             return False
@@ -309,6 +314,9 @@ class Publisher:
         connection.channel(on_open_callback=self._on_channel)
 
     def _on_channel(self, channel: Any) -> None:
+        # Its confirms are read straight from the connection's buffer, in order with the
+        # returns pika reads (_deliveries.read_confirm).
+        self._connection.confirm_directly(channel.channel_number, self._on_confirmed)
         channel.add_on_close_callback(self._on_channel_closed)
         channel.add_on_return_callback(self._on_return)
         channel.confirm_delivery(
@@ -328,9 +336,9 @@ class Publisher:
     def _drain(self) -> None:
         """Write what the callers queued to the channel, tagging each with its delivery tag.
 
-        RabbitMQ numbers messages in the order it reads them; a caller writes at once
-        (:meth:`_write_now`) only with no other message unconfirmed, so never between the
-        tagging of a batch here and its write.
+        RabbitMQ numbers messages in the order it reads them: a batch is tagged and written
+        under the lock, as a caller's own write is (:meth:`_write_now`), which waits while a
+        batch is framed here rather than pass it.
         """
         with self._cond:
             self._scheduled = False
@@ -339,22 +347,28 @@ class Publisher:
                 return
             batch = list(self._outbox)
             self._outbox.clear()
+            self._draining = True
         connection = self._connection
         data, frames = framed(channel.channel_number, _messages(batch), connection.body_max)
         with self._cond:
+            self._draining = False
             if self._channel is not channel:  # closed meanwhile: its close callback requeued
                 self._outbox.extendleft(reversed(batch))
                 return
             self._tag(batch)
-        connection.send_frames(data, frames)
+            connection.send_frames(data, frames)  # to the socket or pika's buffer: no waiting
 
     def _on_confirm(self, frame: Any) -> None:
+        """A confirm pika read (one split over reads): as :meth:`_on_confirmed`."""
         import pika.spec
 
         method = frame.method
-        ack = isinstance(method, pika.spec.Basic.Ack)
+        self._on_confirmed(method.delivery_tag, method.multiple, isinstance(method, pika.spec.Basic.Ack))
+
+    def _on_confirmed(self, tag: int, multiple: bool, ack: bool) -> None:
+        """RabbitMQ acked (or nacked) message ``tag`` (and, ``multiple``, those before it)."""
         with self._cond:
-            again = self._settle(self._confirmed(method.delivery_tag, method.multiple), ack)
+            again = self._settle(self._confirmed(tag, multiple), ack)
             self._cond.notify_all()
         if not ack:
             log.warning("RabbitMQ nacked message(s); %d will be published again", len(again))
@@ -425,6 +439,8 @@ class Publisher:
         self._cond.notify_all()
 
     def _on_channel_closed(self, channel: Any, reason: BaseException) -> None:
+        if self._connection is not None:  # the number may be opened again, for another channel
+            self._connection.stop_confirming_directly(channel.channel_number)
         with self._cond:
             if self._channel is not channel and self._channel is not None:
                 return
