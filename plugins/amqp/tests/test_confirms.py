@@ -9,7 +9,6 @@ refused message must be reported, never dropped in silence.
 from __future__ import annotations
 
 import secrets
-import threading
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable
@@ -196,90 +195,6 @@ def queued_bodies(amqp_url: str, queue_name: str, count: int) -> list[bytes]:
         return bodies
     finally:
         connection.close()
-
-
-def test_a_message_whose_predecessor_awaits_its_confirm_is_still_written_by_the_caller(
-    amqp_url: str, queue_name: str
-) -> None:
-    """One at a time (a request, its reply, the next request), the message before is often
-    not confirmed yet: the next one still goes to the socket from the caller's thread; with
-    two awaiting their confirms, it is left to the I/O thread (a publishing loop's batches)."""
-    transport: Any = make_transport(amqp_url, make_config())
-    publisher = transport._publisher
-    held = threading.Event()
-    written_now: list[bool] = []
-    write_now = publisher._write_now
-
-    def noted(mine: Any) -> bool:
-        written = write_now(mine)
-        written_now.append(written)
-        return written
-
-    try:
-        transport.publish(queue_name, [envelope(b"[0]")])
-        transport.flush(timeout=30)
-        connection = publisher._connection
-        read = connection._on_data_available
-
-        def late(data: bytes) -> None:  # the I/O thread reads confirms only once let go
-            held.wait(30)
-            read(data)
-
-        publisher._write_now, connection._on_data_available = noted, late
-        for n in (1, 2, 3):
-            transport.publish(queue_name, [envelope(f"[{n}]".encode())])
-        assert written_now == [True, True, False]
-        held.set()
-        transport.flush(timeout=30)
-    finally:
-        held.set()
-        transport.close()
-    assert queued_bodies(amqp_url, queue_name, 4) == [b"[0]", b"[1]", b"[2]", b"[3]"]
-
-
-def test_a_callers_write_never_passes_a_batch_the_io_thread_is_framing(
-    amqp_url: str, queue_name: str
-) -> None:
-    """The I/O thread takes a message from the queue and frames it outside the lock; a
-    caller publishing meanwhile (one other message unconfirmed: it would write itself) must
-    queue behind it, or it would reach RabbitMQ first and the confirms' numbering be off."""
-    import celeriac_amqp._publisher as publishing
-
-    transport: Any = make_transport(amqp_url, make_config())
-    publisher = transport._publisher
-    framed = publishing.framed
-    callers: list[threading.Thread] = []
-
-    def framing(*args: Any) -> Any:
-        if threading.current_thread() is publisher._thread and not callers:
-            callers.append(threading.Thread(target=transport.publish, args=(queue_name, [envelope(b"[1]")])))
-            callers[0].start()
-            callers[0].join(timeout=30)  # it returns at once: queued, not written
-        return framed(*args)
-
-    try:
-        transport.publish(queue_name, [envelope(b"[-1]")])
-        transport.flush(timeout=30)  # connected, nothing awaits a confirm
-        connection = publisher._connection
-        send_now = connection.send_frames_now
-        refused: list[int] = []
-
-        def once_refused(*args: Any) -> Sent:  # so the next message goes to the I/O thread
-            if not refused:
-                refused.append(1)
-                return Sent.NOTHING
-            result: Sent = send_now(*args)
-            return result
-
-        connection.send_frames_now = once_refused
-        publishing.framed = framing
-        transport.publish(queue_name, [envelope(b"[0]")])
-        wait_for(lambda: bool(callers) and not callers[0].is_alive(), what="the caller's publish")
-        transport.flush(timeout=30)
-    finally:
-        publishing.framed = framed
-        transport.close()
-    assert queued_bodies(amqp_url, queue_name, 3) == [b"[-1]", b"[0]", b"[1]"]
 
 
 def envelope(body: bytes) -> Envelope:
