@@ -103,23 +103,24 @@ class AmqpProperties(pika.spec.BasicProperties):  # type: ignore[misc]  # pika i
         if flags & 0x0800:
             self.priority = encoded[offset]
             offset += 1
-        for bit, name in _SHORT_STRINGS:
-            if flags & bit:
-                value, offset = string(encoded, offset)
-                setattr(self, name, value)
-            else:
-                setattr(self, name, None)
+        offset = self._strings(_SHORT_STRINGS, flags, encoded, offset)
         self.timestamp = None
         if flags & 0x0040:
             (self.timestamp,) = _TIMESTAMP(encoded, offset)
             offset += 8
-        for bit, name in _TRAILING_STRINGS:
+        self._strings(_TRAILING_STRINGS, flags, encoded, offset)
+        return self
+
+    def _strings(self, fields: tuple[tuple[int, str], ...], flags: int, encoded: bytes, offset: int) -> int:
+        """Set the short-string properties ``fields`` (flag bit, name) from ``offset`` on;
+        returns the offset after them."""
+        for bit, name in fields:
             if flags & bit:
-                value, offset = string(encoded, offset)
+                value, offset = _table.decode_short_string(encoded, offset)
                 setattr(self, name, value)
             else:
                 setattr(self, name, None)
-        return self
+        return offset
 
 
 def _text(value: str | bytes) -> str:
