@@ -224,6 +224,39 @@ def test_a_message_returned_because_its_queue_was_deleted_is_published_again(
     assert sorted(queued_bodies(amqp_url, queue_name, 3)) == [b"[1]", b"[2]", b"[3]"]
 
 
+def test_a_returned_message_whose_queue_cannot_be_declared_at_once_is_not_dropped(
+    amqp_url: str, queue_name: str
+) -> None:
+    """The declaration of a returned message's queue fails (the transport's other
+    connection is down, say): the message is still published again once it can be, not
+    left out of what the next connection sends."""
+    transport: Any = make_transport(amqp_url, make_config())
+    publisher = transport._publisher
+    declare = publisher._declare
+    failed: list[str] = []
+
+    def once_failing(queue: str) -> None:
+        if not failed:
+            failed.append(queue)
+            raise ConnectionError("test: the other connection is down")
+        declare(queue)
+
+    try:
+        transport.publish(queue_name, [envelope(b"[0]")])
+        transport.flush(timeout=30)
+        assert queued_bodies(amqp_url, queue_name, 1) == [b"[0]"]
+        connection = pika.BlockingConnection(connection_parameters(amqp_url))
+        connection.channel().queue_delete(queue_name)
+        connection.close()
+        publisher._declare = once_failing
+        transport.publish(queue_name, [envelope(b"[1]")])
+        transport.flush(timeout=30)
+        assert failed == [queue_name]
+    finally:
+        transport.close()
+    assert queued_bodies(amqp_url, queue_name, 1) == [b"[1]"]
+
+
 def test_refused_messages_are_reported_not_dropped(amqp_url: str, queue_name: str) -> None:
     """A full queue with reject-publish nacks: flush(), the result handle and the next call tell."""
     connection = pika.BlockingConnection(connection_parameters(amqp_url))

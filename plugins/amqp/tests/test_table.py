@@ -139,6 +139,19 @@ def test_a_table_cut_short_anywhere_is_an_error_not_a_crash(
         _table.decode_table(encoded[:cut])
 
 
+def test_tables_nested_four_hundred_deep_are_read() -> None:
+    """Nested tables cost the decoder two stack frames a level, as they always did."""
+    table = b""
+    for _ in range(400):
+        table = len(table).to_bytes(4, "big") + table
+        table = b"\x01kF" + table
+    decoded, _ = _table.decode_table(len(table).to_bytes(4, "big") + table)
+    depth = 0
+    while decoded:
+        decoded, depth = decoded["k"], depth + 1
+    assert depth == 400
+
+
 def test_properties_round_trip_through_our_encoder_and_decoder() -> None:
     props = AmqpProperties(
         content_type="application/json",

@@ -315,7 +315,7 @@ class Publisher:
     def _on_channel(self, channel: Any) -> None:
         # Its confirms are read straight from the connection's buffer, in order with the
         # returns pika reads (_deliveries.read_confirm).
-        self._connection.confirm_directly(channel.channel_number, self._on_confirmed)
+        channel.connection.confirm_directly(channel.channel_number, self._on_confirmed)
         channel.add_on_close_callback(self._on_channel_closed)
         channel.add_on_return_callback(self._on_return)
         channel.confirm_delivery(
@@ -356,7 +356,8 @@ class Publisher:
         connection.send_frames(data, frames)
 
     def _on_confirm(self, frame: Any) -> None:
-        """A confirm pika read (one split over reads): as :meth:`_on_confirmed`."""
+        """A confirm pika read (on a channel not registered to be read directly, which the
+        publisher's always is): as :meth:`_on_confirmed`."""
         import pika.spec
 
         method = frame.method
@@ -369,14 +370,19 @@ class Publisher:
             self._cond.notify_all()
         if not ack:
             log.warning("RabbitMQ nacked message(s); %d will be published again", len(again))
-        for queue in {item.routing_key for item in again if item.returned}:
-            self._declare(queue)
-        if again:
+        if not again:
+            return
+        try:
+            for queue in {item.routing_key for item in again if item.returned}:
+                self._declare(queue)
+        finally:
+            # Queued again even when a declaration failed: out of the delivery tags, they
+            # would be in neither of the lists the next connection publishes again from.
             with self._cond:
                 for item in again:
                     item.returned = False
                 self._outbox.extendleft(reversed(again))
-            self._drain()
+        self._drain()
 
     def _confirmed(self, tag: int, multiple: bool) -> list[Outgoing]:
         """The messages one ack or nack is about (lock held)."""
@@ -436,8 +442,8 @@ class Publisher:
         self._cond.notify_all()
 
     def _on_channel_closed(self, channel: Any, reason: BaseException) -> None:
-        if self._connection is not None:  # the number may be opened again, for another channel
-            self._connection.stop_confirming_directly(channel.channel_number)
+        # Its number may be opened again, for another channel.
+        channel.connection.stop_confirming_directly(channel.channel_number)
         with self._cond:
             if self._channel is not channel and self._channel is not None:
                 return
@@ -447,7 +453,14 @@ class Publisher:
             return
         log.warning("RabbitMQ closed the publishing channel (%r); opening another", reason)
         self._last_error = reason
-        self._retry(lambda: self._connection.channel(on_open_callback=self._on_channel))
+        self._retry(self._reopen_channel)
+
+    def _reopen_channel(self) -> None:
+        """After the back-off: a channel on the connection, unless that is gone meanwhile (its
+        close callback reconnects, and a fresh connection opens its own channel)."""
+        connection = self._connection
+        if connection is not None and connection.is_open:
+            connection.channel(on_open_callback=self._on_channel)
 
     def _on_open_error(self, connection: Any, error: BaseException) -> None:
         self._on_closed(connection, error)

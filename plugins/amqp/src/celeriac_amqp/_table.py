@@ -87,6 +87,8 @@ def _read_value(data: bytes | memoryview, offset: int) -> tuple[Any, int]:
         return _INT32(data, offset + 1)[0], offset + 5
     if kind == 108:  # l
         return _INT64(data, offset + 1)[0], offset + 9
+    if kind == 70:  # F, straight back to decode_table: two stack frames a level, as before
+        return decode_table(data, offset + 1)
     return _value(data, offset)
 
 
