@@ -169,17 +169,7 @@ def test_a_lone_message_is_written_from_the_callers_thread_and_a_busy_window_que
         assert drains  # with messages awaiting confirms, the I/O thread wrote
     finally:
         transport.close()
-    connection = pika.BlockingConnection(connection_parameters(amqp_url))
-    try:
-        channel = connection.channel()
-        bodies = []
-        for _ in range(300):
-            method, _, body = channel.basic_get(queue_name, auto_ack=True)
-            assert method is not None
-            bodies.append(body)
-        assert bodies == [f"[{n}]".encode() for n in range(300)]
-    finally:
-        connection.close()
+    assert queued_bodies(amqp_url, queue_name, 300) == [f"[{n}]".encode() for n in range(300)]
 
 
 def queued_bodies(amqp_url: str, queue_name: str, count: int) -> list[bytes]:
@@ -201,6 +191,17 @@ def envelope(body: bytes) -> Envelope:
     return Envelope(body=body, content_type="application/json")
 
 
+def declare_then_delete(transport: Any, amqp_url: str, queue_name: str) -> None:
+    """The transport publishes to the queue (declaring it), then the queue is deleted behind
+    its back: its next message there is returned by RabbitMQ."""
+    transport.publish(queue_name, [envelope(b"[0]")])
+    transport.flush(timeout=30)
+    assert queued_bodies(amqp_url, queue_name, 1) == [b"[0]"]
+    connection = pika.BlockingConnection(connection_parameters(amqp_url))
+    connection.channel().queue_delete(queue_name)
+    connection.close()
+
+
 def test_a_message_returned_because_its_queue_was_deleted_is_published_again(
     amqp_url: str, queue_name: str
 ) -> None:
@@ -209,12 +210,7 @@ def test_a_message_returned_because_its_queue_was_deleted_is_published_again(
     the message published again, never forgotten as confirmed."""
     transport: Any = make_transport(amqp_url, make_config())
     try:
-        transport.publish(queue_name, [envelope(b"[0]")])
-        transport.flush(timeout=30)
-        assert queued_bodies(amqp_url, queue_name, 1) == [b"[0]"]
-        connection = pika.BlockingConnection(connection_parameters(amqp_url))
-        connection.channel().queue_delete(queue_name)
-        connection.close()
+        declare_then_delete(transport, amqp_url, queue_name)
         for n in (1, 2, 3):
             transport.publish(queue_name, [envelope(f"[{n}]".encode())])
         transport.flush(timeout=30)
@@ -242,12 +238,7 @@ def test_a_returned_message_whose_queue_cannot_be_declared_at_once_is_not_droppe
         declare(queue)
 
     try:
-        transport.publish(queue_name, [envelope(b"[0]")])
-        transport.flush(timeout=30)
-        assert queued_bodies(amqp_url, queue_name, 1) == [b"[0]"]
-        connection = pika.BlockingConnection(connection_parameters(amqp_url))
-        connection.channel().queue_delete(queue_name)
-        connection.close()
+        declare_then_delete(transport, amqp_url, queue_name)
         publisher._declare = once_failing
         transport.publish(queue_name, [envelope(b"[1]")])
         transport.flush(timeout=30)
