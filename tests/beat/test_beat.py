@@ -351,3 +351,65 @@ def test_reload_reads_the_schedule_again(
     assert [entry.name for entry in beat.entries] == ["b"]
     assert "keeping the current one" in caplog.text and "beat entry 'c'" in caplog.text
     beat.close()
+
+
+def test_a_run_sent_but_not_recorded_is_not_sent_again(
+    make_app: MakeApp, store_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store refuses the record of a run just sent (busy, unreachable): beat goes on from
+    that run, not before it (which would run it twice), and records it when the store is back."""
+    app = make_app('[beat.schedule.a]\ntask = "a"\nevery = 1\n')
+    beat = Beat(app, schedule_store=store_url, clock=clock)
+    beat.tick()
+    store = beat._store
+    assert store is not None
+    real = store.set_last_run_at
+    refusing = [True]
+
+    def busy(entry: str, when: float) -> None:
+        if refusing[0]:
+            raise OSError("database is locked")
+        real(entry, when)
+
+    monkeypatch.setattr(store, "set_last_run_at", busy)
+    clock.advance(1)
+    beat.tick()
+    beat.tick()
+    assert _whens(app) == [_iso(T0 + 1)]  # once
+    assert store.last_run_at("a") is None
+    refusing[0] = False
+    beat.tick()  # nothing new is due; the record goes in
+    assert store.last_run_at("a") == T0 + 1
+    clock.advance(1)
+    beat.tick()
+    assert _whens(app) == [_iso(T0 + 2)]
+    assert store.last_run_at("a") == T0 + 2
+    beat.close()
+
+
+def test_a_later_record_replaces_an_earlier_one_that_failed(
+    make_app: MakeApp, store_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run's record fails and the next run's succeeds: the earlier one is not written over it."""
+    app = make_app('[beat.schedule.a]\ntask = "a"\nevery = 1\n')
+    beat = Beat(app, schedule_store=store_url, clock=clock)
+    beat.tick()
+    store = beat._store
+    assert store is not None
+    real = store.set_last_run_at
+    calls: list[float] = []
+
+    def first_fails(entry: str, when: float) -> None:
+        calls.append(when)
+        if len(calls) == 1:
+            raise OSError("database is locked")
+        real(entry, when)
+
+    monkeypatch.setattr(store, "set_last_run_at", first_fails)
+    clock.advance(2)  # two runs due in one pass: the first one's record fails
+    beat.tick()
+    assert _whens(app) == [_iso(T0 + 1), _iso(T0 + 2)]
+    beat.tick()
+    assert calls == [T0 + 1, T0 + 2]
+    assert store.last_run_at("a") == T0 + 2
+    beat.close()

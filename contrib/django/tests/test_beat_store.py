@@ -279,3 +279,38 @@ def test_naive_times_when_use_tz_is_off(alias: str, app: Celeriac) -> None:
         warm = tasks.get(name="warm")
         assert warm.last_run_at == dt.datetime(2027, 1, 15, 9, 0)  # naive, Berlin (CET)
         assert (warm.enabled, warm.total_run_count) == (False, 1)
+
+
+def test_a_run_is_recorded_while_another_connection_writes(tmp_path: Path, app: Celeriac) -> None:
+    """SQLite: another process holds the write lock for a moment (a standby beat trying for
+    the lease, an admin edit). Beat's claim, its record of the run and an entry added from the
+    command line wait for it, within the database's timeout: a transaction that read before
+    writing would instead fail at once ("database is locked")."""
+    import sqlite3
+    import threading
+
+    from celeriac_django.beat.store import DjangoScheduleStore
+
+    with beat_database("sqlite", tmp_path) as (alias, config):
+        store = DjangoScheduleStore(f"django://{alias}", app.config)
+        other = sqlite3.connect(config["NAME"], isolation_level=None, check_same_thread=False)
+        try:
+            assert store.acquire("beat", "a", 30)
+            for step in (
+                lambda: store.claim("beat", "a", "entry", 100.0),
+                lambda: store.set_last_run_at("entry", 100.0),
+                lambda: store.put_entry("added", {"task": "t.x", "every": 5}),
+            ):
+                other.execute("BEGIN IMMEDIATE")  # the write lock, as a writer holds it
+                released = threading.Timer(0.3, other.execute, ["COMMIT"])
+                released.start()
+                try:
+                    step()
+                finally:
+                    released.join()
+            assert store.claimed_at("entry") == 100.0
+            assert store.last_run_at("entry") == 100.0
+            assert set(store.stored_entries()) == {"added"}
+        finally:
+            other.close()
+            store.close()

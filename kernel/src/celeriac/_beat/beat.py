@@ -8,7 +8,8 @@ the others try to take it over every ``renew_interval`` seconds. A run is *claim
 store under the lock before it is sent and recorded after, so a new leader neither repeats
 a run the old one recorded nor skips one it claimed (see docs/periodic-tasks.md for the one window
 left: a leader killed between publishing and recording; the run is then sent again, with
-the same task id).
+the same task id). A record that fails (the store busy or unreachable) is retried each pass;
+this instance never sends the run again.
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ class Beat:
         self._since = 0.0
         self._renew_at = 0.0
         self._reload = threading.Event()
+        # Runs sent whose record in the store failed, by entry: recorded again each pass.
+        self._unrecorded: dict[str, float] = {}
 
     @property
     def store_url(self) -> str:
@@ -171,6 +174,8 @@ class Beat:
 
     def close(self) -> None:
         """Release the lock if held, so a standby takes over at once, and close the store."""
+        if self._unrecorded and self.is_leader:
+            self._record_unrecorded()  # a last try: what stays unrecorded, the next leader sends
         if self._lock is not None and self.is_leader:
             try:
                 self._lock.release(self.config.lock_name, self.owner)
@@ -189,6 +194,8 @@ class Beat:
         now = self._clock()
         if not self._lead(now):
             return self.config.renew_interval
+        if self._unrecorded:
+            self._record_unrecorded()
         delays = [self.config.max_interval]
         if self._lock is not None:
             delays.append(self._renew_at - self._timer())
@@ -287,6 +294,9 @@ class Beat:
         """Read every entry's last run; send again a run a previous leader claimed and did
         not record, when it is recent enough to be on time."""
         self.is_leader = True
+        # Another leader may have sent and recorded later runs meanwhile: what this instance
+        # could not record is now a run claimed and not recorded, handled below.
+        self._unrecorded.clear()
         self._since = now
         self._due.clear()
         store, lock = self._store_of(), self._lock
@@ -369,11 +379,36 @@ class Beat:
         except Exception:
             log.exception("entry %r: sending %s failed; trying again", entry.name, entry.task)
             return False
-        self._store_of().set_last_run_at(entry.name, when)
+        # Sent: from here on the run is done for this instance, whether or not the store
+        # takes the record now (sending it again would run it twice).
         self._set_cursor(entry.name, when)
         self.sent += 1
         log.info("sent %s[%s] for entry %r, run at %s", entry.task, task_id, entry.name, scheduled)
+        try:
+            self._store_of().set_last_run_at(entry.name, when)
+        except Exception:
+            log.exception(
+                "entry %r: recording the run at %s failed; it is not sent again, and recording "
+                "is retried each pass",
+                entry.name,
+                scheduled,
+            )
+            self._unrecorded[entry.name] = when
+        else:
+            self._unrecorded.pop(entry.name, None)  # an earlier run's record is now behind
         return True
+
+    def _record_unrecorded(self) -> None:
+        """Record the runs sent whose record failed (each entry's latest); keep what still fails."""
+        store = self._store_of()
+        for name, when in list(self._unrecorded.items()):
+            try:
+                store.set_last_run_at(name, when)
+            except Exception as exc:
+                log.warning("entry %r: recording the run at %s failed again: %s", name, _iso(when), exc)
+                return
+            del self._unrecorded[name]
+            log.info("entry %r: the run at %s is recorded", name, _iso(when))
 
     def _set_cursor(self, name: str, when: float | None) -> None:
         self._cursors[name] = when

@@ -20,6 +20,7 @@ def save_entry(alias: str, name: str, table: Mapping[str, Any]) -> None:
     from django.db import transaction
 
     from celeriac_django.beat.models import PeriodicTask
+    from celeriac_django.beat.models import ScheduleVersion
 
     unknown = sorted(set(table) - {*_OPTIONS, "timezone", "every", "cron", "solar", "clocked"})
     if unknown:
@@ -28,6 +29,9 @@ def save_entry(alias: str, name: str, table: Mapping[str, Any]) -> None:
     if expires is not None and float(expires) != int(expires):
         raise ConfigError(f"beat entry {name!r}: the django:// store keeps expires in whole seconds")
     with transaction.atomic(using=alias):
+        # The change marker moves with the save anyway; moved first, it is a write before any
+        # read, so on SQLite the transaction waits out another writer (see store._put_run).
+        ScheduleVersion.bump(alias)
         schedule = _schedule(alias, name, table)
         fields: dict[str, Any] = {
             "task": table["task"],

@@ -74,6 +74,21 @@ def _refresh(connection: Any) -> None:
             connection.close()
 
 
+def _put_run(alias: str, entry: str, **fields: float) -> None:
+    """Set ``fields`` of the entry's :class:`BeatRun` row, creating it if missing.
+
+    An UPDATE, then an INSERT if it matched nothing, rather than ``update_or_create``'s read
+    first: in a SQLite transaction that has read, a write finding the file locked by another
+    connection fails at once ("database is locked") instead of waiting out the database's
+    timeout. Callers start their transaction with a write for the same reason.
+    """
+    from celeriac_django.beat.models import BeatRun
+
+    runs = BeatRun.objects.using(alias)
+    if not runs.filter(entry=entry).update(**fields):
+        runs.create(entry=entry, **fields)
+
+
 @final
 class DjangoScheduleStore:
     """Last runs, the leader lease and the entries in the database ``alias``.
@@ -110,17 +125,17 @@ class DjangoScheduleStore:
         from django.db.models import Q
         from django.utils import timezone
 
-        from celeriac_django.beat.models import BeatRun
         from celeriac_django.beat.models import PeriodicTask
         from celeriac_django.beat.models import ScheduleVersion
 
+        rows = PeriodicTask.objects.using(self.alias).filter(name=entry)
+        at = dt.datetime.fromtimestamp(when, dt.UTC)
+        if not settings.USE_TZ:  # the project keeps naive times in TIME_ZONE
+            at = timezone.make_naive(at)
         with transaction.atomic(using=self.alias):
-            BeatRun.objects.using(self.alias).update_or_create(entry=entry, defaults={"last_run_at": when})
-            rows = PeriodicTask.objects.using(self.alias).filter(name=entry)
-            at = dt.datetime.fromtimestamp(when, dt.UTC)
-            if not settings.USE_TZ:  # the project keeps naive times in TIME_ZONE
-                at = timezone.make_naive(at)
+            # Writes first (see _put_run): the entry's row, then beat's own.
             rows.update_quietly(last_run_at=at, total_run_count=F("total_run_count") + 1)
+            _put_run(self.alias, entry, last_run_at=when)
             # A one-off entry is done after this run: disabled, and beat told so.
             done = rows.filter(Q(one_off=True) | Q(clocked__isnull=False), enabled=True)
             if done.update_quietly(enabled=False):
@@ -168,21 +183,21 @@ class DjangoScheduleStore:
 
     def claim(self, name: str, owner: str, entry: str, when: float) -> bool:
         from django.db import transaction
+        from django.db.models import F
 
         from celeriac_django.beat.models import BeatLease
-        from celeriac_django.beat.models import BeatRun
 
         with transaction.atomic(using=self.alias):
-            # The lease row stays locked until the claim is written: a taker waits for it.
+            # An UPDATE that changes nothing, to check the lease and lock its row until the
+            # claim is written (a taker waits for it); a write, not a read, first: see _put_run.
             held = (
                 BeatLease.objects.using(self.alias)
-                .select_for_update()
                 .filter(name=name, owner=owner, expires_at__gt=time.time())
-                .exists()
+                .update(expires_at=F("expires_at"))
             )
             if not held:
                 return False
-            BeatRun.objects.using(self.alias).update_or_create(entry=entry, defaults={"claimed_at": when})
+            _put_run(self.alias, entry, claimed_at=when)
         return True
 
     def claimed_at(self, entry: str) -> float | None:
