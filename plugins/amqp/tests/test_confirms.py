@@ -22,6 +22,7 @@ from celeriac import Celeriac
 from celeriac import PublishError
 from celeriac.plugin import Envelope
 from celeriac.testing import wait_for
+from celeriac_amqp import _publisher
 from celeriac_amqp import make_transport
 from celeriac_amqp._frames import Sent
 from celeriac_amqp._frames import content
@@ -170,6 +171,44 @@ def test_a_lone_message_is_written_from_the_callers_thread_and_a_busy_window_que
     finally:
         transport.close()
     assert queued_bodies(amqp_url, queue_name, 300) == [f"[{n}]".encode() for n in range(300)]
+
+
+def test_a_busy_publisher_queues_without_waking_and_its_messages_go_out_without_confirms(
+    amqp_url: str, queue_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With eight or more written messages awaiting confirms, a caller queues its message
+    without waking the I/O thread (no system call), and the I/O thread comes back for it
+    even when no confirm arrives: here RabbitMQ's confirms are held back until the message
+    is in the queue. (The sweep is 2 s instead of 1 ms, for the test to see it armed.)"""
+    monkeypatch.setattr(_publisher, "_SWEEP", 2.0)
+    transport: Any = make_transport(amqp_url, make_config())
+    publisher = transport._publisher
+    confirm = publisher._on_confirmed
+    held: list[tuple[int, bool, bool]] = []
+    publisher._on_confirmed = lambda tag, multiple, ack: held.append((tag, multiple, ack))
+    wakes: list[Any] = []
+    try:
+        for n in range(10):  # the first connects; the channel registers the holding callback
+            transport.publish(queue_name, [envelope(f"[{n}]".encode())])
+        wait_for(lambda: len(publisher._tags) == 10, timeout=30, what="ten messages written")
+        wake = publisher._loop.add_callback_threadsafe
+        publisher._loop.add_callback_threadsafe = lambda callback: (wakes.append(callback), wake(callback))
+        with publisher._cond:  # the sweep cannot run meanwhile
+            assert publisher._sweeping  # armed as the ten were written
+            transport.publish(queue_name, [envelope(b"[10]")])
+        assert wakes == []  # queued for the I/O thread's sweep, not woken for
+        connection = pika.BlockingConnection(connection_parameters(amqp_url))
+        try:
+            channel = connection.channel()
+            wait_for(lambda: _messages_in(channel, queue_name) == 11, timeout=10, what="the 11th queued")
+        finally:
+            connection.close()
+        assert len(held) < 11 or held[-1][1]  # RabbitMQ confirmed; none of it was handled
+        wake(lambda: [confirm(*one) for one in held])  # handed over on the I/O thread
+        transport.flush(timeout=30)
+    finally:
+        transport.close()
+    assert queued_bodies(amqp_url, queue_name, 11) == [f"[{n}]".encode() for n in range(11)]
 
 
 def queued_bodies(amqp_url: str, queue_name: str, count: int) -> list[bytes]:

@@ -52,6 +52,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("celeriac.amqp")
 
+#: With this many messages written and awaiting confirms, the I/O thread comes back to the
+#: queue within _SWEEP seconds (or sooner, with the next confirm) without being woken: callers
+#: of a busy publisher queue their messages without a system call each, and the I/O thread
+#: writes them in batches. A lone message, or one of a few in flight, is still woken for.
+_RIDE_ALONG = 8
+_SWEEP = 0.001
+
 
 @final
 class Publisher:
@@ -88,6 +95,8 @@ class Publisher:
         self._next_tag = 1
         self._failures = Failures()
         self._scheduled = False
+        # The I/O thread comes back to the outbox within _SWEEP: callers need not wake it.
+        self._sweeping = False
         self._closing = False
         self._loop: Any = None
         self._connection: Any = None
@@ -134,7 +143,12 @@ class Publisher:
             last = self._seq
             if timeout is not None and self._channel is None:
                 self._await_channel(mine, time.monotonic() + timeout, timeout)
-            wake = not self._scheduled and self._channel is not None and not self._write_now(mine)
+            wake = (
+                not self._scheduled
+                and not self._sweeping
+                and self._channel is not None
+                and not self._write_now(mine)
+            )
             self._scheduled = self._scheduled or wake
         if wake:
             self._loop.add_callback_threadsafe(self._drain)
@@ -353,7 +367,17 @@ class Publisher:
                 self._outbox.extendleft(reversed(batch))
                 return
             self._tag(batch)
+            sweep = not self._sweeping and len(self._tags) >= _RIDE_ALONG
+            self._sweeping = self._sweeping or sweep
         connection.send_frames(data, frames)
+        if sweep:
+            self._loop.call_later(_SWEEP, self._sweep)
+
+    def _sweep(self) -> None:
+        """Write what callers queued while the I/O thread was due back (see _RIDE_ALONG)."""
+        with self._cond:
+            self._sweeping = False
+        self._drain()
 
     def _on_confirm(self, frame: Any) -> None:
         """A confirm pika read (on a channel not registered to be read directly, which the
@@ -371,6 +395,8 @@ class Publisher:
         if not ack:
             log.warning("RabbitMQ nacked message(s); %d will be published again", len(again))
         if not again:
+            if self._outbox:
+                self._drain()  # queued meanwhile: sooner than the sweep (see _RIDE_ALONG)
             return
         try:
             for queue in {item.routing_key for item in again if item.returned}:
