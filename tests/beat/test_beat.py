@@ -353,6 +353,27 @@ def test_reload_reads_the_schedule_again(
     beat.close()
 
 
+def _flaky_records(
+    beat: Beat, monkeypatch: pytest.MonkeyPatch, refuse: Callable[[list[float]], bool]
+) -> tuple[Any, list[float]]:
+    """Make the open beat's store refuse a run's record ("database is locked") whenever
+    ``refuse(calls)`` is true, ``calls`` being the run times asked so far, this one last;
+    returns the store and ``calls``."""
+    store = beat._store
+    assert store is not None
+    real = store.set_last_run_at
+    calls: list[float] = []
+
+    def record(entry: str, when: float) -> None:
+        calls.append(when)
+        if refuse(calls):
+            raise OSError("database is locked")
+        real(entry, when)
+
+    monkeypatch.setattr(store, "set_last_run_at", record)
+    return store, calls
+
+
 def test_a_run_sent_but_not_recorded_is_not_sent_again(
     make_app: MakeApp, store_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -361,23 +382,14 @@ def test_a_run_sent_but_not_recorded_is_not_sent_again(
     app = make_app('[beat.schedule.a]\ntask = "a"\nevery = 1\n')
     beat = Beat(app, schedule_store=store_url, clock=clock)
     beat.tick()
-    store = beat._store
-    assert store is not None
-    real = store.set_last_run_at
-    refusing = [True]
-
-    def busy(entry: str, when: float) -> None:
-        if refusing[0]:
-            raise OSError("database is locked")
-        real(entry, when)
-
-    monkeypatch.setattr(store, "set_last_run_at", busy)
+    refusing = True
+    store, _ = _flaky_records(beat, monkeypatch, lambda calls: refusing)
     clock.advance(1)
     beat.tick()
     beat.tick()
     assert _whens(app) == [_iso(T0 + 1)]  # once
     assert store.last_run_at("a") is None
-    refusing[0] = False
+    refusing = False
     beat.tick()  # nothing new is due; the record goes in
     assert store.last_run_at("a") == T0 + 1
     clock.advance(1)
@@ -394,22 +406,11 @@ def test_a_later_record_replaces_an_earlier_one_that_failed(
     app = make_app('[beat.schedule.a]\ntask = "a"\nevery = 1\n')
     beat = Beat(app, schedule_store=store_url, clock=clock)
     beat.tick()
-    store = beat._store
-    assert store is not None
-    real = store.set_last_run_at
-    calls: list[float] = []
-
-    def first_fails(entry: str, when: float) -> None:
-        calls.append(when)
-        if len(calls) == 1:
-            raise OSError("database is locked")
-        real(entry, when)
-
-    monkeypatch.setattr(store, "set_last_run_at", first_fails)
+    store, asked = _flaky_records(beat, monkeypatch, lambda calls: len(calls) == 1)
     clock.advance(2)  # two runs due in one pass: the first one's record fails
     beat.tick()
     assert _whens(app) == [_iso(T0 + 1), _iso(T0 + 2)]
     beat.tick()
-    assert calls == [T0 + 1, T0 + 2]
+    assert asked == [T0 + 1, T0 + 2]  # the later record stands; the earlier is not retried
     assert store.last_run_at("a") == T0 + 2
     beat.close()
