@@ -414,3 +414,27 @@ def test_a_later_record_replaces_an_earlier_one_that_failed(
     assert asked == [T0 + 1, T0 + 2]  # the later record stands; the earlier is not retried
     assert store.last_run_at("a") == T0 + 2
     beat.close()
+
+
+def test_a_record_left_over_is_not_written_after_another_leader_took_over(
+    make_app: MakeApp, store_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A leader's record failed and another instance has led since: stopping, the old leader
+    does not write its older run over the new leader's record."""
+    app = make_app('[beat.schedule.a]\ntask = "a"\nevery = 1\n')
+    beat = Beat(app, schedule_store=store_url, clock=clock, owner="old")
+    beat.tick()
+    refusing = True
+    store, _ = _flaky_records(beat, monkeypatch, lambda calls: refusing)
+    clock.advance(1)
+    beat.tick()
+    assert _whens(app) == [_iso(T0 + 1)]
+    assert store.last_run_at("a") is None  # sent; its record refused
+    other = SqliteScheduleStore(store_url, app.config)
+    other.release("beat", "old")  # its lease ran out while it could not reach the store...
+    assert other.acquire("beat", "new", 60)  # ...another took over, sent and recorded T0+5
+    other.set_last_run_at("a", T0 + 5)
+    refusing = False
+    beat.close()
+    assert other.last_run_at("a") == T0 + 5
+    other.close()

@@ -173,22 +173,38 @@ def test_a_lone_message_is_written_from_the_callers_thread_and_a_busy_window_que
     assert queued_bodies(amqp_url, queue_name, 300) == [f"[{n}]".encode() for n in range(300)]
 
 
-def test_a_busy_publisher_queues_without_waking_and_its_messages_go_out_without_confirms(
-    amqp_url: str, queue_name: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("back_with", ["the sweep", "a confirm"])
+def test_a_busy_publisher_queues_without_waking_and_the_io_thread_comes_back(
+    amqp_url: str, queue_name: str, monkeypatch: pytest.MonkeyPatch, back_with: str
 ) -> None:
     """With eight or more written messages awaiting confirms, a caller queues its message
-    without waking the I/O thread (no system call), and the I/O thread comes back for it
-    even when no confirm arrives: here RabbitMQ's confirms are held back until the message
-    is in the queue. (The sweep is 2 s instead of 1 ms, for the test to see it armed.)"""
-    monkeypatch.setattr(_publisher, "_SWEEP", 2.0)
+    without waking the I/O thread (no system call). The I/O thread comes back for it with
+    its sweep even when no confirm arrives (RabbitMQ's confirms are held back here until the
+    message is in the queue), or sooner with the next confirm (the sweep is then a minute
+    away). The sweep is 5 s instead of 1 ms, for the test to see it armed."""
+    monkeypatch.setattr(_publisher, "_SWEEP", 5.0 if back_with == "the sweep" else 60.0)
     transport: Any = make_transport(amqp_url, make_config())
     publisher = transport._publisher
     confirm = publisher._on_confirmed
     held: list[tuple[int, bool, bool]] = []
-    publisher._on_confirmed = lambda tag, multiple, ack: held.append((tag, multiple, ack))
+    holding = True
+
+    def on_confirmed(tag: int, multiple: bool, ack: bool) -> None:
+        if holding:
+            held.append((tag, multiple, ack))
+        else:
+            confirm(tag, multiple, ack)
+
+    def release() -> None:  # on the I/O thread
+        nonlocal holding
+        holding = False
+        for one in held:
+            confirm(*one)
+
+    publisher._on_confirmed = on_confirmed  # before connecting: the channel registers it
     wakes: list[Any] = []
     try:
-        for n in range(10):  # the first connects; the channel registers the holding callback
+        for n in range(10):
             transport.publish(queue_name, [envelope(f"[{n}]".encode())])
         wait_for(lambda: len(publisher._tags) == 10, timeout=30, what="ten messages written")
         wake = publisher._loop.add_callback_threadsafe
@@ -196,15 +212,19 @@ def test_a_busy_publisher_queues_without_waking_and_its_messages_go_out_without_
         with publisher._cond:  # the sweep cannot run meanwhile
             assert publisher._sweeping  # armed as the ten were written
             transport.publish(queue_name, [envelope(b"[10]")])
-        assert wakes == []  # queued for the I/O thread's sweep, not woken for
+        assert wakes == []  # queued for the I/O thread to come back for, not woken for
+        if back_with == "a confirm":
+            wake(release)
         connection = pika.BlockingConnection(connection_parameters(amqp_url))
         try:
             channel = connection.channel()
-            wait_for(lambda: _messages_in(channel, queue_name) == 11, timeout=10, what="the 11th queued")
+            wait_for(lambda: _messages_in(channel, queue_name) == 11, timeout=30, what="the 11th queued")
         finally:
             connection.close()
-        assert len(held) < 11 or held[-1][1]  # RabbitMQ confirmed; none of it was handled
-        wake(lambda: [confirm(*one) for one in held])  # handed over on the I/O thread
+        if back_with == "the sweep":
+            assert len(publisher._unconfirmed) == 11  # written without a confirm handled
+            wait_for(lambda: any(tag >= 11 for tag, _, _ in held), timeout=30, what="the 11th's ack")
+            wake(release)
         transport.flush(timeout=30)
     finally:
         transport.close()

@@ -174,7 +174,7 @@ class Beat:
 
     def close(self) -> None:
         """Release the lock if held, so a standby takes over at once, and close the store."""
-        if self._unrecorded and self.is_leader:
+        if self._unrecorded and self.is_leader and self._holds_lease():
             self._record_unrecorded()  # a last try: what stays unrecorded, the next leader sends
         if self._lock is not None and self.is_leader:
             try:
@@ -397,6 +397,18 @@ class Beat:
         else:
             self._unrecorded.pop(entry.name, None)  # an earlier run's record is now behind
         return True
+
+    def _holds_lease(self) -> bool:
+        """Whether the lease is still this instance's, checked in the store (``is_leader`` may
+        be stale after passes that failed): a record written after another leader took over
+        could put an entry's last run back behind that leader's."""
+        lock = self._lock
+        if lock is None:
+            return True
+        try:
+            return lock.renew(self.config.lock_name, self.owner, self.config.lease)
+        except Exception:
+            return False
 
     def _record_unrecorded(self) -> None:
         """Record the runs sent whose record failed (each entry's latest); keep what still fails."""

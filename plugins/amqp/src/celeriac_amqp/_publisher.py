@@ -143,11 +143,11 @@ class Publisher:
             last = self._seq
             if timeout is not None and self._channel is None:
                 self._await_channel(mine, time.monotonic() + timeout, timeout)
+            # Others queued or awaiting confirms while the I/O thread is due back: they ride
+            # along with its sweep. Alone, a message may still be written from here.
+            ride = self._sweeping and len(self._unconfirmed) > len(mine)
             wake = (
-                not self._scheduled
-                and not self._sweeping
-                and self._channel is not None
-                and not self._write_now(mine)
+                not self._scheduled and not ride and self._channel is not None and not self._write_now(mine)
             )
             self._scheduled = self._scheduled or wake
         if wake:
@@ -369,9 +369,9 @@ class Publisher:
             self._tag(batch)
             sweep = not self._sweeping and len(self._tags) >= _RIDE_ALONG
             self._sweeping = self._sweeping or sweep
-        connection.send_frames(data, frames)
-        if sweep:
+        if sweep:  # armed before the write: the flag is never left set without its timer
             self._loop.call_later(_SWEEP, self._sweep)
+        connection.send_frames(data, frames)
 
     def _sweep(self) -> None:
         """Write what callers queued while the I/O thread was due back (see _RIDE_ALONG)."""
