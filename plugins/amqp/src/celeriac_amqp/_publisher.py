@@ -55,7 +55,8 @@ log = logging.getLogger("celeriac.amqp")
 #: With this many messages written and awaiting confirms, the I/O thread comes back to the
 #: queue within _SWEEP seconds (or sooner, with the next confirm) without being woken: callers
 #: of a busy publisher queue their messages without a system call each, and the I/O thread
-#: writes them in batches. A lone message, or one of a few in flight, is still woken for.
+#: writes them in batches. Until then a message with a few others in flight is woken for, and
+#: a lone one written by its caller (_write_now).
 _RIDE_ALONG = 8
 _SWEEP = 0.001
 
