@@ -23,8 +23,9 @@ capability), :class:`ConfirmedPublishing` and :class:`PublishError` (a transport
 chooses how many messages its worker reserves), the beat schedule as stored
 (:class:`StoredSchedule`, :func:`schedule_rows`) and :func:`redact` / :func:`redact_url`,
 the optional transport capability :class:`StartLedger`, the hook
-``celeriac_app_closing(app)``, and the optional result-store capability :class:`DeferredStore`
-(with :class:`PendingWrite` and ``Outcome.written``).
+``celeriac_app_closing(app)``, the optional result-store capability :class:`DeferredStore`
+(with :class:`PendingWrite` and ``Outcome.written``), and :class:`TaskIds` (random ids as
+``uuid.uuid4()`` makes them, without a system call each).
 """
 
 from collections.abc import Sequence
@@ -38,6 +39,7 @@ from celeriac._client.canvas import Signature
 from celeriac._client.confirms import ConfirmedPublishing
 from celeriac._client.execution import Executor
 from celeriac._client.execution import Finished
+from celeriac._client.ids import TaskIds
 from celeriac._client.pools import Job
 from celeriac._client.pools import PoolContext
 from celeriac._client.pools import run_safely
@@ -230,6 +232,7 @@ __all__ = [
     "Subscription",
     "Task",
     "TaskCall",
+    "TaskIds",
     "TaskMessage",
     "TaskOptions",
     "TaskRequest",

@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import json
 import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -67,6 +68,21 @@ def test_publish_writes_kombus_envelope_and_keys(
     assert properties["delivery_info"] == {"exchange": "", "routing_key": "celery"}
     assert (properties["body_encoding"], properties["priority"]) == ("base64", 5)
     assert len(properties["delivery_tag"]) == 36
+
+
+def test_delivery_tags_are_distinct_version_4_uuids(
+    transport: KombuRedisTransport, redis_client: redis.Redis, prefix: str
+) -> None:
+    """Tags key kombu's unacked hash, which every producer shares: they must never repeat.
+    They come from a buffer of random bytes (TaskIds), a batch at a time and one at a time."""
+    transport.publish("celery", [_envelope(str(n)) for n in range(300)])
+    for n in range(300):
+        transport.publish("celery", [_envelope(str(n))])
+    queued = redis_client.lrange(f"{prefix}celery", 0, -1)
+    tags = [json.loads(raw)["properties"]["delivery_tag"] for raw in queued]
+    assert len(set(tags)) == 600
+    assert {uuid.UUID(tag).version for tag in tags} == {4}
+    assert all(str(uuid.UUID(tag)) == tag for tag in tags)
 
 
 def test_fetch_records_unacked_like_kombu_and_ack_clears(

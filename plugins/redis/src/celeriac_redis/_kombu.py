@@ -14,7 +14,6 @@ import json
 import logging
 import secrets
 import time
-import uuid
 from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import Any
@@ -27,6 +26,7 @@ from celeriac.plugin import DeadLetter
 from celeriac.plugin import Delivery
 from celeriac.plugin import Envelope
 from celeriac.plugin import MessageError
+from celeriac.plugin import TaskIds
 from celeriac.plugin import from_kombu
 from celeriac.plugin import parse_datetime
 from celeriac.plugin import to_kombu
@@ -87,6 +87,8 @@ class KombuRedisTransport:
         self._client = make_client(url, settings)
         self._direct = make_direct(self._client, settings)
         self._lpush: dict[str, bytes] = {}  # list key -> the packed start of an LPUSH to it
+        # kombu's delivery tags are uuid4 strings; drawn from a buffer, not a system call each.
+        self._tags = TaskIds()
         self._steps = settings.priority_steps
         global_prefix = settings.kombu_global_keyprefix
         self._gp = global_prefix
@@ -164,7 +166,8 @@ class KombuRedisTransport:
         self, queue: str, envelopes: Sequence[Envelope], priority: int, delay: float, deadline: float
     ) -> None:
         key = self.list_key(queue, priority)
-        messages = [_kombu(envelope, queue, priority) for envelope in envelopes]
+        tags = self._tags
+        messages = [_kombu(envelope, queue, priority, tags.new()) for envelope in envelopes]
         if delay > 0 and not all(envelope.headers.get("eta") for envelope in envelopes):
             due = (time.time() + delay) * 1000
             members = {secrets.token_hex(8).encode() + key.encode() + b"\n" + m: due for m in messages}
@@ -315,7 +318,7 @@ class KombuRedisTransport:
             return False
         envelope = unpack(entries[0][1][b"m"])
         priority = int(envelope.properties.get("priority") or 0)
-        message = _kombu(envelope, queue, priority)
+        message = _kombu(envelope, queue, priority, self._tags.new())
         keys = [self._own(queue, "dead"), self.list_key(queue, priority)]
         return bool(self._unbury(keys=keys, args=[entry_id, message]))
 
@@ -349,15 +352,15 @@ class KombuRedisTransport:
         self._client.close()
 
 
-def _kombu(envelope: Envelope, queue: str, priority: int) -> bytes:
-    """kombu's JSON envelope (``to_kombu``) for the default exchange, with a delivery tag of
-    its own, written as the streams layout writes its JSON (orjson when it is exact)."""
+def _kombu(envelope: Envelope, queue: str, priority: int, tag: str) -> bytes:
+    """kombu's JSON envelope (``to_kombu``) for the default exchange, with ``tag`` as its
+    delivery tag, written as the streams layout writes its JSON (orjson when it is exact)."""
     properties = {k: v for k, v in envelope.properties.items() if k not in _FRESH_PROPERTIES}
     if priority:
         properties.setdefault("priority", priority)
     properties["delivery_info"] = {"exchange": "", "routing_key": queue}
     properties["body_encoding"] = "base64"
-    properties["delivery_tag"] = str(uuid.uuid4())
+    properties["delivery_tag"] = tag
     headers = envelope.headers
     if "redelivered" in headers:
         headers = {k: v for k, v in headers.items() if k != "redelivered"}
