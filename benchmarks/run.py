@@ -11,10 +11,16 @@ celeriac alone.
 
 Method
 ------
-Each repeat runs every framework once, the order rotated by one place per repeat (with two
-frameworks: celeriac first on even repeats, the other first on odd ones) so that drift on the
-machine does not favour one side. A run gets a fresh temporary directory (and on Redis a key
-prefix made from its name) and goes through three measurements:
+Each repeat runs every framework once, in the orders of a Williams design (see
+:func:`run_order`): each framework in each place once per as many repeats as there are
+frameworks, so that drift on the machine does not favour one side, and with an even number
+of them also right after each other one once, so that what one leaves behind does not always
+fall on the same next one. (Rotated by one place per repeat, as before, four frameworks kept
+their neighbours: the kombu layout always ran right after Huey and published about 8% slower
+than right after celeriac; results/2026-12-07-b/redis-order-6f900fd.txt.) With two
+frameworks celeriac runs first on even repeats, the other first on odd ones; with three, the
+first three orders are the rotations. A run gets a fresh temporary directory (and on Redis a
+key prefix made from its name) and goes through three measurements:
 
 1. **publish** - with no worker running, one producer publishes ``N`` no-op tasks with
    ``task.delay()`` (Dramatiq's ``actor.send()``, Huey's ``task()``), one call after another.
@@ -877,6 +883,27 @@ class Display:
         self.progress.advance(self.step, amount)
 
 
+def run_order(count: int, repeat: int) -> list[int]:
+    """The order of ``count`` frameworks in repeat ``repeat``: row ``repeat`` of a Williams
+    design. Each framework runs in each place once per ``count`` repeats (no one always on a
+    warmer or busier machine), and with an even ``count`` right after each other framework
+    once as well, so that what one leaves behind (a busy broker, a machine still settling)
+    does not always fall on the same next one. The first row is 0, 1, count-1, 2, count-2, ...;
+    each next one adds 1 to every place. (An odd ``count`` needs the mirrored rows too, after
+    the first ``count``.)"""
+    first = [0]
+    low, high = 1, count - 1
+    while low <= high:
+        first.append(low)
+        if low != high:
+            first.append(high)
+        low, high = low + 1, high - 1
+    rows = [[(place + shift) % count for place in first] for shift in range(count)]
+    if count % 2:
+        rows += [list(reversed(row)) for row in rows]
+    return rows[repeat % len(rows)]
+
+
 def run_once(framework: str, settings: Settings, display: Display, label: str) -> RunResult:
     with tempfile.TemporaryDirectory(prefix=f"bench-{framework.lower()}-") as tmpdir:
         tmp = Path(tmpdir)
@@ -1316,9 +1343,7 @@ def main(argv: list[str] | None = None) -> int:
         overall = progress.add_task("runs", total=settings.repeats * len(frameworks))
         display = Display(progress, overall, progress.add_task("", total=1))
         for repeat in range(settings.repeats):
-            # Rotate the order, so that no framework always runs on a warmer (or busier) machine.
-            shift = repeat % len(frameworks)
-            order = frameworks[shift:] + frameworks[:shift]
+            order = [frameworks[index] for index in run_order(len(frameworks), repeat)]
             for framework in order:
                 label = f"[{repeat + 1}/{settings.repeats}] {framework}"
                 try:
