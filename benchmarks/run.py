@@ -16,8 +16,8 @@ Each repeat runs every framework once, in the orders of a Williams design (see
 frameworks, so that drift on the machine does not favour one side, and with an even number
 of them also right after each other one once, so that what one leaves behind does not always
 fall on the same next one. (Rotated by one place per repeat, as before, four frameworks kept
-their neighbours: the kombu layout always ran right after Huey and published about 8% slower
-than right after celeriac; results/2026-12-07-b/redis-order-6f900fd.txt.) With two
+their neighbours: the kombu layout always ran right after Huey, and its figure moved when
+that changed; see docs/performance.md, the ninth run.) With two
 frameworks celeriac runs first on even repeats, the other first on odd ones; with three, the
 first three orders are the rotations. A run gets a fresh temporary directory (and on Redis a
 key prefix made from its name) and goes through three measurements:
