@@ -354,11 +354,19 @@ def test_reload_reads_the_schedule_again(
 
 
 def _flaky_records(
-    beat: Beat, monkeypatch: pytest.MonkeyPatch, refuse: Callable[[list[float]], bool]
-) -> tuple[Any, list[float]]:
-    """Make the open beat's store refuse a run's record ("database is locked") whenever
-    ``refuse(calls)`` is true, ``calls`` being the run times asked so far, this one last;
-    returns the store and ``calls``."""
+    make_app: MakeApp,
+    store_url: str,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    refuse: Callable[[list[float]], bool],
+    owner: str | None = None,
+) -> tuple[Celeriac, Beat, Any, list[float]]:
+    """A beat with one entry ``a`` every second, open, whose store refuses a run's record
+    ("database is locked") whenever ``refuse(calls)`` is true, ``calls`` being the run times
+    asked so far, this one last; returns the app, the beat, its store and ``calls``."""
+    app = make_app('[beat.schedule.a]\ntask = "a"\nevery = 1\n')
+    beat = Beat(app, schedule_store=store_url, clock=clock, owner=owner)
+    beat.tick()
     store = beat._store
     assert store is not None
     real = store.set_last_run_at
@@ -371,7 +379,7 @@ def _flaky_records(
         real(entry, when)
 
     monkeypatch.setattr(store, "set_last_run_at", record)
-    return store, calls
+    return app, beat, store, calls
 
 
 def test_a_run_sent_but_not_recorded_is_not_sent_again(
@@ -379,11 +387,8 @@ def test_a_run_sent_but_not_recorded_is_not_sent_again(
 ) -> None:
     """The store refuses the record of a run just sent (busy, unreachable): beat goes on from
     that run, not before it (which would run it twice), and records it when the store is back."""
-    app = make_app('[beat.schedule.a]\ntask = "a"\nevery = 1\n')
-    beat = Beat(app, schedule_store=store_url, clock=clock)
-    beat.tick()
     refusing = True
-    store, _ = _flaky_records(beat, monkeypatch, lambda calls: refusing)
+    app, beat, store, _ = _flaky_records(make_app, store_url, clock, monkeypatch, lambda calls: refusing)
     clock.advance(1)
     beat.tick()
     beat.tick()
@@ -403,10 +408,9 @@ def test_a_later_record_replaces_an_earlier_one_that_failed(
     make_app: MakeApp, store_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A run's record fails and the next run's succeeds: the earlier one is not written over it."""
-    app = make_app('[beat.schedule.a]\ntask = "a"\nevery = 1\n')
-    beat = Beat(app, schedule_store=store_url, clock=clock)
-    beat.tick()
-    store, asked = _flaky_records(beat, monkeypatch, lambda calls: len(calls) == 1)
+    app, beat, store, asked = _flaky_records(
+        make_app, store_url, clock, monkeypatch, lambda calls: len(calls) == 1
+    )
     clock.advance(2)  # two runs due in one pass: the first one's record fails
     beat.tick()
     assert _whens(app) == [_iso(T0 + 1), _iso(T0 + 2)]
@@ -421,11 +425,10 @@ def test_a_record_left_over_is_not_written_after_another_leader_took_over(
 ) -> None:
     """A leader's record failed and another instance has led since: stopping, the old leader
     does not write its older run over the new leader's record."""
-    app = make_app('[beat.schedule.a]\ntask = "a"\nevery = 1\n')
-    beat = Beat(app, schedule_store=store_url, clock=clock, owner="old")
-    beat.tick()
     refusing = True
-    store, _ = _flaky_records(beat, monkeypatch, lambda calls: refusing)
+    app, beat, store, _ = _flaky_records(
+        make_app, store_url, clock, monkeypatch, lambda calls: refusing, owner="old"
+    )
     clock.advance(1)
     beat.tick()
     assert _whens(app) == [_iso(T0 + 1)]
